@@ -1,0 +1,26 @@
+"""mcalc: matrix-calculus derivatives the way the paper teaches them.
+
+    >>> import mcalc
+    >>> mcalc.diff("sum(w*x)+b", wrt="w").text
+    'x^T'
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["diff", "parse", "Derivation", "McalcError", "__version__"]
+
+
+def __getattr__(name):  # heavy parts load on first use, keeping `import mcalc` fast
+    if name in ("diff", "Derivation"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "parse":
+        from .parser import parse
+
+        return parse
+    if name == "McalcError":
+        from .errors import McalcError
+
+        return McalcError
+    raise AttributeError(name)

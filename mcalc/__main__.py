@@ -1,0 +1,4 @@
+"""python -m mcalc"""
+from .cli import entry
+
+entry()

@@ -1,0 +1,257 @@
+"""The library: ``diff`` returns a :class:`Derivation`, which prints itself as
+mcalc text, Unicode, LaTeX, JSON, rich or Jupyter output, and evaluates."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from . import ast as A
+from .errors import DeclarationError, NotSupported
+from .evaluate import Evaluator, Mat, bind_sizes, parse_value
+from .shapes import SCALAR, Declarations, Shape, infer
+from .trace import Trace
+
+_IDENT = re.compile(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*$")
+_RESERVED = {"I", "ones", "T"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A Jacobian: the expression and its shape, in the chosen layout."""
+
+    expr: A.Node
+    shape: Shape
+
+
+class Derivation:
+    def __init__(self, source: str, program: A.Program, typing, wrt: list[str], layout: str,
+                 trace: Trace, algebra):
+        self.input = source
+        self.program = program
+        self.typing = typing
+        self.wrt = wrt
+        self.layout = layout
+        self.trace = trace
+        self._alg = algebra
+        self.answers = [self._layout(s.value, s.shape) for s in trace.substitutions]
+        self.answer = self._stack(self.answers)
+
+    # -- the answer -----------------------------------------------------------
+    @property
+    def rule(self) -> str | None:
+        return self.trace.rule
+
+    @property
+    def shape(self) -> Shape:
+        return self.answer.shape
+
+    @property
+    def expr(self) -> A.Node:
+        return self.answer.expr
+
+    @cached_property
+    def text(self) -> str:
+        """The answer in mcalc syntax (parses back to the same expression)."""
+        return self.print(self.expr, "text")
+
+    @cached_property
+    def unicode(self) -> str:
+        return self.print(self.expr, "unicode")
+
+    @cached_property
+    def latex(self) -> str:
+        return self.print(self.expr, "latex")
+
+    def print(self, node: A.Node, style: str) -> str:
+        from .latex import LatexPrinter
+        from .text import TextPrinter, UnicodePrinter
+
+        printer = {"text": TextPrinter, "unicode": UnicodePrinter, "latex": LatexPrinter}[style]
+        return printer(self._alg.shape).doprint(node)
+
+    def variables(self) -> dict[str, Shape]:
+        """The function's variables (not its intermediates or definitions)."""
+        used = A.names(self.program.body).union(*(A.names(e) for _, e in self.program.definitions))
+        defined = {name for name, _ in self.program.definitions}
+        out = {}
+        for name in sorted(used | set(self.wrt)):
+            if name in defined or self.typing.is_dimension(name):
+                continue
+            out[name] = self.typing.variables.get(name, SCALAR)
+        return out
+
+    # -- numbers --------------------------------------------------------------
+    def evaluate(self, values: dict) -> list[list[float]]:
+        """The Jacobian at ``values`` ({name: number, list or list of rows}) as rows."""
+        mats = {name: _as_mat(v) for name, v in values.items()}
+        shapes = self.variables()
+        unknown = sorted(set(mats) - set(shapes))
+        if unknown:
+            raise DeclarationError(f"--at names {', '.join(unknown)}, which the function does not use")
+        sizes = bind_sizes(shapes, mats)
+        value = Evaluator(mats, sizes)(self.expr)
+        return value.tolist()
+
+    # -- layouts --------------------------------------------------------------
+    def _layout(self, expr: A.Node, shape: Shape) -> Answer:
+        if self.layout == "denominator":
+            return Answer(self._alg.jtranspose(expr), shape.T)
+        return Answer(expr, shape)
+
+    def _stack(self, answers: list[Answer]) -> Answer:
+        """Several variables: the partials side by side (numerator layout) —
+        ∇f(x, y) = [∂f/∂x, ∂f/∂y] (paper §3) — or stacked (denominator)."""
+        if len(answers) == 1:
+            return answers[0]
+        denominator = self.layout == "denominator"
+        pieces = [a.expr for a in answers]
+        along = [a.shape.rows if denominator else a.shape.cols for a in answers]
+        if any(n != 1 for n in along):
+            raise NotSupported("several variables at once when one is a vector; "
+                               "ask for one variable at a time")
+        across = answers[0].shape.cols if denominator else answers[0].shape.rows
+        if across == 1:
+            stacked = A.VecLit(tuple(pieces))
+            expr = stacked if denominator else A.Transpose(stacked)
+            shape = Shape(len(pieces), 1) if denominator else Shape(1, len(pieces))
+            return Answer(expr, shape)
+        columns = []
+        for piece in pieces:
+            if isinstance(piece, A.Transpose) and isinstance(piece.arg, A.VecLit):
+                piece = piece.arg
+            if not isinstance(piece, A.VecLit):
+                raise NotSupported("stacking these partials into one Jacobian; ask for one variable at a time")
+            columns.append(piece.items)
+        rows = tuple(zip(*columns))
+        if denominator:
+            rows = tuple(columns)
+        shape = Shape(len(rows), len(rows[0]))
+        return Answer(A.MatLit(tuple(tuple(r) for r in rows)), shape)
+
+    # -- rendering ------------------------------------------------------------
+    def to_dict(self, values: dict | None = None) -> dict:
+        from .render import to_dict
+
+        return to_dict(self, values)
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex}$$"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/plain": self.unicode, "text/latex": self._repr_latex_()}
+
+    def __rich__(self):
+        from .render import rich_view
+
+        return rich_view(self)
+
+    def __str__(self) -> str:
+        return self.unicode
+
+    def __repr__(self) -> str:
+        return f"<Derivation d/d{','.join(self.wrt)} {self.input!r} = {self.text} ({self.shape})>"
+
+
+def _as_mat(value) -> Mat:
+    if isinstance(value, Mat):
+        return value
+    if isinstance(value, str):
+        return parse_value(value)
+    import json
+
+    return parse_value(json.dumps(value))
+
+
+def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
+    """Declarations from CLI-style strings: vectors 'x' or 'y:N', matrices 'X:N,n'."""
+    decls = Declarations.empty()
+    seen: dict[str, str] = {}
+
+    def claim(name: str, kind: str):
+        if not _IDENT.match(name) or name in _RESERVED:
+            raise DeclarationError(f"'{name}' cannot name a {kind}")
+        if name in seen and seen[name] != kind:
+            raise DeclarationError(f"'{name}' is declared both a {seen[name]} and a {kind}")
+        seen[name] = kind
+
+    for item in vectors:
+        name, _, dim = item.partition(":")
+        name = name.strip()
+        claim(name, "vector")
+        decls.vectors[name] = _dim(dim.strip() or "n", item)
+    for item in matrices:
+        name, _, dims = item.partition(":")
+        name = name.strip()
+        parts = [d.strip() for d in dims.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise DeclarationError(f"matrix '{item}': write NAME:rows,cols (X:N,n)")
+        claim(name, "matrix")
+        decls.matrices[name] = (_dim(parts[0], item), _dim(parts[1], item))
+    for name in scalars:
+        name = name.strip()
+        claim(name, "scalar")
+        decls.scalars.add(name)
+    return decls
+
+
+def _dim(text: str, item: str):
+    if text.isdigit():
+        value = int(text)
+        if not 1 <= value <= 10_000:
+            raise DeclarationError(f"size {text} in '{item}' is out of range (1 to 10000)")
+        return value
+    if not _IDENT.match(text):
+        raise DeclarationError(f"'{text}' in '{item}' is not a size (a number or a name like n)")
+    return text
+
+
+def split_names(items) -> list[str]:
+    """['w,x', 'b'] → ['w', 'x', 'b']; 'y:N' keeps its size."""
+    return [part.strip() for item in items or () for part in item.split(",") if part.strip()]
+
+
+def split_matrices(items) -> list[str]:
+    """['X:N,n,Y:n,m'] → ['X:N,n', 'Y:n,m']: a part without ':' continues the matrix before it."""
+    out: list[str] = []
+    for part in split_names(items):
+        if ":" in part or not out or out[-1].count(",") >= 1:
+            out.append(part)
+        else:
+            out[-1] += "," + part
+    return out
+
+
+def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator") -> Derivation:
+    """Differentiate ``expr`` by ``wrt`` (a name or a list of names), showing the four steps.
+
+    >>> diff("sum(w*x)+b", wrt="w").text
+    'x^T'
+    """
+    from .derive import derive
+    from .parser import parse
+
+    if layout not in ("numerator", "denominator"):
+        raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
+    wrt_list = [w.strip() for w in ([wrt] if isinstance(wrt, str) else list(wrt)) for w in w.split(",")]
+    wrt_list = [w for w in wrt_list if w]
+    if not wrt_list:
+        raise DeclarationError("--wrt needs a variable")
+    program = parse(expr)
+    decls = declarations(vectors, matrices, scalars)
+    from .rules import FUNCTIONS
+
+    defined = {name for name, _ in program.definitions}
+    for w in wrt_list:
+        if not _IDENT.match(w) or w in _RESERVED or w in FUNCTIONS:
+            raise DeclarationError(f"--wrt '{w}' is not a variable name")
+        if w in defined:
+            raise DeclarationError(f"--wrt '{w}' names a definition, not a variable")
+    if len(set(wrt_list)) != len(wrt_list):
+        raise DeclarationError("--wrt names a variable twice")
+    typing = infer(program, decls, extra_names=tuple(wrt_list))
+    for w in wrt_list:
+        if typing.is_dimension(w):
+            raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")
+    trace, alg = derive(program, typing, wrt_list)
+    return Derivation(expr, program, typing, wrt_list, layout, trace, alg)

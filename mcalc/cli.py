@@ -1,0 +1,188 @@
+"""The command line: a thin typer shell over the library.
+
+Results go to stdout, diagnostics to stderr (one line, no traceback); bad
+input exits 2.  Colour only on a terminal, and never with NO_COLOR.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import ExitCode, McalcError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Matrix-calculus derivatives, step by step, in the notation of Parr & Howard.")
+
+
+class Format(str, Enum):
+    rich = "rich"
+    text = "text"
+    latex = "latex"
+    json = "json"
+
+
+class Layout(str, Enum):
+    numerator = "numerator"
+    denominator = "denominator"
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"mcalc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None):
+    """mcalc: derive, show every step, check."""
+
+
+EXAMPLE = "sum(w*x)+b"
+
+
+@app.command()
+def diff(
+    expr: Annotated[Optional[str], typer.Argument(
+        help="The function, e.g. 'max(0, w·x + b)'; definitions may come first: 'u = w⊗x; sum(u)'.")] = None,
+    wrt: Annotated[Optional[str], typer.Option(
+        "--wrt", "-w", help="The variable(s) to differentiate by: w, or x,y.")] = None,
+    file: Annotated[Optional[Path], typer.Option(
+        "--file", "-f", help="Read the function from a file ('-' for stdin).")] = None,
+    vector: Annotated[Optional[list[str]], typer.Option(
+        "--vector", "-v", help="Vectors: NAME or NAME:dim (length n by default); repeatable, comma-separated.")] = None,
+    matrix: Annotated[Optional[list[str]], typer.Option(
+        "--matrix", "-M", help="Matrices: NAME:rows,cols (X:N,n); repeatable.")] = None,
+    scalar: Annotated[Optional[list[str]], typer.Option(
+        "--scalar", "-s", help="Scalars: NAME; repeatable, comma-separated.")] = None,
+    layout: Annotated[Layout, typer.Option(help="Jacobian layout.")] = Layout.numerator,
+    fmt: Annotated[Optional[Format], typer.Option(
+        "--format", help="rich (terminal), text, latex or json. Default: rich on a terminal, else text.")] = None,
+    latex: Annotated[bool, typer.Option("--latex", help="Same as --format latex: the answer alone.")] = False,
+    steps: Annotated[bool, typer.Option("--steps", help="With --latex: the whole trace as align*.")] = False,
+    at: Annotated[Optional[list[str]], typer.Option(
+        "--at", help="Also evaluate there: NAME=VALUE (b=0.5, x=[1,2,3], X=[[1,2],[3,4]]); repeatable.")] = None,
+    example: Annotated[bool, typer.Option(
+        "--example", help=f"Differentiate the built-in example {EXAMPLE!r} by w.")] = False,
+):
+    """Differentiate EXPR by --wrt, showing the paper's four steps."""
+    from .api import diff as derive_
+    from .api import split_matrices, split_names
+
+    if example:
+        expr, wrt = EXAMPLE, wrt or "w"
+    source = _source(expr, file)
+    if not wrt:
+        raise McalcError("missing --wrt: the variable to differentiate by")
+    values = _values(at)
+    d = derive_(source, wrt, vectors=split_names(vector), matrices=split_matrices(matrix),
+                scalars=split_names(scalar), layout=layout.value)
+    if latex:
+        fmt = Format.latex
+    fmt = fmt or _default_format()
+    evaluated = d.evaluate(values) if values else None
+    if fmt is Format.json:
+        data = d.to_dict(values if values else None)
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return
+    if fmt is Format.latex:
+        from .render import latex_steps
+
+        sys.stdout.write(latex_steps(d) if steps else d.latex + "\n")
+        return
+    if fmt is Format.rich:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        console.print(d)
+        if evaluated is not None:
+            console.print(f"value at {_at_text(values)}: {_rows_text(evaluated)}")
+        return
+    from .render import plain
+
+    sys.stdout.write(plain(d))
+    if evaluated is not None:
+        sys.stdout.write(f"value at {_at_text(values)}: {_rows_text(evaluated)}\n")
+
+
+def _default_format() -> Format:
+    if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
+        return Format.text
+    return Format.rich
+
+
+def _source(expr: str | None, file: Path | None) -> str:
+    if expr is not None and file is not None:
+        raise McalcError("give the function either as an argument or with --file, not both")
+    if file is not None:
+        try:
+            return sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise McalcError(f"cannot read {file}: {getattr(e, 'strerror', None) or e}") from None
+    if expr is None:
+        raise McalcError("missing the function: mcalc diff EXPR --wrt NAME (or --file FILE)")
+    return expr
+
+
+def _values(at: list[str] | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in at or ():
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not value.strip():
+            raise McalcError(f"--at '{item[:40]}': write NAME=VALUE, e.g. x=[1,2,3]")
+        if name in values:
+            raise McalcError(f"--at gives {name} twice")
+        from .evaluate import parse_value
+
+        values[name] = parse_value(value)
+    return values
+
+
+def _at_text(values) -> str:
+    return ", ".join(f"{k}={_rows_text(v.tolist()) if v.rows * v.cols > 1 else v.data[0]:g}"
+                     if v.rows * v.cols == 1 else f"{k}={_rows_text(v.tolist())}"
+                     for k, v in values.items())
+
+
+def _rows_text(rows) -> str:
+    flat = [[f"{x:.6g}" for x in r] for r in rows]
+    if len(flat) == 1 and len(flat[0]) == 1:
+        return flat[0][0]
+    return "[" + ", ".join("[" + ", ".join(r) + "]" for r in flat) + "]"
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point: one line on stderr and exit 2 for any bad input."""
+    try:
+        result = app(args=argv, prog_name="mcalc", standalone_mode=False)
+    except McalcError as e:
+        sys.stderr.write(f"mcalc: {e}\n")
+        return int(e.exit_code)
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        sys.stderr.write("mcalc: aborted\n")
+        return int(ExitCode.USAGE)
+    except typer.TyperException as e:  # usage errors: unknown option, bad --layout, ...
+        if type(e).__name__ == "NoArgsIsHelpError":  # the help is already printed
+            return int(ExitCode.USAGE)
+        sys.stderr.write(f"mcalc: {' '.join(e.format_message().split())}\n")
+        return int(ExitCode.USAGE)
+    except RecursionError:
+        sys.stderr.write("mcalc: not supported: the expression nests too deeply\n")
+        return int(ExitCode.USAGE)
+    except BrokenPipeError:
+        return 0
+    return result if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    sys.exit(run())

@@ -1,0 +1,194 @@
+"""The paper's four steps (§4.5.1):
+
+1. introduce intermediate variables, one per operator or function, innermost first;
+2. compute the partial of each intermediate by its own arguments;
+3. combine them with the chain rule (summing over every path, the total derivative);
+4. substitute the intermediates back and simplify.
+
+Nothing here prints: the result is a :class:`Trace`.
+"""
+from __future__ import annotations
+
+import re
+
+from . import ast as A
+from . import rules
+from .errors import NotSupported
+from .jacobian import Algebra
+from .shapes import Shape, Typing
+from .symbolic import polish
+from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Substitution, Trace
+
+MAX_PATHS_SHOWN = 6
+_LEAVES = (A.Num, A.Var, A.Ones, A.Identity, A.Zero)
+
+
+class Intermediates:
+    """Step 1: the program as a list of intermediates, shared subexpressions once."""
+
+    def __init__(self, program: A.Program, typing: Typing):
+        self.typing = typing
+        self.definitions = dict(program.definitions)
+        self.items: list[Intermediate] = []
+        self.original: dict[str, A.Node] = {}  # name -> its expression in the user's variables
+        self._by_expr: dict[A.Node, str] = {}
+        self._leaf_of_def: dict[str, A.Node] = {}
+        taken = set(typing.variables) | set(self.definitions)
+        self.prefix = next(p for p in ("u", "v", "t", "q", "z_") if not any(
+            re.fullmatch(re.escape(p) + r"\d+", name) for name in taken))
+        self.root = self._visit(program.body)
+
+    def _visit(self, node: A.Node, name: str | None = None) -> A.Node:
+        """The leaf standing for ``node``: a constant, a variable or an intermediate."""
+        if isinstance(node, A.Var) and node.name in self.definitions:
+            if node.name not in self._leaf_of_def:
+                self._leaf_of_def[node.name] = self._visit(self.definitions[node.name], node.name)
+            return self._leaf_of_def[node.name]
+        if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
+            return type(node)(dim=self.typing.constant_dim(node))
+        if isinstance(node, _LEAVES):
+            return node
+        shallow = node.rebuild(tuple(self._visit(c) for c in node.children))
+        if shallow in self._by_expr:
+            return A.Var(self._by_expr[shallow])
+        if name is None:
+            name = f"{self.prefix}{len(self.items) + 1}"
+        shape = self.typing.shape(shallow)
+        self.typing.add(name, shape)
+        self._by_expr[shallow] = name
+        self.items.append(Intermediate(name, shallow, shape, user=name in self.definitions))
+        self.original[name] = substitute(shallow, self.original)
+        return A.Var(name)
+
+
+def substitute(node: A.Node, values: dict[str, A.Node]) -> A.Node:
+    """Replace intermediate variables by their expressions (step 4)."""
+    if isinstance(node, A.Var):
+        return values.get(node.name, node)
+    if not node.children:
+        return node
+    return node.rebuild(tuple(substitute(c, values) for c in node.children))
+
+
+def _depends(items: list[Intermediate], variables: set[str]) -> set[str]:
+    """Names (variables and intermediates) whose value moves with ``variables``."""
+    moving = set(variables)
+    for it in items:
+        if any(isinstance(c, A.Var) and c.name in moving for c in it.expr.children):
+            moving.add(it.name)
+    return moving
+
+
+def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, Algebra]:
+    alg = Algebra(typing)
+    steps = Intermediates(program, typing)
+    items = steps.items
+    for v in wrt:
+        shape = typing.variables.get(v)
+        if shape is not None and not shape.is_scalar and not shape.is_vector:
+            raise NotSupported(f"the derivative by the matrix {v} ({shape.describe()}); "
+                               f"mcalc derives by scalars and vectors")
+    moving = _depends(items, set(wrt))
+    output = steps.root
+    out_shape = typing.shape(output)
+    if not out_shape.is_scalar and not out_shape.is_vector and output != A.Var(wrt[0]):
+        raise NotSupported(f"the derivative of a matrix-valued function ({out_shape.describe()})")
+
+    # Step 2: each intermediate's partials by its moving arguments (x*x: both uses summed).
+    partials: dict[tuple[str, str], Partial] = {}
+    for it in items:
+        for i, child in enumerate(it.expr.children):
+            if isinstance(child, A.Var) and child.name in moving:
+                local = rules.partial(alg, it.expr, i)
+                key = (it.name, child.name)
+                if key in partials:
+                    local = alg.jadd(partials[key].expr, local)
+                partials[key] = Partial(it.name, child.name, local, typing.shape(local))
+
+    # Step 3: forward accumulation, J(u) = Σ ∂u/∂p · J(p) over u's arguments p.
+    combinations, substitutions = [], []
+    for v in wrt:
+        v_shape = typing.variables.get(v, Shape(1, 1))
+        jac = {v: alg.identity(v_shape)}
+        for it in items:
+            total = None
+            for (of, by), p in partials.items():
+                if of == it.name and by in jac:
+                    term = alg.jmul(p.expr, jac[by])
+                    total = term if total is None else alg.jadd(total, term)
+            if total is not None:
+                jac[it.name] = total
+        if isinstance(output, A.Var) and output.name in jac:
+            value = jac[output.name]
+        else:
+            value = alg.jzero(_size(out_shape), _size(v_shape))
+        paths = _paths(items, partials, output, v)
+        rule = _rule(items, partials, output, v, v_shape, out_shape, paths)
+        shape = Shape(_size(out_shape), _size(v_shape))
+        combinations.append(Combination(v, rule, _shown(paths), polish(value, alg), shape))
+        final = alg.normalize(polish(alg.normalize(substitute(value, steps.original)), alg))
+        substitutions.append(Substitution(v, final, shape))
+    name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
+    trace = Trace(name, tuple(items),
+                  tuple(partials.values()), tuple(combinations), tuple(substitutions))
+    return trace, alg
+
+
+def _size(shape: Shape):
+    return 1 if shape.is_scalar else shape.size
+
+
+def _paths(items, partials, output, v) -> list[tuple[Partial, ...]] | int:
+    """Every path of partials from the output down to v, or their count when
+    there are too many to list."""
+    count: dict[str, int] = {v: 1}
+    for it in items:
+        n = sum(count.get(by, 0) for (of, by) in partials if of == it.name)
+        if n:
+            count[it.name] = n
+    name = output.name if isinstance(output, A.Var) else None
+    total = count.get(name, 0)
+    if total == 0 or total > MAX_PATHS_SHOWN:
+        return total
+    found: list[tuple[Partial, ...]] = []
+
+    def walk(node: str, acc: tuple[Partial, ...]):
+        if node == v:
+            found.append(acc)
+            return
+        for (of, by), p in partials.items():
+            if of == node and by in count:
+                walk(by, acc + (p,))
+
+    walk(name, ())
+    return found
+
+
+def _shown(paths):
+    return tuple(paths) if isinstance(paths, list) else None
+
+
+def _rule(items, partials, output, v, v_shape, out_shape, paths) -> str | None:
+    """The chain rule the paper would use (§4.5, §8.5)."""
+    if not items or not isinstance(output, A.Var) or output.name == v:
+        return None
+    on_path = _on_path(partials, output.name, v)
+    if not v_shape.is_scalar or not out_shape.is_scalar or any(
+            not it.shape.is_scalar for it in items if it.name in on_path):
+        return VECTOR
+    n_paths = paths if isinstance(paths, int) else len(paths)
+    if n_paths == 0:
+        return None
+    return TOTAL if n_paths > 1 else SINGLE
+
+
+def _on_path(partials, output: str, v: str) -> set[str]:
+    reach = {output}
+    changed = True
+    while changed:
+        changed = False
+        for (of, by) in partials:
+            if of in reach and by not in reach:
+                reach.add(by)
+                changed = True
+    return reach

@@ -1,0 +1,53 @@
+"""One exception hierarchy, one set of exit codes."""
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # a claim failed (mcalc check)
+    USAGE = 2  # bad input: parse, shape, declaration, option errors
+
+
+class McalcError(Exception):
+    """Bad input that mcalc explains in one line; ``column`` is 1-based."""
+
+    exit_code = ExitCode.USAGE
+    kind = "error"
+
+    def __init__(self, message: str, column: int | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.column = column
+        self.line = line
+
+    def __str__(self) -> str:
+        where = ""
+        if self.line is not None and self.line > 1:
+            where = f"line {self.line}, column {self.column}: " if self.column else f"line {self.line}: "
+        elif self.column is not None:
+            where = f"column {self.column}: "
+        return f"{self.kind}: {where}{self.message}"
+
+
+class ParseError(McalcError):
+    kind = "syntax error"
+
+
+class ShapeError(McalcError):
+    kind = "shape error"
+
+
+class DeclarationError(McalcError):
+    kind = "declaration error"
+
+
+class NotSupported(McalcError):
+    """Something mcalc cannot derive: it says so instead of guessing."""
+
+    kind = "not supported"
+
+
+class EvaluationError(McalcError):
+    kind = "evaluation error"

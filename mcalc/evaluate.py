@@ -1,0 +1,254 @@
+"""Numeric evaluation of expressions and Jacobians at given values (``--at``).
+
+Pure Python on small dense matrices: the sizes come from the values
+(x=[1,2,3] makes n = 3).  Piecewise derivatives follow the paper: 0 at the kink.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from . import ast as A
+from .errors import EvaluationError
+from .shapes import Shape
+
+
+@dataclass(frozen=True)
+class Mat:
+    rows: int
+    cols: int
+    data: tuple[float, ...]  # row-major
+
+    @classmethod
+    def scalar(cls, x: float) -> Mat:
+        return cls(1, 1, (float(x),))
+
+    @classmethod
+    def fill(cls, rows: int, cols: int, x: float) -> Mat:
+        return cls(rows, cols, (float(x),) * (rows * cols))
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.rows == 1 and self.cols == 1
+
+    def at(self, i: int, j: int) -> float:
+        return self.data[i * self.cols + j]
+
+    def tolist(self) -> list[list[float]]:
+        return [list(self.data[i * self.cols:(i + 1) * self.cols]) for i in range(self.rows)]
+
+    @property
+    def T(self) -> Mat:
+        return Mat(self.cols, self.rows, tuple(self.at(i, j) for j in range(self.cols) for i in range(self.rows)))
+
+
+def parse_value(text: str) -> Mat:
+    """A number, [1, 2, 3] (a column vector) or [[1, 2], [3, 4]] (a matrix), read as JSON."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise EvaluationError(f"'{text[:40]}' is not a number, [list] or [[matrix]]") from None
+    if isinstance(data, bool):
+        raise EvaluationError(f"'{text[:40]}' is not a number")
+    if isinstance(data, (int, float)):
+        return Mat.scalar(_finite(data))
+    if isinstance(data, list) and data and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                               for x in data):
+        return Mat(len(data), 1, tuple(_finite(x) for x in data))
+    if isinstance(data, list) and data and all(isinstance(r, list) and r for r in data):
+        width = len(data[0])
+        if any(len(r) != width for r in data):
+            raise EvaluationError("matrix rows differ in length")
+        flat = [x for r in data for x in r]
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in flat):
+            raise EvaluationError("a matrix holds numbers")
+        return Mat(len(data), width, tuple(_finite(x) for x in flat))
+    raise EvaluationError(f"'{text[:40]}' is not a number, [list] or [[matrix]]")
+
+
+def _finite(x) -> float:
+    try:
+        f = float(x)
+    except OverflowError:
+        raise EvaluationError(f"{str(x)[:20]} is too large") from None
+    if not math.isfinite(f):
+        raise EvaluationError(f"{x} is not a finite number")
+    return f
+
+
+def bind_sizes(shapes: dict[str, Shape], values: dict[str, Mat]) -> dict[str, int]:
+    """Dimension names from the values' sizes; a clash is an error."""
+    sizes: dict[str, int] = {}
+    for name, value in values.items():
+        shape = shapes.get(name)
+        if shape is None:
+            continue
+        if shape.is_scalar and not value.is_scalar:
+            raise EvaluationError(f"{name} is a scalar, but its value is {value.rows}×{value.cols}")
+        if shape.cols == 1 and shape.rows != 1 and value.cols != 1:
+            raise EvaluationError(f"{name} is a vector, but its value is a {value.rows}×{value.cols} matrix")
+        if not shape.is_vector and not shape.is_scalar and (value.rows == 1 or value.cols == 1) \
+                and not (value.rows > 1 and value.cols > 1):
+            raise EvaluationError(f"{name} is a {shape} matrix, but its value is {value.rows}×{value.cols}")
+        for dim, got in ((shape.rows, value.rows), (shape.cols, value.cols)):
+            if isinstance(dim, int):
+                if dim != got:
+                    raise EvaluationError(f"{name} has {dim} {'rows' if dim is shape.rows else 'columns'}, "
+                                          f"its value {got}")
+            elif sizes.setdefault(dim, got) != got:
+                raise EvaluationError(f"the size {dim} is {sizes[dim]} from one value and {got} from {name}")
+    return sizes
+
+
+class Evaluator:
+    def __init__(self, values: dict[str, Mat], sizes: dict[str, int]):
+        self.values = values
+        self.sizes = sizes
+
+    def size(self, dim) -> int:
+        if isinstance(dim, int):
+            return dim
+        if dim in self.sizes:
+            return self.sizes[dim]
+        raise EvaluationError(f"the size {dim} is unknown: give a value for a variable of that size")
+
+    def __call__(self, node: A.Node) -> Mat:
+        return getattr(self, "_" + type(node).__name__)(node)
+
+    # -- leaves ---------------------------------------------------------------
+    def _Num(self, node):
+        return Mat.scalar(_finite(node.value))
+
+    def _Var(self, node):
+        if node.name in self.values:
+            return self.values[node.name]
+        if node.name in self.sizes:
+            return Mat.scalar(self.sizes[node.name])
+        raise EvaluationError(f"no value for {node.name} (give --at {node.name}=...)")
+
+    def _Ones(self, node):
+        return Mat.fill(self.size(node.dim or "n"), 1, 1.0)
+
+    def _Identity(self, node):
+        n = self.size(node.dim or "n")
+        return Mat(n, n, tuple(1.0 if i == j else 0.0 for i in range(n) for j in range(n)))
+
+    def _Zero(self, node):
+        return Mat.fill(self.size(node.rows), self.size(node.cols), 0.0)
+
+    # -- element-wise -----------------------------------------------------------
+    def _map2(self, a: Mat, b: Mat, f, what: str) -> Mat:
+        if a.is_scalar and not b.is_scalar:
+            a = Mat.fill(b.rows, b.cols, a.data[0])
+        if b.is_scalar and not a.is_scalar:
+            b = Mat.fill(a.rows, a.cols, b.data[0])
+        if (a.rows, a.cols) != (b.rows, b.cols):
+            raise EvaluationError(f"'{what}' on {a.rows}×{a.cols} and {b.rows}×{b.cols} values")
+        try:
+            return Mat(a.rows, a.cols, tuple(_checked(f(x, y)) for x, y in zip(a.data, b.data)))
+        except (ZeroDivisionError, ValueError, OverflowError) as e:
+            raise EvaluationError(f"'{what}' is undefined here ({e})") from None
+
+    def _binary(self, node, f, what):
+        return self._map2(self(node.left), self(node.right), f, what)
+
+    def _Add(self, node):
+        return self._binary(node, lambda x, y: x + y, "+")
+
+    def _Sub(self, node):
+        return self._binary(node, lambda x, y: x - y, "-")
+
+    def _Mul(self, node):
+        return self._binary(node, lambda x, y: x * y, "⊗")
+
+    def _Div(self, node):
+        return self._binary(node, lambda x, y: x / y, "⊘")
+
+    def _Pow(self, node):
+        return self._binary(node, _power, "^")
+
+    def _Compare(self, node):
+        op = {">": lambda x, y: float(x > y), "<": lambda x, y: float(x < y),
+              ">=": lambda x, y: float(x >= y), "<=": lambda x, y: float(x <= y)}[node.op]
+        return self._binary(node, op, node.op)
+
+    def _Neg(self, node):
+        a = self(node.arg)
+        return Mat(a.rows, a.cols, tuple(-x for x in a.data))
+
+    def _Call(self, node):
+        args = [self(a) for a in node.args]
+        if node.fn in ("max", "min"):
+            pick = max if node.fn == "max" else min
+            return self._map2(args[0], args[1], lambda x, y: pick(x, y), node.fn)
+        if node.fn == "sum":
+            return Mat.scalar(math.fsum(args[0].data))
+        if node.fn == "mean":
+            return Mat.scalar(math.fsum(args[0].data) / len(args[0].data))
+        f = _FUNCTIONS[node.fn]
+        a = args[0]
+        try:
+            return Mat(a.rows, a.cols, tuple(_checked(f(x)) for x in a.data))
+        except (ValueError, ZeroDivisionError, OverflowError) as e:
+            raise EvaluationError(f"{node.fn} is undefined here ({e})") from None
+
+    # -- linear algebra ---------------------------------------------------------
+    def _Transpose(self, node):
+        return self(node.arg).T
+
+    def _Diag(self, node):
+        v = self(node.arg)
+        n = len(v.data)
+        return Mat(n, n, tuple(v.data[i] if i == j else 0.0 for i in range(n) for j in range(n)))
+
+    def _Dot(self, node):
+        a, b = self(node.left), self(node.right)
+        if len(a.data) != len(b.data):
+            raise EvaluationError(f"'·' on vectors of lengths {len(a.data)} and {len(b.data)}")
+        return Mat.scalar(math.fsum(x * y for x, y in zip(a.data, b.data)))
+
+    def _MatMul(self, node):
+        a, b = self(node.left), self(node.right)
+        if a.cols != b.rows:
+            raise EvaluationError(f"'@' on {a.rows}×{a.cols} and {b.rows}×{b.cols} values")
+        return Mat(a.rows, b.cols, tuple(math.fsum(a.at(i, k) * b.at(k, j) for k in range(a.cols))
+                                         for i in range(a.rows) for j in range(b.cols)))
+
+    def _VecLit(self, node):
+        items = [self(x) for x in node.items]
+        if all(x.is_scalar for x in items):
+            return Mat(len(items), 1, tuple(x.data[0] for x in items))
+        width = max(x.cols * x.rows for x in items)
+        rows = []
+        for x in items:  # rows of a stacked Jacobian; a scalar 0 stands for a zero row
+            rows.extend(x.data if not x.is_scalar else (x.data[0],) * width)
+        return Mat(len(items), width, tuple(rows))
+
+    def _MatLit(self, node):
+        flat = [self(x) for row in node.rows for x in row]
+        return Mat(len(node.rows), len(node.rows[0]), tuple(x.data[0] for x in flat))
+
+
+def _checked(x: float) -> float:
+    if isinstance(x, complex) or not math.isfinite(x):
+        raise ValueError("not a finite real number")
+    return x
+
+
+def _power(x: float, y: float) -> float:
+    return math.pow(x, y)
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1 / (1 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1 + e)
+
+
+_FUNCTIONS = {
+    "exp": math.exp, "ln": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan,
+    "tanh": math.tanh, "sigmoid": _sigmoid, "relu": lambda x: max(0.0, x), "abs": abs,
+    "sqrt": math.sqrt,
+}

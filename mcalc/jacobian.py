@@ -1,0 +1,417 @@
+"""mcalc's small algebra of structured Jacobians: I, diag(v), 𝟏, 𝟏ᵀ, rows,
+dense matrices, and the element-wise expressions inside them.
+
+Every constructor simplifies as it builds, with the identities the paper uses:
+
+    𝟏ᵀ diag(x) = xᵀ          diag(a) diag(b) = diag(a ⊗ b)      I A = A
+    diag(v) 𝟏 = v            𝟏ᵀ c = sum(c)                      aᵀ c = a · c
+    diag(a) + diag(b) = diag(a + b)                            (Aᵀ)ᵀ = A
+
+A Jacobian is an AST node whose shape (numerator layout) is known: rows =
+outputs, columns = variables.  A product is kept as a scalar coefficient times
+a chain of non-scalar factors, reduced pair by pair.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from . import ast as A
+from .shapes import Shape, Typing
+
+_FOLD_LIMIT = 10**12  # constant folding stops before numbers grow huge
+
+
+def _is_num(node, value=None) -> bool:
+    return isinstance(node, A.Num) and (value is None or node.value == value)
+
+
+def _small(value: Fraction) -> bool:
+    """Fold only to modest numbers that print exactly as decimals (so the
+    printed answer parses back to the same tree: 1/3 stays a quotient)."""
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1 and abs(value.numerator) < _FOLD_LIMIT and value.denominator < _FOLD_LIMIT
+
+
+class Algebra:
+    """Smart constructors over one program's shapes."""
+
+    def __init__(self, typing: Typing):
+        self.typing = typing
+
+    def shape(self, node: A.Node) -> Shape:
+        return self.typing.shape(node)
+
+    # -- element-wise and scalar expressions ---------------------------------
+    def zero_like(self, shape: Shape) -> A.Node:
+        return A.ZERO if shape.is_scalar else A.Zero(rows=shape.rows, cols=shape.cols)
+
+    def is_zero(self, node: A.Node) -> bool:
+        return _is_num(node, 0) or isinstance(node, A.Zero)
+
+    def neg(self, a: A.Node) -> A.Node:
+        if isinstance(a, A.Num):
+            return A.Num(-a.value)
+        if isinstance(a, A.Zero):
+            return a
+        if isinstance(a, A.Neg):
+            return a.arg
+        if isinstance(a, (A.Mul, A.Div)) and not isinstance(a.left, A.Ones):
+            return type(a)(self.neg(a.left), a.right)  # the sign goes on the first factor: -a*b, -a/b
+        if isinstance(a, A.VecLit):
+            return A.VecLit(tuple(self.neg(x) for x in a.items))
+        return A.Neg(a)
+
+    def add(self, a: A.Node, b: A.Node) -> A.Node:
+        if isinstance(a, A.Num) and isinstance(b, A.Num) and _small(a.value + b.value):
+            return A.Num(a.value + b.value)
+        if self.is_zero(a) and self._covers(b, a):
+            return b
+        if self.is_zero(b) and self._covers(a, b):
+            return a
+        if isinstance(a, A.VecLit) and isinstance(b, A.VecLit) and len(a.items) == len(b.items):
+            return A.VecLit(tuple(self.add(x, y) for x, y in zip(a.items, b.items)))
+        if isinstance(b, A.Neg):
+            return self.sub(a, b.arg)
+        if isinstance(b, A.Num) and b.value < 0:
+            return self.sub(a, A.Num(-b.value))
+        if a == b:
+            return self.mul(A.num(2), a)
+        return A.Add(a, b)
+
+    def sub(self, a: A.Node, b: A.Node) -> A.Node:
+        if isinstance(a, A.Num) and isinstance(b, A.Num) and _small(a.value - b.value):
+            return A.Num(a.value - b.value)
+        if self.is_zero(b) and self._covers(a, b):
+            return a
+        if self.is_zero(a) and self._covers(b, a):
+            return self.neg(b)
+        if a == b:
+            return self.zero_like(self.shape(a))
+        if isinstance(a, A.VecLit) and isinstance(b, A.VecLit) and len(a.items) == len(b.items):
+            return A.VecLit(tuple(self.sub(x, y) for x, y in zip(a.items, b.items)))
+        if isinstance(b, A.Neg):
+            return self.add(a, b.arg)
+        return A.Sub(a, b)
+
+    def mul(self, a: A.Node, b: A.Node) -> A.Node:
+        """Scalar times anything, or ⊗; numbers gather at the front."""
+        if isinstance(a, A.Num) and isinstance(b, A.Num):
+            if _small(a.value * b.value):
+                return A.Num(a.value * b.value)
+        if self.is_zero(a) or self.is_zero(b):
+            return self.zero_like(self._broadcast(a, b))
+        if _is_num(a, 1) or (isinstance(a, A.Ones) and self._covers(b, a)):
+            return b
+        if _is_num(b, 1) or (isinstance(b, A.Ones) and self._covers(a, b)):
+            return a
+        if _is_num(a, -1):
+            return self.neg(b)
+        if _is_num(b, -1):
+            return self.neg(a)
+        if isinstance(a, A.Neg):
+            return self.neg(self.mul(a.arg, b))
+        if isinstance(b, A.Neg):
+            return self.neg(self.mul(a, b.arg))
+        if isinstance(b, A.Num) and not isinstance(a, A.Num):
+            return self.mul(b, a)
+        if isinstance(a, A.Num) and isinstance(b, A.Mul) and isinstance(b.left, A.Num):
+            if _small(a.value * b.left.value):
+                return self.mul(A.Num(a.value * b.left.value), b.right)
+        if isinstance(b, A.Mul) and isinstance(b.left, A.Num) and not isinstance(a, A.Num):
+            return self.mul(b.left, self.mul(a, b.right))
+        if isinstance(b, A.Mul):  # a(bc) = (ab)c: products read left to right, as the paper writes them
+            return self.mul(self.mul(a, b.left), b.right)
+        if isinstance(a, A.VecLit) and self.shape(b).is_scalar:
+            return A.VecLit(tuple(self.mul(x, b) for x in a.items))
+        if isinstance(b, A.VecLit) and self.shape(a).is_scalar:
+            return A.VecLit(tuple(self.mul(a, x) for x in b.items))
+        return A.Mul(a, b)
+
+    def div(self, a: A.Node, b: A.Node) -> A.Node:
+        if isinstance(a, A.Num) and isinstance(b, A.Num) and b.value != 0 and _small(a.value / b.value):
+            return A.Num(a.value / b.value)
+        if _is_num(b, 1):
+            return a
+        if self.is_zero(a):
+            return self.zero_like(self._broadcast(a, b))
+        return A.Div(a, b)
+
+    def pow(self, a: A.Node, b: A.Node) -> A.Node:
+        if _is_num(b, 1):
+            return a
+        if _is_num(b, 0):
+            return self.mul(A.ONE, self._ones_like(a))
+        if isinstance(a, A.Num) and isinstance(b, A.Num) and b.value.denominator == 1 \
+                and abs(b.value) <= 64 and (a.value != 0 or b.value > 0):
+            value = a.value ** int(b.value)
+            if _small(value):
+                return A.Num(value)
+        return A.Pow(a, b)
+
+    def call(self, fn: str, *args: A.Node) -> A.Node:
+        return A.Call(fn, tuple(args))
+
+    def compare(self, op: str, a: A.Node, b: A.Node) -> A.Node:
+        return A.Compare(op, a, b)
+
+    def sum(self, a: A.Node) -> A.Node:
+        if isinstance(a, A.Ones) and a.dim is not None:  # sum(𝟏) = n
+            return A.Var(a.dim) if isinstance(a.dim, str) else A.num(a.dim)
+        if isinstance(a, A.Mul) and isinstance(a.right, A.Ones) and self.shape(a.left).is_scalar:
+            return self.mul(a.left, self.sum(a.right))
+        if self.shape(a).is_scalar:
+            return a
+        return A.Call("sum", (a,))
+
+    def dot(self, a: A.Node, b: A.Node) -> A.Node:
+        if isinstance(a, A.Ones):
+            return self.sum(b)
+        if isinstance(b, A.Ones):
+            return self.sum(a)
+        return A.Dot(a, b)
+
+    def row(self, v: A.Node) -> A.Node:
+        """v laid out as a 1×k row (the flattened gradient of v · c by c)."""
+        return v if self.shape(v).rows == 1 else self.transpose(v)
+
+    def col(self, v: A.Node) -> A.Node:
+        return v if self.shape(v).cols == 1 else self.transpose(v)
+
+    def transpose(self, a: A.Node) -> A.Node:
+        if isinstance(a, A.Transpose):
+            return a.arg
+        if isinstance(a, (A.Num, A.Identity, A.Diag)) or (isinstance(a, A.Zero) and a.rows == a.cols):
+            return a
+        if isinstance(a, A.Zero):
+            return A.Zero(rows=a.cols, cols=a.rows)
+        if isinstance(a, A.Neg):
+            return self.neg(self.transpose(a.arg))
+        if self.shape(a).is_scalar:
+            return a
+        if isinstance(a, A.Mul):
+            lead, rest = _split_scalar(self, a)
+            if lead is not None:  # (c v)ᵀ = c vᵀ
+                return self.mul(lead, self.transpose(rest))
+        if isinstance(a, A.MatMul):
+            return self.matmul(self.transpose(a.right), self.transpose(a.left))
+        return A.Transpose(a)
+
+    def matmul(self, a: A.Node, b: A.Node) -> A.Node:
+        return self.jmul(a, b)
+
+    # -- Jacobians -----------------------------------------------------------
+    def identity(self, shape: Shape) -> A.Node:
+        return A.ONE if shape.is_scalar else A.Identity(dim=shape.size)
+
+    def jzero(self, rows, cols) -> A.Node:
+        return A.ZERO if rows == 1 and cols == 1 else A.Zero(rows=rows, cols=cols)
+
+    def jmul(self, a: A.Node, b: A.Node) -> A.Node:
+        """The product of Jacobians a (p×q) and b (q×r), as the vector chain
+        rule multiplies them (paper §4.5.3)."""
+        sa, sb = self.shape(a), self.shape(b)
+        if self.is_zero(a) or self.is_zero(b):
+            return self.jzero(sa.rows, sb.cols)
+        coef_a, fa = self._decompose(a)
+        coef_b, fb = self._decompose(b)
+        coef, factors = self._reduce(self.mul(coef_a, coef_b), fa + fb)
+        return self._compose(coef, factors, Shape(sa.rows, sb.cols))
+
+    def jadd(self, a: A.Node, b: A.Node) -> A.Node:
+        """The sum of two Jacobians of one shape (the total derivative's sum)."""
+        if self.is_zero(a):
+            return b
+        if self.is_zero(b):
+            return a
+        shape = self.shape(a)
+        if shape.is_scalar:
+            return self.add(a, b)
+        coef_a, fa = self._decompose(a)
+        coef_b, fb = self._decompose(b)
+        if fa == fb:
+            return self._compose(self.add(coef_a, coef_b), fa, shape)
+        da, db = self._diagonal(coef_a, fa, shape), self._diagonal(coef_b, fb, shape)
+        if da is not None and db is not None:
+            return A.Diag(self.add(da, db))
+        if isinstance(a, A.VecLit) and isinstance(b, A.VecLit):
+            return self.add(a, b)
+        if isinstance(b, A.Neg):
+            return A.Sub(a, b.arg)
+        return A.Add(a, b)
+
+    def jscale(self, c: A.Node, a: A.Node) -> A.Node:
+        coef, factors = self._decompose(a)
+        return self._compose(self.mul(c, coef), factors, self.shape(a))
+
+    def jtranspose(self, a: A.Node) -> A.Node:
+        """Numerator layout to denominator layout."""
+        return self.transpose(a)
+
+    def elementwise_partial(self, out: Shape, arg: Shape, d: A.Node) -> A.Node:
+        """The Jacobian ∂u/∂a of an element-wise u whose elements have
+        derivative d with respect to a's (paper §4.2, §4.3):
+
+            a scalar, u scalar:  d
+            a vector, u vector:  diag(d)         (d a scalar: d I)
+            a scalar, u vector:  d as a column   (d a scalar: d 𝟏)  — scalar expansion
+        """
+        if self.is_zero(d):
+            return self.jzero(out.size if not out.is_scalar else 1, arg.size if not arg.is_scalar else 1)
+        dshape = self.shape(d)
+        if out.is_scalar:
+            return d
+        if arg.is_scalar:
+            if dshape.is_scalar:
+                return self.mul(d, A.Ones(dim=out.size))
+            return self.col(d)
+        if dshape.is_scalar:
+            return self.jscale(d, A.Identity(dim=arg.size))
+        return A.Diag(self.col(d))
+
+    def normalize(self, node: A.Node) -> A.Node:
+        """Rebuild a tree bottom-up through the smart constructors (after
+        substitution, identities may apply that did not before)."""
+        if not node.children:
+            return node
+        kids = tuple(self.normalize(c) for c in node.children)
+        build = _BUILD.get(type(node))
+        if build is None or (isinstance(node, A.Call) and node.fn != "sum"):
+            return node.rebuild(kids)
+        return build(self, *kids)
+
+    # -- internals -----------------------------------------------------------
+    def _broadcast(self, a, b) -> Shape:
+        sa, sb = self.shape(a), self.shape(b)
+        return sb if sa.is_scalar else sa
+
+    def _covers(self, keep: A.Node, other: A.Node) -> bool:
+        """Dropping ``other`` from an element-wise op keeps the result's shape."""
+        so = self.shape(other)
+        return so.is_scalar or self.shape(keep) == so or not self.shape(keep).is_scalar and \
+            isinstance(other, A.Ones)
+
+    def _ones_like(self, a: A.Node) -> A.Node:
+        s = self.shape(a)
+        return A.ONE if s.is_scalar else A.Ones(dim=s.rows)
+
+    def _decompose(self, node: A.Node) -> tuple[A.Node, list[A.Node]]:
+        """node = coefficient (a scalar) × the product of non-scalar factors."""
+        if isinstance(node, A.Identity):
+            return A.ONE, []
+        if self.shape(node).is_scalar:
+            return node, []
+        if isinstance(node, A.Neg):
+            coef, factors = self._decompose(node.arg)
+            return self.neg(coef), factors
+        if isinstance(node, A.Mul) and not isinstance(node.right, A.Ones):
+            lead, rest = _split_scalar(self, node)
+            if lead is not None:
+                coef, factors = self._decompose(rest)
+                return self.mul(lead, coef), factors
+        if isinstance(node, A.MatMul):
+            ca, fa = self._decompose(node.left)
+            cb, fb = self._decompose(node.right)
+            return self.mul(ca, cb), fa + fb
+        if isinstance(node, A.Diag) and isinstance(node.arg, A.Ones):
+            return A.ONE, []
+        return A.ONE, [node]
+
+    def _compose(self, coef: A.Node, factors: list[A.Node], shape: Shape) -> A.Node:
+        if self.is_zero(coef):
+            return self.jzero(shape.rows, shape.cols)
+        if not factors:
+            if shape.is_scalar:
+                return coef
+            if shape.is_col:  # a scalar spread over a column
+                return self.mul(coef, A.Ones(dim=shape.rows))
+            return self._scale(coef, A.Identity(dim=shape.rows))
+        chain = factors[0]
+        for f in factors[1:]:
+            chain = A.MatMul(chain, f)
+        return self._scale(coef, chain)
+
+    def _scale(self, coef: A.Node, matrix: A.Node) -> A.Node:
+        if _is_num(coef, 1):
+            return matrix
+        if _is_num(coef, -1):
+            return A.Neg(matrix)
+        if isinstance(coef, A.Neg):
+            return A.Neg(self._scale(coef.arg, matrix))
+        if isinstance(matrix, A.VecLit):
+            return self.mul(coef, matrix)
+        return A.Mul(coef, matrix)
+
+    def _diagonal(self, coef, factors, shape) -> A.Node | None:
+        """The diagonal of coef × factors if that is a diagonal matrix."""
+        if shape.rows != shape.cols:
+            return None
+        if not factors:
+            return coef
+        if len(factors) == 1 and isinstance(factors[0], A.Diag):
+            return self.mul(coef, factors[0].arg)
+        return None
+
+    def _reduce(self, coef: A.Node, factors: list[A.Node]) -> tuple[A.Node, list[A.Node]]:
+        factors = list(factors)
+        i = 0
+        while i < len(factors) - 1:
+            step = self._pair(factors[i], factors[i + 1])
+            if step is None:
+                i += 1
+                continue
+            c, replacement = step
+            coef = self.mul(coef, c)
+            factors[i:i + 2] = replacement
+            i = max(i - 1, 0)
+        return coef, factors
+
+    def _pair(self, a: A.Node, b: A.Node):
+        """Reduce the product a b of two adjacent factors, or None."""
+        sa, sb = self.shape(a), self.shape(b)
+        if isinstance(a, A.Diag) and isinstance(b, A.Diag):  # diag(a)diag(b) = diag(a ⊗ b)
+            return A.ONE, [A.Diag(self.mul(a.arg, b.arg))]
+        if sa.is_row and isinstance(b, A.Diag) and isinstance(a, A.Transpose):  # xᵀdiag(v) = (x ⊗ v)ᵀ
+            return A.ONE, [self.transpose(self.mul(a.arg, b.arg))]
+        if isinstance(a, A.Diag) and sb.is_col:  # diag(v) c = v ⊗ c
+            return A.ONE, [self.mul(a.arg, b)]
+        if sa.is_row and sb.is_col:  # a row times a column is a scalar
+            return self._inner(a, b), []
+        if isinstance(a, A.VecLit) and sb.is_row and all(self.shape(x).is_scalar for x in a.items):
+            return A.ONE, [A.VecLit(tuple(self.mul(x, b) for x in a.items))]
+        if isinstance(a, A.Transpose) and isinstance(a.arg, A.VecLit) and isinstance(b, A.VecLit) \
+                and len(a.arg.items) == len(b.items):
+            total = A.ZERO
+            for x, y in zip(a.arg.items, b.items):
+                total = self.add(total, self.mul(x, y))
+            return total, []
+        return None
+
+    def _inner(self, row: A.Node, col: A.Node) -> A.Node:
+        """row · col for a 1×k row and a k×1 column."""
+        if isinstance(row, A.Transpose):
+            return self.dot(row.arg, col)
+        if isinstance(col, A.Ones):
+            return self.sum(row)
+        return A.MatMul(row, col)
+
+
+
+def _split_scalar(alg: Algebra, node: A.Mul):
+    """c ⊗ rest → (c, rest) when the leftmost factor c of a product is a scalar."""
+    if alg.shape(node.left).is_scalar:
+        return node.left, node.right
+    if isinstance(node.left, A.Mul):
+        lead, rest = _split_scalar(alg, node.left)
+        if lead is not None:
+            return lead, alg.mul(rest, node.right)
+    return None, node
+
+
+_BUILD = {
+    A.Add: Algebra.add, A.Sub: Algebra.sub, A.Mul: Algebra.mul, A.Div: Algebra.div,
+    A.Pow: Algebra.pow, A.Neg: Algebra.neg, A.Transpose: Algebra.transpose,
+    A.MatMul: Algebra.jmul, A.Dot: Algebra.dot, A.Call: Algebra.sum,
+}

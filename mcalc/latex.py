@@ -1,0 +1,100 @@
+"""LaTeX in the paper's notation: \\mathbf{x}^{T}, \\operatorname{diag}, \\otimes, \\oslash."""
+from __future__ import annotations
+
+from . import ast as A
+from .text import ADD, MUL, POW, POSTFIX, Printer, format_number, precedence
+
+_FUNCTIONS = {
+    "exp": r"\exp", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
+    "tanh": r"\tanh", "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
+    "sum": r"\operatorname{sum}", "mean": r"\operatorname{mean}", "relu": r"\operatorname{relu}",
+    "abs": r"\operatorname{abs}",
+}
+_GREEK = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
+    "η": "eta", "θ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "ν": "nu",
+    "ξ": "xi", "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "υ": "upsilon", "φ": "phi",
+    "χ": "chi", "ψ": "psi", "ω": "omega", "Γ": "Gamma", "Δ": "Delta", "Θ": "Theta",
+    "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi", "Σ": "Sigma", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega",
+}
+
+
+def latex_name(name: str, bold: bool = False) -> str:
+    """w1 → w_{1}; λ → \\lambda; vectors in bold."""
+    stem = name.rstrip("0123456789")
+    digits = name[len(stem):]
+    if "_" in stem.strip("_") and not digits:
+        stem, digits = stem.split("_", 1)
+    stem = stem.rstrip("_") or stem
+    body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else c for c in stem).strip()
+    if len(stem) > 1 and not any(c in _GREEK for c in stem):
+        body = f"\\mathrm{{{body}}}"
+    if bold:
+        body = f"\\mathbf{{{body}}}"
+    return body + (f"_{{{digits}}}" if digits else "")
+
+
+class LatexPrinter(Printer):
+    ops = {A.Add: " + ", A.Sub: " - ", A.Mul: " ", A.Div: " \\oslash ", A.Dot: " \\cdot ",
+           A.MatMul: " ", A.Pow: "^"}
+    transpose_mark = "^{T}"
+
+    def paren(self, text: str) -> str:
+        return f"\\left({text}\\right)"
+
+    def _vectorish(self, node) -> bool:
+        return self.shape is not None and not self.shape(node).is_scalar
+
+    def _print_Num(self, node):
+        v = node.value
+        if v.denominator != 1 and format_number(v).count("/"):
+            sign = "-" if v < 0 else ""
+            return f"{sign}\\frac{{{abs(v.numerator)}}}{{{v.denominator}}}"
+        return format_number(v)
+
+    def _print_Var(self, node):
+        bold = self.shape is not None and self.shape(node).is_vector
+        return latex_name(node.name, bold)
+
+    def _print_Ones(self, node):
+        return r"\mathbf{1}"
+
+    def _print_Mul(self, node):
+        if self._vectorish(node.left) and self._vectorish(node.right):
+            return self._binary(node, " \\otimes ")
+        return self._binary(node, " ")
+
+    def _print_Div(self, node):
+        if self._vectorish(node.right):
+            return self._binary(node, " \\oslash ")
+        return f"\\frac{{{self._print(node.left)}}}{{{self._print(node.right)}}}"
+
+    def _print_Pow(self, node):
+        base = self.parenthesize(node.left, POW, strict=True)
+        return f"{{{base}}}^{{{self._print(node.right)}}}"
+
+    def _print_Transpose(self, node):
+        return self.parenthesize(node.arg, POSTFIX) + self.transpose_mark
+
+    def _print_Compare(self, node):
+        op = {">=": r" \geq ", "<=": r" \leq "}.get(node.op, f" {node.op} ")
+        return self.paren(self.parenthesize(node.left, ADD) + op + self.parenthesize(node.right, ADD))
+
+    def _print_Call(self, node):
+        if node.fn == "sqrt":
+            return f"\\sqrt{{{self._print(node.args[0])}}}"
+        name = _FUNCTIONS.get(node.fn, f"\\operatorname{{{node.fn}}}")
+        return name + self.paren(", ".join(self._print(a) for a in node.args))
+
+    def _print_Diag(self, node):
+        return r"\operatorname{diag}" + self.paren(self._print(node.arg))
+
+    def _print_VecLit(self, node):
+        return r"\begin{bmatrix} " + r" \\ ".join(self._print(x) for x in node.items) + r" \end{bmatrix}"
+
+    def _print_MatLit(self, node):
+        rows = (" & ".join(self._print(x) for x in row) for row in node.rows)
+        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+
+
+__all__ = ["LatexPrinter", "latex_name", "precedence", "MUL"]

@@ -1,0 +1,218 @@
+"""Renderings of a Derivation: plain text, rich, JSON and a LaTeX align* block.
+
+All of them read the same Trace; the rich view is the plain one with colour
+and tables (rich is imported only when a terminal asks for it).
+"""
+from __future__ import annotations
+
+from . import __version__
+from . import ast as A
+from .latex import latex_name
+from .text import unicode_name
+
+KINK_NOTE = ("piecewise: a comparison such as (z > 0) is 1 where true, else 0; "
+             "at a kink (max, relu, abs at 0) the derivative is taken as 0 (the paper's convention)")
+
+
+def _shape_words(shape) -> str:
+    return f"{shape} {shape.kind}"
+
+
+def _d(of: str, by: str, style: str = "unicode") -> str:
+    if style == "latex":
+        return f"\\frac{{\\partial {latex_name(of)}}}{{\\partial {latex_name(by)}}}"
+    return f"∂{unicode_name(of)}/∂{unicode_name(by)}"
+
+
+def _has_piecewise(node: A.Node) -> bool:
+    return any(isinstance(n, A.Compare) for n in A.walk(node))
+
+
+def function_text(d, style: str = "unicode") -> str:
+    prog = d.program
+    lines = [f"{unicode_name(name)} = {d.print(expr, style)}" for name, expr in prog.definitions]
+    lines.append(f"{unicode_name(d.trace.output)} = {d.print(prog.body, style)}")
+    return "; ".join(lines)
+
+
+def notes(d) -> list[str]:
+    out = []
+    if _has_piecewise(d.expr):
+        out.append(KINK_NOTE)
+    return out
+
+
+def product_text(d, path) -> str:
+    """The partials of one chain-rule path, multiplied as the paper writes them."""
+    parts = []
+    for p in path:
+        text = d.print(p.expr, "unicode")
+        if isinstance(p.expr, (A.Add, A.Sub, A.Neg)) or (isinstance(p.expr, A.Num) and p.expr.value < 0):
+            text = f"({text})"
+        parts.append(text)
+    return " · ".join(parts) if parts else "1"
+
+
+def plain(d) -> str:
+    """The whole derivation as plain text (what --format text prints)."""
+    t = d.trace
+    out = [function_text(d)]
+    var_words = ", ".join(f"{unicode_name(n)}: {s.kind} {s}" for n, s in d.variables().items())
+    out.append(f"  variables: {var_words}")
+    out.append("")
+    out.append("1. Introduce intermediate variables")
+    if not t.intermediates:
+        out.append("   (none: the function is a single variable or constant)")
+    width = max((len(unicode_name(i.name) + d.print(i.expr, "unicode")) for i in t.intermediates), default=0)
+    for it in t.intermediates:
+        left = f"{unicode_name(it.name)} = {d.print(it.expr, 'unicode')}"
+        out.append(f"   {left:<{width + 4}}  {_shape_words(it.shape)}")
+    if t.intermediates:
+        out.append(f"   ({unicode_name(t.output)} = {unicode_name(t.intermediates[-1].name)})"
+                   if t.output != t.intermediates[-1].name else "")
+        if out[-1] == "":
+            out.pop()
+    out.append("")
+    out.append("2. Compute the partials")
+    if not t.partials:
+        out.append("   (none)")
+    lines = [f"{_d(p.of, p.by)} = {d.print(p.expr, 'unicode')}" for p in t.partials]
+    width = max(map(len, lines), default=0)
+    for line, p in zip(lines, t.partials):
+        out.append(f"   {line:<{width}}   {p.shape}")
+    out.append("")
+    for c in t.combinations:
+        rule = f" ({c.rule})" if c.rule else ""
+        out.append(f"3. Combine{rule}")
+        head = _d(t.output, c.variable)
+        if c.paths:
+            formula = " + ".join(" ".join(_d(p.of, p.by) for p in path) for path in c.paths)
+            values = " + ".join(product_text(d, path) for path in c.paths)
+            out.append(f"   {head} = {formula}")
+            out.append(f"   {' ' * len(head)} = {values}")
+            out.append(f"   {' ' * len(head)} = {d.print(c.value, 'unicode')}")
+        else:
+            out.append(f"   {head} = {d.print(c.value, 'unicode')}")
+        out.append("")
+    out.append("4. Substitute")
+    for s in t.substitutions:
+        out.append(f"   {_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}    {s.shape}")
+    out.append("")
+    layout = "" if d.layout == "numerator" else f", {d.layout} layout"
+    wrt = ",".join(unicode_name(w) for w in d.wrt)
+    out.append(f"∂{unicode_name(t.output)}/∂{wrt} = {d.unicode}    ({_shape_words(d.shape)}{layout})")
+    for note in notes(d):
+        out.append(f"note: {note}")
+    return "\n".join(out) + "\n"
+
+
+def latex_steps(d) -> str:
+    """The trace as one align* block."""
+    t = d.trace
+    rows = [f"{latex_name(name)} &= {d.print(expr, 'latex')}" for name, expr in d.program.definitions]
+    rows.append(f"{latex_name(t.output)} &= {d.print(d.program.body, 'latex')}")
+    for it in t.intermediates:
+        rows.append(f"{latex_name(it.name)} &= {d.print(it.expr, 'latex')}")
+    for p in t.partials:
+        rows.append(f"{_d(p.of, p.by, 'latex')} &= {d.print(p.expr, 'latex')}")
+    for c, s in zip(t.combinations, t.substitutions):
+        head = _d(t.output, c.variable, "latex")
+        if c.paths:
+            formula = " + ".join(" ".join(_d(p.of, p.by, "latex") for p in path) for path in c.paths)
+            rows.append(f"{head} &= {formula}")
+            head = ""
+        rows.append(f"{head} &= {d.print(c.value, 'latex')}")
+        rows.append(f" &= {d.print(s.value, 'latex')}")
+    if len(d.wrt) > 1 or d.layout != "numerator":
+        rows.append(f" &= {d.latex}")
+    return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
+
+
+def _node(d, node) -> dict:
+    return {"text": d.print(node, "text"), "unicode": d.print(node, "unicode"),
+            "latex": d.print(node, "latex")}
+
+
+def to_dict(d, values: dict | None = None) -> dict:
+    t = d.trace
+    out = {
+        "mcalc": __version__,
+        "input": d.input,
+        "wrt": list(d.wrt),
+        "layout": d.layout,
+        "function": {"name": t.output, **_node(d, d.program.body)},
+        "variables": {n: {"kind": s.kind, "shape": s.as_list()} for n, s in d.variables().items()},
+        "steps": {
+            "intermediates": [{"name": i.name, **_node(d, i.expr), "kind": i.shape.kind,
+                               "shape": i.shape.as_list()} for i in t.intermediates],
+            "partials": [{"of": p.of, "by": p.by, **_node(d, p.expr), "shape": p.shape.as_list()}
+                         for p in t.partials],
+            "combine": [{"variable": c.variable, "rule": c.rule,
+                         "paths": [[{"of": p.of, "by": p.by} for p in path] for path in c.paths]
+                         if c.paths else None,
+                         **_node(d, c.value), "shape": c.shape.as_list()} for c in t.combinations],
+            "substitute": [{"variable": s.variable, **_node(d, s.value), "shape": s.shape.as_list()}
+                           for s in t.substitutions],
+        },
+        "rule": d.rule,
+        "result": {**_node(d, d.expr), "shape": d.shape.as_list(), "kind": d.shape.kind},
+        "notes": notes(d),
+    }
+    if values is not None:
+        out["at"] = {k: v for k, v in values.items()}
+        out["value"] = d.evaluate(values)
+    return out
+
+
+def rich_view(d):
+    """A rich renderable: the function, the four steps, the answer."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    t = d.trace
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("function", function_text(d))
+    for name, s in d.variables().items():
+        head.add_row("", Text.assemble((unicode_name(name), "cyan"), f"  {s.kind}, {s}"))
+
+    def table(title: str) -> Table:
+        tab = Table(title=title, title_justify="left", title_style="bold", show_header=False,
+                    box=None, padding=(0, 2))
+        tab.add_column()
+        tab.add_column(style="dim")
+        return tab
+
+    step1 = table("1. Introduce intermediate variables")
+    for it in t.intermediates:
+        step1.add_row(f"{unicode_name(it.name)} = {d.print(it.expr, 'unicode')}", _shape_words(it.shape))
+    if not t.intermediates:
+        step1.add_row("(none: a single variable or constant)", "")
+    step2 = table("2. Compute the partials")
+    for p in t.partials:
+        step2.add_row(f"{_d(p.of, p.by)} = {d.print(p.expr, 'unicode')}", str(p.shape))
+    parts = [head, step1, step2]
+    for c in t.combinations:
+        step3 = table(f"3. Combine{f' — {c.rule}' if c.rule else ''}")
+        lead = _d(t.output, c.variable)
+        if c.paths:
+            step3.add_row(f"{lead} = " + " + ".join(" ".join(_d(p.of, p.by) for p in path) for path in c.paths), "")
+            step3.add_row(" " * len(lead) + " = " + " + ".join(product_text(d, path) for path in c.paths), "")
+            lead = " " * len(lead)
+        step3.add_row(f"{lead} = {d.print(c.value, 'unicode')}", str(c.shape))
+        parts.append(step3)
+    step4 = table("4. Substitute")
+    for s in t.substitutions:
+        step4.add_row(f"{_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}", str(s.shape))
+    parts.append(step4)
+    answer = Text.assemble((f"∂{unicode_name(t.output)}/∂{','.join(unicode_name(w) for w in d.wrt)} = ", "bold"),
+                           (d.unicode, "bold green"),
+                           (f"   {_shape_words(d.shape)}"
+                            f"{'' if d.layout == 'numerator' else ', ' + d.layout + ' layout'}", "dim"))
+    for note in notes(d):
+        answer.append(f"\nnote: {note}", style="dim")
+    parts.append(Panel(answer, expand=False))
+    return Group(*parts)

@@ -1,0 +1,415 @@
+"""Shapes: one shape rule per node kind, and the inference of undeclared names.
+
+A name nobody declared is a scalar unless the expression cannot be typed that
+way: ``sum(w*x)`` needs a vector inside the sum, so w and x become vectors of
+length n; ``X@w`` makes X an N×n matrix.  Names that meet a declared vector in
+an element-wise operation stay scalars (scalar expansion, paper §4.3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ast as A
+from .errors import DeclarationError, ShapeError
+
+Dim = int | str
+
+
+@dataclass(frozen=True)
+class Shape:
+    rows: Dim
+    cols: Dim
+
+    @property
+    def kind(self) -> str:
+        if self.rows == 1 and self.cols == 1:
+            return "scalar"
+        if self.cols == 1:
+            return "vector"
+        if self.rows == 1:
+            return "row vector"
+        return "matrix"
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.rows == 1 and self.cols == 1
+
+    @property
+    def is_col(self) -> bool:
+        return self.cols == 1 and self.rows != 1
+
+    @property
+    def is_row(self) -> bool:
+        return self.rows == 1 and self.cols != 1
+
+    @property
+    def is_vector(self) -> bool:
+        """A column or row vector (the Jacobian flattens both alike)."""
+        return self.is_col or self.is_row
+
+    @property
+    def size(self) -> Dim:
+        """Length once flattened: n for n×1 and 1×n (matrices are not flattened)."""
+        return self.cols if self.rows == 1 else self.rows
+
+    @property
+    def T(self) -> Shape:
+        return Shape(self.cols, self.rows)
+
+    def __str__(self) -> str:
+        return f"{self.rows}×{self.cols}"
+
+    def describe(self) -> str:
+        return f"{self} ({self.kind})"
+
+    def as_list(self) -> list:
+        return [self.rows, self.cols]
+
+
+SCALAR = Shape(1, 1)
+
+
+def vector(dim: Dim = "n") -> Shape:
+    return Shape(dim, 1)
+
+
+@dataclass(frozen=True)
+class Flex:
+    """The type of an expression made only of undeclared names (and scalars):
+    a scalar for now, but it could still be forced to a vector or matrix."""
+
+    names: frozenset[str]
+
+
+class _Force(Exception):
+    def __init__(self, shapes: dict[str, Shape]):
+        self.shapes = shapes
+
+
+_OP_SYMBOL = {A.Add: "+", A.Sub: "-", A.Mul: "⊗", A.Div: "⊘", A.Pow: "^", A.Dot: "·",
+              A.MatMul: "@", A.Compare: "comparison"}
+_MATRIX_ROWS = ("N", "m", "k", "p", "q", "r")
+
+
+@dataclass
+class Declarations:
+    vectors: dict[str, Dim]
+    matrices: dict[str, tuple[Dim, Dim]]
+    scalars: set[str]
+
+    @classmethod
+    def empty(cls) -> Declarations:
+        return cls({}, {}, set())
+
+    def shapes(self) -> dict[str, Shape]:
+        out = {name: SCALAR for name in self.scalars}
+        out.update({name: vector(d) for name, d in self.vectors.items()})
+        out.update({name: Shape(r, c) for name, (r, c) in self.matrices.items()})
+        return out
+
+
+class Typing:
+    """The shapes of a program's variables and of any node built over them."""
+
+    def __init__(self, variables: dict[str, Shape], definitions: dict[str, A.Node], dims: set[str]):
+        self.variables = dict(variables)
+        self.definitions = definitions
+        self.dims = dims
+        self._checker = _Checker(self.variables, dims, flexible=set())
+        self.constant_dims: dict[int, tuple[A.Node, Dim]] = {}
+
+    def shape(self, node: A.Node) -> Shape:
+        return self._checker.shape(node)
+
+    def add(self, name: str, shape: Shape) -> None:
+        self.variables[name] = shape
+
+    def constant_dim(self, node: A.Node) -> Dim:
+        hit = self.constant_dims.get(id(node))
+        return hit[1] if hit is not None and hit[0] is node else "n"
+
+    def is_dimension(self, name: str) -> bool:
+        return name in self.dims and name not in self.variables
+
+
+def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] = ()) -> Typing:
+    """Type the program, promoting undeclared names where they must be vectors
+    or matrices, and return the variables' shapes."""
+    declared = decls.shapes()
+    for name in program.bold:
+        declared.setdefault(name, vector())
+    for name in program.bold_upper:
+        if name not in declared:
+            declared[name] = Shape(_fresh_rows(set(declared), set()), "n")
+    defined = [name for name, _ in program.definitions]
+    for name in defined:
+        if name in declared:
+            raise DeclarationError(f"'{name}' is both declared and defined")
+    if len(set(defined)) != len(defined):
+        dup = next(n for n in defined if defined.count(n) > 1)
+        raise DeclarationError(f"'{dup}' is defined twice")
+    used = set().union(*(A.names(e) for _, e in program.definitions), A.names(program.body))
+    forced: dict[str, Shape] = {}
+    for _ in range(4 * len(used) + 4):
+        shapes = {**declared, **forced}
+        dims = _dims_of(shapes.values()) | {"n"}
+        flexible = {name for name in used | set(extra_names)
+                    if name not in shapes and name not in defined and name not in dims}
+        checker = _Checker(shapes, dims, flexible, forced_names=set(forced))
+        try:
+            for name, expr in program.definitions:
+                checker.define(name, expr)
+            checker.shape(program.body)
+        except _Force as f:
+            forced.update(f.shapes)
+            continue
+        variables = {name: SCALAR for name in flexible}
+        variables.update(shapes)
+        for name, _ in program.definitions:
+            variables[name] = checker.concrete(checker.defined[name])
+        typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"})
+        for node, shape in checker.memo.values():  # 𝟏 and I take their size from what they meet
+            if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
+                typing.constant_dims[id(node)] = (node, checker.concrete(shape).rows)
+        return typing
+    raise DeclarationError("could not work out the shapes; declare the vectors (-v) and matrices (-M)")
+
+
+def _dims_of(shapes) -> set[str]:
+    return {d for s in shapes for d in (s.rows, s.cols) if isinstance(d, str) and not d.startswith("?")}
+
+
+def _fresh_rows(names: set[str], dims: set[str]) -> str:
+    for cand in _MATRIX_ROWS:
+        if cand not in names and cand not in dims:
+            return cand
+    return f"N{len(dims)}"
+
+
+class _Checker:
+    """Shape rules per node kind; memoized per node object."""
+
+    def __init__(self, shapes: dict[str, Shape], dims: set[str], flexible: set[str],
+                 forced_names: set[str] = frozenset()):
+        self.shapes = shapes
+        self.dims = dims
+        self.flexible = flexible
+        self.forced_names = forced_names
+        self.defined: dict[str, Shape | Flex] = {}
+        self.memo: dict[int, tuple[A.Node, Shape | Flex]] = {}
+        self.bind: dict[str, Dim] = {}
+        self.fresh = 0
+
+    # -- dimensions ---------------------------------------------------------
+    def resolve(self, d: Dim) -> Dim:
+        while isinstance(d, str) and d in self.bind:
+            d = self.bind[d]
+        return d
+
+    def unify(self, a: Dim, b: Dim) -> bool:
+        a, b = self.resolve(a), self.resolve(b)
+        if a == b:
+            return True
+        if isinstance(a, str) and a.startswith("?"):
+            self.bind[a] = b
+            return True
+        if isinstance(b, str) and b.startswith("?"):
+            self.bind[b] = a
+            return True
+        return False
+
+    def concrete(self, s: Shape | Flex) -> Shape:
+        if isinstance(s, Flex):
+            return SCALAR
+        r, c = self.resolve(s.rows), self.resolve(s.cols)
+        r = "n" if isinstance(r, str) and r.startswith("?") else r
+        c = "n" if isinstance(c, str) and c.startswith("?") else c
+        return Shape(r, c)
+
+    def fresh_dim(self) -> str:
+        self.fresh += 1
+        return f"?{self.fresh}"
+
+    # -- entry points -------------------------------------------------------
+    def define(self, name: str, expr: A.Node) -> None:
+        self.defined[name] = self.check(expr)
+
+    def shape(self, node: A.Node) -> Shape:
+        return self.concrete(self.check(node))
+
+    def check(self, node: A.Node) -> Shape | Flex:
+        hit = self.memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        rule = _RULES.get(type(node))
+        if rule is None:  # pragma: no cover - every node kind has a rule
+            raise ShapeError(f"no shape rule for {type(node).__name__}")
+        result = rule(self, node)
+        self.memo[id(node)] = (node, result)
+        return result
+
+    # -- helpers ------------------------------------------------------------
+    def force(self, flex: Flex, shape: Shape, node: A.Node, what: str) -> None:
+        names = sorted(flex.names)
+        if not names:
+            raise ShapeError(f"{what} needs a vector, got a scalar", node.pos)
+        raise _Force({name: shape for name in names})
+
+    def same(self, a: Shape, b: Shape) -> bool:
+        if self.unify(a.rows, b.rows) and self.unify(a.cols, b.cols):
+            return True
+        return False
+
+    def clash(self, node: A.Node, a: Shape, b: Shape, what: str) -> ShapeError:
+        a, b = self.concrete(a), self.concrete(b)
+        return ShapeError(f"{what}: the left side is {a.describe()}, the right side is {b.describe()}",
+                          node.pos)
+
+
+def _elementwise(ch: _Checker, node: A.Node) -> Shape | Flex:
+    left, right = (ch.check(c) for c in node.children)
+    lflex, rflex = isinstance(left, Flex), isinstance(right, Flex)
+    if lflex and rflex:
+        return Flex(left.names | right.names)
+    lscalar, rscalar = lflex or left.is_scalar, rflex or right.is_scalar
+    if lscalar and rscalar:
+        return left if lflex else right
+    if lscalar:
+        return right  # scalar expansion (paper §4.3): a flexible name stays a scalar
+    if rscalar:
+        return left
+    if ch.same(left, right):
+        return left
+    symbol = _OP_SYMBOL.get(type(node), "max/min" if isinstance(node, A.Call) else "element-wise operation")
+    hint = " (for a matrix product use @)" if isinstance(node, A.Mul) and left.cols == right.rows else ""
+    raise ch.clash(node, left, right, f"'{symbol}' needs operands of the same shape, or a scalar{hint}")
+
+
+def _scalar(ch, node):
+    return SCALAR
+
+
+def _var(ch: _Checker, node: A.Var):
+    name = node.name
+    if name in ch.defined:
+        return ch.defined[name]
+    if name in ch.shapes:
+        return ch.shapes[name]
+    if name in ch.flexible:
+        return Flex(frozenset([name]))
+    if name in ch.dims:
+        return SCALAR
+    raise ShapeError(f"'{name}' is not defined", node.pos)
+
+
+def _ones(ch, node: A.Ones):
+    return Shape(node.dim if node.dim is not None else ch.fresh_dim(), 1)
+
+
+def _identity(ch, node: A.Identity):
+    d = node.dim if node.dim is not None else ch.fresh_dim()
+    return Shape(d, d)
+
+
+def _zero(ch, node: A.Zero):
+    return Shape(node.rows, node.cols)
+
+
+def _same_as_arg(ch, node):
+    return ch.check(node.arg)
+
+
+def _transpose(ch, node):
+    s = ch.check(node.arg)
+    return s if isinstance(s, Flex) else s.T
+
+
+def _diag(ch, node):
+    s = ch.check(node.arg)
+    if isinstance(s, Flex):
+        ch.force(s, vector(), node, "diag")
+    if not s.is_vector and not s.is_scalar:
+        raise ShapeError(f"diag needs a vector, got {ch.concrete(s).describe()}", node.pos)
+    return Shape(s.size, s.size)
+
+
+def _dot(ch, node):
+    left, right = ch.check(node.left), ch.check(node.right)
+    for side, other in ((left, right), (right, left)):
+        if isinstance(side, Flex):
+            dim = other.size if isinstance(other, Shape) and other.is_vector else "n"
+            ch.force(side, vector(dim), node, "the dot product")
+    for side in (left, right):
+        if not side.is_vector:
+            raise ch.clash(node, left, right, "'·' needs two vectors of the same length")
+    if not ch.unify(left.size, right.size):
+        raise ch.clash(node, left, right, "'·' needs two vectors of the same length")
+    return SCALAR
+
+
+def _matmul(ch, node):
+    left, right = ch.check(node.left), ch.check(node.right)
+    if isinstance(right, Flex):
+        if isinstance(left, Flex):
+            ch.force(right, vector(), node, "'@'")
+        if left.is_scalar or left.is_vector:
+            raise ShapeError(f"cannot tell the shape of {', '.join(sorted(right.names))} on the right "
+                             f"of '@'; declare it with --vector or --matrix", node.pos)
+        ch.force(right, vector(ch.resolve(left.cols)), node, "'@'")
+    if isinstance(left, Flex):
+        rows = _fresh_rows(set(ch.shapes) | ch.flexible, ch.dims)
+        ch.force(left, Shape(rows, ch.resolve(right.rows)), node, "'@'")
+    if left.is_scalar or right.is_scalar:
+        raise ch.clash(node, left, right, "'@' needs a matrix or vector on each side (use * with a scalar)")
+    if not ch.unify(left.cols, right.rows):
+        raise ch.clash(node, left, right, "'@' needs the left side's columns to match the right side's rows")
+    return Shape(left.rows, right.cols)
+
+
+def _reduction(ch, node: A.Call):
+    s = ch.check(node.args[0])
+    if isinstance(s, Flex):
+        ch.force(s, vector(), node, node.fn)
+    return SCALAR
+
+
+def _call(ch, node: A.Call):
+    if node.fn in ("sum", "mean"):
+        return _reduction(ch, node)
+    if node.fn in ("max", "min"):
+        return _elementwise(ch, node)
+    return ch.check(node.args[0])
+
+
+def _veclit(ch, node: A.VecLit):
+    shapes = [ch.check(x) for x in node.items]
+    if all(isinstance(s, Flex) or s.is_scalar for s in shapes):
+        return Shape(len(shapes), 1)
+    if all(isinstance(s, Shape) and s.rows == 1 for s in shapes):
+        width = shapes[0].cols
+        if all(ch.unify(s.cols, width) for s in shapes):
+            return Shape(len(shapes), width)
+    bad = next(s for s in shapes if isinstance(s, Shape) and not s.is_scalar)
+    raise ShapeError(f"a vector literal holds scalars (or rows of equal length), not {ch.concrete(bad).describe()}",
+                     node.pos)
+
+
+def _matlit(ch, node: A.MatLit):
+    for x in node.children:
+        s = ch.check(x)
+        if isinstance(s, Shape) and not s.is_scalar:
+            raise ShapeError(f"a matrix literal holds scalars, not {ch.concrete(s).describe()}", x.pos)
+    return Shape(len(node.rows), len(node.rows[0]))
+
+
+def _power(ch, node):
+    return _elementwise(ch, node)
+
+
+_RULES = {
+    A.Num: _scalar, A.Var: _var, A.Ones: _ones, A.Identity: _identity, A.Zero: _zero,
+    A.Neg: _same_as_arg, A.Transpose: _transpose, A.Diag: _diag,
+    A.Add: _elementwise, A.Sub: _elementwise, A.Mul: _elementwise, A.Div: _elementwise,
+    A.Pow: _power, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,
+    A.Call: _call, A.VecLit: _veclit, A.MatLit: _matlit,
+}

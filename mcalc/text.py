@@ -1,0 +1,218 @@
+"""Printers for mcalc syntax (ASCII, parses back to the same tree) and for
+Unicode in the paper's notation (xᵀ, 𝟏, ⊗, ⊘, u₁, 6x²cos(x³)).
+
+One ``_print_<Node>`` method per node kind and one ``parenthesize``.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from . import ast as A
+
+# Binding strength, loosest first.
+COMPARE, ADD, MUL, NEG, POW, POSTFIX, ATOM = range(1, 8)
+
+_PREC = {A.Compare: ATOM, A.Add: ADD, A.Sub: ADD, A.Mul: MUL, A.Div: MUL, A.Dot: MUL,
+         A.MatMul: MUL, A.Neg: NEG, A.Pow: POW, A.Transpose: POSTFIX}
+
+
+def precedence(node: A.Node) -> int:
+    if isinstance(node, A.Num):
+        if node.value < 0:
+            return NEG
+        return ATOM if _is_decimal(node.value) else MUL
+    return _PREC.get(type(node), ATOM)
+
+
+def _is_decimal(value: Fraction) -> bool:
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def format_number(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    if _is_decimal(value):
+        text = f"{float(value):.15g}"
+        if "e" not in text and Fraction(text) == value:
+            return text
+    return f"{value.numerator}/{value.denominator}"
+
+
+class Printer:
+    """Shared walk; subclasses spell the operators."""
+
+    ops = {A.Add: " + ", A.Sub: " - ", A.Mul: "*", A.Div: "/", A.Dot: " · ", A.MatMul: " @ ",
+           A.Pow: "^"}
+    functions: dict[str, str] = {}
+
+    def __init__(self, shape=None):
+        self.shape = shape  # node -> Shape, when the printer may use it
+
+    def doprint(self, node: A.Node) -> str:
+        return self._print(node)
+
+    def _print(self, node: A.Node) -> str:
+        return getattr(self, "_print_" + type(node).__name__)(node)
+
+    def parenthesize(self, node: A.Node, level: int, strict: bool = False) -> str:
+        text = self._print(node)
+        p = precedence(node)
+        if p < level or (strict and p == level):
+            return self.paren(text)
+        return text
+
+    def paren(self, text: str) -> str:
+        return f"({text})"
+
+    def _binary(self, node, op: str) -> str:
+        level = precedence(node)
+        return self.parenthesize(node.left, level) + op + self.parenthesize(node.right, level, strict=True)
+
+    # -- leaves ---------------------------------------------------------------
+    def _print_Num(self, node):
+        return format_number(node.value)
+
+    def _print_Var(self, node):
+        return node.name
+
+    def _print_Ones(self, node):
+        return "ones"
+
+    def _print_Identity(self, node):
+        return "I"
+
+    def _print_Zero(self, node):
+        return "0"
+
+    # -- operators ------------------------------------------------------------
+    def _print_Add(self, node):
+        return self._binary(node, self.ops[A.Add])
+
+    def _print_Sub(self, node):
+        return self._binary(node, self.ops[A.Sub])
+
+    def _print_Mul(self, node):
+        return self._binary(node, self.ops[A.Mul])
+
+    def _print_Div(self, node):
+        return self._binary(node, self.ops[A.Div])
+
+    def _print_Dot(self, node):
+        return self._binary(node, self.ops[A.Dot])
+
+    def _print_MatMul(self, node):
+        return self._binary(node, self.ops[A.MatMul])
+
+    def _print_Pow(self, node):
+        return (self.parenthesize(node.left, POW, strict=True) + self.ops[A.Pow]
+                + self.parenthesize(node.right, POW))
+
+    def _print_Neg(self, node):
+        return "-" + self.parenthesize(node.arg, NEG, strict=isinstance(node.arg, (A.Neg, A.Num)))
+
+    def _print_Transpose(self, node):
+        return self.parenthesize(node.arg, POSTFIX) + self.transpose_mark
+
+    transpose_mark = "^T"
+
+    def _print_Compare(self, node):
+        op = {">=": " >= ", "<=": " <= "}.get(node.op, f" {node.op} ")
+        return self.paren(self.parenthesize(node.left, ADD) + op + self.parenthesize(node.right, ADD))
+
+    def _print_Call(self, node):
+        name = self.functions.get(node.fn, node.fn)
+        return f"{name}({', '.join(self._print(a) for a in node.args)})"
+
+    def _print_Diag(self, node):
+        return f"diag({self._print(node.arg)})"
+
+    def _print_VecLit(self, node):
+        return "[" + ", ".join(self._print(x) for x in node.items) + "]"
+
+    def _print_MatLit(self, node):
+        return "[" + ", ".join("[" + ", ".join(self._print(x) for x in row) + "]" for row in node.rows) + "]"
+
+
+class TextPrinter(Printer):
+    """mcalc syntax: what it prints, the parser reads back to the same tree."""
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def unicode_name(name: str) -> str:
+    """u1 → u₁, x_2 → x₂."""
+    stem = name.rstrip("0123456789")
+    digits = name[len(stem):]
+    if digits and stem:
+        stem = stem[:-1] if stem.endswith("_") else stem
+        return stem + digits.translate(_SUBSCRIPT)
+    return name
+
+
+_SUBS = "₀₁₂₃₄₅₆₇₈₉"
+_WORD = r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff₀-₉]*|[0-9.]+"
+_LAST_WORD = re.compile(f"(?:{_WORD})$|$")
+_FIRST_WORD = re.compile(f"(?:{_WORD})?")
+
+
+class UnicodePrinter(Printer):
+    """The paper's notation, for people to read."""
+
+    ops = {**Printer.ops, A.Dot: " · ", A.MatMul: ""}
+    functions = {"sigmoid": "σ"}
+    transpose_mark = "ᵀ"
+
+    def _print_Var(self, node):
+        return unicode_name(node.name)
+
+    def _print_Ones(self, node):
+        return "𝟏"
+
+    def _nonscalar(self, node) -> bool:
+        return self.shape is not None and not self.shape(node).is_scalar
+
+    def _juxtapose(self, left: str, right: str, right_node: A.Node) -> str:
+        """Write a product side by side, as the paper does (6x²cos(x³), 𝟏ᵀdiag(x), 6yx),
+        with a · only where two numbers or a longer name would run together."""
+        lw = _LAST_WORD.search(left).group()
+        rw = _FIRST_WORD.match(right).group()
+        clash = False
+        if lw and rw:
+            if lw[-1].isdigit() and rw[0].isdigit():
+                clash = True
+            elif not lw.isdigit() and not isinstance(right_node, (A.Call, A.Diag)):
+                clash = len(lw.rstrip(_SUBS)) > 1 or len(rw.rstrip(_SUBS)) > 1
+        return left + ("·" if clash else "") + right
+
+    def _print_Mul(self, node):
+        if self._nonscalar(node.left) and self._nonscalar(node.right):
+            return self._binary(node, " ⊗ ")
+        left = self.parenthesize(node.left, MUL)
+        right = self.parenthesize(node.right, MUL, strict=True)
+        return self._juxtapose(left, right, node.right)
+
+    def _print_MatMul(self, node):
+        left = self.parenthesize(node.left, MUL)
+        right = self.parenthesize(node.right, MUL, strict=True)
+        return self._juxtapose(left, right, node.right)
+
+    def _print_Div(self, node):
+        op = " ⊘ " if self._nonscalar(node.right) else "/"
+        return self._binary(node, op)
+
+    def _print_Pow(self, node):
+        base = self.parenthesize(node.left, POW, strict=True)
+        if isinstance(node.right, A.Num) and node.right.value.denominator == 1 and node.right.value >= 0:
+            return base + str(node.right.value.numerator).translate(_SUPERSCRIPT)
+        return base + "^" + self.parenthesize(node.right, POW)
+
+    def _print_Compare(self, node):
+        op = {">=": " ≥ ", "<=": " ≤ "}.get(node.op, f" {node.op} ")
+        return self.paren(self.parenthesize(node.left, ADD) + op + self.parenthesize(node.right, ADD))

@@ -1,0 +1,69 @@
+"""The derivation as data: the paper's four steps, rendered later by printers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ast as A
+from .shapes import Shape
+
+SINGLE = "single-variable chain rule"
+TOTAL = "single-variable total-derivative chain rule"
+VECTOR = "vector chain rule"
+RULE_ORDER = {None: 0, SINGLE: 1, TOTAL: 2, VECTOR: 3}
+
+
+@dataclass(frozen=True)
+class Intermediate:
+    """Step 1: ``name = expr``, one operator or function application, whose
+    arguments are variables, constants or earlier intermediates."""
+
+    name: str
+    expr: A.Node
+    shape: Shape
+    user: bool = False  # named by a definition in the input
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Step 2: ∂of/∂by, the local Jacobian of one intermediate."""
+
+    of: str
+    by: str
+    expr: A.Node
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class Combination:
+    """Step 3: ∂output/∂variable by the chain rule.  ``paths`` lists the
+    products the rule sums (None when there are too many to show); ``value``
+    is the combined Jacobian, still in intermediate variables."""
+
+    variable: str
+    rule: str | None
+    paths: tuple[tuple[Partial, ...], ...] | None
+    value: A.Node
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """Step 4: the Jacobian with intermediates substituted back, simplified."""
+
+    variable: str
+    value: A.Node
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class Trace:
+    output: str
+    intermediates: tuple[Intermediate, ...]
+    partials: tuple[Partial, ...]
+    combinations: tuple[Combination, ...]
+    substitutions: tuple[Substitution, ...]
+
+    @property
+    def rule(self) -> str | None:
+        rules = [c.rule for c in self.combinations]
+        return max(rules, key=RULE_ORDER.__getitem__) if rules else None
