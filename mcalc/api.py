@@ -84,14 +84,32 @@ class Derivation:
     # -- numbers --------------------------------------------------------------
     def evaluate(self, values: dict) -> list[list[float]]:
         """The Jacobian at ``values`` ({name: number, list or list of rows}) as rows."""
-        mats = {name: _as_mat(v) for name, v in values.items()}
         shapes = self.variables()
-        unknown = sorted(set(mats) - set(shapes))
-        if unknown:
-            raise DeclarationError(f"--at names {', '.join(unknown)}, which the function does not use")
+        # Values of names the function does not use are ignored (a shared set of values may
+        # serve several functions).
+        mats = {name: _as_mat(v) for name, v in values.items() if name in shapes}
         sizes = bind_sizes(shapes, mats)
         value = Evaluator(mats, sizes)(self.expr)
         return value.tolist()
+
+    def function_at(self, values: dict) -> Mat:
+        """The function itself at ``values`` (its definitions expanded)."""
+        from .derive import substitute
+
+        shapes = self.variables()
+        mats = {name: _as_mat(v) for name, v in values.items() if name in shapes}
+        expanded: dict[str, A.Node] = {}
+        for name, expr in self.program.definitions:
+            expanded[name] = substitute(expr, expanded)
+        body = substitute(self.program.body, expanded)
+        return Evaluator(mats, bind_sizes(shapes, mats))(self._constants_sized(body))
+
+    def _constants_sized(self, node: A.Node) -> A.Node:
+        if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
+            return type(node)(dim=self.typing.constant_dim(node))
+        if not node.children:
+            return node
+        return node.rebuild(tuple(self._constants_sized(c) for c in node.children))
 
     # -- layouts --------------------------------------------------------------
     def _layout(self, expr: A.Node, shape: Shape) -> Answer:

@@ -181,6 +181,12 @@ def run(argv: list[str] | None = None) -> int:
         return int(ExitCode.USAGE)
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a bug in mcalc, not in the input: still one line
+        if os.environ.get("MCALC_DEBUG"):
+            raise
+        sys.stderr.write(f"mcalc: internal error ({type(e).__name__}: {e}); "
+                         f"please report it with the command line\n")
+        return 70
     return result if isinstance(result, int) else 0
 
 

@@ -21,6 +21,7 @@ _HERE = Path(__file__).resolve().parent
 _GRAMMAR_PLACES = (_HERE / "grammar" / "mcalc.lark", _HERE.parent / "grammar" / "mcalc.lark")
 
 _OPS = {"*": A.Mul, "⊗": A.Mul, "∘": A.Mul, "×": A.Mul, "/": A.Div, "⊘": A.Div,
+        "\\cdot": A.Dot, "\\otimes": A.Mul, "\\oslash": A.Div, "\\odot": A.Mul,
         "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "^": A.Pow, "**": A.Pow}
 _CMP = {"≥": ">=", "≤": "<="}
 _CONSTANTS = {"I": A.Identity, "ones": A.Ones}
@@ -51,7 +52,7 @@ def _make_transformer():
 
         def __init__(self):
             super().__init__()
-            self.bold: set[str] = set()
+            self.bold_names: set[str] = set()
 
         def start(self, items):
             *defs, last = items
@@ -62,8 +63,8 @@ def _make_transformer():
             output = None
             if isinstance(last, tuple):  # y = sum(u): the function has a name
                 output, last = last
-            return A.Program(tuple(defs), last, frozenset(n for n in self.bold if n.islower()),
-                             frozenset(n for n in self.bold if not n.islower()), output)
+            return A.Program(tuple(defs), last, frozenset(n for n in self.bold_names if n.islower()),
+                             frozenset(n for n in self.bold_names if not n.islower()), output)
 
         def definition(self, items):
             name, expr = items
@@ -90,7 +91,7 @@ def _make_transformer():
         def bold(self, items):
             (tok,) = items
             name = _bold_name(str(tok))
-            self.bold.add(name)
+            self.bold_names.add(name)
             return A.Var(name, pos=tok.column)
 
         def ones(self, items):
@@ -206,7 +207,7 @@ def parse(text: str) -> A.Program:
     if not text.strip():
         raise ParseError("empty expression")
     parser, transformer = _lark()
-    transformer.bold = set()
+    transformer.bold_names = set()
     try:
         return parser.parse(text)
     except VisitError as e:  # pragma: no cover - inline transformers raise directly

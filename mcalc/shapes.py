@@ -226,6 +226,11 @@ class _Checker:
         c = "n" if isinstance(c, str) and c.startswith("?") else c
         return Shape(r, c)
 
+    def known(self, d: Dim) -> Dim:
+        """d resolved; a size still unknown becomes the default n."""
+        d = self.resolve(d)
+        return "n" if isinstance(d, str) and d.startswith("?") else d
+
     def fresh_dim(self) -> str:
         self.fresh += 1
         return f"?{self.fresh}"
@@ -337,7 +342,7 @@ def _dot(ch, node):
     left, right = ch.check(node.left), ch.check(node.right)
     for side, other in ((left, right), (right, left)):
         if isinstance(side, Flex):
-            dim = other.size if isinstance(other, Shape) and other.is_vector else "n"
+            dim = ch.known(other.size) if isinstance(other, Shape) and other.is_vector else "n"
             ch.force(side, vector(dim), node, "the dot product")
     for side in (left, right):
         if not side.is_vector:
@@ -351,14 +356,18 @@ def _matmul(ch, node):
     left, right = ch.check(node.left), ch.check(node.right)
     if isinstance(right, Flex):
         if isinstance(left, Flex):
+            if isinstance(node.left, A.Transpose):  # xᵀ @ …: x is a vector
+                ch.force(left, vector(), node, "'@'")
             ch.force(right, vector(), node, "'@'")
         if left.is_scalar or left.is_vector:
             raise ShapeError(f"cannot tell the shape of {', '.join(sorted(right.names))} on the right "
                              f"of '@'; declare it with --vector or --matrix", node.pos)
-        ch.force(right, vector(ch.resolve(left.cols)), node, "'@'")
+        ch.force(right, vector(ch.known(left.cols)), node, "'@'")
     if isinstance(left, Flex):
+        if isinstance(node.left, A.Transpose):  # xᵀ @ B: x is a vector
+            ch.force(left, vector(ch.known(right.rows)), node, "'@'")
         rows = _fresh_rows(set(ch.shapes) | ch.flexible, ch.dims)
-        ch.force(left, Shape(rows, ch.resolve(right.rows)), node, "'@'")
+        ch.force(left, Shape(rows, ch.known(right.rows)), node, "'@'")
     if left.is_scalar or right.is_scalar:
         raise ch.clash(node, left, right, "'@' needs a matrix or vector on each side (use * with a scalar)")
     if not ch.unify(left.cols, right.rows):

@@ -1,0 +1,60 @@
+"""Independent numeric checks: central finite differences of the function
+itself, evaluated without any derivative rule."""
+from __future__ import annotations
+
+import random
+
+from mcalc.evaluate import Mat
+
+SIZES = {"n": 3, "N": 4, "m": 2, "k": 5}
+
+
+def random_values(d, seed: int = 0, sizes=None) -> dict[str, Mat]:
+    """Values for every variable of a derivation: vectors of ±[0.5, 1.5]
+    (away from 0, the kink of max and abs), matrices of N(0, 1)."""
+    rng = random.Random(seed)
+    sizes = {**SIZES, **(sizes or {})}
+
+    def size(dim):
+        return dim if isinstance(dim, int) else sizes[dim]
+
+    out = {}
+    for name, shape in d.variables().items():
+        r, c = size(shape.rows), size(shape.cols)
+        if r > 1 and c > 1:
+            data = [rng.gauss(0, 1) for _ in range(r * c)]
+        else:
+            data = [rng.uniform(0.5, 1.5) * rng.choice((-1, 1)) for _ in range(r * c)]
+            if r * c == 1:
+                data = [abs(data[0])]
+        out[name] = Mat(r, c, tuple(data))
+    return out
+
+
+def fd_jacobian(d, values: dict[str, Mat], h: float = 1e-6) -> list[list[float]]:
+    """Numerator-layout Jacobian: rows = the flattened output, columns = the
+    flattened variables of d.wrt, in order."""
+    columns = []
+    for name in d.wrt:
+        base = values.get(name, Mat.scalar(0.7))
+        for k in range(len(base.data)):
+            plus = list(base.data)
+            minus = list(base.data)
+            plus[k] += h
+            minus[k] -= h
+            hi = d.function_at({**values, name: Mat(base.rows, base.cols, tuple(plus))})
+            lo = d.function_at({**values, name: Mat(base.rows, base.cols, tuple(minus))})
+            columns.append([(a - b) / (2 * h) for a, b in zip(hi.data, lo.data)])
+    rows = len(columns[0])
+    return [[col[i] for col in columns] for i in range(rows)]
+
+
+def max_rel_error(got, want) -> float:
+    flat_got = [x for r in got for x in r]
+    flat_want = [x for r in want for x in r]
+    assert len(flat_got) == len(flat_want), f"sizes differ: {len(flat_got)} vs {len(flat_want)}"
+    return max((abs(a - b) / (1 + abs(b)) for a, b in zip(flat_got, flat_want)), default=0.0)
+
+
+def transpose(rows):
+    return [list(r) for r in zip(*rows)]
