@@ -164,7 +164,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
             forced.update(f.shapes)
             continue
         variables = {name: SCALAR for name in flexible}
-        variables.update(shapes)
+        variables.update(_settle(shapes, checker, used | set(declared)))
         for name, _ in program.definitions:
             variables[name] = checker.concrete(checker.defined[name])
         typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"})
@@ -173,6 +173,24 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
                 typing.constant_dims[id(node)] = (node, checker.concrete(shape).rows)
         return typing
     raise DeclarationError("could not work out the shapes; declare the vectors (-v) and matrices (-M)")
+
+
+def _settle(shapes: dict[str, Shape], checker: _Checker, names: set[str]) -> dict[str, Shape]:
+    """Sizes left open by inference (X in X @ w) become what they met, or new names (N, m, …)."""
+    fresh: dict[str, str] = {}
+    dims = _dims_of(shapes.values())
+    out = {}
+    for name, shape in shapes.items():
+        sides = []
+        for d in (shape.rows, shape.cols):
+            d = checker.resolve(d)
+            if isinstance(d, str) and d.startswith("?"):
+                if d not in fresh:
+                    fresh[d] = _fresh_rows(names, dims | set(fresh.values()))
+                d = fresh[d]
+            sides.append(d)
+        out[name] = Shape(*sides)
+    return out
 
 
 def _dims_of(shapes) -> set[str]:
@@ -366,7 +384,8 @@ def _matmul(ch, node):
     if isinstance(left, Flex):
         if isinstance(node.left, A.Transpose):  # xᵀ @ B: x is a vector
             ch.force(left, vector(ch.known(right.rows)), node, "'@'")
-        rows = _fresh_rows(set(ch.shapes) | ch.flexible, ch.dims)
+        # X @ w: X's rows are sized by what X @ w meets (y - X@w makes them y's), else named N.
+        rows = "?" + "_".join(sorted(left.names))
         ch.force(left, Shape(rows, ch.known(right.rows)), node, "'@'")
     if left.is_scalar or right.is_scalar:
         raise ch.clash(node, left, right, "'@' needs a matrix or vector on each side (use * with a scalar)")

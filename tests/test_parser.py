@@ -1,0 +1,104 @@
+"""The language's spellings, Unicode and ASCII alike, and its error messages."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from mcalc import ast as A
+from mcalc.errors import ParseError
+from mcalc.parser import parse, parse_expr
+
+w, x, y, X, b = (A.Var(n) for n in ("w", "x", "y", "X", "b"))
+
+
+def n(v):
+    return A.Num(Fraction(v))
+
+
+SAME = [
+    # (spelling, the same thing spelled another way)
+    ("w ⊗ x", "w * x"), ("w ∘ x", "w * x"), ("w \\otimes x", "w * x"),
+    ("w ⊘ x", "w / x"), ("w \\oslash x", "w / x"),
+    ("w · x", "dot(w, x)"), ("w \\cdot x", "dot(w, x)"),
+    ("x^2", "x**2"), ("x^T", "xᵀ"), ("x^T", "x'"), ("x^T", "x^{T}"), ("x^T", "x^\\top"),
+    ("𝐰 · 𝐱", "w · x"), ("\\mathbf{w} · \\mathbf{x}", "w · x"),
+    ("𝟏", "ones"), ("\\mathbf{1}", "ones"), ("\\vec{1}", "ones"),
+    ("σ(x)", "sigmoid(x)"), ("log(x)", "ln(x)"),
+    ("x >= 0", "x ≥ 0"), ("x <= 0", "x ≤ 0"),
+    ("(x)", "x"), ("-2", "-(2)"),
+]
+
+
+@pytest.mark.parametrize("a,b_", SAME)
+def test_spellings_mean_the_same(a, b_):
+    assert parse_expr(a) == parse_expr(b_)
+
+
+TREES = [
+    ("3", n(3)), ("0.5", n(Fraction(1, 2))), (".5e1", n(5)),
+    ("w1", A.Var("w1")), ("x_2", A.Var("x_2")), ("λ", A.Var("λ")), ("η", A.Var("η")),
+    ("I", A.Identity()), ("ones", A.Ones()),
+    ("x + y * b", A.Add(x, A.Mul(y, b))),
+    ("x - y - b", A.Sub(A.Sub(x, y), b)),
+    ("-x^2", A.Neg(A.Pow(x, n(2)))),
+    ("x^-1", A.Pow(x, n(-1))),
+    ("x^y^b", A.Pow(x, A.Pow(y, b))),
+    ("w · x + b", A.Add(A.Dot(w, x), b)),
+    ("X @ w + b", A.Add(A.MatMul(X, w), b)),
+    ("x^T @ X", A.MatMul(A.Transpose(x), X)),
+    ("(x + y)^T", A.Transpose(A.Add(x, y))),
+    ("x > 0", A.Compare(">", x, n(0))),
+    ("max(0, w · x + b)", A.Call("max", (n(0), A.Add(A.Dot(w, x), b)))),
+    ("diag(x)", A.Diag(x)),
+    ("[x, y]", A.VecLit((x, y))),
+    ("[[1, 2], [3, 4]]", A.MatLit(((n(1), n(2)), (n(3), n(4))))),
+    ("1/N", A.Div(n(1), A.Var("N"))),
+    ("x^Tau", A.Pow(x, A.Var("Tau"))),
+]
+
+
+@pytest.mark.parametrize("text,tree", TREES)
+def test_tree(text, tree):
+    assert parse_expr(text) == tree
+
+
+def test_definitions_then_the_function():
+    p = parse("u = w ⊗ x; y = sum(u)")
+    assert p.definitions == (("u", A.Mul(w, x)),) and p.output == "y"
+    assert p.body == A.Call("sum", (A.Var("u"),))
+    p = parse("# a comment\nu = w ⊗ x\n\nsum(u)  # the function\n")
+    assert p.definitions == (("u", A.Mul(w, x)),) and p.output is None
+
+
+def test_bold_marks_vectors_and_matrices():
+    p = parse("𝐗 @ 𝐰 + \\mathbf{b}")
+    assert p.bold == {"w", "b"} and p.bold_upper == {"X"}
+
+
+ERRORS = [
+    ("sum(w*", 7, "unexpected end of input, expected an expression"),
+    ("w ⊗", 4, "expected an expression"),
+    ("foo(x)", 1, "unknown function 'foo'"),
+    ("(x + y", 7, "expected"),
+    ("x + y)", 6, "unexpected ')'"),
+    ("x + * y", 5, "unexpected '*'"),
+    ("max(x)", 1, "max takes 2 arguments, got 1"),
+    ("sin", 1, "'sin' is a function"),
+    ("x $ y", 3, "unexpected character '$'"),
+    ("[[1, 2], [3]]", None, "matrix rows differ in length"),
+    ("sin = x; sin", 1, "cannot define 'sin'"),
+    ("x; y", 1, "only the last line may be a bare expression"),
+    ("", None, "empty expression"),
+    ("   ", None, "empty expression"),
+    ("x\u200b+ y", 2, "invisible or control character U+200B"),
+    ("(" * 300 + "x" + ")" * 300, 201, "brackets nest deeper than 200"),
+]
+
+
+@pytest.mark.parametrize("text,column,message", ERRORS)
+def test_error_names_the_column_and_what_was_expected(text, column, message):
+    with pytest.raises(ParseError) as info:
+        parse(text)
+    assert message in info.value.message
+    assert info.value.column == column

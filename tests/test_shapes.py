@@ -1,0 +1,86 @@
+"""Declarations, the inference of undeclared names, and shape errors."""
+from __future__ import annotations
+
+import pytest
+
+import mcalc
+from mcalc.errors import DeclarationError, ShapeError
+
+
+def kinds(d):
+    return {name: (s.rows, s.cols) for name, s in d.variables().items()}
+
+
+INFERRED = [
+    ("sum(w*x)+b", "w", {}, {"w": ("n", 1), "x": ("n", 1), "b": (1, 1)}),
+    ("x + z", "x", {"vectors": ["x"]}, {"x": ("n", 1), "z": (1, 1)}),
+    ("sum(x*z)", "z", {"vectors": ["x"]}, {"x": ("n", 1), "z": (1, 1)}),
+    ("X@w", "w", {}, {"X": ("N", "n"), "w": ("n", 1)}),
+    ("X@w", "w", {"vectors": ["w:k"]}, {"X": ("N", "k"), "w": ("k", 1)}),
+    ("w · x", "w", {"vectors": ["x:m"]}, {"w": ("m", 1), "x": ("m", 1)}),
+    ("mean((y - max(0, X@w + b))^2)", "w", {"vectors": ["y:N"]},
+     {"X": ("N", "n"), "w": ("n", 1), "y": ("N", 1), "b": (1, 1)}),
+    ("3*x^2*y", "x", {}, {"x": (1, 1), "y": (1, 1)}),
+    ("u = w ⊗ x; sum(u)", "w", {}, {"w": ("n", 1), "x": ("n", 1)}),
+    ("𝐰 · 𝐱 + b", "w", {}, {"w": ("n", 1), "x": ("n", 1), "b": (1, 1)}),
+    ("x' @ A @ x", "x", {"matrices": ["A:n,n"]}, {"A": ("n", "n"), "x": ("n", 1)}),
+    ("diag(v) @ x", "x", {}, {"v": ("n", 1), "x": ("n", 1)}),
+    ("[x, y]", "x", {}, {"x": (1, 1), "y": (1, 1)}),
+]
+
+
+@pytest.mark.parametrize("expr,wrt,decls,expected", INFERRED)
+def test_inference(expr, wrt, decls, expected):
+    assert kinds(mcalc.diff(expr, wrt=wrt, **decls)) == expected
+
+
+SHAPE_ERRORS = [
+    ("w ⊗ X", {"vectors": ["w"], "matrices": ["X:N,n"]}, 3, ["n×1 (vector)", "N×n (matrix)"]),
+    ("w · v", {"vectors": ["w:n", "v:m"]}, 3, ["n×1", "m×1"]),
+    ("X @ w", {"vectors": ["w:m"], "matrices": ["X:N,n"]}, 3, ["N×n", "m×1"]),
+    ("x @ 3", {"vectors": ["x"]}, 3, ["use * with a scalar"]),
+    ("X * w", {"vectors": ["w"], "matrices": ["X:N,n"]}, 3, ["for a matrix product use @"]),
+    ("[x, w]", {"vectors": ["w"]}, None, ["a vector literal holds scalars"]),
+    ("x' @ A @ x", {}, None, ["cannot tell the shape of A", "declare it"]),
+    ("diag(X)", {"matrices": ["X:N,n"]}, 1, ["diag needs a vector"]),
+]
+
+
+@pytest.mark.parametrize("expr,decls,column,words", SHAPE_ERRORS)
+def test_shape_errors_name_the_place_and_both_shapes(expr, decls, column, words):
+    wrt = "x" if "x" in expr else "w"
+    with pytest.raises(ShapeError) as info:
+        mcalc.diff(expr, wrt=wrt, **decls)
+    for word in words:
+        assert word in info.value.message
+    if column is not None:
+        assert info.value.column == column
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"vectors": ["x"], "scalars": ["x"]}, "declared both a vector and a scalar"),
+    ({"matrices": ["X:N"]}, "write NAME:rows,cols"),
+    ({"vectors": ["x:0"]}, "out of range"),
+    ({"vectors": ["3x"]}, "cannot name a vector"),
+    ({"vectors": ["I"]}, "cannot name a vector"),
+    ({"layout": "sideways"}, "layout is 'numerator' or 'denominator'"),
+])
+def test_declaration_errors(kwargs, words):
+    with pytest.raises(DeclarationError) as info:
+        mcalc.diff("x + 1", wrt="x", **kwargs)
+    assert words in info.value.message
+
+
+@pytest.mark.parametrize("wrt,words", [
+    ("sin", "not a variable name"), ("I", "not a variable name"), ("2x", "not a variable name"),
+    ("u", "names a definition"), ("n", "is a dimension"), ("x,x", "twice"), ("", "needs a variable"),
+])
+def test_wrt_must_name_a_variable(wrt, words):
+    with pytest.raises(DeclarationError) as info:
+        mcalc.diff("u = x^2; sum(v) + u", wrt=wrt, vectors=["v"])
+    assert words in info.value.message
+
+
+def test_definition_cannot_also_be_declared():
+    with pytest.raises(DeclarationError):
+        mcalc.diff("u = x^2; u", wrt="x", vectors=["u"])
