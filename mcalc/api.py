@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from . import ast as A
-from .errors import DeclarationError, NotSupported
+from .errors import DeclarationError, MissingValue, NotSupported
 from .evaluate import Evaluator, Mat, bind_sizes, parse_value
 from .shapes import SCALAR, Declarations, Shape, infer
 from .trace import Trace
@@ -89,6 +89,10 @@ class Derivation:
         # serve several functions).
         mats = {name: _as_mat(v) for name, v in values.items() if name in shapes}
         sizes = bind_sizes(shapes, mats)
+        try:  # the point must be in the function's domain (ln(x) at x = -1 is not)
+            self.function_at(mats)
+        except MissingValue:
+            pass  # the answer may not need every variable (xᵀ needs no b)
         value = Evaluator(mats, sizes)(self.expr)
         return value.tolist()
 
@@ -193,11 +197,16 @@ def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
             raise DeclarationError(f"'{name}' is declared both a {seen[name]} and a {kind}")
         seen[name] = kind
 
+    def once(table: dict, name: str, value, item: str):
+        if name in table and table[name] != value:
+            raise DeclarationError(f"'{name}' is declared twice with different sizes ({item})")
+        table[name] = value
+
     for item in vectors:
         name, _, dim = item.partition(":")
         name = name.strip()
         claim(name, "vector")
-        decls.vectors[name] = _dim(dim.strip() or "n", item)
+        once(decls.vectors, name, _dim(dim.strip() or "n", item), item)
     for item in matrices:
         name, _, dims = item.partition(":")
         name = name.strip()
@@ -205,7 +214,7 @@ def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
         if len(parts) != 2 or not all(parts):
             raise DeclarationError(f"matrix '{item}': write NAME:rows,cols (X:N,n)")
         claim(name, "matrix")
-        decls.matrices[name] = (_dim(parts[0], item), _dim(parts[1], item))
+        once(decls.matrices, name, (_dim(parts[0], item), _dim(parts[1], item)), item)
     for name in scalars:
         name = name.strip()
         claim(name, "scalar")
@@ -256,6 +265,10 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
     if not wrt_list:
         raise DeclarationError("--wrt needs a variable")
     program = parse(expr)
+    vectors, matrices, scalars = list(vectors), list(matrices), list(scalars)
+    for name, kind, sizes in program.declarations:  # declarations written in the input itself
+        {"vector": vectors, "matrix": matrices, "scalar": scalars}[kind].append(
+            name + (":" + ",".join(sizes) if sizes else ""))
     decls = declarations(vectors, matrices, scalars)
     from .rules import FUNCTIONS
 

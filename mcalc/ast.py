@@ -206,6 +206,7 @@ class Program:
     bold: frozenset[str] = frozenset()       # names written in bold: vectors
     bold_upper: frozenset[str] = frozenset()  # bold capitals: matrices
     output: str | None = None  # the function's name when the last line is a definition
+    declarations: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, kind, sizes)
 
 
 def walk(node: Node):

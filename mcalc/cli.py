@@ -147,9 +147,14 @@ def _values(at: list[str] | None) -> dict[str, str]:
 
 
 def _at_text(values) -> str:
-    return ", ".join(f"{k}={_rows_text(v.tolist()) if v.rows * v.cols > 1 else v.data[0]:g}"
-                     if v.rows * v.cols == 1 else f"{k}={_rows_text(v.tolist())}"
-                     for k, v in values.items())
+    def one(v):
+        if v.rows * v.cols == 1:
+            return f"{v.data[0]:g}"
+        if v.cols == 1:
+            return "[" + ", ".join(f"{x:g}" for x in v.data) + "]"
+        return _rows_text(v.tolist())
+
+    return ", ".join(f"{k}={one(v)}" for k, v in values.items())
 
 
 def _rows_text(rows) -> str:

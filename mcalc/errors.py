@@ -51,3 +51,7 @@ class NotSupported(McalcError):
 
 class EvaluationError(McalcError):
     kind = "evaluation error"
+
+
+class MissingValue(EvaluationError):
+    """No value was given for a name the expression needs."""

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from . import ast as A
-from .errors import EvaluationError
+from .errors import EvaluationError, MissingValue
 from .shapes import Shape
 
 
@@ -111,7 +111,7 @@ class Evaluator:
             return dim
         if dim in self.sizes:
             return self.sizes[dim]
-        raise EvaluationError(f"the size {dim} is unknown: give a value for a variable of that size")
+        raise MissingValue(f"the size {dim} is unknown: give a value for a variable of that size")
 
     def __call__(self, node: A.Node) -> Mat:
         return getattr(self, "_" + type(node).__name__)(node)
@@ -125,7 +125,7 @@ class Evaluator:
             return self.values[node.name]
         if node.name in self.sizes:
             return Mat.scalar(self.sizes[node.name])
-        raise EvaluationError(f"no value for {node.name} (give --at {node.name}=...)")
+        raise MissingValue(f"no value for {node.name} (give --at {node.name}=...)")
 
     def _Ones(self, node):
         return Mat.fill(self.size(node.dim or "n"), 1, 1.0)

@@ -44,6 +44,13 @@ def _bold_name(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+class _Declaration:
+    """x, w: vector[n] — a statement that only declares."""
+
+    def __init__(self, entries):
+        self.entries = entries
+
+
 def _make_transformer():
     from lark import Transformer
 
@@ -55,6 +62,10 @@ def _make_transformer():
             self.bold_names: set[str] = set()
 
         def start(self, items):
+            decls = tuple(d for item in items if isinstance(item, _Declaration) for d in item.entries)
+            items = [item for item in items if not isinstance(item, _Declaration)]
+            if not items:
+                raise ParseError("declarations but no function")
             *defs, last = items
             for d in defs:
                 if not isinstance(d, tuple):
@@ -64,7 +75,18 @@ def _make_transformer():
             if isinstance(last, tuple):  # y = sum(u): the function has a name
                 output, last = last
             return A.Program(tuple(defs), last, frozenset(n for n in self.bold_names if n.islower()),
-                             frozenset(n for n in self.bold_names if not n.islower()), output)
+                             frozenset(n for n in self.bold_names if not n.islower()), output, decls)
+
+        def declaration(self, items):
+            names = [str(t) for t in items if getattr(t, "type", None) == "NAME"]
+            kind = next(str(t) for t in items if getattr(t, "type", None) == "KIND")
+            sizes = tuple(str(t) for t in items if getattr(t, "type", None) == "SIZE")
+            want = {"scalar": (0,), "vector": (0, 1), "matrix": (2,)}[kind]
+            if len(sizes) not in want:
+                tok = next(t for t in items if getattr(t, "type", None) == "KIND")
+                raise ParseError(f"a {kind} takes {' or '.join(map(str, want))} sizes, got {len(sizes)}",
+                                 tok.column, tok.line)
+            return _Declaration(tuple((name, kind, sizes) for name in names))
 
         def definition(self, items):
             name, expr = items

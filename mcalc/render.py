@@ -188,11 +188,14 @@ def rich_view(d):
     for name, s in d.variables().items():
         head.add_row("", Text.assemble((unicode_name(name), "cyan"), f"  {s.kind}, {s}"))
 
+    parts = [head]
+
     def table(title: str) -> Table:
-        tab = Table(title=title, title_justify="left", title_style="bold", show_header=False,
-                    box=None, padding=(0, 2))
+        parts.extend([Text(""), Text(title, style="bold")])
+        tab = Table(show_header=False, box=None, padding=(0, 2))
         tab.add_column()
         tab.add_column(style="dim")
+        parts.append(tab)
         return tab
 
     step1 = table("1. Introduce intermediate variables")
@@ -203,7 +206,6 @@ def rich_view(d):
     step2 = table("2. Compute the partials")
     for p in t.partials:
         step2.add_row(f"{_d(p.of, p.by)} = {d.print(p.expr, 'unicode')}", str(p.shape))
-    parts = [head, step1, step2]
     for c in t.combinations:
         step3 = table(f"3. Combine{f' — {c.rule}' if c.rule else ''}")
         lead = _d(t.output, c.variable)
@@ -212,11 +214,10 @@ def rich_view(d):
             step3.add_row(" " * len(lead) + " = " + " + ".join(product_text(d, path) for path in c.paths), "")
             lead = " " * len(lead)
         step3.add_row(f"{lead} = {d.print(c.value, 'unicode')}", str(c.shape))
-        parts.append(step3)
     step4 = table("4. Substitute")
     for s in t.substitutions:
         step4.add_row(f"{_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}", str(s.shape))
-    parts.append(step4)
+    parts.append(Text(""))
     answer = Text.assemble((f"∂{unicode_name(t.output)}/∂{','.join(unicode_name(w) for w in d.wrt)} = ", "bold"),
                            (d.unicode, "bold green"),
                            (f"   {_shape_words(d.shape)}"

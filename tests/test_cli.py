@@ -1,0 +1,168 @@
+"""The command line: outputs, exit codes, one-line errors, determinism."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcalc.cli import run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mcalc(*args, env=None):
+    """Run the real command in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "mcalc", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_no_declarations_needed_for_the_neuron(capsys):
+    assert run(["diff", "sum(w*x)+b", "--wrt", "w", "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    for step in ("1. Introduce intermediate variables", "2. Compute the partials",
+                 "3. Combine (vector chain rule)", "4. Substitute"):
+        assert step in out
+    assert "∂u₁/∂w = diag(x)" in out and "∂u₂/∂u₁ = 𝟏ᵀ" in out
+    assert out.rstrip().endswith("∂y/∂w = xᵀ    (1×n row vector)")
+
+
+def test_deep_nest_shows_the_papers_steps(capsys):
+    assert run(["diff", "ln(sin(x^3)^2)", "--wrt", "x", "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    for line in ("u₁ = x³", "u₂ = sin(u₁)", "u₃ = u₂²", "u₄ = ln(u₃)", "(single-variable chain rule)",
+                 "6x²cos(x³)/sin(x³)"):
+        assert line in out
+
+
+def test_latex_is_one_line(capsys):
+    assert run(["diff", "max(0, w·x + b)", "--wrt", "w", "--latex"]) == 0
+    assert capsys.readouterr().out == "\\left(\\mathbf{w} \\cdot \\mathbf{x} + b > 0\\right) \\mathbf{x}^{T}\n"
+
+
+def test_latex_steps_is_an_align_block(capsys):
+    assert run(["diff", "sum(w*x)+b", "--wrt", "w", "--latex", "--steps"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("\\begin{align*}") and out.rstrip().endswith("\\end{align*}")
+    assert "u_{1} &= \\mathbf{w} \\otimes \\mathbf{x}" in out
+
+
+def test_json_has_the_documented_fields(capsys):
+    args = ["diff", "max(0, w·x + b)", "--wrt", "w", "--format", "json",
+            "--at", "w=[1,2,3]", "--at", "x=[0.5,-1,2]", "--at", "b=0.5"]
+    assert run(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["wrt"] == ["w"] and data["layout"] == "numerator"
+    assert data["variables"]["w"] == {"kind": "vector", "shape": ["n", 1]}
+    assert set(data["steps"]) == {"intermediates", "partials", "combine", "substitute"}
+    assert data["rule"] == "vector chain rule"
+    assert data["result"]["text"] == "(w · x + b > 0)*x^T"
+    assert data["result"]["shape"] == [1, "n"]
+    assert data["value"] == [[0.5, -1.0, 2.0]]  # w·x + b = 5 > 0, so the gradient is xᵀ
+    assert data["notes"]  # the kink convention is stated
+
+
+def test_at_denominator_layout_gives_a_column(capsys):
+    assert run(["diff", "w · x", "--wrt", "w", "-v", "w,x", "--layout", "denominator", "--format", "json",
+                "--at", "w=[1,2]", "--at", "x=[3,4]"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["result"]["text"] == "x" and data["value"] == [[3.0], [4.0]]
+
+
+def test_declarations_repeat_and_split_on_commas(capsys):
+    assert run(["diff", "sum(X @ w) + sum(Y @ w)", "--wrt", "w", "-M", "X:N,n,Y:m,n", "-v", "w",
+                "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["variables"]["Y"]["shape"] == ["m", "n"]
+
+
+def test_function_from_a_file(tmp_path, capsys):
+    f = tmp_path / "neuron.mc"
+    f.write_text("# a neuron\nz = w · x + b\nmax(0, z)\n")
+    assert run(["diff", "-f", str(f), "--wrt", "b", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["result"]["text"] == "(w · x + b > 0)"
+
+
+BAD = [
+    ["diff", "sum(w*", "--wrt", "w"],
+    ["diff", "w ⊗", "--wrt", "w"],
+    ["diff", "foo(x)", "--wrt", "x"],
+    ["diff", "w ⊗ X", "--wrt", "w", "-M", "X:N,n", "-v", "w"],
+    ["diff", "x", "--wrt", "x", "--layout", "sideways"],
+    ["diff", "x", "--wrt", "x", "--format", "yaml"],
+    ["diff", "x"],
+    ["diff", "--wrt", "x"],
+    ["diff", "x", "--wrt", "sin"],
+    ["diff", "x^2", "--wrt", "x", "--at", "x=[1,"],
+    ["diff", "x^2", "--wrt", "x", "--at", "x=NaN"],
+    ["diff", "x^2", "--wrt", "x", "--at", "x"],
+    ["diff", "sum(x)", "--wrt", "x", "-v", "x", "--at", "x=[[1,2],[3,4]]"],
+    ["diff", "w·x", "--wrt", "x", "-v", "w,x", "--at", "w=[1,2]", "--at", "x=[1,2,3]"],
+    ["diff", "ln(x)", "--wrt", "x", "--at", "x=-1"],
+    ["diff", "x", "--wrt", "x", "-f", "/nonexistent/file"],
+    ["diff", "X@w", "--wrt", "X"],
+    ["nonsense"],
+]
+
+
+@pytest.mark.parametrize("args", BAD, ids=[" ".join(a) for a in BAD])
+def test_bad_input_exits_2_with_one_line_and_no_stdout(args, capsys):
+    assert run(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mcalc: ")
+    assert "Traceback" not in captured.err
+
+
+def test_errors_name_the_column(capsys):
+    run(["diff", "w ⊗ X", "--wrt", "w", "-M", "X:N,n", "-v", "w"])
+    assert "column 3" in capsys.readouterr().err
+
+
+def test_a_real_process_for_bad_input():
+    p = mcalc("diff", "sum(w*", "--wrt", "w")
+    assert p.returncode == 2 and p.stdout == "" and "column 7" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_version_and_module_entry():
+    p = mcalc("--version")
+    assert p.returncode == 0 and p.stdout.startswith("mcalc ")
+
+
+def test_output_is_deterministic_across_hash_seeds():
+    args = ("diff", "mean((y - max(0, X@w + b))^2)", "--wrt", "w", "-v", "w,y:N", "-M", "X:N,n", "--format", "json")
+    outs = {mcalc(*args, env={"PYTHONHASHSEED": str(seed)}).stdout for seed in (0, 1, 2)}
+    assert len(outs) == 1 and outs.pop()
+
+
+def test_no_color_gives_plain_text():
+    p = mcalc("diff", "sum(w*x)+b", "--wrt", "w", env={"NO_COLOR": "1"})
+    assert p.returncode == 0 and "\x1b[" not in p.stdout and "4. Substitute" in p.stdout
+
+
+def test_built_in_example(capsys):
+    assert run(["diff", "--example", "--format", "text"]) == 0
+    assert "∂y/∂w = xᵀ" in capsys.readouterr().out
+
+
+def test_rich_view_renders(capsys):
+    from rich.console import Console
+
+    import mcalc as api
+
+    console = Console(record=True, width=100)
+    console.print(api.diff("sum(w*x)+b", wrt="w"))
+    text = console.export_text()
+    assert "Introduce intermediate variables" in text and "xᵀ" in text
+
+
+def test_jupyter_representations():
+    import mcalc as api
+
+    d = api.diff("sum(w*x)+b", wrt="w")
+    assert d._repr_latex_() == "$$\\mathbf{x}^{T}$$"
+    assert d._repr_mimebundle_()["text/plain"] == "xᵀ"
