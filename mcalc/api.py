@@ -84,13 +84,9 @@ class Derivation:
     # -- numbers --------------------------------------------------------------
     def evaluate(self, values: dict) -> list[list[float]]:
         """The Jacobian at ``values`` ({name: number, list or list of rows}) as rows."""
-        shapes = self.variables()
-        # Values of names the function does not use are ignored (a shared set of values may
-        # serve several functions).
-        mats = {name: _as_mat(v) for name, v in values.items() if name in shapes}
-        sizes = bind_sizes(shapes, mats)
+        mats, sizes = self._bind(values)
         try:  # the point must be in the function's domain (ln(x) at x = -1 is not)
-            self.function_at(mats)
+            self.function_at(values)
         except MissingValue:
             pass  # the answer may not need every variable (xᵀ needs no b)
         value = Evaluator(mats, sizes)(self.expr)
@@ -100,13 +96,29 @@ class Derivation:
         """The function itself at ``values`` (its definitions expanded)."""
         from .derive import substitute
 
-        shapes = self.variables()
-        mats = {name: _as_mat(v) for name, v in values.items() if name in shapes}
+        mats, sizes = self._bind(values)
         expanded: dict[str, A.Node] = {}
         for name, expr in self.program.definitions:
             expanded[name] = substitute(expr, expanded)
         body = substitute(self.program.body, expanded)
-        return Evaluator(mats, bind_sizes(shapes, mats))(self._constants_sized(body))
+        return Evaluator(mats, sizes)(self._constants_sized(body))
+
+    def _bind(self, values: dict) -> tuple[dict[str, Mat], dict[str, int]]:
+        """Values of the variables, and the sizes they imply; a size may also be given
+        directly (n=3).  Names the function does not use are ignored, so one set of
+        values can serve several functions."""
+        shapes = self.variables()
+        mats = {name: _as_mat(v) for name, v in values.items() if name in shapes}
+        sizes = bind_sizes(shapes, mats)
+        for name, v in values.items():
+            if name in shapes or not self.typing.is_dimension(name):
+                continue
+            m = _as_mat(v)
+            if not m.is_scalar or m.data[0] != int(m.data[0]) or not 1 <= m.data[0] <= 10_000:
+                raise DeclarationError(f"the size {name} must be a whole number from 1 to 10000")
+            if sizes.setdefault(name, int(m.data[0])) != int(m.data[0]):
+                raise DeclarationError(f"the size {name} is {sizes[name]} from the values, not {int(m.data[0])}")
+        return mats, sizes
 
     def _constants_sized(self, node: A.Node) -> A.Node:
         if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:

@@ -28,6 +28,9 @@ def random_values(d, seed: int = 0, sizes=None) -> dict[str, Mat]:
             if r * c == 1:
                 data = [abs(data[0])]
         out[name] = Mat(r, c, tuple(data))
+    for dim in d.typing.dims:  # sizes no variable fixes (sum(a*ones) has only a scalar)
+        if dim not in out and dim in sizes and d.typing.is_dimension(dim):
+            out[dim] = Mat.scalar(sizes[dim])
     return out
 
 
@@ -37,6 +40,8 @@ def fd_jacobian(d, values: dict[str, Mat], h: float = 1e-6) -> list[list[float]]
     columns = []
     for name in d.wrt:
         base = values.get(name, Mat.scalar(0.7))
+        if d.typing.is_dimension(name):
+            continue
         for k in range(len(base.data)):
             plus = list(base.data)
             minus = list(base.data)

@@ -1,0 +1,91 @@
+"""Random well-typed expressions over scalars, vectors and matrices, derived by
+each of their variables and checked against central finite differences.
+
+CI runs a few hundred examples; MCALC_LONG=1 runs 10,000."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import mcalc  # noqa: E402
+from mcalc.errors import EvaluationError, NotSupported  # noqa: E402
+from numeric import fd_jacobian, random_values  # noqa: E402
+
+LONG = bool(os.environ.get("MCALC_LONG"))
+SCALARS = ["a", "b", "c"]
+VECTORS = ["x", "y", "z"]
+MATRIX = "A"  # n×n
+DECLS = {"vectors": VECTORS, "matrices": [f"{MATRIX}:n,n"], "scalars": SCALARS}
+
+
+def _scalar(kids):
+    s, v = kids.map(lambda t: t[0]), kids.map(lambda t: t[1])
+    unary = ["sin({})", "cos({})", "tanh({})", "sigmoid({})", "σ({})", "exp(tanh({}))", "ln({}^2 + 1)",
+             "sqrt({}^2 + 1)", "({})^2", "({})^3", "-({})", "relu({})", "abs({})", "max(0, {})",
+             "({})/(({})^2 + 1)"]
+    return st.one_of(
+        st.tuples(st.sampled_from(unary), s).map(lambda t: t[0].format(t[1], t[1])),
+        st.tuples(st.sampled_from(["({}) + ({})", "({}) - ({})", "({}) * ({})", "max({}, {})",
+                                   "min({}, {})", "({})/(({})^2 + 2)", "({})^2 * ({})"]), s, s)
+        .map(lambda t: t[0].format(t[1], t[2])),
+        st.tuples(st.sampled_from(["sum({})", "mean({})", "sum(({})^2)", "sum(tanh({}))"]), v)
+        .map(lambda t: t[0].format(t[1])),
+        st.tuples(st.sampled_from(["({}) · ({})", "dot({}, {})", "({})^T @ ({})", "({})' @ A @ ({})"]), v, v)
+        .map(lambda t: t[0].format(t[1], t[2])),
+    )
+
+
+def _vector(kids):
+    s, v = kids.map(lambda t: t[0]), kids.map(lambda t: t[1])
+    return st.one_of(
+        st.tuples(st.sampled_from(["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) ⊗ ({})",
+                                   "max({}, {})", "({}) ⊘ (({})^2 + 1)"]), v, v)
+        .map(lambda t: t[0].format(t[1], t[2])),
+        st.tuples(st.sampled_from(["({}) * ({})", "({}) + ({})", "({}) / (({})^2 + 1)", "({}) - ({})"]), v, s)
+        .map(lambda t: t[0].format(t[1], t[2])),
+        st.tuples(st.sampled_from(["tanh({})", "sin({})", "sigmoid({})", "max(0, {})", "-({})",
+                                   "A @ ({})", "(({})^T @ A)^T", "({})^2", "exp(tanh({}))", "diag({}) @ x",
+                                   "({}) * ones", "relu({})"]), v)
+        .map(lambda t: t[0].format(t[1])),
+        st.tuples(s).map(lambda t: f"({t[0]}) * ones"),
+    )
+
+
+def _exprs():
+    leaves_s = st.one_of(st.sampled_from(SCALARS), st.sampled_from(["2", "0.5", "3"]))
+    leaves_v = st.sampled_from(VECTORS)
+    pair = st.recursive(st.tuples(leaves_s, leaves_v),
+                        lambda kids: st.tuples(_scalar(kids), _vector(kids)), max_leaves=8)
+    return st.one_of(pair.map(lambda t: t[0]), pair.map(lambda t: t[1]))
+
+
+@settings(max_examples=10_000 if LONG else 300, deadline=None, derandomize=not LONG,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(expr=_exprs(), which=st.integers(0, 6), seed=st.integers(0, 10**6), define=st.booleans())
+def test_random_expressions_agree_with_finite_differences(expr, which, seed, define):
+    if define:
+        expr = f"u = {expr}; v = u; v"
+    names = sorted({n for n in SCALARS + VECTORS if n in expr.replace("exp", "").replace("max", "")
+                    .replace("sigmoid", "").replace("abs", "")}) or ["a"]
+    wrt = names[which % len(names)]
+    try:
+        d = mcalc.diff(expr, wrt=wrt, **DECLS)
+    except NotSupported:
+        return
+    values = random_values(d, seed)
+    try:
+        got = d.evaluate(values)
+        want = fd_jacobian(d, values, h=1e-6)
+    except EvaluationError:
+        return
+    for grow, wrow in zip(got, want):
+        for g, w in zip(grow, wrow):
+            if not math.isfinite(w) or abs(w) > 1e6:
+                return
+            assert abs(g - w) <= 1e-4 * (1 + abs(w)), (expr, wrt, d.text, got, want)
