@@ -93,15 +93,45 @@ class Derivation:
         return value.tolist()
 
     def function_at(self, values: dict) -> Mat:
-        """The function itself at ``values`` (its definitions expanded)."""
+        """The function itself at ``values``."""
+        mats, sizes = self._bind(values)
+        return Evaluator(mats, sizes)(self.function_expr())
+
+    def function_expr(self) -> A.Node:
+        """The function as one expression: definitions expanded, 𝟏 and I sized."""
         from .derive import substitute
 
-        mats, sizes = self._bind(values)
         expanded: dict[str, A.Node] = {}
         for name, expr in self.program.definitions:
             expanded[name] = substitute(expr, expanded)
-        body = substitute(self.program.body, expanded)
-        return Evaluator(mats, sizes)(self._constants_sized(body))
+        return self._constants_sized(substitute(self.program.body, expanded))
+
+    def verify(self, candidate: A.Node | None = None, tolerance: float = 1e-9):
+        """Check the answer (or ``candidate``) by the independent route of
+        :mod:`mcalc.verify`: scalar expansion at small sizes, SymPy derivatives."""
+        from .verify import compare
+
+        return compare(self, self.expr if candidate is None else candidate, tolerance=tolerance)
+
+    def resolve(self, expr: A.Node) -> A.Node:
+        """Another expression (a claimed answer) typed with this function's
+        variables: juxtapositions resolved, 𝟏 and I sized."""
+        shapes = self.variables()
+        unknown = sorted(A.names(expr) - set(shapes) - self.typing.dims)
+        if unknown:
+            raise DeclarationError(f"the answer uses {', '.join(unknown)}, which the function does not")
+        decls = Declarations({n: s.rows for n, s in shapes.items() if s.kind == "vector"},
+                             {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
+                             {n for n, s in shapes.items() if s.kind == "scalar"})
+        typing = infer(A.Program((), expr), decls)
+        body = typing.program.body
+
+        def sized(node):
+            if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
+                return type(node)(dim=typing.constant_dim(node))
+            return node.rebuild(tuple(sized(c) for c in node.children)) if node.children else node
+
+        return sized(body)
 
     def _bind(self, values: dict) -> tuple[dict[str, Mat], dict[str, int]]:
         """Values of the variables, and the sizes they imply; a size may also be given
@@ -267,8 +297,16 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
     >>> diff("sum(w*x)+b", wrt="w").text
     'x^T'
     """
-    from .derive import derive
     from .parser import parse
+
+    return derivation_from_program(expr, parse(expr), wrt, vectors=vectors, matrices=matrices,
+                                   scalars=scalars, layout=layout)
+
+
+def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), scalars=(),
+                            layout: str = "numerator") -> Derivation:
+    """The derivation of an already parsed program (see :func:`diff`)."""
+    from .derive import derive
 
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
@@ -276,7 +314,6 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
     wrt_list = [w for w in wrt_list if w]
     if not wrt_list:
         raise DeclarationError("--wrt needs a variable")
-    program = parse(expr)
     vectors, matrices, scalars = list(vectors), list(matrices), list(scalars)
     for name, kind, sizes in program.declarations:  # declarations written in the input itself
         {"vector": vectors, "matrix": matrices, "scalar": scalars}[kind].append(
@@ -293,8 +330,9 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
     if len(set(wrt_list)) != len(wrt_list):
         raise DeclarationError("--wrt names a variable twice")
     typing = infer(program, decls, extra_names=tuple(wrt_list))
+    program = typing.program
     for w in wrt_list:
         if typing.is_dimension(w):
             raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")
     trace, alg = derive(program, typing, wrt_list)
-    return Derivation(expr, program, typing, wrt_list, layout, trace, alg)
+    return Derivation(source, program, typing, wrt_list, layout, trace, alg)

@@ -209,6 +209,33 @@ class Program:
     declarations: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, kind, sizes)
 
 
+@dataclass(frozen=True)
+class Juxtapose(Node):
+    """Two factors side by side (2x, X w in LaTeX): a product, or a matrix
+    product when both are non-scalars.  Shape inference replaces it."""
+
+    left: Node
+    right: Node
+
+    @property
+    def children(self):
+        return (self.left, self.right)
+
+    def rebuild(self, children):
+        return Juxtapose(children[0], children[1], pos=self.pos)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """"The derivative of ``function`` by ``wrt`` is ``expect``" (mcalc check)."""
+
+    wrt: tuple[str, ...]
+    function: Program
+    expect: Node
+    layout: str | None = None
+    tolerance: float | None = None
+
+
 def walk(node: Node):
     """Every node of the tree, parents before children."""
     stack = [node]

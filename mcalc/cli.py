@@ -71,6 +71,8 @@ def diff(
         "--at", help="Also evaluate there: NAME=VALUE (b=0.5, x=[1,2,3], X=[[1,2],[3,4]]); repeatable.")] = None,
     example: Annotated[bool, typer.Option(
         "--example", help=f"Differentiate the built-in example {EXAMPLE!r} by w.")] = False,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Check the answer by an independent route (scalar expansion, SymPy).")] = False,
 ):
     """Differentiate EXPR by --wrt, showing the paper's four steps."""
     from .api import diff as derive_
@@ -88,28 +90,91 @@ def diff(
         fmt = Format.latex
     fmt = fmt or _default_format()
     evaluated = d.evaluate(values) if values else None
+    verdict = d.verify() if verify else None
+    code = int(ExitCode.FAILED) if verdict is not None and verdict.status == "failed" else 0
     if fmt is Format.json:
         data = d.to_dict(values if values else None)
+        if verdict is not None:
+            data["verification"] = verdict.to_dict()
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-        return
+        return code
     if fmt is Format.latex:
         from .render import latex_steps
 
         sys.stdout.write(latex_steps(d) if steps else d.latex + "\n")
-        return
+        if verdict is not None:
+            sys.stdout.write(f"% verification: {verdict}\n")
+        return code
+    extra = []
+    if evaluated is not None:
+        extra.append(f"value at {_at_text(values)}: {_rows_text(evaluated)}")
+    if verdict is not None:
+        extra.append(f"verification: {verdict}")
     if fmt is Format.rich:
         from rich.console import Console
 
         console = Console(highlight=False)
         console.print(d)
-        if evaluated is not None:
-            console.print(f"value at {_at_text(values)}: {_rows_text(evaluated)}")
-        return
+        for line in extra:
+            console.print(line, style="bold red" if line.startswith("verification: FAILED") else None)
+        return code
     from .render import plain
 
-    sys.stdout.write(plain(d))
-    if evaluated is not None:
-        sys.stdout.write(f"value at {_at_text(values)}: {_rows_text(evaluated)}\n")
+    sys.stdout.write(plain(d) + "".join(line + "\n" for line in extra))
+    return code
+
+
+class Report(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def check(
+    files: Annotated[list[str], typer.Argument(
+        help="Files with claims: .mcalc, .toml, .tex (% mcalc: annotations), .md (<!-- mcalc: -->); - for stdin.")],
+    report: Annotated[Report, typer.Option("--report", help="text (a linter's lines) or json.")] = Report.text,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
+    github: Annotated[bool, typer.Option("--github", help="Also print GitHub Actions annotations.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Inconclusive claims fail too.")] = False,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="A file without claims is not an error.")] = False,
+    follow_includes: Annotated[bool, typer.Option(
+        "--follow-includes", help="Follow \\input/\\include (only inside the file's folder).")] = False,
+    tolerance: Annotated[Optional[float], typer.Option(help="Relative tolerance of numeric comparisons.")] = None,
+):
+    """Check every claimed derivative in FILES: pass, FAIL, inconclusive."""
+    from . import check as C
+
+    results, empty = C.check_files(files, _read, follow_includes, tolerance)
+    if report is Report.json:
+        sys.stdout.write(json.dumps(C.json_report(results), ensure_ascii=False, indent=2) + "\n")
+    else:
+        for line in C.lint_lines(results):
+            sys.stdout.write(line + "\n")
+        for path in empty:
+            sys.stdout.write(f"{path}: no claims found\n")
+        sys.stdout.write(C.summary_line(results) + "\n")
+    if github:
+        for line in C.github_annotations(results):
+            sys.stdout.write(line + "\n")
+    if junit is not None:
+        try:
+            junit.write_text(C.junit_xml(results), encoding="utf-8")
+        except OSError as e:
+            raise McalcError(f"cannot write {junit}: {e.strerror}") from None
+    counts = C.summary(results)
+    if counts["errors"]:
+        return int(ExitCode.USAGE)
+    if counts["failed"] or (strict and counts["inconclusive"]) or (empty and not allow_empty):
+        return int(ExitCode.FAILED)
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise McalcError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def _default_format() -> Format:

@@ -38,10 +38,42 @@ def grammar_path() -> Path:
 
 
 def _bold_name(text: str) -> str:
-    if text.startswith("\\mathbf{"):
-        return text[len("\\mathbf{"):-1]
+    if text.startswith("\\"):  # \mathbf{x}, \vec{x}, \boldsymbol{x}, \bm{x}
+        return text[text.index("{") + 1:-1]
     # MATHEMATICAL BOLD SMALL W -> w, MATHEMATICAL BOLD CAPITAL X -> X
     return unicodedata.normalize("NFKC", text)
+
+
+_GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
+          "zeta": "ζ", "eta": "η", "theta": "θ", "iota": "ι", "kappa": "κ", "lambda": "λ", "mu": "μ",
+          "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ", "tau": "τ", "upsilon": "υ", "phi": "φ",
+          "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ", "Delta": "Δ",
+          "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω"}
+
+
+def _latex_name(text: str) -> str:
+    """\\lambda → λ, \\mathrm{loss} → loss, u_{1} → u1."""
+    if text.startswith("\\mathrm{"):
+        return text[len("\\mathrm{"):-1]
+    if text.startswith("\\"):
+        return _GREEK[text[1:]]
+    if "_{" in text:
+        stem, sub = text[:-1].split("_{")
+        return stem + sub if sub.isdigit() else f"{stem}_{sub}"
+    return text
+
+
+def _latex_function(text: str) -> str:
+    """\\ln → ln, \\operatorname{diag} → diag, \\sigma → σ."""
+    if text.startswith("\\operatorname{"):
+        return text[len("\\operatorname{"):-1]
+    if text.startswith("\\"):
+        return {"sigma": "σ"}.get(text[1:], text[1:])
+    return text
+
+
+def _is_token(item, kind: str) -> bool:
+    return getattr(item, "type", None) == kind
 
 
 class _Declaration:
@@ -94,6 +126,56 @@ def _make_transformer():
                 raise ParseError(f"cannot define '{name}': it is a built-in name", name.column, name.line)
             return (str(name), expr)
 
+        # -- claims -------------------------------------------------------------
+        def claim(self, items):
+            _, wrt, function, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")]
+            decls = tuple(d for kind, value in clauses if kind == "where" for d in value)
+            options = {kind: value for kind, value in clauses if kind != "where"}
+            bold = frozenset(self.bold_names)
+            program = A.Program((), function, frozenset(n for n in bold if n.islower()),
+                                frozenset(n for n in bold if not n.islower()), None, decls)
+            return A.Claim(tuple(wrt), program, expect, options.get("layout"), options.get("tolerance"))
+
+        def wrt_names(self, items):
+            return [v.name for v in items]
+
+        def where(self, items):
+            return ("where", tuple(e for d in items if isinstance(d, _Declaration) for e in d.entries))
+
+        def layout(self, items):
+            value = str(items[-1])
+            if value not in ("numerator", "denominator"):
+                raise ParseError(f"layout is numerator or denominator, not '{value}'", items[-1].column)
+            return ("layout", value)
+
+        def tolerance(self, items):
+            return ("tolerance", float(str(items[-1])))
+
+        # -- LaTeX ----------------------------------------------------------------
+        def juxtapose(self, items):
+            left, right = items
+            return A.Juxtapose(left, right, pos=right.pos)
+
+        def frac(self, items):
+            tok, num, den = items
+            return A.Div(num, den, pos=tok.column)
+
+        def sqrt(self, items):
+            tok, arg = items
+            return A.Call("sqrt", (arg,), pos=tok.column)
+
+        def cells(self, items):
+            return tuple(items)
+
+        def latex_matrix(self, items):
+            rows = [r for r in items if isinstance(r, tuple)]
+            width = len(rows[0])
+            if any(len(r) != width for r in rows):
+                raise ParseError("matrix rows differ in length", items[0].column)
+            if width == 1:
+                return A.VecLit(tuple(r[0] for r in rows), pos=items[0].column)
+            return A.MatLit(tuple(rows), pos=items[0].column)
+
         def number(self, items):
             (tok,) = items
             value = Fraction(str(tok))
@@ -103,7 +185,7 @@ def _make_transformer():
 
         def name(self, items):
             (tok,) = items
-            text = str(tok)
+            text = _latex_name(str(tok))
             if text in _CONSTANTS:
                 return _CONSTANTS[text](pos=tok.column)
             if text in FUNCTIONS or text in _ALIASES:
@@ -122,7 +204,8 @@ def _make_transformer():
         def call(self, items):
             tok, *args = items
             args = [a for a in args if a is not None]
-            fn = _ALIASES.get(str(tok), str(tok))
+            fn = _latex_function(str(tok))
+            fn = _ALIASES.get(fn, fn)
             if fn not in FUNCTIONS:
                 known = ", ".join(sorted(FUNCTIONS))
                 raise ParseError(f"unknown function '{tok}' (known: {known})", tok.column, tok.line)
@@ -181,7 +264,8 @@ def _lark():
         # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
         transformer = _make_transformer()()
         _parser = (Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", cache=cache,
-                        start="start", maybe_placeholders=True, transformer=transformer), transformer)
+                        start=["start", "claim"], maybe_placeholders=True, transformer=transformer),
+                   transformer)
     return _parser
 
 
@@ -190,15 +274,18 @@ _FRIENDLY = {
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
     "ADD_OP": "'+' or '-'", "NEG_OP": "'-'", "MUL_OP": "an operator", "POW_OP": "'^'",
     "CMP_OP": "a comparison", "TRANSPOSE": "'^T'", "_SEP": "';' or a new line",
-    "EQUAL": "'='", "$END": "the end of the input",
+    "EQUAL": "'='", "$END": "the end of the input", "_LPAR": "'('", "_RPAR": "')'",
+    "LBRACE": "'{'", "RBRACE": "'}'", "WHERE": "where", "LAYOUT": "layout", "TOLERANCE": "tolerance",
+    "END_MATRIX": "\\end{bmatrix}", "_ROW_SEP": "\\\\", "AMPERSAND": "'&'", "LATEX_NAME": "a name",
+    "LATEX_FUNCTION": "a function", "FRAC": "\\frac", "SQRT": "\\sqrt", "BEGIN_MATRIX": "a matrix",
 }
-_STARTS_EXPR = {"NUMBER", "NAME", "BOLD", "LPAR", "LSQB", "NEG_OP", "ONES"}
+_STARTS_EXPR = {"NUMBER", "NAME", "BOLD", "LPAR", "_LPAR", "LSQB", "NEG_OP", "ONES"}
 
 
 def _expected(terminals) -> str:
     terminals = set(terminals)
     if terminals & _STARTS_EXPR:
-        closers = sorted(_FRIENDLY.get(t, t) for t in terminals & {"RPAR", "RSQB"})
+        closers = sorted({_FRIENDLY.get(t, t) for t in terminals & {"RPAR", "_RPAR", "RSQB"}})
         return "an expression" + (f" or {' or '.join(closers)}" if closers else "")
     names = sorted({_FRIENDLY.get(t, t) for t in terminals})
     return " or ".join(names) if names else "something else"
@@ -221,8 +308,8 @@ def _check_limits(text: str) -> None:
             raise ParseError(f"invisible or control character U+{ord(ch):04X}", col)
 
 
-def parse(text: str) -> A.Program:
-    """Parse a program (definitions and a final expression)."""
+def parse(text: str, start: str = "start"):
+    """Parse a program (definitions and a final expression), or a claim."""
     from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
     _check_limits(text)
@@ -231,7 +318,7 @@ def parse(text: str) -> A.Program:
     parser, transformer = _lark()
     transformer.bold_names = set()
     try:
-        return parser.parse(text)
+        return parser.parse(text, start=start)
     except VisitError as e:  # pragma: no cover - inline transformers raise directly
         if isinstance(e.orig_exc, ParseError):
             raise e.orig_exc from None
@@ -249,6 +336,11 @@ def parse(text: str) -> A.Program:
                          e.column, e.line) from None
     except UnexpectedInput as e:
         raise ParseError("unexpected input", getattr(e, "column", None)) from None
+
+
+def parse_claim(text: str) -> A.Claim:
+    """d/dw (w · x + b) = x^T where w, x: vector — or the same in LaTeX."""
+    return parse(text, start="claim")
 
 
 def parse_expr(text: str) -> A.Node:

@@ -7,6 +7,7 @@ an element-wise operation stay scalars (scalar expansion, paper §4.3).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from . import ast as A
@@ -117,6 +118,7 @@ class Typing:
         self.dims = dims
         self._checker = _Checker(self.variables, dims, flexible=set())
         self.constant_dims: dict[int, tuple[A.Node, Dim]] = {}
+        self.program: A.Program | None = None  # the program with juxtapositions resolved
 
     def shape(self, node: A.Node) -> Shape:
         return self._checker.shape(node)
@@ -167,12 +169,36 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         variables.update(_settle(shapes, checker, used | set(declared)))
         for name, _ in program.definitions:
             variables[name] = checker.concrete(checker.defined[name])
+        program = _resolve_juxtapositions(program, checker)
         typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"})
+        typing.program = program
         for node, shape in checker.memo.values():  # 𝟏 and I take their size from what they meet
             if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
                 typing.constant_dims[id(node)] = (node, checker.concrete(shape).rows)
         return typing
     raise DeclarationError("could not work out the shapes; declare the vectors (-v) and matrices (-M)")
+
+
+def _resolve_juxtapositions(program: A.Program, checker: _Checker) -> A.Program:
+    """2x is a product; X w between two non-scalars is a matrix product."""
+    def resolve(node: A.Node) -> A.Node:
+        if not node.children:
+            return node
+        kids = tuple(resolve(c) for c in node.children)
+        if isinstance(node, A.Juxtapose):
+            matrix = all(_nonscalar(checker.check(c)) for c in node.children)
+            return (A.MatMul if matrix else A.Mul)(*kids, pos=node.pos)
+        return node.rebuild(kids)
+
+    if not any(isinstance(n, A.Juxtapose) for e in (program.body, *(d for _, d in program.definitions))
+               for n in A.walk(e)):
+        return program
+    return dataclasses.replace(program, body=resolve(program.body),
+                               definitions=tuple((name, resolve(e)) for name, e in program.definitions))
+
+
+def _nonscalar(s) -> bool:
+    return isinstance(s, Shape) and not s.is_scalar
 
 
 def _settle(shapes: dict[str, Shape], checker: _Checker, names: set[str]) -> dict[str, Shape]:
@@ -434,10 +460,17 @@ def _power(ch, node):
     return _elementwise(ch, node)
 
 
+def _juxtapose(ch, node):
+    left, right = ch.check(node.left), ch.check(node.right)
+    if _nonscalar(left) and _nonscalar(right):
+        return _matmul(ch, node)
+    return _elementwise(ch, node)
+
+
 _RULES = {
     A.Num: _scalar, A.Var: _var, A.Ones: _ones, A.Identity: _identity, A.Zero: _zero,
     A.Neg: _same_as_arg, A.Transpose: _transpose, A.Diag: _diag,
     A.Add: _elementwise, A.Sub: _elementwise, A.Mul: _elementwise, A.Div: _elementwise,
     A.Pow: _power, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,
-    A.Call: _call, A.VecLit: _veclit, A.MatLit: _matlit,
+    A.Call: _call, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose,
 }

@@ -195,6 +195,8 @@ class UnicodePrinter(Printer):
         if self._nonscalar(node.left) and self._nonscalar(node.right):
             return self._binary(node, " ⊗ ")
         left = self.parenthesize(node.left, MUL)
+        if isinstance(node.left, A.Div):  # (2/N)x, not 2/Nx
+            left = self.paren(left)
         right = self.parenthesize(node.right, MUL, strict=True)
         return self._juxtapose(left, right, node.right)
 
