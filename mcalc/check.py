@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ast as A
-from .errors import McalcError
+from .errors import McalcError, ShapeError
 
 SCHEMA = "mcalc-check/1"
 
@@ -135,29 +135,34 @@ def _latex_claims(path: str, text: str, follow: bool, seen: set) -> list[Claim]:
     lines = text.splitlines()
     i = 0
     while i < len(lines):
-        include = _INCLUDE.search(lines[i].split("%")[0])
+        include = _INCLUDE.search(_strip_latex_comment(lines[i]))
         if include and follow:
             claims.extend(_included(path, include.group(2), seen))
-        note = _LATEX_NOTE.match(lines[i])
-        if not note:
+        if not _LATEX_NOTE.match(lines[i]):
             i += 1
             continue
-        start = i + 1
-        parts = [note.group(1).strip()]
-        while i + 1 < len(lines) and _LATEX_NOTE.match(lines[i + 1]):
+        # Consecutive annotation lines: a line that starts a claim starts a new group; a
+        # line continues a claim that has no '=' yet; other lines are options for the
+        # equation that follows.
+        groups: list[tuple[int, list[str]]] = []
+        while i < len(lines) and (note := _LATEX_NOTE.match(lines[i])):
+            part = note.group(1).strip()
+            previous = " ".join(groups[-1][1]) if groups else ""
+            if not groups or _is_claim(part) or (_is_claim(previous) and "=" in previous):
+                groups.append((i + 1, [part]))
+            else:
+                groups[-1][1].append(part)
             i += 1
-            parts.append(_LATEX_NOTE.match(lines[i]).group(1).strip())
-        annotation = " ".join(p for p in parts if p)
-        if _is_claim(annotation):
-            claims.append(Claim(path, start, annotation))
-            i += 1
-            continue
-        equation, line = _next_equation(lines, i + 1)
-        if equation is None:
-            claims.append(Claim(path, start, "<an annotation with no equation after it>"))
-        else:
-            claims.append(Claim(path, line, equation, options=annotation))
-        i += 1
+        for start, parts in groups:
+            annotation = " ".join(p for p in parts if p)
+            if _is_claim(annotation):
+                claims.append(Claim(path, start, annotation))
+                continue
+            equation, line = _next_equation(lines, i)
+            if equation is None:
+                claims.append(Claim(path, start, "<an annotation with no equation after it>"))
+            else:
+                claims.append(Claim(path, line, equation, options=annotation))
     return claims
 
 
@@ -238,11 +243,17 @@ def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
         parsed = parse_claim(text)
         d: Derivation = derivation_from_program(text, parsed.function, list(parsed.wrt),
                                                 layout=parsed.layout or "numerator")
+    except McalcError as e:
+        return Result(claim, "error", f"{e}", column=e.column)
+    head = f"∂/∂{','.join(unicode_name(w) for w in d.wrt)} ({d.print(d.program.body, 'unicode')})"
+    try:
         claimed = d.resolve(parsed.expect)
+    except ShapeError as e:  # a claimed answer that cannot even be formed is a wrong claim
+        return Result(claim, "fail", f"{head}: the claimed answer is ill-formed ({e}); derived {d.unicode}",
+                      column=e.column, derived=d.unicode, wrt=list(d.wrt))
     except McalcError as e:
         return Result(claim, "error", f"{e}", column=e.column)
     verdict = d.verify(claimed, tolerance=parsed.tolerance or tolerance or 1e-9)
-    head = f"∂/∂{','.join(unicode_name(w) for w in d.wrt)} ({d.print(d.program.body, 'unicode')})"
     claimed_text = d.print(claimed, "unicode")
     common = dict(claimed=claimed_text, derived=d.unicode, verdict=verdict.to_dict(), wrt=list(d.wrt),
                   function=d.print(d.program.body, "text"))

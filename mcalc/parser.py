@@ -242,6 +242,11 @@ def _make_transformer():
                 return A.Num(-arg.value, pos=op.column)
             return A.Neg(arg, pos=op.column)
 
+        def superscript(self, items):  # x² is x^2
+            arg, tok = items
+            digits = str(tok).translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+            return A.Pow(arg, A.Num(Fraction(int(digits))), pos=tok.column)
+
         def transpose(self, items):
             arg, op = items
             return A.Transpose(arg, pos=op.column)

@@ -1,0 +1,228 @@
+"""Verification by the independent route, claims in every format, and
+`mcalc check`'s outputs and exit codes."""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+import mcalc
+from mcalc import ast as A
+from mcalc.check import Claim, check_claim, find_claims
+from mcalc.cli import run
+from mcalc.parser import parse, parse_claim
+from mcalc.shapes import Declarations, infer
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = tomllib.loads((ROOT / "tests" / "data" / "paper.toml").read_text())["case"]
+IDS = [c["id"] for c in CASES]
+
+
+def derive(case):
+    return mcalc.diff(case["expr"], wrt=case["wrt"], vectors=case.get("vectors", ()),
+                      matrices=[f"{k}:{v}" for k, v in case.get("matrices", {}).items()])
+
+
+# -- verify ----------------------------------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_every_paper_answer_is_verified(case):
+    verdict = derive(case).verify()
+    assert verdict.status == "verified", str(verdict)
+
+
+def _corruptions(d):
+    """Deliberately wrong answers: a wrong sign, a dropped transpose, a diag
+    where a dense matrix belongs, a doubled answer."""
+    e = d.expr
+    out = [("wrong sign", A.Neg(e)), ("doubled", A.Mul(A.num(2), e))]
+    for node in A.walk(e):
+        if isinstance(node, A.Transpose):
+            out.append(("dropped transpose", _replace(e, node, node.arg)))
+            break
+    for node in A.walk(e):
+        if isinstance(node, A.MatMul) and isinstance(node.left, A.Diag):
+            out.append(("diag for a dense matrix", _replace(e, node, node.left)))
+            break
+    return out
+
+
+def _replace(tree, old, new):
+    if tree is old:
+        return new
+    return tree.rebuild(tuple(_replace(c, old, new) for c in tree.children)) if tree.children else tree
+
+
+WRONG = [c for c in CASES if c["expect"] != "0"] + [
+    {"id": "layer", "expr": "tanh(A @ x)", "wrt": "x", "vectors": ["x"], "matrices": {"A": "n,n"}},
+]
+
+
+@pytest.mark.parametrize("case", WRONG, ids=[c["id"] for c in WRONG])
+def test_verify_and_check_fail_corrupted_answers(case):
+    d = derive(case)
+    for what, wrong in _corruptions(d):
+        verdict = d.verify(wrong)
+        assert verdict.status == "failed", (what, str(verdict))
+        claim = f"d/d{','.join(d.wrt)} ({case['expr']}) = {d.print(wrong, 'text')}"
+        decls = [f"{v.partition(':')[0]}: vector" + (f"[{v.partition(':')[2]}]" if ":" in v else "")
+                 for v in case.get("vectors", [])]
+        decls += [f"{k}: matrix[{v}]" for k, v in case.get("matrices", {}).items()]
+        if decls:
+            claim += " where " + "; ".join(decls)
+        assert check_claim(Claim("t", 1, claim)).status == "fail", (what, claim)
+
+
+def test_the_dropped_transpose_names_the_shapes():
+    d = mcalc.diff("w · x", wrt="w", vectors=["w", "x"])
+    verdict = d.verify(A.Var("x"))
+    assert verdict.status == "failed" and "3×1" in verdict.reason and "1×3" in verdict.reason
+
+
+def test_a_failure_gives_the_point_and_both_values():
+    d = mcalc.diff("sum(w*x)", wrt="w")
+    verdict = d.verify(A.Neg(d.expr))
+    assert verdict.at is not None and set(verdict.at) == {"w", "x"}
+    assert verdict.expected == [[-v for v in row] for row in verdict.got]
+    assert str(verdict).startswith("FAILED at w=")
+
+
+def test_piecewise_claims_are_tested_on_both_sides_of_the_kink():
+    d = mcalc.diff("max(0, w·x + b)", wrt="w", vectors=["w", "x"])
+    assert d.verify(A.Transpose(A.Var("x"))).status == "failed"
+
+
+def test_too_large_to_instantiate_is_inconclusive():
+    d = mcalc.diff("x", wrt="x", vectors=["x:30"])
+    verdict = d.verify()
+    assert verdict.status == "inconclusive" and "entries" in verdict.reason
+
+
+# -- the LaTeX round trip ------------------------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_latex_answer_parses_back_to_the_same_expression(case):
+    d = derive(case)
+    shapes = d.variables()
+    decls = Declarations({n: s.rows for n, s in shapes.items() if s.kind == "vector"},
+                         {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
+                         {n for n, s in shapes.items() if s.kind == "scalar"})
+    program = parse(d.latex)
+    assert infer(program, decls).program.body == d.expr
+
+
+@pytest.mark.parametrize("claim,wrt", [
+    (r"\frac{\partial}{\partial \mathbf{w}} (\mathbf{w} \cdot \mathbf{x} + b) = \mathbf{x}^T", ["w"]),
+    (r"\frac{d}{dx} \ln(x^2) = \frac{2}{x}", ["x"]),
+    (r"\frac{\partial}{\partial \mathbf{x}} \operatorname{sum}\left(\mathbf{x}\right) = \vec{1}^{\top}", ["x"]),
+    (r"\frac{\partial}{\partial \mathbf{x}} \sum(\mathbf{x}) = \mathbf{1}^{\mathsf{T}}", ["x"]),
+    (r"\frac{\partial}{\partial z} \max(0, z) = \left(z > 0\right)", ["z"]),
+    (r"\frac{\partial}{\partial x} \sin(3 x) = 3 \cos(3x)", ["x"]),
+    (r"\frac{\partial}{\partial \lambda} \lambda x^{2} = x^{2}", ["λ"]),
+    (r"\frac{\partial}{\partial x} \begin{bmatrix} x^2 \\ 3x \end{bmatrix} = \begin{bmatrix} 2x \\ 3 \end{bmatrix}",
+     ["x"]),
+    (r"\frac{\partial}{\partial \mathbf{w}} \left(\mathbf{w} \otimes \mathbf{x}\right) = \operatorname{diag}(\mathbf{x})",
+     ["w"]),
+    ("∂/∂x (x³) = 3x²", ["x"]),
+])
+def test_claims_written_as_papers_write_them(claim, wrt):
+    parsed = parse_claim(claim)
+    assert list(parsed.wrt) == wrt
+    assert check_claim(Claim("t", 1, claim)).status == "pass"
+
+
+# -- finding claims ----------------------------------------------------------------
+def test_claims_in_latex_markdown_toml_and_claims_files(tmp_path):
+    (tmp_path / "a.mcalc").write_text("# comment\n\nd/dx (x^2) = 2x\nd/dw (w·x) = x^T where w, x: vector\n")
+    (tmp_path / "b.toml").write_text('[[claim]]\nid = "dot"\nexpr = "w · x"\nwrt = "w"\nexpect = "x^T"\n'
+                                     'where = "w, x: vector"\n')
+    (tmp_path / "c.tex").write_text("text\n% mcalc: d/dx (x^3) = 3x^2\n"
+                                    "% mcalc: where w, x: vector\n\\[\n \\frac{\\partial}{\\partial \\mathbf{w}}"
+                                    " \\mathbf{w} \\cdot \\mathbf{x} = \\mathbf{x}^T \\label{eq:dot}\n\\]\n")
+    (tmp_path / "d.md").write_text("<!-- mcalc: d/dx (sin(x)) = cos(x) -->\n")
+    found = {p.name: find_claims(str(p), p.read_text()) for p in tmp_path.iterdir()}
+    assert [c.line for c in found["a.mcalc"]] == [3, 4]
+    assert found["b.toml"][0].id == "dot" and found["b.toml"][0].line == 2
+    assert [c.line for c in found["c.tex"]] == [2, 4]
+    assert len(found["d.md"]) == 1
+    for claims in found.values():
+        assert all(check_claim(c).status == "pass" for c in claims)
+
+
+def test_paper_cases_file_is_a_claims_file():
+    claims = find_claims(str(ROOT / "tests" / "data" / "paper.toml"),
+                         (ROOT / "tests" / "data" / "paper.toml").read_text())
+    assert len(claims) == len(CASES)
+    assert all(check_claim(c).status == "pass" for c in claims)
+
+
+# -- the command -------------------------------------------------------------------
+def test_the_papers_latex_file_passes(capsys):
+    assert run(["check", str(ROOT / "examples" / "paper.tex")]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith(f"{len(CASES)} passed, 0 failed, 0 inconclusive")
+
+
+def test_the_wrong_claim_fails_naming_its_line(capsys):
+    assert run(["check", str(ROOT / "examples" / "notes.md")]) == 1
+    out = capsys.readouterr().out
+    fails = [line for line in out.splitlines() if ": FAIL " in line]
+    assert len(fails) == 1 and fails[0].startswith(f"{ROOT / 'examples' / 'notes.md'}:25: FAIL")
+    assert "claimed xᵀ, derived (w · x + b > 0)xᵀ (differ at" in fails[0]
+
+
+@pytest.mark.parametrize("content,args,code", [
+    ("d/dx (x^2) = 2x\n", [], 0),
+    ("d/dx (x^2) = 3x\n", [], 1),
+    ("d/dx (x^2 = 2x\n", [], 2),
+    ("# nothing here\n", [], 1),
+    ("# nothing here\n", ["--allow-empty"], 0),
+    ("d/dx (x) = I where x: vector[30]\n", [], 0),
+    ("d/dx (x) = I where x: vector[30]\n", ["--strict"], 1),
+])
+def test_exit_codes(tmp_path, capsys, content, args, code):
+    f = tmp_path / "claims.mcalc"
+    f.write_text(content)
+    assert run(["check", str(f), *args]) == code
+
+
+def test_junit_has_one_testcase_per_claim_and_json_is_versioned(tmp_path, capsys):
+    junit = tmp_path / "out.xml"
+    assert run(["check", str(ROOT / "examples" / "notes.md"), "--junit", str(junit), "--report", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["schema"] == "mcalc-check/1"
+    assert report["summary"] == {"passed": 3, "failed": 1, "inconclusive": 0, "errors": 0}
+    suite = ET.parse(junit).getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    assert len(cases) == 4 and sum(1 for c in cases if c.find("failure") is not None) == 1
+
+
+def test_github_annotations(capsys):
+    run(["check", str(ROOT / "examples" / "notes.md"), "--github"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::error")]
+    assert len(lines) == 1 and "line=25" in lines[0]
+
+
+def test_stdin(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("d/dx (x^2) = 2x\n"))
+    assert run(["check", "-"]) == 0
+
+
+def test_includes_are_followed_only_when_asked_and_only_inside_the_folder(tmp_path, capsys):
+    (tmp_path / "part.tex").write_text("% mcalc: d/dx (x^2) = 2x\n")
+    (tmp_path / "main.tex").write_text("\\input{part}\n")
+    assert run(["check", str(tmp_path / "main.tex")]) == 1  # no claims without --follow-includes
+    assert run(["check", str(tmp_path / "main.tex"), "--follow-includes"]) == 0
+    (tmp_path / "evil.tex").write_text("\\input{../../etc/passwd}\n")
+    assert run(["check", str(tmp_path / "evil.tex"), "--follow-includes"]) == 2
+    assert "outside" in capsys.readouterr().err
+
+
+def test_diff_verify_in_every_format(capsys):
+    assert run(["diff", "sum(w*x)+b", "--wrt", "w", "--verify", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verification"]["status"] == "verified"
+    assert run(["diff", "sum(w*x)+b", "--wrt", "w", "--verify", "--format", "text"]) == 0
+    assert "verification: verified (symbolic)" in capsys.readouterr().out
