@@ -323,7 +323,7 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
 
     defined = {name for name, _ in program.definitions}
     for w in wrt_list:
-        if not _IDENT.match(w) or w in _RESERVED or w in FUNCTIONS:
+        if not _IDENT.match(w) or w in _RESERVED or w in FUNCTIONS or len(w) > 64:
             raise DeclarationError(f"--wrt '{w}' is not a variable name")
         if w in defined:
             raise DeclarationError(f"--wrt '{w}' names a definition, not a variable")

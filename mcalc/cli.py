@@ -231,6 +231,7 @@ def _rows_text(rows) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit 2 for any bad input."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # long chains of operators
     try:
         result = app(args=argv, prog_name="mcalc", standalone_mode=False)
     except McalcError as e:

@@ -16,6 +16,7 @@ from . import rules
 from .errors import NotSupported
 from .jacobian import Algebra
 from .shapes import Shape, Typing
+from .limits import SIMPLIFY_SECONDS, Timeout, time_limit
 from .symbolic import polish
 from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Substitution, Trace
 
@@ -105,6 +106,10 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
                     local = alg.jadd(partials[key].expr, local)
                 partials[key] = Partial(it.name, child.name, local, typing.shape(local))
 
+    by_output: dict[str, list[Partial]] = {}
+    for p in partials.values():
+        by_output.setdefault(p.of, []).append(p)
+
     # Step 3: forward accumulation, J(u) = Σ ∂u/∂p · J(p) over u's arguments p.
     combinations, substitutions = [], []
     for v in wrt:
@@ -112,9 +117,9 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         jac = {v: alg.identity(v_shape)}
         for it in items:
             total = None
-            for (of, by), p in partials.items():
-                if of == it.name and by in jac:
-                    term = alg.jmul(p.expr, jac[by])
+            for p in by_output.get(it.name, ()):
+                if p.by in jac:
+                    term = alg.jmul(p.expr, jac[p.by])
                     total = term if total is None else alg.jadd(total, term)
             if total is not None:
                 jac[it.name] = total
@@ -122,11 +127,12 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
             value = jac[output.name]
         else:
             value = alg.jzero(_size(out_shape), _size(v_shape))
-        paths = _paths(items, partials, output, v)
-        rule = _rule(items, partials, output, v, v_shape, out_shape, paths)
+        paths = _paths(items, by_output, output, v)
+        rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
         shape = Shape(_size(out_shape), _size(v_shape))
-        combinations.append(Combination(v, rule, _shown(paths), polish(value, alg), shape))
-        final = alg.normalize(polish(alg.normalize(substitute(value, steps.original)), alg))
+        combined = _simplified(value, alg)
+        final = alg.normalize(_simplified(alg.normalize(substitute(value, steps.original)), alg))
+        combinations.append(Combination(v, rule, _shown(paths), combined, shape))
         substitutions.append(Substitution(v, final, shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),
@@ -134,18 +140,27 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     return trace, alg
 
 
+def _simplified(node: A.Node, alg: Algebra) -> A.Node:
+    """SymPy's simplification within its time limit; past it, the form as derived."""
+    try:
+        with time_limit(SIMPLIFY_SECONDS):
+            return polish(node, alg)
+    except Timeout:
+        return node
+
+
 def _size(shape: Shape):
     return 1 if shape.is_scalar else shape.size
 
 
-def _paths(items, partials, output, v) -> list[tuple[Partial, ...]] | int:
+def _paths(items, by_output, output, v) -> list[tuple[Partial, ...]] | int:
     """Every path of partials from the output down to v, or their count when
     there are too many to list."""
     count: dict[str, int] = {v: 1}
     for it in items:
-        n = sum(count.get(by, 0) for (of, by) in partials if of == it.name)
+        n = sum(count.get(p.by, 0) for p in by_output.get(it.name, ()))
         if n:
-            count[it.name] = n
+            count[it.name] = min(n, MAX_PATHS_SHOWN + 1)
     name = output.name if isinstance(output, A.Var) else None
     total = count.get(name, 0)
     if total == 0 or total > MAX_PATHS_SHOWN:
@@ -156,9 +171,9 @@ def _paths(items, partials, output, v) -> list[tuple[Partial, ...]] | int:
         if node == v:
             found.append(acc)
             return
-        for (of, by), p in partials.items():
-            if of == node and by in count:
-                walk(by, acc + (p,))
+        for p in by_output.get(node, ()):
+            if p.by in count:
+                walk(p.by, acc + (p,))
 
     walk(name, ())
     return found
@@ -168,11 +183,11 @@ def _shown(paths):
     return tuple(paths) if isinstance(paths, list) else None
 
 
-def _rule(items, partials, output, v, v_shape, out_shape, paths) -> str | None:
+def _rule(items, by_output, output, v, v_shape, out_shape, paths) -> str | None:
     """The chain rule the paper would use (§4.5, §8.5)."""
     if not items or not isinstance(output, A.Var) or output.name == v:
         return None
-    on_path = _on_path(partials, output.name, v)
+    on_path = _on_path(by_output, output.name)
     if not v_shape.is_scalar or not out_shape.is_scalar or any(
             not it.shape.is_scalar for it in items if it.name in on_path):
         return VECTOR
@@ -182,13 +197,12 @@ def _rule(items, partials, output, v, v_shape, out_shape, paths) -> str | None:
     return TOTAL if n_paths > 1 else SINGLE
 
 
-def _on_path(partials, output: str, v: str) -> set[str]:
-    reach = {output}
-    changed = True
-    while changed:
-        changed = False
-        for (of, by) in partials:
-            if of in reach and by not in reach:
-                reach.add(by)
-                changed = True
+def _on_path(by_output, output: str) -> set[str]:
+    """The intermediates the output depends on."""
+    reach, stack = {output}, [output]
+    while stack:
+        for p in by_output.get(stack.pop(), ()):
+            if p.by not in reach:
+                reach.add(p.by)
+                stack.append(p.by)
     return reach

@@ -14,8 +14,11 @@ from . import ast as A
 from .errors import ParseError
 from .rules import FUNCTIONS
 
-MAX_INPUT = 100_000  # characters
+MAX_INPUT = 20_000  # characters
 MAX_DEPTH = 200  # bracket nesting
+MAX_NAME = 64  # characters in a name
+MAX_EXPONENT = 1000  # a literal exponent's magnitude
+MAX_NODES = 5000  # nodes in one program
 
 _HERE = Path(__file__).resolve().parent
 _GRAMMAR_PLACES = (_HERE / "grammar" / "mcalc.lark", _HERE.parent / "grammar" / "mcalc.lark")
@@ -25,6 +28,11 @@ _OPS = {"*": A.Mul, "⊗": A.Mul, "∘": A.Mul, "×": A.Mul, "/": A.Div, "⊘": 
         "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "^": A.Pow, "**": A.Pow}
 _CMP = {"≥": ">=", "≤": "<="}
 _CONSTANTS = {"I": A.Identity, "ones": A.Ones}
+# Python's keywords are no names in mcalc: 'x if y else z' is a mistake, not a product.
+_RESERVED = {"and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
+             "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+             "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+             "None", "True", "False"}
 _ALIASES = {"σ": "sigmoid", "log": "ln"}
 
 _parser = None
@@ -72,6 +80,10 @@ def _latex_function(text: str) -> str:
     return text
 
 
+def _huge_exponent(node) -> bool:
+    return any(isinstance(n, A.Num) and abs(n.value) > MAX_EXPONENT for n in A.walk(node))
+
+
 def _is_token(item, kind: str) -> bool:
     return getattr(item, "type", None) == kind
 
@@ -92,6 +104,7 @@ def _make_transformer():
         def __init__(self):
             super().__init__()
             self.bold_names: set[str] = set()
+            self.brackets: set[int] = set()  # the [ … ] literals of this parse
 
         def start(self, items):
             decls = tuple(d for item in items if isinstance(item, _Declaration) for d in item.entries)
@@ -154,6 +167,8 @@ def _make_transformer():
         # -- LaTeX ----------------------------------------------------------------
         def juxtapose(self, items):
             left, right = items
+            if id(right) in self.brackets:  # x[0] looks like indexing, which mcalc does not have
+                raise ParseError("x[...] is not indexing in mcalc; write x * [...] for a product", right.pos)
             return A.Juxtapose(left, right, pos=right.pos)
 
         def frac(self, items):
@@ -179,13 +194,18 @@ def _make_transformer():
         def number(self, items):
             (tok,) = items
             value = Fraction(str(tok))
-            if value.numerator.bit_length() > 3000 or value.denominator.bit_length() > 3000:
-                raise ParseError(f"number {str(tok)[:20]} is too large", tok.column, tok.line)
+            if value.numerator.bit_length() > 1000 or value.denominator.bit_length() > 1000 or (
+                    value and not 1e-300 < abs(value) < 1e300):
+                raise ParseError(f"number {str(tok)[:20]} is out of range (1e-300 to 1e300)", tok.column, tok.line)
             return A.Num(value, pos=tok.column)
 
         def name(self, items):
             (tok,) = items
             text = _latex_name(str(tok))
+            if len(text) > MAX_NAME:
+                raise ParseError(f"a name of {len(text)} characters; the limit is {MAX_NAME}", tok.column, tok.line)
+            if text in _RESERVED:
+                raise ParseError(f"'{text}' is a reserved word, not part of mcalc", tok.column, tok.line)
             if text in _CONSTANTS:
                 return _CONSTANTS[text](pos=tok.column)
             if text in FUNCTIONS or text in _ALIASES:
@@ -220,16 +240,23 @@ def _make_transformer():
             return A.Call(fn, tuple(args), pos=tok.column)
 
         def bracket(self, items):
+            tok, *items = items
             # Only literals make VecLit nodes, so a list of them is a matrix, row by row.
             if all(isinstance(x, A.VecLit) for x in items):
                 width = len(items[0].items)
                 if any(len(row.items) != width for row in items):
-                    raise ParseError(f"matrix rows differ in length ({', '.join(str(len(r.items)) for r in items)})")
-                return A.MatLit(tuple(row.items for row in items))
-            return A.VecLit(tuple(items))
+                    raise ParseError(f"matrix rows differ in length ({', '.join(str(len(r.items)) for r in items)})",
+                                     tok.column, tok.line)
+                node = A.MatLit(tuple(row.items for row in items), pos=tok.column)
+            else:
+                node = A.VecLit(tuple(items), pos=tok.column)
+            self.brackets.add(id(node))
+            return node
 
         def binary(self, items):
             left, op, right = items
+            if str(op) in ("^", "**") and _huge_exponent(right):
+                raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
             return _OPS[str(op)](left, right, pos=op.column)
 
         def compare(self, items):
@@ -322,15 +349,17 @@ def parse(text: str, start: str = "start"):
         raise ParseError("empty expression")
     parser, transformer = _lark()
     transformer.bold_names = set()
+    transformer.brackets = set()
     try:
-        return parser.parse(text, start=start)
+        result = parser.parse(text, start=start)
     except VisitError as e:  # pragma: no cover - inline transformers raise directly
         if isinstance(e.orig_exc, ParseError):
             raise e.orig_exc from None
         raise
     except UnexpectedCharacters as e:
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
-        raise ParseError(f"unexpected character '{ch}', expected {_expected(e.allowed or ())}",
+        shown = f"'{ch}'" if ch.isprintable() and ch != " " else f"U+{ord(ch):04X}"
+        raise ParseError(f"unexpected character {shown}, expected {_expected(e.allowed or ())}",
                          e.column, e.line) from None
     except UnexpectedToken as e:
         if e.token.type == "$END":
@@ -341,6 +370,11 @@ def parse(text: str, start: str = "start"):
                          e.column, e.line) from None
     except UnexpectedInput as e:
         raise ParseError("unexpected input", getattr(e, "column", None)) from None
+    program = result.function if isinstance(result, A.Claim) else result
+    size = sum(1 for e in (program.body, *(d for _, d in program.definitions)) for _ in A.walk(e))
+    if size > MAX_NODES:
+        raise ParseError(f"the expression has {size} parts; the limit is {MAX_NODES}")
+    return result
 
 
 def parse_claim(text: str) -> A.Claim:

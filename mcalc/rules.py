@@ -52,11 +52,12 @@ BINARY = {
             lambda alg, a, b: alg.mul(alg.pow(a, b), alg.call("ln", a))),       # a^b ln(a)
     A.Compare: (lambda alg, a, b: A.ZERO,                                       # piecewise constant
                 lambda alg, a, b: A.ZERO),
-    # max(0, z): (z > 0), the paper's §5; ties go to the left argument.
-    "max": (lambda alg, a, b: alg.compare(">=", a, b),                          # (a ≥ b)
-            lambda alg, a, b: alg.compare(">", b, a)),                          # (b > a)
-    "min": (lambda alg, a, b: alg.compare("<=", a, b),                          # (a ≤ b)
-            lambda alg, a, b: alg.compare("<", b, a)),                          # (b < a)
+    # max(0, z): (z > 0), the paper's §5, 0 at the kink.  Against a variable a tie goes
+    # to the left argument, so that max(x, x) still has derivative 1.
+    "max": (lambda alg, a, b: alg.compare(">" if isinstance(b, A.Num) else ">=", a, b),  # (a ≥ b)
+            lambda alg, a, b: alg.compare(">", b, a)),                                    # (b > a)
+    "min": (lambda alg, a, b: alg.compare("<" if isinstance(b, A.Num) else "<=", a, b),  # (a ≤ b)
+            lambda alg, a, b: alg.compare("<", b, a)),                                    # (b < a)
 }
 
 

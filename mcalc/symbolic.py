@@ -15,6 +15,7 @@ from fractions import Fraction
 from . import ast as A
 
 MAX_BLOB = 400  # nodes; larger element-wise blobs are left as derived
+MAX_POWER = 1000  # numeric powers beyond this stay unexpanded
 _ALGEBRAIC = (A.Num, A.Var, A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
 _SYMPY_FUNCTIONS = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt")
 _OPAQUE_FUNCTIONS = ("sigmoid", "relu", "abs")
@@ -110,7 +111,10 @@ class _Blob:
         if t is A.Div:
             return self.to_sympy(node.left, sp) / self.to_sympy(node.right, sp)
         if t is A.Pow:
-            return self.to_sympy(node.left, sp) ** self.to_sympy(node.right, sp)
+            base, exp = self.to_sympy(node.left, sp), self.to_sympy(node.right, sp)
+            if base.is_Number and exp.is_Number and abs(exp) > MAX_POWER:
+                return sp.Symbol(self._atom(node))  # 2^(10^10) is not to be expanded
+            return base ** exp
         if t is A.Neg:
             return -self.to_sympy(node.arg, sp)
         if t is A.Call and node.fn in _SYMPY_FUNCTIONS:

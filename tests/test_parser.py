@@ -86,7 +86,7 @@ ERRORS = [
     ("max(x)", 1, "max takes 2 arguments, got 1"),
     ("sin", 1, "'sin' is a function"),
     ("x $ y", 3, "unexpected character '$'"),
-    ("[[1, 2], [3]]", None, "matrix rows differ in length"),
+    ("[[1, 2], [3]]", 1, "matrix rows differ in length"),
     ("sin = x; sin", 1, "cannot define 'sin'"),
     ("x; y", 1, "only the last line may be a bare expression"),
     ("", None, "empty expression"),
