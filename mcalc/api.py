@@ -3,6 +3,7 @@ mcalc text, Unicode, LaTeX, JSON, rich or Jupyter output, and evaluates."""
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -36,6 +37,10 @@ class Derivation:
         self._alg = algebra
         self.answers = [self._layout(s.value, s.shape) for s in trace.substitutions]
         self.answer = self._stack(self.answers)
+        shared: dict[str, A.Node] = {}
+        for s in trace.substitutions:
+            shared.update(s.shared)
+        self.shared: tuple[tuple[str, A.Node], ...] = tuple(shared.items())  # named subexpressions
 
     # -- the answer -----------------------------------------------------------
     @property
@@ -52,16 +57,38 @@ class Derivation:
 
     @cached_property
     def text(self) -> str:
-        """The answer in mcalc syntax (parses back to the same expression)."""
-        return self.print(self.expr, "text")
+        """The answer in mcalc syntax (parses back to the same expression; with
+        named subexpressions, to the same program: u3 = …; answer)."""
+        lines = [f"{name} = {self.print(e, 'text')}" for name, e in self.shared]
+        return "; ".join([*lines, self.print(self.expr, "text")])
 
     @cached_property
     def unicode(self) -> str:
-        return self.print(self.expr, "unicode")
+        return self.print(self.expr, "unicode") + self._where("unicode")
 
     @cached_property
     def latex(self) -> str:
-        return self.print(self.expr, "latex")
+        return self.print(self.expr, "latex") + self._where("latex")
+
+    def _where(self, style: str) -> str:
+        if not self.shared:
+            return ""
+        from .latex import latex_name
+        from .text import unicode_name
+
+        if style == "latex":
+            return ", \\quad \\text{where } " + ", ".join(
+                f"{latex_name(n)} = {self.print(e, 'latex')}" for n, e in self.shared)
+        return "  where " + ", ".join(f"{unicode_name(n)} = {self.print(e, 'unicode')}" for n, e in self.shared)
+
+    def expanded(self) -> A.Node:
+        """The answer with its named subexpressions written out."""
+        from .derive import substitute
+
+        values: dict[str, A.Node] = {}
+        for name, e in self.shared:
+            values[name] = substitute(e, values)
+        return substitute(self.expr, values)
 
     def print(self, node: A.Node, style: str) -> str:
         from .latex import LatexPrinter
@@ -89,8 +116,10 @@ class Derivation:
             self.function_at(values)
         except MissingValue:
             pass  # the answer may not need every variable (xᵀ needs no b)
-        value = Evaluator(mats, sizes)(self.expr)
-        return value.tolist()
+        evaluate = Evaluator(dict(mats), sizes)
+        for name, e in self.shared:
+            evaluate.values[name] = evaluate(e)
+        return evaluate(self.expr).tolist()
 
     def function_at(self, values: dict) -> Mat:
         """The function itself at ``values``."""
@@ -111,7 +140,7 @@ class Derivation:
         :mod:`mcalc.verify`: scalar expansion at small sizes, SymPy derivatives."""
         from .verify import compare
 
-        return compare(self, self.expr if candidate is None else candidate, tolerance=tolerance)
+        return compare(self, self.expanded() if candidate is None else candidate, tolerance=tolerance)
 
     def resolve(self, expr: A.Node) -> A.Node:
         """Another expression (a claimed answer) typed with this function's
@@ -308,6 +337,7 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
     """The derivation of an already parsed program (see :func:`diff`)."""
     from .derive import derive
 
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # deep networks nest deeply
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
     wrt_list = [w.strip() for w in ([wrt] if isinstance(wrt, str) else list(wrt)) for w in w.split(",")]

@@ -130,14 +130,52 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         paths = _paths(items, by_output, output, v)
         rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
         shape = Shape(_size(out_shape), _size(v_shape))
-        combined = _simplified(value, alg)
-        final = alg.normalize(_simplified(alg.normalize(substitute(value, steps.original)), alg))
-        combinations.append(Combination(v, rule, _shown(paths), combined, shape))
-        substitutions.append(Substitution(v, final, shape))
+        combinations.append(Combination(v, rule, _shown(paths), _simplified(value, alg), shape))
+        substitutions.append(_substitute(value, items, alg, v, shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),
                   tuple(partials.values()), tuple(combinations), tuple(substitutions))
     return trace, alg
+
+
+SHARE_MIN = 12  # nodes: a smaller shared subexpression is simply written out again
+
+
+def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, v: str, shape: Shape) -> Substitution:
+    """Step 4: substitute the intermediates back, except those the answer would
+    copy into several places (and that are not tiny): these stay named."""
+    keep = _shared(items, value)
+    values: dict[str, A.Node] = {}
+    shared = []
+    for it in items:
+        expr = substitute(it.expr, values)
+        if it.name in keep:
+            shared.append((it.name, _final(expr, alg)))
+        else:
+            values[it.name] = expr
+    return Substitution(v, _final(substitute(value, values), alg), shape, tuple(shared))
+
+
+def _final(node: A.Node, alg: Algebra) -> A.Node:
+    return alg.normalize(_simplified(alg.normalize(node), alg))
+
+
+def _shared(items: list[Intermediate], value: A.Node) -> set[str]:
+    """Intermediates referenced from two places or more in what the answer needs,
+    and large once written out."""
+    exprs = {it.name: it.expr for it in items}
+    size: dict[str, int] = {}
+    for it in items:
+        size[it.name] = sum(size.get(n.name, 1) if isinstance(n, A.Var) else 1 for n in A.walk(it.expr))
+    refs: dict[str, int] = {}
+    stack = [value]
+    while stack:
+        for n in A.walk(stack.pop()):
+            if isinstance(n, A.Var) and n.name in exprs:
+                refs[n.name] = refs.get(n.name, 0) + 1
+                if refs[n.name] == 1:
+                    stack.append(exprs[n.name])
+    return {name for name, count in refs.items() if count >= 2 and size[name] > SHARE_MIN}
 
 
 def _simplified(node: A.Node, alg: Algebra) -> A.Node:

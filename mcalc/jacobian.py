@@ -40,6 +40,8 @@ class Algebra:
 
     def __init__(self, typing: Typing):
         self.typing = typing
+        # node id -> (node, coefficient, factors): products built here are not taken apart again
+        self._factored: dict[int, tuple[A.Node, A.Node, tuple[A.Node, ...]]] = {}
 
     def shape(self, node: A.Node) -> Shape:
         return self.typing.shape(node)
@@ -215,9 +217,9 @@ class Algebra:
         sa, sb = self.shape(a), self.shape(b)
         if self.is_zero(a) or self.is_zero(b):
             return self.jzero(sa.rows, sb.cols)
-        coef_a, fa = self._decompose(a)
-        coef_b, fb = self._decompose(b)
-        coef, factors = self._reduce(self.mul(coef_a, coef_b), fa + fb)
+        coef_a, fa = self._factors(a)
+        coef_b, fb = self._factors(b)
+        coef, factors = self._join(self.mul(coef_a, coef_b), fa, fb)
         return self._compose(coef, factors, Shape(sa.rows, sb.cols))
 
     def jadd(self, a: A.Node, b: A.Node) -> A.Node:
@@ -312,14 +314,50 @@ class Algebra:
                 coef, factors = self._decompose(rest)
                 return self.mul(lead, coef), factors
         if isinstance(node, A.MatMul):
-            ca, fa = self._decompose(node.left)
-            cb, fb = self._decompose(node.right)
+            ca, fa = self._factors(node.left)
+            cb, fb = self._factors(node.right)
             return self.mul(ca, cb), fa + fb
         if isinstance(node, A.Diag) and isinstance(node.arg, A.Ones):
             return A.ONE, []
         return A.ONE, [node]
 
+    def _factors(self, node: A.Node) -> tuple[A.Node, list[A.Node]]:
+        hit = self._factored.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1], list(hit[2])
+        coef, factors = self._decompose(node)
+        factors = list(self._reduce(A.ONE, factors)[1]) if len(factors) > 1 else factors
+        return coef, factors
+
+    def _join(self, coef: A.Node, fa: list[A.Node], fb: list[A.Node]) -> tuple[A.Node, list[A.Node]]:
+        """Reduce the product of two reduced chains: only pairs across the junction can
+        reduce, so the cost does not grow with the chains' lengths."""
+        stack = list(fa)
+        i = 0
+        while i < len(fb):
+            if not stack:
+                stack.append(fb[i])
+                i += 1
+                continue
+            step = self._pair(stack[-1], fb[i])
+            if step is None:
+                stack.extend(fb[i:])
+                break
+            c, replacement = step
+            coef = self.mul(coef, c)
+            stack.pop()
+            i += 1
+            fb = [*replacement, *fb[i:]]
+            i = 0
+        return coef, stack
+
     def _compose(self, coef: A.Node, factors: list[A.Node], shape: Shape) -> A.Node:
+        node = self._composed(coef, factors, shape)
+        if factors and not self.is_zero(coef):
+            self._factored[id(node)] = (node, coef, tuple(factors))
+        return node
+
+    def _composed(self, coef: A.Node, factors: list[A.Node], shape: Shape) -> A.Node:
         if self.is_zero(coef):
             return self.jzero(shape.rows, shape.cols)
         if not factors:
@@ -329,8 +367,10 @@ class Algebra:
                 return self.mul(coef, A.Ones(dim=shape.rows))
             return self._scale(coef, A.Identity(dim=shape.rows))
         chain = factors[0]
+        rows = self.shape(chain).rows
         for f in factors[1:]:
             chain = A.MatMul(chain, f)
+            self.typing.remember(chain, Shape(rows, self.shape(f).cols))  # known: no need to re-check
         return self._scale(coef, chain)
 
     def _scale(self, coef: A.Node, matrix: A.Node) -> A.Node:

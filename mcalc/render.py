@@ -97,6 +97,8 @@ def plain(d) -> str:
     out.append("4. Substitute")
     for s in t.substitutions:
         out.append(f"   {_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}    {s.shape}")
+        for name, e in s.shared:
+            out.append(f"     where {unicode_name(name)} = {d.print(e, 'unicode')}")
     out.append("")
     layout = "" if d.layout == "numerator" else f", {d.layout} layout"
     wrt = ",".join(unicode_name(w) for w in d.wrt)
@@ -151,11 +153,14 @@ def to_dict(d, values: dict | None = None) -> dict:
                          "paths": [[{"of": p.of, "by": p.by} for p in path] for path in c.paths]
                          if c.paths else None,
                          **_node(d, c.value), "shape": c.shape.as_list()} for c in t.combinations],
-            "substitute": [{"variable": s.variable, **_node(d, s.value), "shape": s.shape.as_list()}
+            "substitute": [{"variable": s.variable, **_node(d, s.value), "shape": s.shape.as_list(),
+                            "shared": [{"name": n, **_node(d, e)} for n, e in s.shared]}
                            for s in t.substitutions],
         },
         "rule": d.rule,
-        "result": {**_node(d, d.expr), "shape": d.shape.as_list(), "kind": d.shape.kind},
+        "result": {"text": d.text, "unicode": d.unicode, "latex": d.latex, "shape": d.shape.as_list(),
+                   "kind": d.shape.kind,
+                   "shared": [{"name": n, **_node(d, e)} for n, e in d.shared]},
         "notes": notes(d),
     }
     if values is not None:
@@ -217,6 +222,8 @@ def rich_view(d):
     step4 = table("4. Substitute")
     for s in t.substitutions:
         step4.add_row(f"{_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}", str(s.shape))
+        for name, e in s.shared:
+            step4.add_row(f"  where {unicode_name(name)} = {d.print(e, 'unicode')}", "")
     parts.append(Text(""))
     answer = Text.assemble((f"∂{unicode_name(t.output)}/∂{','.join(unicode_name(w) for w in d.wrt)} = ", "bold"),
                            (d.unicode, "bold green"),

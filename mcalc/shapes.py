@@ -117,11 +117,22 @@ class Typing:
         self.definitions = definitions
         self.dims = dims
         self._checker = _Checker(self.variables, dims, flexible=set())
+        self._shapes: dict[int, tuple[A.Node, Shape]] = {}
         self.constant_dims: dict[int, tuple[A.Node, Dim]] = {}
         self.program: A.Program | None = None  # the program with juxtapositions resolved
 
     def shape(self, node: A.Node) -> Shape:
-        return self._checker.shape(node)
+        hit = self._shapes.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        shape = self._checker.shape(node)
+        self._shapes[id(node)] = (node, shape)
+        return shape
+
+    def remember(self, node: A.Node, shape: Shape) -> None:
+        """Record the shape of a node built from nodes of known shapes."""
+        self._shapes[id(node)] = (node, shape)
+        self._checker.memo[id(node)] = (node, shape)
 
     def add(self, name: str, shape: Shape) -> None:
         self.variables[name] = shape

@@ -48,11 +48,14 @@ class Combination:
 
 @dataclass(frozen=True)
 class Substitution:
-    """Step 4: the Jacobian with intermediates substituted back, simplified."""
+    """Step 4: the Jacobian with intermediates substituted back, simplified.
+    An intermediate the answer would otherwise copy into several places stays
+    named: ``shared`` defines it (in order), so the answer grows linearly."""
 
     variable: str
     value: A.Node
     shape: Shape
+    shared: tuple[tuple[str, A.Node], ...] = ()
 
 
 @dataclass(frozen=True)
