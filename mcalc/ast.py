@@ -210,19 +210,9 @@ class Program:
 
 
 @dataclass(frozen=True)
-class Juxtapose(Node):
+class Juxtapose(_Binary):
     """Two factors side by side (2x, X w in LaTeX): a product, or a matrix
     product when both are non-scalars.  Shape inference replaces it."""
-
-    left: Node
-    right: Node
-
-    @property
-    def children(self):
-        return (self.left, self.right)
-
-    def rebuild(self, children):
-        return Juxtapose(children[0], children[1], pos=self.pos)
 
 
 @dataclass(frozen=True)

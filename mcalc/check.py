@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ast as A
 from .errors import McalcError, ShapeError
 
 SCHEMA = "mcalc-check/1"
@@ -359,5 +358,3 @@ def github_annotations(results: list[Result]) -> list[str]:
             out.append(f"::{level} file={r.claim.file},line={r.claim.line}{col},title=mcalc::{esc(r.message)}")
     return out
 
-
-__all__ = ["Claim", "Result", "find_claims", "check_claim", "check_files", "A"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import ast as A
-from .text import ADD, MUL, POW, POSTFIX, Printer, format_number, precedence
+from .text import ADD, POSTFIX, POW, Printer, format_number
 
 _FUNCTIONS = {
     "exp": r"\exp", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
@@ -96,5 +96,3 @@ class LatexPrinter(Printer):
         rows = (" & ".join(self._print(x) for x in row) for row in node.rows)
         return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
-
-__all__ = ["LatexPrinter", "latex_name", "precedence", "MUL"]

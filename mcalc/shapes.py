@@ -467,10 +467,6 @@ def _matlit(ch, node: A.MatLit):
     return Shape(len(node.rows), len(node.rows[0]))
 
 
-def _power(ch, node):
-    return _elementwise(ch, node)
-
-
 def _juxtapose(ch, node):
     left, right = ch.check(node.left), ch.check(node.right)
     if _nonscalar(left) and _nonscalar(right):
@@ -482,6 +478,6 @@ _RULES = {
     A.Num: _scalar, A.Var: _var, A.Ones: _ones, A.Identity: _identity, A.Zero: _zero,
     A.Neg: _same_as_arg, A.Transpose: _transpose, A.Diag: _diag,
     A.Add: _elementwise, A.Sub: _elementwise, A.Mul: _elementwise, A.Div: _elementwise,
-    A.Pow: _power, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,
+    A.Pow: _elementwise, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,
     A.Call: _call, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose,
 }

@@ -133,7 +133,6 @@ class _Blob:
 
     # -- back from SymPy ---------------------------------------------------------
     def from_sympy(self, e, sp) -> A.Node:
-        alg = self.alg
         if e.is_Integer:
             return A.Num(Fraction(int(e.p)))
         if e.is_Rational:  # kept as a quotient, so the text parses back to the same tree

@@ -99,8 +99,9 @@ class _Instance:
             if r == 1 and c == 1:
                 m = sp.Matrix([[sp.Symbol(name, real=True)]])
             else:
-                m = sp.Matrix(r, c, lambda i, j: sp.Symbol(f"{name}[{i},{j}]" if c > 1 and r > 1
-                                                          else f"{name}[{i + j}]", real=True))
+                dense = r > 1 and c > 1
+                m = sp.Matrix(r, c, [sp.Symbol(f"{name}[{i},{j}]" if dense else f"{name}[{i + j}]", real=True)
+                                     for i in range(r) for j in range(c)])
             self.symbols[name] = m
 
     def size(self, dim) -> int:
@@ -253,7 +254,7 @@ def compare(d, candidate: A.Node, dim_of=None, tolerance: float = 1e-9, seed: in
     except ImportError:  # pragma: no cover
         return Verdict("inconclusive", reason="SymPy is not installed")
     sizes = dict(SIZES)
-    for name, shape in d.variables().items():
+    for shape in d.variables().values():
         for dim in (shape.rows, shape.cols):
             if isinstance(dim, str):
                 sizes.setdefault(dim, 3 + len(sizes))
@@ -311,7 +312,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
             return Verdict("inconclusive", reason="no point away from the kinks was found",
                            sizes=dict(inst.sizes))
         point = {}
-        for name, m in inst.symbols.items():
+        for m in inst.symbols.values():
             dense = m.rows > 1 and m.cols > 1
             for s in m:
                 point[s] = rng.gauss(0, 1) if dense else rng.uniform(0.5, 1.5) * rng.choice((-1, 1))
