@@ -2,6 +2,7 @@
 mcalc text, Unicode, LaTeX, JSON, rich or Jupyter output, and evaluates."""
 from __future__ import annotations
 
+import gc
 import re
 import sys
 from dataclasses import dataclass
@@ -364,5 +365,12 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
     for w in wrt_list:
         if typing.is_dimension(w):
             raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")
-    trace, alg = derive(program, typing, wrt_list)
-    return Derivation(source, program, typing, wrt_list, layout, trace, alg)
+    # A derivation makes many small acyclic objects: the cycle collector only slows it down.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        trace, alg = derive(program, typing, wrt_list)
+        return Derivation(source, program, typing, wrt_list, layout, trace, alg)
+    finally:
+        if enabled:
+            gc.enable()

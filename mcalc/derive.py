@@ -110,23 +110,13 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     for p in partials.values():
         by_output.setdefault(p.of, []).append(p)
 
-    # Step 3: forward accumulation, J(u) = Σ ∂u/∂p · J(p) over u's arguments p.
+    # Step 3: the chain rule, multiplying the partials from the output down to each
+    # variable and summing over every path: ∂y/∂p = Σ ∂y/∂u ∂u/∂p over the u that use p.
+    chain = _chain_rule(items, by_output, output, out_shape, alg)
     combinations, substitutions = [], []
     for v in wrt:
         v_shape = typing.variables.get(v, Shape(1, 1))
-        jac = {v: alg.identity(v_shape)}
-        for it in items:
-            total = None
-            for p in by_output.get(it.name, ()):
-                if p.by in jac:
-                    term = alg.jmul(p.expr, jac[p.by])
-                    total = term if total is None else alg.jadd(total, term)
-            if total is not None:
-                jac[it.name] = total
-        if isinstance(output, A.Var) and output.name in jac:
-            value = jac[output.name]
-        else:
-            value = alg.jzero(_size(out_shape), _size(v_shape))
+        value = chain.get(v) or alg.jzero(_size(out_shape), _size(v_shape))
         paths = _paths(items, by_output, output, v)
         rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
         shape = Shape(_size(out_shape), _size(v_shape))
@@ -136,6 +126,22 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     trace = Trace(name, tuple(items),
                   tuple(partials.values()), tuple(combinations), tuple(substitutions))
     return trace, alg
+
+
+def _chain_rule(items, by_output, output, out_shape, alg) -> dict[str, A.Node]:
+    """∂y/∂p for every p the output depends on (intermediates last to first: a
+    product grows at its right end, so each step costs the same)."""
+    if not isinstance(output, A.Var):
+        return {}
+    d = {output.name: alg.identity(out_shape)}
+    for it in reversed(items):
+        upstream = d.get(it.name)
+        if upstream is None:
+            continue
+        for p in by_output.get(it.name, ()):
+            term = alg.jmul(upstream, p.expr)
+            d[p.by] = alg.jadd(d[p.by], term) if p.by in d else term
+    return d
 
 
 SHARE_MIN = 12  # nodes: a smaller shared subexpression is simply written out again

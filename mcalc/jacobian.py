@@ -219,8 +219,9 @@ class Algebra:
             return self.jzero(sa.rows, sb.cols)
         coef_a, fa = self._factors(a)
         coef_b, fb = self._factors(b)
-        coef, factors = self._join(self.mul(coef_a, coef_b), fa, fb)
-        return self._compose(coef, factors, Shape(sa.rows, sb.cols))
+        coef, factors, kept = self._join(self.mul(coef_a, coef_b), fa, fb)
+        prefix = self._prefix(a, len(fa), kept)
+        return self._compose(coef, factors, Shape(sa.rows, sb.cols), prefix and (prefix, kept))
 
     def jadd(self, a: A.Node, b: A.Node) -> A.Node:
         """The sum of two Jacobians of one shape (the total derivative's sum)."""
@@ -329,10 +330,12 @@ class Algebra:
         factors = list(self._reduce(A.ONE, factors)[1]) if len(factors) > 1 else factors
         return coef, factors
 
-    def _join(self, coef: A.Node, fa: list[A.Node], fb: list[A.Node]) -> tuple[A.Node, list[A.Node]]:
+    def _join(self, coef: A.Node, fa: list[A.Node], fb: list[A.Node]) -> tuple[A.Node, list[A.Node], int]:
         """Reduce the product of two reduced chains: only pairs across the junction can
-        reduce, so the cost does not grow with the chains' lengths."""
+        reduce, so the cost does not grow with the chains' lengths.  Also returns how
+        many of fa's factors stand unchanged at the front."""
         stack = list(fa)
+        kept = len(fa)
         i = 0
         while i < len(fb):
             if not stack:
@@ -346,18 +349,29 @@ class Algebra:
             c, replacement = step
             coef = self.mul(coef, c)
             stack.pop()
+            kept = min(kept, len(stack))
             i += 1
             fb = [*replacement, *fb[i:]]
             i = 0
-        return coef, stack
+        return coef, stack, kept
 
-    def _compose(self, coef: A.Node, factors: list[A.Node], shape: Shape) -> A.Node:
-        node = self._composed(coef, factors, shape)
-        if factors and not self.is_zero(coef):
-            self._factored[id(node)] = (node, coef, tuple(factors))
-        return node
+    def _prefix(self, node: A.Node, length: int, kept: int) -> A.Node | None:
+        """The chain node of the first ``kept`` of node's ``length`` factors, when node
+        was built here (a left-nested chain: drop factors from the right end)."""
+        if kept == 0:
+            return None
+        hit = self._factored.get(id(node))
+        if hit is None or hit[0] is not node:
+            return node if length == 1 == kept and not self.shape(node).is_scalar else None
+        chain = hit[3]
+        for _ in range(length - kept):
+            chain = chain.left
+        return chain
 
-    def _composed(self, coef: A.Node, factors: list[A.Node], shape: Shape) -> A.Node:
+    def _compose(self, coef: A.Node, factors: list[A.Node], shape: Shape,
+                 prefix: tuple[A.Node, int] | None = None) -> A.Node:
+        """coef × the left-nested product of factors; ``prefix`` may hold the chain
+        node of the first k of them, which is then extended, not rebuilt."""
         if self.is_zero(coef):
             return self.jzero(shape.rows, shape.cols)
         if not factors:
@@ -366,12 +380,17 @@ class Algebra:
             if shape.is_col:  # a scalar spread over a column
                 return self.mul(coef, A.Ones(dim=shape.rows))
             return self._scale(coef, A.Identity(dim=shape.rows))
-        chain = factors[0]
-        rows = self.shape(chain).rows
-        for f in factors[1:]:
+        chain, done = prefix if prefix is not None else (factors[0], 1)
+        rows = self.shape(factors[0]).rows
+        for f in factors[done:]:
             chain = A.MatMul(chain, f)
             self.typing.remember(chain, Shape(rows, self.shape(f).cols))  # known: no need to re-check
-        return self._scale(coef, chain)
+        node = self._scale(coef, chain)
+        factors = tuple(factors)
+        self._factored[id(node)] = (node, coef, factors, chain)
+        if node is not chain:
+            self._factored[id(chain)] = (chain, A.ONE, factors, chain)
+        return node
 
     def _scale(self, coef: A.Node, matrix: A.Node) -> A.Node:
         if _is_num(coef, 1):

@@ -306,18 +306,19 @@ _FRIENDLY = {
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
     "ADD_OP": "'+' or '-'", "NEG_OP": "'-'", "MUL_OP": "an operator", "POW_OP": "'^'",
     "CMP_OP": "a comparison", "TRANSPOSE": "'^T'", "_SEP": "';' or a new line",
-    "EQUAL": "'='", "$END": "the end of the input", "_LPAR": "'('", "_RPAR": "')'",
+    "EQUAL": "'='", "$END": "the end of the input", "_OPEN": "'('", "_CLOSE": "')'",
+    "_LATEX_OPEN": "\\left(", "_LATEX_CLOSE": "\\right)",
     "LBRACE": "'{'", "RBRACE": "'}'", "WHERE": "where", "LAYOUT": "layout", "TOLERANCE": "tolerance",
     "END_MATRIX": "\\end{bmatrix}", "_ROW_SEP": "\\\\", "AMPERSAND": "'&'", "LATEX_NAME": "a name",
     "LATEX_FUNCTION": "a function", "FRAC": "\\frac", "SQRT": "\\sqrt", "BEGIN_MATRIX": "a matrix",
 }
-_STARTS_EXPR = {"NUMBER", "NAME", "BOLD", "LPAR", "_LPAR", "LSQB", "NEG_OP", "ONES"}
+_STARTS_EXPR = {"NUMBER", "NAME", "BOLD", "LPAR", "_OPEN", "LSQB", "NEG_OP", "ONES"}
 
 
 def _expected(terminals) -> str:
     terminals = set(terminals)
     if terminals & _STARTS_EXPR:
-        closers = sorted({_FRIENDLY.get(t, t) for t in terminals & {"RPAR", "_RPAR", "RSQB"}})
+        closers = sorted({_FRIENDLY.get(t, t) for t in terminals & {"RPAR", "_CLOSE", "RSQB"}})
         return "an expression" + (f" or {' or '.join(closers)}" if closers else "")
     names = sorted({_FRIENDLY.get(t, t) for t in terminals})
     return " or ".join(names) if names else "something else"

@@ -61,6 +61,26 @@ def _worth(node: A.Node) -> bool:
     return False
 
 
+_SIMPLEST: dict = {}  # a SymPy expression, its symbols renamed in order -> its simplest form
+
+
+def _simplest(expr, sp):
+    """The shortest of expr, its expansion and its common factors pulled out.
+    The choice is remembered for the expression's shape whatever its names, so
+    the layers of a deep network are simplified once; renaming back rebuilds
+    the expression, so the result never depends on what came before."""
+    symbols = sorted(expr.free_symbols, key=sp.default_sort_key)
+    rename = {s: sp.Symbol(f"_p{i}") for i, s in enumerate(symbols)}
+    key = expr.xreplace(rename)
+    best = _SIMPLEST.get(key)
+    if best is None:
+        candidates = [key, sp.expand(key), sp.factor_terms(key)]
+        best = min(candidates, key=lambda e: (sp.count_ops(e), len(str(e))))
+        if len(_SIMPLEST) < 4096:
+            _SIMPLEST[key] = best
+    return best.xreplace({v: k for k, v in rename.items()})
+
+
 class _Blob:
     def __init__(self, alg):
         self.alg = alg
@@ -74,10 +94,7 @@ class _Blob:
         try:
             import sympy
 
-            expr = self.to_sympy(inner, sympy)
-            candidates = [expr, sympy.expand(expr), sympy.factor_terms(expr)]
-            best = min(candidates, key=lambda e: (sympy.count_ops(e), len(str(e))))
-            result = self.from_sympy(best, sympy)
+            result = self.from_sympy(_simplest(self.to_sympy(inner, sympy), sympy), sympy)
         except (_Unconvertible, RecursionError, ValueError, TypeError, ZeroDivisionError):
             return inner
         want = self.alg.shape(node)

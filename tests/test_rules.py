@@ -62,7 +62,7 @@ RULES = [
     ("x^T", "x", {"vectors": ("x",)}, "I", "transpose keeps the order of elements"),
     ("A @ x", "x", {"vectors": ("x",), "matrices": ("A:m,n",)}, "A", "Cookbook (69)"),
     ("x^T @ A", "x", {"vectors": ("x",), "matrices": ("A:n,m",)}, "A^T", "Cookbook (70)"),
-    ("x^T @ A @ x", "x", {"vectors": ("x",), "matrices": ("A:n,n",)}, "x^T @ A^T + x^T @ A", "Cookbook (81)"),
+    ("x^T @ A @ x", "x", {"vectors": ("x",), "matrices": ("A:n,n",)}, "x^T @ A + x^T @ A^T", "Cookbook (81)"),
     ("w^T @ x", "w", V, "x^T", "row times column"),
     ("I @ x", "x", {"vectors": ("x",)}, "I", "identity"),
     ("ones · x", "x", {"vectors": ("x",)}, "ones^T", "𝟏 · x = sum(x)"),
