@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import re
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 from functools import cached_property
 
 from . import ast as A
@@ -18,8 +18,7 @@ _IDENT = re.compile(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*$")
 _RESERVED = {"I", "ones", "T"}
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """A Jacobian: the expression and its shape, in the chosen layout."""
 
     expr: A.Node

@@ -1,20 +1,56 @@
-"""The expression tree: one frozen dataclass per node kind.
+"""The expression tree: one small immutable class per node kind.
 
-Nodes are immutable and compare structurally; ``pos`` (the 1-based column of
-the node's operator or first character in the source) never takes part in
-equality, so a printed and re-parsed expression equals the original.
+Nodes compare structurally; ``pos`` (the 1-based column of the node's
+operator or first character in the source) never takes part in equality, so a
+printed and re-parsed expression equals the original.  Each class names its
+``_fields``; the base class gives them a constructor, equality, a cached hash
+and a repr (cheaper to import and to hash than dataclasses, for deep trees).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
-_POS = field(default=None, compare=False, repr=False, kw_only=True)
 
-
-@dataclass(frozen=True)
 class Node:
-    pos: int | None = _POS
+    __slots__ = ("pos", "_hash")
+    _fields: tuple[str, ...] = ()
+    _defaults: dict = {}
+    _compared: tuple[str, ...] | None = None  # the fields equality looks at (default: all)
+
+    def __init__(self, *args, pos: int | None = None, **kwargs):
+        set_ = object.__setattr__
+        for name, value in zip(self._fields, args):
+            set_(self, name, value)
+        for name in self._fields[len(args):]:
+            set_(self, name, kwargs.pop(name) if name in kwargs else self._defaults[name])
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} has no field {next(iter(kwargs))}")
+        set_(self, "pos", pos)
+        set_(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, f) for f in (self._compared if self._compared is not None else self._fields))
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__hash__() == other.__hash__() and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = hash((type(self).__name__, self._key()))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self._fields)})"
 
     @property
     def children(self) -> tuple[Node, ...]:
@@ -25,44 +61,49 @@ class Node:
         return self
 
 
-@dataclass(frozen=True)
 class Num(Node):
-    value: Fraction
+    __slots__ = ("value",)
+    _fields = ("value",)
 
 
-@dataclass(frozen=True)
 class Var(Node):
     """A variable: a user's scalar/vector/matrix, a dimension used as a
     number (``1/N``), or an intermediate variable ``u1`` of the derivation."""
 
-    name: str
+    __slots__ = ("name",)
+    _fields = ("name",)
 
 
-@dataclass(frozen=True)
 class Ones(Node):
-    """𝟏, the all-ones column vector of length ``dim``."""
+    """𝟏, the all-ones column vector of length ``dim`` (not part of equality)."""
 
-    dim: int | str | None = field(default=None, compare=False)
+    __slots__ = ("dim",)
+    _fields = ("dim",)
+    _defaults = {"dim": None}
+    _compared = ()
 
 
-@dataclass(frozen=True)
 class Identity(Node):
     """I, the dim×dim identity matrix."""
 
-    dim: int | str | None = field(default=None, compare=False)
+    __slots__ = ("dim",)
+    _fields = ("dim",)
+    _defaults = {"dim": None}
+    _compared = ()
 
 
-@dataclass(frozen=True)
 class Zero(Node):
     """The zero matrix of a given shape; printed as 0."""
 
-    rows: int | str = field(default=1, compare=False)
-    cols: int | str = field(default=1, compare=False)
+    __slots__ = ("rows", "cols")
+    _fields = ("rows", "cols")
+    _defaults = {"rows": 1, "cols": 1}
+    _compared = ()
 
 
-@dataclass(frozen=True)
 class _Unary(Node):
-    arg: Node
+    __slots__ = ("arg",)
+    _fields = ("arg",)
 
     @property
     def children(self):
@@ -72,25 +113,23 @@ class _Unary(Node):
         return type(self)(children[0], pos=self.pos)
 
 
-@dataclass(frozen=True)
 class Neg(_Unary):
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
 class Transpose(_Unary):
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
 class Diag(_Unary):
     """diag(v): the square matrix with v on its diagonal."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class _Binary(Node):
-    left: Node
-    right: Node
+    __slots__ = ("left", "right")
+    _fields = ("left", "right")
 
     @property
     def children(self):
@@ -100,48 +139,56 @@ class _Binary(Node):
         return type(self)(children[0], children[1], pos=self.pos)
 
 
-@dataclass(frozen=True)
 class Add(_Binary):
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
 class Sub(_Binary):
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
 class Mul(_Binary):
     """Scalar times anything, or ⊗ (element-wise) between equal shapes."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class Div(_Binary):
     """Element-wise division ⊘ (also vector by scalar)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class Pow(_Binary):
     """Element-wise power."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class Dot(_Binary):
     """w · x = sum(w ⊗ x)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class MatMul(_Binary):
     """@: matrix-vector, row-vector-matrix, matrix-matrix products."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
+class Juxtapose(_Binary):
+    """Two factors side by side (2x, X w in LaTeX): a product, or a matrix
+    product when both are non-scalars.  Shape inference replaces it."""
+
+    __slots__ = ()
+
+
 class Compare(Node):
     """(a > b): 1 where true, else 0, element-wise."""
 
-    op: str
-    left: Node
-    right: Node
+    __slots__ = ("op", "left", "right")
+    _fields = ("op", "left", "right")
 
     @property
     def children(self):
@@ -151,12 +198,11 @@ class Compare(Node):
         return Compare(self.op, children[0], children[1], pos=self.pos)
 
 
-@dataclass(frozen=True)
 class Call(Node):
     """A function application: sum, mean, exp, max, σ, ..."""
 
-    fn: str
-    args: tuple[Node, ...]
+    __slots__ = ("fn", "args")
+    _fields = ("fn", "args")
 
     @property
     def children(self):
@@ -166,12 +212,12 @@ class Call(Node):
         return Call(self.fn, tuple(children), pos=self.pos)
 
 
-@dataclass(frozen=True)
 class VecLit(Node):
     """[f1, f2, ...]: scalars stacked into a column vector, or rows
     (1×k row vectors) stacked into a matrix."""
 
-    items: tuple[Node, ...]
+    __slots__ = ("items",)
+    _fields = ("items",)
 
     @property
     def children(self):
@@ -181,11 +227,11 @@ class VecLit(Node):
         return VecLit(tuple(children), pos=self.pos)
 
 
-@dataclass(frozen=True)
 class MatLit(Node):
     """[[a, b], [c, d]]: a matrix written row by row."""
 
-    rows: tuple[tuple[Node, ...], ...]
+    __slots__ = ("rows",)
+    _fields = ("rows",)
 
     @property
     def children(self):
@@ -197,8 +243,7 @@ class MatLit(Node):
         return MatLit(tuple(tuple(next(it) for _ in range(width)) for _ in self.rows), pos=self.pos)
 
 
-@dataclass(frozen=True)
-class Program:
+class Program(NamedTuple):
     """Definitions ``name = expr`` (in order) and the function itself."""
 
     definitions: tuple[tuple[str, Node], ...]
@@ -209,14 +254,7 @@ class Program:
     declarations: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, kind, sizes)
 
 
-@dataclass(frozen=True)
-class Juxtapose(_Binary):
-    """Two factors side by side (2x, X w in LaTeX): a product, or a matrix
-    product when both are non-scalars.  Shape inference replaces it."""
-
-
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """"The derivative of ``function`` by ``wrt`` is ``expect``" (mcalc check)."""
 
     wrt: tuple[str, ...]

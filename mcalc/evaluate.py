@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import ast as A
 from .errors import EvaluationError, MissingValue
 from .shapes import Shape
 
 
-@dataclass(frozen=True)
-class Mat:
+class Mat(NamedTuple):
     rows: int
     cols: int
     data: tuple[float, ...]  # row-major

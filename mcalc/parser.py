@@ -84,6 +84,9 @@ def _huge_exponent(node) -> bool:
     return any(isinstance(n, A.Num) and abs(n.value) > MAX_EXPONENT for n in A.walk(node))
 
 
+_KINDS = ("SCALAR", "VECTOR", "MATRIX")
+
+
 def _is_token(item, kind: str) -> bool:
     return getattr(item, "type", None) == kind
 
@@ -123,12 +126,20 @@ def _make_transformer():
                              frozenset(n for n in self.bold_names if not n.islower()), output, decls)
 
         def declaration(self, items):
-            names = [str(t) for t in items if getattr(t, "type", None) == "NAME"]
-            kind = next(str(t) for t in items if getattr(t, "type", None) == "KIND")
-            sizes = tuple(str(t) for t in items if getattr(t, "type", None) == "SIZE")
+            kind_at = next(i for i, t in enumerate(items) if getattr(t, "type", None) in _KINDS)
+            names = [str(t) for t in items[:kind_at] if getattr(t, "type", None) == "NAME"]
+            kind = str(items[kind_at])
+            names_done = False
+            sizes = []
+            for t in items:
+                if getattr(t, "type", None) in _KINDS:
+                    names_done = True
+                elif names_done and getattr(t, "type", None) in ("NAME", "NUMBER"):
+                    sizes.append(str(t))
+            sizes = tuple(sizes)
             want = {"scalar": (0,), "vector": (0, 1), "matrix": (2,)}[kind]
             if len(sizes) not in want:
-                tok = next(t for t in items if getattr(t, "type", None) == "KIND")
+                tok = items[kind_at]
                 raise ParseError(f"a {kind} takes {' or '.join(map(str, want))} sizes, got {len(sizes)}",
                                  tok.column, tok.line)
             return _Declaration(tuple((name, kind, sizes) for name in names))
@@ -265,6 +276,8 @@ def _make_transformer():
 
         def negate(self, items):
             op, arg = items
+            if str(op) == "+":  # +x is x
+                return arg
             if isinstance(arg, A.Num):  # -2 is a number, as the printers write it
                 return A.Num(-arg.value, pos=op.column)
             return A.Neg(arg, pos=op.column)
@@ -295,7 +308,9 @@ def _lark():
             pass
         # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
         transformer = _make_transformer()()
-        _parser = (Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", cache=cache,
+        # One lexer for all states: built once, where a contextual lexer compiles a regular
+        # expression per parser state at every start.
+        _parser = (Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic", cache=cache,
                         start=["start", "claim"], maybe_placeholders=True, transformer=transformer),
                    transformer)
     return _parser
@@ -304,7 +319,7 @@ def _lark():
 _FRIENDLY = {
     "NUMBER": "a number", "NAME": "a name", "BOLD": "a bold vector", "ONES": "𝟏",
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
-    "ADD_OP": "'+' or '-'", "NEG_OP": "'-'", "MUL_OP": "an operator", "POW_OP": "'^'",
+    "ADD_OP": "'+' or '-'", "MUL_OP": "an operator", "POW_OP": "'^'",
     "CMP_OP": "a comparison", "TRANSPOSE": "'^T'", "_SEP": "';' or a new line",
     "EQUAL": "'='", "$END": "the end of the input", "_OPEN": "'('", "_CLOSE": "')'",
     "_LATEX_OPEN": "\\left(", "_LATEX_CLOSE": "\\right)",
@@ -312,7 +327,7 @@ _FRIENDLY = {
     "END_MATRIX": "\\end{bmatrix}", "_ROW_SEP": "\\\\", "AMPERSAND": "'&'", "LATEX_NAME": "a name",
     "LATEX_FUNCTION": "a function", "FRAC": "\\frac", "SQRT": "\\sqrt", "BEGIN_MATRIX": "a matrix",
 }
-_STARTS_EXPR = {"NUMBER", "NAME", "BOLD", "LPAR", "_OPEN", "LSQB", "NEG_OP", "ONES"}
+_STARTS_EXPR = {"NUMBER", "NAME", "BOLD", "LPAR", "_OPEN", "LSQB", "ONES"}
 
 
 def _expected(terminals) -> str:

@@ -7,8 +7,7 @@ an element-wise operation stay scalars (scalar expansion, paper §4.3).
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import ast as A
 from .errors import DeclarationError, ShapeError
@@ -16,8 +15,7 @@ from .errors import DeclarationError, ShapeError
 Dim = int | str
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(NamedTuple):
     rows: Dim
     cols: Dim
 
@@ -74,8 +72,7 @@ def vector(dim: Dim = "n") -> Shape:
     return Shape(dim, 1)
 
 
-@dataclass(frozen=True)
-class Flex:
+class Flex(NamedTuple):
     """The type of an expression made only of undeclared names (and scalars):
     a scalar for now, but it could still be forced to a vector or matrix."""
 
@@ -92,8 +89,7 @@ _OP_SYMBOL = {A.Add: "+", A.Sub: "-", A.Mul: "⊗", A.Div: "⊘", A.Pow: "^", A.
 _MATRIX_ROWS = ("N", "m", "k", "p", "q", "r")
 
 
-@dataclass
-class Declarations:
+class Declarations(NamedTuple):
     vectors: dict[str, Dim]
     matrices: dict[str, tuple[Dim, Dim]]
     scalars: set[str]
@@ -204,7 +200,7 @@ def _resolve_juxtapositions(program: A.Program, checker: _Checker) -> A.Program:
     if not any(isinstance(n, A.Juxtapose) for e in (program.body, *(d for _, d in program.definitions))
                for n in A.walk(e)):
         return program
-    return dataclasses.replace(program, body=resolve(program.body),
+    return program._replace(body=resolve(program.body),
                                definitions=tuple((name, resolve(e)) for name, e in program.definitions))
 
 

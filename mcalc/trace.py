@@ -1,7 +1,7 @@
 """The derivation as data: the paper's four steps, rendered later by printers."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import ast as A
 from .shapes import Shape
@@ -12,8 +12,7 @@ VECTOR = "vector chain rule"
 RULE_ORDER = {None: 0, SINGLE: 1, TOTAL: 2, VECTOR: 3}
 
 
-@dataclass(frozen=True)
-class Intermediate:
+class Intermediate(NamedTuple):
     """Step 1: ``name = expr``, one operator or function application, whose
     arguments are variables, constants or earlier intermediates."""
 
@@ -23,8 +22,7 @@ class Intermediate:
     user: bool = False  # named by a definition in the input
 
 
-@dataclass(frozen=True)
-class Partial:
+class Partial(NamedTuple):
     """Step 2: ∂of/∂by, the local Jacobian of one intermediate."""
 
     of: str
@@ -33,8 +31,7 @@ class Partial:
     shape: Shape
 
 
-@dataclass(frozen=True)
-class Combination:
+class Combination(NamedTuple):
     """Step 3: ∂output/∂variable by the chain rule.  ``paths`` lists the
     products the rule sums (None when there are too many to show); ``value``
     is the combined Jacobian, still in intermediate variables."""
@@ -46,8 +43,7 @@ class Combination:
     shape: Shape
 
 
-@dataclass(frozen=True)
-class Substitution:
+class Substitution(NamedTuple):
     """Step 4: the Jacobian with intermediates substituted back, simplified.
     An intermediate the answer would otherwise copy into several places stays
     named: ``shared`` defines it (in order), so the answer grows linearly."""
@@ -58,8 +54,7 @@ class Substitution:
     shared: tuple[tuple[str, A.Node], ...] = ()
 
 
-@dataclass(frozen=True)
-class Trace:
+class Trace(NamedTuple):
     output: str
     intermediates: tuple[Intermediate, ...]
     partials: tuple[Partial, ...]
