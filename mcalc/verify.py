@@ -10,6 +10,7 @@ max, abs and comparisons.  Nothing here uses mcalc's rule table.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -84,6 +85,44 @@ def format_point(point: dict) -> str:
     return ", ".join(f"{k}={one(v)}" for k, v in point.items())
 
 
+class _M:
+    """A small matrix of SymPy expressions (row-major); lighter than sympy.Matrix,
+    which checks and converts every entry it is given."""
+
+    __slots__ = ("rows", "cols", "data")
+
+    def __init__(self, rows: int, cols: int, data: list):
+        self.rows, self.cols, self.data = rows, cols, data
+
+    @classmethod
+    def of(cls, x) -> _M:
+        return cls(1, 1, [x])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+    def __getitem__(self, ij):
+        i, j = ij
+        return self.data[i * self.cols + j]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def T(self) -> _M:
+        return _M(self.cols, self.rows, [self[i, j] for j in range(self.cols) for i in range(self.rows)])
+
+    def map(self, f) -> _M:
+        return _M(self.rows, self.cols, [f(x) for x in self.data])
+
+    def __neg__(self) -> _M:
+        return self.map(lambda x: -x)
+
+
 class _Instance:
     """The function's variables as SymPy symbols at concrete sizes."""
 
@@ -97,11 +136,11 @@ class _Instance:
         for name, shape in variables.items():
             r, c = self.size(shape.rows), self.size(shape.cols)
             if r == 1 and c == 1:
-                m = sp.Matrix([[sp.Symbol(name, real=True)]])
+                m = _M.of(sp.Symbol(name, real=True))
             else:
                 dense = r > 1 and c > 1
-                m = sp.Matrix(r, c, [sp.Symbol(f"{name}[{i},{j}]" if dense else f"{name}[{i + j}]", real=True)
-                                     for i in range(r) for j in range(c)])
+                m = _M(r, c, [sp.Symbol(f"{name}[{i},{j}]" if dense else f"{name}[{i + j}]", real=True)
+                              for i in range(r) for j in range(c)])
             self.symbols[name] = m
 
     def size(self, dim) -> int:
@@ -123,32 +162,35 @@ class _Instance:
         sp = self.sp
         a, b = self(left), self(right)
         if a.shape == (1, 1) and b.shape != (1, 1):
-            a = sp.Matrix(b.rows, b.cols, lambda i, j: a[0, 0])
+            a = _M(b.rows, b.cols, a.data * len(b))
         if b.shape == (1, 1) and a.shape != (1, 1):
-            b = sp.Matrix(a.rows, a.cols, lambda i, j: b[0, 0])
+            b = _M(a.rows, a.cols, b.data * len(a))
         if a.shape != b.shape:
             raise McalcError(f"shapes {a.shape} and {b.shape} do not match")
-        return sp.Matrix(a.rows, a.cols, lambda i, j: f(a[i, j], b[i, j]))
+        return _M(a.rows, a.cols, [f(x, y) for x, y in zip(a.data, b.data)])
 
     def _map(self, m, f):
-        return self.sp.Matrix(m.rows, m.cols, lambda i, j: f(m[i, j]))
+        return m.map(f)
 
     def _Num(self, node):
-        return self.sp.Matrix([[self.sp.Rational(node.value.numerator, node.value.denominator)]])
+        return _M.of(self.sp.Rational(node.value.numerator, node.value.denominator))
 
     def _Var(self, node):
         if node.name in self.symbols:
             return self.symbols[node.name]
-        return self.sp.Matrix([[self.sp.Integer(self.size(node.name))]])
+        return _M.of(self.sp.Integer(self.size(node.name)))
 
     def _Ones(self, node):
-        return self.sp.ones(self.size(self.dim_of(node)), 1)
+        n = self.size(self.dim_of(node))
+        return _M(n, 1, [self.sp.Integer(1)] * n)
 
     def _Identity(self, node):
-        return self.sp.eye(self.size(self.dim_of(node)))
+        n = self.size(self.dim_of(node))
+        return _M(n, n, [self.sp.Integer(int(i == j)) for i in range(n) for j in range(n)])
 
     def _Zero(self, node):
-        return self.sp.zeros(self.size(node.rows), self.size(node.cols))
+        r, c = self.size(node.rows), self.size(node.cols)
+        return _M(r, c, [self.sp.Integer(0)] * (r * c))
 
     def _Add(self, node):
         return self._map2(node, lambda a, b: a + b)
@@ -177,9 +219,9 @@ class _Instance:
         sp = self.sp
         rel = {">": sp.StrictGreaterThan, "<": sp.StrictLessThan, ">=": sp.GreaterThan, "<=": sp.LessThan}[node.op]
 
-        def f(a, b):
+        def f(a, b):  # unevaluated: SymPy would try to decide each comparison first
             self.kinks.append(a - b)
-            return sp.Piecewise((1, rel(a, b)), (0, True))
+            return sp.Piecewise((1, rel(a, b, evaluate=False)), (0, True), evaluate=False)
 
         return self._map2(node, f)
 
@@ -188,20 +230,20 @@ class _Instance:
         if node.fn in ("max", "min"):
             pick = sp.Max if node.fn == "max" else sp.Min
 
-            def f(a, b):
+            def f(a, b):  # unevaluated: SymPy would compare the arguments first
                 self.kinks.append(a - b)
-                return pick(a, b)
+                return pick(a, b, evaluate=False)
 
             return self._pairwise(node.args[0], node.args[1], f)
         m = self(node.args[0])
         if node.fn == "sum":
-            return sp.Matrix([[sum(m)]])
+            return _M.of(sp.Add(*m))
         if node.fn == "mean":
-            return sp.Matrix([[sum(m) / len(m)]])
+            return _M.of(sp.Add(*m) / len(m))
         if node.fn in ("relu", "abs"):
             self.kinks.extend(m)
         f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": sp.tanh,
-             "sqrt": sp.sqrt, "abs": sp.Abs, "relu": lambda a: sp.Max(0, a),
+             "sqrt": sp.sqrt, "abs": sp.Abs, "relu": lambda a: sp.Max(0, a, evaluate=False),
              "sigmoid": lambda a: 1 / (1 + sp.exp(-a))}[node.fn]
         return self._map(m, f)
 
@@ -209,25 +251,32 @@ class _Instance:
         return self(node.arg).T
 
     def _Diag(self, node):
-        return self.sp.diag(*list(self(node.arg)))
+        v = list(self(node.arg))
+        zero = self.sp.Integer(0)
+        return _M(len(v), len(v), [v[i] if i == j else zero for i in range(len(v)) for j in range(len(v))])
 
     def _Dot(self, node):
         a, b = self(node.left), self(node.right)
-        return self.sp.Matrix([[sum(x * y for x, y in zip(a, b))]])
+        return _M.of(self.sp.Add(*(x * y for x, y in zip(a, b))))
 
     def _MatMul(self, node):
-        return self(node.left) * self(node.right)
+        a, b = self(node.left), self(node.right)
+        if a.cols != b.rows:
+            raise McalcError(f"shapes {a.shape} and {b.shape} do not multiply")
+        add = self.sp.Add
+        return _M(a.rows, b.cols, [add(*(a[i, k] * b[k, j] for k in range(a.cols)))
+                                   for i in range(a.rows) for j in range(b.cols)])
 
     def _VecLit(self, node):
         items = [self(x) for x in node.items]
         if all(x.shape == (1, 1) for x in items):
-            return self.sp.Matrix([[x[0, 0]] for x in items])
+            return _M(len(items), 1, [x[0, 0] for x in items])
         width = max(x.cols for x in items)
         rows = [list(x) if x.shape != (1, 1) else [x[0, 0]] * width for x in items]
-        return self.sp.Matrix(rows)
+        return _M(len(rows), width, [x for r in rows for x in r])
 
     def _MatLit(self, node):
-        return self.sp.Matrix([[self(x)[0, 0] for x in row] for row in node.rows])
+        return _M(len(node.rows), len(node.rows[0]), [self(x)[0, 0] for row in node.rows for x in row])
 
     def _Juxtapose(self, node):  # pragma: no cover - resolved by shape inference
         raise McalcError("unresolved juxtaposition")
@@ -236,10 +285,10 @@ class _Instance:
 def reference_jacobian(sp, inst: _Instance, function: A.Node, wrt: list[str], layout: str):
     """The Jacobian of the instantiated function by SymPy, component by component."""
     f = list(inst(function))
-    columns = [s for name in wrt for s in list(inst.symbols.get(name, sp.Matrix([[sp.Symbol(name, real=True)]])))]
+    columns = [s for name in wrt for s in inst.symbols.get(name, _M.of(sp.Symbol(name, real=True)))]
     if len(f) * len(columns) > MAX_ENTRIES:
         raise _Inconclusive(f"the instantiated Jacobian has {len(f) * len(columns)} entries")
-    jac = sp.Matrix(len(f), len(columns), lambda i, j: sp.diff(f[i], columns[j]))
+    jac = _M(len(f), len(columns), [sp.diff(fi, c) for fi in f for c in columns])
     return jac.T if layout == "denominator" else jac
 
 
@@ -316,13 +365,16 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
             dense = m.rows > 1 and m.cols > 1
             for s in m:
                 point[s] = rng.gauss(0, 1) if dense else rng.uniform(0.5, 1.5) * rng.choice((-1, 1))
-        kinks = [float(k.xreplace(point)) for k in inst.kinks]
+        try:
+            kinks = [_number(sp, k, point) for k in inst.kinks]
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+            continue
         if any(abs(k) < KINK_MARGIN for k in kinks):
             continue
         try:
             want = [[_number(sp, reference[i, j], point) for j in range(reference.cols)] for i in range(reference.rows)]
             have = [[_number(sp, got[i, j], point) for j in range(got.cols)] for i in range(got.rows)]
-        except (ValueError, TypeError, ZeroDivisionError):
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             continue  # outside the domain (ln of a negative number): another point
         points += 1
         for side, k in zip(sides, kinks):
@@ -338,10 +390,74 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
 
 
 def _number(sp, expr, point) -> float:
-    value = complex(sp.N(expr.xreplace(point)))
-    if abs(value.imag) > 1e-12:
-        raise ValueError("not real")
-    return value.real
+    """expr at the point, in floating point: a direct walk over SymPy's tree
+    (SymPy's own evaluation is the fallback for anything unusual)."""
+    try:
+        return _walk_number(sp, expr, point)
+    except _Unusual:
+        value = complex(sp.N(expr.xreplace(point)))
+        if abs(value.imag) > 1e-12:
+            raise ValueError("not real") from None
+        return value.real
+
+
+class _Unusual(Exception):
+    pass
+
+
+def _walk_number(sp, e, point) -> float:
+    if e.is_Symbol:
+        return point[e]
+    if e.is_Number:
+        return float(e)
+    if e.is_Add:
+        return math.fsum(_walk_number(sp, a, point) for a in e.args)
+    if e.is_Mul:
+        out = 1.0
+        for a in e.args:
+            out *= _walk_number(sp, a, point)
+        return out
+    if e.is_Pow:
+        base, exp = (_walk_number(sp, a, point) for a in e.args)
+        if base == 0 and exp < 0:
+            raise ZeroDivisionError("0 to a negative power")
+        value = base ** exp
+        if isinstance(value, complex):
+            raise ValueError("not real")
+        return value
+    f = _FLOAT_FUNCTIONS.get(type(e).__name__)
+    if f is not None:
+        return f(*(_walk_number(sp, a, point) for a in e.args))
+    if isinstance(e, sp.Piecewise):
+        for value, condition in e.args:
+            if _truth(sp, condition, point):
+                return _walk_number(sp, value, point)
+        raise ValueError("no piece applies")
+    raise _Unusual(type(e).__name__)
+
+
+def _truth(sp, c, point) -> bool:
+    if c is sp.true:
+        return True
+    if c is sp.false:
+        return False
+    compare = {"StrictGreaterThan": lambda a, b: a > b, "StrictLessThan": lambda a, b: a < b,
+               "GreaterThan": lambda a, b: a >= b, "LessThan": lambda a, b: a <= b}.get(type(c).__name__)
+    if compare is None:
+        raise _Unusual(type(c).__name__)
+    return compare(_walk_number(sp, c.lhs, point), _walk_number(sp, c.rhs, point))
+
+
+def _heaviside(x, h0=0.5):
+    return 1.0 if x > 0 else 0.0 if x < 0 else h0
+
+
+_FLOAT_FUNCTIONS = {
+    "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan,
+    "tanh": math.tanh, "Abs": abs, "sign": lambda x: float((x > 0) - (x < 0)), "Max": max, "Min": min,
+    "Heaviside": _heaviside, "sec": lambda x: 1 / math.cos(x), "csc": lambda x: 1 / math.sin(x),
+    "cot": lambda x: 1 / math.tan(x), "sinh": math.sinh, "cosh": math.cosh,
+}
 
 
 def _point_values(inst, point) -> dict:
