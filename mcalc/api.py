@@ -14,6 +14,9 @@ from .evaluate import Evaluator, Mat, bind_sizes, parse_value
 from .shapes import SCALAR, Declarations, Shape, infer
 from .trace import Trace
 
+# Deep networks nest deeply: trees of a few thousand levels are walked recursively.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+
 _IDENT = re.compile(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*$")
 _RESERVED = {"I", "ones", "T"}
 
@@ -337,7 +340,6 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
     """The derivation of an already parsed program (see :func:`diff`)."""
     from .derive import derive
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # deep networks nest deeply
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
     wrt_list = [w.strip() for w in ([wrt] if isinstance(wrt, str) else list(wrt)) for w in w.split(",")]

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import mcalc  # noqa: E402
+import mcalc.api  # noqa: E402,F401 - its import raises the recursion limit, before hypothesis looks
 from mcalc.errors import EvaluationError, NotSupported  # noqa: E402
 from numeric import fd_jacobian, random_values  # noqa: E402
 
@@ -28,13 +29,13 @@ def _scalar(kids):
     s, v = kids.map(lambda t: t[0]), kids.map(lambda t: t[1])
     unary = ["sin({})", "cos({})", "tanh({})", "sigmoid({})", "σ({})", "exp(tanh({}))", "ln({}^2 + 1)",
              "sqrt({}^2 + 1)", "({})^2", "({})^3", "-({})", "relu({})", "abs({})", "max(0, {})",
-             "({})/(({})^2 + 1)"]
+             "({})/(({})^2 + 1)", "tan(tanh({}))", "log({}^2 + 2)", "({} > 0.1) * ({})", "({})'"]
     return st.one_of(
         st.tuples(st.sampled_from(unary), s).map(lambda t: t[0].format(t[1], t[1])),
         st.tuples(st.sampled_from(["({}) + ({})", "({}) - ({})", "({}) * ({})", "max({}, {})",
                                    "min({}, {})", "({})/(({})^2 + 2)", "({})^2 * ({})"]), s, s)
         .map(lambda t: t[0].format(t[1], t[2])),
-        st.tuples(st.sampled_from(["sum({})", "mean({})", "sum(({})^2)", "sum(tanh({}))"]), v)
+        st.tuples(st.sampled_from(["sum({})", "mean({})", "sum(({})^2)", "sum(tanh({}))", "ones · ({})"]), v)
         .map(lambda t: t[0].format(t[1])),
         st.tuples(st.sampled_from(["({}) · ({})", "dot({}, {})", "({})^T @ ({})", "({})' @ A @ ({})"]), v, v)
         .map(lambda t: t[0].format(t[1], t[2])),
@@ -51,7 +52,7 @@ def _vector(kids):
         .map(lambda t: t[0].format(t[1], t[2])),
         st.tuples(st.sampled_from(["tanh({})", "sin({})", "sigmoid({})", "max(0, {})", "-({})",
                                    "A @ ({})", "(({})^T @ A)^T", "({})^2", "exp(tanh({}))", "diag({}) @ x",
-                                   "({}) * ones", "relu({})"]), v)
+                                   "({}) * ones", "relu({})", "I @ ({})", "(({}) < 0) ⊗ x", "({})^T^T"]), v)
         .map(lambda t: t[0].format(t[1])),
         st.tuples(s).map(lambda t: f"({t[0]}) * ones"),
     )
