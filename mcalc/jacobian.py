@@ -220,7 +220,7 @@ class Algebra:
         coef_a, fa = self._factors(a)
         coef_b, fb = self._factors(b)
         coef, factors, kept = self._join(self.mul(coef_a, coef_b), fa, fb)
-        prefix = self._prefix(a, len(fa), kept)
+        prefix = self._prefix(a, fa, kept)
         return self._compose(coef, factors, Shape(sa.rows, sb.cols), prefix and (prefix, kept))
 
     def jadd(self, a: A.Node, b: A.Node) -> A.Node:
@@ -355,16 +355,19 @@ class Algebra:
             i = 0
         return coef, stack, kept
 
-    def _prefix(self, node: A.Node, length: int, kept: int) -> A.Node | None:
-        """The chain node of the first ``kept`` of node's ``length`` factors, when node
-        was built here (a left-nested chain: drop factors from the right end)."""
+    def _prefix(self, node: A.Node, factors: list[A.Node], kept: int) -> A.Node | None:
+        """The chain node of node's first ``kept`` factors, without node's coefficient:
+        the first factor itself, or for a product built here, its cached chain with
+        factors dropped from the right end (chains nest to the left)."""
         if kept == 0:
             return None
+        if kept == 1:
+            return factors[0]
         hit = self._factored.get(id(node))
         if hit is None or hit[0] is not node:
-            return node if length == 1 == kept and not self.shape(node).is_scalar else None
+            return None
         chain = hit[3]
-        for _ in range(length - kept):
+        for _ in range(len(factors) - kept):
             chain = chain.left
         return chain
 

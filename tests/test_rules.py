@@ -77,6 +77,9 @@ RULES = [
     ("u = x^2; u + u", "x", {}, "4*x", "a definition used twice"),
     ("x * x", "x", {}, "2*x", "both arguments move"),
     ("sum(x)/N", "x", {"vectors": ("x:N",)}, "ones^T/N", "a size used as a number"),
+    # regressions found by the property-based suite
+    ("x' @ A @ (2 * ones)", "x", {"vectors": ("x",), "matrices": ("A:n,n",)}, "2*(ones^T @ A^T)",
+     "a scaled first factor was counted twice"),
 ]
 
 
