@@ -18,10 +18,16 @@ def _shape_words(shape) -> str:
     return f"{shape} {shape.kind}"
 
 
-def _d(of: str, by: str, style: str = "unicode") -> str:
+def _d(of: str, by: str, style: str = "unicode", d=None) -> str:
     if style == "latex":
-        return f"\\frac{{\\partial {latex_name(of)}}}{{\\partial {latex_name(by)}}}"
+        return f"\\frac{{\\partial {_tex(d, of)}}}{{\\partial {_tex(d, by)}}}"
     return f"∂{unicode_name(of)}/∂{unicode_name(by)}"
+
+
+def _tex(d, name: str) -> str:
+    """A name in LaTeX, bold when it names a vector."""
+    shape = d.typing.variables.get(name) if d is not None else None
+    return latex_name(name, bold=shape is not None and shape.is_vector)
 
 
 def _has_piecewise(node: A.Node) -> bool:
@@ -111,16 +117,16 @@ def plain(d) -> str:
 def latex_steps(d) -> str:
     """The trace as one align* block."""
     t = d.trace
-    rows = [f"{latex_name(name)} &= {d.print(expr, 'latex')}" for name, expr in d.program.definitions]
+    rows = [f"{_tex(d, name)} &= {d.print(expr, 'latex')}" for name, expr in d.program.definitions]
     rows.append(f"{latex_name(t.output)} &= {d.print(d.program.body, 'latex')}")
     for it in t.intermediates:
-        rows.append(f"{latex_name(it.name)} &= {d.print(it.expr, 'latex')}")
+        rows.append(f"{_tex(d, it.name)} &= {d.print(it.expr, 'latex')}")
     for p in t.partials:
-        rows.append(f"{_d(p.of, p.by, 'latex')} &= {d.print(p.expr, 'latex')}")
+        rows.append(f"{_d(p.of, p.by, 'latex', d)} &= {d.print(p.expr, 'latex')}")
     for c, s in zip(t.combinations, t.substitutions):
-        head = _d(t.output, c.variable, "latex")
+        head = _d(t.output, c.variable, "latex", d)
         if c.paths:
-            formula = " + ".join(" ".join(_d(p.of, p.by, "latex") for p in path) for path in c.paths)
+            formula = " + ".join(" ".join(_d(p.of, p.by, "latex", d) for p in path) for path in c.paths)
             rows.append(f"{head} &= {formula}")
             head = ""
         rows.append(f"{head} &= {d.print(c.value, 'latex')}")

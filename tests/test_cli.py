@@ -47,7 +47,7 @@ def test_latex_steps_is_an_align_block(capsys):
     assert run(["diff", "sum(w*x)+b", "--wrt", "w", "--latex", "--steps"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("\\begin{align*}") and out.rstrip().endswith("\\end{align*}")
-    assert "u_{1} &= \\mathbf{w} \\otimes \\mathbf{x}" in out
+    assert "\\mathbf{u}_{1} &= \\mathbf{w} \\otimes \\mathbf{x}" in out  # a vector intermediate is bold
 
 
 def test_json_has_the_documented_fields(capsys):
