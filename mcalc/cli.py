@@ -141,11 +141,13 @@ def check(
     follow_includes: Annotated[bool, typer.Option(
         "--follow-includes", help="Follow \\input/\\include (only inside the file's folder).")] = False,
     tolerance: Annotated[Optional[float], typer.Option(help="Relative tolerance of numeric comparisons.")] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=0, max=256, help="Processes checking claims at once; 0: one per core.")] = 0,
 ):
     """Check every claimed derivative in FILES: pass, FAIL, inconclusive."""
     from . import check as C
 
-    results, empty = C.check_files(files, _read, follow_includes, tolerance)
+    results, empty = C.check_files(files, _read, follow_includes, tolerance, jobs or os.cpu_count() or 1)
     if report is Report.json:
         sys.stdout.write(json.dumps(C.json_report(results), ensure_ascii=False, indent=2) + "\n")
     else:

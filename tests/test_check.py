@@ -226,3 +226,16 @@ def test_diff_verify_in_every_format(capsys):
     assert json.loads(capsys.readouterr().out)["verification"]["status"] == "verified"
     assert run(["diff", "sum(w*x)+b", "--wrt", "w", "--verify", "--format", "text"]) == 0
     assert "verification: verified (symbolic)" in capsys.readouterr().out
+
+
+def test_parallel_check_gives_the_same_report(tmp_path, capsys):
+    claims = tmp_path / "many.mcalc"
+    lines = [f"d/dw{i} (w{i} · x{i} + b) = x{i}^T where w{i}, x{i}: vector" for i in range(12)]
+    lines += [f"d/dx (sin({i}*x)) = {i}*cos({i}*x)" for i in range(1, 9)] + ["d/dx (x^2) = 3x"]
+    claims.write_text("\n".join(lines) + "\n")
+    outputs = []
+    for jobs in ("1", "2"):
+        assert run(["check", str(claims), "--jobs", jobs]) == 1
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert outputs[0].rstrip().endswith("20 passed, 1 failed, 0 inconclusive")
