@@ -87,13 +87,13 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     for v in wrt:
         shape = typing.variables.get(v)
         if shape is not None and not shape.is_scalar and not shape.is_vector:
-            raise NotSupported(f"the derivative by the matrix {v} ({shape.describe()}); "
+            raise NotSupported(f"the derivative by the matrix {v}, {shape}; "
                                f"mcalc derives by scalars and vectors")
     moving = _depends(items, set(wrt))
     output = steps.root
     out_shape = typing.shape(output)
     if not out_shape.is_scalar and not out_shape.is_vector and output != A.Var(wrt[0]):
-        raise NotSupported(f"the derivative of a matrix-valued function ({out_shape.describe()})")
+        raise NotSupported(f"the derivative of a matrix-valued function, {out_shape}")
 
     # Step 2: each intermediate's partials by its moving arguments (x*x: both uses summed).
     partials: dict[tuple[str, str], Partial] = {}
@@ -163,7 +163,16 @@ def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, v: str, 
 
 
 def _final(node: A.Node, alg: Algebra) -> A.Node:
-    return alg.normalize(_simplified(alg.normalize(node), alg))
+    """Algebra and SymPy in turn until neither changes anything (each can open
+    a door for the other: (a - b)ᵀ diag(v) becomes ((a - b) ⊗ v)ᵀ, which SymPy
+    may then shorten)."""
+    node = alg.normalize(node)
+    for _ in range(3):
+        simpler = alg.normalize(_simplified(node, alg))
+        if simpler == node:
+            break
+        node = simpler
+    return node
 
 
 def _shared(items: list[Intermediate], value: A.Node) -> set[str]:

@@ -81,6 +81,8 @@ class Algebra:
             return self.sub(a, A.Num(-b.value))
         if a == b:
             return self.mul(A.num(2), a)
+        if isinstance(a, A.Transpose) and isinstance(b, A.Transpose):  # aᵀ + bᵀ = (a + b)ᵀ
+            return self.transpose(self.add(a.arg, b.arg))
         return A.Add(a, b)
 
     def sub(self, a: A.Node, b: A.Node) -> A.Node:
@@ -96,6 +98,8 @@ class Algebra:
             return A.VecLit(tuple(self.sub(x, y) for x, y in zip(a.items, b.items)))
         if isinstance(b, A.Neg):
             return self.add(a, b.arg)
+        if isinstance(a, A.Transpose) and isinstance(b, A.Transpose):  # aᵀ - bᵀ = (a - b)ᵀ
+            return self.transpose(self.sub(a.arg, b.arg))
         return A.Sub(a, b)
 
     def mul(self, a: A.Node, b: A.Node) -> A.Node:
@@ -230,7 +234,7 @@ class Algebra:
         if self.is_zero(b):
             return a
         shape = self.shape(a)
-        if shape.is_scalar:
+        if shape.is_scalar or shape.is_vector:  # rows and columns add element by element
             return self.add(a, b)
         coef_a, fa = self._decompose(a)
         coef_b, fb = self._decompose(b)
@@ -314,6 +318,9 @@ class Algebra:
             if lead is not None:
                 coef, factors = self._decompose(rest)
                 return self.mul(lead, coef), factors
+        if isinstance(node, A.Div) and self.shape(node.right).is_scalar:  # a/c = (1/c) a
+            coef, factors = self._factors(node.left)
+            return self.div(coef, node.right), factors
         if isinstance(node, A.MatMul):
             ca, fa = self._factors(node.left)
             cb, fb = self._factors(node.right)

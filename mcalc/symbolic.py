@@ -65,7 +65,8 @@ _SIMPLEST: dict = {}  # a SymPy expression, its symbols renamed in order -> its 
 
 
 def _simplest(expr, sp):
-    """The shortest of expr, its expansion and its common factors pulled out (at the top).
+    """The shortest of expr, its expansion, its common factors pulled out (at the top)
+    and its cancelled quotient.
     The choice is remembered for the expression's shape whatever its names, so
     the layers of a deep network are simplified once; renaming back rebuilds
     the expression, so the result never depends on what came before."""
@@ -74,7 +75,7 @@ def _simplest(expr, sp):
     key = expr.xreplace(rename)
     best = _SIMPLEST.get(key)
     if best is None:
-        candidates = [key, sp.expand(key), sp.gcd_terms(key)]
+        candidates = [key, sp.expand(key), sp.gcd_terms(key), sp.cancel(key)]
         best = min(candidates, key=lambda e: (sp.count_ops(e), len(str(e))))
         if len(_SIMPLEST) < 4096:
             _SIMPLEST[key] = best

@@ -202,6 +202,8 @@ class UnicodePrinter(Printer):
 
     def _print_MatMul(self, node):
         left = self.parenthesize(node.left, MUL)
+        if isinstance(node.left, A.Div):  # (r/N)X, not r/NX
+            left = self.paren(left)
         right = self.parenthesize(node.right, MUL, strict=True)
         return self._juxtapose(left, right, node.right)
 
