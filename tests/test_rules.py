@@ -77,6 +77,14 @@ RULES = [
     ("u = x^2; u + u", "x", {}, "4*x", "a definition used twice"),
     ("x * x", "x", {}, "2*x", "both arguments move"),
     ("sum(x)/N", "x", {"vectors": ("x:N",)}, "ones^T/N", "a size used as a number"),
+    # losses beyond the paper
+    ("mean(-(y*ln(sigmoid(X@w)) + (1-y)*ln(1 - sigmoid(X@w))))", "w",
+     {"vectors": ("y:N",), "matrices": ("X:N,n",)}, "(sigmoid(X @ w) - y)^T @ X/N", "logistic regression"),
+    ("sum((X@w - y)^2)/N", "w", {"vectors": ("y:N",), "matrices": ("X:N,n",)}, "2*((X @ w - y)^T @ X)/N",
+     "least squares"),
+    ("(A@x - b)·(A@x - b)", "x", {"vectors": ("x", "b:m"), "matrices": ("A:m,n",)}, "2*((A @ x - b)^T @ A)",
+     "Cookbook (84)"),
+    ("ln(sigmoid(w·x))", "w", V, "(1 - sigmoid(w · x))*x^T", "log-likelihood of one example"),
     # regressions found by the property-based suite
     ("x' @ A @ (2 * ones)", "x", {"vectors": ("x",), "matrices": ("A:n,n",)}, "2*(ones^T @ A^T)",
      "a scaled first factor was counted twice"),
