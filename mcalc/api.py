@@ -10,7 +10,6 @@ from functools import cached_property
 
 from . import ast as A
 from .errors import DeclarationError, MissingValue, NotSupported
-from .evaluate import Evaluator, Mat, bind_sizes, parse_value
 from .shapes import SCALAR, Declarations, Shape, infer
 from .trace import Trace
 
@@ -114,6 +113,8 @@ class Derivation:
     # -- numbers --------------------------------------------------------------
     def evaluate(self, values: dict) -> list[list[float]]:
         """The Jacobian at ``values`` ({name: number, list or list of rows}) as rows."""
+        from .evaluate import Evaluator
+
         mats, sizes = self._bind(values)
         try:  # the point must be in the function's domain (ln(x) at x = -1 is not)
             self.function_at(values)
@@ -126,6 +127,8 @@ class Derivation:
 
     def function_at(self, values: dict) -> Mat:
         """The function itself at ``values``."""
+        from .evaluate import Evaluator
+
         mats, sizes = self._bind(values)
         return Evaluator(mats, sizes)(self.function_expr())
 
@@ -169,6 +172,8 @@ class Derivation:
         """Values of the variables, and the sizes they imply; a size may also be given
         directly (n=3).  Names the function does not use are ignored, so one set of
         values can serve several functions."""
+        from .evaluate import bind_sizes
+
         shapes = self.variables()
         mats = {name: _as_mat(v) for name, v in values.items() if name in shapes}
         sizes = bind_sizes(shapes, mats)
@@ -250,6 +255,8 @@ class Derivation:
 
 
 def _as_mat(value) -> Mat:
+    from .evaluate import Mat, parse_value
+
     if isinstance(value, Mat):
         return value
     if isinstance(value, str):

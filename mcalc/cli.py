@@ -5,7 +5,6 @@ input exits 2.  Colour only on a terminal, and never with NO_COLOR.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from enum import Enum
@@ -93,6 +92,8 @@ def diff(
     verdict = d.verify() if verify else None
     code = int(ExitCode.FAILED) if verdict is not None and verdict.status == "failed" else 0
     if fmt is Format.json:
+        import json
+
         data = d.to_dict(values if values else None)
         if verdict is not None:
             data["verification"] = verdict.to_dict()
@@ -146,6 +147,8 @@ def check(
 ):
     """Check every claimed derivative in FILES: pass, FAIL, inconclusive."""
     from . import check as C
+
+    import json
 
     results, empty = C.check_files(files, _read, follow_includes, tolerance, jobs or os.cpu_count() or 1)
     if report is Report.json:

@@ -16,7 +16,6 @@ from . import rules
 from .errors import NotSupported
 from .jacobian import Algebra
 from .shapes import Shape, Typing
-from .limits import SIMPLIFY_SECONDS, Timeout, time_limit
 from .symbolic import polish
 from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Substitution, Trace
 
@@ -120,7 +119,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         paths = _paths(items, by_output, output, v)
         rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
         shape = Shape(_size(out_shape), _size(v_shape))
-        combinations.append(Combination(v, rule, _shown(paths), _simplified(value, alg), shape))
+        combinations.append(Combination(v, rule, _shown(paths), polish(value, alg), shape))
         substitutions.append(_substitute(value, items, alg, v, shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),
@@ -168,7 +167,7 @@ def _final(node: A.Node, alg: Algebra) -> A.Node:
     may then shorten)."""
     node = alg.normalize(node)
     for _ in range(3):
-        simpler = alg.normalize(_simplified(node, alg))
+        simpler = alg.normalize(polish(node, alg))
         if simpler == node:
             break
         node = simpler
@@ -191,15 +190,6 @@ def _shared(items: list[Intermediate], value: A.Node) -> set[str]:
                 if refs[n.name] == 1:
                     stack.append(exprs[n.name])
     return {name for name, count in refs.items() if count >= 2 and size[name] > SHARE_MIN}
-
-
-def _simplified(node: A.Node, alg: Algebra) -> A.Node:
-    """SymPy's simplification within its time limit; past it, the form as derived."""
-    try:
-        with time_limit(SIMPLIFY_SECONDS):
-            return polish(node, alg)
-    except Timeout:
-        return node
 
 
 def _size(shape: Shape):

@@ -6,7 +6,7 @@ import signal
 import threading
 from contextlib import contextmanager
 
-SIMPLIFY_SECONDS = 2.0  # SymPy's share of one derivation's step 4
+SIMPLIFY_SECONDS = 2.0  # for SymPy to simplify one element-wise block of an answer
 VERIFY_SYMBOLIC_SECONDS = 3.0  # before verification turns to numbers
 
 

@@ -92,11 +92,14 @@ class _Blob:
         inner = self._polish_opaque(node)
         if not _worth(inner):
             return inner
+        from .limits import SIMPLIFY_SECONDS, Timeout, time_limit
+
         try:
             import sympy
 
-            result = self.from_sympy(_simplest(self.to_sympy(inner, sympy), sympy), sympy)
-        except (_Unconvertible, RecursionError, ValueError, TypeError, ZeroDivisionError):
+            with time_limit(SIMPLIFY_SECONDS):  # past it, the form as derived
+                result = self.from_sympy(_simplest(self.to_sympy(inner, sympy), sympy), sympy)
+        except (_Unconvertible, RecursionError, ValueError, TypeError, ZeroDivisionError, Timeout):
             return inner
         want = self.alg.shape(node)
         got = self.alg.shape(result)
