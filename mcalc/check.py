@@ -290,6 +290,10 @@ def check_files(paths: list[str], read, follow_includes: bool = False, tolerance
         from concurrent.futures import ProcessPoolExecutor
         from functools import partial
 
+        from .parser import load_parser
+
+        load_parser()  # once, before the workers are forked
+
         context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             results = list(pool.map(partial(check_claim, tolerance=tolerance), claims,

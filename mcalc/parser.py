@@ -294,7 +294,8 @@ def _make_transformer():
     return ToAST
 
 
-def _lark():
+def load_parser():
+    """The LALR parser and its transformer, built once (from the on-disk cache when it can)."""
     global _parser
     if _parser is None:
         from lark import Lark
@@ -363,7 +364,7 @@ def parse(text: str, start: str = "start"):
     _check_limits(text)
     if not text.strip():
         raise ParseError("empty expression")
-    parser, transformer = _lark()
+    parser, transformer = load_parser()
     transformer.bold_names = set()
     transformer.brackets = set()
     try:
