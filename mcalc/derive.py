@@ -48,6 +48,8 @@ class Intermediates:
             return type(node)(dim=self.typing.constant_dim(node))
         if isinstance(node, _LEAVES):
             return node
+        if isinstance(node, A.MatMul) and isinstance(node.left, A.Diag) and self.typing.shape(node.right).is_col:
+            node = A.Mul(node.left.arg, node.right, pos=node.pos)  # diag(v) c = v ⊗ c (§4.5.3)
         shallow = node.rebuild(tuple(self._visit(c) for c in node.children))
         if shallow in self._by_expr:
             return A.Var(self._by_expr[shallow])

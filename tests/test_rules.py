@@ -66,6 +66,7 @@ RULES = [
     ("w^T @ x", "w", V, "x^T", "row times column"),
     ("I @ x", "x", {"vectors": ("x",)}, "I", "identity"),
     ("ones · x", "x", {"vectors": ("x",)}, "ones^T", "𝟏 · x = sum(x)"),
+    ("sum(diag(w) @ x)", "w", V, "x^T", "diag(w) x = w ⊗ x"),
     ("[x^2, x*y]", "x", {}, "[2*x, y]", "§4.5.3 a vector of functions"),
     ("[w · x, sum(w)]", "w", V, None, "rows stacked into a Jacobian"),
     # chains (§4.5)
