@@ -26,7 +26,7 @@ _GRAMMAR_PLACES = (_HERE / "grammar" / "mcalc.lark", _HERE.parent / "grammar" / 
 _OPS = {"*": A.Mul, "⊗": A.Mul, "∘": A.Mul, "×": A.Mul, "/": A.Div, "⊘": A.Div,
         "\\cdot": A.Dot, "\\otimes": A.Mul, "\\oslash": A.Div, "\\odot": A.Mul,
         "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "^": A.Pow, "**": A.Pow}
-_CMP = {"≥": ">=", "≤": "<="}
+_CMP = {"≥": ">=", "≤": "<=", "\\geq": ">=", "\\ge": ">=", "\\leq": "<=", "\\le": "<="}
 _CONSTANTS = {"I": A.Identity, "ones": A.Ones}
 # Python's keywords are no names in mcalc: 'x if y else z' is a mistake, not a product.
 _RESERVED = {"and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",

@@ -90,3 +90,27 @@ def test_random_expressions_agree_with_finite_differences(expr, which, seed, def
             if not math.isfinite(w) or abs(w) > 1e6:
                 return
             assert abs(g - w) <= 1e-4 * (1 + abs(w)), (expr, wrt, d.text, got, want)
+
+
+@settings(max_examples=1_000 if LONG else 200, deadline=None, derandomize=not LONG,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(expr=_exprs(), which=st.integers(0, 6))
+def test_printed_answers_parse_back(expr, which):
+    """What mcalc prints, as text and as LaTeX, reads back to the same answer."""
+    from mcalc import ast as A
+    from mcalc.parser import parse
+    from mcalc.shapes import Declarations, infer
+
+    names = [n for n in SCALARS + VECTORS if n in expr] or ["a"]
+    try:
+        d = mcalc.diff(expr, wrt=names[which % len(names)], **DECLS)
+    except NotSupported:
+        return
+    if d.shared or any(isinstance(n, A.Zero) for n in A.walk(d.expr)):
+        return  # a program with definitions; 0 prints as a plain 0
+    shapes = d.variables()
+    decls = Declarations({n: s.rows for n, s in shapes.items() if s.kind == "vector"},
+                         {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
+                         {n for n, s in shapes.items() if s.kind == "scalar"})
+    for printed in (d.text, d.latex):
+        assert infer(parse(printed), decls).program.body == d.expr, printed
