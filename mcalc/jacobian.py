@@ -177,6 +177,8 @@ class Algebra:
             return self.sum(b)
         if isinstance(b, A.Ones):
             return self.sum(a)
+        if isinstance(a, A.Compare) or isinstance(b, A.Compare):  # a mask: sum(a ⊗ (z > 0)), as §6 writes it
+            return self.sum(self.mul(a, b))
         return A.Dot(a, b)
 
     def row(self, v: A.Node) -> A.Node:

@@ -64,27 +64,62 @@ def _worth(node: A.Node) -> bool:
 _SIMPLEST: dict = {}  # a SymPy expression, its symbols renamed in order -> its simplest form
 
 
-def _simplest(expr, sp):
+def _simplest(expr, sp, indicators=frozenset()):
     """The shortest of expr, its expansion, its common factors pulled out (at the top)
-    and its cancelled quotient.
+    and its cancelled quotient.  ``indicators`` are symbols that stand for 0/1
+    comparisons, so that c² = c.
     The choice is remembered for the expression's shape whatever its names, so
     the layers of a deep network are simplified once; renaming back rebuilds
     the expression, so the result never depends on what came before."""
     symbols = sorted(expr.free_symbols, key=sp.default_sort_key)
     rename = {s: sp.Symbol(f"_p{i}") for i, s in enumerate(symbols)}
-    key = expr.xreplace(rename)
+    key = (expr.xreplace(rename), frozenset(rename[s] for s in indicators if s in rename))
     best = _SIMPLEST.get(key)
     if best is None:
-        candidates = [key, sp.expand(key), sp.gcd_terms(key), sp.cancel(key)]
-        best = min(candidates, key=lambda e: (sp.count_ops(e), len(str(e))))
+        e, ones = key
+
+        def idempotent(x):  # (z > 0)² = (z > 0)
+            if not ones:
+                return x
+            return x.replace(lambda t: t.is_Pow and t.base in ones and t.exp.is_Integer and t.exp > 0,
+                             lambda t: t.base)
+
+        expanded = idempotent(sp.expand(e))
+        candidates = [e, expanded, sp.gcd_terms(e), sp.cancel(e), sp.gcd_terms(expanded)]
+        best = min((idempotent(c) for c in candidates), key=lambda c: (sp.count_ops(c), len(str(c))))
         if len(_SIMPLEST) < 4096:
             _SIMPLEST[key] = best
     return best.xreplace({v: k for k, v in rename.items()})
 
 
+def _relu_argument(node: A.Node) -> A.Node | None:
+    """z for max(0, z), max(z, 0) and relu(z)."""
+    if isinstance(node, A.Call):
+        if node.fn == "relu":
+            return node.args[0]
+        if node.fn == "max" and node.args[0] == A.ZERO:
+            return node.args[1]
+        if node.fn == "max" and node.args[1] == A.ZERO:
+            return node.args[0]
+    return None
+
+
+def _indicators(blob: A.Node) -> dict[A.Node, A.Node]:
+    """The comparisons (z > 0) standing in a blob, by their z."""
+    found, stack = {}, [blob]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, A.Compare) and n.op == ">" and n.right == A.ZERO:
+            found[n.left] = n
+        elif _in_blob(n):
+            stack.extend(n.children)
+    return found
+
+
 class _Blob:
     def __init__(self, alg):
         self.alg = alg
+        self.indicators: dict[A.Node, A.Node] = {}
         self.atoms: dict[str, A.Node] = {}  # symbol name -> opaque node
         self.by_node: dict[A.Node, str] = {}
 
@@ -97,8 +132,12 @@ class _Blob:
         try:
             import sympy
 
+            self.indicators = _indicators(inner)
             with time_limit(SIMPLIFY_SECONDS):  # past it, the form as derived
-                result = self.from_sympy(_simplest(self.to_sympy(inner, sympy), sympy), sympy)
+                expr = self.to_sympy(inner, sympy)
+                marks = frozenset(sympy.Symbol(self.by_node[c]) for c in self.indicators.values()
+                                  if c in self.by_node)
+                result = self.from_sympy(_simplest(expr, sympy, marks), sympy)
         except (_Unconvertible, RecursionError, ValueError, TypeError, ZeroDivisionError, Timeout):
             return inner
         want = self.alg.shape(node)
@@ -138,6 +177,9 @@ class _Blob:
             return base ** exp
         if t is A.Neg:
             return -self.to_sympy(node.arg, sp)
+        relu_of = _relu_argument(node)
+        if relu_of is not None and relu_of in self.indicators:  # max(0, z) = z (z > 0), exactly
+            return self.to_sympy(relu_of, sp) * sp.Symbol(self._atom(self.indicators[relu_of]))
         if t is A.Call and node.fn in _SYMPY_FUNCTIONS:
             fn = {"ln": sp.log}.get(node.fn) or getattr(sp, node.fn)
             return fn(self.to_sympy(node.args[0], sp))
