@@ -10,7 +10,7 @@ from functools import cached_property
 
 from . import ast as A
 from .errors import DeclarationError, MissingValue, NotSupported
-from .shapes import SCALAR, Declarations, Shape, infer
+from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
 from .trace import Trace
 
 # Deep networks nest deeply: trees of a few thousand levels are walked recursively.
@@ -208,9 +208,11 @@ class Derivation:
         denominator = self.layout == "denominator"
         pieces = [a.expr for a in answers]
         along = [a.shape.rows if denominator else a.shape.cols for a in answers]
-        if any(n != 1 for n in along):
-            raise NotSupported("several variables at once when one is a vector; "
-                               "ask for one variable at a time")
+        if any(n != 1 for n in along):  # a vector among them: blocks side by side, [∂y/∂w | ∂y/∂b]
+            subs = self.trace.substitutions
+            blocks = A.HStack(tuple(s.value for s in subs))
+            shape = Shape(subs[0].shape.rows, dim_sum([s.shape.cols for s in subs]))
+            return self._layout(blocks, shape)
         across = answers[0].shape.cols if denominator else answers[0].shape.rows
         if across == 1:
             stacked = A.VecLit(tuple(pieces))

@@ -227,6 +227,21 @@ class VecLit(Node):
         return VecLit(tuple(children), pos=self.pos)
 
 
+class HStack(Node):
+    """[A | B]: blocks side by side, as the partials by several variables stand
+    in one Jacobian (∂y/∂(w, b) = [∂y/∂w | ∂y/∂b])."""
+
+    __slots__ = ("items",)
+    _fields = ("items",)
+
+    @property
+    def children(self):
+        return self.items
+
+    def rebuild(self, children):
+        return HStack(tuple(children), pos=self.pos)
+
+
 class MatLit(Node):
     """[[a, b], [c, d]]: a matrix written row by row."""
 

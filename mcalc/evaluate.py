@@ -108,6 +108,8 @@ class Evaluator:
     def size(self, dim) -> int:
         if isinstance(dim, int):
             return dim
+        if "+" in dim:  # n+1: the sizes of blocks side by side
+            return sum(int(p) if p.isdigit() else self.size(p) for p in dim.split("+"))
         if dim in self.sizes:
             return self.sizes[dim]
         raise MissingValue(f"the size {dim} is unknown: give a value for a variable of that size")
@@ -223,6 +225,14 @@ class Evaluator:
         for x in items:  # rows of a stacked Jacobian; a scalar 0 stands for a zero row
             rows.extend(x.data if not x.is_scalar else (x.data[0],) * width)
         return Mat(len(items), width, tuple(rows))
+
+    def _HStack(self, node):
+        blocks = [self(x) for x in node.items]
+        rows = blocks[0].rows
+        if any(b.rows != rows for b in blocks):
+            raise EvaluationError("blocks side by side have different numbers of rows")
+        return Mat(rows, sum(b.cols for b in blocks),
+                   tuple(x for i in range(rows) for b in blocks for x in b.data[i * b.cols:(i + 1) * b.cols]))
 
     def _MatLit(self, node):
         flat = [self(x) for row in node.rows for x in row]

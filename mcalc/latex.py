@@ -92,6 +92,9 @@ class LatexPrinter(Printer):
     def _print_VecLit(self, node):
         return r"\begin{bmatrix} " + r" \\ ".join(self._print(x) for x in node.items) + r" \end{bmatrix}"
 
+    def _print_HStack(self, node):
+        return r"\left[" + r" \;\middle|\; ".join(self._print(x) for x in node.items) + r"\right]"
+
     def _print_MatLit(self, node):
         rows = (" & ".join(self._print(x) for x in row) for row in node.rows)
         return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"

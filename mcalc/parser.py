@@ -264,6 +264,10 @@ def _make_transformer():
             self.brackets.add(id(node))
             return node
 
+        def hstack(self, items):
+            tok, *blocks = items
+            return A.HStack(tuple(blocks), pos=tok.column)
+
         def binary(self, items):
             left, op, right = items
             if str(op) in ("^", "**") and _huge_exponent(right):

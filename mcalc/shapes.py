@@ -56,7 +56,7 @@ class Shape(NamedTuple):
         return Shape(self.cols, self.rows)
 
     def __str__(self) -> str:
-        return f"{self.rows}×{self.cols}"
+        return f"{_dim_text(self.rows)}×{_dim_text(self.cols)}"
 
     def describe(self) -> str:
         return f"{self} ({self.kind})"
@@ -66,6 +66,19 @@ class Shape(NamedTuple):
 
 
 SCALAR = Shape(1, 1)
+
+
+def _dim_text(d: Dim) -> str:
+    return f"({d})" if isinstance(d, str) and "+" in d else str(d)
+
+
+def dim_sum(dims) -> Dim:
+    """n + 1 as a size: a number when all are numbers, else 'n+1'."""
+    ints = sum(d for d in dims if isinstance(d, int))
+    names = [d for d in dims if isinstance(d, str)]
+    if not names:
+        return ints
+    return "+".join(names + ([str(ints)] if ints else []))
 
 
 def vector(dim: Dim = "n") -> Shape:
@@ -455,6 +468,15 @@ def _veclit(ch, node: A.VecLit):
                      node.pos)
 
 
+def _hstack(ch, node: A.HStack):
+    shapes = [ch.concrete(ch.check(x)) for x in node.items]
+    rows = shapes[0].rows
+    if any(not ch.unify(s.rows, rows) for s in shapes):
+        raise ShapeError(f"blocks side by side need one number of rows, not "
+                         f"{', '.join(str(s) for s in shapes)}", node.pos)
+    return Shape(rows, dim_sum([s.cols for s in shapes]))
+
+
 def _matlit(ch, node: A.MatLit):
     for x in node.children:
         s = ch.check(x)
@@ -475,5 +497,5 @@ _RULES = {
     A.Neg: _same_as_arg, A.Transpose: _transpose, A.Diag: _diag,
     A.Add: _elementwise, A.Sub: _elementwise, A.Mul: _elementwise, A.Div: _elementwise,
     A.Pow: _elementwise, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,
-    A.Call: _call, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose,
+    A.Call: _call, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose, A.HStack: _hstack,
 }

@@ -137,6 +137,9 @@ class Printer:
     def _print_MatLit(self, node):
         return "[" + ", ".join("[" + ", ".join(self._print(x) for x in row) + "]" for row in node.rows) + "]"
 
+    def _print_HStack(self, node):
+        return "[" + " | ".join(self._print(x) for x in node.items) + "]"
+
 
 class TextPrinter(Printer):
     """mcalc syntax: what it prints, the parser reads back to the same tree."""

@@ -146,6 +146,8 @@ class _Instance:
     def size(self, dim) -> int:
         if isinstance(dim, int):
             return dim
+        if "+" in dim:
+            return sum(int(p) if p.isdigit() else self.size(p) for p in dim.split("+"))
         self.used.add(dim)
         if dim not in self.sizes:
             self.sizes[dim] = 3 + len(self.sizes)
@@ -274,6 +276,12 @@ class _Instance:
         width = max(x.cols for x in items)
         rows = [list(x) if x.shape != (1, 1) else [x[0, 0]] * width for x in items]
         return _M(len(rows), width, [x for r in rows for x in r])
+
+    def _HStack(self, node):
+        blocks = [self(x) for x in node.items]
+        rows = blocks[0].rows
+        return _M(rows, sum(b.cols for b in blocks),
+                  [b[i, j] for i in range(rows) for b in blocks for j in range(b.cols)])
 
     def _MatLit(self, node):
         return _M(len(node.rows), len(node.rows[0]), [self(x)[0, 0] for row in node.rows for x in row])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import mcalc
+from mcalc import ast as A
 from mcalc.errors import NotSupported
 from mcalc.parser import parse_expr
 from numeric import fd_jacobian, max_rel_error, random_values
@@ -121,6 +122,22 @@ def test_rule_exact_form(expr, wrt, decls, expected, source):
 def test_what_mcalc_cannot_derive_it_says(expr, wrt, decls):
     with pytest.raises(NotSupported):
         _derive(expr, wrt, decls)
+
+
+@pytest.mark.parametrize("expr,wrt,decls", [
+    ("max(0, w·x + b)", "w,b", V),
+    ("w ⊗ x", "w,x", V),
+    ("tanh(A @ x + b)", "x,b", {"vectors": ("x", "b:m"), "matrices": ("A:m,n",)}),
+])
+def test_several_variables_with_a_vector_stand_side_by_side(expr, wrt, decls):
+    """∂y/∂(w, b) = [∂y/∂w | ∂y/∂b] (paper §6 joins w and b into one parameter)."""
+    d = _derive(expr, wrt, decls)
+    assert isinstance(d.expr, (A.HStack, A.Transpose))
+    assert parse_expr(d.text) == d.expr
+    for seed in range(2):
+        values = random_values(d, seed)
+        assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
+    assert d.verify().status == "verified"
 
 
 def test_a_variable_the_function_does_not_use_has_derivative_zero():
