@@ -148,17 +148,20 @@ class Derivation:
 
         return compare(self, self.expanded() if candidate is None else candidate, tolerance=tolerance)
 
+    def typing_declarations(self) -> Declarations:
+        """The function's variables as declarations (to type other expressions alike)."""
+        shapes = self.variables()
+        return Declarations({n: s.rows for n, s in shapes.items() if s.kind == "vector"},
+                            {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
+                            {n for n, s in shapes.items() if s.kind == "scalar"})
+
     def resolve(self, expr: A.Node) -> A.Node:
         """Another expression (a claimed answer) typed with this function's
         variables: juxtapositions resolved, 𝟏 and I sized."""
-        shapes = self.variables()
-        unknown = sorted(A.names(expr) - set(shapes) - self.typing.dims)
+        unknown = sorted(A.names(expr) - set(self.variables()) - self.typing.dims)
         if unknown:
             raise DeclarationError(f"the answer uses {', '.join(unknown)}, which the function does not")
-        decls = Declarations({n: s.rows for n, s in shapes.items() if s.kind == "vector"},
-                             {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
-                             {n for n, s in shapes.items() if s.kind == "scalar"})
-        typing = infer(A.Program((), expr), decls)
+        typing = infer(A.Program((), expr), self.typing_declarations())
         body = typing.program.body
 
         def sized(node):

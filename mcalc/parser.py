@@ -268,6 +268,9 @@ def _make_transformer():
             tok, *blocks = items
             return A.HStack(tuple(blocks), pos=tok.column)
 
+        def latex_hstack(self, items):
+            return A.HStack(tuple(items), pos=items[0].pos)
+
         def binary(self, items):
             left, op, right = items
             if str(op) in ("^", "**") and _huge_exponent(right):

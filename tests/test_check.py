@@ -14,7 +14,7 @@ from mcalc import ast as A
 from mcalc.check import Claim, check_claim, find_claims
 from mcalc.cli import run
 from mcalc.parser import parse, parse_claim
-from mcalc.shapes import Declarations, infer
+from mcalc.shapes import infer
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = tomllib.loads((ROOT / "tests" / "data" / "paper.toml").read_text())["case"]
@@ -104,12 +104,7 @@ def test_too_large_to_instantiate_is_inconclusive():
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_latex_answer_parses_back_to_the_same_expression(case):
     d = derive(case)
-    shapes = d.variables()
-    decls = Declarations({n: s.rows for n, s in shapes.items() if s.kind == "vector"},
-                         {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
-                         {n for n, s in shapes.items() if s.kind == "scalar"})
-    program = parse(d.latex)
-    assert infer(program, decls).program.body == d.expr
+    assert infer(parse(d.latex), d.typing_declarations()).program.body == d.expr
 
 
 @pytest.mark.parametrize("claim,wrt", [

@@ -99,7 +99,7 @@ def test_printed_answers_parse_back(expr, which):
     """What mcalc prints, as text and as LaTeX, reads back to the same answer."""
     from mcalc import ast as A
     from mcalc.parser import parse
-    from mcalc.shapes import Declarations, infer
+    from mcalc.shapes import infer
 
     names = [n for n in SCALARS + VECTORS if n in expr] or ["a"]
     try:
@@ -108,9 +108,5 @@ def test_printed_answers_parse_back(expr, which):
         return
     if d.shared or any(isinstance(n, A.Zero) for n in A.walk(d.expr)):
         return  # a program with definitions; 0 prints as a plain 0
-    shapes = d.variables()
-    decls = Declarations({n: s.rows for n, s in shapes.items() if s.kind == "vector"},
-                         {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
-                         {n for n, s in shapes.items() if s.kind == "scalar"})
     for printed in (d.text, d.latex):
-        assert infer(parse(printed), decls).program.body == d.expr, printed
+        assert infer(parse(printed), d.typing_declarations()).program.body == d.expr, printed

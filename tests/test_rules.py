@@ -131,9 +131,13 @@ def test_what_mcalc_cannot_derive_it_says(expr, wrt, decls):
 ])
 def test_several_variables_with_a_vector_stand_side_by_side(expr, wrt, decls):
     """∂y/∂(w, b) = [∂y/∂w | ∂y/∂b] (paper §6 joins w and b into one parameter)."""
+    from mcalc.parser import parse
+    from mcalc.shapes import infer
+
     d = _derive(expr, wrt, decls)
     assert isinstance(d.expr, (A.HStack, A.Transpose))
     assert parse_expr(d.text) == d.expr
+    assert infer(parse(d.latex), d.typing_declarations()).program.body == d.expr
     for seed in range(2):
         values = random_values(d, seed)
         assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
