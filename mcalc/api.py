@@ -5,13 +5,16 @@ from __future__ import annotations
 import gc
 import re
 import sys
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from functools import cached_property
 
 from . import ast as A
 from .errors import DeclarationError, MissingValue, NotSupported
 from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
 from .trace import Trace
+
+if TYPE_CHECKING:
+    from .evaluate import Mat
 
 # Deep networks nest deeply: trees of a few thousand levels are walked recursively.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))

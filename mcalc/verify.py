@@ -161,7 +161,6 @@ class _Instance:
         return self._pairwise(node.left, node.right, f)
 
     def _pairwise(self, left, right, f):
-        sp = self.sp
         a, b = self(left), self(right)
         if a.shape == (1, 1) and b.shape != (1, 1):
             a = _M(b.rows, b.cols, a.data * len(b))
