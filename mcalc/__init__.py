@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["diff", "parse", "Derivation", "McalcError", "__version__"]
+__all__ = ["diff", "check", "parse", "Derivation", "McalcError", "__version__"]
 
 
 def __getattr__(name):  # heavy parts load on first use, keeping `import mcalc` fast
@@ -15,6 +15,10 @@ def __getattr__(name):  # heavy parts load on first use, keeping `import mcalc` 
         from . import api
 
         return getattr(api, name)
+    if name == "check":
+        from .check import check
+
+        return check
     if name == "parse":
         from .parser import parse
 

@@ -303,6 +303,16 @@ def check_files(paths: list[str], read, follow_includes: bool = False, tolerance
     return results, empty
 
 
+def check(*paths: str, follow_includes: bool = False, tolerance: float | None = None,
+          jobs: int = 1) -> list[Result]:
+    """Check the claims in files (the library's `mcalc check`): one Result per claim,
+    with .status ("pass", "fail", "inconclusive", "error") and .message."""
+    def read(path: str) -> str:
+        return Path(path).read_text(encoding="utf-8")
+
+    return check_files(list(paths), read, follow_includes, tolerance, jobs)[0]
+
+
 # -- reports ---------------------------------------------------------------------
 def summary(results: list[Result]) -> dict[str, int]:
     counts = {"passed": 0, "failed": 0, "inconclusive": 0, "errors": 0}

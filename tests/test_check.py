@@ -234,3 +234,9 @@ def test_parallel_check_gives_the_same_report(tmp_path, capsys):
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1]
     assert outputs[0].rstrip().endswith("20 passed, 1 failed, 0 inconclusive")
+
+
+def test_the_library_checks_files_too():
+    results = mcalc.check(str(ROOT / "examples" / "notes.md"))
+    assert [r.status for r in results] == ["pass", "pass", "pass", "fail"]
+    assert results[-1].claim.line == 25
