@@ -16,7 +16,7 @@ def __getattr__(name):  # heavy parts load on first use, keeping `import mcalc` 
 
         return getattr(api, name)
     if name == "check":
-        from .check import check
+        from .claims import check
 
         return check
     if name == "parse":

@@ -146,7 +146,7 @@ def check(
         "--jobs", "-j", min=0, max=256, help="Processes checking claims at once; 0: one per core.")] = 0,
 ):
     """Check every claimed derivative in FILES: pass, FAIL, inconclusive."""
-    from . import check as C
+    from . import claims as C
 
     import json
 

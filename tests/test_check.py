@@ -11,7 +11,7 @@ import pytest
 
 import mcalc
 from mcalc import ast as A
-from mcalc.check import Claim, check_claim, find_claims
+from mcalc.claims import Claim, check_claim, find_claims
 from mcalc.cli import run
 from mcalc.parser import parse, parse_claim
 from mcalc.shapes import infer
