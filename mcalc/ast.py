@@ -212,34 +212,30 @@ class Call(Node):
         return Call(self.fn, tuple(children), pos=self.pos)
 
 
-class VecLit(Node):
+class _Items(Node):
+    __slots__ = ("items",)
+    _fields = ("items",)
+
+    @property
+    def children(self):
+        return self.items
+
+    def rebuild(self, children):
+        return type(self)(tuple(children), pos=self.pos)
+
+
+class VecLit(_Items):
     """[f1, f2, ...]: scalars stacked into a column vector, or rows
     (1×k row vectors) stacked into a matrix."""
 
-    __slots__ = ("items",)
-    _fields = ("items",)
-
-    @property
-    def children(self):
-        return self.items
-
-    def rebuild(self, children):
-        return VecLit(tuple(children), pos=self.pos)
+    __slots__ = ()
 
 
-class HStack(Node):
+class HStack(_Items):
     """[A | B]: blocks side by side, as the partials by several variables stand
     in one Jacobian (∂y/∂(w, b) = [∂y/∂w | ∂y/∂b])."""
 
-    __slots__ = ("items",)
-    _fields = ("items",)
-
-    @property
-    def children(self):
-        return self.items
-
-    def rebuild(self, children):
-        return HStack(tuple(children), pos=self.pos)
+    __slots__ = ()
 
 
 class MatLit(Node):
