@@ -57,7 +57,7 @@ _INCLUDE = re.compile(r"\\(input|include)\{([^}]*)\}")
 
 
 def _is_claim(text: str) -> bool:
-    return bool(re.match(r"\s*((d|∂)\s*/\s*(d|∂)|\\frac\s*\{\s*(\\partial|d)\s*\}\s*\{)", text))
+    return bool(re.match(r"\s*((d|∂)\s*/\s*(d|∂)|\\frac\s*\{\s*(\\partial|d))", text))
 
 
 def find_claims(path: str, text: str, follow_includes: bool = False, _seen=None) -> list[Claim]:
@@ -244,7 +244,13 @@ def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
                                                 layout=parsed.layout or "numerator")
     except McalcError as e:
         return Result(claim, "error", f"{e}", column=e.column)
-    head = f"∂/∂{','.join(unicode_name(w) for w in d.wrt)} ({d.print(d.program.body, 'unicode')})"
+    wrt = ",".join(unicode_name(w) for w in d.wrt)
+    if parsed.function.output:  # ∂C/∂w, C given in the annotation
+        definition = dict(d.program.definitions)[parsed.function.output]
+        out = unicode_name(parsed.function.output)
+        head = f"∂{out}/∂{wrt} ({out} = {d.print(definition, 'unicode')})"
+    else:
+        head = f"∂/∂{wrt} ({d.print(d.program.body, 'unicode')})"
     try:
         claimed = d.resolve(parsed.expect)
     except ShapeError as e:  # a claimed answer that cannot even be formed is a wrong claim

@@ -153,12 +153,29 @@ def _make_transformer():
         # -- claims -------------------------------------------------------------
         def claim(self, items):
             _, wrt, function, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")]
+            return self._claim(wrt, function, expect, clauses)
+
+        def named_claim(self, items):
+            # \frac{\partial C}{\partial w} = …: C is one of the definitions given
+            _, name, _partial, wrt, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")
+                                                         and not _is_token(i, "LBRACE")]
+            defined = {n for kind, value in clauses if kind == "given" for n, _ in value}
+            if name.name not in defined:
+                raise ParseError(f"∂{name.name}: say what {name.name} is, e.g. 'given {name.name} = …' in the "
+                                 f"annotation", name.pos)
+            return self._claim(wrt, name, expect, clauses, output=name.name)
+
+        def _claim(self, wrt, function, expect, clauses, output=None):
             decls = tuple(d for kind, value in clauses if kind == "where" for d in value)
-            options = {kind: value for kind, value in clauses if kind != "where"}
+            defs = tuple(d for kind, value in clauses if kind == "given" for d in value)
+            options = {kind: value for kind, value in clauses if kind not in ("where", "given")}
             bold = frozenset(self.bold_names)
-            program = A.Program((), function, frozenset(n for n in bold if n.islower()),
-                                frozenset(n for n in bold if not n.islower()), None, decls)
+            program = A.Program(defs, function, frozenset(n for n in bold if n.islower()),
+                                frozenset(n for n in bold if not n.islower()), output, decls)
             return A.Claim(tuple(wrt), program, expect, options.get("layout"), options.get("tolerance"))
+
+        def given(self, items):
+            return ("given", tuple(d for d in items if isinstance(d, tuple)))
 
         def wrt_names(self, items):
             return [v.name for v in items]

@@ -240,3 +240,22 @@ def test_the_library_checks_files_too():
     results = mcalc.check(str(ROOT / "examples" / "notes.md"))
     assert [r.status for r in results] == ["pass", "pass", "pass", "fail"]
     assert results[-1].claim.line == 25
+
+
+def test_a_papers_own_notation_with_the_function_given_in_the_annotation(tmp_path, capsys):
+    """\\frac{\\partial C}{\\partial w} = …, with C given beside it (§6 writes its loss as C)."""
+    tex = tmp_path / "loss.tex"
+    tex.write_text(
+        "% mcalc: given C = mean((y - max(0, X@w + b))^2) where y: vector[N]; X: matrix[N, n]; w: vector\n"
+        "\\begin{equation}\n"
+        "  \\frac{\\partial C}{\\partial \\mathbf{w}} = \\frac{2}{N} \\left(\\left(X \\mathbf{w} + b - \\mathbf{y}\\right)"
+        " \\otimes \\left(X \\mathbf{w} + b > 0\\right)\\right)^{T} X\n"
+        "\\end{equation}\n"
+        "% mcalc: given C = mean((y - max(0, X@w + b))^2) where y: vector[N]; X: matrix[N, n]; w: vector\n"
+        "\\[ \\frac{\\partial C}{\\partial b} = \\frac{1}{N} \\operatorname{sum}\\left(X \\mathbf{w} + b - \\mathbf{y}\\right) \\]\n")
+    assert run(["check", str(tex)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{tex}:2: pass ∂C/∂w (C = mean(")  # the line where the equation opens
+    assert out[1].startswith(f"{tex}:6: FAIL ∂C/∂b (C = mean(")  # the factor 2 and the mask are missing
+    claim = Claim("t", 1, "\\frac{\\partial C}{\\partial w} = 1")
+    assert check_claim(claim).status == "error"  # C must be given
