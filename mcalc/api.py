@@ -203,7 +203,7 @@ class Derivation:
     # -- layouts --------------------------------------------------------------
     def _layout(self, expr: A.Node, shape: Shape) -> Answer:
         if self.layout == "denominator":
-            return Answer(self._alg.jtranspose(expr), shape.T)
+            return Answer(self._alg.transpose(expr), shape.T)  # numerator → denominator
         return Answer(expr, shape)
 
     def _stack(self, answers: list[Answer]) -> Answer:

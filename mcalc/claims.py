@@ -272,9 +272,9 @@ def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
 
 
 def _point(verdict) -> str:
-    from .verify import format_point
+    from .evaluate import format_point
 
-    return format_point(verdict.at)
+    return format_point(verdict.at, 3)
 
 
 PARALLEL_FROM = 16  # claims; fewer are checked in this process

@@ -108,7 +108,10 @@ def diff(
         return code
     extra = []
     if evaluated is not None:
-        extra.append(f"value at {_at_text(values)}: {_rows_text(evaluated)}")
+        from .evaluate import format_point, format_rows
+
+        at = format_point({k: v.plain() for k, v in values.items()})
+        extra.append(f"value at {at}: {format_rows(evaluated)}")
     if verdict is not None:
         extra.append(f"verification: {verdict}")
     if fmt is Format.rich:
@@ -216,27 +219,8 @@ def _values(at: list[str] | None) -> dict[str, str]:
     return values
 
 
-def _at_text(values) -> str:
-    def one(v):
-        if v.rows * v.cols == 1:
-            return f"{v.data[0]:g}"
-        if v.cols == 1:
-            return "[" + ", ".join(f"{x:g}" for x in v.data) + "]"
-        return _rows_text(v.tolist())
-
-    return ", ".join(f"{k}={one(v)}" for k, v in values.items())
-
-
-def _rows_text(rows) -> str:
-    flat = [[f"{x:.6g}" for x in r] for r in rows]
-    if len(flat) == 1 and len(flat[0]) == 1:
-        return flat[0][0]
-    return "[" + ", ".join("[" + ", ".join(r) + "]" for r in flat) + "]"
-
-
 def run(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit 2 for any bad input."""
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # long chains of operators
     try:
         result = app(args=argv, prog_name="mcalc", standalone_mode=False)
     except McalcError as e:

@@ -58,7 +58,7 @@ class Intermediates:
         shape = self.typing.shape(shallow)
         self.typing.add(name, shape)
         self._by_expr[shallow] = name
-        self.items.append(Intermediate(name, shallow, shape, user=name in self.definitions))
+        self.items.append(Intermediate(name, shallow, shape))
         self.original[name] = substitute(shallow, self.original)
         return A.Var(name)
 

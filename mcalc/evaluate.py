@@ -37,9 +37,36 @@ class Mat(NamedTuple):
     def tolist(self) -> list[list[float]]:
         return [list(self.data[i * self.cols:(i + 1) * self.cols]) for i in range(self.rows)]
 
+    def plain(self):
+        """A number, a list (a vector) or a list of rows, as the values are written."""
+        if self.rows * self.cols == 1:
+            return self.data[0]
+        return list(self.data) if self.cols == 1 else self.tolist()
+
     @property
     def T(self) -> Mat:
         return Mat(self.cols, self.rows, tuple(self.at(i, j) for j in range(self.cols) for i in range(self.rows)))
+
+
+def format_rows(rows, digits: int = 6) -> str:
+    """[[1, 2], [3, 4]]; a 1×1 as a plain number."""
+    if rows is None:
+        return "?"
+    if len(rows) == 1 and len(rows[0]) == 1:
+        return f"{rows[0][0]:.{digits}g}"
+    return "[" + ", ".join("[" + ", ".join(f"{x:.{digits}g}" for x in r) + "]" for r in rows) + "]"
+
+
+def format_point(point: dict, digits: int = 6) -> str:
+    """w=[1, 2], b=0.5 from numbers, lists and lists of rows."""
+    def one(v):
+        if isinstance(v, list) and v and isinstance(v[0], list):
+            return format_rows(v, digits)
+        if isinstance(v, list):
+            return "[" + ", ".join(f"{x:.{digits}g}" for x in v) + "]"
+        return f"{v:.{digits}g}"
+
+    return ", ".join(f"{k}={one(v)}" for k, v in point.items())
 
 
 def parse_value(text: str) -> Mat:

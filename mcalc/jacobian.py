@@ -204,11 +204,8 @@ class Algebra:
             if lead is not None:  # (c v)ᵀ = c vᵀ
                 return self.mul(lead, self.transpose(rest))
         if isinstance(a, A.MatMul):
-            return self.matmul(self.transpose(a.right), self.transpose(a.left))
+            return self.jmul(self.transpose(a.right), self.transpose(a.left))
         return A.Transpose(a)
-
-    def matmul(self, a: A.Node, b: A.Node) -> A.Node:
-        return self.jmul(a, b)
 
     # -- Jacobians -----------------------------------------------------------
     def identity(self, shape: Shape) -> A.Node:
@@ -254,10 +251,6 @@ class Algebra:
     def jscale(self, c: A.Node, a: A.Node) -> A.Node:
         coef, factors = self._decompose(a)
         return self._compose(self.mul(c, coef), factors, self.shape(a))
-
-    def jtranspose(self, a: A.Node) -> A.Node:
-        """Numerator layout to denominator layout."""
-        return self.transpose(a)
 
     def elementwise_partial(self, out: Shape, arg: Shape, d: A.Node) -> A.Node:
         """The Jacobian ∂u/∂a of an element-wise u whose elements have
@@ -335,9 +328,7 @@ class Algebra:
         hit = self._factored.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1], list(hit[2])
-        coef, factors = self._decompose(node)
-        factors = list(self._reduce(A.ONE, factors)[1]) if len(factors) > 1 else factors
-        return coef, factors
+        return self._reduce(*self._decompose(node))
 
     def _join(self, coef: A.Node, fa: list[A.Node], fb: list[A.Node]) -> tuple[A.Node, list[A.Node], int]:
         """Reduce the product of two reduced chains: only pairs across the junction can

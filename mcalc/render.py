@@ -170,18 +170,10 @@ def to_dict(d, values: dict | None = None) -> dict:
         "notes": notes(d),
     }
     if values is not None:
-        out["at"] = {k: _value_json(v) for k, v in values.items() if k in d.variables()}
+        out["at"] = {k: v.plain() if hasattr(v, "plain") else v for k, v in values.items()
+                     if k in d.variables()}
         out["value"] = d.evaluate(values)
     return out
-
-
-def _value_json(v):
-    if hasattr(v, "tolist"):
-        rows = v.tolist()
-        if v.rows * v.cols == 1:
-            return rows[0][0]
-        return [r[0] for r in rows] if v.cols == 1 else rows
-    return v
 
 
 def rich_view(d):

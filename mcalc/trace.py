@@ -19,7 +19,6 @@ class Intermediate(NamedTuple):
     name: str
     expr: A.Node
     shape: Shape
-    user: bool = False  # named by a definition in the input
 
 
 class Partial(NamedTuple):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from . import ast as A
 from .errors import McalcError
+from .evaluate import format_point, format_rows
 from .limits import VERIFY_SYMBOLIC_SECONDS, Timeout, time_limit
 
 SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 3, "q": 2, "r": 4}
@@ -51,7 +52,8 @@ class Verdict:
             return f"inconclusive ({self.reason})"
         if self.at is None:
             return f"FAILED ({self.reason})"
-        return f"FAILED at {format_point(self.at)}: expected {_fmt(self.expected)}, got {_fmt(self.got)}"
+        return (f"FAILED at {format_point(self.at, 3)}: expected {format_rows(self.expected)}, "
+                f"got {format_rows(self.got)}")
 
     def to_dict(self) -> dict:
         out = {"status": self.status, "method": self.method, "summary": str(self)}
@@ -64,25 +66,6 @@ class Verdict:
             out.update(at=self.at, expected=self.expected, got=self.got)
         out["sizes"] = self.sizes
         return out
-
-
-def _fmt(rows) -> str:
-    if rows is None:
-        return "?"
-    if len(rows) == 1 and len(rows[0]) == 1:
-        return f"{rows[0][0]:.6g}"
-    return "[" + ", ".join("[" + ", ".join(f"{x:.6g}" for x in r) + "]" for r in rows) + "]"
-
-
-def format_point(point: dict) -> str:
-    def one(v):
-        if isinstance(v, list):
-            if v and isinstance(v[0], list):
-                return _fmt(v)
-            return "[" + ", ".join(f"{x:.3g}" for x in v) + "]"
-        return f"{v:.3g}"
-
-    return ", ".join(f"{k}={one(v)}" for k, v in point.items())
 
 
 class _M:
