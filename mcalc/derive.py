@@ -16,7 +16,7 @@ from . import rules
 from .errors import NotSupported
 from .jacobian import Algebra
 from .shapes import Shape, Typing
-from .symbolic import polish
+from .simplify import polish
 from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Substitution, Trace
 
 MAX_PATHS_SHOWN = 6
@@ -164,9 +164,9 @@ def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, v: str, 
 
 
 def _final(node: A.Node, alg: Algebra) -> A.Node:
-    """Algebra and SymPy in turn until neither changes anything (each can open
-    a door for the other: (a - b)ᵀ diag(v) becomes ((a - b) ⊗ v)ᵀ, which SymPy
-    may then shorten)."""
+    """Jacobian algebra and element-wise simplification in turn until neither
+    changes anything (each can open a door for the other: (a - b)ᵀ diag(v)
+    becomes ((a - b) ⊗ v)ᵀ, which may then be shortened)."""
     node = alg.normalize(node)
     for _ in range(3):
         simpler = alg.normalize(polish(node, alg))

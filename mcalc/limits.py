@@ -1,12 +1,11 @@
-"""Time limits for work whose cost SymPy decides (simplification, symbolic
-verification); on expiry the caller falls back to a cheaper, still correct route."""
+"""Time limits for work whose cost SymPy decides (symbolic verification); on
+expiry the caller falls back to a cheaper, still correct route."""
 from __future__ import annotations
 
 import signal
 import threading
 from contextlib import contextmanager
 
-SIMPLIFY_SECONDS = 2.0  # for SymPy to simplify one element-wise block of an answer
 VERIFY_SYMBOLIC_SECONDS = 3.0  # before verification turns to numbers
 
 

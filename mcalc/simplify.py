@@ -1,0 +1,643 @@
+"""Simplification of the scalar and element-wise parts of an answer.
+
+An element-wise expression over vectors of one length is, element by element,
+a scalar expression, so it is simplified with each vector as one (commutative)
+symbol.  Everything else (sum, ·, @, ᵀ, diag, max, comparisons) is an opaque
+atom whose insides are simplified on their own.
+
+The canonical form is a sum of terms, each a rational coefficient times a
+product of powers: like terms collected, powers of one base combined
+(x⁻² · x = x⁻¹), a number distributed over a sum, and a comparison, being 0 or
+1, its own square.  mcalc prints the shortest of that form, its expansion and
+the form with the common factors of its terms pulled out.  Terms and factors
+keep the order in which the derivation produced them (positive terms first,
+then scalars, functions, sums), so an answer reads in the order of the
+expression: cos(x + x²)(1 + 2x), 2x - 3.
+
+Everything here is exact rational arithmetic over mcalc's own tree: no
+dependency is imported, and the cost grows with the size of the blob.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from math import gcd, lcm
+
+from . import ast as A
+
+MAX_BLOB = 400  # nodes; larger element-wise blobs are left as derived
+MAX_POWER = 1000  # numeric powers beyond this stay unexpanded
+MAX_BITS = 64  # nor is a number power whose value would be longer (2^100 stays)
+MAX_TERMS = 200  # an expansion to more terms than this is not a candidate
+_FUNCTIONS = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs")
+_ALGEBRAIC = (A.Num, A.Var, A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
+_SIMPLIFIABLE = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt")
+_AT_ZERO = {"sin": 0, "cos": 1, "tan": 0, "tanh": 0, "exp": 1}
+_ODD = ("sin", "tan", "tanh")
+_EVEN = ("cos", "abs")
+_1 = Fraction(1)
+_HALF = Fraction(1, 2)
+
+
+def _in_blob(node: A.Node) -> bool:
+    return isinstance(node, _ALGEBRAIC) or (isinstance(node, A.Call) and node.fn in _FUNCTIONS)
+
+
+def polish(node: A.Node, alg) -> A.Node:
+    """Simplify every element-wise blob of ``node`` that could use it."""
+    if not _in_blob(node):
+        if not node.children:
+            return node
+        return node.rebuild(tuple(polish(c, alg) for c in node.children))
+    return _Blob(alg).simplify(node)
+
+
+def _worth(node: A.Node) -> bool:
+    """Something to shorten (a quotient, a power, a function, a product over a
+    sum, a name used twice) in a blob of at most MAX_BLOB nodes."""
+    seen: set[str] = set()
+    stack = [(node, False)]
+    count = 0
+    worth = False
+    while stack:
+        n, under_product = stack.pop()
+        count += 1
+        if count > MAX_BLOB:
+            return False
+        if _relu_argument(n) is not None:
+            worth = True  # max(0, z) may meet its mask (z > 0)
+        if not _in_blob(n):
+            continue  # an opaque atom, simplified on its own
+        if worth:
+            stack.extend((c, False) for c in n.children)
+            continue
+        if isinstance(n, (A.Div, A.Pow)) or (isinstance(n, A.Call) and n.fn in _SIMPLIFIABLE) \
+                or (isinstance(n, (A.Add, A.Sub)) and under_product):
+            worth = True
+        elif isinstance(n, A.Var):
+            worth = n.name in seen
+            seen.add(n.name)
+        product = isinstance(n, (A.Mul, A.Neg))
+        stack.extend((c, product) for c in n.children)
+    return worth
+
+
+# -- the canonical form ------------------------------------------------------------
+class _Hashed:
+    """Equal when the mappings are equal, whatever their order."""
+
+    __slots__ = ("items", "_hash")
+
+    def __init__(self, items: dict):
+        self.items = items
+        self._hash = None
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash((type(self), frozenset(self.items.items())))
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and hash(self) == hash(other) and self.items == other.items
+
+
+class Sum(_Hashed):
+    """Σ coefficient × product: ``items`` maps each Product to its nonzero Fraction."""
+
+    __slots__ = ()
+
+
+class Product(_Hashed):
+    """Π base^exponent: ``items`` maps each base to its exponent, a nonzero
+    Fraction or a Sum.  A base is a variable or opaque node, an Fn, a Sum (of
+    several terms, or raised to a fraction) or a Fraction (raised to a power
+    that does not evaluate exactly)."""
+
+    __slots__ = ()
+
+
+class Fn:
+    __slots__ = ("name", "arg", "_hash")
+
+    def __init__(self, name: str, arg: Sum):
+        self.name, self.arg = name, arg
+        self._hash = hash((name, arg))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Fn and other.name == self.name and other.arg == self.arg
+
+
+_NONE = Product({})
+ZERO = Sum({})
+ONE = Sum({_NONE: _1})
+
+
+class _TooBig(Exception):
+    pass
+
+
+def number(c: Fraction) -> Sum:
+    return Sum({_NONE: Fraction(c)}) if c else ZERO
+
+
+def atom(base) -> Sum:
+    return Sum({Product({base: _1}): _1})
+
+
+def as_number(s: Sum) -> Fraction | None:
+    items = s.items
+    if not items:
+        return Fraction(0)
+    if len(items) == 1 and _NONE in items:
+        return items[_NONE]
+    return None
+
+
+def add(a: Sum, b: Sum) -> Sum:
+    if not a.items:
+        return b
+    if not b.items:
+        return a
+    terms = dict(a.items)
+    for p, c in b.items.items():
+        total = terms.get(p, 0) + c
+        if total:
+            terms[p] = total
+        else:
+            del terms[p]
+    return Sum(terms)
+
+
+def scale(s: Sum, c: Fraction) -> Sum:
+    if not c:
+        return ZERO
+    if c == 1:
+        return s
+    return Sum({p: k * c for p, k in s.items.items()})
+
+
+def mul(a: Sum, b: Sum) -> Sum:
+    ca = as_number(a)
+    if ca is not None:
+        return scale(b, ca)
+    cb = as_number(b)
+    if cb is not None:
+        return scale(a, cb)
+    pa, ka = _as_term(a)
+    pb, kb = _as_term(b)
+    factors = dict(pa.items)
+    for base, e in pb.items.items():
+        if base in factors:
+            e = _add_exponents(factors[base], e)
+            if not e:
+                del factors[base]
+                continue
+        factors[base] = e
+    return _term(ka * kb, factors)
+
+
+def _as_term(s: Sum) -> tuple[Product, Fraction]:
+    if len(s.items) == 1:
+        return next(iter(s.items.items()))
+    return Product({s: _1}), _1
+
+
+def _exponent_sum(e) -> Sum:
+    return number(e) if type(e) is Fraction else e
+
+
+def _exponent(s: Sum):
+    """A Sum exponent as a Fraction when it is a number (0 when it vanishes)."""
+    c = as_number(s)
+    return s if c is None else c
+
+
+def _add_exponents(e1, e2):
+    if type(e1) is Fraction and type(e2) is Fraction:
+        return e1 + e2
+    return _exponent(add(_exponent_sum(e1), _exponent_sum(e2)))
+
+
+def _term(coeff: Fraction, factors: dict) -> Sum:
+    if not coeff:
+        return ZERO
+    clean = {}
+    for base, e in factors.items():
+        if type(e) is Fraction:
+            if isinstance(base, A.Compare) and e > 0 and e.denominator == 1:
+                e = _1  # a comparison is 0 or 1: c² = c
+            if type(base) is Fraction:
+                value = _number_power(base, e)
+                if value is not None:
+                    coeff *= value
+                    continue
+        clean[base] = e
+    if not coeff:
+        return ZERO
+    if len(clean) == 1:  # c·(a + b) = ca + cb
+        base, e = next(iter(clean.items()))
+        if type(base) is Sum and e == 1:
+            return scale(base, coeff)
+    return Sum({Product(clean): coeff})
+
+
+def _number_power(c: Fraction, e: Fraction) -> Fraction | None:
+    """c^e when it is a rational number of sensible size, else None."""
+    if e.denominator == 1:
+        k = e.numerator
+        if abs(k) > MAX_POWER or max(c.numerator.bit_length(), c.denominator.bit_length()) * abs(k) > MAX_BITS:
+            return None
+        if not c and k < 0:
+            raise ZeroDivisionError("0 to a negative power")
+        return c ** k
+    if c <= 0:
+        return None
+    root = e.denominator
+    p, q = _exact_root(c.numerator, root), _exact_root(c.denominator, root)
+    if p is None or q is None:
+        return None
+    return _number_power(Fraction(p, q), Fraction(e.numerator))
+
+
+def _exact_root(n: int, k: int) -> int | None:
+    if n.bit_length() > MAX_BITS:
+        return None
+    r = round(n ** (1 / k)) if n.bit_length() < 1000 else _int_root(n, k)
+    for guess in (r - 1, r, r + 1):
+        if guess >= 0 and guess ** k == n:
+            return guess
+    return None
+
+
+def _int_root(n: int, k: int) -> int:
+    lo, hi = 0, 1 << (n.bit_length() // k + 1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid ** k <= n:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def power(a: Sum, e: Sum) -> Sum:
+    k = as_number(e)
+    if k == 0:
+        return ONE
+    if k == 1:
+        return a
+    exp = e if k is None else k
+    c = as_number(a)
+    if c is not None:
+        if c == 1:
+            return ONE
+        if k is not None:
+            value = _number_power(c, k)
+            if value is not None:
+                return number(value)
+        return Sum({Product({c: exp}): _1})
+    if len(a.items) == 1:
+        p, coeff = next(iter(a.items.items()))
+        if k is not None and k.denominator == 1:  # (c·Πbᵉ)ᵏ = cᵏ·Πbᵉᵏ
+            ck = _number_power(coeff, k)
+            if ck is not None:
+                return _term(ck, {b: _times(x, k) for b, x in p.items.items()})
+        elif coeff == 1 and len(p.items) == 1:
+            base, x = next(iter(p.items.items()))
+            if x == 1:
+                return _term(_1, {base: exp})
+        elif coeff > 0 and k is not None:  # (4x)^(1/2) = 2·x^(1/2)
+            ck = _number_power(coeff, k)
+            if ck is not None:
+                return scale(power(Sum({p: _1}), e), ck)
+    return Sum({Product({a: exp}): _1})
+
+
+def _times(x, k: Fraction):
+    return x * k if type(x) is Fraction else _exponent(scale(x, k))
+
+
+def call(fn: str, a: Sum) -> Sum:
+    if fn == "sqrt":
+        return power(a, number(_HALF))
+    c = as_number(a)
+    if c == 0 and fn in _AT_ZERO:
+        return number(Fraction(_AT_ZERO[fn]))
+    if fn == "ln" and c == 1:
+        return ZERO
+    if fn == "exp" and len(a.items) == 1:  # exp(ln(u)) = u
+        p, coeff = next(iter(a.items.items()))
+        if coeff == 1 and len(p.items) == 1:
+            base, x = next(iter(p.items.items()))
+            if type(base) is Fn and base.name == "ln" and x == 1:
+                return base.arg
+    if (fn in _ODD or fn in _EVEN) and a.items and all(k < 0 for k in a.items.values()):
+        inner = call(fn, scale(a, Fraction(-1)))  # sin(-x) = -sin(x), cos(-x) = cos(x)
+        return scale(inner, Fraction(-1)) if fn in _ODD else inner
+    return atom(Fn(fn, a))
+
+
+# -- candidates ----------------------------------------------------------------------
+def expand(s: Sum) -> Sum:
+    """Every product over a sum multiplied out, inside functions too.  A sum
+    is multiplied into the rest of its term one term at a time, so that powers
+    of one base meet and cancel: σ(1 - σ)((1 - y)/(1 - σ) - y/σ) = σ - y."""
+    return _Expansion().sum(s)
+
+
+class _Expansion:
+    def __init__(self):
+        self.budget = 20 * MAX_TERMS
+
+    def sum(self, s: Sum) -> Sum:
+        out = ZERO
+        for p, c in s.items.items():
+            out = add(out, self.term(p, c))
+            if len(out.items) > MAX_TERMS:
+                raise _TooBig()
+        return out
+
+    def term(self, p: Product, c: Fraction) -> Sum:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooBig()
+        if any(type(base) is Fn for base in p.items):
+            t = number(c)
+            for base, e in p.items.items():
+                f = call(base.name, self.sum(base.arg)) if type(base) is Fn else _base_sum(base)
+                t = mul(t, power(f, _exponent_sum(e)))
+            if len(t.items) != 1:
+                return self.sum(t)
+            p, c = next(iter(t.items.items()))
+            if not any(type(base) is Sum for base in p.items):
+                return t
+        sums = [b for b, e in p.items.items() if type(b) is Sum and type(e) is Fraction and e.denominator == 1 and e > 0]
+        if any(p.items[b] >= MAX_TERMS for b in sums):
+            raise _TooBig()  # (a + b)^k has k + 1 terms
+        if not sums:
+            return Sum({p: c})
+        # first the sum with quotients in its terms: they may cancel against the rest
+        chosen = max(sums, key=lambda b: any(type(x) is Fraction and x < 0 for q in b.items for x in q.items.values()))
+        rest = dict(p.items)
+        rest[chosen] -= 1
+        if not rest[chosen]:
+            del rest[chosen]
+        out = ZERO
+        for q, k in chosen.items.items():
+            out = add(out, self.sum(mul(_term(c, rest), Sum({q: k}))))
+            if len(out.items) > MAX_TERMS:
+                raise _TooBig()
+        return out
+
+
+def _base_sum(base) -> Sum:
+    if type(base) is Sum:
+        return base
+    if type(base) is Fraction:
+        return number(base)
+    return atom(base)
+
+
+def pull_common(s: Sum) -> tuple[Fraction, dict, Sum] | None:
+    """content × common factors × the rest: 2ab + 2ac = 2a(b + c), or None."""
+    if len(s.items) < 2:
+        return None
+    coeffs = list(s.items.values())
+    content = Fraction(gcd(*(c.numerator for c in coeffs)), lcm(*(c.denominator for c in coeffs)))
+    if all(c < 0 for c in coeffs):
+        content = -content
+    common = None
+    for p in s.items:
+        f = p.items
+        if common is None:
+            common = {b: e for b, e in f.items() if type(e) is Fraction}
+            continue
+        common = {b: (min(e, f[b]) if e > 0 else max(e, f[b])) for b, e in common.items()
+                  if type(f.get(b)) is Fraction and (e > 0) == (f[b] > 0)}
+    if content == 1 and not common:
+        return None
+    rest = {}
+    for p, c in s.items.items():
+        left = {}
+        for b, e in p.items.items():
+            if b in common:
+                e = e - common[b]
+                if not e:
+                    continue
+            left[b] = e
+        rest[Product(left)] = c / content
+    return content, common, Sum(rest)
+
+
+# -- in and out of the tree -------------------------------------------------------------
+def _relu_argument(node: A.Node) -> A.Node | None:
+    """z for max(0, z), max(z, 0) and relu(z)."""
+    if isinstance(node, A.Call):
+        if node.fn == "relu":
+            return node.args[0]
+        if node.fn == "max" and node.args[0] == A.ZERO:
+            return node.args[1]
+        if node.fn == "max" and node.args[1] == A.ZERO:
+            return node.args[0]
+    return None
+
+
+def _indicators(blob: A.Node) -> dict[A.Node, A.Node]:
+    """The comparisons (z > 0) standing in a blob, by their z."""
+    found, stack = {}, [blob]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, A.Compare) and n.op == ">" and n.right == A.ZERO:
+            found[n.left] = n
+        elif _in_blob(n):
+            stack.extend(n.children)
+    return found
+
+
+_NEG_ONE = number(Fraction(-1))
+
+
+class _Blob:
+    def __init__(self, alg):
+        self.alg = alg
+        self.indicators: dict[A.Node, A.Node] = {}
+        self._scalar: dict[A.Node, bool] = {}
+
+    def simplify(self, node: A.Node) -> A.Node:
+        inner = self._polish_opaque(node)
+        if not _worth(inner):
+            return inner
+        self.indicators = _indicators(inner)
+        try:
+            result = self.shortest(self.canonical(inner))
+        except (_TooBig, RecursionError, ZeroDivisionError):
+            return inner
+        want = self.alg.shape(node)
+        got = self.alg.shape(result)
+        if got != want:
+            if got.is_scalar and want.cols == 1:
+                return self.alg.mul(result, A.Ones(dim=want.rows))
+            return inner
+        return result
+
+    def _polish_opaque(self, node: A.Node) -> A.Node:
+        if _in_blob(node):
+            if not node.children:
+                return node
+            return node.rebuild(tuple(self._polish_opaque(c) for c in node.children))
+        return polish(node, self.alg)
+
+    def canonical(self, node: A.Node) -> Sum:
+        t = type(node)
+        if t is A.Num:
+            return number(node.value)
+        if t is A.Var:
+            return atom(node)
+        if t is A.Add:
+            return add(self.canonical(node.left), self.canonical(node.right))
+        if t is A.Sub:
+            return add(self.canonical(node.left), scale(self.canonical(node.right), Fraction(-1)))
+        if t is A.Mul:
+            return mul(self.canonical(node.left), self.canonical(node.right))
+        if t is A.Div:
+            return mul(self.canonical(node.left), power(self.canonical(node.right), _NEG_ONE))
+        if t is A.Pow:
+            return power(self.canonical(node.left), self.canonical(node.right))
+        if t is A.Neg:
+            return scale(self.canonical(node.arg), Fraction(-1))
+        relu_of = _relu_argument(node)
+        if relu_of is not None and relu_of in self.indicators:  # max(0, z) = z (z > 0), exactly
+            return mul(self.canonical(relu_of), atom(self.indicators[relu_of]))
+        if t is A.Call and node.fn in _FUNCTIONS:
+            return call(node.fn, self.canonical(node.args[0]))
+        return atom(node)
+
+    def shortest(self, s: Sum) -> A.Node:
+        """The shortest of the canonical form, its expansion, and each with its
+        common factors pulled out (the first of equals)."""
+        candidates = [self.node(s)]
+        forms = [s]
+        try:
+            expanded = expand(s)
+            if expanded != s:
+                forms.append(expanded)
+                candidates.append(self.node(expanded))
+        except (_TooBig, RecursionError):
+            pass
+        for form in forms:
+            pulled = pull_common(form)
+            if pulled is not None:
+                content, common, rest = pulled
+                if rest not in common:
+                    candidates.append(self._term(Product({**common, rest: _1}), content))
+        return min(candidates, key=_cost)
+
+    # -- back to the tree --------------------------------------------------------------
+    def node(self, s: Sum) -> A.Node:
+        if not s.items:
+            return A.ZERO
+        terms = sorted(s.items.items(), key=lambda pc: pc[1] < 0)  # stable: x - y, not -y + x
+        out = None
+        for p, c in terms:
+            if out is None:
+                out = self._term(p, c)
+            elif c < 0:
+                out = A.Sub(out, self._term(p, -c))
+            else:
+                out = A.Add(out, self._term(p, c))
+        return out
+
+    def _term(self, p: Product, c: Fraction) -> A.Node:
+        """coefficient × numerator factors / denominator factors."""
+        numer, denom = [], []
+        for base, e in p.items.items():
+            if type(e) is Fraction and e < 0:
+                denom.append((base, -e))
+            else:
+                numer.append((base, e))
+        numer.sort(key=self._order)
+        denom.sort(key=self._order)
+        sign = c < 0
+        c = -c if sign else c
+        out = None
+        if c.numerator != 1 or not numer:
+            out = A.Num(Fraction(c.numerator))
+        for base, e in numer:
+            f = self._power(base, e)
+            out = f if out is None else A.Mul(out, f)
+        if sign:  # -a*b/c: the sign goes on the first factor
+            out = _negate_first(out)
+        below = [A.Num(Fraction(c.denominator))] if c.denominator != 1 else []
+        below += [self._power(base, e) for base, e in denom]
+        if below:
+            den = below[0]
+            for f in below[1:]:
+                den = A.Mul(den, f)
+            out = A.Div(out, den)
+        return out
+
+    def _order(self, factor) -> tuple[int, int]:
+        """Scalars before vectors; then names, other atoms, functions, sums."""
+        base = factor[0]
+        if type(base) is Fraction:
+            return (0, 0)
+        if type(base) is Fn:
+            return (0 if self._is_scalar(base.arg) else 1, 2)
+        if type(base) is Sum:
+            return (0 if self._is_scalar(base) else 1, 3)
+        scalar = self._scalar.get(base)
+        if scalar is None:
+            scalar = self._scalar[base] = self.alg.shape(base).is_scalar
+        return (0 if scalar else 1, 0 if type(base) is A.Var else 1)
+
+    def _is_scalar(self, s: Sum) -> bool:
+        return all(self._order((b, e))[0] == 0 for p in s.items for b, e in p.items.items())
+
+    def _power(self, base, e) -> A.Node:
+        if type(base) is Fraction:
+            b = _number_node(base)
+        elif type(base) is Fn:
+            b = A.Call(base.name, (self.node(base.arg),))
+        elif type(base) is Sum:
+            b = self.node(base)
+        else:
+            b = base
+        if type(e) is not Fraction:
+            return A.Pow(b, self.node(e))
+        if e == 1:
+            return b
+        if e == _HALF:
+            return A.Call("sqrt", (b,))
+        return A.Pow(b, _number_node(e))
+
+
+def _number_node(c: Fraction) -> A.Node:
+    """A rational number as a quotient, so that the text parses back to the same tree."""
+    out = A.Num(Fraction(abs(c.numerator)))
+    if c.denominator != 1:
+        out = A.Div(out, A.Num(Fraction(c.denominator)))
+    return A.Neg(out) if c < 0 else out
+
+
+def _negate_first(node: A.Node) -> A.Node:
+    if isinstance(node, A.Mul):
+        return A.Mul(_negate_first(node.left), node.right)
+    return A.Num(-node.value) if isinstance(node, A.Num) else A.Neg(node)
+
+
+def _cost(node: A.Node) -> tuple[int, int]:
+    """Operations, then nodes and name lengths."""
+    ops = size = 0
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        children = n.children
+        if children:
+            ops += 1
+            size += 1
+            stack.extend(children)
+        else:
+            size += len(n.name) if type(n) is A.Var else 1
+    return ops, size

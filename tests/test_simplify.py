@@ -1,0 +1,114 @@
+"""The element-wise simplifier (mcalc/simplify.py): the identities it applies,
+its guards, and, on random expressions, that a simplified expression has the
+value of the original."""
+from __future__ import annotations
+
+import math
+import os
+import random
+
+import pytest
+
+import mcalc.api  # noqa: F401 - raises the recursion limit, as every use of mcalc does
+from mcalc.errors import EvaluationError
+from mcalc.evaluate import Evaluator, Mat
+from mcalc.jacobian import Algebra
+from mcalc.parser import parse, parse_expr
+from mcalc.shapes import Declarations, infer
+from mcalc.simplify import polish
+from mcalc.text import TextPrinter
+
+
+def simplify(text: str, vectors=()) -> str:
+    typing = infer(parse(text), Declarations({v: "n" for v in vectors}, {}, set()))
+    return to_text(polish(parse_expr(text), Algebra(typing)))
+
+
+def to_text(node) -> str:
+    return TextPrinter().doprint(node)
+
+
+@pytest.mark.parametrize("before,after", [
+    ("x^2*x", "x^3"),                                      # powers of one base combine
+    ("2*x*x + x^2", "3*x^2"),                              # like terms collect
+    ("1/x^2 * 2*x", "2/x"),
+    ("1/sin(x^3)^2 * 2*sin(x^3) * cos(x^3) * 3*x^2", "6*x^2*cos(x^3)/sin(x^3)"),  # §4.5.1
+    ("9*(1 + 2*x)", "9 + 18*x"),                           # a number distributes over a sum
+    ("cos(x + x^2)*(1 + 2*x)", "cos(x + x^2)*(1 + 2*x)"),  # a product over a sum stays, in order
+    ("(x > 0)^2*y", "y*(x > 0)"),                          # a comparison is its own square
+    ("max(0, z)*(z > 0) - y*(z > 0)", "(z > 0)*(z - y)"),  # max(0, z) next to its mask is z
+    ("sigmoid(t)*(1 - sigmoid(t))*((1 - y)/(1 - sigmoid(t)) - y/sigmoid(t))", "sigmoid(t) - y"),
+    ("x*(x + 1) - x^2", "x"),                              # the expansion is shorter
+    ("2*a*b + 2*a*c", "2*a*(b + c)"),                      # common factors pulled out
+    ("x/y + 1/y", "(x + 1)/y"),
+    ("sqrt(4*x)", "2*sqrt(x)"),
+    ("x^(1/2)*x^(1/2)", "x"),
+    ("(x^2)^(1/2)", "sqrt(x^2)"),                          # not |x|: nothing is guessed
+    ("(x^2)^3", "x^6"),
+    ("8^(1/3) + 2^(1/2)*2^(1/2)", "4"),
+    ("exp(0) + ln(1) + sin(0) + cos(0)", "2"),
+    ("sin(-x) + cos(-x)", "cos(x) - sin(x)"),
+    ("exp(ln(x + 1))^2", "(x + 1)^2"),
+    ("x^y*x", "x^(y + 1)"),
+    ("x - x + 3*w", "3*w"),
+    ("w/w", "ones"),                                       # a vector blob stays a vector
+])
+def test_identity(before, after):
+    assert simplify(before, vectors=("w",)) == after
+
+
+def test_huge_powers_stay_as_written():
+    assert simplify("2^1000*2^1000*x^2") == "2^2000*x^2"
+    assert simplify("(x + 1)^900*(x + 1)") == "(x + 1)^901"
+
+
+def test_large_blobs_are_left_as_derived():
+    text = " + ".join(f"x^{k}/{k}" for k in range(1, 250))
+    assert simplify(text) == to_text(parse_expr(text))
+
+
+def test_expansion_has_a_budget():
+    text = "(a + b + c + d)^6*x/x"
+    assert simplify(text) == "(a + b + c + d)^6"
+
+
+def test_division_by_zero_is_left_as_written():
+    assert simplify("x/0 + x") == "x/0 + x"
+
+
+# -- random expressions: the simplified value is the original's ------------------------
+_UNARY = ["sin({})", "cos({})", "exp({})", "ln(({})^2 + 1)", "sqrt(({})^2 + 1)", "tanh({})", "-({})",
+          "({})^2", "({})^3", "1/(({})^2 + 1)", "sigmoid({})", "abs({})", "relu({})", "({} > 0)"]
+_BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (({})^2 + 1)", "({})^2 * ({})",
+           "({}) * (({}) + 1)", "max(0, {}) * ({} > 0)"]
+
+
+def _random_expr(rng: random.Random, depth: int) -> str:
+    if depth == 0 or rng.random() < 0.2:
+        return rng.choice(["a", "b", "c", "2", "3", "1/2", "a", "b"])
+    if rng.random() < 0.4:
+        return rng.choice(_UNARY).format(_random_expr(rng, depth - 1))
+    left, right = _random_expr(rng, depth - 1), _random_expr(rng, depth - 1)
+    pattern = rng.choice(_BINARY)
+    return pattern.format(left, right) if pattern.count("{}") == 2 else pattern.format(left)
+
+
+def _value(text: str, point: dict[str, float]) -> float:
+    values = {k: Mat.scalar(v) for k, v in point.items()}
+    return Evaluator(values, {})(parse_expr(text)).tolist()[0][0]
+
+
+@pytest.mark.parametrize("seed", range(int(os.environ.get("MCALC_SIMPLIFY_SEEDS", "400"))))
+def test_simplified_value_is_the_originals(seed):
+    rng = random.Random(seed)
+    text = _random_expr(rng, 4)
+    simpler = simplify(text)
+    for _ in range(3):
+        point = {name: rng.uniform(-2, 2) for name in "abc"}
+        try:
+            want, got = _value(text, point), _value(simpler, point)
+        except (EvaluationError, OverflowError, ZeroDivisionError):
+            continue
+        if not math.isfinite(want) or abs(want) > 1e8:
+            continue
+        assert abs(got - want) <= 1e-9 * (1 + abs(want)), (text, simpler, point)
