@@ -65,6 +65,14 @@ class Num(Node):
     __slots__ = ("value",)
     _fields = ("value",)
 
+    def __init__(self, value, pos: int | None = None):
+        _set(self, "value", value)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.value,)
+
 
 class Var(Node):
     """A variable: a user's scalar/vector/matrix, a dimension used as a
@@ -72,6 +80,14 @@ class Var(Node):
 
     __slots__ = ("name",)
     _fields = ("name",)
+
+    def __init__(self, name, pos: int | None = None):
+        _set(self, "name", name)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.name,)
 
 
 class Ones(Node):
@@ -101,9 +117,20 @@ class Zero(Node):
     _compared = ()
 
 
+_set = object.__setattr__
+
+
 class _Unary(Node):
     __slots__ = ("arg",)
     _fields = ("arg",)
+
+    def __init__(self, arg, pos: int | None = None):  # the hot constructors, spelled out
+        _set(self, "arg", arg)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.arg,)
 
     @property
     def children(self):
@@ -130,6 +157,15 @@ class Diag(_Unary):
 class _Binary(Node):
     __slots__ = ("left", "right")
     _fields = ("left", "right")
+
+    def __init__(self, left, right, pos: int | None = None):
+        _set(self, "left", left)
+        _set(self, "right", right)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.left, self.right)
 
     @property
     def children(self):

@@ -16,7 +16,7 @@ from . import rules
 from .errors import NotSupported
 from .jacobian import Algebra
 from .shapes import Shape, Typing
-from .simplify import polish
+from .simplify import Simplifier
 from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Substitution, Trace
 
 MAX_PATHS_SHOWN = 6
@@ -83,6 +83,7 @@ def _depends(items: list[Intermediate], variables: set[str]) -> set[str]:
 
 def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, Algebra]:
     alg = Algebra(typing)
+    simplifier = Simplifier(alg)
     steps = Intermediates(program, typing)
     items = steps.items
     for v in wrt:
@@ -121,8 +122,8 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         paths = _paths(items, by_output, output, v)
         rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
         shape = Shape(_size(out_shape), _size(v_shape))
-        combinations.append(Combination(v, rule, _shown(paths), polish(value, alg), shape))
-        substitutions.append(_substitute(value, items, alg, v, shape))
+        combinations.append(Combination(v, rule, _shown(paths), value, shape, simplifier.polish))
+        substitutions.append(_substitute(value, items, alg, simplifier, v, shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),
                   tuple(partials.values()), tuple(combinations), tuple(substitutions))
@@ -148,7 +149,8 @@ def _chain_rule(items, by_output, output, out_shape, alg) -> dict[str, A.Node]:
 SHARE_MIN = 12  # nodes: a smaller shared subexpression is simply written out again
 
 
-def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, v: str, shape: Shape) -> Substitution:
+def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, simplifier: Simplifier, v: str,
+                shape: Shape) -> Substitution:
     """Step 4: substitute the intermediates back, except those the answer would
     copy into several places (and that are not tiny): these stay named."""
     keep = _shared(items, value)
@@ -157,22 +159,22 @@ def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, v: str, 
     for it in items:
         expr = substitute(it.expr, values)
         if it.name in keep:
-            shared.append((it.name, _final(expr, alg)))
+            shared.append((it.name, _final(expr, alg, simplifier)))
         else:
             values[it.name] = expr
-    return Substitution(v, _final(substitute(value, values), alg), shape, tuple(shared))
+    return Substitution(v, _final(substitute(value, values), alg, simplifier), shape, tuple(shared))
 
 
-def _final(node: A.Node, alg: Algebra) -> A.Node:
+def _final(node: A.Node, alg: Algebra, simplifier: Simplifier) -> A.Node:
     """Jacobian algebra and element-wise simplification in turn until neither
     changes anything (each can open a door for the other: (a - b)ᵀ diag(v)
     becomes ((a - b) ⊗ v)ᵀ, which may then be shortened)."""
     node = alg.normalize(node)
     for _ in range(3):
-        simpler = alg.normalize(polish(node, alg))
-        if simpler == node:
+        polished = simplifier.polish(node)
+        node = alg.normalize(polished)
+        if node == polished:
             break
-        node = simpler
     return node
 
 

@@ -35,6 +35,7 @@ _AT_ZERO = {"sin": 0, "cos": 1, "tan": 0, "tanh": 0, "exp": 1}
 _ODD = ("sin", "tan", "tanh")
 _EVEN = ("cos", "abs")
 _1 = Fraction(1)
+_MINUS_1 = Fraction(-1)
 _HALF = Fraction(1, 2)
 
 
@@ -42,29 +43,21 @@ def _in_blob(node: A.Node) -> bool:
     return isinstance(node, _ALGEBRAIC) or (isinstance(node, A.Call) and node.fn in _FUNCTIONS)
 
 
-def polish(node: A.Node, alg) -> A.Node:
-    """Simplify every element-wise blob of ``node`` that could use it."""
-    if not _in_blob(node):
-        if not node.children:
-            return node
-        return node.rebuild(tuple(polish(c, alg) for c in node.children))
-    return _Blob(alg).simplify(node)
-
-
-def _worth(node: A.Node) -> bool:
+def _worth(node: A.Node) -> bool | str:
     """Something to shorten (a quotient, a power, a function, a product over a
-    sum, a name used twice) in a blob of at most MAX_BLOB nodes."""
+    sum, a name used twice) in a blob of at most MAX_BLOB nodes; _RELU when a
+    max(0, z) stands in it."""
     seen: set[str] = set()
     stack = [(node, False)]
     count = 0
-    worth = False
+    worth = relu = False
     while stack:
         n, under_product = stack.pop()
         count += 1
         if count > MAX_BLOB:
             return False
         if _relu_argument(n) is not None:
-            worth = True  # max(0, z) may meet its mask (z > 0)
+            relu = worth = True  # max(0, z) may meet its mask (z > 0)
         if not _in_blob(n):
             continue  # an opaque atom, simplified on its own
         if worth:
@@ -78,9 +71,10 @@ def _worth(node: A.Node) -> bool:
             seen.add(n.name)
         product = isinstance(n, (A.Mul, A.Neg))
         stack.extend((c, product) for c in n.children)
-    return worth
+    return _RELU if relu else worth
 
 
+_RELU = "relu"  # worth it, and a max(0, z) stands in the blob
 # -- the canonical form ------------------------------------------------------------
 class _Hashed:
     """Equal when the mappings are equal, whatever their order."""
@@ -139,7 +133,7 @@ class _TooBig(Exception):
 
 
 def number(c: Fraction) -> Sum:
-    return Sum({_NONE: Fraction(c)}) if c else ZERO
+    return Sum({_NONE: c if type(c) is Fraction else Fraction(c)}) if c else ZERO
 
 
 def atom(base) -> Sum:
@@ -221,18 +215,33 @@ def _add_exponents(e1, e2):
 
 
 def _term(coeff: Fraction, factors: dict) -> Sum:
+    """coeff × Π factors in canonical form: numbers evaluated where exact, a
+    comparison's powers 1, a sum raised to an integer power primitive (its
+    numeric content moved into the coefficient: 1/(5a + 5) = 1/5 · 1/(a + 1)),
+    and a number times a lone sum distributed."""
     if not coeff:
         return ZERO
-    clean = {}
+    clean: dict = {}
     for base, e in factors.items():
         if type(e) is Fraction:
             if isinstance(base, A.Compare) and e > 0 and e.denominator == 1:
                 e = _1  # a comparison is 0 or 1: c² = c
-            if type(base) is Fraction:
+            elif type(base) is Fraction:
                 value = _number_power(base, e)
                 if value is not None:
                     coeff *= value
                     continue
+            elif type(base) is Sum and e.denominator == 1 and len(base.items) > 1:
+                content = _content(base)
+                factor = _number_power(content, e) if content != 1 else None
+                if factor is not None:
+                    coeff *= factor
+                    base = scale(base, 1 / content)
+        if base in clean:
+            e = _add_exponents(clean[base], e)
+            if not e:
+                del clean[base]
+                continue
         clean[base] = e
     if not coeff:
         return ZERO
@@ -241,6 +250,14 @@ def _term(coeff: Fraction, factors: dict) -> Sum:
         if type(base) is Sum and e == 1:
             return scale(base, coeff)
     return Sum({Product(clean): coeff})
+
+
+def _content(s: Sum) -> Fraction:
+    """The rational that divides every coefficient of ``s`` to coprime
+    integers; negative when every coefficient is."""
+    coeffs = s.items.values()
+    content = Fraction(gcd(*(c.numerator for c in coeffs)), lcm(*(c.denominator for c in coeffs)))
+    return -content if all(c < 0 for c in coeffs) else content
 
 
 def _number_power(c: Fraction, e: Fraction) -> Fraction | None:
@@ -297,7 +314,7 @@ def power(a: Sum, e: Sum) -> Sum:
             value = _number_power(c, k)
             if value is not None:
                 return number(value)
-        return Sum({Product({c: exp}): _1})
+        return _term(_1, {c: exp})
     if len(a.items) == 1:
         p, coeff = next(iter(a.items.items()))
         if k is not None and k.denominator == 1:  # (c·Πbᵉ)ᵏ = cᵏ·Πbᵉᵏ
@@ -312,7 +329,7 @@ def power(a: Sum, e: Sum) -> Sum:
             ck = _number_power(coeff, k)
             if ck is not None:
                 return scale(power(Sum({p: _1}), e), ck)
-    return Sum({Product({a: exp}): _1})
+    return _term(_1, {a: exp})
 
 
 def _times(x, k: Fraction):
@@ -334,8 +351,8 @@ def call(fn: str, a: Sum) -> Sum:
             if type(base) is Fn and base.name == "ln" and x == 1:
                 return base.arg
     if (fn in _ODD or fn in _EVEN) and a.items and all(k < 0 for k in a.items.values()):
-        inner = call(fn, scale(a, Fraction(-1)))  # sin(-x) = -sin(x), cos(-x) = cos(x)
-        return scale(inner, Fraction(-1)) if fn in _ODD else inner
+        inner = call(fn, scale(a, _MINUS_1))  # sin(-x) = -sin(x), cos(-x) = cos(x)
+        return scale(inner, _MINUS_1) if fn in _ODD else inner
     return atom(Fn(fn, a))
 
 
@@ -345,6 +362,18 @@ def expand(s: Sum) -> Sum:
     is multiplied into the rest of its term one term at a time, so that powers
     of one base meet and cancel: σ(1 - σ)((1 - y)/(1 - σ) - y/σ) = σ - y."""
     return _Expansion().sum(s)
+
+
+def _expandable(s: Sum) -> bool:
+    """Whether a product over a sum stands anywhere in ``s``."""
+    for p in s.items:
+        for base, e in p.items.items():
+            if type(base) is Sum:
+                if type(e) is Fraction and e > 0 and e.denominator == 1 or _expandable(base):
+                    return True
+            elif type(base) is Fn and _expandable(base.arg):
+                return True
+    return False
 
 
 class _Expansion:
@@ -404,10 +433,7 @@ def pull_common(s: Sum) -> tuple[Fraction, dict, Sum] | None:
     """content × common factors × the rest: 2ab + 2ac = 2a(b + c), or None."""
     if len(s.items) < 2:
         return None
-    coeffs = list(s.items.values())
-    content = Fraction(gcd(*(c.numerator for c in coeffs)), lcm(*(c.denominator for c in coeffs)))
-    if all(c < 0 for c in coeffs):
-        content = -content
+    content = _content(s)
     common = None
     for p in s.items:
         f = p.items
@@ -456,38 +482,48 @@ def _indicators(blob: A.Node) -> dict[A.Node, A.Node]:
     return found
 
 
-_NEG_ONE = number(Fraction(-1))
+_NEG_ONE = number(_MINUS_1)
 
 
-class _Blob:
+class Simplifier:
+    """Simplifies the element-wise blobs of one derivation's expressions,
+    remembering each blob's simplest form and which atoms are scalars."""
+
     def __init__(self, alg):
         self.alg = alg
         self.indicators: dict[A.Node, A.Node] = {}
-        self._scalar: dict[A.Node, bool] = {}
+        self._scalar: dict = {}
+        self._done: dict[A.Node, A.Node] = {}
 
-    def simplify(self, node: A.Node) -> A.Node:
+    def polish(self, node: A.Node) -> A.Node:
+        """``node`` with every element-wise blob that could use it simplified."""
+        if not _in_blob(node):
+            return _rebuilt(node, self.polish)
+        done = self._done.get(node)
+        if done is None:
+            done = self._done[node] = self._simplify(node)
+        return done
+
+    def _simplify(self, node: A.Node) -> A.Node:
         inner = self._polish_opaque(node)
-        if not _worth(inner):
+        worth = _worth(inner)
+        if not worth:
             return inner
-        self.indicators = _indicators(inner)
+        self.indicators = _indicators(inner) if worth is _RELU else {}
         try:
-            result = self.shortest(self.canonical(inner))
+            canon = self.canonical(inner)
+            result = self.shortest(canon)
         except (_TooBig, RecursionError, ZeroDivisionError):
             return inner
         want = self.alg.shape(node)
-        got = self.alg.shape(result)
-        if got != want:
-            if got.is_scalar and want.cols == 1:
-                return self.alg.mul(result, A.Ones(dim=want.rows))
-            return inner
+        if not want.is_scalar and self._is_scalar(canon):  # x - x = 0, w ⊘ w = 1: still a vector
+            return self.alg.mul(result, A.Ones(dim=want.rows)) if want.cols == 1 else inner
         return result
 
     def _polish_opaque(self, node: A.Node) -> A.Node:
         if _in_blob(node):
-            if not node.children:
-                return node
-            return node.rebuild(tuple(self._polish_opaque(c) for c in node.children))
-        return polish(node, self.alg)
+            return _rebuilt(node, self._polish_opaque)
+        return self.polish(node)
 
     def canonical(self, node: A.Node) -> Sum:
         t = type(node)
@@ -498,7 +534,7 @@ class _Blob:
         if t is A.Add:
             return add(self.canonical(node.left), self.canonical(node.right))
         if t is A.Sub:
-            return add(self.canonical(node.left), scale(self.canonical(node.right), Fraction(-1)))
+            return add(self.canonical(node.left), scale(self.canonical(node.right), _MINUS_1))
         if t is A.Mul:
             return mul(self.canonical(node.left), self.canonical(node.right))
         if t is A.Div:
@@ -506,7 +542,7 @@ class _Blob:
         if t is A.Pow:
             return power(self.canonical(node.left), self.canonical(node.right))
         if t is A.Neg:
-            return scale(self.canonical(node.arg), Fraction(-1))
+            return scale(self.canonical(node.arg), _MINUS_1)
         relu_of = _relu_argument(node)
         if relu_of is not None and relu_of in self.indicators:  # max(0, z) = z (z > 0), exactly
             return mul(self.canonical(relu_of), atom(self.indicators[relu_of]))
@@ -519,13 +555,14 @@ class _Blob:
         common factors pulled out (the first of equals)."""
         candidates = [self.node(s)]
         forms = [s]
-        try:
-            expanded = expand(s)
-            if expanded != s:
-                forms.append(expanded)
-                candidates.append(self.node(expanded))
-        except (_TooBig, RecursionError):
-            pass
+        if _expandable(s):
+            try:
+                expanded = expand(s)
+                if expanded != s:
+                    forms.append(expanded)
+                    candidates.append(self.node(expanded))
+            except (_TooBig, RecursionError):
+                pass
         for form in forms:
             pulled = pull_common(form)
             if pulled is not None:
@@ -581,19 +618,29 @@ class _Blob:
     def _order(self, factor) -> tuple[int, int]:
         """Scalars before vectors; then names, other atoms, functions, sums."""
         base = factor[0]
+        scalar = 0 if self._atom_is_scalar(base) else 1
         if type(base) is Fraction:
             return (0, 0)
         if type(base) is Fn:
-            return (0 if self._is_scalar(base.arg) else 1, 2)
+            return (scalar, 2)
         if type(base) is Sum:
-            return (0 if self._is_scalar(base) else 1, 3)
+            return (scalar, 3)
+        return (scalar, 0 if type(base) is A.Var else 1)
+
+    def _atom_is_scalar(self, base) -> bool:
         scalar = self._scalar.get(base)
         if scalar is None:
-            scalar = self._scalar[base] = self.alg.shape(base).is_scalar
-        return (0 if scalar else 1, 0 if type(base) is A.Var else 1)
+            if type(base) is Fn:
+                scalar = self._is_scalar(base.arg)
+            elif type(base) is Sum:
+                scalar = self._is_scalar(base)
+            else:
+                scalar = type(base) is Fraction or self.alg.shape(base).is_scalar
+            self._scalar[base] = scalar
+        return scalar
 
     def _is_scalar(self, s: Sum) -> bool:
-        return all(self._order((b, e))[0] == 0 for p in s.items for b, e in p.items.items())
+        return all(self._atom_is_scalar(b) for p in s.items for b in p.items)
 
     def _power(self, base, e) -> A.Node:
         if type(base) is Fraction:
@@ -611,6 +658,17 @@ class _Blob:
         if e == _HALF:
             return A.Call("sqrt", (b,))
         return A.Pow(b, _number_node(e))
+
+
+def _rebuilt(node: A.Node, fn) -> A.Node:
+    """``node`` over ``fn`` of its children: the same node when nothing changed."""
+    children = node.children
+    if not children:
+        return node
+    new = tuple(fn(c) for c in children)
+    if all(a is b for a, b in zip(new, children)):
+        return node
+    return node.rebuild(new)
 
 
 def _number_node(c: Fraction) -> A.Node:

@@ -1,7 +1,7 @@
 """The derivation as data: the paper's four steps, rendered later by printers."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from . import ast as A
 from .shapes import Shape
@@ -30,16 +30,25 @@ class Partial(NamedTuple):
     shape: Shape
 
 
-class Combination(NamedTuple):
+class Combination:
     """Step 3: ∂output/∂variable by the chain rule.  ``paths`` lists the
     products the rule sums (None when there are too many to show); ``value``
-    is the combined Jacobian, still in intermediate variables."""
+    is the combined Jacobian, still in intermediate variables, simplified when
+    first asked for (an answer alone, as ``check`` and ``--latex`` print it,
+    never needs it)."""
 
-    variable: str
-    rule: str | None
-    paths: tuple[tuple[Partial, ...], ...] | None
-    value: A.Node
-    shape: Shape
+    __slots__ = ("variable", "rule", "paths", "shape", "_raw", "_simplify", "_value")
+
+    def __init__(self, variable: str, rule: str | None, paths: tuple[tuple[Partial, ...], ...] | None,
+                 value: A.Node, shape: Shape, simplify: Callable[[A.Node], A.Node] | None = None):
+        self.variable, self.rule, self.paths, self.shape = variable, rule, paths, shape
+        self._raw, self._simplify, self._value = value, simplify, None
+
+    @property
+    def value(self) -> A.Node:
+        if self._value is None:
+            self._value = self._simplify(self._raw) if self._simplify is not None else self._raw
+        return self._value
 
 
 class Substitution(NamedTuple):

@@ -15,13 +15,13 @@ from mcalc.evaluate import Evaluator, Mat
 from mcalc.jacobian import Algebra
 from mcalc.parser import parse, parse_expr
 from mcalc.shapes import Declarations, infer
-from mcalc.simplify import polish
+from mcalc.simplify import Simplifier
 from mcalc.text import TextPrinter
 
 
 def simplify(text: str, vectors=()) -> str:
     typing = infer(parse(text), Declarations({v: "n" for v in vectors}, {}, set()))
-    return to_text(polish(parse_expr(text), Algebra(typing)))
+    return to_text(Simplifier(Algebra(typing)).polish(parse_expr(text)))
 
 
 def to_text(node) -> str:
