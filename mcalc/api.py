@@ -96,11 +96,7 @@ class Derivation:
         return substitute(self.expr, values)
 
     def print(self, node: A.Node, style: str) -> str:
-        from .latex import LatexPrinter
-        from .text import TextPrinter, UnicodePrinter
-
-        printer = {"text": TextPrinter, "unicode": UnicodePrinter, "latex": LatexPrinter}[style]
-        return printer(self._alg.shape).doprint(node)
+        return _printer(style)(self._alg.shape).doprint(node)
 
     def variables(self) -> dict[str, Shape]:
         """The function's variables (not its intermediates or definitions)."""
@@ -260,6 +256,19 @@ class Derivation:
 
     def __repr__(self) -> str:
         return f"<Derivation d/d{','.join(self.wrt)} {self.input!r} = {self.text} ({self.shape})>"
+
+
+_PRINTERS: dict = {}
+
+
+def _printer(style: str):
+    """The printer class for a style, its module imported on first use."""
+    if not _PRINTERS:
+        from .latex import LatexPrinter
+        from .text import TextPrinter, UnicodePrinter
+
+        _PRINTERS.update(text=TextPrinter, unicode=UnicodePrinter, latex=LatexPrinter)
+    return _PRINTERS[style]
 
 
 def _as_mat(value) -> Mat:

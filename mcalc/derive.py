@@ -9,8 +9,6 @@ Nothing here prints: the result is a :class:`Trace`.
 """
 from __future__ import annotations
 
-import re
-
 from . import ast as A
 from . import rules
 from .errors import NotSupported
@@ -35,7 +33,7 @@ class Intermediates:
         self._leaf_of_def: dict[str, A.Node] = {}
         taken = set(typing.variables) | set(self.definitions)
         self.prefix = next(p for p in ("u", "v", "t", "q", "z_") if not any(
-            re.fullmatch(re.escape(p) + r"\d+", name) for name in taken))
+            name.startswith(p) and name[len(p):].isdigit() and name[len(p):].isascii() for name in taken))
         self.root = self._visit(program.body)
 
     def _visit(self, node: A.Node, name: str | None = None) -> A.Node:
@@ -166,12 +164,14 @@ def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, simplifi
 
 
 def _final(node: A.Node, alg: Algebra, simplifier: Simplifier) -> A.Node:
-    """Jacobian algebra and element-wise simplification in turn until neither
-    changes anything (each can open a door for the other: (a - b)ᵀ diag(v)
-    becomes ((a - b) ⊗ v)ᵀ, which may then be shortened)."""
+    """Jacobian algebra and element-wise simplification in turn until the
+    algebra finds nothing more to do (each can open a door for the other:
+    (a - b)ᵀ diag(v) becomes ((a - b) ⊗ v)ᵀ, which may then be shortened)."""
     node = alg.normalize(node)
     for _ in range(3):
         polished = simplifier.polish(node)
+        if polished is node:  # nothing to simplify: the algebra has already had its say
+            break
         node = alg.normalize(polished)
         if node == polished:
             break

@@ -170,7 +170,14 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     if len(set(defined)) != len(defined):
         dup = next(n for n in defined if defined.count(n) > 1)
         raise DeclarationError(f"'{dup}' is defined twice")
-    used = set().union(*(A.names(e) for _, e in program.definitions), A.names(program.body))
+    used: set[str] = set()
+    juxtaposed = False
+    for e in (program.body, *(d for _, d in program.definitions)):
+        for n in A.walk(e):
+            if type(n) is A.Var:
+                used.add(n.name)
+            elif type(n) is A.Juxtapose:
+                juxtaposed = True
     forced: dict[str, Shape] = {}
     for _ in range(4 * len(used) + 4):
         shapes = {**declared, **forced}
@@ -189,7 +196,8 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         variables.update(_settle(shapes, checker, used | set(declared)))
         for name, _ in program.definitions:
             variables[name] = checker.concrete(checker.defined[name])
-        program = _resolve_juxtapositions(program, checker)
+        if juxtaposed:
+            program = _resolve_juxtapositions(program, checker)
         typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"})
         typing.program = program
         for node, shape in checker.memo.values():  # 𝟏 and I take their size from what they meet
@@ -210,9 +218,6 @@ def _resolve_juxtapositions(program: A.Program, checker: _Checker) -> A.Program:
             return (A.MatMul if matrix else A.Mul)(*kids, pos=node.pos)
         return node.rebuild(kids)
 
-    if not any(isinstance(n, A.Juxtapose) for e in (program.body, *(d for _, d in program.definitions))
-               for n in A.walk(e)):
-        return program
     return program._replace(body=resolve(program.body),
                                definitions=tuple((name, resolve(e)) for name, e in program.definitions))
 
@@ -285,6 +290,8 @@ class _Checker:
     def concrete(self, s: Shape | Flex) -> Shape:
         if isinstance(s, Flex):
             return SCALAR
+        if not self.bind and not self.fresh:  # nothing bound or left open: already concrete
+            return s
         r, c = self.resolve(s.rows), self.resolve(s.cols)
         r = "n" if isinstance(r, str) and r.startswith("?") else r
         c = "n" if isinstance(c, str) and c.startswith("?") else c

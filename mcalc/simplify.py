@@ -30,6 +30,7 @@ MAX_BITS = 64  # nor is a number power whose value would be longer (2^100 stays)
 MAX_TERMS = 200  # an expansion to more terms than this is not a candidate
 _FUNCTIONS = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs")
 _ALGEBRAIC = (A.Num, A.Var, A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
+_LEAVES = (A.Num, A.Var)
 _SIMPLIFIABLE = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt")
 _AT_ZERO = {"sin": 0, "cos": 1, "tan": 0, "tanh": 0, "exp": 1}
 _ODD = ("sin", "tan", "tanh")
@@ -63,9 +64,15 @@ def _worth(node: A.Node) -> bool | str:
         if worth:
             stack.extend((c, False) for c in n.children)
             continue
-        if isinstance(n, (A.Div, A.Pow)) or (isinstance(n, A.Call) and n.fn in _SIMPLIFIABLE) \
-                or (isinstance(n, (A.Add, A.Sub)) and under_product):
+        if isinstance(n, (A.Add, A.Sub)) and under_product:
             worth = True
+        elif isinstance(n, A.Pow):  # x^3 alone is as short as it gets; (x^2)^3, x^-1, 2^3 are not
+            worth = not (type(n.left) is A.Var and type(n.right) is A.Num and n.right.value.denominator == 1
+                         and n.right.value > 1)
+        elif isinstance(n, A.Div):  # x/y alone is; a quotient among factors moves below the line
+            worth = under_product or not (type(n.left) in _LEAVES and type(n.right) in _LEAVES)
+        elif isinstance(n, A.Call) and n.fn in _SIMPLIFIABLE:
+            worth = type(n.args[0]) is not A.Var  # sin(x) is; sin(0), exp(ln(u)), sqrt(x^2) may not be
         elif isinstance(n, A.Var):
             worth = n.name in seen
             seen.add(n.name)
@@ -515,6 +522,8 @@ class Simplifier:
             result = self.shortest(canon)
         except (_TooBig, RecursionError, ZeroDivisionError):
             return inner
+        if result == inner:
+            return inner  # the same object: the caller sees that nothing changed
         want = self.alg.shape(node)
         if not want.is_scalar and self._is_scalar(canon):  # x - x = 0, w ⊘ w = 1: still a vector
             return self.alg.mul(result, A.Ones(dim=want.rows)) if want.cols == 1 else inner
