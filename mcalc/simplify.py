@@ -501,6 +501,7 @@ class Simplifier:
         self.indicators: dict[A.Node, A.Node] = {}
         self._scalar: dict = {}
         self._done: dict[A.Node, A.Node] = {}
+        self._nodes: dict = {}  # base -> its tree
 
     def polish(self, node: A.Node) -> A.Node:
         """``node`` with every element-wise blob that could use it simplified."""
@@ -652,14 +653,17 @@ class Simplifier:
         return all(self._atom_is_scalar(b) for p in s.items for b in p.items)
 
     def _power(self, base, e) -> A.Node:
-        if type(base) is Fraction:
-            b = _number_node(base)
-        elif type(base) is Fn:
-            b = A.Call(base.name, (self.node(base.arg),))
-        elif type(base) is Sum:
-            b = self.node(base)
-        else:
-            b = base
+        b = self._nodes.get(base)
+        if b is None:  # each base is written once, however many candidates use it
+            if type(base) is Fraction:
+                b = _number_node(base)
+            elif type(base) is Fn:
+                b = A.Call(base.name, (self.node(base.arg),))
+            elif type(base) is Sum:
+                b = self.node(base)
+            else:
+                b = base
+            self._nodes[base] = b
         if type(e) is not Fraction:
             return A.Pow(b, self.node(e))
         if e == 1:
