@@ -217,6 +217,10 @@ class Algebra:
     def jmul(self, a: A.Node, b: A.Node) -> A.Node:
         """The product of Jacobians a (p×q) and b (q×r), as the vector chain
         rule multiplies them (paper §4.5.3)."""
+        if type(a) is A.Identity or a is A.ONE:  # I B = B, 1 b = b
+            return b
+        if type(b) is A.Identity or b is A.ONE:
+            return a
         sa, sb = self.shape(a), self.shape(b)
         if self.is_zero(a) or self.is_zero(b):
             return self.jzero(sa.rows, sb.cols)
@@ -262,9 +266,11 @@ class Algebra:
         """
         if self.is_zero(d):
             return self.jzero(out.size if not out.is_scalar else 1, arg.size if not arg.is_scalar else 1)
-        dshape = self.shape(d)
         if out.is_scalar:
             return d
+        if d is A.ONE and not arg.is_scalar:  # ∂(a + b)/∂a = I
+            return A.Identity(dim=arg.size)
+        dshape = self.shape(d)
         if arg.is_scalar:
             if dshape.is_scalar:
                 return self.mul(d, A.Ones(dim=out.size))
