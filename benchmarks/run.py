@@ -33,13 +33,20 @@ def _mcalc_command() -> list[str]:
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def _wall(cmd: list[str], runs: int) -> float:
-    times = []
+def _walls(cmds: list[list[str]], runs: int) -> list[float]:
+    """The median wall time of each command, run in turn round after round, so
+    that a slow spell of a shared machine falls on all of them alike."""
+    times: list[list[float]] = [[] for _ in cmds]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=ENV)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for cmd, out in zip(cmds, times):
+            start = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=ENV)
+            out.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def _wall(cmd: list[str], runs: int) -> float:
+    return _walls([cmd], runs)[0]
 
 
 def _row(name: str, figure: str, target: str, ok: bool) -> bool:
@@ -52,9 +59,8 @@ def startup(runs: int = 15) -> bool:
     print("1. Start-up: a fresh process, median of", runs)
     mcalc = _mcalc_command()
     _wall([*mcalc, "diff", "sum(w*x)+b", "--wrt", "w", "--latex"], 2)  # warm the parser cache
-    ours = _wall([*mcalc, "diff", "sum(w*x)+b", "--wrt", "w", "--latex"], runs)
-    sympy = _wall([sys.executable, "-c", "import sympy"], runs)
-    python = _wall([sys.executable, "-c", "pass"], runs)
+    ours, sympy, python = _walls([[*mcalc, "diff", "sum(w*x)+b", "--wrt", "w", "--latex"],
+                                  [sys.executable, "-c", "import sympy"], [sys.executable, "-c", "pass"]], runs)
     _row("python -c pass", f"{python * 1000:.0f} ms", "(reference)", True)
     _row('python -c "import sympy"', f"{sympy * 1000:.0f} ms", "(reference)", True)
     return _row('mcalc diff "sum(w*x)+b" --wrt w --latex', f"{ours * 1000:.0f} ms = {ours / sympy:.2f}×",
@@ -78,15 +84,18 @@ def scale() -> bool:
     print("2. Scale: a k-layer network, v · tanh(W_k @ … tanh(W_1 @ x + c_1) … + c_k), by x")
     ok = True
     times, lengths = {}, {}
-    for k in (25, 50, 100, 200):
-        expr, vectors, matrices = network(k)
-        runs = []
-        for _ in range(3):
+    sizes = (25, 50, 100, 200)
+    networks = {k: network(k) for k in sizes}
+    runs: dict[int, list[float]] = {k: [] for k in sizes}
+    for _ in range(7):  # round after round, each k in turn; the fastest run of each is its figure
+        for k in sizes:
+            expr, vectors, matrices = networks[k]
             start = time.perf_counter()
-            d = mcalc.diff(expr, wrt="x", vectors=vectors, matrices=matrices)
-            text = d.text
-            runs.append(time.perf_counter() - start)
-        times[k], lengths[k] = min(runs), len(text)
+            text = mcalc.diff(expr, wrt="x", vectors=vectors, matrices=matrices).text
+            runs[k].append(time.perf_counter() - start)
+            lengths[k] = len(text)
+    for k in sizes:
+        times[k] = min(runs[k])
         _row(f"k = {k}: derivation", f"{times[k] * 1000:.0f} ms, {lengths[k]} chars", "", True)
     for k in (25, 50, 100):
         ok &= _row(f"time({2 * k}) / time({k})", f"{times[2 * k] / times[k]:.2f}", "≤ 2.3",

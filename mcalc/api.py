@@ -19,6 +19,28 @@ if TYPE_CHECKING:
 # Deep networks nest deeply: trees of a few thousand levels are walked recursively.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 
+class _PausedGC:
+    """The cycle collector paused while parsing, deriving and printing: they make
+    many small acyclic objects, and each full collection walks every live node,
+    so with it a large tree costs more than its size (printing an answer twice
+    as long took four times as long).  Nested uses keep it paused."""
+
+    depth = 0
+    enabled = False
+
+    def __enter__(self):
+        if not self.depth:
+            self.enabled = gc.isenabled()
+            gc.disable()
+        self.depth += 1
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+        if not self.depth and self.enabled:
+            gc.enable()
+
+
+_PAUSED_GC = _PausedGC()
 _IDENT = re.compile(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*$")
 _RESERVED = {"I", "ones", "T"}
 
@@ -64,16 +86,19 @@ class Derivation:
     def text(self) -> str:
         """The answer in mcalc syntax (parses back to the same expression; with
         named subexpressions, to the same program: u3 = …; answer)."""
-        lines = [f"{name} = {self.print(e, 'text')}" for name, e in self.shared]
-        return "; ".join([*lines, self.print(self.expr, "text")])
+        with _PAUSED_GC:
+            lines = [f"{name} = {self.print(e, 'text')}" for name, e in self.shared]
+            return "; ".join([*lines, self.print(self.expr, "text")])
 
     @cached_property
     def unicode(self) -> str:
-        return self.print(self.expr, "unicode") + self._where("unicode")
+        with _PAUSED_GC:
+            return self.print(self.expr, "unicode") + self._where("unicode")
 
     @cached_property
     def latex(self) -> str:
-        return self.print(self.expr, "latex") + self._where("latex")
+        with _PAUSED_GC:
+            return self.print(self.expr, "latex") + self._where("latex")
 
     def _where(self, style: str) -> str:
         if not self.shared:
@@ -96,7 +121,8 @@ class Derivation:
         return substitute(self.expr, values)
 
     def print(self, node: A.Node, style: str) -> str:
-        return _printer(style)(self._alg.shape).doprint(node)
+        with _PAUSED_GC:
+            return _printer(style)(self._alg.shape).doprint(node)
 
     def variables(self) -> dict[str, Shape]:
         """The function's variables (not its intermediates or definitions)."""
@@ -355,8 +381,9 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
     """
     from .parser import parse
 
-    return derivation_from_program(expr, parse(expr), wrt, vectors=vectors, matrices=matrices,
-                                   scalars=scalars, layout=layout)
+    with _PAUSED_GC:
+        return derivation_from_program(expr, parse(expr), wrt, vectors=vectors, matrices=matrices,
+                                       scalars=scalars, layout=layout)
 
 
 def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), scalars=(),
@@ -390,12 +417,6 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
     for w in wrt_list:
         if typing.is_dimension(w):
             raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")
-    # A derivation makes many small acyclic objects: the cycle collector only slows it down.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _PAUSED_GC:
         trace, alg = derive(program, typing, wrt_list)
         return Derivation(source, program, typing, wrt_list, layout, trace, alg)
-    finally:
-        if enabled:
-            gc.enable()

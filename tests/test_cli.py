@@ -166,3 +166,19 @@ def test_jupyter_representations():
     d = api.diff("sum(w*x)+b", wrt="w")
     assert d._repr_latex_() == "$$\\mathbf{x}^{T}$$"
     assert d._repr_mimebundle_()["text/plain"] == "xᵀ"
+
+
+def test_diff_never_imports_sympy():
+    """Start-up: SymPy (about 0.3 s to import) is for verification only."""
+    code = (
+        "import sys\n"
+        "from mcalc.cli import run\n"
+        "for args in (['ln(sin(x^3)^2)', '--wrt', 'x'], ['sin(x + x^2)', '--wrt', 'x', '--latex', '--steps'],\n"
+        "             ['mean((y - max(0, X@w + b))^2)', '--wrt', 'w', '-v', 'w,y:N', '-M', 'X:N,n',\n"
+        "              '--format', 'json'], ['sigmoid(w · x) / (1 + x · x)', '--wrt', 'x', '-v', 'w,x']):\n"
+        "    assert run(['diff', *args]) == 0\n"
+        "print('sympy' in sys.modules)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "False"
