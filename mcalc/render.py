@@ -94,9 +94,11 @@ def plain(d) -> str:
         if c.paths:
             formula = " + ".join(" ".join(_d(p.of, p.by) for p in path) for path in c.paths)
             values = " + ".join(product_text(d, path) for path in c.paths)
+            value = d.print(c.value, "unicode")
             out.append(f"   {head} = {formula}")
             out.append(f"   {' ' * len(head)} = {values}")
-            out.append(f"   {' ' * len(head)} = {d.print(c.value, 'unicode')}")
+            if value != values:  # a single factor is already the value
+                out.append(f"   {' ' * len(head)} = {value}")
         else:
             out.append(f"   {head} = {d.print(c.value, 'unicode')}")
         out.append("")
@@ -212,11 +214,16 @@ def rich_view(d):
     for c in t.combinations:
         step3 = table(f"3. Combine{f' — {c.rule}' if c.rule else ''}")
         lead = _d(t.output, c.variable)
+        value = d.print(c.value, "unicode")
         if c.paths:
+            values = " + ".join(product_text(d, path) for path in c.paths)
             step3.add_row(f"{lead} = " + " + ".join(" ".join(_d(p.of, p.by) for p in path) for path in c.paths), "")
-            step3.add_row(" " * len(lead) + " = " + " + ".join(product_text(d, path) for path in c.paths), "")
             lead = " " * len(lead)
-        step3.add_row(f"{lead} = {d.print(c.value, 'unicode')}", str(c.shape))
+            if values == value:  # a single factor is already the value
+                step3.add_row(f"{lead} = {value}", str(c.shape))
+                continue
+            step3.add_row(f"{lead} = {values}", "")
+        step3.add_row(f"{lead} = {value}", str(c.shape))
     step4 = table("4. Substitute")
     for s in t.substitutions:
         step4.add_row(f"{_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}", str(s.shape))

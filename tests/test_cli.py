@@ -182,3 +182,9 @@ def test_diff_never_imports_sympy():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_single_partial_is_combined_in_one_line(capsys):
+    run(["diff", "x^3", "--wrt", "x", "--format", "text"])
+    combine = capsys.readouterr().out.split("3. Combine")[1].split("4. Substitute")[0]
+    assert [line.strip() for line in combine.strip().splitlines()] == ["∂y/∂x = ∂u₁/∂x", "= 3x²"]
