@@ -107,6 +107,8 @@ class Algebra:
         if isinstance(a, A.Num) and isinstance(b, A.Num):
             if _small(a.value * b.value):
                 return A.Num(a.value * b.value)
+            if a.value and b.value and abs(a.value) != 1 and abs(b.value) != 1:
+                return A.Mul(a, b)  # numbers too large to fold stay side by side
         if self.is_zero(a) or self.is_zero(b):
             return self.zero_like(self._broadcast(a, b))
         if _is_num(a, 1) or (isinstance(a, A.Ones) and self._covers(b, a)):
@@ -126,6 +128,7 @@ class Algebra:
         if isinstance(a, A.Num) and isinstance(b, A.Mul) and isinstance(b.left, A.Num):
             if _small(a.value * b.left.value):
                 return self.mul(A.Num(a.value * b.left.value), b.right)
+            return A.Mul(a, b)
         if isinstance(b, A.Mul) and isinstance(b.left, A.Num) and not isinstance(a, A.Num):
             return self.mul(b.left, self.mul(a, b.right))
         if isinstance(b, A.Mul):  # a(bc) = (ab)c: products read left to right, as the paper writes them

@@ -24,7 +24,7 @@ from math import gcd, lcm
 
 from . import ast as A
 
-MAX_BLOB = 400  # nodes; larger element-wise blobs are left as derived
+MAX_BLOB = 20_000  # nodes; larger element-wise blobs are left as derived
 MAX_POWER = 1000  # numeric powers beyond this stay unexpanded
 MAX_BITS = 64  # nor is a number power whose value would be longer (2^100 stays)
 MAX_TERMS = 200  # an expansion to more terms than this is not a candidate
@@ -271,7 +271,8 @@ def _number_power(c: Fraction, e: Fraction) -> Fraction | None:
     """c^e when it is a rational number of sensible size, else None."""
     if e.denominator == 1:
         k = e.numerator
-        if abs(k) > MAX_POWER or max(c.numerator.bit_length(), c.denominator.bit_length()) * abs(k) > MAX_BITS:
+        size = max(abs(c.numerator), c.denominator).bit_length() - 1  # 0 for 1 and -1
+        if abs(k) > MAX_POWER or size * abs(k) > MAX_BITS:
             return None
         if not c and k < 0:
             raise ZeroDivisionError("0 to a negative power")
@@ -325,9 +326,12 @@ def power(a: Sum, e: Sum) -> Sum:
     if len(a.items) == 1:
         p, coeff = next(iter(a.items.items()))
         if k is not None and k.denominator == 1:  # (c·Πbᵉ)ᵏ = cᵏ·Πbᵉᵏ
+            factors = {b: _times(x, k) for b, x in p.items.items()}
             ck = _number_power(coeff, k)
-            if ck is not None:
-                return _term(ck, {b: _times(x, k) for b, x in p.items.items()})
+            if ck is None:  # a coefficient too large to raise stays a power: (±c)ᵏ = (±1)ᵏ cᵏ
+                ck = _MINUS_1 if coeff < 0 and k.numerator % 2 else _1
+                factors[abs(coeff)] = k
+            return _term(ck, factors)
         elif coeff == 1 and len(p.items) == 1:
             base, x = next(iter(p.items.items()))
             if x == 1:
@@ -447,11 +451,11 @@ def pull_common(s: Sum) -> tuple[Fraction, dict, Sum] | None:
         if common is None:
             common = {b: e for b, e in f.items() if type(e) is Fraction}
             continue
-        common = {b: (min(e, f[b]) if e > 0 else max(e, f[b])) for b, e in common.items()
+        common = {b: min(e, f[b]) for b, e in common.items()  # 1/x + 1/x² = (x + 1)/x²
                   if type(f.get(b)) is Fraction and (e > 0) == (f[b] > 0)}
     if content == 1 and not common:
         return None
-    rest = {}
+    rest = ZERO
     for p, c in s.items.items():
         left = {}
         for b, e in p.items.items():
@@ -460,8 +464,8 @@ def pull_common(s: Sum) -> tuple[Fraction, dict, Sum] | None:
                 if not e:
                     continue
             left[b] = e
-        rest[Product(left)] = c / content
-    return content, common, Sum(rest)
+        rest = add(rest, _term(c / content, left))  # canonical: (x - 1) + (x + 1) is 2x
+    return content, common, rest
 
 
 # -- in and out of the tree -------------------------------------------------------------
@@ -541,10 +545,8 @@ class Simplifier:
             return number(node.value)
         if t is A.Var:
             return atom(node)
-        if t is A.Add:
-            return add(self.canonical(node.left), self.canonical(node.right))
-        if t is A.Sub:
-            return add(self.canonical(node.left), scale(self.canonical(node.right), _MINUS_1))
+        if t is A.Add or t is A.Sub:
+            return self._sum(node)
         if t is A.Mul:
             return mul(self.canonical(node.left), self.canonical(node.right))
         if t is A.Div:
@@ -559,6 +561,24 @@ class Simplifier:
         if t is A.Call and node.fn in _FUNCTIONS:
             return call(node.fn, self.canonical(node.args[0]))
         return atom(node)
+
+    def _sum(self, node: A.Node) -> Sum:
+        """a + b - c + …: the summands of a chain gathered into one mapping, so a
+        long sum costs its length, not its length squared."""
+        parts = []
+        while type(node) is A.Add or type(node) is A.Sub:
+            parts.append((node.right, type(node) is A.Sub))
+            node = node.left
+        parts.append((node, False))
+        terms: dict = {}
+        for part, minus in reversed(parts):
+            for p, c in self.canonical(part).items.items():
+                total = terms.get(p, 0) + (-c if minus else c)
+                if total:
+                    terms[p] = total
+                else:
+                    del terms[p]
+        return Sum(terms)
 
     def shortest(self, s: Sum) -> A.Node:
         """The shortest of the canonical form, its expansion, and each with its
@@ -577,7 +597,9 @@ class Simplifier:
             pulled = pull_common(form)
             if pulled is not None:
                 content, common, rest = pulled
-                if rest not in common:
+                if len(rest.items) == 1:  # the terms met: 999(x+1)⁹⁹⁸(x-1)⁹⁹⁸ · 2x
+                    candidates.append(self.node(mul(_term(content, dict(common)), rest)))
+                elif rest not in common:
                     candidates.append(self._term(Product({**common, rest: _1}), content))
         return min(candidates, key=_cost)
 
@@ -630,7 +652,7 @@ class Simplifier:
         base = factor[0]
         scalar = 0 if self._atom_is_scalar(base) else 1
         if type(base) is Fraction:
-            return (0, 0)
+            return (0, -1)  # 3¹⁰⁰ before x
         if type(base) is Fn:
             return (scalar, 2)
         if type(base) is Sum:

@@ -150,3 +150,10 @@ def test_a_variable_the_function_does_not_use_has_derivative_zero():
     d = mcalc.diff("sum(w)", wrt="x", vectors=["w", "x"])
     assert (d.shape.rows, d.shape.cols) == (1, "n")
     assert d.evaluate({"w": [1, 2], "x": [3, 4]}) == [[0.0, 0.0]]
+
+
+def test_numbers_too_large_to_fold_stay_side_by_side():
+    """1e300·1e300 is not folded into a 601-digit number by the algebra, nor looped on."""
+    d = mcalc.diff("1e300*x^2*1e300", wrt="x")
+    assert d.verify().status == "verified"
+    assert parse_expr(d.text) == d.expr
