@@ -82,6 +82,8 @@ def _worth(node: A.Node) -> bool | str:
 
 
 _RELU = "relu"  # worth it, and a max(0, z) stands in the blob
+
+
 # -- the canonical form ------------------------------------------------------------
 class _Hashed:
     """Equal when the mappings are equal, whatever their order."""
@@ -287,24 +289,14 @@ def _number_power(c: Fraction, e: Fraction) -> Fraction | None:
 
 
 def _exact_root(n: int, k: int) -> int | None:
+    """The k-th root of n when it is a whole number (n of at most MAX_BITS bits)."""
     if n.bit_length() > MAX_BITS:
         return None
-    r = round(n ** (1 / k)) if n.bit_length() < 1000 else _int_root(n, k)
+    r = round(n ** (1 / k))
     for guess in (r - 1, r, r + 1):
         if guess >= 0 and guess ** k == n:
             return guess
     return None
-
-
-def _int_root(n: int, k: int) -> int:
-    lo, hi = 0, 1 << (n.bit_length() // k + 1)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if mid ** k <= n:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 def power(a: Sum, e: Sum) -> Sum:
@@ -330,7 +322,8 @@ def power(a: Sum, e: Sum) -> Sum:
             ck = _number_power(coeff, k)
             if ck is None:  # a coefficient too large to raise stays a power: (±c)ᵏ = (±1)ᵏ cᵏ
                 ck = _MINUS_1 if coeff < 0 and k.numerator % 2 else _1
-                factors[abs(coeff)] = k
+                c = abs(coeff)
+                factors[c] = _add_exponents(factors[c], k) if c in factors else k
             return _term(ck, factors)
         elif coeff == 1 and len(p.items) == 1:
             base, x = next(iter(p.items.items()))
@@ -413,7 +406,8 @@ class _Expansion:
             p, c = next(iter(t.items.items()))
             if not any(type(base) is Sum for base in p.items):
                 return t
-        sums = [b for b, e in p.items.items() if type(b) is Sum and type(e) is Fraction and e.denominator == 1 and e > 0]
+        sums = [b for b, e in p.items.items()
+                if type(b) is Sum and type(e) is Fraction and e.denominator == 1 and e > 0]
         if any(p.items[b] >= MAX_TERMS for b in sums):
             raise _TooBig()  # (a + b)^k has k + 1 terms
         if not sums:
