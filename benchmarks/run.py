@@ -298,7 +298,7 @@ def against_sympy(repeats: int = 15) -> bool:
         end_to_end.append(sympy_time / whole)
         print(f"  {name:<30} {sympy_time * 1e6:7.0f}µs {ours * 1e6:7.0f}µs {derivation[-1]:6.1f}× "
               f"{whole * 1e6:7.0f}µs {end_to_end[-1]:6.1f}×")
-    print(f"  not compared ({len(skipped)}, SymPy cannot express them): {', '.join(skipped)}")
+    print(f"  not compared ({len(skipped)}: SymPy cannot express or differentiate them): {', '.join(skipped)}")
     _row("mcalc from the text, parse included (geometric mean)", f"{statistics.geometric_mean(end_to_end):.1f}×",
          "(reference)", True)
     ratio = statistics.geometric_mean(derivation)
