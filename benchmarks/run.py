@@ -87,7 +87,7 @@ def scale() -> bool:
     sizes = (25, 50, 100, 200)
     networks = {k: network(k) for k in sizes}
     runs: dict[int, list[float]] = {k: [] for k in sizes}
-    for _ in range(7):  # round after round, each k in turn; the fastest run of each is its figure
+    for _ in range(11):  # round after round, each k in turn; the fastest run of each is its figure
         for k in sizes:
             expr, vectors, matrices = networks[k]
             start = time.perf_counter()
