@@ -1,8 +1,13 @@
 """LaTeX in the paper's notation: \\mathbf{x}^{T}, \\operatorname{diag}, \\otimes, \\oslash."""
 from __future__ import annotations
 
+import re
+
 from . import ast as A
-from .text import ADD, POSTFIX, POW, Printer, format_number
+from .text import ADD, POSTFIX, POW, Printer, format_number, precedence
+
+_ENDS_IN_DIGIT = re.compile(r"[0-9.]\}*$")
+_STARTS_WITH_DIGIT = re.compile(r"\{*[0-9.]")
 
 _FUNCTIONS = {
     "exp": r"\exp", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
@@ -62,7 +67,12 @@ class LatexPrinter(Printer):
     def _print_Mul(self, node):
         if self._vectorish(node.left) and self._vectorish(node.right):
             return self._binary(node, " \\otimes ")
-        return self._binary(node, " ")
+        level = precedence(node)
+        left = self.parenthesize(node.left, level)
+        right = self.parenthesize(node.right, level, strict=True)
+        if _ENDS_IN_DIGIT.search(left) and _STARTS_WITH_DIGIT.match(right):
+            return left + " \\times " + right  # 300 \times 3^{99}: side by side, 300 3^{99} reads as 3003^{99}
+        return left + " " + right
 
     def _print_Div(self, node):
         if self._vectorish(node.right):

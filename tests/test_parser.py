@@ -19,6 +19,7 @@ def n(v):
 SAME = [
     # (spelling, the same thing spelled another way)
     ("w ⊗ x", "w * x"), ("w ∘ x", "w * x"), ("w \\otimes x", "w * x"),
+    ("w \\odot x", "w * x"), ("w \\circ x", "w * x"), ("2 \\times x", "2 * x"), ("2 × x", "2 * x"),
     ("w ⊘ x", "w / x"), ("w \\oslash x", "w / x"),
     ("w · x", "dot(w, x)"), ("w \\cdot x", "dot(w, x)"),
     ("x^2", "x**2"), ("x^T", "xᵀ"), ("x^T", "x'"), ("x^T", "x^{T}"), ("x^T", "x^\\top"),

@@ -122,3 +122,14 @@ def test_simplified_value_is_the_originals(seed):
         if not math.isfinite(want) or abs(want) > 1e8:
             continue
         assert abs(got - want) <= 1e-9 * (1 + abs(want)), (text, simpler, point)
+
+
+def test_numbers_side_by_side_are_kept_apart_in_latex():
+    """300 3^{99} would read as 3003^{99}."""
+    import mcalc
+    from mcalc.parser import parse
+    from mcalc.shapes import infer
+
+    d = mcalc.diff("(3*x)^100", wrt="x")
+    assert d.latex == "300 \\times {3}^{99} {x}^{99}"
+    assert infer(parse(d.latex), d.typing_declarations()).program.body == d.expr
