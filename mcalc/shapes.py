@@ -176,7 +176,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         for n in A.walk(e):
             if type(n) is A.Var:
                 used.add(n.name)
-            elif type(n) is A.Juxtapose:
+            elif type(n) is A.Juxtapose or type(n) is A.Dot:
                 juxtaposed = True
     forced: dict[str, Shape] = {}
     for _ in range(4 * len(used) + 4):
@@ -208,7 +208,8 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
 
 
 def _resolve_juxtapositions(program: A.Program, checker: _Checker) -> A.Program:
-    """2x is a product; X w between two non-scalars is a matrix product."""
+    """2x is a product; X w between two non-scalars is a matrix product; a · b
+    with a scalar side is a product."""
     def resolve(node: A.Node) -> A.Node:
         if not node.children:
             return node
@@ -216,6 +217,8 @@ def _resolve_juxtapositions(program: A.Program, checker: _Checker) -> A.Program:
         if isinstance(node, A.Juxtapose):
             matrix = all(_nonscalar(checker.check(c)) for c in node.children)
             return (A.MatMul if matrix else A.Mul)(*kids, pos=node.pos)
+        if isinstance(node, A.Dot) and not all(_nonscalar(checker.check(c)) for c in node.children):
+            return A.Mul(*kids, pos=node.pos)
         return node.rebuild(kids)
 
     return program._replace(body=resolve(program.body),
@@ -411,6 +414,8 @@ def _diag(ch, node):
 
 def _dot(ch, node):
     left, right = ch.check(node.left), ch.check(node.right)
+    if isinstance(left, Shape) and left.is_scalar or isinstance(right, Shape) and right.is_scalar:
+        return _elementwise(ch, node)  # 2 · x, as papers write a product: scalar multiplication
     for side, other in ((left, right), (right, left)):
         if isinstance(side, Flex):
             dim = ch.known(other.size) if isinstance(other, Shape) and other.is_vector else "n"

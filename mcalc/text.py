@@ -160,6 +160,7 @@ def unicode_name(name: str) -> str:
 
 
 _SUBS = "₀₁₂₃₄₅₆₇₈₉"
+_SUPERS = "⁰¹²³⁴⁵⁶⁷⁸⁹ᵀ"
 _WORD = r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff₀-₉]*|[0-9.]+"
 _LAST_WORD = re.compile(f"(?:{_WORD})$|$")
 _FIRST_WORD = re.compile(f"(?:{_WORD})?")
@@ -186,7 +187,7 @@ class UnicodePrinter(Printer):
         with a · only where two numbers or a longer name would run together."""
         lw = _LAST_WORD.search(left).group()
         rw = _FIRST_WORD.match(right).group()
-        clash = False
+        clash = bool(rw) and rw[0].isdigit() and left[-1:] in _SUPERS  # x²·3, not x²3
         if lw and rw:
             if lw[-1].isdigit() and rw[0].isdigit():
                 clash = True

@@ -84,3 +84,14 @@ def test_wrt_must_name_a_variable(wrt, words):
 def test_definition_cannot_also_be_declared():
     with pytest.raises(DeclarationError):
         mcalc.diff("u = x^2; u", wrt="x", vectors=["u"])
+
+
+@pytest.mark.parametrize("expr,wrt,decls,answer", [
+    ("2 · x", "x", {}, "2"),                                  # a number beside ·: a product, as papers write 2 \cdot x
+    ("x^2 · 3", "x", {}, "6*x"),
+    ("a · b", "a", {"scalars": ["a", "b"]}, "b"),              # declared scalars
+    ("c · w", "w", {"vectors": ["w"], "scalars": ["c"]}, "c*I"),
+    ("w · x", "w", {}, "x^T"),                                # undeclared names: the dot product of vectors
+])
+def test_dot_with_a_scalar_side_is_a_product(expr, wrt, decls, answer):
+    assert mcalc.diff(expr, wrt=wrt, **decls).text == answer
