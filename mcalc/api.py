@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import re
 import sys
+import threading
 from typing import TYPE_CHECKING, NamedTuple
 from functools import cached_property
 
@@ -19,11 +20,12 @@ if TYPE_CHECKING:
 # Deep networks nest deeply: trees of a few thousand levels are walked recursively.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 
-class _PausedGC:
+class _PausedGC(threading.local):
     """The cycle collector paused while parsing, deriving and printing: they make
     many small acyclic objects, and each full collection walks every live node,
     so with it a large tree costs more than its size (printing an answer twice
-    as long took four times as long).  Nested uses keep it paused."""
+    as long took four times as long).  Nested uses keep it paused; each thread
+    restores what it found."""
 
     depth = 0
     enabled = False
