@@ -189,3 +189,27 @@ def test_a_single_partial_is_combined_in_one_line(capsys):
     combine = capsys.readouterr().out.split("3. Combine")[1].split("4. Substitute")[0]
     assert [line.strip() for line in combine.strip().splitlines()] == [
         "(single-variable chain rule)", "∂y/∂x = ∂u₁/∂x", "= 3x²"]
+
+
+def test_derivations_leave_the_cycle_collector_as_they_found_it():
+    import gc
+    import threading
+
+    import mcalc
+
+    def work():
+        for _ in range(20):
+            mcalc.diff("ln(sin(x^3)^2)", wrt="x").text
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        mcalc.diff("x^3", wrt="x").latex
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
