@@ -25,7 +25,6 @@ from math import gcd, lcm
 from . import ast as A
 
 MAX_BLOB = 20_000  # nodes; larger element-wise blobs are left as derived
-MAX_POWER = 1000  # numeric powers beyond this stay unexpanded
 MAX_BITS = 64  # nor is a number power whose value would be longer (2^100 stays)
 MAX_TERMS = 200  # an expansion to more terms than this is not a candidate
 _FUNCTIONS = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs")
@@ -165,12 +164,19 @@ def add(a: Sum, b: Sum) -> Sum:
         return a
     terms = dict(a.items)
     for p, c in b.items.items():
-        total = terms.get(p, 0) + c
-        if total:
-            terms[p] = total
-        else:
-            del terms[p]
+        _accumulate(terms, p, c)
     return Sum(terms)
+
+
+def _accumulate(mapping: dict, key, amount) -> None:
+    """mapping[key] += amount, dropping the key when it comes to 0: the
+    coefficient of a term in a sum, the exponent of a base in a product."""
+    if key in mapping:
+        amount = _add_exponents(mapping[key], amount)
+        if not amount:
+            del mapping[key]
+            return
+    mapping[key] = amount
 
 
 def scale(s: Sum, c: Fraction) -> Sum:
@@ -192,12 +198,7 @@ def mul(a: Sum, b: Sum) -> Sum:
     pb, kb = _as_term(b)
     factors = dict(pa.items)
     for base, e in pb.items.items():
-        if base in factors:
-            e = _add_exponents(factors[base], e)
-            if not e:
-                del factors[base]
-                continue
-        factors[base] = e
+        _accumulate(factors, base, e)
     return _term(ka * kb, factors)
 
 
@@ -246,12 +247,7 @@ def _term(coeff: Fraction, factors: dict) -> Sum:
                 if factor is not None:
                     coeff *= factor
                     base = scale(base, 1 / content)
-        if base in clean:
-            e = _add_exponents(clean[base], e)
-            if not e:
-                del clean[base]
-                continue
-        clean[base] = e
+        _accumulate(clean, base, e)
     if not coeff:
         return ZERO
     if len(clean) == 1:  # c·(a + b) = ca + cb
@@ -273,8 +269,8 @@ def _number_power(c: Fraction, e: Fraction) -> Fraction | None:
     """c^e when it is a rational number of sensible size, else None."""
     if e.denominator == 1:
         k = e.numerator
-        size = max(abs(c.numerator), c.denominator).bit_length() - 1  # 0 for 1 and -1
-        if abs(k) > MAX_POWER or size * abs(k) > MAX_BITS:
+        size = max(abs(c.numerator), c.denominator).bit_length() - 1  # 0 for 0, 1 and -1
+        if size * abs(k) > MAX_BITS:
             return None
         if not c and k < 0:
             raise ZeroDivisionError("0 to a negative power")
@@ -322,8 +318,7 @@ def power(a: Sum, e: Sum) -> Sum:
             ck = _number_power(coeff, k)
             if ck is None:  # a coefficient too large to raise stays a power: (±c)ᵏ = (±1)ᵏ cᵏ
                 ck = _MINUS_1 if coeff < 0 and k.numerator % 2 else _1
-                c = abs(coeff)
-                factors[c] = _add_exponents(factors[c], k) if c in factors else k
+                _accumulate(factors, abs(coeff), k)
             return _term(ck, factors)
         elif coeff == 1 and len(p.items) == 1:
             base, x = next(iter(p.items.items()))
@@ -567,11 +562,7 @@ class Simplifier:
         terms: dict = {}
         for part, minus in reversed(parts):
             for p, c in self.canonical(part).items.items():
-                total = terms.get(p, 0) + (-c if minus else c)
-                if total:
-                    terms[p] = total
-                else:
-                    del terms[p]
+                _accumulate(terms, p, -c if minus else c)
         return Sum(terms)
 
     def shortest(self, s: Sum) -> A.Node:
