@@ -12,6 +12,9 @@ from fractions import Fraction
 from typing import NamedTuple
 
 
+_set = object.__setattr__  # the hot constructors below are spelled out with it
+
+
 class Node:
     __slots__ = ("pos", "_hash")
     _fields: tuple[str, ...] = ()
@@ -115,9 +118,6 @@ class Zero(Node):
     _fields = ("rows", "cols")
     _defaults = {"rows": 1, "cols": 1}
     _compared = ()
-
-
-_set = object.__setattr__
 
 
 class _Unary(Node):
