@@ -56,8 +56,9 @@ class Answer(NamedTuple):
 
 class Derivation:
     def __init__(self, source: str, program: A.Program, typing, wrt: list[str], layout: str,
-                 trace: Trace, algebra):
+                 trace: Trace, algebra, notes: tuple[str, ...] = ()):
         self.input = source
+        self.notes = notes  # the assumptions mcalc made in reading the input
         self.program = program
         self.typing = typing
         self.wrt = wrt
@@ -124,7 +125,7 @@ class Derivation:
 
     def print(self, node: A.Node, style: str) -> str:
         with _PAUSED_GC:
-            return _printer(style)(self._alg.shape).doprint(node)
+            return _printer(style)(self.typing).doprint(node)
 
     def variables(self) -> dict[str, Shape]:
         """The function's variables (not its intermediates or definitions)."""
@@ -166,7 +167,7 @@ class Derivation:
         expanded: dict[str, A.Node] = {}
         for name, expr in self.program.definitions:
             expanded[name] = substitute(expr, expanded)
-        return self._constants_sized(substitute(self.program.body, expanded))
+        return substitute(self.program.body, expanded)
 
     def verify(self, candidate: A.Node | None = None, tolerance: float = 1e-9):
         """Check the answer (or ``candidate``) by the independent route of
@@ -182,21 +183,25 @@ class Derivation:
                             {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
                             {n for n, s in shapes.items() if s.kind == "scalar"})
 
-    def resolve(self, expr: A.Node) -> A.Node:
-        """Another expression (a claimed answer) typed with this function's
-        variables: juxtapositions resolved, 𝟏 and I sized."""
-        unknown = sorted(A.names(expr) - set(self.variables()) - self.typing.dims)
+    def resolve(self, expr: A.Node | A.Program) -> A.Node:
+        """Another expression (a claimed answer, or a printed one with its named
+        subexpressions) typed with this function's variables: names read as the
+        function's, juxtapositions resolved, 𝟏 and I sized, definitions written out."""
+        from .derive import substitute
+        from .names import resolve_names
+
+        program = expr if isinstance(expr, A.Program) else A.Program((), expr)
+        defined = {name for name, _ in program.definitions}
+        program, _ = resolve_names(program, set(self.variables()) | self.typing.dims)
+        used = A.names(program.body).union(*(A.names(e) for _, e in program.definitions))
+        unknown = sorted(used - set(self.variables()) - self.typing.dims - defined)
         if unknown:
             raise DeclarationError(f"the answer uses {', '.join(unknown)}, which the function does not")
-        typing = infer(A.Program((), expr), self.typing_declarations())
-        body = typing.program.body
-
-        def sized(node):
-            if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
-                return type(node)(dim=typing.constant_dim(node))
-            return node.rebuild(tuple(sized(c) for c in node.children)) if node.children else node
-
-        return sized(body)
+        typed = infer(program, self.typing_declarations()).program
+        values: dict[str, A.Node] = {}
+        for name, e in typed.definitions:
+            values[name] = substitute(e, values)
+        return substitute(typed.body, values)
 
     def _bind(self, values: dict) -> tuple[dict[str, Mat], dict[str, int]]:
         """Values of the variables, and the sizes they imply; a size may also be given
@@ -216,13 +221,6 @@ class Derivation:
             if sizes.setdefault(name, int(m.data[0])) != int(m.data[0]):
                 raise DeclarationError(f"the size {name} is {sizes[name]} from the values, not {int(m.data[0])}")
         return mats, sizes
-
-    def _constants_sized(self, node: A.Node) -> A.Node:
-        if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
-            return type(node)(dim=self.typing.constant_dim(node))
-        if not node.children:
-            return node
-        return node.rebuild(tuple(self._constants_sized(c) for c in node.children))
 
     # -- layouts --------------------------------------------------------------
     def _layout(self, expr: A.Node, shape: Shape) -> Answer:
@@ -329,10 +327,12 @@ def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
         table[name] = value
 
     for item in vectors:
-        name, _, dim = item.partition(":")
+        name, sep, dim = item.partition(":")
         name = name.strip()
         claim(name, "vector")
-        once(decls.vectors, name, _dim(dim.strip() or "n", item), item)
+        if sep and not dim.strip():
+            raise DeclarationError(f"vector '{item}': write NAME or NAME:length (y:N)")
+        once(decls.vectors, name, _dim(dim.strip(), item) if dim.strip() else None, item)
     for item in matrices:
         name, _, dims = item.partition(":")
         name = name.strip()
@@ -360,8 +360,11 @@ def _dim(text: str, item: str):
 
 
 def split_names(items) -> list[str]:
-    """['w,x', 'b'] → ['w', 'x', 'b']; 'y:N' keeps its size."""
-    return [part.strip() for item in items or () for part in item.split(",") if part.strip()]
+    """['w,x', 'b'] → ['w', 'x', 'b']; 'y:N' keeps its size.  An empty item is an error."""
+    parts = [part.strip() for item in items or () for part in item.split(",")]
+    if not all(parts):
+        raise DeclarationError("an empty name in a list (two commas, or a comma at an end)")
+    return parts
 
 
 def split_matrices(items) -> list[str]:
@@ -375,7 +378,8 @@ def split_matrices(items) -> list[str]:
     return out
 
 
-def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator") -> Derivation:
+def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
+         strict_names: bool = False) -> Derivation:
     """Differentiate ``expr`` by ``wrt`` (a name or a list of names), showing the four steps.
 
     >>> diff("sum(w*x)+b", wrt="w").text
@@ -385,20 +389,22 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
 
     with _PAUSED_GC:
         return derivation_from_program(expr, parse(expr), wrt, vectors=vectors, matrices=matrices,
-                                       scalars=scalars, layout=layout)
+                                       scalars=scalars, layout=layout, strict_names=strict_names)
 
 
 def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), scalars=(),
-                            layout: str = "numerator") -> Derivation:
+                            layout: str = "numerator", strict_names: bool = False) -> Derivation:
     """The derivation of an already parsed program (see :func:`diff`)."""
     from .derive import derive
+    from .names import resolve_names
 
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
     wrt_list = [w.strip() for w in ([wrt] if isinstance(wrt, str) else list(wrt)) for w in w.split(",")]
-    wrt_list = [w for w in wrt_list if w]
-    if not wrt_list:
+    if not any(wrt_list):
         raise DeclarationError("--wrt needs a variable")
+    if not all(wrt_list):
+        raise DeclarationError("--wrt has an empty name (two commas, or a comma at an end)")
     vectors, matrices, scalars = list(vectors), list(matrices), list(scalars)
     for name, kind, sizes in program.declarations:  # declarations written in the input itself
         {"vector": vectors, "matrix": matrices, "scalar": scalars}[kind].append(
@@ -414,11 +420,35 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
             raise DeclarationError(f"--wrt '{w}' names a definition, not a variable")
     if len(set(wrt_list)) != len(wrt_list):
         raise DeclarationError("--wrt names a variable twice")
+    declared = set(decls.vectors) | set(decls.matrices) | decls.scalars
+    program, notes = resolve_names(program, declared | set(wrt_list), strict=strict_names)
     typing = infer(program, decls, extra_names=tuple(wrt_list))
     program = typing.program
     for w in wrt_list:
         if typing.is_dimension(w):
             raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")
+    notes += _assumption_notes(program, typing, declared, wrt_list)
     with _PAUSED_GC:
         trace, alg = derive(program, typing, wrt_list)
-        return Derivation(source, program, typing, wrt_list, layout, trace, alg)
+        return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
+
+
+def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:
+    """What mcalc assumed that changes the answer, said once each."""
+    import difflib
+
+    used = A.names(program.body).union(*(A.names(e) for _, e in program.definitions))
+    name = program.output or "y"
+    notes = []
+    for w in wrt:
+        if w not in used:
+            near = difflib.get_close_matches(w, sorted(used), n=1) or \
+                [u for u in sorted(used) if u.lower() == w.lower()]
+            hint = f"; did you mean {near[0]}?" if near else ""
+            notes.append(f"∂{name}/∂{w} = 0: {name} does not contain {w}{hint}")
+    for d in sorted(declared - used - set(wrt)):
+        notes.append(f"{d} is declared but the function does not use it")
+    for e in sorted(typing.expanded - declared):
+        notes.append(f"{e} is taken as a scalar, added to or multiplied into every element (scalar expansion, "
+                     f"§4.3); declare it a vector (-v {e}) if it is one")
+    return notes

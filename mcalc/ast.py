@@ -93,13 +93,20 @@ class Var(Node):
         return (self.name,)
 
 
+class Const(Node):
+    """A named mathematical constant: e or π (a name the user did not declare)."""
+
+    __slots__ = ("name",)
+    _fields = ("name",)
+
+
 class Ones(Node):
-    """𝟏, the all-ones column vector of length ``dim`` (not part of equality)."""
+    """𝟏, the all-ones column vector of length ``dim`` (None until shape
+    inference sizes it: then it takes its length from what it meets)."""
 
     __slots__ = ("dim",)
     _fields = ("dim",)
     _defaults = {"dim": None}
-    _compared = ()
 
 
 class Identity(Node):
@@ -108,16 +115,22 @@ class Identity(Node):
     __slots__ = ("dim",)
     _fields = ("dim",)
     _defaults = {"dim": None}
-    _compared = ()
 
 
 class Zero(Node):
-    """The zero matrix of a given shape; printed as 0."""
+    """The zero matrix of a given shape: zeros(rows, cols)."""
 
     __slots__ = ("rows", "cols")
     _fields = ("rows", "cols")
     _defaults = {"rows": 1, "cols": 1}
-    _compared = ()
+
+
+class Commutation(Node):
+    """K(m, n), the mn×mn commutation matrix: K vec(A) = vec(Aᵀ) for an m×n A
+    (Magnus & Neudecker)."""
+
+    __slots__ = ("rows", "cols")
+    _fields = ("rows", "cols")
 
 
 class _Unary(Node):
@@ -150,6 +163,12 @@ class Transpose(_Unary):
 
 class Diag(_Unary):
     """diag(v): the square matrix with v on its diagonal."""
+
+    __slots__ = ()
+
+
+class Vec(_Unary):
+    """vec(X): the columns of X stacked into one column (column-major)."""
 
     __slots__ = ()
 
@@ -213,9 +232,23 @@ class MatMul(_Binary):
     __slots__ = ()
 
 
+class Kron(_Binary):
+    """kron(A, B), the Kronecker product (the paper's ⊗ is element-wise)."""
+
+    __slots__ = ()
+
+
 class Juxtapose(_Binary):
     """Two factors side by side (2x, X w in LaTeX): a product, or a matrix
     product when both are non-scalars.  Shape inference replaces it."""
+
+    __slots__ = ()
+
+
+class Apply(Juxtapose):
+    """f(x) where f is a name, not a function: the product f x, as the paper
+    writes x(x + 1) (mcalc has no user-defined functions).  names.py reads it
+    as a Juxtapose, with a note when f is not a name of the input."""
 
     __slots__ = ()
 

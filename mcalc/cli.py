@@ -72,6 +72,8 @@ def diff(
         "--example", help=f"Differentiate the built-in example {EXAMPLE!r} by w.")] = False,
     verify: Annotated[bool, typer.Option(
         "--verify", help="Check the answer by an independent route (scalar expansion, SymPy).")] = False,
+    strict_names: Annotated[bool, typer.Option(
+        "--strict-names", help="A name mcalc would have to guess at (Xw: X times w, or one name?) is an error.")] = False,
 ):
     """Differentiate EXPR by --wrt, showing the paper's four steps."""
     from .api import diff as derive_
@@ -84,7 +86,13 @@ def diff(
         raise McalcError("missing --wrt: the variable to differentiate by")
     values = _values(at)
     d = derive_(source, wrt, vectors=split_names(vector), matrices=split_matrices(matrix),
-                scalars=split_names(scalar), layout=layout.value)
+                scalars=split_names(scalar), layout=layout.value, strict_names=strict_names)
+    unknown = sorted(set(values) - set(d.variables()) - d.typing.dims)
+    if unknown:
+        raise McalcError(f"--at gives {', '.join(unknown)}, which the function does not use "
+                         f"(its variables: {', '.join(d.variables()) or 'none'})")
+    for note in d.notes:
+        sys.stderr.write(f"mcalc: note: {note}\n")
     if latex:
         fmt = Format.latex
     fmt = fmt or _default_format()

@@ -18,7 +18,7 @@ from .simplify import Simplifier
 from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Substitution, Trace
 
 MAX_PATHS_SHOWN = 6
-_LEAVES = (A.Num, A.Var, A.Ones, A.Identity, A.Zero)
+_LEAVES = (A.Num, A.Const, A.Var, A.Ones, A.Identity, A.Zero, A.Commutation)
 
 
 class Intermediates:
@@ -42,8 +42,6 @@ class Intermediates:
             if node.name not in self._leaf_of_def:
                 self._leaf_of_def[node.name] = self._visit(self.definitions[node.name], node.name)
             return self._leaf_of_def[node.name]
-        if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
-            return type(node)(dim=self.typing.constant_dim(node))
         if isinstance(node, _LEAVES):
             return node
         if isinstance(node, A.MatMul) and isinstance(node.left, A.Diag) and self.typing.shape(node.right).is_col:
@@ -160,7 +158,17 @@ def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, simplifi
             shared.append((it.name, _final(expr, alg, simplifier)))
         else:
             values[it.name] = expr
-    return Substitution(v, _final(substitute(value, values), alg, simplifier), shape, tuple(shared))
+    final = _final(substitute(value, values), alg, simplifier)
+    return Substitution(v, final, shape, tuple(_needed(shared, final)))
+
+
+def _needed(shared: list[tuple[str, A.Node]], value: A.Node) -> list[tuple[str, A.Node]]:
+    """The named subexpressions the simplified answer still uses, in order."""
+    need = A.names(value)
+    for name, expr in reversed(shared):
+        if name in need:
+            need |= A.names(expr)
+    return [(name, expr) for name, expr in shared if name in need]
 
 
 def _final(node: A.Node, alg: Algebra, simplifier: Simplifier) -> A.Node:

@@ -148,6 +148,9 @@ class Evaluator:
     def _Num(self, node):
         return Mat.scalar(_finite(node.value))
 
+    def _Const(self, node):
+        return Mat.scalar(math.e if node.name == "e" else math.pi)
+
     def _Var(self, node):
         if node.name in self.values:
             return self.values[node.name]

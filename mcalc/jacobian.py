@@ -166,6 +166,14 @@ class Algebra:
     def compare(self, op: str, a: A.Node, b: A.Node) -> A.Node:
         return A.Compare(op, a, b)
 
+    def diag(self, v: A.Node) -> A.Node:
+        n = self.shape(v).size
+        if self.is_zero(v):
+            return A.Zero(n, n)
+        if isinstance(v, A.Ones):  # diag(𝟏) = I
+            return A.Identity(v.dim)
+        return A.Diag(v)
+
     def sum(self, a: A.Node) -> A.Node:
         if isinstance(a, A.Ones) and a.dim is not None:  # sum(𝟏) = n
             return A.Var(a.dim) if isinstance(a.dim, str) else A.num(a.dim)
@@ -230,7 +238,8 @@ class Algebra:
         coef_a, fa = self._factors(a)
         coef_b, fb = self._factors(b)
         coef, factors, kept = self._join(self.mul(coef_a, coef_b), fa, fb)
-        prefix = self._prefix(a, fa, kept)
+        coef, factors, collapsed = self._scalars_out(coef, factors)
+        prefix = None if collapsed else self._prefix(a, fa, kept)
         return self._compose(coef, factors, Shape(sa.rows, sb.cols), prefix and (prefix, kept))
 
     def jadd(self, a: A.Node, b: A.Node) -> A.Node:
@@ -305,8 +314,35 @@ class Algebra:
             isinstance(other, A.Ones)
 
     def _ones_like(self, a: A.Node) -> A.Node:
+        """𝟏 shaped like a: 1, 𝟏, 𝟏ᵀ or 𝟏𝟏ᵀ."""
         s = self.shape(a)
-        return A.ONE if s.is_scalar else A.Ones(dim=s.rows)
+        if s.is_scalar:
+            return A.ONE
+        if s.is_col:
+            return A.Ones(dim=s.rows)
+        row = A.Transpose(A.Ones(dim=s.cols))
+        return row if s.is_row else self._chain([A.Ones(dim=s.rows), row])
+
+    def _chain(self, factors: list[A.Node]) -> A.Node:
+        """The left-nested matrix product of factors, its shapes remembered."""
+        chain = factors[0]
+        rows = self.shape(chain).rows
+        for f in factors[1:]:
+            chain = A.MatMul(chain, f)
+            self.typing.remember(chain, Shape(rows, self.shape(f).cols))
+        return chain
+
+    def _scalars_out(self, coef: A.Node, factors: list[A.Node]) -> tuple[A.Node, list[A.Node], bool]:
+        """A run of factors whose product is 1×1 (a row chain ending in a column)
+        is a scalar: it joins the coefficient, so no product ever has a 1×1 factor."""
+        out: list[A.Node] = []
+        changed = False
+        for f in factors:
+            out.append(f)
+            if len(out) > 1 and self.shape(out[0]).rows == 1 and self.shape(f).cols == 1:
+                coef = self.mul(coef, self._inner(self._chain(out[:-1]), f))
+                out, changed = [], True
+        return coef, out, changed
 
     def _decompose(self, node: A.Node) -> tuple[A.Node, list[A.Node]]:
         """node = coefficient (a scalar) × the product of non-scalar factors."""
@@ -437,6 +473,7 @@ class Algebra:
             coef = self.mul(coef, c)
             factors[i:i + 2] = replacement
             i = max(i - 1, 0)
+        coef, factors, _ = self._scalars_out(coef, factors)
         return coef, factors
 
     def _pair(self, a: A.Node, b: A.Node):
@@ -484,5 +521,5 @@ def _split_scalar(alg: Algebra, node: A.Mul):
 _BUILD = {
     A.Add: Algebra.add, A.Sub: Algebra.sub, A.Mul: Algebra.mul, A.Div: Algebra.div,
     A.Pow: Algebra.pow, A.Neg: Algebra.neg, A.Transpose: Algebra.transpose,
-    A.MatMul: Algebra.jmul, A.Dot: Algebra.dot, A.Call: Algebra.sum,
+    A.MatMul: Algebra.jmul, A.Dot: Algebra.dot, A.Call: Algebra.sum, A.Diag: Algebra.diag,
 }

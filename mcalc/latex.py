@@ -32,10 +32,12 @@ def latex_name(name: str, bold: bool = False) -> str:
         stem, digits = stem.split("_", 1)
     stem = stem.rstrip("_") or stem
     body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else c for c in stem).strip()
-    if len(stem) > 1 and not any(c in _GREEK for c in stem):
+    if bold and not any(c in _GREEK for c in stem):
+        body = f"\\mathbf{{{body}}}"  # \mathbf{loss}: bold, and one name
+    elif len(stem) > 1 and not any(c in _GREEK for c in stem):
         body = f"\\mathrm{{{body}}}"
-    if bold:
-        body = f"\\mathbf{{{body}}}"
+    elif bold:
+        body = f"\\boldsymbol{{{body}}}"
     return body + (f"_{{{digits}}}" if digits else "")
 
 
@@ -61,8 +63,29 @@ class LatexPrinter(Printer):
         bold = self.shape is not None and self.shape(node).is_vector
         return latex_name(node.name, bold)
 
+    def _print_Const(self, node):
+        return r"\pi" if node.name == "π" else node.name
+
     def _print_Ones(self, node):
-        return r"\mathbf{1}"
+        return rf"\mathbf{{1}}_{{{self.dim(node.dim)}}}" if id(node) in self.sized else r"\mathbf{1}"
+
+    def _print_Identity(self, node):
+        return f"I_{{{self.dim(node.dim)}}}" if id(node) in self.sized else "I"
+
+    def _print_Zero(self, node):
+        return rf"\mathbf{{0}}_{{{self.dim(node.rows)} \times {self.dim(node.cols)}}}"
+
+    def _print_Commutation(self, node):
+        return rf"\operatorname{{commutation}}\left({node.rows}, {node.cols}\right)"
+
+    def dim(self, d) -> str:
+        return str(d).replace("*", " ")
+
+    def _print_Vec(self, node):
+        return r"\operatorname{vec}" + self.paren(self._print(node.arg))
+
+    def _print_Kron(self, node):
+        return r"\operatorname{kron}" + self.paren(f"{self._print(node.left)}, {self._print(node.right)}")
 
     def _print_Mul(self, node):
         if self._vectorish(node.left) and self._vectorish(node.right):

@@ -6,6 +6,8 @@ expected.  The LALR tables are cached on disk so start-up does not rebuild them.
 from __future__ import annotations
 
 import os
+import re
+import threading
 import unicodedata
 from fractions import Fraction
 from pathlib import Path
@@ -28,14 +30,21 @@ _OPS = {"*": A.Mul, "⊗": A.Mul, "∘": A.Mul, "×": A.Mul, "/": A.Div, "⊘": 
         "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "^": A.Pow, "**": A.Pow}
 _CMP = {"≥": ">=", "≤": "<=", "\\geq": ">=", "\\ge": ">=", "\\leq": "<=", "\\le": "<="}
 _CONSTANTS = {"I": A.Identity, "ones": A.Ones}
+# Sized constants written as calls: I(n), ones(n), zeros(m, n), commutation(m, n).
+_SIZED = {"I": 1, "ones": 1, "zeros": 2, "commutation": 2}
 # Python's keywords are no names in mcalc: 'x if y else z' is a mistake, not a product.
 _RESERVED = {"and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
              "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
              "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
              "None", "True", "False"}
-_ALIASES = {"σ": "sigmoid", "log": "ln"}
+_ALIASES = {"σ": "sigmoid", "log": "ln", "trace": "tr"}
+_NODE_FUNCTIONS = {"dot": A.Dot, "kron": A.Kron}
+_UNARY_NODE_FUNCTIONS = {"diag": A.Diag, "vec": A.Vec}
+_SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+_ONE_LETTER = re.compile(r"[^\W\d_][0-9₀-₉]*")  # x, u₁, W2: a name the paper juxtaposes
 
 _parser = None
+_parser_lock = threading.Lock()
 
 
 def grammar_path() -> Path:
@@ -46,8 +55,13 @@ def grammar_path() -> Path:
 
 
 def _bold_name(text: str) -> str:
-    if text.startswith("\\"):  # \mathbf{x}, \vec{x}, \boldsymbol{x}, \bm{x}
-        return text[text.index("{") + 1:-1]
+    if text.startswith("\\"):  # \mathbf{x}, \vec{x}, \boldsymbol{x}, \bm{x}, \boldsymbol{\sigma}
+        inner = text[text.index("{") + 1:-1].strip()
+        if inner.startswith("\\"):
+            if inner[1:] not in _GREEK:
+                raise ParseError(f"'{inner}' is not a letter mcalc knows")
+            return _GREEK[inner[1:]]
+        return inner
     # MATHEMATICAL BOLD SMALL W -> w, MATHEMATICAL BOLD CAPITAL X -> X
     return unicodedata.normalize("NFKC", text)
 
@@ -60,7 +74,8 @@ _GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": 
 
 
 def _latex_name(text: str) -> str:
-    """\\lambda → λ, \\mathrm{loss} → loss, u_{1} → u1."""
+    """\\lambda → λ, \\mathrm{loss} → loss, u_{1} → u1, w₁ → w1 (subscript digits
+    are the digits of the same name)."""
     if text.startswith("\\mathrm{"):
         return text[len("\\mathrm{"):-1]
     if text.startswith("\\"):
@@ -68,7 +83,47 @@ def _latex_name(text: str) -> str:
     if "_{" in text:
         stem, sub = text[:-1].split("_{")
         return stem + sub if sub.isdigit() else f"{stem}_{sub}"
-    return text
+    return text.translate(_SUBSCRIPT_DIGITS)
+
+
+def _size_text(text: str, column: int, line: int):
+    """The size in a subscript: n, 3, m \\times n (two sizes), m n or m·n (a product)."""
+    import re
+
+    parts = [p for p in re.split(r"\\times|×|,", text)]
+    sizes = []
+    for part in parts:
+        terms = []
+        for term in part.split("+"):
+            factors = [f for f in re.split(r"\s+|\*|·|\\cdot", term.strip().strip("()")) if f]
+            if not factors or not all(f.isdigit() or f.isidentifier() for f in factors):
+                raise ParseError(f"'{text}' is not a size (n, 3, m \\times n)", column, line)
+            terms.append("*".join(factors))
+        sizes.append(_dim_of_text("+".join(terms)))
+    return sizes
+
+
+def _dim_of_text(text: str):
+    from .shapes import dim_mul, dim_sum
+
+    return dim_sum([dim_mul(*(int(f) if f.isdigit() else f for f in term.split("*")))
+                    for term in text.split("+")])
+
+
+def _dim_of_node(node: A.Node, column: int, line: int):
+    """A size written as an argument: n, 3, m*n, n + 1."""
+    from .shapes import dim_mul, dim_sum
+
+    if isinstance(node, A.Var):
+        return node.name
+    if isinstance(node, A.Num) and node.value.denominator == 1 and 1 <= node.value <= 10_000:
+        return int(node.value)
+    if isinstance(node, (A.Mul, A.Juxtapose)):
+        return dim_mul(_dim_of_node(node.left, column, line), _dim_of_node(node.right, column, line))
+    if isinstance(node, A.Add):
+        return dim_sum([_dim_of_node(node.left, column, line), _dim_of_node(node.right, column, line)])
+    raise ParseError("a size is a name (n), a whole number from 1 to 10000, or a sum or product of those",
+                     node.pos or column, line)
 
 
 def _latex_function(text: str) -> str:
@@ -78,6 +133,19 @@ def _latex_function(text: str) -> str:
     if text.startswith("\\"):
         return {"sigma": "σ"}.get(text[1:], text[1:])
     return text
+
+
+def _leftmost(node: A.Node) -> A.Node:
+    while isinstance(node, (A.Juxtapose, A.Mul, A.MatMul, A.Pow, A.Transpose)) and node.children:
+        node = node.children[0]
+    return node
+
+
+def _rightmost_number(node: A.Node):
+    """The number a juxtaposition's left side ends with (2 in 3x·2 is none: x² ends in an exponent)."""
+    while isinstance(node, (A.Juxtapose, A.Mul)):
+        node = node.right
+    return node if isinstance(node, A.Num) else None
 
 
 def _huge_exponent(node) -> bool:
@@ -106,8 +174,19 @@ def _make_transformer():
 
         def __init__(self):
             super().__init__()
-            self.bold_names: set[str] = set()
-            self.brackets: set[int] = set()  # the [ … ] literals of this parse
+            self._state = threading.local()  # one parse's state per thread: the parser is shared
+
+        @property
+        def bold_names(self) -> set[str]:
+            return self._state.bold_names
+
+        @property
+        def brackets(self) -> set[int]:  # the [ … ] literals of this parse
+            return self._state.brackets
+
+        def reset(self) -> None:
+            self._state.bold_names = set()
+            self._state.brackets = set()
 
         def start(self, items):
             decls = tuple(d for item in items if isinstance(item, _Declaration) for d in item.entries)
@@ -124,6 +203,13 @@ def _make_transformer():
                 output, last = last
             return A.Program(tuple(defs), last, frozenset(n for n in self.bold_names if n.islower()),
                              frozenset(n for n in self.bold_names if not n.islower()), output, decls)
+
+        def where_program(self, items):
+            body, _, *defs = items
+            defs = [d for d in defs if isinstance(d, tuple)]
+            bold = self.bold_names
+            return A.Program(tuple(defs), body, frozenset(n for n in bold if n.islower()),
+                             frozenset(n for n in bold if not n.islower()))
 
         def declaration(self, items):
             kind_at = next(i for i, t in enumerate(items) if getattr(t, "type", None) in _KINDS)
@@ -145,10 +231,11 @@ def _make_transformer():
             return _Declaration(tuple((name, kind, sizes) for name in names))
 
         def definition(self, items):
-            name, expr = items
-            if str(name) in _CONSTANTS or str(name) in FUNCTIONS:
-                raise ParseError(f"cannot define '{name}': it is a built-in name", name.column, name.line)
-            return (str(name), expr)
+            tok, expr = items
+            name = _latex_name(str(tok))
+            if name in _CONSTANTS or name in FUNCTIONS:
+                raise ParseError(f"cannot define '{name}': it is a built-in name", tok.column, tok.line)
+            return (name, expr)
 
         # -- claims -------------------------------------------------------------
         def claim(self, items):
@@ -197,6 +284,10 @@ def _make_transformer():
             left, right = items
             if id(right) in self.brackets:  # x[0] looks like indexing, which mcalc does not have
                 raise ParseError("x[...] is not indexing in mcalc; write x * [...] for a product", right.pos)
+            first = _leftmost(right)
+            if isinstance(first, A.Num) and isinstance(_rightmost_number(left), A.Num):
+                raise ParseError("two numbers side by side (a typo such as 1..2?); write * between them",
+                                 first.pos)
             return A.Juxtapose(left, right, pos=right.pos)
 
         def frac(self, items):
@@ -236,36 +327,105 @@ def _make_transformer():
                 raise ParseError(f"'{text}' is a reserved word, not part of mcalc", tok.column, tok.line)
             if text in _CONSTANTS:
                 return _CONSTANTS[text](pos=tok.column)
-            if text in FUNCTIONS or text in _ALIASES:
+            if text in FUNCTIONS or text in _ALIASES or text in _SIZED:
                 raise ParseError(f"'{text}' is a function: write {text}(...)", tok.column, tok.line)
             return A.Var(text, pos=tok.column)
 
         def bold(self, items):
             (tok,) = items
-            name = _bold_name(str(tok))
+            text = str(tok)
+            sub = ""
+            if "}_{" in text:  # \mathbf{w}_{1}
+                text, sub = text.split("}_{", 1)
+                text, sub = text + "}", sub[:-1]
+            name = _bold_name(text) + sub
             self.bold_names.add(name)
             return A.Var(name, pos=tok.column)
 
         def ones(self, items):
-            return A.Ones(pos=items[0].column)
+            (tok,) = items
+            text = str(tok)
+            if "_{" in text:  # \mathbf{1}_{n}
+                (dim,) = _size_text(text[text.index("_{") + 2:-1], tok.column, tok.line)[:1] or [None]
+                return A.Ones(dim, pos=tok.column)
+            return A.Ones(pos=tok.column)
+
+        def sized_identity(self, items):  # I_{n}
+            (tok,) = items
+            sizes = _size_text(str(tok)[3:-1], tok.column, tok.line)
+            if len(sizes) != 1:
+                raise ParseError("the identity is I_{n}", tok.column, tok.line)
+            return A.Identity(sizes[0], pos=tok.column)
+
+        def zeros(self, items):
+            (tok,) = items
+            text = str(tok)
+            sizes = _size_text(text[text.index("_{") + 2:-1], tok.column, tok.line)
+            if len(sizes) != 2:
+                raise ParseError("a zero block is \\mathbf{0}_{rows \\times cols}", tok.column, tok.line)
+            return A.Zero(*sizes, pos=tok.column)
+
+        def norm(self, items):
+            open_, arg, close = items
+            suffix = str(close).rsplit("‖", 1)[-1].rsplit("|", 1)[-1].rsplit("Vert", 1)[-1]
+            spectral = "2" in suffix or "₂" in suffix
+            return A.Call("norm2" if spectral else "norm", (arg,), pos=open_.column)
+
+        def inverse(self, items):
+            arg, tok = items
+            inv = A.Call("inv", (arg,), pos=tok.column)
+            return A.Transpose(inv, pos=tok.column) if "T" in str(tok) or "top" in str(tok) or "ᵀ" in str(tok) \
+                else inv
 
         def call(self, items):
             tok, *args = items
             args = [a for a in args if a is not None]
             fn = _latex_function(str(tok))
             fn = _ALIASES.get(fn, fn)
+            if fn in _SIZED:
+                return self._sized(fn, args, tok)
             if fn not in FUNCTIONS:
-                known = ", ".join(sorted(FUNCTIONS))
-                raise ParseError(f"unknown function '{tok}' (known: {known})", tok.column, tok.line)
+                split = _function_suffix(fn)
+                if split is None and len(args) == 1 and tok.type == "NAME" and _ONE_LETTER.fullmatch(fn):
+                    name = self.name([tok])  # x(x + 1): x times (x + 1)
+                    return A.Apply(name, args[0], pos=tok.column + len(str(tok)))
+                if split is None:
+                    known = ", ".join(sorted(FUNCTIONS))
+                    raise ParseError(f"unknown function '{tok}' (known: {known}; for a product write "
+                                     f"{tok}*(…))", tok.column, tok.line)
+                # bsum(x), W₂relu(z): a name times a function, as the paper writes a product
+                prefix, fn = split
+                prefix = prefix.translate(_SUBSCRIPT_DIGITS)
+                call = self._sized(fn, args, tok) if fn in _SIZED else self._call(fn, args, tok,
+                                                                                     tok.column + len(prefix))
+                return A.Juxtapose(A.Var(prefix, pos=tok.column), call, pos=tok.column + len(prefix))
+            return self._call(fn, args, tok, tok.column)
+
+        def _call(self, fn, args, tok, column):
             arity = FUNCTIONS[fn]
             if len(args) != arity:
                 raise ParseError(f"{fn} takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
+                                 column, tok.line)
+            if fn in _NODE_FUNCTIONS:
+                return _NODE_FUNCTIONS[fn](args[0], args[1], pos=column)
+            if fn in _UNARY_NODE_FUNCTIONS:
+                return _UNARY_NODE_FUNCTIONS[fn](args[0], pos=column)
+            return A.Call(fn, tuple(args), pos=column)
+
+        def _sized(self, fn, args, tok):
+            want = _SIZED[fn]
+            if len(args) != want:
+                sizes = "n" if want == 1 else "m, n"
+                raise ParseError(f"{fn}({sizes}) takes {want} size{'s' * (want > 1)}, got {len(args)}",
                                  tok.column, tok.line)
-            if fn == "dot":
-                return A.Dot(args[0], args[1], pos=tok.column)
-            if fn == "diag":
-                return A.Diag(args[0], pos=tok.column)
-            return A.Call(fn, tuple(args), pos=tok.column)
+            dims = [_dim_of_node(a, tok.column, tok.line) for a in args]
+            if fn == "I":
+                return A.Identity(dims[0], pos=tok.column)
+            if fn == "ones":
+                return A.Ones(dims[0], pos=tok.column)
+            if fn == "zeros":
+                return A.Zero(dims[0], dims[1], pos=tok.column)
+            return A.Commutation(dims[0], dims[1], pos=tok.column)
 
         def bracket(self, items):
             tok, *items = items
@@ -308,7 +468,9 @@ def _make_transformer():
 
         def superscript(self, items):  # x² is x^2
             arg, tok = items
-            digits = str(tok).translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+            digits = str(tok).translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789"))
+            if len(digits.lstrip("-")) > len(str(MAX_EXPONENT)) or abs(int(digits)) > MAX_EXPONENT:
+                raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
             return A.Pow(arg, A.Num(Fraction(int(digits))), pos=tok.column)
 
         def transpose(self, items):
@@ -318,10 +480,58 @@ def _make_transformer():
     return ToAST
 
 
+def _function_suffix(name: str):
+    """('b', 'sum') for bsum: a name followed by a known function, or None."""
+    for fn in sorted((*FUNCTIONS, *_SIZED), key=len, reverse=True):
+        for spelling in [fn] + [a for a, target in _ALIASES.items() if target == fn]:
+            if name.endswith(spelling) and len(name) > len(spelling):
+                prefix = name[:-len(spelling)]
+                if prefix[0].isalpha() or prefix[0] == "_":
+                    return prefix, fn
+    return None
+
+
+_OPERAND_END = {"NAME", "NUMBER", "BOLD", "ONES", "ZEROS", "_CLOSE", "_LATEX_CLOSE", "RSQB", "_LATEX_RSQB",
+                "RBRACE", "TRANSPOSE", "SUPERSCRIPT", "INVERSE", "NORM_CLOSE", "LATEX_NAME", "END_MATRIX"}
+
+
+class _NormBars:
+    """Lark post-lexer: a norm bar after an operand closes the innermost open
+    norm; any other bar opens one.  \\lVert always opens and \\rVert closes."""
+
+    always_accept = ("NORM_BAR",)
+
+    def process(self, stream):
+        from lark import Token
+
+        depth, last = 0, None
+        for tok in stream:
+            if tok.type == "NORM_BAR":
+                text = str(tok)
+                closes = "rVert" in text or "right" in text or (
+                    "lVert" not in text and "left" not in text and depth > 0 and last in _OPERAND_END)
+                if closes or "_" in text.lstrip("\\") or "₂" in text:
+                    depth = max(depth - 1, 0)
+                    tok = Token.new_borrow_pos("NORM_CLOSE", text, tok)
+                else:
+                    depth += 1
+                    tok = Token.new_borrow_pos("NORM_OPEN", text, tok)
+            last = tok.type
+            yield tok
+
+
 def load_parser():
     """The LALR parser and its transformer, built once (from the on-disk cache when it can)."""
     global _parser
-    if _parser is None:
+    if _parser is not None:
+        return _parser
+    with _parser_lock:
+        return _parser or _build_parser()
+
+
+def _build_parser():
+    global _parser
+    if True:
         from lark import Lark
 
         cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mcalc"
@@ -336,7 +546,8 @@ def load_parser():
         # One lexer for all states: built once, where a contextual lexer compiles a regular
         # expression per parser state at every start.
         _parser = (Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic", cache=cache,
-                        start=["start", "claim"], maybe_placeholders=True, transformer=transformer),
+                        start=["start", "claim"], maybe_placeholders=True, transformer=transformer,
+                        postlex=_NormBars()),
                    transformer)
     return _parser
 
@@ -389,8 +600,7 @@ def parse(text: str, start: str = "start"):
     if not text.strip():
         raise ParseError("empty expression")
     parser, transformer = load_parser()
-    transformer.bold_names = set()
-    transformer.brackets = set()
+    transformer.reset()
     try:
         result = parser.parse(text, start=start)
     except VisitError as e:  # pragma: no cover - inline transformers raise directly

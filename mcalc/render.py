@@ -42,6 +42,8 @@ def function_text(d, style: str = "unicode") -> str:
 
 
 def notes(d) -> list[str]:
+    """What the reader of the answer must know (the assumptions made in reading
+    the input are d.notes, which the command line writes to stderr)."""
     out = []
     if _has_piecewise(d.expr):
         out.append(KINK_NOTE)
@@ -169,7 +171,7 @@ def to_dict(d, values: dict | None = None) -> dict:
         "result": {"text": d.text, "unicode": d.unicode, "latex": d.latex, "shape": d.shape.as_list(),
                    "kind": d.shape.kind,
                    "shared": [{"name": n, **_node(d, e)} for n, e in d.shared]},
-        "notes": notes(d),
+        "notes": [*d.notes, *notes(d)],
     }
     if values is not None:
         out["at"] = {k: v.plain() if hasattr(v, "plain") else v for k, v in values.items()

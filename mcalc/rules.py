@@ -15,7 +15,9 @@ ONE = A.ONE
 # Every function of the language, with its number of arguments.
 FUNCTIONS = {
     "sum": 1, "mean": 1, "max": 2, "min": 2, "exp": 1, "ln": 1, "sin": 1, "cos": 1,
-    "tan": 1, "tanh": 1, "sigmoid": 1, "relu": 1, "abs": 1, "sqrt": 1, "dot": 2, "diag": 1,
+    "tan": 1, "tanh": 1, "sigmoid": 1, "relu": 1, "abs": 1, "sign": 1, "sqrt": 1, "dot": 2, "diag": 1,
+    "tr": 1, "det": 1, "inv": 1, "norm": 1, "softmax": 1, "log_softmax": 1, "logsumexp": 1,
+    "kron": 2, "vec": 1,
 }
 
 # ----- Element-wise unary functions: d f(a)/da, element by element -----------------

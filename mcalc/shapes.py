@@ -52,6 +52,17 @@ class Shape(NamedTuple):
         return self.cols if self.rows == 1 else self.rows
 
     @property
+    def flat(self) -> Dim:
+        """Length of vec(·): 1 for a scalar, n for a vector, m·n for an m×n matrix."""
+        if self.rows == 1 or self.cols == 1:
+            return self.cols if self.rows == 1 else self.rows
+        return dim_mul(self.rows, self.cols)
+
+    @property
+    def is_matrix(self) -> bool:
+        return self.rows != 1 and self.cols != 1
+
+    @property
     def T(self) -> Shape:
         return Shape(self.cols, self.rows)
 
@@ -69,16 +80,70 @@ SCALAR = Shape(1, 1)
 
 
 def _dim_text(d: Dim) -> str:
-    return f"({d})" if isinstance(d, str) and "+" in d else str(d)
+    return f"({dim_text(d)})" if isinstance(d, str) and ("+" in d or "*" in d) else dim_text(d)
+
+
+def dim_text(d: Dim, times: str = "·") -> str:
+    """A size as people read it: m·n, n+1."""
+    return str(d).replace("*", times)
+
+
+# A size is a number, a name (n), or a sum of products of names and numbers
+# written canonically as text: "n+1" (blocks side by side), "m*n" (the length of
+# vec(X) for an m×n X).  Factors are sorted, so m*n and n*m are one size.
+def _terms(d: Dim) -> list[tuple[int, tuple[str, ...]]]:
+    if isinstance(d, int):
+        return [(d, ())]
+    out = []
+    for term in d.split("+"):
+        coef, names = 1, []
+        for f in term.split("*"):
+            if f.isdigit():
+                coef *= int(f)
+            else:
+                names.append(f)
+        out.append((coef, tuple(sorted(names))))
+    return out
+
+
+def _from_terms(terms) -> Dim:
+    const = sum(c for c, names in terms if not names)
+    parts = ["*".join(([str(c)] if c != 1 else []) + list(names)) for c, names in terms if names and c]
+    if not parts:
+        return const
+    return "+".join(parts + ([str(const)] if const else []))
 
 
 def dim_sum(dims) -> Dim:
     """n + 1 as a size: a number when all are numbers, else 'n+1'."""
-    ints = sum(d for d in dims if isinstance(d, int))
-    names = [d for d in dims if isinstance(d, str)]
-    if not names:
-        return ints
-    return "+".join(names + ([str(ints)] if ints else []))
+    return _from_terms([t for d in dims for t in _terms(d)])
+
+
+def dim_mul(*dims) -> Dim:
+    """m·n as a size (the length of vec of an m×n matrix)."""
+    terms = [(1, ())]
+    for d in dims:
+        terms = [(c1 * c2, tuple(sorted(n1 + n2))) for c1, n1 in terms for c2, n2 in _terms(d)]
+    return _from_terms(terms)
+
+
+def dim_value(d: Dim, size_of) -> int:
+    """The number a size stands for, given ``size_of(name)``."""
+    total = 0
+    for coef, names in _terms(d):
+        for name in names:
+            coef *= size_of(name)
+        total += coef
+    return total
+
+
+def dim_names(d: Dim) -> set[str]:
+    return {name for _, names in _terms(d) for name in names}
+
+
+def open_dim(name: str) -> str:
+    """A length still to be inferred, n if nothing fixes it."""
+    return f"?={name}"
 
 
 def vector(dim: Dim = "n") -> Shape:
@@ -113,7 +178,9 @@ class Declarations(NamedTuple):
 
     def shapes(self) -> dict[str, Shape]:
         out = {name: SCALAR for name in self.scalars}
-        out.update({name: vector(d) for name, d in self.vectors.items()})
+        # A vector declared without a length takes it from what it meets (b in W@x + b
+        # gets W's rows), else n.
+        out.update({name: vector(d if d is not None else open_dim(name)) for name, d in self.vectors.items()})
         out.update({name: Shape(r, c) for name, (r, c) in self.matrices.items()})
         return out
 
@@ -127,8 +194,8 @@ class Typing:
         self.dims = dims
         self._checker = _Checker(self.variables, dims, flexible=set())
         self._shapes: dict[int, tuple[A.Node, Shape]] = {}
-        self.constant_dims: dict[int, tuple[A.Node, Dim]] = {}
         self.program: A.Program | None = None  # the program with juxtapositions resolved
+        self.expanded: set[str] = set()  # undeclared names taken as scalars next to non-scalars
 
     def shape(self, node: A.Node) -> Shape:
         hit = self._shapes.get(id(node))
@@ -146,10 +213,6 @@ class Typing:
     def add(self, name: str, shape: Shape) -> None:
         self.variables[name] = shape
 
-    def constant_dim(self, node: A.Node) -> Dim:
-        hit = self.constant_dims.get(id(node))
-        return hit[1] if hit is not None and hit[0] is node else "n"
-
     def is_dimension(self, name: str) -> bool:
         return name in self.dims and name not in self.variables
 
@@ -158,12 +221,12 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     """Type the program, promoting undeclared names where they must be vectors
     or matrices, and return the variables' shapes."""
     declared = decls.shapes()
-    for name in program.bold:
-        declared.setdefault(name, vector())
-    for name in program.bold_upper:
+    defined = [name for name, _ in program.definitions]
+    for name in program.bold - set(defined):  # a bold name is a vector, unless defined
+        declared.setdefault(name, vector(open_dim(name)))
+    for name in program.bold_upper - set(defined):
         if name not in declared:
             declared[name] = Shape(_fresh_rows(set(declared), set()), "n")
-    defined = [name for name, _ in program.definitions]
     for name in defined:
         if name in declared:
             raise DeclarationError(f"'{name}' is both declared and defined")
@@ -171,13 +234,13 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         dup = next(n for n in defined if defined.count(n) > 1)
         raise DeclarationError(f"'{dup}' is defined twice")
     used: set[str] = set()
-    juxtaposed = False
+    unfinished = False
     for e in (program.body, *(d for _, d in program.definitions)):
         for n in A.walk(e):
             if type(n) is A.Var:
                 used.add(n.name)
-            elif type(n) is A.Juxtapose or type(n) is A.Dot:
-                juxtaposed = True
+            elif _unfinished(n):
+                unfinished = True
     forced: dict[str, Shape] = {}
     for _ in range(4 * len(used) + 4):
         shapes = {**declared, **forced}
@@ -196,33 +259,69 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         variables.update(_settle(shapes, checker, used | set(declared)))
         for name, _ in program.definitions:
             variables[name] = checker.concrete(checker.defined[name])
-        if juxtaposed:
-            program = _resolve_juxtapositions(program, checker)
+        if unfinished:
+            program = _finish(program, checker)
         typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"})
         typing.program = program
-        for node, shape in checker.memo.values():  # 𝟏 and I take their size from what they meet
-            if isinstance(node, (A.Ones, A.Identity)) and node.dim is None:
-                typing.constant_dims[id(node)] = (node, checker.concrete(shape).rows)
+        typing.expanded = checker.expanded
         return typing
     raise DeclarationError("could not work out the shapes; declare the vectors (-v) and matrices (-M)")
 
 
-def _resolve_juxtapositions(program: A.Program, checker: _Checker) -> A.Program:
-    """2x is a product; X w between two non-scalars is a matrix product; a · b
-    with a scalar side is a product."""
-    def resolve(node: A.Node) -> A.Node:
+def unsized_readback(node: A.Node, variables: dict[str, Shape]) -> set[int]:
+    """The 𝟏 and I in ``node`` whose sizes a reader of the printed expression
+    would not recover: inferring the tree again with every 𝟏 and I unsized, the
+    ids of those that come out another size (they print with their size)."""
+    constants = [n for n in A.walk(node) if type(n) in (A.Ones, A.Identity)]
+    if not constants:
+        return set()
+    dims = _dims_of(variables.values()) | {"n"} | {d for c in constants for d in dim_names(c.dim or "n")}
+    checker = _Checker(dict(variables), dims, flexible=set(), unsized=True)
+    try:
+        checker.check(node)
+    except ShapeError:
+        return {id(c) for c in constants}
+    out = set()
+    for c in constants:
+        hit = checker.memo.get(id(c))
+        if hit is None or checker.concrete(hit[1]).rows != c.dim:
+            out.add(id(c))
+    return out
+
+
+def _unfinished(n: A.Node) -> bool:
+    """A node whose meaning its shapes decide (see _finish)."""
+    t = type(n)
+    return t is A.Juxtapose or t is A.Dot or (t is A.Ones or t is A.Identity) and n.dim is None or \
+        t is A.Call and n.fn in ("inv", "norm2")
+
+
+def _finish(program: A.Program, checker: _Checker) -> A.Program:
+    """What the shapes decide: 2x is a product, X w between two non-scalars a
+    matrix product; a · b with a scalar side a product; 𝟏 and I take their size
+    from what they meet; x⁻¹ of a scalar is 1/x; ‖x‖₂ of a vector is ‖x‖."""
+    def finish(node: A.Node) -> A.Node:
+        t = type(node)
+        if t is A.Ones or t is A.Identity:
+            return t(checker.concrete(checker.check(node)).rows, pos=node.pos) if node.dim is None else node
         if not node.children:
             return node
-        kids = tuple(resolve(c) for c in node.children)
-        if isinstance(node, A.Juxtapose):
+        kids = tuple(finish(c) for c in node.children)
+        if t is A.Juxtapose:
             matrix = all(_nonscalar(checker.check(c)) for c in node.children)
             return (A.MatMul if matrix else A.Mul)(*kids, pos=node.pos)
-        if isinstance(node, A.Dot) and not all(_nonscalar(checker.check(c)) for c in node.children):
+        if t is A.Dot and not all(_nonscalar(checker.check(c)) for c in node.children):
             return A.Mul(*kids, pos=node.pos)
+        if t is A.Call and node.fn == "inv" and not _nonscalar(checker.check(node.args[0])):
+            return A.Div(A.ONE, kids[0], pos=node.pos)
+        if t is A.Call and node.fn == "norm2" and checker.concrete(checker.check(node.args[0])).is_vector:
+            return A.Call("norm", kids, pos=node.pos)
+        if all(a is b for a, b in zip(kids, node.children)):
+            return node
         return node.rebuild(kids)
 
-    return program._replace(body=resolve(program.body),
-                               definitions=tuple((name, resolve(e)) for name, e in program.definitions))
+    return program._replace(body=finish(program.body),
+                            definitions=tuple((name, finish(e)) for name, e in program.definitions))
 
 
 def _nonscalar(s) -> bool:
@@ -238,7 +337,9 @@ def _settle(shapes: dict[str, Shape], checker: _Checker, names: set[str]) -> dic
         sides = []
         for d in (shape.rows, shape.cols):
             d = checker.resolve(d)
-            if isinstance(d, str) and d.startswith("?"):
+            if isinstance(d, str) and d.startswith("?="):
+                d = "n"
+            elif isinstance(d, str) and d.startswith("?"):
                 if d not in fresh:
                     fresh[d] = _fresh_rows(names, dims | set(fresh.values()))
                 d = fresh[d]
@@ -262,8 +363,9 @@ class _Checker:
     """Shape rules per node kind; memoized per node object."""
 
     def __init__(self, shapes: dict[str, Shape], dims: set[str], flexible: set[str],
-                 forced_names: set[str] = frozenset()):
+                 forced_names: set[str] = frozenset(), unsized: bool = False):
         self.shapes = shapes
+        self.unsized = unsized  # read every 𝟏 and I as if written without its size
         self.dims = dims
         self.flexible = flexible
         self.forced_names = forced_names
@@ -271,6 +373,7 @@ class _Checker:
         self.memo: dict[int, tuple[A.Node, Shape | Flex]] = {}
         self.bind: dict[str, Dim] = {}
         self.fresh = 0
+        self.expanded: set[str] = set()  # undeclared names taken as scalars beside a vector
 
     # -- dimensions ---------------------------------------------------------
     def resolve(self, d: Dim) -> Dim:
@@ -282,19 +385,20 @@ class _Checker:
         a, b = self.resolve(a), self.resolve(b)
         if a == b:
             return True
-        if isinstance(a, str) and a.startswith("?"):
-            self.bind[a] = b
-            return True
-        if isinstance(b, str) and b.startswith("?"):
-            self.bind[b] = a
-            return True
+        pairs = ((b, a), (a, b)) if isinstance(a, str) and a.startswith("?=") else ((a, b), (b, a))
+        for open_, other in pairs:  # a length still open takes a declared vector's (default n)
+            if isinstance(open_, str) and open_.startswith("?"):
+                if other == 1 and open_.startswith("?="):  # a declared vector is not a scalar
+                    return False
+                self.bind[open_] = other
+                return True
         return False
 
     def concrete(self, s: Shape | Flex) -> Shape:
         if isinstance(s, Flex):
             return SCALAR
-        if not self.bind and not self.fresh:  # nothing bound or left open: already concrete
-            return s
+        if not self.bind and not self.fresh and not (isinstance(s.rows, str) and s.rows.startswith("?")):
+            return s  # nothing bound or left open: already concrete
         r, c = self.resolve(s.rows), self.resolve(s.cols)
         r = "n" if isinstance(r, str) and r.startswith("?") else r
         c = "n" if isinstance(c, str) and c.startswith("?") else c
@@ -335,8 +439,10 @@ class _Checker:
         raise _Force({name: shape for name in names})
 
     def same(self, a: Shape, b: Shape) -> bool:
+        before = dict(self.bind)
         if self.unify(a.rows, b.rows) and self.unify(a.cols, b.cols):
             return True
+        self.bind = before  # a clash binds nothing: its message shows the shapes as they were
         return False
 
     def clash(self, node: A.Node, a: Shape, b: Shape, what: str) -> ShapeError:
@@ -354,13 +460,18 @@ def _elementwise(ch: _Checker, node: A.Node) -> Shape | Flex:
     if lscalar and rscalar:
         return left if lflex else right
     if lscalar:
+        if lflex:
+            ch.expanded |= left.names
         return right  # scalar expansion (paper §4.3): a flexible name stays a scalar
     if rscalar:
+        if rflex:
+            ch.expanded |= right.names
         return left
     if ch.same(left, right):
         return left
     symbol = _OP_SYMBOL.get(type(node), "max/min" if isinstance(node, A.Call) else "element-wise operation")
-    hint = " (for a matrix product use @)" if isinstance(node, A.Mul) and left.cols == right.rows else ""
+    hint = " (for a matrix product use @)" if isinstance(node, A.Mul) and \
+        ch.concrete(left).cols == ch.concrete(right).rows else ""
     raise ch.clash(node, left, right, f"'{symbol}' needs operands of the same shape, or a scalar{hint}")
 
 
@@ -382,11 +493,11 @@ def _var(ch: _Checker, node: A.Var):
 
 
 def _ones(ch, node: A.Ones):
-    return Shape(node.dim if node.dim is not None else ch.fresh_dim(), 1)
+    return Shape(node.dim if node.dim is not None and not ch.unsized else ch.fresh_dim(), 1)
 
 
 def _identity(ch, node: A.Identity):
-    d = node.dim if node.dim is not None else ch.fresh_dim()
+    d = node.dim if node.dim is not None and not ch.unsized else ch.fresh_dim()
     return Shape(d, d)
 
 
@@ -400,7 +511,9 @@ def _same_as_arg(ch, node):
 
 def _transpose(ch, node):
     s = ch.check(node.arg)
-    return s if isinstance(s, Flex) else s.T
+    if isinstance(s, Flex):  # xᵀ: x is a vector (the paper never transposes a scalar)
+        ch.force(s, vector(), node, "ᵀ")
+    return s.T
 
 
 def _diag(ch, node):
@@ -501,11 +614,17 @@ def _juxtapose(ch, node):
     left, right = ch.check(node.left), ch.check(node.right)
     if _nonscalar(left) and _nonscalar(right):
         return _matmul(ch, node)
+    if isinstance(left, Flex) and isinstance(right, Shape) and right.is_col and _capitals(left):
+        return _matmul(ch, node)  # Wx: a capital letter before a vector is a matrix, as the paper writes it
     return _elementwise(ch, node)
 
 
+def _capitals(flex: Flex) -> bool:
+    return all(name[:1].isupper() and (len(name) == 1 or name[1:].lstrip("_").isdigit()) for name in flex.names)
+
+
 _RULES = {
-    A.Num: _scalar, A.Var: _var, A.Ones: _ones, A.Identity: _identity, A.Zero: _zero,
+    A.Num: _scalar, A.Const: _scalar, A.Var: _var, A.Ones: _ones, A.Identity: _identity, A.Zero: _zero,
     A.Neg: _same_as_arg, A.Transpose: _transpose, A.Diag: _diag,
     A.Add: _elementwise, A.Sub: _elementwise, A.Mul: _elementwise, A.Div: _elementwise,
     A.Pow: _elementwise, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,

@@ -28,8 +28,8 @@ MAX_BLOB = 20_000  # nodes; larger element-wise blobs are left as derived
 MAX_BITS = 64  # nor is a number power whose value would be longer (2^100 stays)
 MAX_TERMS = 200  # an expansion to more terms than this is not a candidate
 _FUNCTIONS = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs")
-_ALGEBRAIC = (A.Num, A.Var, A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
-_LEAVES = (A.Num, A.Var)
+_ALGEBRAIC = (A.Num, A.Const, A.Var, A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
+_LEAVES = (A.Num, A.Const, A.Var)
 _SIMPLIFIABLE = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt")
 _AT_ZERO = {"sin": 0, "cos": 1, "tan": 0, "tanh": 0, "exp": 1}
 _ODD = ("sin", "tan", "tanh")
@@ -519,8 +519,11 @@ class Simplifier:
         if result == inner:
             return inner  # the same object: the caller sees that nothing changed
         want = self.alg.shape(node)
-        if not want.is_scalar and self._is_scalar(canon):  # x - x = 0, w ⊘ w = 1: still a vector
-            return self.alg.mul(result, A.Ones(dim=want.rows)) if want.cols == 1 else inner
+        if not want.is_scalar and (result == A.ZERO or self._is_scalar(canon)):
+            # x - x = 0, w ⊘ w = 1: still a vector (or a matrix) of that shape
+            if result == A.ZERO:
+                return A.Zero(want.rows, want.cols)
+            return self.alg.mul(result, self.alg._ones_like(node)) if self._is_scalar(canon) else inner
         return result
 
     def _polish_opaque(self, node: A.Node) -> A.Node:
@@ -532,7 +535,7 @@ class Simplifier:
         t = type(node)
         if t is A.Num:
             return number(node.value)
-        if t is A.Var:
+        if t is A.Var or t is A.Const:
             return atom(node)
         if t is A.Add or t is A.Sub:
             return self._sum(node)
@@ -616,7 +619,9 @@ class Simplifier:
         sign = c < 0
         c = -c if sign else c
         out = None
-        if c.numerator != 1 or not numer:
+        if c.denominator > 1000 and _decimal(c):  # 1.00001x, not 100001x/100000
+            out, c = A.Num(c), Fraction(1)
+        elif c.numerator != 1 or not numer:
             out = A.Num(Fraction(c.numerator))
         for base, e in numer:
             f = self._power(base, e)
@@ -689,6 +694,14 @@ def _rebuilt(node: A.Node, fn) -> A.Node:
     if all(a is b for a, b in zip(new, children)):
         return node
     return node.rebuild(new)
+
+
+def _decimal(c: Fraction) -> bool:
+    d = c.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
 
 
 def _number_node(c: Fraction) -> A.Node:

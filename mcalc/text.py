@@ -34,13 +34,24 @@ def _is_decimal(value: Fraction) -> bool:
 
 
 def format_number(value: Fraction) -> str:
+    """The exact number: an integer, a decimal (positional or with an exponent,
+    whichever is shorter, both one token), or else numerator/denominator."""
     if value.denominator == 1:
         return str(value.numerator)
-    if _is_decimal(value):
-        text = f"{float(value):.15g}"
-        if "e" not in text and Fraction(text) == value:
-            return text
-    return f"{value.numerator}/{value.denominator}"
+    if not _is_decimal(value):
+        return f"{value.numerator}/{value.denominator}"
+    sign = "-" if value < 0 else ""
+    places = 0
+    while (abs(value) * 10 ** places).denominator != 1:
+        places += 1
+    digits = str(int(abs(value) * 10 ** places))
+    whole, frac = digits[:-places] or "0", digits[-places:].rjust(places, "0")
+    positional = f"{whole}.{frac}"
+    significant = digits.lstrip("0")
+    exponent = len(digits) - places - 1
+    mantissa = significant.rstrip("0")
+    scientific = f"{mantissa[0]}{'.' + mantissa[1:] if len(mantissa) > 1 else ''}e{exponent}"
+    return sign + min((positional, scientific), key=len)
 
 
 class Printer:
@@ -50,10 +61,18 @@ class Printer:
            A.Pow: "^"}
     functions: dict[str, str] = {}
 
-    def __init__(self, shape=None):
-        self.shape = shape  # node -> Shape, when the printer may use it
+    def __init__(self, typing=None):
+        self.typing = typing  # the shapes of the names, when the printer may use them
+        self.shape = typing.shape if typing is not None else None
+        self.sized: set[int] = set()  # the 𝟏 and I printed with their size
 
     def doprint(self, node: A.Node) -> str:
+        if self.typing is not None:
+            from .shapes import unsized_readback
+
+            self.sized = unsized_readback(node, self.typing.variables)
+        else:
+            self.sized = {id(n) for n in A.walk(node) if type(n) in (A.Ones, A.Identity) and n.dim is not None}
         return self._print(node)
 
     def _print(self, node: A.Node) -> str:
@@ -80,14 +99,23 @@ class Printer:
     def _print_Var(self, node):
         return node.name
 
+    def _print_Const(self, node):
+        return node.name
+
     def _print_Ones(self, node):
-        return "ones"
+        return f"ones({self.dim(node.dim)})" if id(node) in self.sized else "ones"
 
     def _print_Identity(self, node):
-        return "I"
+        return f"I({self.dim(node.dim)})" if id(node) in self.sized else "I"
 
     def _print_Zero(self, node):
-        return "0"
+        return f"zeros({self.dim(node.rows)}, {self.dim(node.cols)})"
+
+    def _print_Commutation(self, node):
+        return f"commutation({self.dim(node.rows)}, {self.dim(node.cols)})"
+
+    def dim(self, d) -> str:
+        return str(d)
 
     # -- operators ------------------------------------------------------------
     def _print_Add(self, node):
@@ -131,6 +159,12 @@ class Printer:
     def _print_Diag(self, node):
         return f"diag({self._print(node.arg)})"
 
+    def _print_Vec(self, node):
+        return f"vec({self._print(node.arg)})"
+
+    def _print_Kron(self, node):
+        return f"kron({self._print(node.left)}, {self._print(node.right)})"
+
     def _print_VecLit(self, node):
         return "[" + ", ".join(self._print(x) for x in node.items) + "]"
 
@@ -159,11 +193,11 @@ def unicode_name(name: str) -> str:
     return name
 
 
-_SUBS = "₀₁₂₃₄₅₆₇₈₉"
-_SUPERS = "⁰¹²³⁴⁵⁶⁷⁸⁹ᵀ"
-_WORD = r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff₀-₉]*|[0-9.]+"
-_LAST_WORD = re.compile(f"(?:{_WORD})$|$")
-_FIRST_WORD = re.compile(f"(?:{_WORD})?")
+_LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
+_LAST_NAME = re.compile(f"[{_LETTER}_][{_LETTER}0-9_₀-₉]*$")
+_FIRST_NAME = re.compile(f"[{_LETTER}_][{_LETTER}0-9_₀-₉]*")
+_ATOM = re.compile(f"[{_LETTER}][0-9₀-₉]*")  # one letter and its index: x, u₁, W₂
+_STARTS_NUMBER = re.compile(r"[0-9.]|[eE][+-]?[0-9]")
 
 
 class UnicodePrinter(Printer):
@@ -177,23 +211,29 @@ class UnicodePrinter(Printer):
         return unicode_name(node.name)
 
     def _print_Ones(self, node):
-        return "𝟏"
+        return f"ones({self.dim(node.dim)})" if id(node) in self.sized else "𝟏"
+
+    def dim(self, d) -> str:
+        return str(d).replace("*", "·")
 
     def _nonscalar(self, node) -> bool:
         return self.shape is not None and not self.shape(node).is_scalar
 
     def _juxtapose(self, left: str, right: str, right_node: A.Node) -> str:
-        """Write a product side by side, as the paper does (6x²cos(x³), 𝟏ᵀdiag(x), 6yx),
-        with a · only where two numbers or a longer name would run together."""
-        lw = _LAST_WORD.search(left).group()
-        rw = _FIRST_WORD.match(right).group()
-        clash = bool(rw) and rw[0].isdigit() and left[-1:] in _SUPERS  # x²·3, not x²3
+        """Write a product side by side, as the paper does (6x²cos(x³), 𝟏ᵀdiag(x), 6yx,
+        Xw), wherever it reads back as that product: single-letter names run
+        together (read back, xy is x y when x and y are names), a name before a
+        function (bsum(x) is b sum(x)).  A number on the right takes ×, and names
+        that would run into a longer one a space."""
+        if _STARTS_NUMBER.match(right) and left[-1:] not in "( ":
+            return f"{left} × {right}"  # x × 2, x² × 3, 2 × 3: never x2 or 23
+        lw, rw = _LAST_NAME.search(left), _FIRST_NAME.match(right)
         if lw and rw:
-            if lw[-1].isdigit() and rw[0].isdigit():
-                clash = True
-            elif not lw.isdigit() and not isinstance(right_node, (A.Call, A.Diag)):
-                clash = len(lw.rstrip(_SUBS)) > 1 or len(rw.rstrip(_SUBS)) > 1
-        return left + ("·" if clash else "") + right
+            whole = right[:rw.end() + 1]
+            call = whole.endswith("(") and not isinstance(right_node, (A.Var, A.Const))
+            if not call and not (_ATOM.fullmatch(lw.group()) and _ATOM.fullmatch(rw.group())):
+                return f"{left} {right}"  # loss x: lossx would be another name
+        return left + right
 
     def _print_Mul(self, node):
         if self._nonscalar(node.left) and self._nonscalar(node.right):

@@ -159,6 +159,9 @@ class _Instance:
     def _Num(self, node):
         return _M.of(self.sp.Rational(node.value.numerator, node.value.denominator))
 
+    def _Const(self, node):
+        return _M.of(self.sp.E if node.name == "e" else self.sp.pi)
+
     def _Var(self, node):
         if node.name in self.symbols:
             return self.symbols[node.name]
@@ -297,7 +300,7 @@ def compare(d, candidate: A.Node, dim_of=None, tolerance: float = 1e-9, seed: in
         for dim in (shape.rows, shape.cols):
             if isinstance(dim, str):
                 sizes.setdefault(dim, 3 + len(sizes))
-    dim_of = dim_of or (lambda node: node.dim if node.dim is not None else d.typing.constant_dim(node))
+    dim_of = dim_of or (lambda node: node.dim if node.dim is not None else "n")
     inst = _Instance(sp, d.variables(), dim_of, sizes)
     try:
         reference = reference_jacobian(sp, inst, d.function_expr(), d.wrt, d.layout)

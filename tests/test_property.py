@@ -94,19 +94,27 @@ def test_random_expressions_agree_with_finite_differences(expr, which, seed, def
 
 @settings(max_examples=1_000 if LONG else 200, deadline=None, derandomize=not LONG,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(expr=_exprs(), which=st.integers(0, 6))
-def test_printed_answers_parse_back(expr, which):
-    """What mcalc prints, as text and as LaTeX, reads back to the same answer."""
-    from mcalc import ast as A
+@given(expr=_exprs(), which=st.integers(0, 6), seed=st.integers(0, 10**6))
+def test_printed_answers_read_back(expr, which, seed):
+    """What mcalc prints — text, Unicode and LaTeX — reads back to the same
+    answer: the same tree for text, the same value at a random point for all three."""
+    from mcalc.evaluate import Evaluator
     from mcalc.parser import parse
-    from mcalc.shapes import infer
 
     names = [n for n in SCALARS + VECTORS if n in expr] or ["a"]
     try:
         d = mcalc.diff(expr, wrt=names[which % len(names)], **DECLS)
     except NotSupported:
         return
-    if d.shared or any(isinstance(n, A.Zero) for n in A.walk(d.expr)):
-        return  # a program with definitions; 0 prints as a plain 0
-    for printed in (d.text, d.latex):
-        assert infer(parse(printed), d.typing_declarations()).program.body == d.expr, printed
+    assert d.resolve(parse(d.text)) == d.expanded(), d.text
+    values = random_values(d, seed)
+    try:
+        want = d.evaluate(values)
+    except EvaluationError:
+        return
+    mats, sizes = d._bind(values)
+    for printed in (d.text, d.unicode, d.latex):
+        got = Evaluator(dict(mats), sizes)(d.resolve(parse(printed))).tolist()
+        for grow, wrow in zip(got, want, strict=True):
+            for g, w in zip(grow, wrow, strict=True):
+                assert abs(g - w) <= 1e-9 * (1 + abs(w)), (expr, printed, got, want)

@@ -21,11 +21,11 @@ from mcalc.text import TextPrinter
 
 def simplify(text: str, vectors=()) -> str:
     typing = infer(parse(text), Declarations({v: "n" for v in vectors}, {}, set()))
-    return to_text(Simplifier(Algebra(typing)).polish(parse_expr(text)))
+    return to_text(Simplifier(Algebra(typing)).polish(parse_expr(text)), typing)
 
 
-def to_text(node) -> str:
-    return TextPrinter().doprint(node)
+def to_text(node, typing=None) -> str:
+    return TextPrinter(typing).doprint(node)
 
 
 @pytest.mark.parametrize("before,after", [
@@ -132,4 +132,4 @@ def test_numbers_side_by_side_are_kept_apart_in_latex():
 
     d = mcalc.diff("(3*x)^100", wrt="x")
     assert d.latex == "300 \\times {3}^{99} {x}^{99}"
-    assert infer(parse(d.latex), d.typing_declarations()).program.body == d.expr
+    assert d.resolve(parse_expr(d.latex)) == d.expr

@@ -1,0 +1,173 @@
+"""Names as the paper writes them, resolved before shapes are inferred.
+
+The paper juxtaposes single-letter names for products (Xw, xᵀAx, 6yx, σ(Xw)),
+so a run of letters that is not a known name but splits into known names
+reads as their product.  Known names are the declared ones, the definitions,
+the variables to differentiate by, bold names and the names that stand alone
+elsewhere in the input.  ``e`` and ``π`` are the constants unless declared.
+
+Every reading that is a choice (a split with a part nobody declared, a short
+run of letters kept as one name, e as Euler's number) is reported as a note;
+with ``strict`` it is an error instead.
+"""
+from __future__ import annotations
+
+import re
+
+from . import ast as A
+from .errors import DeclarationError
+
+_LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
+_ATOM = re.compile(f"[{_LETTER}](?:_?[0-9]+)?")  # one letter and its index: x, w1, x_2, W₂
+CONSTANTS = {"e", "π"}
+_SHORT = 3  # a run of at most this many letters kept as one name is noted
+
+
+class Resolution:
+    """How the names of one input were read."""
+
+    def __init__(self, base: set[str], known: set[str], strict: bool):
+        self.base = base  # declared, defined, differentiated by, bold
+        self.known = known  # and the names standing alone
+        self.strict = strict
+        self.notes: list[str] = []
+        self.words: set[str] = set()  # undeclared names kept whole
+        self.splits: dict[str, list[str] | None] = {}
+
+    def note(self, message: str, pos: int | None) -> None:
+        if self.strict:
+            raise DeclarationError(message + " (--strict-names)", pos)
+        if message not in self.notes:
+            self.notes.append(message)
+
+
+def resolve_names(program: A.Program, known: set[str], strict: bool = False) -> tuple[A.Program, list[str]]:
+    """The program with products spelled out and constants recognised, and the notes."""
+    defined = {name for name, _ in program.definitions}
+    used = {n.name for e in _exprs(program) for n in A.walk(e) if type(n) is A.Var}
+    base = set(known) | defined | set(program.bold) | set(program.bold_upper)
+    standalone = {name for name in used if (_ATOM.fullmatch(name) and name not in CONSTANTS) or name in base}
+    res = Resolution(base, base | standalone, strict)
+    for name in sorted(used - res.known, key=len):  # words that split into nothing stay names,
+        if _split(name, res.known) is None:       # and may then help split longer runs
+            res.known.add(name)
+            res.words.add(name)
+    rebuilt = program._replace(
+        body=_resolve(program.body, res),
+        definitions=tuple((name, _resolve(e, res)) for name, e in program.definitions))
+    return rebuilt, res.notes
+
+
+def _exprs(program: A.Program):
+    yield program.body
+    for _, e in program.definitions:
+        yield e
+
+
+def _resolve(node: A.Node, res: Resolution) -> A.Node:
+    if type(node) is A.Var:
+        return _name(node, res)
+    if type(node) is A.Pow and type(node.left) is A.Var and node.left.name == "e" and "e" not in res.base:
+        _constant_note("e", node.left.pos, res)
+        return A.Call("exp", (_resolve(node.right, res),), pos=node.pos)  # e^x is exp(x)
+    if type(node) is A.Apply:
+        f = node.left
+        if type(f) is A.Var and f.name not in res.base:
+            res.note(f"'{f.name}(…)' is read as {f.name} times (…): mcalc has no user-defined functions", f.pos)
+        return A.Juxtapose(_resolve(f, res), _resolve(node.right, res), pos=node.pos)
+    if _is_postfix(node):
+        prefix, last = _postfix(node, res)
+        return last if prefix is None else A.Juxtapose(prefix, last, pos=last.pos)
+    if not node.children:
+        return node
+    kids = tuple(_resolve(c, res) for c in node.children)
+    if all(a is b for a, b in zip(kids, node.children)):
+        return node
+    return node.rebuild(kids)
+
+
+def _is_postfix(node: A.Node) -> bool:
+    return type(node) in (A.Transpose, A.Pow) or (type(node) is A.Call and node.fn == "inv")
+
+
+def _postfix(node: A.Node, res: Resolution) -> tuple[A.Node | None, A.Node]:
+    """A postfix operator written right after a run of letters binds to its last
+    name: Axᵀ is A xᵀ, yx² is y x², XXᵀ is X Xᵀ.  Returns (the names before, the rest)."""
+    arg = node.children[0]
+    rest = tuple(_resolve(c, res) for c in node.children[1:])
+    if type(arg) is A.Var and arg.pos is not None and node.pos == arg.pos + len(arg.name):
+        read = _name(arg, res)
+        if type(read) is A.Juxtapose and read is not arg:
+            return read.left, node.rebuild((read.right, *rest))
+        return None, node.rebuild((read, *rest))
+    if _is_postfix(arg):
+        prefix, last = _postfix(arg, res)
+        return prefix, node.rebuild((last, *rest))
+    if type(arg) is A.Apply:  # x(x + 1)²: x (x + 1)², the power on the parenthesis
+        f = _resolve(A.Apply(arg.left, A.ONE), res).left
+        return f, node.rebuild((_resolve(arg.right, res), *rest))
+    return None, node.rebuild((_resolve(arg, res), *rest))
+
+
+def _name(node: A.Var, res: Resolution) -> A.Node:
+    name = node.name
+    if name in CONSTANTS and name not in res.base:
+        _constant_note(name, node.pos, res)
+        return A.Const(name, pos=node.pos)
+    if name in res.words:
+        if len(re.sub(r"[0-9_]", "", name)) <= _SHORT and not _ATOM.fullmatch(name):
+            res.note(f"'{name}' is read as one name; for a product write "
+                     f"{' '.join(_atoms(name))} (or declare {name} to keep this reading)", node.pos)
+        return node
+    if name in res.known:
+        return node
+    parts = res.splits.get(name)
+    if name not in res.splits:
+        parts = res.splits[name] = _split(name, res.known)
+    if parts is None:
+        return node
+    unknown = [p for p in parts if p not in res.known]
+    if unknown:
+        res.note(f"'{name}' is read as the product {' '.join(parts)}, as the paper writes products; "
+                 f"declare {name} (e.g. -s {name}) to read it as one name", node.pos)
+    out, offset = None, 0
+    for part in parts:
+        leaf = _name(A.Var(part, pos=(node.pos or 1) + offset), res) if part in CONSTANTS else \
+            A.Var(part, pos=(node.pos or 1) + offset)
+        out = leaf if out is None else A.Juxtapose(out, leaf, pos=leaf.pos)
+        offset += len(part)
+    return out
+
+
+def _constant_note(name: str, pos: int | None, res: Resolution) -> None:
+    what = "Euler's number" if name == "e" else "the constant π"
+    res.note(f"'{name}' is read as {what} (declare {name} to use it as a variable)", pos)
+
+
+def _atoms(name: str) -> list[str]:
+    return _ATOM.findall(name) or [name]
+
+
+def _split(name: str, known: set[str]) -> list[str] | None:
+    """The best way to read ``name`` as a product of names: every part a known
+    name or one letter with its index, at least one part known, fewest unknown
+    parts and then fewest parts; None when there is no such reading."""
+    n = len(name)
+    best: list[tuple[int, int, list[str]] | None] = [None] * (n + 1)
+    best[n] = (0, 0, [])
+    for i in range(n - 1, -1, -1):
+        options = {k for k in known if k and name.startswith(k, i)}
+        atom = _ATOM.match(name, i)
+        if atom:
+            options.add(atom.group())
+        for part in options:
+            rest = best[i + len(part)]
+            if rest is None:
+                continue
+            cand = (rest[0] + (part not in known), rest[1] + 1, [part, *rest[2]])
+            if best[i] is None or cand[:2] < best[i][:2]:
+                best[i] = cand
+    found = best[0]
+    if found is None or found[1] < 2 or found[0] == found[1]:
+        return None
+    return found[2]
