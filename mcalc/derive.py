@@ -82,23 +82,16 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     simplifier = Simplifier(alg)
     steps = Intermediates(program, typing)
     items = steps.items
-    for v in wrt:
-        shape = typing.variables.get(v)
-        if shape is not None and not shape.is_scalar and not shape.is_vector:
-            raise NotSupported(f"the derivative by the matrix {v}, {shape}; "
-                               f"mcalc derives by scalars and vectors")
     moving = _depends(items, set(wrt))
     output = steps.root
     out_shape = typing.shape(output)
-    if not out_shape.is_scalar and not out_shape.is_vector and output != A.Var(wrt[0]):
-        raise NotSupported(f"the derivative of a matrix-valued function, {out_shape}")
 
     # Step 2: each intermediate's partials by its moving arguments (x*x: both uses summed).
     partials: dict[tuple[str, str], Partial] = {}
     for it in items:
         for i, child in enumerate(it.expr.children):
             if isinstance(child, A.Var) and child.name in moving:
-                local = rules.partial(alg, it.expr, i)
+                local = rules.partial(alg, it.expr, i, it.name)
                 key = (it.name, child.name)
                 if key in partials:
                     local = alg.jadd(partials[key].expr, local)
@@ -119,7 +112,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
         shape = Shape(_size(out_shape), _size(v_shape))
         combinations.append(Combination(v, rule, _shown(paths), value, shape, simplifier.polish))
-        substitutions.append(_substitute(value, items, alg, simplifier, v, shape))
+        substitutions.append(_substitute(value, items, alg, simplifier, v, shape, out_shape, v_shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),
                   tuple(partials.values()), tuple(combinations), tuple(substitutions))
@@ -146,9 +139,18 @@ SHARE_MIN = 12  # nodes: a smaller shared subexpression is simply written out ag
 
 
 def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, simplifier: Simplifier, v: str,
-                shape: Shape) -> Substitution:
+                shape: Shape, out_shape: Shape, v_shape: Shape) -> Substitution:
     """Step 4: substitute the intermediates back, except those the answer would
-    copy into several places (and that are not tiny): these stay named."""
+    copy into several places (and that are not tiny): these stay named.  A scalar
+    by an m×n matrix X is laid out as a matrix: ∂y/∂vec(X)ᵀ = vec(G)ᵀ becomes Gᵀ,
+    n×m in numerator layout (the gradient G, shaped like X, in denominator)."""
+    if out_shape.is_scalar and v_shape.is_matrix:
+        g = alg.unvec(alg.vec(value), v_shape.rows, v_shape.cols) if not alg.is_zero(value) else \
+            A.Zero(v_shape.rows, v_shape.cols)
+        if g is None:
+            raise NotSupported(f"∂/∂{v}: mcalc found the derivative only as a row over vec({v}), "
+                               f"not as a matrix in closed form")
+        value, shape = alg.transpose(g), v_shape.T
     keep = _shared(items, value)
     values: dict[str, A.Node] = {}
     shared = []
@@ -205,7 +207,7 @@ def _shared(items: list[Intermediate], value: A.Node) -> set[str]:
 
 
 def _size(shape: Shape):
-    return 1 if shape.is_scalar else shape.size
+    return shape.flat
 
 
 def _paths(items, by_output, output, v) -> list[tuple[Partial, ...]] | int:

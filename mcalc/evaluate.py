@@ -148,9 +148,6 @@ class Evaluator:
     def _Num(self, node):
         return Mat.scalar(_finite(node.value))
 
-    def _Const(self, node):
-        return Mat.scalar(math.e if node.name == "e" else math.pi)
-
     def _Var(self, node):
         if node.name in self.values:
             return self.values[node.name]
@@ -213,10 +210,11 @@ class Evaluator:
         if node.fn in ("max", "min"):
             pick = max if node.fn == "max" else min
             return self._map2(args[0], args[1], lambda x, y: pick(x, y), node.fn)
-        if node.fn == "sum":
-            return Mat.scalar(math.fsum(args[0].data))
-        if node.fn == "mean":
-            return Mat.scalar(math.fsum(args[0].data) / len(args[0].data))
+        if node.fn in _MATRIX_FUNCTIONS:
+            try:
+                return _MATRIX_FUNCTIONS[node.fn](args[0])
+            except (ValueError, ZeroDivisionError, OverflowError) as e:
+                raise EvaluationError(f"{node.fn} is undefined here ({e})") from None
         f = _FUNCTIONS[node.fn]
         a = args[0]
         try:
@@ -227,6 +225,24 @@ class Evaluator:
     # -- linear algebra ---------------------------------------------------------
     def _Transpose(self, node):
         return self(node.arg).T
+
+    def _Const(self, node):
+        return Mat.scalar(math.e if node.name == "e" else math.pi)
+
+    def _Vec(self, node):
+        return _vec(self(node.arg))
+
+    def _Kron(self, node):
+        a, b = self(node.left), self(node.right)
+        rows, cols = a.rows * b.rows, a.cols * b.cols
+        return Mat(rows, cols, tuple(a.at(i // b.rows, j // b.cols) * b.at(i % b.rows, j % b.cols)
+                                     for i in range(rows) for j in range(cols)))
+
+    def _Commutation(self, node):
+        m, n = self.size(node.rows), self.size(node.cols)
+        size = m * n
+        ones = {(j + i * n, i + j * m) for i in range(m) for j in range(n)}  # K vec(A) = vec(Aᵀ)
+        return Mat(size, size, tuple(1.0 if (r, c) in ones else 0.0 for r in range(size) for c in range(size)))
 
     def _Diag(self, node):
         v = self(node.arg)
@@ -269,6 +285,71 @@ class Evaluator:
         return Mat(len(node.rows), len(node.rows[0]), tuple(x.data[0] for x in flat))
 
 
+def _vec(a: Mat) -> Mat:
+    """The columns stacked (column-major)."""
+    return Mat(a.rows * a.cols, 1, tuple(a.at(i, j) for j in range(a.cols) for i in range(a.rows)))
+
+
+def _lu(a: Mat):
+    """Gaussian elimination with partial pivoting: (rows of U | the inverse's right side, det)."""
+    n = a.rows
+    if a.cols != n:
+        raise ValueError("not a square matrix")
+    m = [list(a.data[i * n:(i + 1) * n]) + [1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
+    det = 1.0
+    for k in range(n):
+        p = max(range(k, n), key=lambda i: abs(m[i][k]))
+        if m[p][k] == 0:
+            return None, 0.0
+        if p != k:
+            m[k], m[p] = m[p], m[k]
+            det = -det
+        det *= m[k][k]
+        pivot = m[k][k]
+        m[k] = [x / pivot for x in m[k]]
+        for i in range(n):
+            if i != k and m[i][k]:
+                f = m[i][k]
+                m[i] = [x - f * y for x, y in zip(m[i], m[k])]
+    return [row[n:] for row in m], det
+
+
+def _det(a: Mat) -> Mat:
+    return Mat.scalar(_checked(_lu(a)[1]))
+
+
+def _inv(a: Mat) -> Mat:
+    inverse, det = _lu(a)
+    if inverse is None or not math.isfinite(det):
+        raise ZeroDivisionError("the matrix is singular")
+    return Mat(a.rows, a.cols, tuple(_checked(x) for row in inverse for x in row))
+
+
+def _softmax(a: Mat) -> Mat:
+    top = max(a.data)
+    e = [math.exp(x - top) for x in a.data]
+    total = math.fsum(e)
+    return Mat(a.rows, a.cols, tuple(x / total for x in e))
+
+
+def _logsumexp(a: Mat) -> float:
+    top = max(a.data)
+    return top + math.log(math.fsum(math.exp(x - top) for x in a.data))
+
+
+_MATRIX_FUNCTIONS = {
+    "sum": lambda a: Mat.scalar(math.fsum(a.data)),
+    "mean": lambda a: Mat.scalar(math.fsum(a.data) / len(a.data)),
+    "tr": lambda a: Mat.scalar(math.fsum(a.at(i, i) for i in range(min(a.rows, a.cols)))),
+    "det": _det,
+    "inv": _inv,
+    "norm": lambda a: Mat.scalar(_checked(math.sqrt(math.fsum(x * x for x in a.data)))),
+    "softmax": _softmax,
+    "logsumexp": lambda a: Mat.scalar(_logsumexp(a)),
+    "log_softmax": lambda a: Mat(a.rows, a.cols, tuple(x - _logsumexp(a) for x in a.data)),
+}
+
+
 def _checked(x: float) -> float:
     if isinstance(x, complex) or not math.isfinite(x):
         raise ValueError("not a finite real number")
@@ -289,5 +370,6 @@ def _sigmoid(x: float) -> float:
 _FUNCTIONS = {
     "exp": math.exp, "ln": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan,
     "tanh": math.tanh, "sigmoid": _sigmoid, "relu": lambda x: max(0.0, x), "abs": abs,
+    "sign": lambda x: float((x > 0) - (x < 0)),
     "sqrt": math.sqrt,
 }

@@ -1,5 +1,6 @@
 """mcalc's small algebra of structured Jacobians: I, diag(v), 𝟏, 𝟏ᵀ, rows,
-dense matrices, and the element-wise expressions inside them.
+Kronecker products, commutation matrices, dense matrices, and the
+element-wise expressions inside them.
 
 Every constructor simplifies as it builds, with the identities the paper uses:
 
@@ -7,16 +8,24 @@ Every constructor simplifies as it builds, with the identities the paper uses:
     diag(v) 𝟏 = v            𝟏ᵀ c = sum(c)                      aᵀ c = a · c
     diag(a) + diag(b) = diag(a + b)                            (Aᵀ)ᵀ = A
 
+and, for derivatives that involve matrices, the vec identities that carry a
+gradient through a step (Magnus & Neudecker; vec stacks columns):
+
+    vec(G)ᵀ kron(B, A) = vec(AᵀGB)ᵀ      kron(A, B) kron(C, D) = kron(AC, BD)
+    vec(G)ᵀ K = vec(Gᵀ)ᵀ                 vec(G)ᵀ diag(vec(V)) = vec(G ⊗ V)ᵀ
+    M kron(bᵀ, C) = kron(bᵀ, MC)
+
 A Jacobian is an AST node whose shape (numerator layout) is known: rows =
-outputs, columns = variables.  A product is kept as a scalar coefficient times
-a chain of non-scalar factors, reduced pair by pair.
+outputs, columns = variables, each laid flat (vec) when it is a matrix.  A
+product is kept as a scalar coefficient times a chain of non-scalar factors,
+reduced pair by pair.
 """
 from __future__ import annotations
 
 from fractions import Fraction
 
 from . import ast as A
-from .shapes import Shape, Typing
+from .shapes import Shape, Typing, dim_mul, dim_names
 
 _FOLD_LIMIT = 10**12  # constant folding stops before numbers grow huge
 
@@ -42,6 +51,7 @@ class Algebra:
         self.typing = typing
         # node id -> (node, coefficient, factors): products built here are not taken apart again
         self._factored: dict[int, tuple[A.Node, A.Node, tuple[A.Node, ...]]] = {}
+        self.identities: set[str] = set()  # the vec identities the products used, to name in the trace
 
     def shape(self, node: A.Node) -> Shape:
         return self.typing.shape(node)
@@ -83,6 +93,8 @@ class Algebra:
             return self.mul(A.num(2), a)
         if isinstance(a, A.Transpose) and isinstance(b, A.Transpose):  # aᵀ + bᵀ = (a + b)ᵀ
             return self.transpose(self.add(a.arg, b.arg))
+        if isinstance(a, A.Vec) and isinstance(b, A.Vec):  # vec(A) + vec(B) = vec(A + B)
+            return self.vec(self.add(a.arg, b.arg))
         return A.Add(a, b)
 
     def sub(self, a: A.Node, b: A.Node) -> A.Node:
@@ -100,6 +112,8 @@ class Algebra:
             return self.add(a, b.arg)
         if isinstance(a, A.Transpose) and isinstance(b, A.Transpose):  # aᵀ - bᵀ = (a - b)ᵀ
             return self.transpose(self.sub(a.arg, b.arg))
+        if isinstance(a, A.Vec) and isinstance(b, A.Vec):
+            return self.vec(self.sub(a.arg, b.arg))
         return A.Sub(a, b)
 
     def mul(self, a: A.Node, b: A.Node) -> A.Node:
@@ -133,6 +147,10 @@ class Algebra:
             return self.mul(b.left, self.mul(a, b.right))
         if isinstance(b, A.Mul):  # a(bc) = (ab)c: products read left to right, as the paper writes them
             return self.mul(self.mul(a, b.left), b.right)
+        if isinstance(a, A.Vec) and isinstance(b, A.Vec):  # vec(A) ⊗ vec(B) = vec(A ⊗ B)
+            return self.vec(self.mul(a.arg, b.arg))
+        if isinstance(b, A.Vec) and self.shape(a).is_scalar:  # c vec(A) = vec(c A)
+            return self.vec(self.mul(a, b.arg))
         if isinstance(a, A.VecLit) and self.shape(b).is_scalar:
             return A.VecLit(tuple(self.mul(x, b) for x in a.items))
         if isinstance(b, A.VecLit) and self.shape(a).is_scalar:
@@ -176,7 +194,9 @@ class Algebra:
 
     def sum(self, a: A.Node) -> A.Node:
         if isinstance(a, A.Ones) and a.dim is not None:  # sum(𝟏) = n
-            return A.Var(a.dim) if isinstance(a.dim, str) else A.num(a.dim)
+            return self.dim_node(a.dim)
+        if isinstance(a, (A.Vec, A.Transpose)):  # sum(vec(A)) = sum(A)
+            return self.sum(a.arg)
         if isinstance(a, A.Mul) and isinstance(a.right, A.Ones) and self.shape(a.left).is_scalar:
             return self.mul(a.left, self.sum(a.right))
         if self.shape(a).is_scalar:
@@ -188,6 +208,8 @@ class Algebra:
             return self.sum(b)
         if isinstance(b, A.Ones):
             return self.sum(a)
+        if isinstance(a, A.Vec) and isinstance(b, A.Vec):  # vec(A) · vec(B) = sum(A ⊗ B)
+            return self.sum(self.mul(a.arg, b.arg))
         if isinstance(a, A.Compare) or isinstance(b, A.Compare):  # a mask: sum(a ⊗ (z > 0)), as §6 writes it
             return self.sum(self.mul(a, b))
         return A.Dot(a, b)
@@ -206,6 +228,10 @@ class Algebra:
             return a
         if isinstance(a, A.Zero):
             return A.Zero(rows=a.cols, cols=a.rows)
+        if isinstance(a, A.Kron):  # kron(A, B)ᵀ = kron(Aᵀ, Bᵀ)
+            return self.kron(self.transpose(a.left), self.transpose(a.right))
+        if isinstance(a, A.Commutation):  # K(m, n)ᵀ = K(n, m)
+            return A.Commutation(a.cols, a.rows)
         if isinstance(a, A.Neg):
             return self.neg(self.transpose(a.arg))
         if self.shape(a).is_scalar:
@@ -218,9 +244,97 @@ class Algebra:
             return self.jmul(self.transpose(a.right), self.transpose(a.left))
         return A.Transpose(a)
 
+    def vec(self, a: A.Node) -> A.Node:
+        """vec(a): a column as it is, a row transposed, a matrix's columns stacked."""
+        s = self.shape(a)
+        if s.is_scalar or s.is_col:
+            return a
+        if s.is_row:
+            return self.transpose(a)
+        if isinstance(a, A.Zero):
+            return A.Zero(s.flat, 1)
+        if isinstance(a, A.Neg):
+            return self.neg(self.vec(a.arg))
+        return A.Vec(a)
+
+    def unvec(self, c: A.Node, rows, cols) -> A.Node | None:
+        """The rows×cols matrix G with vec(G) = c, or None when mcalc cannot write it."""
+        s = self.shape(c)
+        if s.is_scalar and rows == 1 and cols == 1:
+            return c
+        if cols == 1:
+            return c
+        if rows == 1:
+            return self.transpose(c)
+        if isinstance(c, A.Vec):
+            inner = self.shape(c.arg)
+            return c.arg if (inner.rows, inner.cols) == (rows, cols) else None
+        if isinstance(c, A.Ones):  # 𝟏 of length mn is vec(𝟏𝟏ᵀ)
+            return self._chain([A.Ones(rows), A.Transpose(A.Ones(cols))])
+        if isinstance(c, A.Zero):
+            return A.Zero(rows, cols)
+        if isinstance(c, A.Neg):
+            g = self.unvec(c.arg, rows, cols)
+            return None if g is None else self.neg(g)
+        if isinstance(c, (A.Add, A.Sub)) or isinstance(c, A.Mul) and not self.shape(c.left).is_scalar:
+            left, right = self.unvec(c.left, rows, cols), self.unvec(c.right, rows, cols)
+            if left is None or right is None:
+                return None
+            return {A.Add: self.add, A.Sub: self.sub, A.Mul: self.mul}[type(c)](left, right)
+        if isinstance(c, A.Mul):  # c vec(A) = vec(c A)
+            g = self.unvec(c.right, rows, cols)
+            return None if g is None else self.mul(c.left, g)
+        if isinstance(c, A.Div) and self.shape(c.right).is_scalar:
+            g = self.unvec(c.left, rows, cols)
+            return None if g is None else self.div(g, c.right)
+        return None
+
+    def kron(self, a: A.Node, b: A.Node) -> A.Node:
+        """The Kronecker product, kron(1, B) = B, kron(I, I) = I, scalars outside."""
+        sa, sb = self.shape(a), self.shape(b)
+        if sa.is_scalar:
+            return self.mul(a, b)
+        if sb.is_scalar:
+            return self.mul(b, a)
+        if isinstance(a, A.Identity) and isinstance(b, A.Identity):
+            return A.Identity(dim_mul(a.dim, b.dim))
+        if self.is_zero(a) or self.is_zero(b):
+            return A.Zero(dim_mul(sa.rows, sb.rows), dim_mul(sa.cols, sb.cols))
+        ca, fa = self._decompose(a)
+        cb, fb = self._decompose(b)
+        coef = self.mul(ca, cb)
+        if not _is_num(coef, 1) and (fa or not sa.is_scalar) and (fb or not sb.is_scalar):
+            a = self._compose(A.ONE, fa, sa) if fa else a
+            b = self._compose(A.ONE, fb, sb) if fb else b
+            return self._scale(coef, self._kron(a, b))
+        return self._kron(a, b)
+
+    def _kron(self, a: A.Node, b: A.Node) -> A.Node:
+        sa, sb = self.shape(a), self.shape(b)
+        node = A.Kron(a, b)
+        self.typing.remember(node, Shape(dim_mul(sa.rows, sb.rows), dim_mul(sa.cols, sb.cols)))
+        return node
+
+    def dim_node(self, d) -> A.Node:
+        """A size as a number in an expression: n, 3, m n."""
+        if isinstance(d, int):
+            return A.num(d)
+        node = None
+        for term in d.split("+"):
+            t = None
+            for f in term.split("*"):
+                x = A.num(int(f)) if f.isdigit() else A.Var(f)
+                t = x if t is None else A.Mul(t, x)
+            node = t if node is None else A.Add(node, t)
+        return node
+
+    def flat(self, v: A.Node) -> A.Node:
+        """v laid flat as a column: vec(v)."""
+        return self.vec(v)
+
     # -- Jacobians -----------------------------------------------------------
     def identity(self, shape: Shape) -> A.Node:
-        return A.ONE if shape.is_scalar else A.Identity(dim=shape.size)
+        return A.ONE if shape.is_scalar else A.Identity(dim=shape.flat)
 
     def jzero(self, rows, cols) -> A.Node:
         return A.ZERO if rows == 1 and cols == 1 else A.Zero(rows=rows, cols=cols)
@@ -235,6 +349,12 @@ class Algebra:
         sa, sb = self.shape(a), self.shape(b)
         if self.is_zero(a) or self.is_zero(b):
             return self.jzero(sa.rows, sb.cols)
+        if sa.rows == 1 and not sb.is_vector and isinstance(b, (A.Add, A.Sub)):
+            # a gradient through a sum of Jacobians: gᵀ(A + B) = gᵀA + gᵀB
+            join = self.jadd if isinstance(b, A.Add) else self.jsub
+            return join(self.jmul(a, b.left), self.jmul(a, b.right))
+        if sa.rows == 1 and isinstance(b, A.Neg) and not sb.is_vector:
+            return self.neg(self.jmul(a, b.arg))
         coef_a, fa = self._factors(a)
         coef_b, fb = self._factors(b)
         coef, factors, kept = self._join(self.mul(coef_a, coef_b), fa, fb)
@@ -264,6 +384,9 @@ class Algebra:
             return A.Sub(a, b.arg)
         return A.Add(a, b)
 
+    def jsub(self, a: A.Node, b: A.Node) -> A.Node:
+        return self.jadd(a, self.neg(b) if not isinstance(b, A.Neg) else b.arg) if not self.is_zero(b) else a
+
     def jscale(self, c: A.Node, a: A.Node) -> A.Node:
         coef, factors = self._decompose(a)
         return self._compose(self.mul(c, coef), factors, self.shape(a))
@@ -277,19 +400,19 @@ class Algebra:
             a scalar, u vector:  d as a column   (d a scalar: d 𝟏)  — scalar expansion
         """
         if self.is_zero(d):
-            return self.jzero(out.size if not out.is_scalar else 1, arg.size if not arg.is_scalar else 1)
+            return self.jzero(out.flat, arg.flat)
         if out.is_scalar:
             return d
         if d is A.ONE and not arg.is_scalar:  # ∂(a + b)/∂a = I
-            return A.Identity(dim=arg.size)
+            return A.Identity(dim=arg.flat)
         dshape = self.shape(d)
         if arg.is_scalar:
             if dshape.is_scalar:
-                return self.mul(d, A.Ones(dim=out.size))
-            return self.col(d)
+                return self.mul(d, A.Ones(dim=out.flat))
+            return self.flat(d)
         if dshape.is_scalar:
-            return self.jscale(d, A.Identity(dim=arg.size))
-        return A.Diag(self.col(d))
+            return self.jscale(d, A.Identity(dim=arg.flat))
+        return A.Diag(self.flat(d))
 
     def normalize(self, node: A.Node) -> A.Node:
         """Rebuild a tree bottom-up through the smart constructors (after
@@ -477,12 +600,31 @@ class Algebra:
         return coef, factors
 
     def _pair(self, a: A.Node, b: A.Node):
-        """Reduce the product a b of two adjacent factors, or None."""
+        """Reduce the product a b of two adjacent factors, or None: a scalar and
+        the factors that replace the pair (scalars in them moved to the scalar)."""
+        step = self._pair_raw(a, b)
+        if step is None:
+            return None
+        coef, out = step
+        factors = []
+        for f in out:
+            c, fs = self._decompose(f)
+            coef = self.mul(coef, c)
+            factors.extend(fs)
+        return coef, factors
+
+    def _pair_raw(self, a: A.Node, b: A.Node):
         sa, sb = self.shape(a), self.shape(b)
         if isinstance(a, A.Diag) and isinstance(b, A.Diag):  # diag(a)diag(b) = diag(a ⊗ b)
             return A.ONE, [A.Diag(self.mul(a.arg, b.arg))]
         if sa.is_row and isinstance(b, A.Diag) and isinstance(a, A.Transpose):  # xᵀdiag(v) = (x ⊗ v)ᵀ
+            if isinstance(b.arg, A.Vec):
+                self.identities.add(VEC_DIAG)
             return A.ONE, [self.transpose(self.mul(a.arg, b.arg))]
+        if isinstance(b, A.Kron) or isinstance(a, A.Kron) or isinstance(b, A.Commutation):
+            step = self._vec_pair(a, b, sa, sb)
+            if step is not None:
+                return step
         if isinstance(a, A.Diag) and sb.is_col:  # diag(v) c = v ⊗ c
             return A.ONE, [self.mul(a.arg, b)]
         if sa.is_row and sb.is_col:  # a row times a column is a scalar
@@ -497,6 +639,45 @@ class Algebra:
             return total, []
         return None
 
+    def _vec_pair(self, a: A.Node, b: A.Node, sa: Shape, sb: Shape):
+        """The vec identities (module docstring) on one pair of factors, or None."""
+        if isinstance(b, A.Kron):
+            B, Am = b.left, b.right  # kron(B, A)
+            rb, ra = self.shape(B), self.shape(Am)
+            if sa.is_row and isinstance(a, A.Transpose):  # vec(G)ᵀ kron(B, A) = vec(AᵀGB)ᵀ
+                g = self.unvec(a.arg, ra.rows, rb.rows)
+                if g is not None:
+                    self.identities.add(VEC_KRON)
+                    return A.ONE, [self.transpose(self.vec(self.jmul(self.jmul(self.transpose(Am), g), B)))]
+            if isinstance(a, A.Kron):  # kron(P, Q) kron(B, A) = kron(PB, QA)
+                sp, sq = self.shape(a.left), self.shape(a.right)
+                if sp.cols == rb.rows and sq.cols == ra.rows:
+                    self.identities.add(KRON_MIXED)
+                    return A.ONE, [self.kron(self.jmul(a.left, B), self.jmul(a.right, Am))]
+            if rb.rows == 1 and not isinstance(a, A.Kron):  # M kron(bᵀ, A) = kron(bᵀ, MA)
+                self.identities.add(KRON_MIXED)
+                return A.ONE, [self.kron(B, self.jmul(a, Am))]
+        if isinstance(a, A.Kron):
+            B, Am = a.left, a.right
+            rb, ra = self.shape(B), self.shape(Am)
+            if sb.is_col:  # kron(B, A) vec(X) = vec(A X Bᵀ)
+                x = self.unvec(b, ra.cols, rb.cols)
+                if x is not None:
+                    self.identities.add(VEC_KRON)
+                    return A.ONE, [self.vec(self.jmul(self.jmul(Am, x), self.transpose(B)))]
+            if rb.cols == 1 and not isinstance(b, A.Kron):  # kron(b, A) M = kron(b, AM)
+                self.identities.add(KRON_MIXED)
+                return A.ONE, [self.kron(B, self.jmul(Am, b))]
+        if isinstance(b, A.Commutation):
+            if sa.is_row and isinstance(a, A.Transpose):  # vec(G)ᵀ K(m, n) = vec(Gᵀ)ᵀ, G n×m
+                g = self.unvec(a.arg, b.cols, b.rows)
+                if g is not None:
+                    self.identities.add(VEC_COMMUTATION)
+                    return A.ONE, [self.transpose(self.vec(self.transpose(g)))]
+            if isinstance(a, A.Commutation) and (a.rows, a.cols) == (b.cols, b.rows):  # K(n, m) K(m, n) = I
+                return A.ONE, []
+        return None
+
     def _inner(self, row: A.Node, col: A.Node) -> A.Node:
         """row · col for a 1×k row and a k×1 column."""
         if isinstance(row, A.Transpose):
@@ -505,6 +686,12 @@ class Algebra:
             return self.sum(row)
         return A.MatMul(row, col)
 
+
+
+VEC_KRON = "vec(AXB) = kron(Bᵀ, A) vec(X)"
+KRON_MIXED = "kron(A, B) kron(C, D) = kron(AC, BD)"
+VEC_COMMUTATION = "K vec(X) = vec(Xᵀ)"
+VEC_DIAG = "vec(G)ᵀ diag(vec(V)) = vec(G ⊗ V)ᵀ"
 
 
 def _split_scalar(alg: Algebra, node: A.Mul):
@@ -522,4 +709,5 @@ _BUILD = {
     A.Add: Algebra.add, A.Sub: Algebra.sub, A.Mul: Algebra.mul, A.Div: Algebra.div,
     A.Pow: Algebra.pow, A.Neg: Algebra.neg, A.Transpose: Algebra.transpose,
     A.MatMul: Algebra.jmul, A.Dot: Algebra.dot, A.Call: Algebra.sum, A.Diag: Algebra.diag,
+    A.Kron: Algebra.kron, A.Vec: Algebra.vec,
 }

@@ -10,7 +10,7 @@ from . import ast as A
 from .latex import latex_name
 from .text import unicode_name
 
-KINK_NOTE = ("piecewise: a comparison such as (z > 0) is 1 where true, else 0; "
+KINK_NOTE = ("piecewise: a comparison such as (z > 0) is 1 where true, else 0, and sign(z) is 1, 0 or -1; "
              "at a kink (max, relu, abs at 0) the derivative is taken as 0 (the paper's convention)")
 
 
@@ -30,8 +30,11 @@ def _tex(d, name: str) -> str:
     return latex_name(name, bold=shape is not None and shape.is_vector)
 
 
+_PIECEWISE = ("sign", "abs", "relu", "max", "min")
+
+
 def _has_piecewise(node: A.Node) -> bool:
-    return any(isinstance(n, A.Compare) for n in A.walk(node))
+    return any(isinstance(n, A.Compare) or isinstance(n, A.Call) and n.fn in _PIECEWISE for n in A.walk(node))
 
 
 def function_text(d, style: str = "unicode") -> str:

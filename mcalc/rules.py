@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import ast as A
 from .errors import NotSupported
+from .shapes import Shape
 
 ONE = A.ONE
 
@@ -33,8 +34,8 @@ UNARY = {
     "sqrt": lambda alg, a: alg.div(ONE, alg.mul(A.num(2), alg.call("sqrt", a))),  # 1/(2√a)
     # Piecewise: the paper's convention, derivative 0 at the kink (§5).
     "relu": lambda alg, a: alg.compare(">", a, A.ZERO),                         # (a > 0)
-    "abs": lambda alg, a: alg.sub(alg.compare(">", a, A.ZERO),                  # (a > 0) - (a < 0)
-                                  alg.compare("<", a, A.ZERO)),
+    "abs": lambda alg, a: alg.call("sign", a),                                  # sign(a), 0 at 0
+    "sign": lambda alg, a: A.ZERO,                                              # piecewise constant
 }
 UNARY_NODES = {
     A.Neg: lambda alg, a: A.num(-1),                                            # d(-a)/da = -1
@@ -64,65 +65,118 @@ BINARY = {
 
 
 # ----- Linear and bilinear operations: the Jacobian is the operation itself -------
-def _transpose(alg, u, i):
-    # ∂aᵀ/∂a = I: a vector's elements keep their order when laid flat
-    return alg.identity(alg.shape(u.arg))
+# A matrix is laid flat (vec, columns stacked): these are vec-Jacobians.
+def _transpose(alg, u, i, name):
+    s = alg.shape(u.arg)
+    if s.is_matrix:
+        return A.Commutation(s.rows, s.cols)  # ∂vec(Aᵀ)/∂vec(A)ᵀ = K(m, n)
+    return alg.identity(s)                    # a vector's elements keep their order when laid flat
 
 
-def _sum(alg, u, i):
-    # ∂ sum(a)/∂a = 𝟏ᵀ (§4.4)
+def _sum(alg, u, i, name):
+    # ∂ sum(a)/∂a = 𝟏ᵀ (§4.4); for a matrix, over vec(A)
     s = alg.shape(u.args[0])
-    return ONE if s.is_scalar else alg.transpose(A.Ones(dim=s.size))
+    return ONE if s.is_scalar else alg.transpose(A.Ones(dim=s.flat))
 
 
-def _mean(alg, u, i):
-    # ∂ mean(a)/∂a = (1/n) 𝟏ᵀ
+def _mean(alg, u, i, name):
+    # ∂ mean(a)/∂a = 𝟏ᵀ/n
     s = alg.shape(u.args[0])
     if s.is_scalar:
         return ONE
-    n = A.Var(s.size) if isinstance(s.size, str) else A.num(s.size)
-    return alg.jscale(alg.div(ONE, n), alg.transpose(A.Ones(dim=s.size)))
+    return alg.jscale(alg.div(ONE, alg.dim_node(s.flat)), alg.transpose(A.Ones(dim=s.flat)))
 
 
-def _dot(alg, u, i):
+def _dot(alg, u, i, name):
     # ∂(a · b)/∂a = bᵀ,  ∂(a · b)/∂b = aᵀ (§5, §8)
     return alg.row(u.right if i == 0 else u.left)
 
 
-def _matmul(alg, u, i):
+def _matmul(alg, u, i, name):
+    # ∂vec(LR)/∂vec(L)ᵀ = kron(Rᵀ, I),  ∂vec(LR)/∂vec(R)ᵀ = kron(I, L)
+    # (for a column R: ∂(Lr)/∂r = L; for a row L: ∂(lᵀR)/∂l = Rᵀ)
     left, right = alg.shape(u.left), alg.shape(u.right)
-    if i == 1 and right.is_col:
-        return u.left                      # ∂(A b)/∂b = A;  ∂(rᵀ c)/∂c = rᵀ
-    if i == 0 and left.is_row:
-        return alg.transpose(u.right)      # ∂(rᵀ B)/∂r = Bᵀ;  ∂(rᵀ c)/∂r = cᵀ
-    raise NotSupported(f"the derivative of '@' by its {'left' if i == 0 else 'right'} side "
-                       f"({(left if i == 0 else right).describe()})", u.pos)
+    if i == 0:
+        return alg.kron(alg.transpose(u.right), alg.identity(Shape(left.rows, 1)))
+    return alg.kron(alg.identity(Shape(right.cols, 1)), u.left)
 
 
-def _veclit(alg, u, i):
+def _veclit(alg, u, i, name):
     # ∂[f₁ … fₘ]/∂fᵢ = eᵢ, the i-th unit column (§4: stacking the gradients)
+    if not alg.shape(u.children[i]).is_scalar:
+        raise NotSupported("the derivative of rows stacked into a matrix; derive each row", u.pos)
     return A.VecLit(tuple(ONE if j == i else A.ZERO for j in range(len(u.items))))
 
 
-LINEAR = {A.Transpose: _transpose, A.Dot: _dot, A.MatMul: _matmul, A.VecLit: _veclit}
+def _vec(alg, u, i, name):
+    # ∂vec(A)/∂vec(A)ᵀ = I
+    return alg.identity(alg.shape(u.arg))
+
+
+LINEAR = {A.Transpose: _transpose, A.Dot: _dot, A.MatMul: _matmul, A.VecLit: _veclit, A.Vec: _vec}
 REDUCTIONS = {"sum": _sum, "mean": _mean}
 
 
-def partial(alg, u: A.Node, i: int) -> A.Node:
-    """∂u/∂(u's i-th argument) as a Jacobian in numerator layout."""
-    out, arg = alg.shape(u), alg.shape(u.children[i])
-    for shape, role in ((out, "a matrix-valued expression"), (arg, "an expression by a matrix")):
-        if not shape.is_scalar and not shape.is_vector:
-            raise NotSupported(f"the derivative of {role} ({shape.describe()}); mcalc derives "
-                               f"scalars and vectors by scalars and vectors", u.pos)
+# ----- Matrix functions (Matrix Cookbook), u the intermediate itself -----------------
+def _tr(alg, u, i, name):
+    # ∂tr(A)/∂A = I: as a row over vec(A), vec(I)ᵀ (Cookbook 99)
+    s = alg.shape(u.args[0])
+    return ONE if s.is_scalar else alg.transpose(alg.vec(A.Identity(s.rows)))
+
+
+def _det(alg, u, i, name):
+    # ∂det(A)/∂A = det(A) A⁻ᵀ: vec(u A⁻ᵀ)ᵀ (Cookbook 49)
+    a = u.args[0]
+    if alg.shape(a).is_scalar:
+        return ONE
+    return alg.transpose(alg.vec(alg.mul(A.Var(name), alg.transpose(A.Call("inv", (a,))))))
+
+
+def _inv(alg, u, i, name):
+    # ∂vec(A⁻¹)/∂vec(A)ᵀ = -kron(A⁻ᵀ, A⁻¹), with u = A⁻¹ (Cookbook 59)
+    inv = A.Var(name)
+    return alg.neg(alg.kron(alg.transpose(inv), inv))
+
+
+def _norm(alg, u, i, name):
+    # ∂‖a‖/∂a = aᵀ/‖a‖ (Cookbook 129; a matrix: vec(A)ᵀ/‖A‖_F, Cookbook 130)
+    a = u.args[0]
+    return alg.div(alg.transpose(alg.vec(a)), A.Var(name))
+
+
+def _softmax(alg, u, i, name):
+    # ∂ softmax(z)/∂z = diag(s) - s sᵀ, s = softmax(z)
+    s = A.Var(name)
+    return alg.jadd(A.Diag(s), alg.neg(alg.jmul(s, alg.transpose(s))))
+
+
+def _log_softmax(alg, u, i, name):
+    # ∂ log_softmax(z)/∂z = I - 𝟏 softmax(z)ᵀ
+    z = u.args[0]
+    n = alg.shape(z).rows
+    return alg.jadd(A.Identity(n), alg.neg(alg.jmul(A.Ones(n), alg.transpose(A.Call("softmax", (z,))))))
+
+
+def _logsumexp(alg, u, i, name):
+    # ∂ logsumexp(z)/∂z = softmax(z)ᵀ
+    return alg.transpose(A.Call("softmax", (u.args[0],)))
+
+
+FUNCTION_RULES = {"tr": _tr, "det": _det, "inv": _inv, "norm": _norm, "softmax": _softmax,
+                  "log_softmax": _log_softmax, "logsumexp": _logsumexp, **REDUCTIONS}
+
+
+def partial(alg, u: A.Node, i: int, name: str | None = None) -> A.Node:
+    """∂u/∂(u's i-th argument) as a Jacobian in numerator layout (vec-Jacobians
+    for matrices); ``name`` is the intermediate's own name, which some entries use."""
     element = _element_derivative(alg, u, i)
     if element is not None:
-        return alg.elementwise_partial(out, arg, element)
+        return alg.elementwise_partial(alg.shape(u), alg.shape(u.children[i]), element)
     if type(u) in LINEAR:
-        return LINEAR[type(u)](alg, u, i)
-    if isinstance(u, A.Call) and u.fn in REDUCTIONS:
-        return REDUCTIONS[u.fn](alg, u, i)
-    raise NotSupported(f"no derivative rule for {_describe(u)}", u.pos)
+        return LINEAR[type(u)](alg, u, i, name)
+    if isinstance(u, A.Call) and u.fn in FUNCTION_RULES:
+        return FUNCTION_RULES[u.fn](alg, u, i, name)
+    raise NotSupported(f"the derivative of {_describe(u)} (mcalc has no rule for it yet)", u.pos)
 
 
 def _element_derivative(alg, u: A.Node, i: int):
@@ -138,4 +192,5 @@ def _element_derivative(alg, u: A.Node, i: int):
 
 
 def _describe(u: A.Node) -> str:
-    return u.fn if isinstance(u, A.Call) else type(u).__name__
+    return u.fn if isinstance(u, A.Call) else {A.Diag: "diag(v) by v", A.Kron: "kron",
+                                                A.MatLit: "a matrix of entries"}.get(type(u), type(u).__name__)

@@ -572,12 +572,59 @@ def _reduction(ch, node: A.Call):
     return SCALAR
 
 
+def _square(ch, node: A.Call):
+    """tr, det, inv: a square matrix (a scalar is a 1×1 one)."""
+    s = ch.check(node.args[0])
+    if isinstance(s, Flex):
+        ch.force(s, Shape("n", "n"), node, node.fn)
+    if not s.is_scalar and (s.is_vector or not ch.unify(s.rows, s.cols)):
+        raise ShapeError(f"{node.fn} needs a square matrix, got {ch.concrete(s).describe()}", node.pos)
+    return s if node.fn == "inv" else SCALAR
+
+
+def _of_vector(ch, node: A.Call):
+    """softmax, log_softmax (a vector) and logsumexp (a scalar) of a column vector."""
+    s = ch.check(node.args[0])
+    if isinstance(s, Flex):
+        ch.force(s, vector(), node, node.fn)
+    if not s.is_col:
+        raise ShapeError(f"{node.fn} needs a column vector, got {ch.concrete(s).describe()}", node.pos)
+    return SCALAR if node.fn == "logsumexp" else s
+
+
+def _norm(ch, node: A.Call):
+    s = ch.check(node.args[0])
+    if node.fn == "norm2" and isinstance(s, Shape) and s.is_matrix:
+        raise ShapeError("‖X‖₂ of a matrix is its spectral norm, which mcalc does not derive; "
+                         "‖X‖_F or norm(X) is the Frobenius norm", node.pos)
+    return SCALAR
+
+
+_CALLS = {"sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,
+          "tr": _square, "det": _square, "inv": _square, "softmax": _of_vector, "log_softmax": _of_vector,
+          "logsumexp": _of_vector, "norm": _norm, "norm2": _norm}
+
+
 def _call(ch, node: A.Call):
-    if node.fn in ("sum", "mean"):
-        return _reduction(ch, node)
-    if node.fn in ("max", "min"):
-        return _elementwise(ch, node)
-    return ch.check(node.args[0])
+    rule = _CALLS.get(node.fn)
+    return rule(ch, node) if rule is not None else ch.check(node.args[0])  # element-wise
+
+
+def _vec(ch, node: A.Vec):
+    s = ch.check(node.arg)
+    if isinstance(s, Flex):
+        return s
+    return Shape(s.flat, 1)
+
+
+def _kron(ch, node: A.Kron):
+    a, b = (ch.concrete(ch.check(c)) for c in node.children)
+    return Shape(dim_mul(a.rows, b.rows), dim_mul(a.cols, b.cols))
+
+
+def _commutation(ch, node: A.Commutation):
+    d = dim_mul(node.rows, node.cols)
+    return Shape(d, d)
 
 
 def _veclit(ch, node: A.VecLit):
@@ -628,5 +675,5 @@ _RULES = {
     A.Neg: _same_as_arg, A.Transpose: _transpose, A.Diag: _diag,
     A.Add: _elementwise, A.Sub: _elementwise, A.Mul: _elementwise, A.Div: _elementwise,
     A.Pow: _elementwise, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,
-    A.Call: _call, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose, A.HStack: _hstack,
+    A.Call: _call, A.Vec: _vec, A.Kron: _kron, A.Commutation: _commutation, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose, A.HStack: _hstack,
 }

@@ -103,7 +103,7 @@ BAD = [
     ["diff", "w·x", "--wrt", "x", "-v", "w,x", "--at", "w=[1,2]", "--at", "x=[1,2,3]"],
     ["diff", "ln(x)", "--wrt", "x", "--at", "x=-1"],
     ["diff", "x", "--wrt", "x", "-f", "/nonexistent/file"],
-    ["diff", "X@w", "--wrt", "X"],
+    ["diff", "kron(X, X)", "--wrt", "X", "-M", "X:n,n"],
     ["nonsense"],
 ]
 

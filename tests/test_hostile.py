@@ -75,7 +75,7 @@ DECLARATIONS = [
 WRT = [
     _diff("x", wrt="sin"), _diff("x", wrt="I"), _diff("x", wrt="2x"), _diff("x", wrt=""), _diff("x", wrt="x,x"),
     _diff("u = x^2; u", wrt="u"), _diff("sum(v)", "-v", "v", wrt="n"), _diff("x", wrt="x y"),
-    _diff("x", wrt="ones"), _diff("x", wrt="x;y"), _diff("X @ w", wrt="X"), _diff("x", wrt="a" * 100),
+    _diff("x", wrt="ones"), _diff("x", wrt="x;y"), _diff("kron(X, X)", wrt="X"), _diff("x", wrt="a" * 100),
 ]
 AT = [
     _diff("x^2", "--at", "x=[1,"), _diff("x^2", "--at", "x=NaN"), _diff("x^2", "--at", "x=Infinity"),
