@@ -253,6 +253,14 @@ class Apply(Juxtapose):
     __slots__ = ()
 
 
+class Prefixed(Juxtapose):
+    """bsum(x), W₂relu(z): a name written against a function call, read as their
+    product; an operator written after it (bsum(x)², W₂relu(z)ᵀ) applies to the
+    call.  names.py reads it as a Juxtapose."""
+
+    __slots__ = ()
+
+
 class Compare(Node):
     """(a > b): 1 where true, else 0, element-wise."""
 

@@ -70,6 +70,8 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
     if type(node) is A.Pow and type(node.left) is A.Var and node.left.name == "e" and "e" not in res.base:
         _constant_note("e", node.left.pos, res)
         return A.Call("exp", (_resolve(node.right, res),), pos=node.pos)  # e^x is exp(x)
+    if type(node) is A.Prefixed:
+        return A.Juxtapose(_resolve(node.left, res), _resolve(node.right, res), pos=node.pos)
     if type(node) is A.Apply:
         f = node.left
         if type(f) is A.Var and f.name not in res.base:
@@ -103,9 +105,6 @@ def _postfix(node: A.Node, res: Resolution) -> tuple[A.Node | None, A.Node]:
     if _is_postfix(arg):
         prefix, last = _postfix(arg, res)
         return prefix, node.rebuild((last, *rest))
-    if type(arg) is A.Apply:  # x(x + 1)²: x (x + 1)², the power on the parenthesis
-        f = _resolve(A.Apply(arg.left, A.ONE), res).left
-        return f, node.rebuild((_resolve(arg.right, res), *rest))
     return None, node.rebuild((_resolve(arg, res), *rest))
 
 

@@ -373,9 +373,13 @@ def _make_transformer():
 
         def inverse(self, items):
             arg, tok = items
-            inv = A.Call("inv", (arg,), pos=tok.column)
-            return A.Transpose(inv, pos=tok.column) if "T" in str(tok) or "top" in str(tok) or "ᵀ" in str(tok) \
-                else inv
+            transposed = "T" in str(tok) or "top" in str(tok) or "ᵀ" in str(tok)
+
+            def build(a):
+                inv = A.Call("inv", (a,), pos=tok.column)
+                return A.Transpose(inv, pos=tok.column) if transposed else inv
+
+            return _postfix(arg, build)
 
         def call(self, items):
             tok, *args = items
@@ -398,7 +402,7 @@ def _make_transformer():
                 prefix = prefix.translate(_SUBSCRIPT_DIGITS)
                 call = self._sized(fn, args, tok) if fn in _SIZED else self._call(fn, args, tok,
                                                                                      tok.column + len(prefix))
-                return A.Juxtapose(A.Var(prefix, pos=tok.column), call, pos=tok.column + len(prefix))
+                return A.Prefixed(A.Var(prefix, pos=tok.column), call, pos=tok.column + len(prefix))
             return self._call(fn, args, tok, tok.column)
 
         def _call(self, fn, args, tok, column):
@@ -450,8 +454,10 @@ def _make_transformer():
 
         def binary(self, items):
             left, op, right = items
-            if str(op) in ("^", "**") and _huge_exponent(right):
-                raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
+            if str(op) in ("^", "**"):
+                if _huge_exponent(right):
+                    raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
+                return _postfix(left, lambda a: A.Pow(a, right, pos=op.column))
             return _OPS[str(op)](left, right, pos=op.column)
 
         def compare(self, items):
@@ -471,13 +477,21 @@ def _make_transformer():
             digits = str(tok).translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789"))
             if len(digits.lstrip("-")) > len(str(MAX_EXPONENT)) or abs(int(digits)) > MAX_EXPONENT:
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
-            return A.Pow(arg, A.Num(Fraction(int(digits))), pos=tok.column)
+            return _postfix(arg, lambda a: A.Pow(a, A.Num(Fraction(int(digits))), pos=tok.column))
 
         def transpose(self, items):
             arg, op = items
-            return A.Transpose(arg, pos=op.column)
+            return _postfix(arg, lambda a: A.Transpose(a, pos=op.column))
 
     return ToAST
+
+
+def _postfix(arg: A.Node, build) -> A.Node:
+    """An operator written after x(…) or bsum(…) applies to the parenthesis or the
+    call, not to the product: x(x + 1)² is x (x + 1)², bsum(x)ᵀ is b sum(x)ᵀ."""
+    if type(arg) in (A.Apply, A.Prefixed):
+        return type(arg)(arg.left, _postfix(arg.right, build), pos=arg.pos)
+    return build(arg)
 
 
 def _function_suffix(name: str):

@@ -292,7 +292,7 @@ def unsized_readback(node: A.Node, variables: dict[str, Shape]) -> set[int]:
 def _unfinished(n: A.Node) -> bool:
     """A node whose meaning its shapes decide (see _finish)."""
     t = type(n)
-    return t is A.Juxtapose or t is A.Dot or (t is A.Ones or t is A.Identity) and n.dim is None or \
+    return isinstance(n, A.Juxtapose) or t is A.Dot or (t is A.Ones or t is A.Identity) and n.dim is None or \
         t is A.Call and n.fn in ("inv", "norm2")
 
 
@@ -307,7 +307,7 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
         if not node.children:
             return node
         kids = tuple(finish(c) for c in node.children)
-        if t is A.Juxtapose:
+        if isinstance(node, A.Juxtapose):
             matrix = all(_nonscalar(checker.check(c)) for c in node.children)
             return (A.MatMul if matrix else A.Mul)(*kids, pos=node.pos)
         if t is A.Dot and not all(_nonscalar(checker.check(c)) for c in node.children):
@@ -675,5 +675,6 @@ _RULES = {
     A.Neg: _same_as_arg, A.Transpose: _transpose, A.Diag: _diag,
     A.Add: _elementwise, A.Sub: _elementwise, A.Mul: _elementwise, A.Div: _elementwise,
     A.Pow: _elementwise, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,
-    A.Call: _call, A.Vec: _vec, A.Kron: _kron, A.Commutation: _commutation, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose, A.HStack: _hstack,
+    A.Call: _call, A.Vec: _vec, A.Kron: _kron, A.Commutation: _commutation, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose, A.Apply: _juxtapose,
+    A.Prefixed: _juxtapose, A.HStack: _hstack,
 }
