@@ -87,6 +87,8 @@ class Algebra:
             return A.VecLit(tuple(self.add(x, y) for x, y in zip(a.items, b.items)))
         if isinstance(b, A.Neg):
             return self.sub(a, b.arg)
+        if isinstance(a, A.Neg) and not isinstance(b, A.Num):  # -a + b = b - a
+            return self.sub(b, a.arg)
         if isinstance(b, A.Num) and b.value < 0:
             return self.sub(a, A.Num(-b.value))
         if a == b:
@@ -242,6 +244,12 @@ class Algebra:
                 return self.mul(lead, self.transpose(rest))
         if isinstance(a, A.MatMul):
             return self.jmul(self.transpose(a.right), self.transpose(a.left))
+        if isinstance(a, A.Div) and self.shape(a.right).is_scalar:  # (v/c)ᵀ = vᵀ/c
+            return self.div(self.transpose(a.left), a.right)
+        if isinstance(a, (A.Add, A.Sub)) and not self.shape(a).is_vector:
+            ta, tb = self.transpose(a.left), self.transpose(a.right)
+            if not (isinstance(ta, A.Transpose) and isinstance(tb, A.Transpose)):  # (D - ssᵀ)ᵀ = D - ssᵀ
+                return (self.add if isinstance(a, A.Add) else self.sub)(ta, tb)
         return A.Transpose(a)
 
     def vec(self, a: A.Node) -> A.Node:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from . import ast as A
-from .text import ADD, POSTFIX, POW, Printer, format_number, precedence
+from .text import ADD, POSTFIX, POW, JuxtaposingPrinter, format_number, precedence
 
 _ENDS_IN_DIGIT = re.compile(r"[0-9.]\}*$")
 _STARTS_WITH_DIGIT = re.compile(r"\{*[0-9.]")
@@ -13,7 +13,7 @@ _FUNCTIONS = {
     "exp": r"\exp", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
     "tanh": r"\tanh", "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
     "sum": r"\operatorname{sum}", "mean": r"\operatorname{mean}", "relu": r"\operatorname{relu}",
-    "abs": r"\operatorname{abs}",
+    "abs": r"\operatorname{abs}", "det": r"\det",
 }
 _GREEK = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
@@ -41,7 +41,7 @@ def latex_name(name: str, bold: bool = False) -> str:
     return body + (f"_{{{digits}}}" if digits else "")
 
 
-class LatexPrinter(Printer):
+class LatexPrinter(JuxtaposingPrinter):
     ops = {A.Add: " + ", A.Sub: " - ", A.Mul: " ", A.Div: " \\oslash ", A.Dot: " \\cdot ",
            A.MatMul: " ", A.Pow: "^"}
     transpose_mark = "^{T}"
@@ -87,12 +87,12 @@ class LatexPrinter(Printer):
     def _print_Kron(self, node):
         return r"\operatorname{kron}" + self.paren(f"{self._print(node.left)}, {self._print(node.right)}")
 
-    def _print_Mul(self, node):
-        if self._vectorish(node.left) and self._vectorish(node.right):
-            return self._binary(node, " \\otimes ")
-        level = precedence(node)
-        left = self.parenthesize(node.left, level)
-        right = self.parenthesize(node.right, level, strict=True)
+    hadamard = " \\otimes "
+
+    def _spaced(self, node) -> bool:
+        return isinstance(node, A.Div) and self._vectorish(node.right) or super()._spaced(node)
+
+    def _juxtapose(self, left: str, right: str, node: A.Node) -> str:
         if _ENDS_IN_DIGIT.search(left) and _STARTS_WITH_DIGIT.match(right):
             return left + " \\times " + right  # 300 \times 3^{99}: side by side, 300 3^{99} reads as 3003^{99}
         return left + " " + right
@@ -104,9 +104,15 @@ class LatexPrinter(Printer):
 
     def _print_Pow(self, node):
         base = self.parenthesize(node.left, POW, strict=True)
-        return f"{{{base}}}^{{{self._print(node.right)}}}"
+        exponent = self._print(node.right)
+        shape = self.shape(node.left) if self.shape is not None else None
+        if shape is not None and (shape.is_matrix or not shape.is_scalar and exponent == "-1"):
+            return f"{{{base}}}^{{\\circ {exponent}}}"  # element-wise: X^{2} and x^{-1} would read as XX and x⁻¹
+        return f"{{{base}}}^{{{exponent}}}"
 
     def _print_Transpose(self, node):
+        if isinstance(node.arg, A.Call) and node.arg.fn == "inv":  # X^{-T}
+            return f"{{{self.parenthesize(node.arg.args[0], POSTFIX)}}}^{{-T}}"
         return self.parenthesize(node.arg, POSTFIX) + self.transpose_mark
 
     def _print_Compare(self, node):
@@ -116,6 +122,12 @@ class LatexPrinter(Printer):
     def _print_Call(self, node):
         if node.fn == "sqrt":
             return f"\\sqrt{{{self._print(node.args[0])}}}"
+        if node.fn == "inv":  # X^{-1}
+            return f"{{{self.parenthesize(node.args[0], POSTFIX)}}}^{{-1}}"
+        if node.fn in ("norm", "norm2"):
+            arg = node.args[0]
+            frobenius = self.shape is not None and self.shape(arg).is_matrix
+            return f"\\left\\lVert {self._print(arg)} \\right\\rVert" + ("_F" if frobenius else "")
         name = _FUNCTIONS.get(node.fn, f"\\operatorname{{{node.fn}}}")
         return name + self.paren(", ".join(self._print(a) for a in node.args))
 

@@ -479,6 +479,12 @@ def _make_transformer():
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
             return _postfix(arg, lambda a: A.Pow(a, A.Num(Fraction(int(digits))), pos=tok.column))
 
+        def hadamard_power(self, items):
+            arg, tok, exponent, *_ = items
+            if _huge_exponent(exponent):
+                raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
+            return _postfix(arg, lambda a: A.Pow(a, exponent, pos=tok.column))
+
         def transpose(self, items):
             arg, op = items
             return _postfix(arg, lambda a: A.Transpose(a, pos=op.column))

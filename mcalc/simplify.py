@@ -27,12 +27,12 @@ from . import ast as A
 MAX_BLOB = 20_000  # nodes; larger element-wise blobs are left as derived
 MAX_BITS = 64  # nor is a number power whose value would be longer (2^100 stays)
 MAX_TERMS = 200  # an expansion to more terms than this is not a candidate
-_FUNCTIONS = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs")
+_FUNCTIONS = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs", "sign")
 _ALGEBRAIC = (A.Num, A.Const, A.Var, A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
 _LEAVES = (A.Num, A.Const, A.Var)
 _SIMPLIFIABLE = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt")
 _AT_ZERO = {"sin": 0, "cos": 1, "tan": 0, "tanh": 0, "exp": 1}
-_ODD = ("sin", "tan", "tanh")
+_ODD = ("sin", "tan", "tanh", "sign")
 _EVEN = ("cos", "abs")
 _1 = Fraction(1)
 _MINUS_1 = Fraction(-1)
@@ -250,6 +250,13 @@ def _term(coeff: Fraction, factors: dict) -> Sum:
         _accumulate(clean, base, e)
     if not coeff:
         return ZERO
+    for base, e in clean.items():  # sign(a)|a|ᵏ = aᵏ for odd k (|a|⁻¹ implies a ≠ 0)
+        if type(base) is Fn and base.name == "sign" and e == 1:
+            other = Fn("abs", base.arg)
+            k = clean.get(other)
+            if type(k) is Fraction and k.denominator == 1 and k.numerator % 2:
+                rest = {b: x for b, x in clean.items() if b != base and b != other}
+                return mul(_term(coeff, rest), power(base.arg, number(k)))
     if len(clean) == 1:  # c·(a + b) = ca + cb
         base, e = next(iter(clean.items()))
         if type(base) is Sum and e == 1:

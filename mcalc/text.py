@@ -200,7 +200,64 @@ _ATOM = re.compile(f"[{_LETTER}][0-9₀-₉]*")  # one letter and its index: x, 
 _STARTS_NUMBER = re.compile(r"[0-9.]|[eE][+-]?[0-9]")
 
 
-class UnicodePrinter(Printer):
+class JuxtaposingPrinter(Printer):
+    """Products written side by side, as the paper writes them (Unicode, LaTeX):
+    ⊗ between two non-scalars, juxtaposition otherwise."""
+
+    hadamard = " ⊗ "
+
+    def _nonscalar(self, node) -> bool:
+        return self.shape is not None and not self.shape(node).is_scalar
+
+    def _print_Mul(self, node):
+        if self._nonscalar(node.left) and self._nonscalar(node.right):
+            return self._binary(node, self.hadamard)
+        return self._side_by_side(node)
+
+    def _print_MatMul(self, node):
+        return self._side_by_side(node)
+
+    def _side_by_side(self, node) -> str:
+        """A factor that shows an operator of its own (⊗, ⊘, ·) stands in
+        parentheses; a product on the right needs none when the left is a scalar
+        (2(Wx + b)xᵀ: scalars commute)."""
+        left = self.parenthesize(node.left, MUL)
+        if self._spaced(node.left):  # (v ⊗ a)xᵀ, (2/N)x: not v ⊗ axᵀ, 2/Nx
+            left = self.paren(left)
+        loose = isinstance(node.right, (A.Mul, A.MatMul)) and not self._spaced(node.right) and \
+            self.shape is not None and self.shape(node.left).is_scalar
+        right = self._print(node.right) if loose else self.parenthesize(node.right, MUL, strict=True)
+        return self._juxtapose(left, right, node)
+
+    def _spaced(self, node) -> bool:
+        return isinstance(node, A.Dot) or isinstance(node, A.Mul) and self._nonscalar(node.left) \
+            and self._nonscalar(node.right)
+
+    def _juxtapose(self, left: str, right: str, node: A.Node) -> str:
+        return f"{left} {right}"
+
+    def _print_Neg(self, node):
+        if isinstance(node.arg, (A.Mul, A.MatMul)) and not self._spaced(node.arg):
+            return "-" + self._print(node.arg)  # -XᵀA: (-Xᵀ)A is the same matrix
+        return super()._print_Neg(node)
+
+
+def _edge(node: A.Node, side: int):
+    """The node printed at the left (0) or right (1) edge of a product written
+    side by side: a name, a function call, or None (a bracket, a mark, a number)."""
+    while True:
+        t = type(node)
+        if t in (A.Mul, A.MatMul):
+            node = node.children[side]
+        elif side == 0 and t in (A.Transpose, A.Pow):
+            node = node.children[0]
+        elif t in (A.Var, A.Const) or (side == 0 and t in (A.Call, A.Diag, A.Vec, A.Kron)):
+            return node
+        else:
+            return None
+
+
+class UnicodePrinter(JuxtaposingPrinter):
     """The paper's notation, for people to read."""
 
     ops = {**Printer.ops, A.Dot: " · ", A.MatMul: ""}
@@ -216,40 +273,37 @@ class UnicodePrinter(Printer):
     def dim(self, d) -> str:
         return str(d).replace("*", "·")
 
-    def _nonscalar(self, node) -> bool:
-        return self.shape is not None and not self.shape(node).is_scalar
+    def _spaced(self, node) -> bool:
+        return isinstance(node, A.Div) or super()._spaced(node)
 
-    def _juxtapose(self, left: str, right: str, right_node: A.Node) -> str:
-        """Write a product side by side, as the paper does (6x²cos(x³), 𝟏ᵀdiag(x), 6yx,
-        Xw), wherever it reads back as that product: single-letter names run
-        together (read back, xy is x y when x and y are names), a name before a
-        function (bsum(x) is b sum(x)).  A number on the right takes ×, and names
-        that would run into a longer one a space."""
-        if _STARTS_NUMBER.match(right) and left[-1:] not in "( ":
+    def _juxtapose(self, left: str, right: str, node: A.Node) -> str:
+        """Side by side as the paper writes it (6x²cos(x³), 𝟏ᵀdiag(x), 6yx, Xw)
+        wherever that reads back as the product: read back, xy is x y when x and
+        y are names of the function, and bsum(x) is b sum(x).  A number on the
+        right takes ×; a longer name a space (lossx would be another name)."""
+        if _STARTS_NUMBER.match(right):
             return f"{left} × {right}"  # x × 2, x² × 3, 2 × 3: never x2 or 23
-        lw, rw = _LAST_NAME.search(left), _FIRST_NAME.match(right)
-        if lw and rw:
-            whole = right[:rw.end() + 1]
-            call = whole.endswith("(") and not isinstance(right_node, (A.Var, A.Const))
-            if not call and not (_ATOM.fullmatch(lw.group()) and _ATOM.fullmatch(rw.group())):
-                return f"{left} {right}"  # loss x: lossx would be another name
+        if _LAST_NAME.search(left) and _FIRST_NAME.match(right):
+            le, re_ = _edge(node.left, 1), _edge(node.right, 0)
+            if le is None or re_ is None:
+                return f"{left} {right}"
+            if not isinstance(re_, (A.Var, A.Const)):  # a function call: the parser splits bsum(
+                return left + right
+            if not (_ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name))):
+                return f"{left} {right}"
         return left + right
 
-    def _print_Mul(self, node):
-        if self._nonscalar(node.left) and self._nonscalar(node.right):
-            return self._binary(node, " ⊗ ")
-        left = self.parenthesize(node.left, MUL)
-        if isinstance(node.left, A.Div):  # (2/N)x, not 2/Nx
-            left = self.paren(left)
-        right = self.parenthesize(node.right, MUL, strict=True)
-        return self._juxtapose(left, right, node.right)
+    def _print_Transpose(self, node):
+        if isinstance(node.arg, A.Call) and node.arg.fn == "inv":  # X⁻ᵀ
+            return self.parenthesize(node.arg.args[0], POSTFIX) + "⁻ᵀ"
+        return super()._print_Transpose(node)
 
-    def _print_MatMul(self, node):
-        left = self.parenthesize(node.left, MUL)
-        if isinstance(node.left, A.Div):  # (r/N)X, not r/NX
-            left = self.paren(left)
-        right = self.parenthesize(node.right, MUL, strict=True)
-        return self._juxtapose(left, right, node.right)
+    def _print_Call(self, node):
+        if node.fn == "inv":  # X⁻¹
+            return self.parenthesize(node.args[0], POSTFIX) + "⁻¹"
+        if node.fn in ("norm", "norm2"):  # ‖x‖
+            return f"‖{self._print(node.args[0])}‖"
+        return super()._print_Call(node)
 
     def _print_Div(self, node):
         op = " ⊘ " if self._nonscalar(node.right) else "/"

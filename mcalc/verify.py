@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from . import ast as A
 from .errors import McalcError
 from .evaluate import format_point, format_rows
+from .shapes import dim_value
 from .limits import VERIFY_SYMBOLIC_SECONDS, Timeout, time_limit
 
 SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 3, "q": 2, "r": 4}
@@ -99,6 +100,10 @@ class _M:
     def T(self) -> _M:
         return _M(self.cols, self.rows, [self[i, j] for j in range(self.cols) for i in range(self.rows)])
 
+    def vec(self) -> list:
+        """The entries column by column."""
+        return [self[i, j] for j in range(self.cols) for i in range(self.rows)]
+
     def map(self, f) -> _M:
         return _M(self.rows, self.cols, [f(x) for x in self.data])
 
@@ -129,8 +134,8 @@ class _Instance:
     def size(self, dim) -> int:
         if isinstance(dim, int):
             return dim
-        if "+" in dim:
-            return sum(int(p) if p.isdigit() else self.size(p) for p in dim.split("+"))
+        if "+" in dim or "*" in dim:
+            return dim_value(dim, self.size)
         self.used.add(dim)
         if dim not in self.sizes:
             self.sizes[dim] = 3 + len(self.sizes)
@@ -223,14 +228,16 @@ class _Instance:
 
             return self._pairwise(node.args[0], node.args[1], f)
         m = self(node.args[0])
+        if node.fn in _MATRIX_CALLS:
+            return self._matrix_call(node.fn, m)
         if node.fn == "sum":
             return _M.of(sp.Add(*m))
         if node.fn == "mean":
             return _M.of(sp.Add(*m) / len(m))
-        if node.fn in ("relu", "abs"):
+        if node.fn in ("relu", "abs", "sign"):
             self.kinks.extend(m)
         f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": sp.tanh,
-             "sqrt": sp.sqrt, "abs": sp.Abs, "relu": lambda a: sp.Max(0, a, evaluate=False),
+             "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "relu": lambda a: sp.Max(0, a, evaluate=False),
              "sigmoid": lambda a: 1 / (1 + sp.exp(-a))}[node.fn]
         return self._map(m, f)
 
@@ -274,13 +281,61 @@ class _Instance:
     def _Juxtapose(self, node):  # pragma: no cover - resolved by shape inference
         raise McalcError("unresolved juxtaposition")
 
+    def _Vec(self, node):
+        m = self(node.arg)
+        return _M(len(m), 1, m.vec())
+
+    def _Kron(self, node):
+        a, b = self(node.left), self(node.right)
+        rows, cols = a.rows * b.rows, a.cols * b.cols
+        return _M(rows, cols, [a[i // b.rows, j // b.cols] * b[i % b.rows, j % b.cols]
+                               for i in range(rows) for j in range(cols)])
+
+    def _Commutation(self, node):
+        m, n = self.size(node.rows), self.size(node.cols)
+        ones = {(j + i * n, i + j * m) for i in range(m) for j in range(n)}  # K vec(A) = vec(Aᵀ)
+        return _M(m * n, m * n, [self.sp.Integer(int((r, c) in ones)) for r in range(m * n) for c in range(m * n)])
+
+    def _matrix_call(self, fn: str, m: _M) -> _M:
+        sp = self.sp
+        if fn == "tr":
+            return _M.of(sp.Add(*(m[i, i] for i in range(m.rows))))
+        if fn in ("det", "inv"):
+            if m.rows > 4:
+                raise _Inconclusive(f"{fn} of a {m.rows}×{m.rows} matrix is too large to expand")
+            matrix = sp.Matrix(m.rows, m.cols, m.data)
+            if fn == "det":
+                return _M.of(matrix.det(method="berkowitz"))
+            det = matrix.det(method="berkowitz")
+            adj = matrix.adjugate(method="berkowitz")
+            return _M(m.rows, m.cols, [adj[i, j] / det for i in range(m.rows) for j in range(m.cols)])
+        if fn in ("norm", "norm2"):
+            return _M.of(sp.sqrt(sp.Add(*(x ** 2 for x in m))))
+        exps = [sp.exp(x) for x in m]
+        total = sp.Add(*exps)
+        if fn == "softmax":
+            return _M(m.rows, m.cols, [e / total for e in exps])
+        if fn == "logsumexp":
+            return _M.of(sp.log(total))
+        return _M(m.rows, m.cols, [x - sp.log(total) for x in m])  # log_softmax
+
+
+_MATRIX_CALLS = ("tr", "det", "inv", "norm", "norm2", "softmax", "logsumexp", "log_softmax")
+
 
 def reference_jacobian(sp, inst: _Instance, function: A.Node, wrt: list[str], layout: str):
-    """The Jacobian of the instantiated function by SymPy, component by component."""
-    f = list(inst(function))
-    columns = [s for name in wrt for s in inst.symbols.get(name, _M.of(sp.Symbol(name, real=True)))]
+    """The Jacobian of the instantiated function by SymPy, component by component:
+    every matrix laid flat column by column (vec), and a scalar by one matrix laid
+    out as that matrix (the gradient; its transpose in numerator layout)."""
+    value = inst(function)
+    f = value.vec()
+    symbols = [inst.symbols.get(name, _M.of(sp.Symbol(name, real=True))) for name in wrt]
+    columns = [s for m in symbols for s in m.vec()]
     if len(f) * len(columns) > MAX_ENTRIES:
         raise _Inconclusive(f"the instantiated Jacobian has {len(f) * len(columns)} entries")
+    if len(f) == 1 and len(symbols) == 1 and symbols[0].rows > 1 and symbols[0].cols > 1:
+        grad = symbols[0].map(lambda s: sp.diff(f[0], s))
+        return grad if layout == "denominator" else grad.T
     jac = _M(len(f), len(columns), [sp.diff(fi, c) for fi in f for c in columns])
     return jac.T if layout == "denominator" else jac
 

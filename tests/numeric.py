@@ -61,5 +61,17 @@ def max_rel_error(got, want) -> float:
     return max((abs(a - b) / (1 + abs(b)) for a, b in zip(flat_got, flat_want)), default=0.0)
 
 
+def readback_error(d, printed: str, seed: int = 0) -> float:
+    """The largest relative difference, at a random point, between the answer
+    and what ``printed`` reads back as (typed with the function's variables)."""
+    from mcalc.evaluate import Evaluator
+    from mcalc.parser import parse
+
+    node = d.resolve(parse(printed))
+    mats, sizes = d._bind(random_values(d, seed))
+    got = Evaluator(dict(mats), sizes)(node).tolist()
+    return max_rel_error(got, d.evaluate(random_values(d, seed)))
+
+
 def transpose(rows):
     return [list(r) for r in zip(*rows)]

@@ -13,19 +13,7 @@ import mcalc
 from mcalc import ast as A
 from mcalc.errors import McalcError, ParseError
 from mcalc.parser import parse
-from numeric import fd_jacobian, max_rel_error, random_values
-
-
-def readback_error(d, printed: str, seed: int = 0) -> float:
-    """The largest relative difference, at a random point, between the answer
-    and what ``printed`` reads back as (typed with the function's variables)."""
-    from mcalc.evaluate import Evaluator
-
-    node = d.resolve(parse(printed))
-    values = random_values(d, seed)
-    mats, sizes = d._bind(values)
-    got = Evaluator(dict(mats), sizes)(node).tolist()
-    return max_rel_error(got, d.evaluate(values))
+from numeric import fd_jacobian, max_rel_error, random_values, readback_error
 
 
 def agrees_with_fd(d, seed=1) -> bool:
