@@ -73,6 +73,17 @@ class Derivation:
         self.shared: tuple[tuple[str, A.Node], ...] = tuple(shared.items())  # named subexpressions
 
     # -- the answer -----------------------------------------------------------
+    def kind(self) -> str:
+        """'gradient' (a scalar by one matrix, laid out as the matrix), 'vec-jacobian'
+        (any other Jacobian that involves a matrix), or 'jacobian'."""
+        shapes = [self.typing.variables.get(w, SCALAR) for w in self.wrt]
+        out = self.typing.shape(self.program.body)
+        if out.is_scalar and len(shapes) == 1 and shapes[0].is_matrix:
+            return "gradient"
+        if out.is_matrix or any(s.is_matrix for s in shapes):
+            return "vec-jacobian"
+        return "jacobian"
+
     @property
     def rule(self) -> str | None:
         return self.trace.rule
@@ -233,6 +244,10 @@ class Derivation:
         ∇f(x, y) = [∂f/∂x, ∂f/∂y] (paper §3) — or stacked (denominator)."""
         if len(answers) == 1:
             return answers[0]
+        shapes = [self.typing.variables.get(w, SCALAR) for w in self.wrt]
+        if self.typing.shape(self.program.body).is_scalar and any(s.is_matrix for s in shapes):
+            raise NotSupported("the derivatives of a scalar by a matrix and by other variables at once: each is "
+                               "laid out as its own variable's shape, so ask for one at a time")
         denominator = self.layout == "denominator"
         pieces = [a.expr for a in answers]
         along = [a.shape.rows if denominator else a.shape.cols for a in answers]

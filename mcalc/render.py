@@ -44,6 +44,25 @@ def function_text(d, style: str = "unicode") -> str:
     return "; ".join(lines)
 
 
+def answer_words(d) -> str:
+    """The answer's shape and what it is: 1×n row vector; m×n, the gradient,
+    shaped like W; (m·n)×(m·n), ∂vec(F)/∂vec(X)ᵀ."""
+    words = _shape_words(d.shape)
+    kind = d.kind()
+    if kind == "gradient":
+        w = unicode_name(d.wrt[0])
+        words = (f"{d.shape}, the gradient, shaped like {w}" if d.layout == "denominator" else
+                 f"{d.shape}, the gradient's transpose: numerator layout")
+    elif kind == "vec-jacobian":
+        words = f"{d.shape}, ∂vec({unicode_name(d.trace.output)})/∂vec({','.join(map(unicode_name, d.wrt))})ᵀ, " \
+                f"vec stacking columns"
+        if d.layout != "numerator":
+            words += f", {d.layout} layout"
+    elif d.layout != "numerator":
+        words += f", {d.layout} layout"
+    return words
+
+
 def notes(d) -> list[str]:
     """What the reader of the answer must know (the assumptions made in reading
     the input are d.notes, which the command line writes to stderr)."""
@@ -113,9 +132,8 @@ def plain(d) -> str:
         for name, e in s.shared:
             out.append(f"     where {unicode_name(name)} = {d.print(e, 'unicode')}")
     out.append("")
-    layout = "" if d.layout == "numerator" else f", {d.layout} layout"
     wrt = ",".join(unicode_name(w) for w in d.wrt)
-    out.append(f"∂{unicode_name(t.output)}/∂{wrt} = {d.unicode}    ({_shape_words(d.shape)}{layout})")
+    out.append(f"∂{unicode_name(t.output)}/∂{wrt} = {d.unicode}    ({answer_words(d)})")
     for note in notes(d):
         out.append(f"note: {note}")
     return "\n".join(out) + "\n"
@@ -172,7 +190,7 @@ def to_dict(d, values: dict | None = None) -> dict:
         },
         "rule": d.rule,
         "result": {"text": d.text, "unicode": d.unicode, "latex": d.latex, "shape": d.shape.as_list(),
-                   "kind": d.shape.kind,
+                   "kind": d.shape.kind, "is": d.kind(), "description": answer_words(d),
                    "shared": [{"name": n, **_node(d, e)} for n, e in d.shared]},
         "notes": [*d.notes, *notes(d)],
     }
@@ -237,8 +255,7 @@ def rich_view(d):
     parts.append(Text(""))
     answer = Text.assemble((f"∂{unicode_name(t.output)}/∂{','.join(unicode_name(w) for w in d.wrt)} = ", "bold"),
                            (d.unicode, "bold green"),
-                           (f"   {_shape_words(d.shape)}"
-                            f"{'' if d.layout == 'numerator' else ', ' + d.layout + ' layout'}", "dim"))
+                           (f"   {answer_words(d)}", "dim"))
     for note in notes(d):
         answer.append(f"\nnote: {note}", style="dim")
     parts.append(Panel(answer, expand=False))
