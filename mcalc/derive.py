@@ -104,6 +104,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     # Step 3: the chain rule, multiplying the partials from the output down to each
     # variable and summing over every path: ∂y/∂p = Σ ∂y/∂u ∂u/∂p over the u that use p.
     chain = _chain_rule(items, by_output, output, out_shape, alg)
+    identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
     for v in wrt:
         v_shape = typing.variables.get(v, Shape(1, 1))
@@ -111,7 +112,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         paths = _paths(items, by_output, output, v)
         rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
         shape = Shape(_size(out_shape), _size(v_shape))
-        combinations.append(Combination(v, rule, _shown(paths), value, shape, simplifier.polish))
+        combinations.append(Combination(v, rule, _shown(paths), value, shape, simplifier.polish, identities))
         substitutions.append(_substitute(value, items, alg, simplifier, v, shape, out_shape, v_shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),

@@ -37,11 +37,13 @@ class Combination:
     first asked for (an answer alone, as ``check`` and ``--latex`` print it,
     never needs it)."""
 
-    __slots__ = ("variable", "rule", "paths", "shape", "_raw", "_simplify", "_value")
+    __slots__ = ("variable", "rule", "paths", "shape", "identities", "_raw", "_simplify", "_value")
 
     def __init__(self, variable: str, rule: str | None, paths: tuple[tuple[Partial, ...], ...] | None,
-                 value: A.Node, shape: Shape, simplify: Callable[[A.Node], A.Node] | None = None):
+                 value: A.Node, shape: Shape, simplify: Callable[[A.Node], A.Node] | None = None,
+                 identities: tuple[str, ...] = ()):
         self.variable, self.rule, self.paths, self.shape = variable, rule, paths, shape
+        self.identities = identities  # the vec identities that carried the gradient through the steps
         self._raw, self._simplify, self._value = value, simplify, None
 
     @property

@@ -6,7 +6,7 @@ import random
 
 from mcalc.evaluate import Mat
 
-SIZES = {"n": 3, "N": 4, "m": 2, "k": 5}
+SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 2, "q": 3}
 
 
 def random_values(d, seed: int = 0, sizes=None) -> dict[str, Mat]:
@@ -34,24 +34,35 @@ def random_values(d, seed: int = 0, sizes=None) -> dict[str, Mat]:
     return out
 
 
+def _vec(m: Mat) -> list[float]:
+    """The entries column by column (vec)."""
+    return [m.data[i * m.cols + j] for j in range(m.cols) for i in range(m.rows)]
+
+
 def fd_jacobian(d, values: dict[str, Mat], h: float = 1e-6) -> list[list[float]]:
-    """Numerator-layout Jacobian: rows = the flattened output, columns = the
-    flattened variables of d.wrt, in order."""
+    """Numerator-layout Jacobian: rows = the output laid flat, columns = the
+    variables of d.wrt laid flat, in order (vec, column by column); a scalar by
+    one m×n matrix as the n×m transpose of its gradient."""
     columns = []
     for name in d.wrt:
         base = values.get(name, Mat.scalar(0.7))
         if d.typing.is_dimension(name):
             continue
-        for k in range(len(base.data)):
-            plus = list(base.data)
-            minus = list(base.data)
-            plus[k] += h
-            minus[k] -= h
-            hi = d.function_at({**values, name: Mat(base.rows, base.cols, tuple(plus))})
-            lo = d.function_at({**values, name: Mat(base.rows, base.cols, tuple(minus))})
-            columns.append([(a - b) / (2 * h) for a, b in zip(hi.data, lo.data)])
+        for j in range(base.cols):
+            for i in range(base.rows):
+                k = i * base.cols + j
+                plus, minus = list(base.data), list(base.data)
+                plus[k] += h
+                minus[k] -= h
+                hi = d.function_at({**values, name: Mat(base.rows, base.cols, tuple(plus))})
+                lo = d.function_at({**values, name: Mat(base.rows, base.cols, tuple(minus))})
+                columns.append([(a - b) / (2 * h) for a, b in zip(_vec(hi), _vec(lo))])
     rows = len(columns[0])
-    return [[col[i] for col in columns] for i in range(rows)]
+    jac = [[col[i] for col in columns] for i in range(rows)]
+    if d.kind() == "gradient":
+        m = values[d.wrt[0]]
+        return [[jac[0][i + j * m.rows] for i in range(m.rows)] for j in range(m.cols)]
+    return jac
 
 
 def max_rel_error(got, want) -> float:

@@ -21,3 +21,14 @@ def test_paper_oracle_agrees_on_every_case():
     last = p.stdout.strip().splitlines()[-1]
     assert p.returncode == 0, p.stdout[-2000:]
     assert last.startswith("46/46"), last
+
+
+@pytest.mark.skipif(not ORACLE.exists(), reason="the shared oracle is not beside this checkout")
+@pytest.mark.parametrize("kind", ["diff"])
+def test_matrix_oracle_agrees_on_every_case(kind):
+    pytest.importorskip("numpy")
+    p = subprocess.run([sys.executable, str(ORACLE), str(SHARED / "cases" / "matrix.toml"), "--kind", kind,
+                        "--mcalc", f"{sys.executable} -m mcalc", "--seeds", "1"],
+                       capture_output=True, text=True, timeout=600)
+    last = p.stdout.strip().splitlines()[-1]
+    assert p.returncode == 0, p.stdout[-2000:]

@@ -1,0 +1,196 @@
+"""Derivatives by matrices (tests/data/matrix.toml, from The Matrix Cookbook and
+standard network derivations): each case against finite differences, against
+its source's closed form, by shape, and verified by the independent route; the
+Cookbook forms printed exactly, in both layouts; corrupted claims fail."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import mcalc
+from mcalc.errors import NotSupported, ShapeError
+from mcalc.evaluate import Evaluator
+from mcalc.parser import parse
+from numeric import fd_jacobian, max_rel_error, random_values, readback_error
+
+CASES = [c for c in tomllib.loads((Path(__file__).parent / "data" / "matrix.toml").read_text())["case"]
+         if c.get("kind") != "hessian"]
+IDS = [c["id"] for c in CASES]
+
+
+def derive(case, layout=None):
+    matrices = [f"{k}:{v}" for k, v in case.get("matrices", {}).items()]
+    return mcalc.diff(case["expr"], wrt=case["wrt"], vectors=case.get("vectors", ()), matrices=matrices,
+                      layout=layout or case.get("layout", "numerator"))
+
+
+def values_for(d, seed):
+    return random_values(d, seed, sizes={"m": 2, "p": 2})
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_value_agrees_with_finite_differences(case, seed):
+    d = derive(case, "numerator")
+    values = values_for(d, seed)
+    assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_value_is_the_sources_closed_form(case):
+    """The Cookbook's (or the derivation's) own answer, evaluated at the same point."""
+    d = derive(case)
+    values = values_for(d, 5)
+    mats, sizes = d._bind(values)
+    want = Evaluator(dict(mats), sizes)(d.resolve(parse(case["expect"]))).tolist()
+    assert max_rel_error(d.evaluate(values), want) < 1e-9
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_shape_is_the_sources(case):
+    d = derive(case)
+    assert f"{d.shape.rows},{d.shape.cols}" == case["shape"].replace(" ", "")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+def test_verified_by_the_independent_route_in_both_layouts(case, layout):
+    assert derive(case, layout).verify().ok
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_printed_answers_read_back(case):
+    d = derive(case)
+    for printed in (d.text, d.unicode, d.latex):
+        assert readback_error(d, printed, 3) < 1e-9, printed
+
+
+def test_the_denominator_layout_is_the_gradient_shaped_like_the_variable():
+    d = mcalc.diff("a' @ X @ b", wrt="X", vectors=["a:m", "b:n"], matrices=["X:m,n"], layout="denominator")
+    values = {"a": [1, 2], "b": [1, 0, -1], "X": [[1, 2, 3], [4, 5, 6]]}
+    assert d.evaluate(values) == [[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]]  # ∂y/∂X_ij = a_i b_j
+    assert d.kind() == "gradient" and str(d.shape) == "m×n"
+    numerator = mcalc.diff("a' @ X @ b", wrt="X", vectors=["a:m", "b:n"], matrices=["X:m,n"])
+    assert numerator.evaluate(values) == [[1.0, 2.0], [0.0, 0.0], [-1.0, -2.0]]
+
+
+# -- the Cookbook's closed forms, as exact text ---------------------------------------
+W = {"matrices": ["W:m,n"]}
+EXACT = [
+    # (function, wrt, declarations, denominator layout, numerator layout)
+    ("tr(A@X)", "X", {"matrices": ["A:n,n", "X:n,n"]}, "Aᵀ", "A"),
+    ("a' @ X @ b", "X", {"matrices": ["X:m,n"], "vectors": ["a:m", "b:n"]}, "abᵀ", "baᵀ"),
+    ("sum((W@x + b - y)^2)", "W", {**W, "vectors": ["x:n", "b:m", "y:m"]}, "2(Wx + b - y)xᵀ", "2x(Wx + b - y)ᵀ"),
+    ("v · tanh(W@x + c)", "W", {**W, "vectors": ["x:n", "c:m", "v:m"]},
+     "(v ⊗ (1 - tanh(Wx + c)²))xᵀ", "x(v ⊗ (1 - tanh(Wx + c)²))ᵀ"),
+    ("det(X)", "X", {"matrices": ["X:n,n"]}, "det(X)X⁻ᵀ", "det(X)X⁻¹"),
+    ("ln(abs(det(X)))", "X", {"matrices": ["X:n,n"]}, "X⁻ᵀ", "X⁻¹"),
+    ("norm(X)^2", "X", {"matrices": ["X:m,n"]}, "2X", "2Xᵀ"),
+    ("norm(x)", "x", {"vectors": ["x"]}, "x/‖x‖", "xᵀ/‖x‖"),
+    ("softmax(z)", "z", {"vectors": ["z"]}, "diag(softmax(z)) - softmax(z)softmax(z)ᵀ",
+     "diag(softmax(z)) - softmax(z)softmax(z)ᵀ"),
+    ("logsumexp(z)", "z", {"vectors": ["z"]}, "softmax(z)", "softmax(z)ᵀ"),
+    ("logsumexp(z) - y · z", "z", {"vectors": ["z", "y"]}, "softmax(z) - y", "(softmax(z) - y)ᵀ"),
+    ("A @ X @ B", "X", {"matrices": ["A:p,m", "X:m,n", "B:n,p"]}, "kron(B, Aᵀ)", "kron(Bᵀ, A)"),
+    ("W @ x", "W", {**W, "vectors": ["x:n"]}, "kron(x, I(m))", "kron(xᵀ, I(m))"),
+]
+
+
+@pytest.mark.parametrize("expr,wrt,decls,den,num", EXACT, ids=[e[0] for e in EXACT])
+def test_cookbook_forms_print_as_written(expr, wrt, decls, den, num):
+    assert mcalc.diff(expr, wrt=wrt, layout="denominator", **decls).unicode == den
+    assert mcalc.diff(expr, wrt=wrt, **decls).unicode == num
+
+
+# -- the four steps hold for matrices ------------------------------------------------
+def test_every_step_carries_its_shape():
+    d = mcalc.diff("sum(tanh(W@x + b))", wrt="W", matrices=["W:m,n"], vectors=["x:n", "b:m"])
+    shapes = {i.name: str(i.shape) for i in d.trace.intermediates}
+    assert shapes == {"u1": "m×1", "u2": "m×1", "u3": "m×1", "u4": "1×1"}
+    partial = next(p for p in d.trace.partials if p.by == "W")
+    assert d.print(partial.expr, "unicode") == "kron(xᵀ, I(m))" and str(partial.shape) == "m×(m·n)"
+    (combination,) = d.trace.combinations
+    assert str(combination.shape) == "1×(m·n)"
+    assert "vec(AXB) = kron(Bᵀ, A) vec(X)" in combination.identities
+
+
+# -- claims by matrices ----------------------------------------------------------------
+GOOD = "d/dW (v · (W @ x)) = v @ x'  where W: matrix[m, n]; v: vector[m]; x: vector[n]  layout denominator"
+CORRUPT = [
+    GOOD.replace("= v @ x'", "= x @ v'"),                                     # a missing transpose
+    "d/dX (A @ X @ B) = kron(A, B')  where A: matrix[p, m]; X: matrix[m, n]; B: matrix[n, p]",  # swapped factors
+    "d/dX (tr(A @ X)) = A  where X: matrix[n, n]; A: matrix[n, n]  layout denominator",   # the numerator form
+    "d/dX (ln(abs(det(X)))) = inv(X)  where X: matrix[n, n]  layout denominator",          # X⁻¹ for X⁻ᵀ
+    "d/dz (softmax(z)) = diag(softmax(z))  where z: vector",                              # a dropped term
+]
+
+
+def _check(tmp_path, text):
+    path = tmp_path / "claims.mcalc"
+    path.write_text(text + "\n", encoding="utf-8")
+    return mcalc.check(str(path))
+
+
+def test_a_right_matrix_claim_passes(tmp_path):
+    (result,) = _check(tmp_path, GOOD)
+    assert result.status == "pass"
+
+
+@pytest.mark.parametrize("claim", CORRUPT)
+def test_a_corrupted_matrix_claim_fails(tmp_path, claim):
+    (result,) = _check(tmp_path, claim)
+    assert result.status == "fail", result.message
+
+
+def test_a_papers_latex_claim_by_a_matrix(tmp_path):
+    path = tmp_path / "paper.tex"
+    path.write_text("% mcalc: given L = norm(X@W - Y)^2 where X: matrix[N, n]; W: matrix[n, p]; Y: matrix[N, p]"
+                    "  layout denominator\n"
+                    "\\[ \\frac{\\partial L}{\\partial \\mathbf{W}} = 2 \\mathbf{X}^T (\\mathbf{X} \\mathbf{W} - "
+                    "\\mathbf{Y}) \\]\n", encoding="utf-8")
+    (result,) = mcalc.check(str(path))
+    assert result.status == "pass", result.message
+
+
+# -- the command line ------------------------------------------------------------------
+def _mcalc(*args):
+    return subprocess.run([sys.executable, "-m", "mcalc", *args], capture_output=True, text=True)
+
+
+def test_at_takes_nested_rows_and_json_follows_the_convention():
+    p = _mcalc("diff", "a' @ X @ b", "--wrt", "X", "-v", "a:m,b:n", "-M", "X:m,n", "--layout", "denominator",
+               "--at", "X=[[1,2,3],[4,5,6]]", "--at", "a=[1,2]", "--at", "b=[1,0,-1]", "--format", "json")
+    data = json.loads(p.stdout)
+    assert data["value"] == [[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]]
+    assert data["result"]["is"] == "gradient" and "shaped like X" in data["result"]["description"]
+
+
+@pytest.mark.parametrize("args,words,column", [
+    (["det(X)", "--wrt", "X", "-M", "X:m,n"], "det needs a square matrix", 1),
+    (["tr(A@X)", "--wrt", "X", "-M", "A:m,n,X:m,n"], "columns to match", 5),
+    (["sum(inv(x))", "--wrt", "x", "-v", "x"], "inv needs a square matrix", 5),
+    (["softmax(X)", "--wrt", "X", "-M", "X:m,n"], "softmax needs a column vector", 1),
+    (["‖X‖₂", "--wrt", "X", "-M", "X:m,n"], "spectral norm", 1),
+    (["kron(X, X)", "--wrt", "X", "-M", "X:n,n"], "not supported", None),
+])
+def test_bad_matrix_input_is_one_line_and_exit_2(args, words, column):
+    p = _mcalc("diff", *args)
+    assert p.returncode == 2 and p.stdout == "" and words in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    if column is not None:
+        assert f"column {column}" in p.stderr
+
+
+def test_a_scalar_by_a_matrix_and_another_variable_is_refused():
+    with pytest.raises(NotSupported, match="one at a time"):
+        mcalc.diff("sum(W@x + b)", wrt="W,b", matrices=["W:m,n"], vectors=["x", "b"])
+
+
+def test_incompatible_products_name_both_shapes():
+    with pytest.raises(ShapeError, match="m×n.*m×n"):
+        mcalc.diff("A@X", wrt="X", matrices=["A:m,n", "X:m,n"])
