@@ -59,6 +59,7 @@ class Derivation:
                  trace: Trace, algebra, notes: tuple[str, ...] = ()):
         self.input = source
         self.notes = notes  # the assumptions mcalc made in reading the input
+        self.gradient: Derivation | None = None  # for a Hessian: the first derivation, whose answer this derives
         self.program = program
         self.typing = typing
         self.wrt = wrt
@@ -73,6 +74,21 @@ class Derivation:
         self.shared: tuple[tuple[str, A.Node], ...] = tuple(shared.items())  # named subexpressions
 
     # -- the answer -----------------------------------------------------------
+    @property
+    def order(self) -> int:
+        return 1 if self.gradient is None else 2
+
+    def settle_symmetric(self) -> None:
+        """A Hessian equals its transpose: keep whichever of the two reads more
+        simply (fewer transposes, and those later: A + Aᵀ rather than Aᵀ + A)."""
+        def key(node):
+            text = self.print(node, "unicode")
+            return text.count("ᵀ"), -text.find("ᵀ") if "ᵀ" in text else 0, len(text)
+
+        other = self._alg.transpose(self.answer.expr)
+        if key(other) < key(self.answer.expr):
+            self.answer = Answer(other, self.answer.shape)
+
     def kind(self) -> str:
         """'gradient' (a scalar by one matrix, laid out as the matrix), 'vec-jacobian'
         (any other Jacobian that involves a matrix), or 'jacobian'."""
@@ -434,7 +450,7 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
         if w in defined:
             raise DeclarationError(f"--wrt '{w}' names a definition, not a variable")
     if len(set(wrt_list)) != len(wrt_list):
-        raise DeclarationError("--wrt names a variable twice")
+        raise DeclarationError("--wrt names a variable twice; for second derivatives, mcalc hessian EXPR --wrt x")
     declared = set(decls.vectors) | set(decls.matrices) | decls.scalars
     program, notes = resolve_names(program, declared | set(wrt_list), strict=strict_names)
     typing = infer(program, decls, extra_names=tuple(wrt_list))
@@ -467,3 +483,21 @@ def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[
         notes.append(f"{e} is taken as a scalar, added to or multiplied into every element (scalar expansion, "
                      f"§4.3); declare it a vector (-v {e}) if it is one")
     return notes
+
+
+def hessian(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
+            strict_names: bool = False) -> Derivation:
+    """The Hessian of a scalar function: the Jacobian of its gradient, derived by the
+    same four steps (``.gradient`` holds the first derivation).  By a vector, the
+    n×n matrix of ∂²y/∂xᵢ∂xⱼ; by several scalars, the block of their second
+    partials; by an m×n matrix, the same over vec(X), (m·n)×(m·n).
+
+    >>> hessian("x' @ A @ x", wrt="x", matrices=["A:n,n"]).text
+    'A + A^T'
+    """
+    from .second import hessian as second_derivative
+    from .parser import parse
+
+    with _PAUSED_GC:
+        return second_derivative(expr, parse(expr), wrt, vectors=vectors, matrices=matrices, scalars=scalars,
+                                 layout=layout, strict_names=strict_names)

@@ -246,9 +246,11 @@ class Algebra:
             return self.jmul(self.transpose(a.right), self.transpose(a.left))
         if isinstance(a, A.Div) and self.shape(a.right).is_scalar:  # (v/c)ᵀ = vᵀ/c
             return self.div(self.transpose(a.left), a.right)
-        if isinstance(a, (A.Add, A.Sub)) and not self.shape(a).is_vector:
+        if isinstance(a, (A.Add, A.Sub)) and not self.shape(a).is_scalar:
+            # (D - ssᵀ)ᵀ = D - ssᵀ, (xᵀA + b)ᵀ = Aᵀx + bᵀ; but (s - y)ᵀ stays
             ta, tb = self.transpose(a.left), self.transpose(a.right)
-            if not (isinstance(ta, A.Transpose) and isinstance(tb, A.Transpose)):  # (D - ssᵀ)ᵀ = D - ssᵀ
+            transposed = isinstance(ta, A.Transpose) + isinstance(tb, A.Transpose)
+            if transposed == 0 or transposed == 1 and not self.shape(a).is_vector:
                 return (self.add if isinstance(a, A.Add) else self.sub)(ta, tb)
         return A.Transpose(a)
 
@@ -386,11 +388,40 @@ class Algebra:
         da, db = self._diagonal(coef_a, fa, shape), self._diagonal(coef_b, fb, shape)
         if da is not None and db is not None:
             return A.Diag(self.add(da, db))
+        common = self._common_ends(coef_a, fa, coef_b, fb)
+        if common is not None:
+            return common
         if isinstance(a, A.VecLit) and isinstance(b, A.VecLit):
             return self.add(a, b)
         if isinstance(b, A.Neg):
             return A.Sub(a, b.arg)
         return A.Add(a, b)
+
+    def _common_ends(self, coef_a, fa, coef_b, fb) -> A.Node | None:
+        """P M Q + P N Q = P (M + N) Q: the factors both products start or end
+        with, taken out once, so the rest can meet (diag(a)X + diag(b)X = diag(a + b)X)."""
+        if not fa or not fb:
+            return None
+        k = 0
+        while k < min(len(fa), len(fb)) and fa[k] == fb[k]:
+            k += 1
+        j = 0
+        while j < min(len(fa), len(fb)) - k and fa[-1 - j] == fb[-1 - j]:
+            j += 1
+        if not k and not j or k + j == len(fa) == len(fb):
+            return None
+        ra, rb = fa[k:len(fa) - j], fb[k:len(fb) - j]
+        if ra:
+            middle_shape = Shape(self.shape(ra[0]).rows, self.shape(ra[-1]).cols)
+        else:
+            middle_shape = Shape(self.shape(rb[0]).rows, self.shape(rb[-1]).cols)
+        middle = self.jadd(self._compose(coef_a, ra, middle_shape), self._compose(coef_b, rb, middle_shape))
+        out = middle
+        for f in reversed(fa[:k]):
+            out = self.jmul(f, out)
+        for f in fa[len(fa) - j:]:
+            out = self.jmul(out, f)
+        return out
 
     def jsub(self, a: A.Node, b: A.Node) -> A.Node:
         return self.jadd(a, self.neg(b) if not isinstance(b, A.Neg) else b.arg) if not self.is_zero(b) else a
@@ -553,6 +584,8 @@ class Algebra:
         node of the first k of them, which is then extended, not rebuilt."""
         if self.is_zero(coef):
             return self.jzero(shape.rows, shape.cols)
+        if len(factors) == 1 and isinstance(factors[0], A.Diag) and not _is_num(coef, 1):
+            return A.Diag(self.mul(coef, factors[0].arg))  # c diag(v) = diag(c v)
         if not factors:
             if shape.is_scalar:
                 return coef

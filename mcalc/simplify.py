@@ -63,8 +63,8 @@ def _worth(node: A.Node) -> bool | str:
         if worth:
             stack.extend((c, False) for c in n.children)
             continue
-        if isinstance(n, (A.Add, A.Sub)) and under_product:
-            worth = True
+        if isinstance(n, (A.Add, A.Sub)) and (under_product or _scaled(n.left) and _scaled(n.right)):
+            worth = True  # a sum to multiply out, or whose terms share a number: 0.5A + 0.5B = (A + B)/2
         elif isinstance(n, A.Pow):  # x^3 alone is as short as it gets; (x^2)^3, x^-1, 2^3 are not
             worth = not (type(n.left) is A.Var and type(n.right) is A.Num and n.right.value.denominator == 1
                          and n.right.value > 1)
@@ -81,6 +81,13 @@ def _worth(node: A.Node) -> bool | str:
 
 
 _RELU = "relu"  # worth it, and a max(0, z) stands in the blob
+
+
+def _scaled(node: A.Node) -> bool:
+    """A number times something: 0.5A, -2x."""
+    while isinstance(node, A.Neg):
+        node = node.arg
+    return isinstance(node, (A.Mul, A.Div)) and isinstance(node.left, A.Num)
 
 
 # -- the canonical form ------------------------------------------------------------
@@ -519,7 +526,7 @@ class Simplifier:
             return inner
         self.indicators = _indicators(inner) if worth is _RELU else {}
         try:
-            canon = self.canonical(inner)
+            canon = self._softmaxes(self.canonical(inner))
             result = self.shortest(canon)
         except (_TooBig, RecursionError, ZeroDivisionError):
             return inner
@@ -560,6 +567,28 @@ class Simplifier:
         if t is A.Call and node.fn in _FUNCTIONS:
             return call(node.fn, self.canonical(node.args[0]))
         return atom(node)
+
+    def _softmaxes(self, s: Sum) -> Sum:
+        """exp(z) ⊘ sum(exp(z)) = softmax(z) (and its transpose), in every term."""
+        if not any(type(b) is A.Call and b.fn == "sum" and type(b.args[0]) is A.Call and b.args[0].fn == "exp"
+                   for p in s.items for b in p.items):
+            return s
+        out = ZERO
+        for p, c in s.items.items():
+            factors = dict(p.items)
+            for base, e in p.items.items():
+                if not (type(base) is A.Call and base.fn == "sum" and e == -1 and type(base.args[0]) is A.Call
+                        and base.args[0].fn == "exp"):
+                    continue
+                z = base.args[0].args[0]
+                column, row = Fn("exp", self.canonical(z)), A.Transpose(base.args[0])
+                top = column if factors.get(column) == 1 else row if factors.get(row) == 1 else None
+                if top is not None and base in factors and self.alg.shape(z).is_col:
+                    del factors[base], factors[top]
+                    softmax = A.Call("softmax", (z,))
+                    _accumulate(factors, softmax if top is column else A.Transpose(softmax), _1)
+            out = add(out, _term(c, factors))
+        return out
 
     def _sum(self, node: A.Node) -> Sum:
         """a + b - c + …: the summands of a chain gathered into one mapping, so a
