@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from functools import cached_property
 
 from . import ast as A
-from .errors import DeclarationError, MissingValue, NotSupported
+from .errors import DeclarationError, MissingValue, NotSupported, Overflow
 from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
 from .trace import Trace
 
@@ -157,8 +157,8 @@ class Derivation:
         mats, sizes = self._bind(values)
         try:  # the point must be in the function's domain (ln(x) at x = -1 is not)
             self.function_at(values)
-        except MissingValue:
-            pass  # the answer may not need every variable (xᵀ needs no b)
+        except (MissingValue, Overflow):
+            pass  # the answer may not need every variable (xᵀ needs no b), nor the function's size
         evaluate = Evaluator(dict(mats), sizes)
         for name, e in self.shared:
             evaluate.values[name] = evaluate(e)

@@ -55,3 +55,7 @@ class EvaluationError(McalcError):
 
 class MissingValue(EvaluationError):
     """No value was given for a name the expression needs."""
+
+
+class Overflow(EvaluationError):
+    """A value beyond floating point (the point is fine; the numbers are too large)."""
