@@ -561,13 +561,9 @@ def _build_parser():
     if True:
         from lark import Lark
 
-        cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mcalc"
-        cache: str | bool = False
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            cache = str(cache_dir / "mcalc-grammar.lark.cache")
-        except OSError:
-            pass
+        from .cache import grammar_cache
+
+        cache = grammar_cache()  # False where the pickled tables could be someone else's
         # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
         transformer = _make_transformer()()
         # One lexer for all states: built once, where a contextual lexer compiles a regular
