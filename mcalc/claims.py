@@ -46,13 +46,14 @@ class Result:
     wrt: list[str] = field(default_factory=list)
     function: str | None = None
     seconds: float = 0.0  # wall-clock time the check took (JUnit reports it)
+    head: str | None = None  # ∂/∂w (w · x + b), as mcalc read the claim
 
     @property
     def title(self) -> str:
-        """The claim's id, or the claim as written (one line, shortened)."""
+        """The claim's id, or the claim as mcalc read it, or as written (one line, shortened)."""
         if self.claim.id:
             return str(self.claim.id)
-        text = " ".join(self.claim.text.split())
+        text = f"{self.head} = {self.claimed}" if self.head and self.claimed else " ".join(self.claim.text.split())
         return text if len(text) <= 120 else text[:119] + "…"
 
 
@@ -383,7 +384,7 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
     verdict = d.verify(claimed, tolerance=parsed.tolerance or tolerance or 1e-9)
     claimed_text = d.print(claimed, "unicode")
     common = dict(claimed=claimed_text, derived=d.unicode, verdict=verdict.to_dict(), wrt=list(d.wrt),
-                  function=d.print(d.program.body, "text"))
+                  function=d.print(d.program.body, "text"), head=head)
     if verdict.status == "verified":
         return Result(claim, "pass", f"{head} = {claimed_text} ({verdict})", **common)
     if verdict.status == "failed":
