@@ -542,3 +542,60 @@ def test_the_rich_view_on_a_terminal_keeps_bracketed_values():
     assert proc.returncode == 0
     assert "╭" in screen  # the rich view, not the plain one
     assert "= [1, 0]" in screen and "[[1], [0]]" in screen and "verification: verified" in screen
+
+
+# -- the grammar cache is never someone else's pickle -------------------------------------------
+def test_the_grammar_cache_is_private(tmp_path, monkeypatch):
+    from mcalc.cache import FILE, grammar_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = grammar_cache()
+    assert path == str(tmp_path / "mcalc" / FILE)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600" and oct(os.stat(tmp_path / "mcalc").st_mode & 0o777) == "0o700"
+    os.chmod(path, 0o666)  # a file others could have written
+    assert grammar_cache() is False
+    os.chmod(path, 0o600)
+    os.chmod(tmp_path / "mcalc", 0o777)  # a folder others could write into
+    assert grammar_cache() is False
+    os.chmod(tmp_path / "mcalc", 0o700)
+    os.unlink(path)
+    os.symlink(tmp_path / "elsewhere", path)  # a link planted in place of the file
+    assert grammar_cache() is False
+
+
+def test_a_planted_pickle_in_a_shared_cache_folder_is_not_loaded(tmp_path):
+    import pickle
+
+    folder = tmp_path / "mcalc"
+    folder.mkdir()
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    cache = folder / "mcalc-grammar.lark.cache"
+    cache.write_bytes(b"0" * 64 + b"\n" + pickle.dumps(Payload()))
+    os.chmod(folder, 0o777)  # as a shared, world-writable cache folder would be
+    os.chmod(cache, 0o666)
+    r = subprocess.run([sys.executable, "-m", "mcalc", "diff", "x^2", "--latex"], capture_output=True, text=True,
+                       env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)}, timeout=60)
+    assert r.returncode == 0 and r.stdout == "2 x\n"
+    assert not marker.exists()
+
+
+# -- the wheel -------------------------------------------------------------------------------
+def test_the_wheel_carries_license_py_typed_and_the_schema(tmp_path):
+    import zipfile
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = tmp_path.glob("mcalc_derive-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "mcalc/py.typed" in names and "mcalc/schemas/mcalc-check-1.schema.json" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: MIT" in metadata and "Classifier: Typing :: Typed" in metadata
+    assert "Project-URL: " in metadata and "Requires-Python: >=3.11" in metadata
+    assert "Requires-Dist: typer<0.29,>=0.27.2" in metadata
