@@ -1,7 +1,7 @@
 """mcalc's performance figures, each next to its target.
 
-    python benchmarks/run.py            # all four
-    python benchmarks/run.py startup    # one of: startup scale batch sympy
+    python benchmarks/run.py            # all five
+    python benchmarks/run.py startup    # one of: startup scale batch sympy scan
 
 Figures are measured, not asserted: the test suite has no timing tests.
 """
@@ -306,7 +306,38 @@ def against_sympy(repeats: int = 15) -> bool:
                 ratio >= 10)
 
 
-BENCHMARKS = {"startup": startup, "scale": scale, "batch": batch, "sympy": against_sympy}
+# -- 5. finding claims in a large Markdown file ---------------------------------------
+_PROSE = ("## Section\n\nLorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\n"
+          "Ut enim ad minim veniam, quis nostrud exercitation, with `code` and *emphasis*.\n\n"
+          "- a list item\n- another item with [a link](https://example.com)\n\n"
+          "```python\nprint('hello')\n```\n\n> a quote\n\n")
+_CLAIM = "<!-- mcalc: d/dx (x^2) = 2x -->\n\n"
+
+
+def scan(megabytes: int = 40) -> bool:
+    """The Markdown scan is linear: time per MB at 10 and 40 MB (a claim every 100
+    sections), and 40 MB with its only annotation at the end."""
+    from mcalc.claims import find_claims
+
+    print(f"5. Finding claims in Markdown (markdown-it), {megabytes} MB")
+    block = _PROSE * 100 + _CLAIM
+    per_mb = []
+    for size in (megabytes // 4, megabytes):
+        text = block * (size * 1_000_000 // len(block))
+        start = time.perf_counter()
+        claims = find_claims("big.md", text)
+        elapsed = time.perf_counter() - start
+        per_mb.append(elapsed / size)
+        _row(f"{size} MB, {len(claims)} claims", f"{elapsed:.1f} s", "(reference)", True)
+    text = _PROSE * (megabytes * 1_000_000 // len(_PROSE)) + _CLAIM
+    start = time.perf_counter()
+    find_claims("big.md", text)
+    _row(f"{megabytes} MB, one annotation at the end", f"{time.perf_counter() - start:.1f} s", "(reference)", True)
+    ratio = per_mb[1] / per_mb[0]
+    return _row("time per MB at 40 MB / at 10 MB (linear: 1)", f"{ratio:.2f}", "≤ 1.3", ratio <= 1.3)
+
+
+BENCHMARKS = {"startup": startup, "scale": scale, "batch": batch, "sympy": against_sympy, "scan": scan}
 
 
 def main(argv: list[str]) -> int:

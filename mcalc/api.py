@@ -6,11 +6,12 @@ import gc
 import re
 import sys
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 from functools import cached_property
 
 from . import ast as A
-from .errors import DeclarationError, MissingValue, NotSupported
+from .errors import DeclarationError, MissingValue, NotSupported, Overflow
 from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
 from .trace import Trace
 
@@ -167,14 +168,18 @@ class Derivation:
 
     # -- numbers --------------------------------------------------------------
     def evaluate(self, values: dict) -> list[list[float]]:
-        """The Jacobian at ``values`` ({name: number, list or list of rows}) as rows."""
+        """The Jacobian at ``values`` ({name: number, list or list of rows, or NumPy
+        arrays and scalars}) as rows."""
         from .evaluate import Evaluator
+
+        if not isinstance(values, Mapping):
+            raise TypeError(f"values must be a mapping of names to values, not {type(values).__name__}")
 
         mats, sizes = self._bind(values)
         try:  # the point must be in the function's domain (ln(x) at x = -1 is not)
             self.function_at(values)
-        except MissingValue:
-            pass  # the answer may not need every variable (xᵀ needs no b)
+        except (MissingValue, Overflow):
+            pass  # the answer may not need every variable (xᵀ needs no b), nor the function's size
         evaluate = Evaluator(dict(mats), sizes)
         for name, e in self.shared:
             evaluate.values[name] = evaluate(e)
@@ -199,8 +204,10 @@ class Derivation:
     def verify(self, candidate: A.Node | None = None, tolerance: float = 1e-9):
         """Check the answer (or ``candidate``) by the independent route of
         :mod:`mcalc.verify`: scalar expansion at small sizes, SymPy derivatives."""
+        from .claims import valid_tolerance
         from .verify import compare
 
+        tolerance = valid_tolerance(tolerance)
         return compare(self, self.expanded() if candidate is None else candidate, tolerance=tolerance)
 
     def typing_declarations(self) -> Declarations:
@@ -237,12 +244,12 @@ class Derivation:
         from .evaluate import bind_sizes
 
         shapes = self.variables()
-        mats = {name: _as_mat(v) for name, v in values.items() if name in shapes}
+        mats = {name: _as_mat(v, name) for name, v in values.items() if name in shapes}
         sizes = bind_sizes(shapes, mats)
         for name, v in values.items():
             if name in shapes or not self.typing.is_dimension(name):
                 continue
-            m = _as_mat(v)
+            m = _as_mat(v, name)
             if not m.is_scalar or m.data[0] != int(m.data[0]) or not 1 <= m.data[0] <= 10_000:
                 raise DeclarationError(f"the size {name} must be a whole number from 1 to 10000")
             if sizes.setdefault(name, int(m.data[0])) != int(m.data[0]):
@@ -328,7 +335,7 @@ def _printer(style: str):
     return _PRINTERS[style]
 
 
-def _as_mat(value) -> Mat:
+def _as_mat(value, name: str = "value") -> Mat:
     from .evaluate import Mat, parse_value
 
     if isinstance(value, Mat):
@@ -337,7 +344,22 @@ def _as_mat(value) -> Mat:
         return parse_value(value)
     import json
 
-    return parse_value(json.dumps(value))
+    return parse_value(json.dumps(_plain(value, name)))
+
+
+def _plain(value, name: str):
+    """Numbers and nested lists of them, from NumPy arrays and scalars (np.int64,
+    which json cannot write), tuples, Fractions …; anything else is a TypeError."""
+    import numbers
+
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):  # NumPy arrays and scalars
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, name) for v in value]
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value) if not isinstance(value, int) else value
+    raise TypeError(f"the value of {name} must be a number, a list of numbers or a list of rows, "
+                    f"not {type(value).__name__}")
 
 
 def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
@@ -409,6 +431,31 @@ def split_matrices(items) -> list[str]:
     return out
 
 
+def _arguments(expr, wrt, vectors, matrices, scalars, layout):
+    """diff()'s arguments checked where they enter: TypeError or ValueError naming the
+    argument (not a TypeError from deep inside); a string where a list of names goes is
+    one comma-separated item, "x,w" (not the characters x and w)."""
+    if not isinstance(expr, str):
+        raise TypeError(f"expr must be a str (the function, e.g. 'sum(w*x)+b'), not {type(expr).__name__}")
+    if layout not in ("numerator", "denominator"):
+        raise ValueError(f"layout must be 'numerator' or 'denominator', not {layout!r}")
+
+    def names(value, argument: str) -> list[str]:
+        items = [value] if isinstance(value, str) else value
+        try:
+            items = list(items)
+        except TypeError:
+            raise TypeError(f"{argument} must be a str or a list of str, not {type(value).__name__}") from None
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise TypeError(f"{argument}[{i}] must be a str, not {type(item).__name__}")
+        return items
+
+    wrt = names(wrt, "wrt")
+    return (wrt, split_names(names(vectors, "vectors")), split_matrices(names(matrices, "matrices")),
+            split_names(names(scalars, "scalars")))
+
+
 def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
          strict_names: bool = False) -> Derivation:
     """Differentiate ``expr`` by ``wrt`` (a name or a list of names), showing the four steps.
@@ -417,6 +464,8 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
     'x^T'
     """
     from .parser import parse
+
+    wrt, vectors, matrices, scalars = _arguments(expr, wrt, vectors, matrices, scalars, layout)
 
     with _PAUSED_GC:
         return derivation_from_program(expr, parse(expr), wrt, vectors=vectors, matrices=matrices,

@@ -14,7 +14,9 @@ independent route of :mod:`mcalc.verify`.
 """
 from __future__ import annotations
 
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,16 @@ class Result:
     verdict: dict | None = None
     wrt: list[str] = field(default_factory=list)
     function: str | None = None
+    seconds: float = 0.0  # wall-clock time the check took (JUnit reports it)
+    head: str | None = None  # ∂/∂w (w · x + b), as mcalc read the claim
+
+    @property
+    def title(self) -> str:
+        """The claim's id, or the claim as mcalc read it, or as written (one line, shortened)."""
+        if self.claim.id:
+            return str(self.claim.id)
+        text = f"{self.head} = {self.claimed}" if self.head and self.claimed else " ".join(self.claim.text.split())
+        return text if len(text) <= 120 else text[:119] + "…"
 
 
 class CheckError(McalcError):
@@ -60,12 +72,15 @@ def _is_claim(text: str) -> bool:
     return bool(re.match(r"\s*((d|∂)\s*/\s*(d|∂)|\\frac\s*\{\s*(\\partial|d))", text))
 
 
-def find_claims(path: str, text: str, follow_includes: bool = False, _seen=None) -> list[Claim]:
-    suffix = Path(path).suffix.lower()
+def find_claims(path: str, text: str, follow_includes: bool = False, _seen=None, syntax: str | None = None) \
+        -> list[Claim]:
+    """The claims in ``text``, read as the kind of file ``syntax`` (or ``path``) names
+    by its suffix: .toml, .tex/.ltx/.latex, .md/.markdown, else one claim a line."""
+    suffix = Path(syntax or path).suffix.lower()
     if suffix == ".toml":
         return _toml_claims(path, text)
     if suffix in (".tex", ".ltx", ".latex"):
-        return _latex_claims(path, text, follow_includes, _seen or set())
+        return _latex_claims(path, text, follow_includes, _seen)
     if suffix in (".md", ".markdown"):
         return _markdown_claims(path, text)
     return _line_claims(path, text)
@@ -129,14 +144,17 @@ def _toml_claim_text(t: dict) -> str:
     return text
 
 
-def _latex_claims(path: str, text: str, follow: bool, seen: set) -> list[Claim]:
+def _latex_claims(path: str, text: str, follow: bool, seen: dict | None) -> list[Claim]:
     claims: list[Claim] = []
-    lines = text.splitlines()
+    lines = _blank_verbatim(text.split("\n"))
+    if follow and seen is None:  # the top file: includes resolve from its folder, and stay inside it
+        here = Path(path).resolve() if path != "-" else Path.cwd() / "-"
+        seen = {"root": here.parent, "display": os.path.dirname(path), "files": {here}}
     i = 0
     while i < len(lines):
-        include = _INCLUDE.search(_strip_latex_comment(lines[i]))
-        if include and follow:
-            claims.extend(_included(path, include.group(2), seen))
+        include = _INCLUDE.search(_strip_latex_comment(lines[i])) if follow else None
+        if include:
+            claims.extend(_included(path, i + 1, include.group(2), seen))
         if not _LATEX_NOTE.match(lines[i]):
             i += 1
             continue
@@ -163,6 +181,32 @@ def _latex_claims(path: str, text: str, follow: bool, seen: set) -> list[Claim]:
             else:
                 claims.append(Claim(path, line, equation, options=annotation))
     return claims
+
+
+_VERBATIM = re.compile(r"\\begin\{(verbatim\*?|Verbatim\*?|lstlisting|minted|comment)\}")
+
+
+def _blank_verbatim(lines: list[str]) -> list[str]:
+    """Lines inside verbatim-like environments blanked: a '% mcalc:' there is text
+    that the paper shows, not an annotation (nor is an \\input there an include)."""
+    out, closer = [], None
+    for line in lines:
+        if closer is not None:
+            end = line.find(closer)
+            if end < 0:
+                out.append("")
+                continue
+            out.append(" " * (end + len(closer)) + line[end + len(closer):])
+            closer = None
+            continue
+        begin = _VERBATIM.search(_strip_latex_comment(line))
+        if begin:
+            closer = f"\\end{{{begin.group(1)}}}"
+            end = line.find(closer, begin.end())
+            if end >= 0:
+                closer = None
+        out.append(line)
+    return out
 
 
 def _next_equation(lines: list[str], i: int) -> tuple[str | None, int]:
@@ -197,42 +241,121 @@ def _strip_latex_comment(line: str) -> str:
     return re.sub(r"(?<!\\)%.*$", "", line)
 
 
-def _included(path: str, name: str, seen: set) -> list[Claim]:
-    """\\input{name}: followed only inside the including file's folder."""
-    base = Path(path).resolve().parent
-    target = (base / name).resolve()
-    if target.suffix == "":
-        target = target.with_suffix(".tex")
-    if base != target and base not in target.parents:
-        raise CheckError(f"{path}: \\input{{{name}}} points outside {base}; not followed")
-    if target in seen or not target.is_file():
+def _included(path: str, line: int, name: str, seen: dict) -> list[Claim]:
+    """\\input{name}: resolved as LaTeX does, from the top file's folder, by its real
+    path (symbolic links followed), and followed only if that stays inside the folder;
+    each file once (a cycle, or a file included twice, is read once)."""
+    from .sources import read_text
+
+    root: Path = seen["root"]
+    written = Path(name.strip())
+    if not written.suffix:
+        written = written.with_name(written.name + ".tex")
+    real = (root / written).resolve()
+    if root not in real.parents:
+        raise CheckError(f"{path}:{line}: \\input{{{name}}} points outside {root}; not followed")
+    if real in seen["files"]:
         return []
-    seen.add(target)
-    return _latex_claims(str(target), target.read_text(encoding="utf-8"), True, seen)
+    seen["files"].add(real)
+    shown = os.path.normpath(os.path.join(seen["display"], written))
+    return _latex_claims(shown, read_text(str(real), what=shown), True, seen)
 
 
 def _markdown_claims(path: str, text: str) -> list[Claim]:
-    claims = []
-    lines = text.splitlines()
-    for m in _MD_NOTE.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
-        annotation = " ".join(m.group(1).split())
-        if _is_claim(annotation):
-            claims.append(Claim(path, line, annotation))
+    """Annotations are HTML comments, as a Markdown parser (markdown-it, which rich
+    ships) sees them: one inside a code span, a fenced or an indented code block is
+    text the document shows, not an annotation."""
+    last = text.rfind("mcalc:")
+    if last < 0:
+        return []
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark")
+    tokens: list = []
+    # Block parsing runs forward only, so the blocks up to the last annotation and
+    # the equation after it parse the same as in the whole text.
+    md.block.parse(text[:_prefix_end(text, last)], md, {}, tokens)
+    lines = text.split("\n")
+    claims: list[Claim] = []
+    for k, tok in enumerate(tokens):
+        if tok.type == "html_block" and "mcalc:" in tok.content:
+            notes = _notes(tok.content)
+        elif tok.type == "inline" and "mcalc:" in tok.content and "<!--" in tok.content:
+            notes = _inline_notes(md, tok.content)
+        else:
             continue
-        after = text[m.end():]
-        block = re.match(r"\s*\$\$(.*?)\$\$", after, re.S)
-        if block is None:
-            claims.append(Claim(path, line, "<an annotation with no $$ equation after it>"))
-            continue
-        eq_line = text.count("\n", 0, m.end() + block.start(1)) + 1
-        equation = " ".join(block.group(1).split()).rstrip(".,;").strip()
-        claims.append(Claim(path, min(eq_line, len(lines)), equation, options=annotation))
+        for offset, annotation, rest in notes:
+            line = tok.map[0] + offset + 1
+            annotation = " ".join(annotation.split())
+            if _is_claim(annotation):
+                claims.append(Claim(path, line, annotation))
+                continue
+            equation, eq_line = None, line
+            if rest.strip():  # <!-- mcalc: where … --> $$ … $$ in one paragraph
+                equation, _ = _next_equation([" ".join(rest.split("\n"))], 0)
+            elif tok.type == "html_block":  # the next block, if it is a paragraph that opens with $$
+                following = next((t for t in tokens[k + 1:] if t.map is not None and t.level <= tok.level), None)
+                if following is not None and following.type == "paragraph_open":
+                    equation, eq_line = _next_equation(lines, following.map[0])
+            if equation is None:
+                claims.append(Claim(path, line, "<an annotation with no $$ equation after it>"))
+            else:
+                claims.append(Claim(path, eq_line, equation, options=annotation))
     return claims
+
+
+def _prefix_end(text: str, last: int) -> int:
+    """The end of the line that closes the first $$ … $$ after ``last`` (or of the text)."""
+    first = text.find("$$", last)
+    second = text.find("$$", first + 2) if first >= 0 else -1
+    newline = text.find("\n", second) if second >= 0 else -1
+    return newline + 1 if newline >= 0 else len(text)
+
+
+def _notes(block: str):
+    """(line offset, annotation, text after it) for each annotation in an HTML block, in one pass."""
+    line, at = 0, 0
+    for m in _MD_NOTE.finditer(block):
+        line += block.count("\n", at, m.start())
+        at = m.start()
+        yield line, m.group(1), ""
+
+
+def _inline_notes(md, content: str):
+    """The same among a paragraph's inline HTML (code spans are not HTML)."""
+    children: list = []
+    md.inline.parse(content, md, {}, children)
+    line, at = 0, 0
+    for child in children:
+        if child.type == "html_inline" and (m := _MD_NOTE.fullmatch(child.content.strip())):
+            found = content.find(child.content, at)
+            line += content.count("\n", at, found)
+            at = found
+            yield line, m.group(1), content[found + len(child.content):]
 
 
 # -- checking a claim --------------------------------------------------------------
 def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
+    """Derive the claim and compare, all within one wall-clock budget (limits.CLAIM_SECONDS):
+    past it, the claim is inconclusive (time)."""
+    from .limits import CLAIM_SECONDS, Timeout, time_limit
+
+    start = time.perf_counter()
+    try:
+        with time_limit(CLAIM_SECONDS) as limit:
+            result = _check_claim(claim, tolerance)
+    except Timeout as e:
+        if e.limit is not limit:
+            raise
+        reason = f"time: {e}"
+        result = Result(claim, "inconclusive", f"{Result(claim, '', '').title}: inconclusive ({reason})",
+                        verdict={"status": "inconclusive", "method": None, "summary": f"inconclusive ({reason})",
+                                 "reason": reason, "sizes": {}})
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _check_claim(claim: Claim, tolerance: float | None) -> Result:
     from .api import Derivation, derivation_from_program
     from .parser import parse_claim
     from .render import unicode_name
@@ -261,7 +384,7 @@ def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
     verdict = d.verify(claimed, tolerance=parsed.tolerance or tolerance or 1e-9)
     claimed_text = d.print(claimed, "unicode")
     common = dict(claimed=claimed_text, derived=d.unicode, verdict=verdict.to_dict(), wrt=list(d.wrt),
-                  function=d.print(d.program.body, "text"))
+                  function=d.print(d.program.body, "text"), head=head)
     if verdict.status == "verified":
         return Result(claim, "pass", f"{head} = {claimed_text} ({verdict})", **common)
     if verdict.status == "failed":
@@ -280,43 +403,90 @@ def _point(verdict) -> str:
 PARALLEL_FROM = 16  # claims; fewer are checked in this process
 
 
-def check_files(paths: list[str], read, follow_includes: bool = False, tolerance: float | None = None,
-                jobs: int = 1) -> tuple[list[Result], list[str]]:
-    """All claims of all files, in order; also the files that held none.  With
-    jobs > 1, claims are checked by that many processes (the results keep the
-    claims' order, so the output is the same)."""
+def check_files(paths: list[str], follow_includes: bool = False, tolerance: float | None = None,
+                jobs: int = 1, stdin_filename: str | None = None) -> tuple[list[Result], list[str]]:
+    """All claims of all files (a folder: its claim files), in order; also the named
+    files that held none.  '-' is standard input, read as the kind of file
+    ``stdin_filename`` names and reported under that name.  With jobs > 1, claims
+    are checked by that many processes; the results keep the claims' order."""
+    from .sources import expand, read_text
+
     claims, empty = [], []
-    for path in paths:
-        found = find_claims(path, read(path), follow_includes)
-        if not found:
-            empty.append(path)
+    for path, named in expand(paths):
+        shown = stdin_filename if path == "-" and stdin_filename else path
+        text = read_text(path, what=f"standard input ({shown})" if path == "-" and stdin_filename else None)
+        found = find_claims(shown, text, follow_includes, syntax=shown)
+        if not found and named:
+            empty.append(shown)
         claims.extend(found)
     if jobs > 1 and len(claims) >= PARALLEL_FROM:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        from functools import partial
-
-        from .parser import load_parser
-
-        load_parser()  # once, before the workers are forked
-
-        context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            results = list(pool.map(partial(check_claim, tolerance=tolerance), claims,
-                                    chunksize=max(1, len(claims) // (4 * jobs))))
+        results = _in_parallel(claims, tolerance, jobs)
     else:
         results = [check_claim(c, tolerance) for c in claims]
     return results, empty
 
 
-def check(*paths: str, follow_includes: bool = False, tolerance: float | None = None,
+def _in_parallel(claims: list[Claim], tolerance: float | None, jobs: int) -> list[Result]:
+    """One process per job; when this process is stopped (SIGTERM, Ctrl-C), so are they."""
+    import multiprocessing
+    from functools import partial
+
+    from .parser import load_parser
+
+    load_parser()  # once, before the workers are forked
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    pool = context.Pool(jobs, initializer=_worker_signals)
+    try:
+        results = pool.map(partial(check_claim, tolerance=tolerance), claims,
+                           chunksize=max(1, len(claims) // (4 * jobs)))
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return results
+
+
+def _worker_signals() -> None:
+    """A worker leaves Ctrl-C to the parent (which stops it) and dies of SIGTERM at once."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def check(*paths: str | os.PathLike, follow_includes: bool = False, tolerance: float | None = None,
           jobs: int = 1) -> list[Result]:
     """Check the claims in files (the library's `mcalc check`): one Result per claim,
-    with .status ("pass", "fail", "inconclusive", "error") and .message."""
-    def read(path: str) -> str:
-        return Path(path).read_text(encoding="utf-8")
+    with .status ("pass", "fail", "inconclusive", "error") and .message.  A file that
+    cannot be read raises McalcError."""
+    if not paths:
+        raise TypeError("check() needs at least one path")
+    for p in paths:
+        if not isinstance(p, (str, os.PathLike)):
+            raise TypeError(f"check(): paths are file names (str or os.PathLike), not {type(p).__name__}")
+    tolerance = valid_tolerance(tolerance, "tolerance")
+    if isinstance(jobs, bool) or not isinstance(jobs, int):
+        raise TypeError(f"check(): jobs must be an int, not {type(jobs).__name__}")
+    if jobs < 1:
+        raise ValueError(f"check(): jobs must be 1 or more, not {jobs}")
+    return check_files([os.fspath(p) for p in paths], follow_includes, tolerance, jobs)[0]
 
-    return check_files(list(paths), read, follow_includes, tolerance, jobs)[0]
+
+def valid_tolerance(value, name: str = "tolerance") -> float | None:
+    """A relative tolerance: a finite number above 0 and below 1 (inf or nan would pass anything)."""
+    if value is None:
+        return None
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise ValueError(f"{name} must be a number above 0 and below 1 (e.g. 1e-9), not {value}")
+    return float(value)
 
 
 # -- reports ---------------------------------------------------------------------
@@ -345,12 +515,14 @@ def summary_line(results: list[Result]) -> str:
     return line + (f", {s['errors']} errors" if s["errors"] else "")
 
 
-def json_report(results: list[Result]) -> dict:
+def json_report(results: list[Result], strict: bool = False) -> dict:
+    """The report of schema mcalc-check/1 (mcalc/schemas/mcalc-check-1.schema.json)."""
     from . import __version__
 
     return {
         "schema": SCHEMA,
         "mcalc": __version__,
+        "strict": strict,
         "summary": summary(results),
         "claims": [{
             "file": r.claim.file, "line": r.claim.line, "column": r.column, "id": r.claim.id,
@@ -360,36 +532,62 @@ def json_report(results: list[Result]) -> dict:
     }
 
 
-def junit_xml(results: list[Result]) -> str:
+def junit_xml(results: list[Result], strict: bool = False) -> str:
+    """JUnit XML as the Jenkins xUnit schema (junit-10.xsd) defines it: one testsuite per
+    file, one testcase per claim (named by its line and the claim), with times; an
+    inconclusive claim is skipped, or a failure under --strict."""
     from xml.etree import ElementTree as ET
 
-    s = summary(results)
-    suite = ET.Element("testsuite", name="mcalc check", tests=str(len(results)),
-                       failures=str(s["failed"]), errors=str(s["errors"]), skipped=str(s["inconclusive"]))
+    def counts(rs: list[Result]) -> dict[str, str]:
+        s = summary(rs)
+        inconclusive = s["inconclusive"]
+        return {"tests": str(len(rs)), "failures": str(s["failed"] + (inconclusive if strict else 0)),
+                "errors": str(s["errors"])}
+
+    def seconds(rs: list[Result]) -> str:
+        return f"{sum(r.seconds for r in rs):.3f}"
+
+    files: dict[str, list[Result]] = {}
     for r in results:
-        name = r.claim.id or f"{r.claim.file}:{r.claim.line}"
-        case = ET.SubElement(suite, "testcase", classname=r.claim.file, name=name,
-                             file=r.claim.file, line=str(r.claim.line))
-        if r.status == "fail":
-            ET.SubElement(case, "failure", message=r.message).text = r.claim.text
-        elif r.status == "error":
-            ET.SubElement(case, "error", message=r.message).text = r.claim.text
-        elif r.status == "inconclusive":
-            ET.SubElement(case, "skipped", message=r.message)
-    suites = ET.Element("testsuites")
-    suites.append(suite)
+        files.setdefault(r.claim.file, []).append(r)
+    suites = ET.Element("testsuites", name="mcalc check", time=seconds(results), **counts(results))
+    for file, rs in files.items():
+        suite = ET.SubElement(suites, "testsuite", name=file, file=file, time=seconds(rs),
+                              skipped="0" if strict else str(summary(rs)["inconclusive"]), **counts(rs))
+        for r in rs:
+            case = ET.SubElement(suite, "testcase", classname=file, name=f"line {r.claim.line}: {r.title}",
+                                 time=f"{r.seconds:.3f}")
+            where = f"{r.claim.file}:{r.claim.line}" + (f":{r.column}" if r.column else "")
+            body = f"{where}\n{r.claim.text}"
+            if r.status == "fail" or (strict and r.status == "inconclusive"):
+                ET.SubElement(case, "failure", message=r.message, type=r.status).text = body
+            elif r.status == "error":
+                ET.SubElement(case, "error", message=r.message, type="error").text = body
+            elif r.status == "inconclusive":
+                ET.SubElement(case, "skipped", message=r.message, type="inconclusive").text = body
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def github_annotations(results: list[Result]) -> list[str]:
-    def esc(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
+def github_annotations(results: list[Result], strict: bool = False) -> list[str]:
+    """GitHub Actions workflow commands, ::error file=…,line=…::message, escaped as
+    the runner expects (properties: % \\r \\n : ,; the message: % \\r \\n)."""
     out = []
     for r in results:
-        level = {"fail": "error", "error": "error", "inconclusive": "warning"}.get(r.status)
+        level = {"fail": "error", "error": "error",
+                 "inconclusive": "error" if strict else "warning"}.get(r.status)
         if level:
-            col = f",col={r.column}" if r.column else ""
-            out.append(f"::{level} file={r.claim.file},line={r.claim.line}{col},title=mcalc::{esc(r.message)}")
+            props = {"file": r.claim.file, "line": str(r.claim.line)}
+            if r.column:
+                props["col"] = str(r.column)
+            props["title"] = f"mcalc check: {r.status}"
+            head = ",".join(f"{k}={_gh_property(v)}" for k, v in props.items())
+            out.append(f"::{level} {head}::{_gh_data(r.message)}")
     return out
 
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")

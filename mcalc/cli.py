@@ -1,11 +1,14 @@
 """The command line: a thin typer shell over the library.
 
 Results go to stdout, diagnostics to stderr (one line, no traceback); bad
-input exits 2.  Colour only on a terminal, and never with NO_COLOR.
+input exits 2.  Colour only on a terminal, and never with NO_COLOR.  Every
+failure of a stream (closed, full, a broken pipe, an encoding that cannot
+show the output) is handled once, in :func:`run`.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -17,6 +20,7 @@ from . import __version__
 from .errors import ExitCode, McalcError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
                   help="Matrix-calculus derivatives, step by step, in the notation of Parr & Howard.")
 
 
@@ -34,7 +38,7 @@ class Layout(str, Enum):
 
 def _version(value: bool):
     if value:
-        typer.echo(f"mcalc {__version__}")
+        _out(f"mcalc {__version__}\n")
         raise typer.Exit()
 
 
@@ -46,13 +50,59 @@ def main(version: Annotated[Optional[bool], typer.Option(
 
 EXAMPLE = "sum(w*x)+b"
 
+DIFF_HELP = """
+\b
+The language (mcalc's own, or the LaTeX and Unicode a paper writes):
+  3  0.5  x  w1  λ  𝐰  \\mathbf{w}   numbers and names (bold: a vector)
+  + -  * / ^  ⊗ ⊘                   element-wise, with scalar expansion
+  ·  dot(a, b)   @   ^T ᵀ '         dot product, matrix product, transpose
+  > < >= <=                         1 where true, else 0
+  sum mean max min exp ln sin cos tan tanh sigmoid relu abs sqrt
+  [f1, f2]  [[a, b], [c, d]]  [A | B]  I  ones  diag(v)
+  u = w*x; sum(u)                   definitions first, the function last
+  x: vector[n]; X: matrix[N, n]     declarations (as -v x, -M X:N,n)
 
-@app.command()
+\b
+Examples:
+  mcalc diff "x^3"                          by x, the only variable: 3x²
+  mcalc diff "sum(w*x)+b" --wrt w           xᵀ, with the four steps
+  mcalc diff "max(0, w·x + b)" --wrt w --latex
+  mcalc diff "-x^2"                         a leading '-' starts the function
+  mcalc diff -f loss.mc --wrt w --verify
+  mcalc diff "w·x" --wrt w --format json --at w=[1,2] --at x=[3,4]
+
+\b
+Exit status: 0 done; 1 --verify found the answer wrong; 2 bad input or
+usage (one line on stderr; with --format json also a JSON error on stdout);
+141 the reader of standard output went away (a broken pipe).
+"""
+
+CHECK_HELP = """
+\b
+A claim: d/dw (sum(w*x) + b) = x^T  where w, x: vector  layout numerator  tolerance 1e-9
+  *.mcalc: one a line; .toml: [[claim]] tables; .tex/.ltx/.latex: '% mcalc: …'
+  lines; .md/.markdown: '<!-- mcalc: … -->' comments.  A folder: its claim files.
+
+\b
+Examples:
+  mcalc check paper.tex notes.md
+  mcalc check docs/ --github --junit mcalc-junit.xml
+  cat notes.md | mcalc check - --stdin-filename notes.md
+
+\b
+Exit status: 0 every claim passes; 1 a claim fails (or is inconclusive under
+--strict, or a named file holds no claims without --allow-empty); 2 bad input
+or usage; 141 the reader of standard output went away (a broken pipe).
+"""
+
+
+@app.command(epilog=DIFF_HELP)
 def diff(
     expr: Annotated[Optional[str], typer.Argument(
-        help="The function, e.g. 'max(0, w·x + b)'; definitions may come first: 'u = w⊗x; sum(u)'.")] = None,
+        metavar="EXPR", show_default=False, help="The function, e.g. 'max(0, w·x + b)'; definitions may come first: 'u = w⊗x; sum(u)'.")] = None,
     wrt: Annotated[Optional[str], typer.Option(
-        "--wrt", "-w", help="The variable(s) to differentiate by: w, or x,y.")] = None,
+        "--wrt", "-w", help="The variable(s) to differentiate by: w, or x,y. "
+                            "Optional when the function has one variable.")] = None,
     file: Annotated[Optional[Path], typer.Option(
         "--file", "-f", help="Read the function from a file ('-' for stdin).")] = None,
     vector: Annotated[Optional[list[str]], typer.Option(
@@ -82,37 +132,38 @@ def diff(
     if example:
         expr, wrt = EXAMPLE, wrt or "w"
     source = _source(expr, file)
-    if not wrt:
-        raise McalcError("missing --wrt: the variable to differentiate by")
+    if latex:
+        fmt = Format.latex
+    if steps and fmt is not Format.latex:
+        raise McalcError("--steps goes with --latex (the text, rich and JSON views always show every step)")
+    vectors, matrices, scalars = split_names(vector), split_matrices(matrix), split_names(scalar)
+    if wrt is None:
+        wrt = _only_variable(source, vectors, matrices)
     values = _values(at)
-    d = derive_(source, wrt, vectors=split_names(vector), matrices=split_matrices(matrix),
-                scalars=split_names(scalar), layout=layout.value, strict_names=strict_names)
+    d = derive_(source, wrt, vectors=vectors, matrices=matrices, scalars=scalars, layout=layout.value,
+                strict_names=strict_names)
     unknown = sorted(set(values) - set(d.variables()) - d.typing.dims)
     if unknown:
         raise McalcError(f"--at gives {', '.join(unknown)}, which the function does not use "
                          f"(its variables: {', '.join(d.variables()) or 'none'})")
     for note in d.notes:
-        sys.stderr.write(f"mcalc: note: {note}\n")
-    if latex:
-        fmt = Format.latex
+        _err(f"mcalc: note: {note}\n")
     fmt = fmt or _default_format()
     evaluated = d.evaluate(values) if values else None
     verdict = d.verify() if verify else None
     code = int(ExitCode.FAILED) if verdict is not None and verdict.status == "failed" else 0
     if fmt is Format.json:
-        import json
-
         data = d.to_dict(values if values else None)
         if verdict is not None:
             data["verification"] = verdict.to_dict()
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        _out(_json(data))
         return code
     if fmt is Format.latex:
         from .render import latex_steps
 
-        sys.stdout.write(latex_steps(d) if steps else d.latex + "\n")
+        _out(latex_steps(d) if steps else d.latex + "\n")
         if verdict is not None:
-            sys.stdout.write(f"% verification: {verdict}\n")
+            _out(f"% verification: {verdict}\n")
         return code
     extra = []
     if evaluated is not None:
@@ -125,14 +176,16 @@ def diff(
     if fmt is Format.rich:
         from rich.console import Console
 
-        console = Console(highlight=False)
-        console.print(d)
-        for line in extra:
-            console.print(line, style="bold red" if line.startswith("verification: FAILED") else None)
+        with _writing():
+            console = Console(highlight=False, file=_stdout())
+            console.print(d)
+            for line in extra:  # values such as [y, 0] are text, not markup
+                console.print(line, markup=False,
+                              style="bold red" if line.startswith("verification: FAILED") else None)
         return code
     from .render import plain
 
-    sys.stdout.write(plain(d) + "".join(line + "\n" for line in extra))
+    _out(plain(d) + "".join(line + "\n" for line in extra))
     return code
 
 
@@ -141,41 +194,48 @@ class Report(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(epilog=CHECK_HELP)
 def check(
     files: Annotated[list[str], typer.Argument(
-        help="Files with claims: .mcalc, .toml, .tex (% mcalc: annotations), .md (<!-- mcalc: -->); - for stdin.")],
+        metavar="FILES...", show_default=False, help="Files or folders with claims: .mcalc, .toml, .tex (% mcalc: annotations), .md (<!-- mcalc: -->); "
+             "- for stdin.")],
     report: Annotated[Report, typer.Option("--report", help="text (a linter's lines) or json.")] = Report.text,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
-    github: Annotated[bool, typer.Option("--github", help="Also print GitHub Actions annotations.")] = False,
+    github: Annotated[bool, typer.Option(
+        "--github", help="Also print GitHub Actions annotations (to stderr with --report json).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Inconclusive claims fail too.")] = False,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="A file without claims is not an error.")] = False,
     follow_includes: Annotated[bool, typer.Option(
-        "--follow-includes", help="Follow \\input/\\include (only inside the file's folder).")] = False,
-    tolerance: Annotated[Optional[float], typer.Option(help="Relative tolerance of numeric comparisons.")] = None,
+        "--follow-includes", help="Follow \\input/\\include (only inside the top file's folder).")] = False,
+    tolerance: Annotated[Optional[float], typer.Option(
+        help="Relative tolerance of numeric comparisons, above 0 and below 1 (default 1e-9).")] = None,
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=0, max=256, help="Processes checking claims at once; 0: one per core.")] = 0,
+    stdin_filename: Annotated[Optional[str], typer.Option(
+        "--stdin-filename", help="The name that '-' (stdin) stands for: its suffix picks the syntax "
+                                 "(.md, .tex, .toml, .mcalc) and reports use it.")] = None,
 ):
     """Check every claimed derivative in FILES: pass, FAIL, inconclusive."""
     from . import claims as C
 
-    import json
-
-    results, empty = C.check_files(files, _read, follow_includes, tolerance, jobs or os.cpu_count() or 1)
+    try:
+        tolerance = C.valid_tolerance(tolerance, "--tolerance")
+    except ValueError as e:
+        raise McalcError(str(e)) from None
+    results, empty = C.check_files(files, follow_includes, tolerance, jobs or os.cpu_count() or 1,
+                                   stdin_filename=stdin_filename)
     if report is Report.json:
-        sys.stdout.write(json.dumps(C.json_report(results), ensure_ascii=False, indent=2) + "\n")
+        _out(_json(C.json_report(results, strict)))
     else:
-        for line in C.lint_lines(results):
-            sys.stdout.write(line + "\n")
-        for path in empty:
-            sys.stdout.write(f"{path}: no claims found\n")
-        sys.stdout.write(C.summary_line(results) + "\n")
-    if github:
-        for line in C.github_annotations(results):
-            sys.stdout.write(line + "\n")
+        _out("".join(line + "\n" for line in C.lint_lines(results)))
+        _out("".join(f"{path}: no claims found\n" for path in empty))
+        _out(C.summary_line(results) + "\n")
+    if github:  # workflow commands are read from either stream; JSON keeps stdout to itself
+        lines = "".join(line + "\n" for line in C.github_annotations(results, strict))
+        _err(lines) if report is Report.json else _out(lines)
     if junit is not None:
         try:
-            junit.write_text(C.junit_xml(results), encoding="utf-8")
+            junit.write_text(C.junit_xml(results, strict), encoding="utf-8")
         except OSError as e:
             raise McalcError(f"cannot write {junit}: {e.strerror}") from None
     counts = C.summary(results)
@@ -186,15 +246,10 @@ def check(
     return 0
 
 
-def _read(path: str) -> str:
-    try:
-        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise McalcError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-
-
+# -- input ------------------------------------------------------------------------
 def _default_format() -> Format:
-    if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
+    stdout = sys.stdout
+    if os.environ.get("NO_COLOR") or stdout is None or not stdout.isatty():
         return Format.text
     return Format.rich
 
@@ -203,13 +258,33 @@ def _source(expr: str | None, file: Path | None) -> str:
     if expr is not None and file is not None:
         raise McalcError("give the function either as an argument or with --file, not both")
     if file is not None:
-        try:
-            return sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise McalcError(f"cannot read {file}: {getattr(e, 'strerror', None) or e}") from None
+        from .parser import MAX_INPUT
+        from .sources import read_text
+
+        # A function is at most MAX_INPUT characters: read no more than that could take.
+        return read_text(str(file), limit=4 * MAX_INPUT + 4)
     if expr is None:
         raise McalcError("missing the function: mcalc diff EXPR --wrt NAME (or --file FILE)")
     return expr
+
+
+def _only_variable(source: str, vectors: list[str], matrices: list[str]) -> str:
+    """The variable to differentiate by when --wrt is not given: the function's only one."""
+    from . import ast as A
+    from .parser import parse
+
+    program = parse(source)
+    defined = {name for name, _ in program.definitions}
+    names = set(A.names(program.body)).union(*(A.names(e) for _, e in program.definitions)) - defined
+    sizes = {size for _, _, dims in program.declarations for size in dims}
+    sizes |= {d.strip() for item in vectors + matrices for d in item.partition(":")[2].split(",")}
+    candidates = sorted(names - sizes)
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise McalcError("missing --wrt: the function has no variable to differentiate by")
+    raise McalcError(f"missing --wrt: the function has the variables {', '.join(candidates)}; "
+                     f"say which, e.g. --wrt {candidates[0]}")
 
 
 def _values(at: list[str] | None) -> dict[str, str]:
@@ -227,36 +302,203 @@ def _values(at: list[str] | None) -> dict[str, str]:
     return values
 
 
+_ATTACHED = re.compile(r"[\w:,]+")  # -vw,x -M X:N,n: a short option's attached value
+
+
+def _function_first(argv: list[str]) -> list[str]:
+    """`mcalc diff -x^2` or `mcalc diff "-(x + 1)" --wrt x`: an argument that starts
+    with '-' but is none of diff's options (nor a short option with a name attached,
+    -vw) is the function, as after '--'."""
+    if not argv or argv[0] != "diff" or not any(a[:1] == "-" and a[:2] != "--" and a != "-" for a in argv[1:]):
+        return argv
+    command = typer.main.get_command(app).commands["diff"]
+    takes_value = {"-h": False, "--help": False}
+    for param in command.params:
+        for opt in (*param.opts, *param.secondary_opts):
+            if opt.startswith("-"):
+                takes_value[opt] = not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+    options, functions, rest, i = [], [], argv[1:], 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--":
+            functions.extend(rest[i + 1:])
+            break
+        short = arg[:2]
+        if arg.startswith("--") or arg == short and short in takes_value:
+            options.append(arg)
+            if takes_value.get(arg.split("=", 1)[0]) and "=" not in arg and i + 1 < len(rest):
+                options.append(rest[i + 1])
+                i += 1
+        elif arg.startswith("-") and len(arg) > 2 and takes_value.get(short) and _ATTACHED.fullmatch(arg[2:]):
+            options.append(arg)
+        else:
+            functions.append(arg)
+        i += 1
+    if not any(f.startswith("-") for f in functions):
+        return argv
+    return ["diff", *options, "--", *functions]
+
+
+# -- output: every write goes through here ------------------------------------------
+class _OutputError(Exception):
+    """Standard output cannot be written (closed, full, …)."""
+
+
+class _BrokenPipe(Exception):
+    """The reader of stdout went away (not an OSError, which click would turn into exit 1)."""
+
+
+def _stdout():
+    if sys.stdout is None:
+        raise _OutputError("it is closed")
+    return sys.stdout
+
+
+def _out(text: str) -> None:
+    with _writing():
+        _stdout().write(text)
+
+
+class _writing:
+    """OS errors while writing stdout become _BrokenPipe or _OutputError."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if e is None:
+            return False
+        if isinstance(e, BrokenPipeError):
+            raise _BrokenPipe() from None
+        if isinstance(e, OSError):
+            raise _OutputError(e.strerror or str(e)) from None
+        if isinstance(e, ValueError) and "closed file" in str(e):
+            raise _OutputError("it is closed") from None
+        return False
+
+
+def _err(text: str) -> None:
+    """Diagnostics; with stderr closed or broken they are lost, the exit status is not."""
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _utf(stream) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name.startswith("utf")
+    except LookupError:
+        return False
+
+
+def _json(data) -> str:
+    import json
+
+    # An encoding that cannot show every character gets \u escapes: the same JSON.
+    return json.dumps(data, ensure_ascii=not _utf(sys.stdout), indent=2) + "\n"
+
+
+def _prepare_streams() -> None:
+    """Text for a stream whose encoding cannot show it (ASCII, cp1252) is written with
+    backslash escapes (∂ as \\u2202) rather than failing."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and hasattr(stream, "reconfigure") and not _utf(stream):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
+def _wants_json(argv: list[str]) -> bool:
+    return any(a in ("--format=json", "--report=json") or (a in ("--format", "--report") and b == "json")
+               for a, b in zip(argv, argv[1:] + [""]))
+
+
+def _json_error(kind: str, message: str, code: int, line=None, column=None) -> None:
+    try:
+        _out(_json({"mcalc": __version__, "error": {"kind": kind, "message": message, "line": line,
+                                                    "column": column, "exit_code": code}}))
+        sys.stdout.flush()
+    except (_OutputError, _BrokenPipe, OSError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After stdout failed, let the interpreter's final flush go nowhere, quietly."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit 2 for any bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _prepare_streams()
+    wants_json = _wants_json(argv)
+
+    def usage(message: str, kind: str = "usage error", e: McalcError | None = None) -> int:
+        code = int(e.exit_code) if e is not None else int(ExitCode.USAGE)
+        _err(f"mcalc: {message}\n")
+        if wants_json:
+            _json_error(kind, e.message if e is not None else message, code,
+                        getattr(e, "line", None), getattr(e, "column", None))
+        return code
+
     try:
-        result = app(args=argv, prog_name="mcalc", standalone_mode=False)
+        result = app(args=_function_first(argv), prog_name="mcalc", standalone_mode=False)
+        with _writing():
+            if sys.stdout is not None:
+                sys.stdout.flush()
     except McalcError as e:
-        sys.stderr.write(f"mcalc: {e}\n")
-        return int(e.exit_code)
+        return usage(str(e), e.kind, e)
     except typer.Exit as e:
         return e.exit_code
     except typer.Abort:
-        sys.stderr.write("mcalc: aborted\n")
-        return int(ExitCode.USAGE)
+        return usage("aborted")
     except typer.TyperException as e:  # usage errors: unknown option, bad --layout, ...
         if type(e).__name__ == "NoArgsIsHelpError":  # the help is already printed
             return int(ExitCode.USAGE)
-        sys.stderr.write(f"mcalc: {' '.join(e.format_message().split())}\n")
-        return int(ExitCode.USAGE)
+        return usage(" ".join(e.format_message().split()))
     except RecursionError:
-        sys.stderr.write("mcalc: not supported: the expression nests too deeply\n")
+        return usage("not supported: the expression nests too deeply", "not supported")
+    except (_BrokenPipe, BrokenPipeError):  # the reader went away: stop quietly, as a pipeline expects
+        _silence_stdout()
+        return int(ExitCode.BROKEN_PIPE)
+    except _OutputError as e:
+        _silence_stdout()
+        _err(f"mcalc: error: cannot write to standard output: {e}\n")
         return int(ExitCode.USAGE)
-    except BrokenPipeError:
-        return 0
+    except KeyboardInterrupt:
+        _err("mcalc: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
     except Exception as e:  # a bug in mcalc, not in the input: still one line
         if os.environ.get("MCALC_DEBUG"):
             raise
-        sys.stderr.write(f"mcalc: internal error ({type(e).__name__}: {e}); "
-                         f"please report it with the command line\n")
-        return 70
+        _err(f"mcalc: internal error ({type(e).__name__}: {e}); please report it with the command line\n")
+        return int(ExitCode.INTERNAL)
     return result if isinstance(result, int) else 0
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds: a parallel check stops its workers on the way out
+
+
 def entry() -> None:
-    sys.exit(run())
+    import signal
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _terminated)
+    code = run()
+    if code == ExitCode.BROKEN_PIPE and hasattr(signal, "SIGPIPE"):
+        # End as a pipeline's writer conventionally does when its reader is gone: by SIGPIPE.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    sys.exit(code)

@@ -7,7 +7,10 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # a claim failed (mcalc check)
-    USAGE = 2  # bad input: parse, shape, declaration, option errors
+    USAGE = 2  # bad input: parse, shape, declaration, option errors; a stream that fails
+    INTERNAL = 70  # a bug in mcalc (EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE)
 
 
 class McalcError(Exception):
@@ -55,3 +58,7 @@ class EvaluationError(McalcError):
 
 class MissingValue(EvaluationError):
     """No value was given for a name the expression needs."""
+
+
+class Overflow(EvaluationError):
+    """A value beyond floating point (the point is fine; the numbers are too large)."""

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import NamedTuple
 
 from . import ast as A
-from .errors import EvaluationError, MissingValue
+from .errors import EvaluationError, MissingValue, Overflow
 from .shapes import Shape
 
 
@@ -142,7 +143,20 @@ class Evaluator:
         raise MissingValue(f"the size {dim} is unknown: give a value for a variable of that size")
 
     def __call__(self, node: A.Node) -> Mat:
-        return getattr(self, "_" + type(node).__name__)(node)
+        """The value of node in finite real numbers; Overflow names the operation
+        whose value leaves them (the values given are finite, so only an overflow
+        can: 1e308 + 1e308, and then inf − inf or 0·inf)."""
+        try:
+            value = getattr(self, "_" + type(node).__name__)(node)
+        except OverflowError:  # fsum's intermediate overflow
+            value = None
+        except ValueError as e:  # fsum of overflowed products: -inf + inf
+            if "inf" not in str(e):
+                raise
+            value = None
+        if value is None or not all(map(math.isfinite, value.data)):
+            raise Overflow(f"the value of {_what(node)} overflows here (beyond ±{sys.float_info.max:.1e})")
+        return value
 
     # -- leaves ---------------------------------------------------------------
     def _Num(self, node):
@@ -175,7 +189,9 @@ class Evaluator:
             raise EvaluationError(f"'{what}' on {a.rows}×{a.cols} and {b.rows}×{b.cols} values")
         try:
             return Mat(a.rows, a.cols, tuple(_checked(f(x, y)) for x, y in zip(a.data, b.data)))
-        except (ZeroDivisionError, ValueError, OverflowError) as e:
+        except OverflowError:
+            raise Overflow(f"the value of '{what}' overflows here (beyond ±{sys.float_info.max:.1e})") from None
+        except (ZeroDivisionError, ValueError) as e:
             raise EvaluationError(f"'{what}' is undefined here ({e})") from None
 
     def _binary(self, node, f, what):
@@ -214,12 +230,17 @@ class Evaluator:
             try:
                 return _MATRIX_FUNCTIONS[node.fn](args[0])
             except (ValueError, ZeroDivisionError, OverflowError) as e:
+                if isinstance(e, OverflowError) or "inf" in str(e):  # fsum: overflow, -inf + inf
+                    raise Overflow(f"the value of {node.fn}(…) overflows here "
+                                   f"(beyond ±{sys.float_info.max:.1e})") from None
                 raise EvaluationError(f"{node.fn} is undefined here ({e})") from None
         f = _FUNCTIONS[node.fn]
         a = args[0]
         try:
             return Mat(a.rows, a.cols, tuple(_checked(f(x)) for x in a.data))
-        except (ValueError, ZeroDivisionError, OverflowError) as e:
+        except OverflowError:
+            raise Overflow(f"the value of {node.fn}(…) overflows here (beyond ±{sys.float_info.max:.1e})") from None
+        except (ValueError, ZeroDivisionError) as e:
             raise EvaluationError(f"{node.fn} is undefined here ({e})") from None
 
     # -- linear algebra ---------------------------------------------------------
@@ -350,9 +371,22 @@ _MATRIX_FUNCTIONS = {
 }
 
 
+_SYMBOLS = {"Add": "'+'", "Sub": "'-'", "Mul": "'⊗'", "Div": "'⊘'", "Pow": "'^'", "Dot": "'·'",
+            "MatMul": "'@'", "Neg": "'-'"}
+
+
+def _what(node: A.Node) -> str:
+    if isinstance(node, A.Call):
+        return f"{node.fn}(…)"
+    name = type(node).__name__
+    return _SYMBOLS.get(name, name) + (f" (column {node.pos})" if getattr(node, "pos", None) else "")
+
+
 def _checked(x: float) -> float:
-    if isinstance(x, complex) or not math.isfinite(x):
-        raise ValueError("not a finite real number")
+    if isinstance(x, complex):
+        raise ValueError("not a real number")
+    if not math.isfinite(x):  # finite operands: the operation overflowed
+        raise OverflowError()
     return x
 
 

@@ -1,33 +1,117 @@
-"""Time limits for work whose cost SymPy decides (symbolic verification); on
-expiry the caller falls back to a cheaper, still correct route."""
+"""Wall-clock budgets for work whose cost SymPy decides (verification, and so
+every claim `mcalc check` looks at).
+
+Budgets nest: an inner one (the symbolic comparison's share) never outlives
+the outer one (the claim's), and a Timeout says whose budget ran out, so
+each level catches only its own.  On the main thread of a POSIX process the
+budget interrupts whatever runs (SIGALRM); elsewhere (threads, Windows) it is
+kept at the checkpoints the work passes through.
+"""
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from contextlib import contextmanager
 
-VERIFY_SYMBOLIC_SECONDS = 3.0  # before verification turns to numbers
+CLAIM_SECONDS = 3.0  # everything `--verify` or `check` does for one claim
+SYMBOLIC_SHARE = 2 / 3  # of what is left, before verification turns to numbers
 
 
 class Timeout(Exception):
-    pass
+    def __init__(self, limit: Limit):
+        super().__init__(f"over {limit.seconds:g} s")
+        self.limit = limit
+
+
+class Limit:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+class _Active(threading.local):
+    def __init__(self):
+        self.limits: list[Limit] = []
+        self.alarm = False  # this thread's limits are kept by SIGALRM
+
+
+_ACTIVE = _Active()
+
+
+def _alarm_usable() -> bool:
+    return (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+            and (_ACTIVE.alarm or not signal.getitimer(signal.ITIMER_REAL)[0]))  # not someone else's timer
+
+
+def _expired() -> Limit | None:
+    """The outermost budget that has run out (its owner must hear of it first)."""
+    now = time.monotonic()
+    return next((limit for limit in _ACTIVE.limits if limit.deadline <= now), None)
+
+
+def _on_alarm(signum, frame):
+    limit = _expired()
+    if limit is not None:
+        raise Timeout(limit)
+    _arm()  # woke a little early: sleep again until the nearest deadline
+
+
+def _arm() -> None:
+    if _ACTIVE.limits:
+        left = min(limit.deadline for limit in _ACTIVE.limits) - time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+    else:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 @contextmanager
 def time_limit(seconds: float):
-    """Raise Timeout in the block after ``seconds`` (main thread on POSIX; elsewhere no limit)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer") \
-            or signal.getitimer(signal.ITIMER_REAL)[0]:
-        yield
-        return
+    """A budget of ``seconds`` for the block; Timeout(limit) when it runs out.
 
-    def expire(signum, frame):
-        raise Timeout()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            with time_limit(3) as limit:
+                work()
+        except Timeout as e:
+            if e.limit is not limit:
+                raise  # an outer budget ran out
+    """
+    limit = Limit(seconds)
+    alarm = _alarm_usable()
+    previous = None
+    if alarm and not _ACTIVE.alarm:
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        _ACTIVE.alarm = True
+    _ACTIVE.limits.append(limit)
     try:
-        yield
+        if alarm:
+            _arm()
+        checkpoint()
+        yield limit
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        _ACTIVE.limits.remove(limit)
+        if alarm:
+            if previous is not None:
+                _ACTIVE.alarm = False
+                signal.signal(signal.SIGALRM, previous)
+            else:
+                _arm()
+
+
+def checkpoint() -> None:
+    """Raise Timeout if a budget of this thread has run out (for threads without SIGALRM)."""
+    limit = _expired()
+    if limit is not None:
+        raise Timeout(limit)
+
+
+def remaining() -> float | None:
+    """Seconds left in the innermost budget of this thread, if there is one."""
+    if not _ACTIVE.limits:
+        return None
+    return min(limit.deadline for limit in _ACTIVE.limits) - time.monotonic()

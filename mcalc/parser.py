@@ -277,7 +277,12 @@ def _make_transformer():
             return ("layout", value)
 
         def tolerance(self, items):
-            return ("tolerance", float(str(items[-1])))
+            tok = items[-1]
+            value = float(str(tok))  # 1e999 is inf, 1e-999 is 0: neither is a tolerance
+            if not 0 < value < 1:
+                raise ParseError(f"tolerance {str(tok)[:20]} is not a relative tolerance above 0 and below 1 "
+                                 f"(e.g. 1e-9)", tok.column, tok.line)
+            return ("tolerance", value)
 
         # -- LaTeX ----------------------------------------------------------------
         def juxtapose(self, items):
@@ -312,6 +317,8 @@ def _make_transformer():
 
         def number(self, items):
             (tok,) = items
+            if len(tok) > 400:  # Fraction() of thousands of digits is slow, then refused
+                raise ParseError(f"number {str(tok)[:20]}… is out of range (1e-300 to 1e300)", tok.column, tok.line)
             value = Fraction(str(tok))
             if value.numerator.bit_length() > 1000 or value.denominator.bit_length() > 1000 or (
                     value and not 1e-300 < abs(value) < 1e300):
@@ -554,13 +561,9 @@ def _build_parser():
     if True:
         from lark import Lark
 
-        cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mcalc"
-        cache: str | bool = False
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            cache = str(cache_dir / "mcalc-grammar.lark.cache")
-        except OSError:
-            pass
+        from .cache import grammar_cache
+
+        cache = grammar_cache()  # False where the pickled tables could be someone else's
         # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
         transformer = _make_transformer()()
         # One lexer for all states: built once, where a contextual lexer compiles a regular

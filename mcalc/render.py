@@ -208,13 +208,16 @@ def rich_view(d):
     from rich.table import Table
     from rich.text import Text
 
+    def _row(table, *cells):  # plain text: [y, 0] is a value, not rich markup
+        table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+
     t = d.trace
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("function", function_text(d))
+    _row(head, "function", function_text(d))
     for name, s in d.variables().items():
-        head.add_row("", Text.assemble((unicode_name(name), "cyan"), f"  {s.kind}, {s}"))
+        _row(head, "", Text.assemble((unicode_name(name), "cyan"), f"  {s.kind}, {s}"))
 
     parts = [head]
 
@@ -228,30 +231,30 @@ def rich_view(d):
 
     step1 = table("1. Introduce intermediate variables")
     for it in t.intermediates:
-        step1.add_row(f"{unicode_name(it.name)} = {d.print(it.expr, 'unicode')}", _shape_words(it.shape))
+        _row(step1, f"{unicode_name(it.name)} = {d.print(it.expr, 'unicode')}", _shape_words(it.shape))
     if not t.intermediates:
-        step1.add_row("(none: a single variable or constant)", "")
+        _row(step1, "(none: a single variable or constant)", "")
     step2 = table("2. Compute the partials")
     for p in t.partials:
-        step2.add_row(f"{_d(p.of, p.by)} = {d.print(p.expr, 'unicode')}", str(p.shape))
+        _row(step2, f"{_d(p.of, p.by)} = {d.print(p.expr, 'unicode')}", str(p.shape))
     for c in t.combinations:
         step3 = table(f"3. Combine{f' — {c.rule}' if c.rule else ''}")
         lead = _d(t.output, c.variable)
         value = d.print(c.value, "unicode")
         if c.paths:
             values = " + ".join(product_text(d, path) for path in c.paths)
-            step3.add_row(f"{lead} = " + " + ".join(" ".join(_d(p.of, p.by) for p in path) for path in c.paths), "")
+            _row(step3, f"{lead} = " + " + ".join(" ".join(_d(p.of, p.by) for p in path) for path in c.paths), "")
             lead = " " * len(lead)
             if values == value:  # a single factor is already the value
-                step3.add_row(f"{lead} = {value}", str(c.shape))
+                _row(step3, f"{lead} = {value}", str(c.shape))
                 continue
-            step3.add_row(f"{lead} = {values}", "")
-        step3.add_row(f"{lead} = {value}", str(c.shape))
+            _row(step3, f"{lead} = {values}", "")
+        _row(step3, f"{lead} = {value}", str(c.shape))
     step4 = table("4. Substitute")
     for s in t.substitutions:
-        step4.add_row(f"{_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}", str(s.shape))
+        _row(step4, f"{_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}", str(s.shape))
         for name, e in s.shared:
-            step4.add_row(f"  where {unicode_name(name)} = {d.print(e, 'unicode')}", "")
+            _row(step4, f"  where {unicode_name(name)} = {d.print(e, 'unicode')}", "")
     parts.append(Text(""))
     answer = Text.assemble((f"∂{unicode_name(t.output)}/∂{','.join(unicode_name(w) for w in d.wrt)} = ", "bold"),
                            (d.unicode, "bold green"),

@@ -18,7 +18,7 @@ from . import ast as A
 from .errors import McalcError
 from .evaluate import format_point, format_rows
 from .shapes import dim_value
-from .limits import VERIFY_SYMBOLIC_SECONDS, Timeout, time_limit
+from .limits import CLAIM_SECONDS, SYMBOLIC_SHARE, Timeout, checkpoint, remaining, time_limit
 
 SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 3, "q": 2, "r": 4}
 POINTS = 3
@@ -212,6 +212,8 @@ class _Instance:
         rel = {">": sp.StrictGreaterThan, "<": sp.StrictLessThan, ">=": sp.GreaterThan, "<=": sp.LessThan}[node.op]
 
         def f(a, b):  # unevaluated: SymPy would try to decide each comparison first
+            if _constant(a - b):  # (1 <= 0): no kink, decided now
+                return sp.Integer(int(bool(rel(a, b))))
             self.kinks.append(a - b)
             return sp.Piecewise((1, rel(a, b, evaluate=False)), (0, True), evaluate=False)
 
@@ -223,6 +225,8 @@ class _Instance:
             pick = sp.Max if node.fn == "max" else sp.Min
 
             def f(a, b):  # unevaluated: SymPy would compare the arguments first
+                if _constant(a - b):  # max(2, 3): no kink, decided now
+                    return pick(a, b)
                 self.kinks.append(a - b)
                 return pick(a, b, evaluate=False)
 
@@ -235,7 +239,7 @@ class _Instance:
         if node.fn == "mean":
             return _M.of(sp.Add(*m) / len(m))
         if node.fn in ("relu", "abs", "sign"):
-            self.kinks.extend(m)
+            self.kinks.extend(x for x in m if not _constant(x))
         f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": sp.tanh,
              "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "relu": lambda a: sp.Max(0, a, evaluate=False),
              "sigmoid": lambda a: 1 / (1 + sp.exp(-a))}[node.fn]
@@ -323,6 +327,11 @@ class _Instance:
 _MATRIX_CALLS = ("tr", "det", "inv", "norm", "norm2", "softmax", "logsumexp", "log_softmax")
 
 
+def _constant(e) -> bool:
+    """A real number with no symbol in it (a comparison of constants is decided, not sampled)."""
+    return not e.free_symbols and e.is_extended_real is True
+
+
 def reference_jacobian(sp, inst: _Instance, function: A.Node, wrt: list[str], layout: str):
     """The Jacobian of the instantiated function by SymPy, component by component:
     every matrix laid flat column by column (vec), and a scalar by one matrix laid
@@ -344,8 +353,21 @@ class _Inconclusive(Exception):
     pass
 
 
-def compare(d, candidate: A.Node, dim_of=None, tolerance: float = 1e-9, seed: int = 0) -> Verdict:
-    """Is ``candidate`` the Jacobian of d's function by d's variables?"""
+def compare(d, candidate: A.Node, dim_of=None, tolerance: float = 1e-9, seed: int = 0,
+            seconds: float = CLAIM_SECONDS) -> Verdict:
+    """Is ``candidate`` the Jacobian of d's function by d's variables?  Within
+    ``seconds`` of wall-clock time (inside a claim's budget, within what is left
+    of it): past that, the verdict is inconclusive (time)."""
+    try:
+        with time_limit(seconds) as limit:
+            return _compare(d, candidate, dim_of, tolerance, seed)
+    except Timeout as e:
+        if e.limit is not limit:
+            raise  # the caller's budget: the caller reports it
+        return Verdict("inconclusive", reason=f"time: {e}")
+
+
+def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
     try:
         import sympy as sp
     except ImportError:  # pragma: no cover
@@ -359,20 +381,31 @@ def compare(d, candidate: A.Node, dim_of=None, tolerance: float = 1e-9, seed: in
     inst = _Instance(sp, d.variables(), dim_of, sizes)
     try:
         reference = reference_jacobian(sp, inst, d.function_expr(), d.wrt, d.layout)
+    except _Inconclusive as e:
+        return Verdict("inconclusive", reason=str(e), sizes=dict(inst.sizes))
+    except (McalcError, ValueError, TypeError, ArithmeticError) as e:  # SymPy could not take the route
+        return Verdict("inconclusive", reason=f"the function cannot be instantiated: {e}", sizes=dict(inst.sizes))
+    try:
         got = inst(candidate)
     except _Inconclusive as e:
         return Verdict("inconclusive", reason=str(e), sizes=dict(inst.sizes))
-    except (McalcError, ValueError, TypeError) as e:
+    except McalcError as e:  # the answer's own shapes do not fit: it is wrong
         return Verdict("failed", reason=f"the answer cannot be instantiated: {e}", sizes=dict(inst.sizes))
+    except (ValueError, TypeError, ArithmeticError) as e:  # SymPy's trouble, not the answer's
+        return Verdict("inconclusive", reason=f"the answer cannot be instantiated: {e}", sizes=dict(inst.sizes))
     if got.shape != reference.shape:
         at = ", ".join(f"{k}={inst.sizes[k]}" for k in sorted(inst.used))
         return Verdict("failed", reason=f"the shapes differ: {got.rows}×{got.cols}, where the Jacobian is "
                        f"{reference.rows}×{reference.cols}" + (f" (at {at})" if at else ""),
                        sizes=dict(inst.sizes))
     try:
-        with time_limit(VERIFY_SYMBOLIC_SECONDS):
+        with time_limit(max(remaining() or 0, 0) * SYMBOLIC_SHARE) as symbolic:
             equal = _symbolically_equal(sp, reference, got, inst.kinks)
-    except Timeout:
+    except Timeout as e:
+        if e.limit is not symbolic:
+            raise
+        equal = False
+    except (ValueError, TypeError, ArithmeticError):  # SymPy could not decide: numbers will
         equal = False
     if equal:
         return Verdict("verified", "symbolic", sizes={k: inst.sizes[k] for k in sorted(inst.used)})
@@ -402,6 +435,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
     worst, points, tries = 0.0, 0, 0
     sides: list[set[bool]] = [set() for _ in inst.kinks]
     while points < POINTS or (points < MAX_POINTS and any(len(s) < 2 for s in sides)):
+        checkpoint()
         tries += 1
         if tries > 200:
             if points >= POINTS:

@@ -93,7 +93,7 @@ BAD = [
     ["diff", "w ⊗ X", "--wrt", "w", "-M", "X:N,n", "-v", "w"],
     ["diff", "x", "--wrt", "x", "--layout", "sideways"],
     ["diff", "x", "--wrt", "x", "--format", "yaml"],
-    ["diff", "x"],
+    ["diff", "x + y"],  # two variables and no --wrt
     ["diff", "--wrt", "x"],
     ["diff", "x", "--wrt", "sin"],
     ["diff", "x^2", "--wrt", "x", "--at", "x=[1,"],

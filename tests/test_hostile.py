@@ -93,7 +93,7 @@ AT = [
 ]
 OPTIONS = [
     _diff("x", "--layout", "sideways"), _diff("x", "--layout", ""), _diff("x", "--format", "yaml"),
-    _diff("x", "--format", ""), ["diff", "x"], ["diff", "--wrt", "x"], ["diff", "x", "--wrt"],
+    _diff("x", "--format", ""), ["diff", "x + y"], ["diff", "--wrt", "x"], ["diff", "x", "--wrt"],
     ["diff", "x", "--wrt", "x", "--bogus"], ["nonsense"], ["diff", "x", "y", "--wrt", "x"],
     ["diff", "x", "--wrt", "x", "-f", "/nonexistent/file"], ["diff", "--wrt", "x", "-f", "/"],
     ["check"], ["check", "/nonexistent.tex"], ["check", "x.tex", "--report", "xml"], ["--bogus"],

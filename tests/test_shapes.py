@@ -63,7 +63,6 @@ def test_shape_errors_name_the_place_and_both_shapes(expr, decls, column, words)
     ({"vectors": ["x:0"]}, "out of range"),
     ({"vectors": ["3x"]}, "cannot name a vector"),
     ({"vectors": ["I"]}, "cannot name a vector"),
-    ({"layout": "sideways"}, "layout is 'numerator' or 'denominator'"),
 ])
 def test_declaration_errors(kwargs, words):
     with pytest.raises(DeclarationError) as info:
