@@ -584,8 +584,9 @@ class Algebra:
         node of the first k of them, which is then extended, not rebuilt."""
         if self.is_zero(coef):
             return self.jzero(shape.rows, shape.cols)
-        if len(factors) == 1 and isinstance(factors[0], A.Diag) and not _is_num(coef, 1):
-            return A.Diag(self.mul(coef, factors[0].arg))  # c diag(v) = diag(c v)
+        if len(factors) == 1 and isinstance(factors[0], A.Diag) and not _is_num(coef, 1) \
+                and not _is_num(coef, -1):
+            return A.Diag(self.mul(coef, factors[0].arg))  # c diag(v) = diag(c v), but -diag(x) stays
         if not factors:
             if shape.is_scalar:
                 return coef
