@@ -350,7 +350,7 @@ class Claim(NamedTuple):
     expect: Node
     layout: str | None = None
     tolerance: float | None = None
-
+    order: int = 1  # 2: the claim is of the Hessian
 
 def walk(node: Node):
     """Every node of the tree, parents before children."""

@@ -359,21 +359,25 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
     from .api import Derivation, derivation_from_program
     from .parser import parse_claim
     from .render import unicode_name
+    from .second import hessian as second_derivative
 
     text = claim.text + (" " + claim.options if claim.options else "")
     try:
         parsed = parse_claim(text)
-        d: Derivation = derivation_from_program(text, parsed.function, list(parsed.wrt),
-                                                layout=parsed.layout or "numerator")
+        derive = derivation_from_program if parsed.order == 1 else second_derivative
+        d: Derivation = derive(text, parsed.function, list(parsed.wrt), layout=parsed.layout or "numerator")
     except McalcError as e:
         return Result(claim, "error", f"{e}", column=e.column)
     wrt = ",".join(unicode_name(w) for w in d.wrt)
+    function = d.gradient or d
+    d_ = "∂" if parsed.order == 1 else "∂²"
+    by = wrt if parsed.order == 1 else f"{wrt}²"
     if parsed.function.output:  # ∂C/∂w, C given in the annotation
-        definition = dict(d.program.definitions)[parsed.function.output]
+        definition = dict(function.program.definitions)[parsed.function.output]
         out = unicode_name(parsed.function.output)
-        head = f"∂{out}/∂{wrt} ({out} = {d.print(definition, 'unicode')})"
+        head = f"{d_}{out}/∂{by} ({out} = {function.print(definition, 'unicode')})"
     else:
-        head = f"∂/∂{wrt} ({d.print(d.program.body, 'unicode')})"
+        head = f"{d_}/∂{by} ({function.print(function.program.body, 'unicode')})"
     try:
         claimed = d.resolve(parsed.expect)
     except ShapeError as e:  # a claimed answer that cannot even be formed is a wrong claim
@@ -384,7 +388,7 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
     verdict = d.verify(claimed, tolerance=parsed.tolerance or tolerance or 1e-9)
     claimed_text = d.print(claimed, "unicode")
     common = dict(claimed=claimed_text, derived=d.unicode, verdict=verdict.to_dict(), wrt=list(d.wrt),
-                  function=d.print(d.program.body, "text"), head=head)
+                  function=function.print(function.program.body, "text"), head=head)
     if verdict.status == "verified":
         return Result(claim, "pass", f"{head} = {claimed_text} ({verdict})", **common)
     if verdict.status == "failed":

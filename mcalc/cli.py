@@ -77,6 +77,25 @@ usage (one line on stderr; with --format json also a JSON error on stdout);
 141 the reader of standard output went away (a broken pipe).
 """
 
+HESSIAN_HELP = """
+\b
+The Hessian of a scalar function: the gradient (as a column, or shaped like a
+matrix), then its Jacobian.  By a vector x: the n×n matrix of ∂²y/∂xᵢ∂xⱼ; by
+scalars x,y: the block of their second partials; by an m×n matrix X: the same
+over vec(X), (m·n)×(m·n), vec stacking columns.  It is symmetric, so both
+layouts give the same matrix.
+
+\b
+Examples:
+  mcalc hessian "x' @ A @ x" --wrt x -M A:n,n          A + Aᵀ
+  mcalc hessian "sum((X@w - y)^2)" --wrt w -M X:N,n -v y:N
+  mcalc hessian "norm(X@W - Y)^2" --wrt W -M X:N,n,W:n,p,Y:N,p
+  mcalc hessian "x^2*y^3" --wrt x,y --verify
+
+\b
+Exit status: as for diff.
+"""
+
 CHECK_HELP = """
 \b
 A claim: d/dw (sum(w*x) + b) = x^T  where w, x: vector  layout numerator  tolerance 1e-9
@@ -96,41 +115,63 @@ or usage; 141 the reader of standard output went away (a broken pipe).
 """
 
 
-@app.command(epilog=DIFF_HELP)
-def diff(
-    expr: Annotated[Optional[str], typer.Argument(
-        metavar="EXPR", show_default=False, help="The function, e.g. 'max(0, w·x + b)'; definitions may come first: 'u = w⊗x; sum(u)'.")] = None,
-    wrt: Annotated[Optional[str], typer.Option(
-        "--wrt", "-w", help="The variable(s) to differentiate by: w, or x,y. "
-                            "Optional when the function has one variable.")] = None,
-    file: Annotated[Optional[Path], typer.Option(
-        "--file", "-f", help="Read the function from a file ('-' for stdin).")] = None,
-    vector: Annotated[Optional[list[str]], typer.Option(
-        "--vector", "-v", help="Vectors: NAME or NAME:dim (length n by default); repeatable, comma-separated.")] = None,
-    matrix: Annotated[Optional[list[str]], typer.Option(
-        "--matrix", "-M", help="Matrices: NAME:rows,cols (X:N,n); repeatable.")] = None,
-    scalar: Annotated[Optional[list[str]], typer.Option(
-        "--scalar", "-s", help="Scalars: NAME; repeatable, comma-separated.")] = None,
-    layout: Annotated[Layout, typer.Option(help="Jacobian layout.")] = Layout.numerator,
-    fmt: Annotated[Optional[Format], typer.Option(
-        "--format", help="rich (terminal), text, latex or json. Default: rich on a terminal, else text.")] = None,
-    latex: Annotated[bool, typer.Option("--latex", help="Same as --format latex: the answer alone.")] = False,
-    steps: Annotated[bool, typer.Option("--steps", help="With --latex: the whole trace as align*.")] = False,
-    at: Annotated[Optional[list[str]], typer.Option(
-        "--at", help="Also evaluate there: NAME=VALUE (b=0.5, x=[1,2,3], X=[[1,2],[3,4]]); repeatable.")] = None,
-    example: Annotated[bool, typer.Option(
-        "--example", help=f"Differentiate the built-in example {EXAMPLE!r} by w.")] = False,
-    verify: Annotated[bool, typer.Option(
-        "--verify", help="Check the answer by an independent route (scalar expansion, SymPy).")] = False,
-    strict_names: Annotated[bool, typer.Option(
-        "--strict-names", help="A name mcalc would have to guess at (Xw: X times w, or one name?) is an error.")] = False,
-):
-    """Differentiate EXPR by --wrt, showing the paper's four steps."""
-    from .api import diff as derive_
-    from .api import split_matrices, split_names
+# The options of diff and hessian, declared once.
+ExprArg = Annotated[Optional[str], typer.Argument(
+    metavar="EXPR", show_default=False,
+    help="The function, e.g. 'max(0, w·x + b)'; definitions may come first: 'u = w⊗x; sum(u)'.")]
+WrtOpt = Annotated[Optional[str], typer.Option(
+    "--wrt", "-w", help="The variable(s) to differentiate by: w, or x,y. Optional when the function has one variable.")]
+FileOpt = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read the function from a file ('-' for stdin).")]
+VectorOpt = Annotated[Optional[list[str]], typer.Option(
+    "--vector", "-v", help="Vectors: NAME or NAME:dim (its length from what it meets, else n); repeatable, "
+                           "comma-separated.")]
+MatrixOpt = Annotated[Optional[list[str]], typer.Option("--matrix", "-M", help="Matrices: NAME:rows,cols (X:N,n); repeatable.")]
+ScalarOpt = Annotated[Optional[list[str]], typer.Option("--scalar", "-s", help="Scalars: NAME; repeatable, comma-separated.")]
+LayoutOpt = Annotated[Layout, typer.Option(
+    help="Jacobian layout: numerator (rows are outputs) or denominator (its transpose; by a matrix, the "
+         "gradient shaped like the matrix).")]
+FormatOpt = Annotated[Optional[Format], typer.Option(
+    "--format", help="rich (terminal), text, latex or json. Default: rich on a terminal, else text.")]
+LatexOpt = Annotated[bool, typer.Option("--latex", help="Same as --format latex: the answer alone.")]
+StepsOpt = Annotated[bool, typer.Option("--steps", help="With --latex: the whole trace as align*.")]
+AtOpt = Annotated[Optional[list[str]], typer.Option(
+    "--at", help="Also evaluate there: NAME=VALUE (b=0.5, x=[1,2,3], X=[[1,2],[3,4]]); repeatable.")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Check the answer by an independent route (scalar expansion, SymPy).")]
+StrictNamesOpt = Annotated[bool, typer.Option(
+    "--strict-names", help="A name mcalc would have to guess at (Xw: X times w, or one name?) is an error.")]
 
+
+@app.command(epilog=DIFF_HELP)
+def diff(expr: ExprArg = None, wrt: WrtOpt = None, file: FileOpt = None, vector: VectorOpt = None,
+         matrix: MatrixOpt = None, scalar: ScalarOpt = None, layout: LayoutOpt = Layout.numerator,
+         fmt: FormatOpt = None, latex: LatexOpt = False, steps: StepsOpt = False, at: AtOpt = None,
+         example: Annotated[bool, typer.Option(
+             "--example", help=f"Differentiate the built-in example {EXAMPLE!r} by w.")] = False,
+         verify: VerifyOpt = False, strict_names: StrictNamesOpt = False):
+    """Differentiate EXPR by --wrt, showing the paper's four steps."""
     if example:
         expr, wrt = EXAMPLE, wrt or "w"
+    return _derivation("diff", expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
+                       strict_names)
+
+
+@app.command(epilog=HESSIAN_HELP)
+def hessian(expr: ExprArg = None, wrt: WrtOpt = None, file: FileOpt = None, vector: VectorOpt = None,
+            matrix: MatrixOpt = None, scalar: ScalarOpt = None, layout: LayoutOpt = Layout.numerator,
+            fmt: FormatOpt = None, latex: LatexOpt = False, steps: StepsOpt = False, at: AtOpt = None,
+            verify: VerifyOpt = False, strict_names: StrictNamesOpt = False):
+    """The Hessian of a scalar EXPR by --wrt: the gradient, then its Jacobian, each in four steps."""
+    return _derivation("hessian", expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
+                       strict_names)
+
+
+def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
+                strict_names):
+    """diff and hessian: derive, then show in the chosen format."""
+    from . import api
+    from .api import split_matrices, split_names
+
     source = _source(expr, file)
     if latex:
         fmt = Format.latex
@@ -140,12 +181,13 @@ def diff(
     if wrt is None:
         wrt = _only_variable(source, vectors, matrices)
     values = _values(at)
-    d = derive_(source, wrt, vectors=vectors, matrices=matrices, scalars=scalars, layout=layout.value,
-                strict_names=strict_names)
-    unknown = sorted(set(values) - set(d.variables()) - d.typing.dims)
+    d = getattr(api, kind)(source, wrt, vectors=vectors, matrices=matrices, scalars=scalars, layout=layout.value,
+                           strict_names=strict_names)
+    function = d.gradient or d
+    unknown = sorted(set(values) - set(function.variables()) - function.typing.dims)
     if unknown:
         raise McalcError(f"--at gives {', '.join(unknown)}, which the function does not use "
-                         f"(its variables: {', '.join(d.variables()) or 'none'})")
+                         f"(its variables: {', '.join(function.variables()) or 'none'})")
     for note in d.notes:
         _err(f"mcalc: note: {note}\n")
     fmt = fmt or _default_format()

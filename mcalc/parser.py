@@ -252,6 +252,37 @@ def _make_transformer():
                                  f"annotation", name.pos)
             return self._claim(wrt, name, expect, clauses, output=name.name)
 
+        def hessian_claim(self, items):
+            _, by, function, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")]
+            return self._claim([by], function, expect, clauses)._replace(order=2)
+
+        def named_hessian_claim(self, items):
+            _, name, by, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")
+                                             and not _is_token(i, "LBRACE")]
+            claim = self.named_claim([None, name, None, [by], expect, *clauses])
+            return claim._replace(order=2)
+
+        def hessian_var(self, items):
+            """d2/dx2: x (the 2 of the name is the order); ∂²/∂x²: x."""
+            var, sup = items
+            if sup is None:
+                if not var.name.endswith("2") or len(var.name) < 2:
+                    raise ParseError(f"a second derivative reads d2/d{var.name}2 (or ∂²/∂{var.name}²)", var.pos)
+                return var.name[:-1]
+            if str(sup) != "²":
+                raise ParseError(f"a second derivative reads ∂²/∂{var.name}²", sup.column, sup.line)
+            return var.name
+
+        def latex_hessian_by(self, items):
+            names = [i.name for i in items if isinstance(i, A.Var)]
+            if len(names) == 2 and names[0] != names[1]:
+                raise ParseError(f"a Hessian is by one variable twice, not {names[0]} and {names[1]}", items[0].column)
+            if len(names) == 1:
+                power = next((i for i in items if _is_token(i, "NUMBER")), None)
+                if power is None or str(power) != "2":
+                    raise ParseError("a second derivative is by x^2", items[0].column)
+            return names[0]
+
         def _claim(self, wrt, function, expect, clauses, output=None):
             decls = tuple(d for kind, value in clauses if kind == "where" for d in value)
             defs = tuple(d for kind, value in clauses if kind == "given" for d in value)

@@ -60,6 +60,8 @@ def answer_words(d) -> str:
             words += f", {d.layout} layout"
     elif d.layout != "numerator":
         words += f", {d.layout} layout"
+    if d.gradient is not None:
+        words += ", symmetric"
     return words
 
 
@@ -85,6 +87,35 @@ def product_text(d, path) -> str:
 
 def plain(d) -> str:
     """The whole derivation as plain text (what --format text prints)."""
+    if d.gradient is None:
+        out = _steps_text(d)
+    else:  # a Hessian: the gradient's four steps, then its Jacobian's
+        g = d.gradient
+        out = ["First, the gradient:", "", *_steps_text(g), "",
+               f"{unicode_name(d.trace.output)} = ∇{unicode_name(g.trace.output)} = {g.unicode}    ({answer_words(g)})",
+               "", "Then its Jacobian, the Hessian:", "", *_steps_text(d)]
+    out.append("")
+    out.append(f"{answer_head(d)} = {d.unicode}    ({answer_words(d)})")
+    for note in notes(d):
+        out.append(f"note: {note}")
+    return "\n".join(out) + "\n"
+
+
+def answer_head(d) -> str:
+    """∂y/∂w; for a Hessian ∂²y/∂x², ∂²y/∂x∂xᵀ or ∂²y/∂vec(X)∂vec(X)ᵀ."""
+    if d.gradient is None:
+        return f"∂{unicode_name(d.trace.output)}/∂{','.join(unicode_name(w) for w in d.wrt)}"
+    y = unicode_name(d.gradient.trace.output)
+    shapes = [d.typing.variables.get(w) for w in d.wrt]
+    names = ",".join(unicode_name(w) for w in d.wrt)
+    if len(d.wrt) == 1 and shapes[0] is not None and shapes[0].is_matrix:
+        return f"∂²{y}/∂vec({names})∂vec({names})ᵀ"
+    if all(s is None or s.is_scalar for s in shapes):
+        return f"∂²{y}/∂{names}²" if len(d.wrt) == 1 else f"∂²{y}/∂({names})²"
+    return f"∂²{y}/∂{names}∂{names}ᵀ"
+
+
+def _steps_text(d) -> list[str]:
     t = d.trace
     out = [function_text(d)]
     var_words = ", ".join(f"{unicode_name(n)}: {s.kind} {s}" for n, s in d.variables().items())
@@ -125,22 +156,28 @@ def plain(d) -> str:
                 out.append(f"   {' ' * len(head)} = {value}")
         else:
             out.append(f"   {head} = {d.print(c.value, 'unicode')}")
+        for identity in c.identities:
+            out.append(f"   {' ' * len(head)}   using {identity}")
         out.append("")
     out.append("4. Substitute")
     for s in t.substitutions:
         out.append(f"   {_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}    {s.shape}")
         for name, e in s.shared:
             out.append(f"     where {unicode_name(name)} = {d.print(e, 'unicode')}")
-    out.append("")
-    wrt = ",".join(unicode_name(w) for w in d.wrt)
-    out.append(f"∂{unicode_name(t.output)}/∂{wrt} = {d.unicode}    ({answer_words(d)})")
-    for note in notes(d):
-        out.append(f"note: {note}")
-    return "\n".join(out) + "\n"
+        if d.kind() == "gradient":
+            w = unicode_name(s.variable)
+            out.append(f"     (the row vec(G)ᵀ over vec({w}), laid out as Gᵀ: the gradient G is shaped like {w})")
+    return out
 
 
 def latex_steps(d) -> str:
-    """The trace as one align* block."""
+    """The trace as one align* block (a Hessian: the gradient's, then the Hessian's)."""
+    if d.gradient is not None:
+        return latex_steps(d.gradient) + _latex_block(d)
+    return _latex_block(d)
+
+
+def _latex_block(d) -> str:
     t = d.trace
     rows = [f"{_tex(d, name)} &= {d.print(expr, 'latex')}" for name, expr in d.program.definitions]
     rows.append(f"{latex_name(t.output)} &= {d.print(d.program.body, 'latex')}")
@@ -183,7 +220,8 @@ def to_dict(d, values: dict | None = None) -> dict:
             "combine": [{"variable": c.variable, "rule": c.rule,
                          "paths": [[{"of": p.of, "by": p.by} for p in path] for path in c.paths]
                          if c.paths else None,
-                         **_node(d, c.value), "shape": c.shape.as_list()} for c in t.combinations],
+                         **_node(d, c.value), "shape": c.shape.as_list(), "identities": list(c.identities)}
+                        for c in t.combinations],
             "substitute": [{"variable": s.variable, **_node(d, s.value), "shape": s.shape.as_list(),
                             "shared": [{"name": n, **_node(d, e)} for n, e in s.shared]}
                            for s in t.substitutions],
@@ -194,17 +232,50 @@ def to_dict(d, values: dict | None = None) -> dict:
                    "shared": [{"name": n, **_node(d, e)} for n, e in d.shared]},
         "notes": [*d.notes, *notes(d)],
     }
+    if d.gradient is not None:  # a Hessian: its function is the gradient, derived first
+        first = to_dict(d.gradient)
+        out.update(order=2, symmetric=True, input=d.gradient.input, function=first["function"],
+                   variables=first["variables"],
+                   gradient={k: first[k] for k in ("steps", "rule", "result", "layout")})
+        out["result"]["head"] = answer_head(d)
     if values is not None:
+        function = d.gradient or d
         out["at"] = {k: v.plain() if hasattr(v, "plain") else v for k, v in values.items()
-                     if k in d.variables()}
+                     if k in function.variables()}
         out["value"] = d.evaluate(values)
     return out
 
 
 def rich_view(d):
-    """A rich renderable: the function, the four steps, the answer."""
+    """A rich renderable: the function, the four steps, the answer (for a
+    Hessian, the gradient's four steps first)."""
     from rich.console import Group
     from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    if d.gradient is not None:
+        g = d.gradient
+        return Group(Text("First, the gradient:", style="bold underline"), *_rich_steps(g),
+                     Text(f"\n{unicode_name(d.trace.output)} = ∇{unicode_name(g.trace.output)} = {g.unicode}   "
+                          f"({answer_words(g)})\n"),
+                     Text("Then its Jacobian, the Hessian:", style="bold underline"), *_rich_steps(d),
+                     _rich_answer(d))
+    return Group(*_rich_steps(d), _rich_answer(d))
+
+
+def _rich_answer(d):
+    from rich.panel import Panel
+    from rich.text import Text
+
+    answer = Text.assemble((f"{answer_head(d)} = ", "bold"), (d.unicode, "bold green"),
+                           (f"   {answer_words(d)}", "dim"))
+    for note in notes(d):
+        answer.append(f"\nnote: {note}", style="dim")
+    return Panel(answer, expand=False)
+
+
+def _rich_steps(d) -> list:
     from rich.table import Table
     from rich.text import Text
 
@@ -256,10 +327,4 @@ def rich_view(d):
         for name, e in s.shared:
             _row(step4, f"  where {unicode_name(name)} = {d.print(e, 'unicode')}", "")
     parts.append(Text(""))
-    answer = Text.assemble((f"∂{unicode_name(t.output)}/∂{','.join(unicode_name(w) for w in d.wrt)} = ", "bold"),
-                           (d.unicode, "bold green"),
-                           (f"   {answer_words(d)}", "dim"))
-    for note in notes(d):
-        answer.append(f"\nnote: {note}", style="dim")
-    parts.append(Panel(answer, expand=False))
-    return Group(*parts)
+    return parts

@@ -45,10 +45,11 @@ class Verdict:
         return self.status == "verified"
 
     def __str__(self) -> str:
+        also = f", {self.reason}" if self.reason else ""
         if self.status == "verified" and self.method == "symbolic":
-            return "verified (symbolic)"
+            return f"verified (symbolic{also})"
         if self.status == "verified":
-            return f"verified (numeric, max relative error {self.max_error:.1e}, points {self.points})"
+            return f"verified (numeric, max relative error {self.max_error:.1e}, points {self.points}{also})"
         if self.status == "inconclusive":
             return f"inconclusive ({self.reason})"
         if self.at is None:
@@ -349,6 +350,17 @@ def reference_jacobian(sp, inst: _Instance, function: A.Node, wrt: list[str], la
     return jac.T if layout == "denominator" else jac
 
 
+def reference_hessian(sp, inst: _Instance, function: A.Node, wrt: list[str]):
+    """SymPy's second partials of the instantiated scalar function over the
+    variables laid flat (vec, column by column)."""
+    (f,) = inst(function).vec()
+    symbols = [s for name in wrt for s in inst.symbols.get(name, _M.of(sp.Symbol(name, real=True))).vec()]
+    if len(symbols) ** 2 > MAX_ENTRIES:
+        raise _Inconclusive(f"the instantiated Hessian has {len(symbols) ** 2} entries")
+    first = [sp.diff(f, s) for s in symbols]
+    return _M(len(symbols), len(symbols), [sp.diff(g, t) for g in first for t in symbols])
+
+
 class _Inconclusive(Exception):
     pass
 
@@ -372,15 +384,19 @@ def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
         import sympy as sp
     except ImportError:  # pragma: no cover
         return Verdict("inconclusive", reason="SymPy is not installed")
+    function = d.gradient or d  # a Hessian is checked against the function itself, not its gradient
     sizes = dict(SIZES)
-    for shape in d.variables().values():
+    for shape in function.variables().values():
         for dim in (shape.rows, shape.cols):
             if isinstance(dim, str):
                 sizes.setdefault(dim, 3 + len(sizes))
     dim_of = dim_of or (lambda node: node.dim if node.dim is not None else "n")
-    inst = _Instance(sp, d.variables(), dim_of, sizes)
+    inst = _Instance(sp, function.variables(), dim_of, sizes)
     try:
-        reference = reference_jacobian(sp, inst, d.function_expr(), d.wrt, d.layout)
+        if d.gradient is None:
+            reference = reference_jacobian(sp, inst, d.function_expr(), d.wrt, d.layout)
+        else:
+            reference = reference_hessian(sp, inst, function.function_expr(), d.wrt)
     except _Inconclusive as e:
         return Verdict("inconclusive", reason=str(e), sizes=dict(inst.sizes))
     except (McalcError, ValueError, TypeError, ArithmeticError) as e:  # SymPy could not take the route
@@ -408,8 +424,16 @@ def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
     except (ValueError, TypeError, ArithmeticError):  # SymPy could not decide: numbers will
         equal = False
     if equal:
-        return Verdict("verified", "symbolic", sizes={k: inst.sizes[k] for k in sorted(inst.used)})
-    return _numerically(sp, d, inst, reference, got, tolerance, seed)
+        verdict = Verdict("verified", "symbolic", sizes={k: inst.sizes[k] for k in sorted(inst.used)})
+    else:
+        verdict = _numerically(sp, d, inst, reference, got, tolerance, seed)
+    if verdict.ok and d.gradient is not None:  # a Hessian is symmetric: its transpose must agree too
+        mirrored = _numerically(sp, d, inst, reference, got.T, tolerance, seed + 1)
+        if mirrored.status == "failed":
+            mirrored.reason = "the answer is not symmetric"
+            return mirrored
+        verdict.reason = "symmetric"
+    return verdict
 
 
 def _symbolically_equal(sp, reference, got, kinks) -> bool:

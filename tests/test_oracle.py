@@ -24,7 +24,7 @@ def test_paper_oracle_agrees_on_every_case():
 
 
 @pytest.mark.skipif(not ORACLE.exists(), reason="the shared oracle is not beside this checkout")
-@pytest.mark.parametrize("kind", ["diff"])
+@pytest.mark.parametrize("kind", ["diff", "hessian"])
 def test_matrix_oracle_agrees_on_every_case(kind):
     pytest.importorskip("numpy")
     p = subprocess.run([sys.executable, str(ORACLE), str(SHARED / "cases" / "matrix.toml"), "--kind", kind,

@@ -1,0 +1,184 @@
+"""Second derivatives (mcalc hessian): the Jacobian of the gradient, by the same
+four steps — against finite differences of the function, the closed forms as
+exact text, symmetry, the independent route, claims and the command line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import mcalc
+from mcalc.errors import NotSupported
+from mcalc.evaluate import Mat
+from mcalc.parser import parse
+from numeric import max_rel_error, random_values, readback_error
+
+CASES = [c for c in tomllib.loads((Path(__file__).parent / "data" / "matrix.toml").read_text())["case"]
+         if c.get("kind") == "hessian"]
+
+
+def _vec(m: Mat) -> list[float]:
+    return [m.data[i * m.cols + j] for j in range(m.cols) for i in range(m.rows)]
+
+
+def fd_hessian(d, values, h=1e-4) -> list[list[float]]:
+    """Central second differences of the function itself over its variables laid flat."""
+    f = d.gradient
+    flat = [(name, k) for name in d.wrt for k in range(len(values[name].data))]
+
+    def at(steps):
+        moved = dict(values)
+        for (name, k), delta in steps:
+            m = moved[name]
+            rows, cols = m.rows, m.cols
+            order = [i * cols + j for j in range(cols) for i in range(rows)]  # vec index -> row-major index
+            data = list(m.data)
+            data[order[k]] += delta
+            moved[name] = Mat(rows, cols, tuple(data))
+        return f.function_at(moved).data[0]
+
+    out = []
+    for a in flat:
+        row = []
+        for b in flat:
+            row.append((at([(a, h), (b, h)]) - at([(a, h), (b, -h)]) - at([(a, -h), (b, h)])
+                        + at([(a, -h), (b, -h)])) / (4 * h * h))
+        out.append(row)
+    return out
+
+
+CLOSED = [
+    # (function, wrt, declarations, the Hessian as printed)
+    ("x'@A@x", "x", {"matrices": ["A:n,n"]}, "A + Aᵀ"),
+    ("0.5*x'@A@x + b·x", "x", {"matrices": ["A:n,n"], "vectors": ["x", "b"]}, "(A + Aᵀ)/2"),
+    ("sum(exp(x))", "x", {"vectors": ["x"]}, "diag(exp(x))"),
+    ("sum(x^3)", "x", {"vectors": ["x"]}, "diag(6x)"),
+    ("(w·x)^2", "w", {"vectors": ["w", "x"]}, "2xxᵀ"),
+    ("sum((X@w - y)^2)", "w", {"vectors": ["w", "y:N"], "matrices": ["X:N,n"]}, "2XᵀX"),
+    ("ln(sum(exp(x)))", "x", {"vectors": ["x"]}, "diag(softmax(x)) - softmax(x)softmax(x)ᵀ"),
+    ("sum(ln(1 + exp(-y ⊗ (X@w))))", "w", {"vectors": ["w", "y:N"], "matrices": ["X:N,n"]},
+     "Xᵀdiag(y² ⊗ exp(-y ⊗ (Xw)) ⊘ (1 + exp(-y ⊗ (Xw)))²)X"),
+    ("norm(X@W - Y)^2", "W", {"matrices": ["X:N,n", "W:n,p", "Y:N,p"]}, "2kron(I(p), XᵀX)"),
+    ("x^2*y^3", "x,y", {}, "[[2y³, 6xy²], [6y²x, 6x²y]]"),
+]
+IDS = [c[0] for c in CLOSED]
+
+
+@pytest.mark.parametrize("expr,wrt,decls,printed", CLOSED, ids=IDS)
+def test_closed_forms_print_as_written(expr, wrt, decls, printed):
+    assert mcalc.hessian(expr, wrt=wrt, **decls).unicode == printed
+
+
+@pytest.mark.parametrize("expr,wrt,decls,printed", CLOSED, ids=IDS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_value_agrees_with_second_differences(expr, wrt, decls, printed, seed):
+    d = mcalc.hessian(expr, wrt=wrt, **decls)
+    values = random_values(d.gradient, seed)
+    assert max_rel_error(d.evaluate(values), fd_hessian(d, values)) < 1e-4
+
+
+@pytest.mark.parametrize("expr,wrt,decls,printed", CLOSED, ids=IDS)
+def test_verified_and_symmetric(expr, wrt, decls, printed):
+    verdict = mcalc.hessian(expr, wrt=wrt, **decls).verify()
+    assert verdict.ok and "symmetric" in str(verdict)
+
+
+@pytest.mark.parametrize("expr,wrt,decls,printed", CLOSED, ids=IDS)
+def test_printed_hessians_read_back(expr, wrt, decls, printed):
+    d = mcalc.hessian(expr, wrt=wrt, **decls)
+    for text in (d.text, d.unicode, d.latex):
+        assert readback_error(d, text, 4) < 1e-9, text
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_matrix_toml_hessians(case):
+    matrices = [f"{k}:{v}" for k, v in case.get("matrices", {}).items()]
+    d = mcalc.hessian(case["expr"], wrt=case["wrt"], vectors=case.get("vectors", ()), matrices=matrices)
+    assert f"{d.shape.rows},{d.shape.cols}" == case["shape"]
+    values = random_values(d.gradient, 0, sizes={"p": 2})
+    mats, sizes = d._bind(values)
+    from mcalc.evaluate import Evaluator
+
+    want = Evaluator(dict(mats), sizes)(d.resolve(parse(case["expect"]))).tolist()
+    assert max_rel_error(d.evaluate(values), want) < 1e-9
+    assert max_rel_error(d.evaluate(values), fd_hessian(d, values)) < 1e-4
+
+
+@pytest.mark.parametrize("wrong", ["A", "A'", "2*A"])
+def test_a_corrupted_hessian_fails_verification(wrong):
+    """A dropped symmetric half, A for A + Aᵀ."""
+    d = mcalc.hessian("x'@A@x", wrt="x", matrices=["A:n,n"])
+    assert d.verify(d.resolve(parse(wrong))).status == "failed"
+
+
+def test_an_asymmetric_answer_fails_as_asymmetric():
+    d = mcalc.hessian("x^2*y^3", wrt="x,y")
+    verdict = d.verify(d.resolve(parse("[[2*y^3, 6*x*y^2], [0, 6*x^2*y]]")))
+    assert verdict.status == "failed"
+
+
+def test_the_trace_is_the_gradient_then_its_jacobian():
+    d = mcalc.hessian("sum((X@w - y)^2)", wrt="w", vectors=["w", "y:N"], matrices=["X:N,n"])
+    assert d.order == 2 and d.gradient.layout == "denominator"
+    assert d.gradient.unicode == "2Xᵀ(Xw - y)" and str(d.gradient.shape) == "n×1"
+    assert d.trace.intermediates and d.gradient.trace.intermediates
+    text = d.to_dict()
+    assert text["order"] == 2 and text["symmetric"] and text["gradient"]["result"]["unicode"] == "2Xᵀ(Xw - y)"
+    from mcalc.render import plain
+
+    shown = plain(d)
+    assert shown.index("First, the gradient") < shown.index("Then its Jacobian, the Hessian")
+    assert shown.rstrip().endswith("∂²f/∂w∂wᵀ = 2XᵀX    (n×n matrix, symmetric)")  # y is a variable: f
+
+
+def test_a_hessian_needs_a_scalar_function():
+    with pytest.raises(NotSupported, match="needs a scalar function.*mcalc diff of one component"):
+        mcalc.hessian("W@x", wrt="x", matrices=["W:m,n"], vectors=["x"])
+
+
+def test_diff_by_a_variable_twice_points_to_hessian():
+    with pytest.raises(mcalc.McalcError, match="mcalc hessian"):
+        mcalc.diff("x^3", wrt="x,x")
+
+
+# -- claims and the command line ----------------------------------------------------------
+def test_hessian_claims(tmp_path):
+    path = tmp_path / "h.mcalc"
+    path.write_text("d2/dx2 (x^3) = 6*x\n"
+                    "∂²/∂x² (x' @ A @ x) = A + A'  where A: matrix[n, n]; x: vector\n"
+                    "d2/dx2 (x' @ A @ x) = A  where A: matrix[n, n]; x: vector\n", encoding="utf-8")
+    assert [r.status for r in mcalc.check(str(path))] == ["pass", "pass", "fail"]
+
+
+def test_latex_hessian_claims(tmp_path):
+    path = tmp_path / "paper.tex"
+    path.write_text("% mcalc: given f = x'@A@x where A: matrix[n, n]; x: vector\n"
+                    "\\[ \\frac{\\partial^2 f}{\\partial \\mathbf{x} \\partial \\mathbf{x}^T} = A + A^T \\]\n"
+                    "% mcalc: given f = x^3\n"
+                    "\\[ \\frac{\\partial^2 f}{\\partial x^2} = 6 x \\]\n", encoding="utf-8")
+    assert [r.status for r in mcalc.check(str(path))] == ["pass", "pass"]
+
+
+def _mcalc(*args):
+    return subprocess.run([sys.executable, "-m", "mcalc", *args], capture_output=True, text=True)
+
+
+def test_the_command_line_gives_value_and_verdict():
+    p = _mcalc("hessian", "x^2*y^3", "--wrt", "x,y", "--at", "x=1", "--at", "y=2", "--format", "json", "--verify")
+    data = json.loads(p.stdout)
+    assert p.returncode == 0 and data["value"] == [[16.0, 24.0], [24.0, 12.0]]
+    assert data["verification"]["status"] == "verified"
+
+
+def test_the_command_line_refuses_a_vector_function_in_one_line():
+    p = _mcalc("hessian", "W@x", "--wrt", "x", "-M", "W:m,n", "-v", "x")
+    assert p.returncode == 2 and "scalar function" in p.stderr and len(p.stderr.splitlines()) == 1
+
+
+def test_latex_steps_show_both_derivations():
+    p = _mcalc("hessian", "sum(x^3)", "--wrt", "x", "-v", "x", "--latex", "--steps")
+    assert p.stdout.count("\\begin{align*}") == 2
