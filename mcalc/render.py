@@ -53,6 +53,8 @@ def answer_words(d) -> str:
         w = unicode_name(d.wrt[0])
         words = (f"{d.shape}, the gradient, shaped like {w}" if d.layout == "denominator" else
                  f"{d.shape}, the gradient's transpose: numerator layout")
+    elif kind == "vec-jacobian" and d.gradient is not None:
+        words = f"{d.shape}, over vec({','.join(map(unicode_name, d.wrt))}), vec stacking columns"
     elif kind == "vec-jacobian":
         words = f"{d.shape}, ∂vec({unicode_name(d.trace.output)})/∂vec({','.join(map(unicode_name, d.wrt))})ᵀ, " \
                 f"vec stacking columns"

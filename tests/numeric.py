@@ -6,7 +6,7 @@ import random
 
 from mcalc.evaluate import Mat
 
-SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 2, "q": 3}
+SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 2, "q": 3, "c": 4}
 
 
 def random_values(d, seed: int = 0, sizes=None) -> dict[str, Mat]:
