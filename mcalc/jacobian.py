@@ -242,8 +242,10 @@ class Algebra:
             lead, rest = _split_scalar(self, a)
             if lead is not None:  # (c v)ᵀ = c vᵀ
                 return self.mul(lead, self.transpose(rest))
-        if isinstance(a, A.MatMul):
-            return self.jmul(self.transpose(a.right), self.transpose(a.left))
+        if isinstance(a, A.MatMul):  # (AB…Z)ᵀ = Zᵀ…BᵀAᵀ, the chain reversed in one pass
+            coef, factors = self._factors(a)
+            coef, factors = self._reduce(coef, [self.transpose(f) for f in reversed(factors)])
+            return self._compose(coef, factors, self.shape(a).T)
         if isinstance(a, A.Div) and self.shape(a.right).is_scalar:  # (v/c)ᵀ = vᵀ/c
             return self.div(self.transpose(a.left), a.right)
         if isinstance(a, (A.Add, A.Sub)) and not self.shape(a).is_scalar:
@@ -310,14 +312,20 @@ class Algebra:
             return A.Identity(dim_mul(a.dim, b.dim))
         if self.is_zero(a) or self.is_zero(b):
             return A.Zero(dim_mul(sa.rows, sb.rows), dim_mul(sa.cols, sb.cols))
-        ca, fa = self._decompose(a)
-        cb, fb = self._decompose(b)
+        ca, a = self._outer_scalar(a)
+        cb, b = self._outer_scalar(b)
         coef = self.mul(ca, cb)
-        if not _is_num(coef, 1) and (fa or not sa.is_scalar) and (fb or not sb.is_scalar):
-            a = self._compose(A.ONE, fa, sa) if fa else a
-            b = self._compose(A.ONE, fb, sb) if fb else b
-            return self._scale(coef, self._kron(a, b))
-        return self._kron(a, b)
+        return self._kron(a, b) if _is_num(coef, 1) else self._scale(coef, self._kron(a, b))
+
+    def _outer_scalar(self, a: A.Node) -> tuple[A.Node, A.Node]:
+        """c A → (c, A) for the scalar standing outside a product (kron(cA, B) = c kron(A, B))."""
+        if isinstance(a, A.Neg):
+            c, rest = self._outer_scalar(a.arg)
+            return self.neg(c), rest
+        if isinstance(a, A.Mul) and self.shape(a.left).is_scalar and not self.shape(a.right).is_scalar:
+            c, rest = self._outer_scalar(a.right)
+            return self.mul(a.left, c), rest
+        return A.ONE, a
 
     def _kron(self, a: A.Node, b: A.Node) -> A.Node:
         sa, sb = self.shape(a), self.shape(b)
@@ -368,7 +376,7 @@ class Algebra:
         coef_a, fa = self._factors(a)
         coef_b, fb = self._factors(b)
         coef, factors, kept = self._join(self.mul(coef_a, coef_b), fa, fb)
-        coef, factors, collapsed = self._scalars_out(coef, factors)
+        coef, factors, collapsed = self._scalars_out(coef, factors, kept)
         prefix = None if collapsed else self._prefix(a, fa, kept)
         return self._compose(coef, factors, Shape(sa.rows, sb.cols), prefix and (prefix, kept))
 
@@ -486,25 +494,41 @@ class Algebra:
         return row if s.is_row else self._chain([A.Ones(dim=s.rows), row])
 
     def _chain(self, factors: list[A.Node]) -> A.Node:
-        """The left-nested matrix product of factors, its shapes remembered."""
+        """The left-nested matrix product of factors, its shapes remembered (and
+        its factors, so it is not taken apart again)."""
         chain = factors[0]
         rows = self.shape(chain).rows
         for f in factors[1:]:
             chain = A.MatMul(chain, f)
             self.typing.remember(chain, Shape(rows, self.shape(f).cols))
+        if len(factors) > 1:
+            self._factored[id(chain)] = (chain, A.ONE, tuple(factors), chain)
         return chain
 
-    def _scalars_out(self, coef: A.Node, factors: list[A.Node]) -> tuple[A.Node, list[A.Node], bool]:
+    def _cached(self, node: A.Node) -> bool:
+        hit = self._factored.get(id(node))
+        return hit is not None and hit[0] is node
+
+    def _row(self, factors: list[A.Node]) -> A.Node:
+        """The 1×k product of factors written as the transpose of a column, gᵀ."""
+        col = self._chain([self.transpose(f) for f in reversed(factors)])
+        row = A.Transpose(col)
+        self.typing.remember(row, self.shape(col).T)
+        return row
+
+    def _scalars_out(self, coef: A.Node, factors: list[A.Node], start: int = 0
+                     ) -> tuple[A.Node, list[A.Node], bool]:
         """A run of factors whose product is 1×1 (a row chain ending in a column)
-        is a scalar: it joins the coefficient, so no product ever has a 1×1 factor."""
-        out: list[A.Node] = []
-        changed = False
-        for f in factors:
-            out.append(f)
-            if len(out) > 1 and self.shape(out[0]).rows == 1 and self.shape(f).cols == 1:
-                coef = self.mul(coef, self._inner(self._chain(out[:-1]), f))
-                out, changed = [], True
-        return coef, out, changed
+        is a scalar: it joins the coefficient, so no product ever has a 1×1 factor.
+        The first ``start`` factors are known to hold no such run."""
+        if not factors or self.shape(factors[0]).rows != 1:
+            return coef, factors, False
+        for j in range(max(start, 1), len(factors)):
+            if self.shape(factors[j]).cols == 1:
+                coef = self.mul(coef, self._inner(self._chain(factors[:j]), factors[j]))
+                coef, rest, _ = self._scalars_out(coef, factors[j + 1:])
+                return coef, rest, True
+        return coef, factors, False
 
     def _decompose(self, node: A.Node) -> tuple[A.Node, list[A.Node]]:
         """node = coefficient (a scalar) × the product of non-scalar factors."""
@@ -523,10 +547,17 @@ class Algebra:
         if isinstance(node, A.Div) and self.shape(node.right).is_scalar:  # a/c = (1/c) a
             coef, factors = self._factors(node.left)
             return self.div(coef, node.right), factors
-        if isinstance(node, A.MatMul):
-            ca, fa = self._factors(node.left)
-            cb, fb = self._factors(node.right)
-            return self.mul(ca, cb), fa + fb
+        if isinstance(node, A.MatMul):  # a left-nested chain, walked down once (not once per level)
+            rights = []
+            while isinstance(node, A.MatMul) and not self._cached(node):
+                rights.append(node.right)
+                node = node.left
+            coef, factors = self._factors(node)
+            for right in reversed(rights):
+                c, fs = self._factors(right)
+                coef = self.mul(coef, c)
+                factors += fs
+            return coef, factors
         if isinstance(node, A.Diag) and isinstance(node.arg, A.Ones):
             return A.ONE, []
         return A.ONE, [node]
@@ -549,6 +580,8 @@ class Algebra:
                 stack.append(fb[i])
                 i += 1
                 continue
+            if len(stack) > 1 and isinstance(fb[i], (A.Kron, A.Commutation)) and self.shape(stack[0]).rows == 1:
+                stack, kept = [self._row(stack)], 0  # a gradient meets a vec-Jacobian: as one row, vec(G)ᵀ
             step = self._pair(stack[-1], fb[i])
             if step is None:
                 stack.extend(fb[i:])
