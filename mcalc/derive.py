@@ -34,6 +34,8 @@ class Intermediates:
         taken = set(typing.variables) | set(self.definitions)
         self.prefix = next(p for p in ("u", "v", "t", "q", "z_") if not any(
             name.startswith(p) and name[len(p):].isdigit() and name[len(p):].isascii() for name in taken))
+        self.adjoint_prefix = next(p for p in ("δ", "ε", "η", "d_") if not any(
+            name.startswith(p) and name[len(p):].isdigit() for name in taken))
         self.root = self._visit(program.body)
 
     def _visit(self, node: A.Node, name: str | None = None) -> A.Node:
@@ -103,7 +105,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
 
     # Step 3: the chain rule, multiplying the partials from the output down to each
     # variable and summing over every path: ∂y/∂p = Σ ∂y/∂u ∂u/∂p over the u that use p.
-    chain = _chain_rule(items, by_output, output, out_shape, alg)
+    chain, adjoints = _chain_rule(items, by_output, output, out_shape, alg, steps.adjoint_prefix)
     identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
     for v in wrt:
@@ -113,27 +115,74 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
         shape = Shape(_size(out_shape), _size(v_shape))
         combinations.append(Combination(v, rule, _shown(paths), value, shape, simplifier.polish, identities))
-        substitutions.append(_substitute(value, items, alg, simplifier, v, shape, out_shape, v_shape))
+        substitutions.append(_substitute(value, [*items, *adjoints], alg, simplifier, v, shape, out_shape,
+                                         v_shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),
-                  tuple(partials.values()), tuple(combinations), tuple(substitutions))
+                  tuple(partials.values()), tuple(combinations), tuple(substitutions), tuple(adjoints))
     return trace, alg
 
 
-def _chain_rule(items, by_output, output, out_shape, alg) -> dict[str, A.Node]:
-    """∂y/∂p for every p the output depends on (intermediates last to first: a
-    product grows at its right end, so each step costs the same)."""
+ADJOINT_MIN = 6  # nodes: a smaller total derivative is simply written out in each term that uses it
+
+
+def _chain_rule(items, by_output, output, out_shape, alg, prefix) -> tuple[dict[str, A.Node], list[Intermediate]]:
+    """∂y/∂p for every p the output depends on, by reverse accumulation: from
+    the last intermediate to the first, each one's total derivative (its adjoint)
+    is formed once and passed down to its arguments (a product grows at its right
+    end, so each step costs the same).  An adjoint that two or more partials
+    use is named, δₖ = ∂y/∂uₖ, so that it is written once: without that, a chain
+    whose every intermediate feeds two later ones doubles at each step."""
+    adjoints: list[Intermediate] = []
     if not isinstance(output, A.Var):
-        return {}
+        return {}, adjoints
     d = {output.name: alg.identity(out_shape)}
     for it in reversed(items):
         upstream = d.get(it.name)
         if upstream is None:
             continue
-        for p in by_output.get(it.name, ()):
+        consumers = by_output.get(it.name, ())
+        if len(consumers) > 1 and _size_over(upstream, ADJOINT_MIN):
+            upstream = _named_adjoint(alg, it, upstream, out_shape, prefix, adjoints)
+        for p in consumers:
             term = alg.jmul(upstream, p.expr)
             d[p.by] = alg.jadd(d[p.by], term) if p.by in d else term
-    return d
+    return d, adjoints
+
+
+def _named_adjoint(alg, it: Intermediate, upstream: A.Node, out_shape: Shape, prefix: str,
+                   adjoints: list[Intermediate]) -> A.Node:
+    """δₖ for the adjoint of uₖ: for a scalar function shaped like uₖ (the
+    gradient by it), so that the vec identities still see vec(δₖ)ᵀ; else the
+    Jacobian ∂y/∂uₖ itself.  Returns what stands for it in the products."""
+    name = f"{prefix}{it.name[len(it.name.rstrip('0123456789')):] or len(adjoints) + 1}"
+    shape = it.shape
+    if out_shape.is_scalar and not shape.is_scalar:
+        value = alg.vec(alg.transpose(upstream))  # the gradient by uₖ, laid flat
+        if shape.is_matrix:
+            value = alg.unvec(value, shape.rows, shape.cols)
+            if value is None:
+                return upstream
+        else:
+            shape = Shape(shape.flat, 1)
+        alg.typing.add(name, shape)
+        adjoints.append(Intermediate(name, value, shape))
+        stands = A.Transpose(alg.vec(A.Var(name)))
+        alg.typing.remember(stands, Shape(1, shape.flat))
+        return stands
+    shape = alg.shape(upstream)
+    alg.typing.add(name, shape)
+    adjoints.append(Intermediate(name, upstream, shape))
+    return A.Var(name)
+
+
+def _size_over(node: A.Node, limit: int) -> bool:
+    count = 0
+    for _ in A.walk(node):
+        count += 1
+        if count > limit:
+            return True
+    return False
 
 
 SHARE_MIN = 12  # nodes: a smaller shared subexpression is simply written out again

@@ -78,8 +78,9 @@ def _latex_name(text: str) -> str:
     are the digits of the same name)."""
     if text.startswith("\\mathrm{"):
         return text[len("\\mathrm{"):-1]
-    if text.startswith("\\"):
-        return _GREEK[text[1:]]
+    if text.startswith("\\"):  # \lambda, \delta_{3}
+        letter, _, index = text[1:].partition("_{")
+        return _GREEK[letter] + index.rstrip("}")
     if "_{" in text:
         stem, sub = text[:-1].split("_{")
         return stem + sub if sub.isdigit() else f"{stem}_{sub}"

@@ -70,6 +70,9 @@ class Trace(NamedTuple):
     partials: tuple[Partial, ...]
     combinations: tuple[Combination, ...]
     substitutions: tuple[Substitution, ...]
+    # Step 3's named adjoints, δₖ = ∂y/∂uₖ (as the gradient by uₖ for a scalar y),
+    # in the order reverse accumulation forms them
+    adjoints: tuple[Intermediate, ...] = ()
 
     @property
     def rule(self) -> str | None:
