@@ -18,6 +18,7 @@ from .simplify import Simplifier
 from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Substitution, Trace
 
 MAX_PATHS_SHOWN = 6
+MAX_PATH_SHOWN = 24  # partials in one path: longer products are not written out
 _LEAVES = (A.Num, A.Const, A.Var, A.Ones, A.Identity, A.Zero, A.Commutation)
 
 
@@ -108,15 +109,18 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     chain, adjoints = _chain_rule(items, by_output, output, out_shape, alg, steps.adjoint_prefix)
     identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
+    substitute_back = Substituter([*items, *adjoints], alg, simplifier)
+    paths_to = Paths(items, by_output, output)
+    on_path = _on_path(by_output, output.name) if isinstance(output, A.Var) else set()
+    vector_on_path = any(not it.shape.is_scalar for it in items if it.name in on_path)
     for v in wrt:
         v_shape = typing.variables.get(v, Shape(1, 1))
         value = chain.get(v) or alg.jzero(_size(out_shape), _size(v_shape))
-        paths = _paths(items, by_output, output, v)
-        rule = _rule(items, by_output, output, v, v_shape, out_shape, paths)
+        paths = paths_to(v)
+        rule = _rule(items, output, v, v_shape, out_shape, paths, vector_on_path)
         shape = Shape(_size(out_shape), _size(v_shape))
         combinations.append(Combination(v, rule, _shown(paths), value, shape, simplifier.polish, identities))
-        substitutions.append(_substitute(value, [*items, *adjoints], alg, simplifier, v, shape, out_shape,
-                                         v_shape))
+        substitutions.append(substitute_back(value, v, shape, out_shape, v_shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),
                   tuple(partials.values()), tuple(combinations), tuple(substitutions), tuple(adjoints))
@@ -188,39 +192,63 @@ def _size_over(node: A.Node, limit: int) -> bool:
 SHARE_MIN = 12  # nodes: a smaller shared subexpression is simply written out again
 
 
-def _substitute(value: A.Node, items: list[Intermediate], alg: Algebra, simplifier: Simplifier, v: str,
-                shape: Shape, out_shape: Shape, v_shape: Shape) -> Substitution:
-    """Step 4: substitute the intermediates back, except those the answer would
-    copy into several places (and that are not tiny): these stay named.  A scalar
-    by an m×n matrix X is laid out as a matrix: ∂y/∂vec(X)ᵀ = vec(G)ᵀ becomes Gᵀ,
-    n×m in numerator layout (the gradient G, shaped like X, in denominator)."""
-    if out_shape.is_scalar and v_shape.is_matrix:
-        g = alg.unvec(alg.vec(value), v_shape.rows, v_shape.cols) if not alg.is_zero(value) else \
-            A.Zero(v_shape.rows, v_shape.cols)
-        if g is None:
-            raise NotSupported(f"∂/∂{v}: mcalc found the derivative only as a row over vec({v}), "
-                               f"not as a matrix in closed form")
-        value, shape = alg.transpose(g), v_shape.T
-    keep = _shared(items, value)
-    values: dict[str, A.Node] = {}
-    shared = []
-    for it in items:
-        expr = substitute(it.expr, values)
-        if it.name in keep:
-            shared.append((it.name, _final(expr, alg, simplifier)))
-        else:
-            values[it.name] = expr
-    final = _final(substitute(value, values), alg, simplifier)
-    return Substitution(v, final, shape, tuple(_needed(shared, final)))
+class Substituter:
+    """Step 4 for every variable of one derivation: the intermediates (and named
+    adjoints) are simplified once each, in order, each with the earlier ones
+    written in: one that simplifies to a few nodes (x·x·…·x to xᵏ) is written out
+    wherever it is used; a larger one stays a name unless the answer uses it only
+    once.  So the answer grows linearly with the function, whatever its shape, and
+    what can cancel still meets (the cost of step 4 does not grow with the number
+    of variables either)."""
 
+    def __init__(self, items: list[Intermediate], alg: Algebra, simplifier: Simplifier):
+        self.alg, self.simplifier = alg, simplifier
+        self.order = {it.name: i for i, it in enumerate(items)}
+        self.inline: dict[str, A.Node] = {}  # written out where used
+        self.named: dict[str, A.Node] = {}  # kept as names (when used more than once)
+        for it in items:
+            expr = _final(substitute(it.expr, self.inline), alg, simplifier)
+            (self.named if _size_over(expr, SHARE_MIN) else self.inline)[it.name] = expr
 
-def _needed(shared: list[tuple[str, A.Node]], value: A.Node) -> list[tuple[str, A.Node]]:
-    """The named subexpressions the simplified answer still uses, in order."""
-    need = A.names(value)
-    for name, expr in reversed(shared):
-        if name in need:
-            need |= A.names(expr)
-    return [(name, expr) for name, expr in shared if name in need]
+    def __call__(self, value: A.Node, v: str, shape: Shape, out_shape: Shape, v_shape: Shape) -> Substitution:
+        """∂y/∂v with the intermediates substituted back.  A scalar by an m×n
+        matrix X is laid out as a matrix: ∂y/∂vec(X)ᵀ = vec(G)ᵀ becomes Gᵀ, n×m in
+        numerator layout (the gradient G, shaped like X, in denominator)."""
+        alg = self.alg
+        if out_shape.is_scalar and v_shape.is_matrix:
+            g = alg.unvec(alg.vec(value), v_shape.rows, v_shape.cols) if not alg.is_zero(value) else \
+                A.Zero(v_shape.rows, v_shape.cols)
+            if g is None:
+                raise NotSupported(f"∂/∂{v}: mcalc found the derivative only as a row over vec({v}), "
+                                   f"not as a matrix in closed form")
+            value, shape = alg.transpose(g), v_shape.T
+        final = _final(substitute(value, self.inline), alg, self.simplifier)
+        shared, final = self._names(final)
+        return Substitution(v, final, shape, tuple(shared))
+
+    def _names(self, final: A.Node) -> tuple[list[tuple[str, A.Node]], A.Node]:
+        """The named subexpressions the answer needs, in order; one it uses only
+        once is written out in its place instead."""
+        refs: dict[str, int] = {}
+        stack = [final]
+        while stack:
+            for n in A.walk(stack.pop()):
+                if type(n) is A.Var and n.name in self.named:
+                    refs[n.name] = refs.get(n.name, 0) + 1
+                    if refs[n.name] == 1:
+                        stack.append(self.named[n.name])
+        once = {name for name, count in refs.items() if count == 1}
+        if not once:
+            return sorted(((n, self.named[n]) for n in refs), key=lambda ne: self.order[ne[0]]), final
+        values: dict[str, A.Node] = {}
+        kept = []
+        for name in sorted(refs, key=self.order.__getitem__):
+            expr = substitute(self.named[name], values)
+            if name in once:
+                values[name] = expr
+            else:
+                kept.append((name, expr))
+        return kept, substitute(final, values)
 
 
 def _final(node: A.Node, alg: Algebra, simplifier: Simplifier) -> A.Node:
@@ -238,65 +266,54 @@ def _final(node: A.Node, alg: Algebra, simplifier: Simplifier) -> A.Node:
     return node
 
 
-def _shared(items: list[Intermediate], value: A.Node) -> set[str]:
-    """Intermediates referenced from two places or more in what the answer needs,
-    and large once written out."""
-    exprs = {it.name: it.expr for it in items}
-    size: dict[str, int] = {}
-    for it in items:
-        size[it.name] = sum(size.get(n.name, 1) if isinstance(n, A.Var) else 1 for n in A.walk(it.expr))
-    refs: dict[str, int] = {}
-    stack = [value]
-    while stack:
-        for n in A.walk(stack.pop()):
-            if isinstance(n, A.Var) and n.name in exprs:
-                refs[n.name] = refs.get(n.name, 0) + 1
-                if refs[n.name] == 1:
-                    stack.append(exprs[n.name])
-    return {name for name, count in refs.items() if count >= 2 and size[name] > SHARE_MIN}
-
-
 def _size(shape: Shape):
     return shape.flat
 
 
-def _paths(items, by_output, output, v) -> list[tuple[Partial, ...]] | int:
-    """Every path of partials from the output down to v, or their count when
-    there are too many to list."""
-    count: dict[str, int] = {v: 1}
-    for it in items:
-        n = sum(count.get(p.by, 0) for p in by_output.get(it.name, ()))
-        if n:
-            count[it.name] = min(n, MAX_PATHS_SHOWN + 1)
-    name = output.name if isinstance(output, A.Var) else None
-    total = count.get(name, 0)
-    if total == 0 or total > MAX_PATHS_SHOWN:
-        return total
-    found: list[tuple[Partial, ...]] = []
+class Paths:
+    """The paths of partials from the output down to each variable (the products
+    the chain rule sums), counted for all variables in one pass."""
 
-    def walk(node: str, acc: tuple[Partial, ...]):
-        if node == v:
-            found.append(acc)
-            return
-        for p in by_output.get(node, ()):
-            if p.by in count:
-                walk(p.by, acc + (p,))
+    def __init__(self, items, by_output, output):
+        self.name = output.name if isinstance(output, A.Var) else None
+        self.count: dict[str, int] = {self.name: 1} if self.name else {}
+        self.up: dict[str, list[Partial]] = {}  # who uses each name: the partials by it
+        for it in reversed(items):
+            n = self.count.get(it.name, 0)
+            for p in by_output.get(it.name, ()):
+                self.up.setdefault(p.by, []).append(p)
+                if n:
+                    self.count[p.by] = min(self.count.get(p.by, 0) + n, MAX_PATHS_SHOWN + 1)
 
-    walk(name, ())
-    return found
+    def __call__(self, v: str) -> list[tuple[Partial, ...]] | int:
+        """Every path down to v, or their count when there are too many to list."""
+        total = self.count.get(v, 0) if v != self.name else 0
+        if total == 0 or total > MAX_PATHS_SHOWN:
+            return total
+        found: list[tuple[Partial, ...]] = []
+
+        def climb(node: str, acc: tuple[Partial, ...]) -> bool:  # from v up: every partial reaches the output
+            if node == self.name:
+                found.append(acc)
+                return True
+            if len(acc) >= MAX_PATH_SHOWN:
+                return False
+            return all(climb(p.of, (p, *acc)) for p in self.up.get(node, ()))
+
+        if not climb(v, ()):
+            return total  # a path too long to write out: the products are not listed
+        return sorted(found, key=lambda path: [(p.of, p.by) for p in path])
 
 
 def _shown(paths):
     return tuple(paths) if isinstance(paths, list) else None
 
 
-def _rule(items, by_output, output, v, v_shape, out_shape, paths) -> str | None:
+def _rule(items, output, v, v_shape, out_shape, paths, vector_on_path: bool) -> str | None:
     """The chain rule the paper would use (§4.5, §8.5)."""
     if not items or not isinstance(output, A.Var) or output.name == v:
         return None
-    on_path = _on_path(by_output, output.name)
-    if not v_shape.is_scalar or not out_shape.is_scalar or any(
-            not it.shape.is_scalar for it in items if it.name in on_path):
+    if not v_shape.is_scalar or not out_shape.is_scalar or vector_on_path:
         return VECTOR
     n_paths = paths if isinstance(paths, int) else len(paths)
     if n_paths == 0:

@@ -73,10 +73,20 @@ class Algebra:
         if isinstance(a, (A.Mul, A.Div)) and not isinstance(a.left, A.Ones):
             return type(a)(self.neg(a.left), a.right)  # the sign goes on the first factor: -a*b, -a/b
         if isinstance(a, A.VecLit):
-            return A.VecLit(tuple(self.neg(x) for x in a.items))
+            return self._veclit(a, tuple(self.neg(x) for x in a.items))
         return A.Neg(a)
 
+    def _veclit(self, like: A.VecLit, items: tuple[A.Node, ...]) -> A.VecLit:
+        """A column of entries shaped like ``like`` (its shape known, not checked again)."""
+        node = A.VecLit(items)
+        self.typing.remember(node, self.shape(like))
+        return node
+
     def add(self, a: A.Node, b: A.Node) -> A.Node:
+        if a is A.ZERO and self._covers(b, a):  # the common case first: a sparse column's zeros
+            return b
+        if b is A.ZERO and self._covers(a, b):
+            return a
         if isinstance(a, A.Num) and isinstance(b, A.Num) and _small(a.value + b.value):
             return A.Num(a.value + b.value)
         if self.is_zero(a) and self._covers(b, a):
@@ -84,7 +94,8 @@ class Algebra:
         if self.is_zero(b) and self._covers(a, b):
             return a
         if isinstance(a, A.VecLit) and isinstance(b, A.VecLit) and len(a.items) == len(b.items):
-            return A.VecLit(tuple(self.add(x, y) for x, y in zip(a.items, b.items)))
+            return self._veclit(a, tuple(y if x is A.ZERO else x if y is A.ZERO else self.add(x, y)
+                                         for x, y in zip(a.items, b.items)))  # entries are scalars
         if isinstance(b, A.Neg):
             return self.sub(a, b.arg)
         if isinstance(a, A.Neg) and not isinstance(b, A.Num):  # -a + b = b - a
@@ -109,7 +120,7 @@ class Algebra:
         if a == b:
             return self.zero_like(self.shape(a))
         if isinstance(a, A.VecLit) and isinstance(b, A.VecLit) and len(a.items) == len(b.items):
-            return A.VecLit(tuple(self.sub(x, y) for x, y in zip(a.items, b.items)))
+            return self._veclit(a, tuple(self.sub(x, y) for x, y in zip(a.items, b.items)))
         if isinstance(b, A.Neg):
             return self.add(a, b.arg)
         if isinstance(a, A.Transpose) and isinstance(b, A.Transpose):  # aᵀ - bᵀ = (a - b)ᵀ
@@ -120,6 +131,8 @@ class Algebra:
 
     def mul(self, a: A.Node, b: A.Node) -> A.Node:
         """Scalar times anything, or ⊗; numbers gather at the front."""
+        if (a is A.ZERO or b is A.ZERO) and self.shape(a).is_scalar and self.shape(b).is_scalar:
+            return A.ZERO
         if isinstance(a, A.Num) and isinstance(b, A.Num):
             if _small(a.value * b.value):
                 return A.Num(a.value * b.value)
@@ -154,9 +167,9 @@ class Algebra:
         if isinstance(b, A.Vec) and self.shape(a).is_scalar:  # c vec(A) = vec(c A)
             return self.vec(self.mul(a, b.arg))
         if isinstance(a, A.VecLit) and self.shape(b).is_scalar:
-            return A.VecLit(tuple(self.mul(x, b) for x in a.items))
+            return self._veclit(a, tuple(self.mul(x, b) for x in a.items))
         if isinstance(b, A.VecLit) and self.shape(a).is_scalar:
-            return A.VecLit(tuple(self.mul(a, x) for x in b.items))
+            return self._veclit(b, tuple(self.mul(a, x) for x in b.items))
         return A.Mul(a, b)
 
     def div(self, a: A.Node, b: A.Node) -> A.Node:

@@ -16,11 +16,11 @@ from . import ast as A
 from .errors import ParseError
 from .rules import FUNCTIONS
 
-MAX_INPUT = 20_000  # characters
-MAX_DEPTH = 200  # bracket nesting
+MAX_INPUT = 100_000  # characters
+MAX_DEPTH = 1000  # bracket nesting
 MAX_NAME = 64  # characters in a name
 MAX_EXPONENT = 1000  # a literal exponent's magnitude
-MAX_NODES = 5000  # nodes in one program
+MAX_NODES = 50_000  # nodes in one program
 
 _HERE = Path(__file__).resolve().parent
 _GRAMMAR_PLACES = (_HERE / "grammar" / "mcalc.lark", _HERE.parent / "grammar" / "mcalc.lark")

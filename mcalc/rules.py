@@ -105,7 +105,10 @@ def _veclit(alg, u, i, name):
     # ∂[f₁ … fₘ]/∂fᵢ = eᵢ, the i-th unit column (§4: stacking the gradients)
     if not alg.shape(u.children[i]).is_scalar:
         raise NotSupported("the derivative of rows stacked into a matrix; derive each row", u.pos)
-    return A.VecLit(tuple(ONE if j == i else A.ZERO for j in range(len(u.items))))
+    m = len(u.items)
+    unit = A.VecLit((A.ZERO,) * i + (ONE,) + (A.ZERO,) * (m - i - 1))
+    alg.typing.remember(unit, Shape(len(u.items), 1))
+    return unit
 
 
 def _vec(alg, u, i, name):

@@ -93,7 +93,7 @@ ERRORS = [
     ("", None, "empty expression"),
     ("   ", None, "empty expression"),
     ("x\u200b+ y", 2, "invisible or control character U+200B"),
-    ("(" * 300 + "x" + ")" * 300, 201, "brackets nest deeper than 200"),
+    ("(" * 1300 + "x" + ")" * 1300, 1001, "brackets nest deeper than 1000"),
 ]
 
 
