@@ -93,7 +93,7 @@ class LatexPrinter(JuxtaposingPrinter):
         return isinstance(node, A.Div) and self._vectorish(node.right) or super()._spaced(node)
 
     def _juxtapose(self, left: str, right: str, node: A.Node) -> str:
-        if _ENDS_IN_DIGIT.search(left) and _STARTS_WITH_DIGIT.match(right):
+        if _ENDS_IN_DIGIT.search(left[-16:]) and _STARTS_WITH_DIGIT.match(right):  # the tail: linear printing
             return left + " \\times " + right  # 300 \times 3^{99}: side by side, 300 3^{99} reads as 3003^{99}
         return left + " " + right
 

@@ -268,15 +268,15 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     raise DeclarationError("could not work out the shapes; declare the vectors (-v) and matrices (-M)")
 
 
-def unsized_readback(node: A.Node, variables: dict[str, Shape]) -> set[int]:
+def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
     """The 𝟏 and I in ``node`` whose sizes a reader of the printed expression
     would not recover: inferring the tree again with every 𝟏 and I unsized, the
     ids of those that come out another size (they print with their size)."""
     constants = [n for n in A.walk(node) if type(n) in (A.Ones, A.Identity)]
     if not constants:
         return set()
-    dims = _dims_of(variables.values()) | {"n"} | {d for c in constants for d in dim_names(c.dim or "n")}
-    checker = _Checker(dict(variables), dims, flexible=set(), unsized=True)
+    dims = typing.dims | {"n"} | {d for c in constants for d in dim_names(c.dim or "n")}
+    checker = _Checker(typing.variables, dims, flexible=set(), unsized=True)  # read, never written
     try:
         checker.check(node)
     except ShapeError:

@@ -70,7 +70,7 @@ class Printer:
         if self.typing is not None:
             from .shapes import unsized_readback
 
-            self.sized = unsized_readback(node, self.typing.variables)
+            self.sized = unsized_readback(node, self.typing)
         else:
             self.sized = {id(n) for n in A.walk(node) if type(n) in (A.Ones, A.Identity) and n.dim is not None}
         return self._print(node)
@@ -283,7 +283,7 @@ class UnicodePrinter(JuxtaposingPrinter):
         right takes ×; a longer name a space (lossx would be another name)."""
         if _STARTS_NUMBER.match(right):
             return f"{left} × {right}"  # x × 2, x² × 3, 2 × 3: never x2 or 23
-        if _LAST_NAME.search(left) and _FIRST_NAME.match(right):
+        if _LAST_NAME.search(left[-70:]) and _FIRST_NAME.match(right):  # a name is at most 64 characters
             le, re_ = _edge(node.left, 1), _edge(node.right, 0)
             if le is None or re_ is None:
                 return f"{left} {right}"
