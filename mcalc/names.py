@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from . import ast as A
-from .errors import DeclarationError
+from .errors import DeclarationError, ParseError
 
 _LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
 _ATOM = re.compile(f"[{_LETTER}](?:_?[0-9]+)?")  # one letter and its index: x, w1, x_2, W₂
@@ -72,9 +72,12 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
         return A.Call("exp", (_resolve(node.right, res),), pos=node.pos)  # e^x is exp(x)
     if type(node) is A.Prefixed:
         return A.Juxtapose(_resolve(node.left, res), _resolve(node.right, res), pos=node.pos)
-    if type(node) is A.Apply:
+    if type(node) is A.Apply:  # x(x + 1), W₁W₂(x + b): names times a parenthesis
         f = node.left
-        if type(f) is A.Var and f.name not in res.base:
+        if type(f) is A.Var and f.name not in res.base and not _ATOM.fullmatch(f.name) and \
+                _split(f.name, res.known - {f.name}) is None:
+            raise ParseError(f"unknown function '{f.name}' (for a product write {f.name}*(…))", f.pos)
+        if type(f) is A.Var and f.name not in res.base and _ATOM.fullmatch(f.name):
             res.note(f"'{f.name}(…)' is read as {f.name} times (…): mcalc has no user-defined functions", f.pos)
         return A.Juxtapose(_resolve(f, res), _resolve(node.right, res), pos=node.pos)
     if _is_postfix(node):

@@ -41,7 +41,7 @@ _ALIASES = {"σ": "sigmoid", "log": "ln", "trace": "tr"}
 _NODE_FUNCTIONS = {"dot": A.Dot, "kron": A.Kron}
 _UNARY_NODE_FUNCTIONS = {"diag": A.Diag, "vec": A.Vec}
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-_ONE_LETTER = re.compile(r"[^\W\d_][0-9₀-₉]*")  # x, u₁, W2: a name the paper juxtaposes
+_LETTERS = re.compile(r"(?:[^\W\d_][0-9₀-₉]*)+")  # x, u₁, W₁W₂: names the paper juxtaposes
 
 _parser = None
 _parser_lock = threading.Lock()
@@ -429,7 +429,7 @@ def _make_transformer():
                 return self._sized(fn, args, tok)
             if fn not in FUNCTIONS:
                 split = _function_suffix(fn)
-                if split is None and len(args) == 1 and tok.type == "NAME" and _ONE_LETTER.fullmatch(fn):
+                if split is None and len(args) == 1 and tok.type == "NAME" and _LETTERS.fullmatch(fn):
                     name = self.name([tok])  # x(x + 1): x times (x + 1)
                     return A.Apply(name, args[0], pos=tok.column + len(str(tok)))
                 if split is None:

@@ -283,15 +283,26 @@ class UnicodePrinter(JuxtaposingPrinter):
         right takes ×; a longer name a space (lossx would be another name)."""
         if _STARTS_NUMBER.match(right):
             return f"{left} × {right}"  # x × 2, x² × 3, 2 × 3: never x2 or 23
-        if _LAST_NAME.search(left[-70:]) and _FIRST_NAME.match(right):  # a name is at most 64 characters
-            le, re_ = _edge(node.left, 1), _edge(node.right, 0)
-            if le is None or re_ is None:
-                return f"{left} {right}"
-            if not isinstance(re_, (A.Var, A.Const)):  # a function call: the parser splits bsum(
-                return left + right
-            if not (_ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name))):
-                return f"{left} {right}"
-        return left + right
+        if not _LAST_NAME.search(left[-70:]):  # a name is at most 64 characters
+            return left + right
+        # Read back, a run of letters is one group: uᵀPx·kron(…) would be uᵀ(P(x kron(…))).
+        # Where the left side is itself a product and regrouping could change the shapes
+        # (not all scalars), the run is broken: by a space, or before '(' by parentheses.
+        le, re_ = _edge(node.left, 1), _edge(node.right, 0)
+        single = type(node.left) in (A.Var, A.Const)
+        loose = single or (le is not None and re_ is not None and self.shape is not None
+                           and self.shape(le).is_scalar and self.shape(re_).is_scalar)
+        if right.startswith("("):
+            return left + right if loose else f"({left}){right}"
+        if not _FIRST_NAME.match(right):
+            return left + right
+        if le is None or re_ is None:
+            return f"{left} {right}"
+        if not isinstance(re_, (A.Var, A.Const)):  # a function call: the parser splits bsum(
+            return left + right if single else f"{left} {right}"
+        if loose and _ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name)):
+            return left + right
+        return f"{left} {right}"
 
     def _print_Transpose(self, node):
         if isinstance(node.arg, A.Call) and node.arg.fn == "inv":  # X⁻ᵀ

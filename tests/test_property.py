@@ -118,3 +118,67 @@ def test_printed_answers_read_back(expr, which, seed):
         for grow, wrow in zip(got, want, strict=True):
             for g, w in zip(grow, wrow, strict=True):
                 assert abs(g - w) <= 1e-9 * (1 + abs(w)), (expr, printed, got, want)
+
+
+# -- by matrices ---------------------------------------------------------------------
+MDECLS = {"vectors": ["x", "u:m"], "matrices": ["P:m,n", "Q:m,n", "R:n,n"], "scalars": ["a"]}
+MNAMES = ["P", "Q", "R", "x", "u", "a"]
+
+
+def _matrix_exprs():
+    """(matrix m×n, scalar) pairs built from P, Q (m×n), R (n×n), x (n), u (m), a."""
+    def grow(kids):
+        m, s = kids.map(lambda t: t[0]), kids.map(lambda t: t[1])
+        return st.tuples(
+            st.one_of(
+                st.tuples(st.sampled_from(["({}) + ({})", "({}) - ({})", "({}) ⊗ ({})", "max({}, {})",
+                                           "({}) ⊘ (({})^2 + 1)"]), m, m).map(lambda t: t[0].format(t[1], t[2])),
+                st.tuples(st.sampled_from(["tanh({})", "sin({})", "exp(tanh({}))", "({})^2", "-({})",
+                                           "({}) @ R", "({}) @ R'", "relu({})", "sigmoid({})"]), m)
+                .map(lambda t: t[0].format(t[1])),
+                st.tuples(st.sampled_from(["({}) * ({})", "({}) + ({})"]), m, s).map(lambda t: t[0].format(t[1], t[2])),
+                st.tuples(m, s).map(lambda t: f"({t[1]}) * ({t[0]})"),
+            ),
+            st.one_of(
+                st.tuples(st.sampled_from(["sum({})", "mean({})", "norm({})^2", "tr(({})' @ P)", "u' @ ({}) @ x",
+                                           "sum(tanh(({}) @ x))", "logsumexp(({}) @ x)", "sum(({}) @ R @ x)"]), m)
+                .map(lambda t: t[0].format(t[1])),
+                st.tuples(st.sampled_from(["sin({})", "({})^2", "tanh({}) * a"]), s).map(lambda t: t[0].format(t[1])),
+                st.tuples(s, s).map(lambda t: f"({t[0]}) * ({t[1]})"),
+            ))
+
+    leaves = st.tuples(st.sampled_from(["P", "Q", "P @ R"]), st.sampled_from(["a", "2", "0.5"]))
+    return st.recursive(leaves, grow, max_leaves=6)
+
+
+@settings(max_examples=2_000 if LONG else 150, deadline=None, derandomize=not LONG,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(pair=_matrix_exprs(), kind=st.integers(0, 2), which=st.integers(0, 5), seed=st.integers(0, 10**6))
+def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, which, seed):
+    """Scalars, vectors (M @ x) and matrices built from matrices, derived by a matrix,
+    a vector or a scalar: vec-Jacobians and gradients against finite differences."""
+    matrix, scalar = pair
+    expr = [scalar, f"tanh(({matrix}) @ x)", matrix][kind]
+    names = [n for n in MNAMES if n in expr.replace("tanh", "").replace("max", "").replace("sum", "")
+             .replace("mean", "").replace("norm", "").replace("exp", "").replace("sigmoid", "")
+             .replace("relu", "").replace("logsumexp", "")] or ["a"]
+    wrt = names[which % len(names)]
+    try:
+        d = mcalc.diff(expr, wrt=wrt, **MDECLS)
+    except NotSupported:
+        return
+    values = random_values(d, seed)
+    try:
+        got = d.evaluate(values)
+        want = fd_jacobian(d, values, h=1e-6)
+    except EvaluationError:
+        return
+    for grow, wrow in zip(got, want, strict=True):
+        for g, w in zip(grow, wrow, strict=True):
+            if not math.isfinite(w) or abs(w) > 1e6:
+                return
+            assert abs(g - w) <= 1e-4 * (1 + abs(w)), (expr, wrt, d.text, got, want)
+    for printed in (d.text, d.unicode, d.latex):
+        from numeric import readback_error
+
+        assert readback_error(d, printed, seed) < 1e-8, (expr, printed)
