@@ -554,7 +554,7 @@ class Simplifier:
         if t is A.Add or t is A.Sub:
             return self._sum(node)
         if t is A.Mul:
-            return mul(self.canonical(node.left), self.canonical(node.right))
+            return self._product(node)
         if t is A.Div:
             return mul(self.canonical(node.left), power(self.canonical(node.right), _NEG_ONE))
         if t is A.Pow:
@@ -589,6 +589,31 @@ class Simplifier:
                     _accumulate(factors, softmax if top is column else A.Transpose(softmax), _1)
             out = add(out, _term(c, factors))
         return out
+
+    def _product(self, node: A.Node) -> Sum:
+        """a·b·c·…: the factors of a chain gathered into one mapping (a long
+        product costs its length, not its length squared)."""
+        parts = []
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if type(n) is A.Mul:
+                stack.append(n.right)
+                stack.append(n.left)
+            else:
+                parts.append(n)
+        coeff, factors = _1, {}
+        for part in parts:
+            s = self.canonical(part)
+            c = as_number(s)
+            if c is not None:
+                coeff *= c
+                continue
+            p, k = _as_term(s)
+            coeff *= k
+            for base, e in p.items.items():
+                _accumulate(factors, base, e)
+        return _term(coeff, factors) if factors else number(coeff)
 
     def _sum(self, node: A.Node) -> Sum:
         """a + b - c + …: the summands of a chain gathered into one mapping, so a
