@@ -104,7 +104,8 @@ def _matmul(alg, u, i, name):
 def _veclit(alg, u, i, name):
     # ∂[f₁ … fₘ]/∂fᵢ = eᵢ, the i-th unit column (§4: stacking the gradients)
     if not alg.shape(u.children[i]).is_scalar:
-        raise NotSupported("the derivative of rows stacked into a matrix; derive each row", u.pos)
+        raise NotSupported("the derivative of rows stacked into a matrix: mcalc has no closed form for it; "
+                           "derive each row by itself", u.pos)
     m = len(u.items)
     unit = A.VecLit((A.ZERO,) * i + (ONE,) + (A.ZERO,) * (m - i - 1))
     alg.typing.remember(unit, Shape(len(u.items), 1))
@@ -179,7 +180,8 @@ def partial(alg, u: A.Node, i: int, name: str | None = None) -> A.Node:
         return LINEAR[type(u)](alg, u, i, name)
     if isinstance(u, A.Call) and u.fn in FUNCTION_RULES:
         return FUNCTION_RULES[u.fn](alg, u, i, name)
-    raise NotSupported(f"the derivative of {_describe(u)} (mcalc has no rule for it yet)", u.pos)
+    raise NotSupported(f"the derivative of {_describe(u)}: mcalc has no closed form for it"
+                       f"{_INSTEAD.get(type(u), '')}", u.pos)
 
 
 def _element_derivative(alg, u: A.Node, i: int):
@@ -192,6 +194,13 @@ def _element_derivative(alg, u: A.Node, i: int):
         a, b = u.children
         return BINARY[key][i](alg, a, b)
     return None
+
+
+_INSTEAD = {
+    A.Diag: "; write diag(v) @ c as v ⊗ c, which mcalc derives",
+    A.Kron: "; write the product it stands for instead (kron(Bᵀ, A) vec(X) is vec(A X B))",
+    A.MatLit: "; derive the entries one at a time",
+}
 
 
 def _describe(u: A.Node) -> str:
