@@ -72,7 +72,9 @@ class Derivation:
         shared: dict[str, A.Node] = {}
         for s in trace.substitutions:
             shared.update(s.shared)
-        self.shared: tuple[tuple[str, A.Node], ...] = tuple(shared.items())  # named subexpressions
+        order = {it.name: i for i, it in enumerate((*trace.intermediates, *trace.adjoints))}
+        # named subexpressions, each after the ones it uses, whichever variable needed it
+        self.shared: tuple[tuple[str, A.Node], ...] = tuple(sorted(shared.items(), key=lambda ne: order[ne[0]]))
 
     # -- the answer -----------------------------------------------------------
     @property
