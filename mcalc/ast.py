@@ -365,6 +365,15 @@ def names(node: Node) -> set[str]:
     return {n.name for n in walk(node) if isinstance(n, Var)}
 
 
+def terminating(value: Fraction) -> bool:
+    """Whether the number is a finite decimal (its denominator has no prime but 2 and 5)."""
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
 def num(value) -> Num:
     return Num(Fraction(value))
 

@@ -136,8 +136,10 @@ class Evaluator:
     def size(self, dim) -> int:
         if isinstance(dim, int):
             return dim
-        if "+" in dim:  # n+1: the sizes of blocks side by side
-            return sum(int(p) if p.isdigit() else self.size(p) for p in dim.split("+"))
+        if "+" in dim or "*" in dim:  # n+1: blocks side by side; m*n: the length of vec(X)
+            from .shapes import dim_value
+
+            return dim_value(dim, self.size)
         if dim in self.sizes:
             return self.sizes[dim]
         raise MissingValue(f"the size {dim} is unknown: give a value for a variable of that size")

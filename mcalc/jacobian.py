@@ -37,11 +37,7 @@ def _is_num(node, value=None) -> bool:
 def _small(value: Fraction) -> bool:
     """Fold only to modest numbers that print exactly as decimals (so the
     printed answer parses back to the same tree: 1/3 stays a quotient)."""
-    d = value.denominator
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    return d == 1 and abs(value.numerator) < _FOLD_LIMIT and value.denominator < _FOLD_LIMIT
+    return A.terminating(value) and abs(value.numerator) < _FOLD_LIMIT and value.denominator < _FOLD_LIMIT
 
 
 class Algebra:

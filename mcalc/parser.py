@@ -119,7 +119,7 @@ def _dim_of_node(node: A.Node, column: int, line: int):
         return node.name
     if isinstance(node, A.Num) and node.value.denominator == 1 and 1 <= node.value <= 10_000:
         return int(node.value)
-    if isinstance(node, (A.Mul, A.Juxtapose)):
+    if isinstance(node, (A.Mul, A.Juxtapose, A.Dot)):  # m*n, m n, m·n
         return dim_mul(_dim_of_node(node.left, column, line), _dim_of_node(node.right, column, line))
     if isinstance(node, A.Add):
         return dim_sum([_dim_of_node(node.left, column, line), _dim_of_node(node.right, column, line)])

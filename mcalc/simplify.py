@@ -680,7 +680,7 @@ class Simplifier:
         sign = c < 0
         c = -c if sign else c
         out = None
-        if c.denominator > 1000 and _decimal(c):  # 1.00001x, not 100001x/100000
+        if c.denominator > 1000 and A.terminating(c):  # 1.00001x, not 100001x/100000
             out, c = A.Num(c), Fraction(1)
         elif c.numerator != 1 or not numer:
             out = A.Num(Fraction(c.numerator))
@@ -755,14 +755,6 @@ def _rebuilt(node: A.Node, fn) -> A.Node:
     if all(a is b for a, b in zip(new, children)):
         return node
     return node.rebuild(new)
-
-
-def _decimal(c: Fraction) -> bool:
-    d = c.denominator
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    return d == 1
 
 
 def _number_node(c: Fraction) -> A.Node:

@@ -21,16 +21,8 @@ def precedence(node: A.Node) -> int:
     if isinstance(node, A.Num):
         if node.value < 0:
             return NEG
-        return ATOM if _is_decimal(node.value) else MUL
+        return ATOM if A.terminating(node.value) else MUL
     return _PREC.get(type(node), ATOM)
-
-
-def _is_decimal(value: Fraction) -> bool:
-    d = value.denominator
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    return d == 1
 
 
 def format_number(value: Fraction) -> str:
@@ -38,7 +30,7 @@ def format_number(value: Fraction) -> str:
     whichever is shorter, both one token), or else numerator/denominator."""
     if value.denominator == 1:
         return str(value.numerator)
-    if not _is_decimal(value):
+    if not A.terminating(value):
         return f"{value.numerator}/{value.denominator}"
     sign = "-" if value < 0 else ""
     places = 0

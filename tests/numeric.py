@@ -72,6 +72,14 @@ def max_rel_error(got, want) -> float:
     return max((abs(a - b) / (1 + abs(b)) for a, b in zip(flat_got, flat_want)), default=0.0)
 
 
+def mcalc_cli(*args):
+    """mcalc's command line in a fresh process."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "mcalc", *args], capture_output=True, text=True)
+
+
 def readback_error(d, printed: str, seed: int = 0) -> float:
     """The largest relative difference, at a random point, between the answer
     and what ``printed`` reads back as (typed with the function's variables)."""

@@ -15,7 +15,7 @@ import mcalc
 from mcalc.errors import NotSupported
 from mcalc.evaluate import Mat
 from mcalc.parser import parse
-from numeric import max_rel_error, random_values, readback_error
+from numeric import mcalc_cli, max_rel_error, random_values, readback_error
 
 CASES = [c for c in tomllib.loads((Path(__file__).parent / "data" / "matrix.toml").read_text())["case"]
          if c.get("kind") == "hessian"]
@@ -163,22 +163,18 @@ def test_latex_hessian_claims(tmp_path):
     assert [r.status for r in mcalc.check(str(path))] == ["pass", "pass"]
 
 
-def _mcalc(*args):
-    return subprocess.run([sys.executable, "-m", "mcalc", *args], capture_output=True, text=True)
-
-
 def test_the_command_line_gives_value_and_verdict():
-    p = _mcalc("hessian", "x^2*y^3", "--wrt", "x,y", "--at", "x=1", "--at", "y=2", "--format", "json", "--verify")
+    p = mcalc_cli("hessian", "x^2*y^3", "--wrt", "x,y", "--at", "x=1", "--at", "y=2", "--format", "json", "--verify")
     data = json.loads(p.stdout)
     assert p.returncode == 0 and data["value"] == [[16.0, 24.0], [24.0, 12.0]]
     assert data["verification"]["status"] == "verified"
 
 
 def test_the_command_line_refuses_a_vector_function_in_one_line():
-    p = _mcalc("hessian", "W@x", "--wrt", "x", "-M", "W:m,n", "-v", "x")
+    p = mcalc_cli("hessian", "W@x", "--wrt", "x", "-M", "W:m,n", "-v", "x")
     assert p.returncode == 2 and "scalar function" in p.stderr and len(p.stderr.splitlines()) == 1
 
 
 def test_latex_steps_show_both_derivations():
-    p = _mcalc("hessian", "sum(x^3)", "--wrt", "x", "-v", "x", "--latex", "--steps")
+    p = mcalc_cli("hessian", "sum(x^3)", "--wrt", "x", "-v", "x", "--latex", "--steps")
     assert p.stdout.count("\\begin{align*}") == 2

@@ -16,7 +16,7 @@ import mcalc
 from mcalc.errors import NotSupported, ShapeError
 from mcalc.evaluate import Evaluator
 from mcalc.parser import parse
-from numeric import fd_jacobian, max_rel_error, random_values, readback_error
+from numeric import mcalc_cli, fd_jacobian, max_rel_error, random_values, readback_error
 
 CASES = [c for c in tomllib.loads((Path(__file__).parent / "data" / "matrix.toml").read_text())["case"]
          if c.get("kind") != "hessian"]
@@ -158,12 +158,8 @@ def test_a_papers_latex_claim_by_a_matrix(tmp_path):
 
 
 # -- the command line ------------------------------------------------------------------
-def _mcalc(*args):
-    return subprocess.run([sys.executable, "-m", "mcalc", *args], capture_output=True, text=True)
-
-
 def test_at_takes_nested_rows_and_json_follows_the_convention():
-    p = _mcalc("diff", "a' @ X @ b", "--wrt", "X", "-v", "a:m,b:n", "-M", "X:m,n", "--layout", "denominator",
+    p = mcalc_cli("diff", "a' @ X @ b", "--wrt", "X", "-v", "a:m,b:n", "-M", "X:m,n", "--layout", "denominator",
                "--at", "X=[[1,2,3],[4,5,6]]", "--at", "a=[1,2]", "--at", "b=[1,0,-1]", "--format", "json")
     data = json.loads(p.stdout)
     assert data["value"] == [[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]]
@@ -179,7 +175,7 @@ def test_at_takes_nested_rows_and_json_follows_the_convention():
     (["kron(X, X)", "--wrt", "X", "-M", "X:n,n"], "not supported", None),
 ])
 def test_bad_matrix_input_is_one_line_and_exit_2(args, words, column):
-    p = _mcalc("diff", *args)
+    p = mcalc_cli("diff", *args)
     assert p.returncode == 2 and p.stdout == "" and words in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     if column is not None:

@@ -79,17 +79,22 @@ def test_random_expressions_agree_with_finite_differences(expr, which, seed, def
         d = mcalc.diff(expr, wrt=wrt, **DECLS)
     except NotSupported:
         return
+    _agrees_with_fd(d, seed, expr)
+
+
+def _agrees_with_fd(d, seed, expr) -> None:
+    """d's value at a random point is the finite differences' (where both are defined and moderate)."""
     values = random_values(d, seed)
     try:
         got = d.evaluate(values)
         want = fd_jacobian(d, values, h=1e-6)
     except EvaluationError:
         return
-    for grow, wrow in zip(got, want):
-        for g, w in zip(grow, wrow):
+    for grow, wrow in zip(got, want, strict=True):
+        for g, w in zip(grow, wrow, strict=True):
             if not math.isfinite(w) or abs(w) > 1e6:
                 return
-            assert abs(g - w) <= 1e-4 * (1 + abs(w)), (expr, wrt, d.text, got, want)
+            assert abs(g - w) <= 1e-4 * (1 + abs(w)), (expr, d.wrt, d.text, got, want)
 
 
 @settings(max_examples=1_000 if LONG else 200, deadline=None, derandomize=not LONG,
@@ -167,17 +172,7 @@ def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, whi
         d = mcalc.diff(expr, wrt=wrt, **MDECLS)
     except NotSupported:
         return
-    values = random_values(d, seed)
-    try:
-        got = d.evaluate(values)
-        want = fd_jacobian(d, values, h=1e-6)
-    except EvaluationError:
-        return
-    for grow, wrow in zip(got, want, strict=True):
-        for g, w in zip(grow, wrow, strict=True):
-            if not math.isfinite(w) or abs(w) > 1e6:
-                return
-            assert abs(g - w) <= 1e-4 * (1 + abs(w)), (expr, wrt, d.text, got, want)
+    _agrees_with_fd(d, seed, expr)
     for printed in (d.text, d.unicode, d.latex):
         from numeric import readback_error
 
