@@ -207,7 +207,9 @@ class Substituter:
         self.inline: dict[str, A.Node] = {}  # written out where used
         self.named: dict[str, A.Node] = {}  # kept as names (when used more than once)
         for it in items:
-            expr = _final(substitute(it.expr, self.inline), alg, simplifier)
+            expr = substitute(it.expr, self.inline)
+            if _size_over(expr, SHARE_MIN):  # simplified first: it may shrink to be written out (xᵏ)
+                expr = _final(expr, alg, simplifier)
             (self.named if _size_over(expr, SHARE_MIN) else self.inline)[it.name] = expr
 
     def __call__(self, value: A.Node, v: str, shape: Shape, out_shape: Shape, v_shape: Shape) -> Substitution:
