@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["diff", "hessian", "check", "parse", "Derivation", "McalcError", "__version__"]
+__all__ = ["diff", "hessian", "emit", "check", "parse", "Derivation", "McalcError", "__version__"]
 
 
 def __getattr__(name):  # heavy parts load on first use, keeping `import mcalc` fast
-    if name in ("diff", "hessian", "Derivation"):
+    if name in ("diff", "hessian", "emit", "Derivation"):
         from . import api
 
         return getattr(api, name)

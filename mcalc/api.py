@@ -311,6 +311,16 @@ class Derivation:
         return Answer(A.MatLit(tuple(tuple(r) for r in rows)), shape)
 
     # -- rendering ------------------------------------------------------------
+    def to_code(self, target: str = "numpy") -> str:
+        """A self-contained Python module computing the function and this derivative
+        with ``target`` ('numpy', 'torch' or 'jax'): ``f``, ``f_and_grad`` (a scalar
+        function: each gradient shaped like its variable) or ``f_and_jacobian`` (in
+        this layout), ``hessian`` for a Hessian, and ``check_gradient``.  Its
+        temporaries are this trace's intermediates (see :mod:`mcalc.codegen`)."""
+        from .codegen import to_code
+
+        return to_code([self], target)
+
     def to_dict(self, values: dict | None = None) -> dict:
         from .render import to_dict
 
@@ -562,3 +572,38 @@ def hessian(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str 
     with _PAUSED_GC:
         return second_derivative(expr, parse(expr), wrt, vectors=vectors, matrices=matrices, scalars=scalars,
                                  layout=layout, strict_names=strict_names)
+
+
+
+def emit(expr: str, wrt, target: str = "numpy", *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
+         strict_names: bool = False, order: int = 1) -> str:
+    """The module :meth:`Derivation.to_code` writes, for ``diff`` (order 1) or
+    ``hessian`` (order 2); a scalar function by several variables one of which is a
+    matrix, which ``diff`` refuses to lay out as one Jacobian, gets one gradient each.
+
+    >>> "def f_and_grad(*, b, w, x)" in emit("sum(w*x)+b", "w")
+    True
+    """
+    from .codegen import to_code
+
+    derivations = derivations_for_code(expr, wrt, vectors=vectors, matrices=matrices, scalars=scalars,
+                                       layout=layout, strict_names=strict_names, order=order)
+    return to_code(derivations, target)
+
+
+def derivations_for_code(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
+                         strict_names: bool = False, order: int = 1) -> list[Derivation]:
+    """The derivations code is printed from: one, or one per variable where the
+    derivatives cannot stand in one Jacobian (a scalar by a matrix and by other
+    variables: code returns one gradient each, shaped like its variable)."""
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, not {order!r}")
+    derive = diff if order == 1 else hessian
+    options = dict(vectors=vectors, matrices=matrices, scalars=scalars, layout=layout, strict_names=strict_names)
+    try:
+        return [derive(expr, wrt, **options)]
+    except NotSupported:
+        names = split_names(_arguments(expr, wrt, vectors, matrices, scalars, layout)[0])
+        if order == 2 or len(names) < 2:
+            raise
+        return [derive(expr, name, **options) for name in names]

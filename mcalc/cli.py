@@ -36,6 +36,12 @@ class Layout(str, Enum):
     denominator = "denominator"
 
 
+class Emit(str, Enum):
+    numpy = "numpy"
+    torch = "torch"
+    jax = "jax"
+
+
 def _version(value: bool):
     if value:
         _out(f"mcalc {__version__}\n")
@@ -140,6 +146,14 @@ VerifyOpt = Annotated[bool, typer.Option(
     "--verify", help="Check the answer by an independent route (scalar expansion, SymPy).")]
 StrictNamesOpt = Annotated[bool, typer.Option(
     "--strict-names", help="A name mcalc would have to guess at (Xw: X times w, or one name?) is an error.")]
+EmitOpt = Annotated[Optional[Emit], typer.Option(
+    "--emit", help="Print a Python module instead: f, f_and_grad (or f_and_jacobian) and check_gradient, "
+                   "with numpy, torch or jax; checked by its own check_gradient first where that library is "
+                   "installed.")]
+OutputOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="With --emit: write the module to this file instead of standard output.")]
+NoCheckOpt = Annotated[bool, typer.Option(
+    "--no-check", help="With --emit: hand the module over without running its check_gradient.")]
 
 
 @app.command(epilog=DIFF_HELP)
@@ -148,31 +162,38 @@ def diff(expr: ExprArg = None, wrt: WrtOpt = None, file: FileOpt = None, vector:
          fmt: FormatOpt = None, latex: LatexOpt = False, steps: StepsOpt = False, at: AtOpt = None,
          example: Annotated[bool, typer.Option(
              "--example", help=f"Differentiate the built-in example {EXAMPLE!r} by w.")] = False,
-         verify: VerifyOpt = False, strict_names: StrictNamesOpt = False):
+         verify: VerifyOpt = False, strict_names: StrictNamesOpt = False, emit: EmitOpt = None,
+         output: OutputOpt = None, no_check: NoCheckOpt = False):
     """Differentiate EXPR by --wrt, showing the paper's four steps."""
     if example:
         expr, wrt = EXAMPLE, wrt or "w"
     return _derivation("diff", expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
-                       strict_names)
+                       strict_names, emit, output, no_check)
 
 
 @app.command(epilog=HESSIAN_HELP)
 def hessian(expr: ExprArg = None, wrt: WrtOpt = None, file: FileOpt = None, vector: VectorOpt = None,
             matrix: MatrixOpt = None, scalar: ScalarOpt = None, layout: LayoutOpt = Layout.numerator,
             fmt: FormatOpt = None, latex: LatexOpt = False, steps: StepsOpt = False, at: AtOpt = None,
-            verify: VerifyOpt = False, strict_names: StrictNamesOpt = False):
+            verify: VerifyOpt = False, strict_names: StrictNamesOpt = False, emit: EmitOpt = None,
+            output: OutputOpt = None, no_check: NoCheckOpt = False):
     """The Hessian of a scalar EXPR by --wrt: the gradient, then its Jacobian, each in four steps."""
     return _derivation("hessian", expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
-                       strict_names)
+                       strict_names, emit, output, no_check)
 
 
 def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
-                strict_names):
+                strict_names, emit=None, output=None, no_check=False):
     """diff and hessian: derive, then show in the chosen format."""
     from . import api
     from .api import split_matrices, split_names
 
     source = _source(expr, file)
+    if emit is None and (output is not None or no_check):
+        raise McalcError(f"{'--output' if output is not None else '--no-check'} goes with --emit")
+    if emit is not None and (fmt is not None or latex or steps or at):
+        what = "--format" if fmt is not None else "--latex" if latex else "--steps" if steps else "--at"
+        raise McalcError(f"--emit prints a Python module; {what} goes without it")
     if latex:
         fmt = Format.latex
     if steps and fmt is not Format.latex:
@@ -180,6 +201,9 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
     vectors, matrices, scalars = split_names(vector), split_matrices(matrix), split_names(scalar)
     if wrt is None:
         wrt = _only_variable(source, vectors, matrices)
+    if emit is not None:
+        return _emit(kind, source, wrt, vectors, matrices, scalars, layout, verify, strict_names, emit, output,
+                     no_check)
     values = _values(at)
     d = getattr(api, kind)(source, wrt, vectors=vectors, matrices=matrices, scalars=scalars, layout=layout.value,
                            strict_names=strict_names)
@@ -229,6 +253,41 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
 
     _out(plain(d) + "".join(line + "\n" for line in extra))
     return code
+
+
+def _emit(kind, source, wrt, vectors, matrices, scalars, layout, verify, strict_names, emit, output, no_check):
+    """--emit: the module, checked by its own check_gradient before it is handed over
+    (and the derivation by --verify, when asked)."""
+    from . import api, codegen
+
+    derivations = api.derivations_for_code(source, wrt, vectors=vectors, matrices=matrices, scalars=scalars,
+                                           layout=layout.value, strict_names=strict_names,
+                                           order=2 if kind == "hessian" else 1)
+    for note in dict.fromkeys(n for d in derivations for n in d.notes):
+        _err(f"mcalc: note: {note}\n")
+    if verify:
+        for d in derivations:
+            verdict = d.verify()
+            _err(f"mcalc: verification of ∂/∂{','.join(d.wrt)}: {verdict}\n")
+            if verdict.status == "failed":
+                return int(ExitCode.FAILED)
+    code = codegen.to_code(derivations, emit.value)
+    if not no_check:
+        checked = codegen.run_check(code, emit.value)
+        if checked.status == "failed":
+            _err(f"mcalc: the emitted code failed its own check_gradient(), so it is not written: "
+                 f"{checked.message}\n")
+            return int(ExitCode.FAILED)
+        if checked.status == "not checked":
+            _err(f"mcalc: note: the emitted code is not checked: {checked.message}\n")
+    if output is not None:
+        try:
+            output.write_text(code, encoding="utf-8")
+        except OSError as e:
+            raise McalcError(f"cannot write {output}: {e.strerror}") from None
+        return 0
+    _out(code)
+    return 0
 
 
 class Report(str, Enum):

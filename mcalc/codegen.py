@@ -1,0 +1,1733 @@
+"""Code generation: a derivation printed as a self-contained Python module
+(NumPy, PyTorch or JAX) that computes the function and its derivative.
+
+One more printer of the trace.  The forward pass is step 1, its intermediate
+variables by their names (u1, u2, …, the user's own definitions by theirs);
+the backward pass is step 3, reverse accumulation: the named adjoints
+δₖ = ∂y/∂uₖ, then each variable's combined Jacobian, in those intermediates
+(a subexpression that equals an intermediate is that intermediate).  What the
+derivatives use twice is computed once (g1, g2, …).  Structure is never
+materialised where a product can use it: diag(v) A is ``v[:, None] * A``, a
+Kronecker product applied to a vector or matrix is a reshape and two products
+(kron(A, B) vec(X) = vec(B X Aᵀ)), a commutation matrix a transpose, 𝟏ᵀA a
+sum; a chain of products is taken in the order that costs least.  Sizes stay
+symbolic: the module takes them from its arguments.
+"""
+from __future__ import annotations
+
+import keyword
+import unicodedata
+from fractions import Fraction
+from typing import NamedTuple
+
+from . import ast as A
+from .errors import NotSupported
+from .shapes import Shape, dim_value
+
+TARGETS = ("numpy", "torch", "jax")
+
+# Python's binding strengths, loosest first (for parentheses).
+_CMP, _ADD, _MUL, _UNARY, _POW, _ATOM = 3, 5, 6, 7, 8, 10
+
+
+# ----- values: what an emitted expression stands for -----------------------------
+class V(NamedTuple):
+    """An emitted value: Python code and its binding strength, the shape it has
+    in the derivation, and its structure.  ``form`` is 'dense' (an array: 0-d
+    for a scalar, 1-D for a column or a row, 2-D for a matrix), 'diag' (parts:
+    the diagonal, a vector, or a scalar for c·I), 'ones' (𝟏 or 𝟏ᵀ), 'zero',
+    'kron' (parts: the two factors) or 'comm' (parts: m, n of K(m, n))."""
+
+    code: str
+    prec: int
+    shape: Shape
+    form: str = "dense"
+    parts: tuple = ()
+    constant: bool = False  # made of numbers and sizes only (no array in it)
+    op: str = ""  # the operator written last, for parentheses that help a reader
+
+    @property
+    def kind(self) -> str:
+        s = self.shape
+        return "scalar" if s.is_scalar else "col" if s.is_col else "row" if s.is_row else "matrix"
+
+
+def _eye(shape: Shape, scale: V) -> V:
+    return V("", _ATOM, shape, "diag", (scale,))
+
+
+_ONE = V("1", _ATOM, Shape(1, 1), constant=True)
+
+
+def _is_one(v: V) -> bool:
+    return v.constant and v.code == "1"
+
+
+# ----- the three libraries -----------------------------------------------------------
+class Target:
+    """How one library spells each operation.  ``np`` is the alias the module
+    imports it under; ``ref`` names an argument whose dtype (and device) new
+    arrays take."""
+
+    name = "numpy"
+    title = "NumPy"
+    alias_choices = ("np", "numpy", "np_")
+
+    def __init__(self, alias: str, helper):
+        self.np = alias
+        self.helper = helper  # name -> the module's private name for a helper function
+        self.ref = "x"
+
+    # imports and helpers written into the module
+    def imports(self) -> list[str]:
+        return [f"import numpy as {self.np}" if self.np != "numpy" else "import numpy"]
+
+    # element-wise and reductions: fn -> format with {0}, {1}
+    def call(self, fn: str, args: list[str]) -> str:
+        np = self.np
+        table = {
+            "exp": f"{np}.exp({{0}})", "ln": f"{np}.log({{0}})", "sin": f"{np}.sin({{0}})",
+            "cos": f"{np}.cos({{0}})", "tan": f"{np}.tan({{0}})", "tanh": f"{np}.tanh({{0}})",
+            "sqrt": f"{np}.sqrt({{0}})", "abs": f"{np}.abs({{0}})", "sign": f"{np}.sign({{0}})",
+            "relu": f"{np}.maximum({{0}}, 0)", "sigmoid": f"{self.helper('sigmoid')}({{0}})",
+            "softmax": f"{self.helper('softmax')}({{0}})", "log_softmax": f"{self.helper('log_softmax')}({{0}})",
+            "logsumexp": f"{self.helper('logsumexp')}({{0}})",
+            "max": f"{np}.maximum({{0}}, {{1}})", "min": f"{np}.minimum({{0}}, {{1}})",
+            "sum": f"{np}.sum({{0}})", "mean": f"{np}.mean({{0}})", "tr": f"{np}.trace({{0}})",
+            "det": f"{np}.linalg.det({{0}})", "inv": f"{np}.linalg.inv({{0}})",
+            "norm": f"{np}.linalg.norm({{0}})", "norm2": f"{np}.linalg.norm({{0}})",
+        }
+        return table[fn].format(*args)
+
+    def helpers_used(self, fn: str) -> tuple[str, ...]:
+        return {"sigmoid": ("sigmoid",), "softmax": ("softmax",), "log_softmax": ("log_softmax", "logsumexp"),
+                "logsumexp": ("logsumexp",)}.get(fn, ())
+
+    def helper_source(self, name: str) -> str:
+        np, h = self.np, self.helper
+        return {
+            "sigmoid": f'def {h("sigmoid")}(x):\n    """σ(x) = 1/(1 + exp(-x)), without overflow."""\n'
+                       f"    return {np}.exp(-{np}.logaddexp(0, -x))\n",
+            "softmax": f'def {h("softmax")}(z):\n    """exp(z) ⊘ sum(exp(z)), shifted by max(z) against overflow."""\n'
+                       f"    e = {np}.exp(z - {np}.max(z))\n    return e / {np}.sum(e)\n",
+            "logsumexp": f'def {h("logsumexp")}(z):\n    """ln(sum(exp(z))), shifted by max(z) against overflow."""\n'
+                         f"    top = {np}.max(z)\n    return top + {np}.log({np}.sum({np}.exp(z - top)))\n",
+            "log_softmax": f'def {h("log_softmax")}(z):\n    """z - logsumexp(z)."""\n'
+                           f"    return z - {h('logsumexp')}(z)\n",
+        }[name]
+
+    def number(self, code: str) -> str:
+        """A number where the library wants an array (stacking, torch.maximum)."""
+        return code
+
+    def indicator(self, cond: str) -> str:
+        """1.0 where ``cond`` (already parenthesised) holds, else 0.0."""
+        return f"{cond} * 1.0"
+
+    def ones(self, n: str) -> str:
+        return f"{self.np}.ones({n})"
+
+    def zeros(self, shape: str) -> str:
+        return f"{self.np}.zeros({shape})"
+
+    def eye(self, n: str) -> str:
+        return f"{self.np}.eye({n})"
+
+    def arange(self, n: str) -> str:
+        return f"{self.np}.arange({n})"
+
+    def diag(self, v: str) -> str:
+        return f"{self.np}.diag({v})"
+
+    def outer(self, a: str, b: str) -> str:
+        return f"{self.np}.outer({a}, {b})"
+
+    def kron(self, a: str, b: str) -> str:
+        return f"{self.np}.kron({a}, {b})"
+
+    def einsum(self, spec: str, args: list[str]) -> str:
+        return f"{self.np}.einsum({spec!r}, {', '.join(args)}, optimize=True)"
+
+    def axis_sum(self, x: str, axis: int) -> str:
+        return f"{self.np}.sum({x}, axis={axis})"
+
+    def stack(self, items: list[str]) -> str:
+        return f"{self.np}.stack([{', '.join(items)}])"
+
+    def hstack(self, items: list[str]) -> str:
+        return f"{self.np}.hstack([{', '.join(items)}])"
+
+    def column_stack(self, items: list[str]) -> str:
+        return f"{self.np}.column_stack([{', '.join(items)}])"
+
+    def concat_columns(self, items: list[str]) -> str:
+        return f"{self.np}.concatenate([{', '.join(items)}], axis=1)"
+
+    def permute(self, x: str, axes: tuple[int, ...]) -> str:
+        return f"{x}.transpose{axes}"
+
+    def scalar(self, code: str) -> str:
+        """A constant as a 0-d array of the module's floats."""
+        return f"{self.np}.float64({code})"
+
+
+class TorchTarget(Target):
+    name = "torch"
+    title = "PyTorch"
+    alias_choices = ("torch", "torch_", "pytorch")
+
+    def imports(self) -> list[str]:
+        return [f"import torch as {self.np}" if self.np != "torch" else "import torch"]
+
+    def call(self, fn: str, args: list[str]) -> str:
+        t = self.np
+        table = {
+            "exp": f"{t}.exp({{0}})", "ln": f"{t}.log({{0}})", "sin": f"{t}.sin({{0}})",
+            "cos": f"{t}.cos({{0}})", "tan": f"{t}.tan({{0}})", "tanh": f"{t}.tanh({{0}})",
+            "sqrt": f"{t}.sqrt({{0}})", "abs": f"{t}.abs({{0}})", "sign": f"{t}.sign({{0}})",
+            "relu": f"{t}.relu({{0}})", "sigmoid": f"{t}.sigmoid({{0}})",
+            "softmax": f"{t}.softmax({{0}}, 0)", "log_softmax": f"{t}.log_softmax({{0}}, 0)",
+            "logsumexp": f"{t}.logsumexp({{0}}, 0)",
+            "max": f"{t}.maximum({{0}}, {{1}})", "min": f"{t}.minimum({{0}}, {{1}})",
+            "sum": f"{t}.sum({{0}})", "mean": f"{t}.mean({{0}})", "tr": f"{t}.trace({{0}})",
+            "det": f"{t}.linalg.det({{0}})", "inv": f"{t}.linalg.inv({{0}})",
+            "norm": f"{t}.linalg.norm({{0}})", "norm2": f"{t}.linalg.norm({{0}})",
+        }
+        return table[fn].format(*args)
+
+    def helpers_used(self, fn: str) -> tuple[str, ...]:
+        return ()
+
+    def number(self, code: str) -> str:
+        return f"{self.ref}.new_tensor({code})"
+
+    def indicator(self, cond: str) -> str:
+        return f"{self.np}.as_tensor({cond}, dtype={self.ref}.dtype)"
+
+    def ones(self, n: str) -> str:
+        return f"{self.ref}.new_ones({n})"
+
+    def zeros(self, shape: str) -> str:
+        return f"{self.ref}.new_zeros({shape})"
+
+    def eye(self, n: str) -> str:
+        return f"{self.np}.eye({n}, dtype={self.ref}.dtype, device={self.ref}.device)"
+
+    def arange(self, n: str) -> str:
+        return f"{self.np}.arange({n}, device={self.ref}.device)"
+
+    def diag(self, v: str) -> str:
+        return f"{self.np}.diag({v})"
+
+    def outer(self, a: str, b: str) -> str:
+        return f"{self.np}.outer({a}, {b})"
+
+    def kron(self, a: str, b: str) -> str:
+        # torch.kron views its arguments: a transposed one must be laid out anew
+        return f"{self.np}.kron({a}.contiguous(), {b}.contiguous())"
+
+    def einsum(self, spec: str, args: list[str]) -> str:
+        return f"{self.np}.einsum({spec!r}, {', '.join(args)})"
+
+    def axis_sum(self, x: str, axis: int) -> str:
+        return f"{self.np}.sum({x}, {axis})"
+
+    def stack(self, items: list[str]) -> str:
+        return f"{self.np}.stack([{', '.join(items)}])"
+
+    def hstack(self, items: list[str]) -> str:
+        return f"{self.np}.hstack([{', '.join(items)}])"
+
+    def column_stack(self, items: list[str]) -> str:
+        return f"{self.np}.column_stack([{', '.join(items)}])"
+
+    def concat_columns(self, items: list[str]) -> str:
+        return f"{self.np}.cat([{', '.join(items)}], dim=1)"
+
+    def permute(self, x: str, axes: tuple[int, ...]) -> str:
+        return f"{x}.permute{axes}"
+
+    def scalar(self, code: str) -> str:
+        return f"{self.ref}.new_tensor({code})"
+
+
+class JaxTarget(Target):
+    name = "jax"
+    title = "JAX"
+    alias_choices = ("jnp", "jax_numpy", "jnp_")
+
+    def __init__(self, alias: str, helper, jax_alias: str = "jax"):
+        super().__init__(alias, helper)
+        self.jax = jax_alias
+
+    def imports(self) -> list[str]:
+        return [f"import jax" if self.jax == "jax" else f"import jax as {self.jax}",
+                f"import jax.numpy as {self.np}"]
+
+    def call(self, fn: str, args: list[str]) -> str:
+        if fn in ("sigmoid", "softmax", "log_softmax", "logsumexp"):
+            return f"{self.jax}.nn.{fn}({args[0]})"
+        if fn == "relu":
+            return f"{self.np}.maximum({args[0]}, 0)"
+        return super().call(fn, args)
+
+    def helpers_used(self, fn: str) -> tuple[str, ...]:
+        return ()
+
+    def ones(self, n: str) -> str:
+        return f"{self.np}.ones({n}, dtype={self.ref}.dtype)"
+
+    def zeros(self, shape: str) -> str:
+        return f"{self.np}.zeros({shape}, dtype={self.ref}.dtype)"
+
+    def eye(self, n: str) -> str:
+        return f"{self.np}.eye({n}, dtype={self.ref}.dtype)"
+
+    def einsum(self, spec: str, args: list[str]) -> str:
+        return f"{self.np}.einsum({spec!r}, {', '.join(args)})"
+
+    def scalar(self, code: str) -> str:
+        return f"{self.np}.asarray({code}, dtype={self.ref}.dtype)"
+
+
+_TARGET_CLASSES = {"numpy": Target, "torch": TorchTarget, "jax": JaxTarget}
+
+
+# ----- names -------------------------------------------------------------------------
+def python_name(name: str, what: str) -> str:
+    """A name of the derivation as a Python identifier (Greek letters stay), or a
+    NotSupported error saying why it cannot be one."""
+    if not name.isidentifier() or keyword.iskeyword(name) or keyword.issoftkeyword(name) and name == "_":
+        raise NotSupported(f"the {what} '{name}' cannot be a Python name in the emitted code; rename it")
+    return name
+
+
+def _check_distinct(names: list[str], what: str) -> None:
+    """Python reads identifiers in NFKC form: ϑ and θ would be one name."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = unicodedata.normalize("NFKC", name)
+        if key in seen and seen[key] != name:
+            raise NotSupported(f"the {what}s '{seen[key]}' and '{name}' are one name to Python; rename one")
+        seen[key] = name
+
+
+def _fresh(stem: str, taken: set[str], numbered: bool = False) -> str:
+    """stem, or stem_, stem__ … (with numbered, the first free stem1, stem2 …)."""
+    if numbered:
+        i = 1
+        while f"{stem}{i}" in taken:
+            i += 1
+        return f"{stem}{i}"
+    name = stem
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _prefix_free(prefixes: tuple[str, ...], taken: set[str]) -> str:
+    """The first prefix no taken name uses with digits after it."""
+    for p in prefixes:
+        if not any(n.startswith(p) and n[len(p):].isdigit() for n in taken):
+            return p
+    return _fresh(prefixes[-1], taken)
+
+
+# ----- the printer ---------------------------------------------------------------------
+def _dim_code(d) -> str:
+    """A size as Python: 3, n, m * n, n + 1 (names are bound from the arguments)."""
+    if isinstance(d, int):
+        return str(d)
+    terms = []
+    for term in d.split("+"):
+        terms.append(" * ".join(term.split("*")))
+    return " + ".join(terms)
+
+
+def _dim_guess(d) -> int:
+    """A size's rough value for choosing the order of a product: names as large."""
+    return dim_value(d, lambda name: 1000)
+
+
+def _is_literal_int(code: str) -> bool:
+    return code.lstrip("-").isdigit()
+
+
+class Printer:
+    """Emits one function body: assignments, each a step of the trace."""
+
+    def __init__(self, target: Target, typing, temps_prefix: str = "g"):
+        self.t = target
+        self.typing = typing
+        self.bound: dict[str, V] = {}  # names in scope: arguments, intermediates, adjoints, temporaries
+        self.lines: list[str] = []
+        self.dims: set[str] = set()  # size names the code uses
+        self.memo: dict[A.Node, V] = {}
+        self.shared: set[A.Node] = set()  # subexpressions to compute once, as temporaries
+        self.temp_prefix = temps_prefix
+        self.temp_count = 0
+        self.taken: set[str] = set()
+        self.helpers: set[str] = set()
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def shape(self, node: A.Node) -> Shape:
+        return self.typing.shape(node)
+
+    def bind_argument(self, name: str, shape: Shape) -> None:
+        self.bound[name] = V(name, _ATOM, shape)
+
+    def assign(self, name: str, v: V, comment: str = "") -> V:
+        """``name = v``; a diagonal is kept as its diagonal (the line says so), a
+        structure without data (I, 𝟏, 0, K) is not assigned at all."""
+        if v.form in ("dense",):
+            if v.code != name:
+                self.lines.append(f"{name} = {v.code}" + (f"  # {comment}" if comment else ""))
+            out = V(name, _ATOM, v.shape, constant=v.constant)
+        elif v.form == "diag" and not v.parts[0].constant:
+            inner = v.parts[0]
+            if inner.code != name:
+                self.lines.append(f"{name} = {inner.code}  # the diagonal of {comment or name}")
+            out = V("", _ATOM, v.shape, "diag", (V(name, _ATOM, inner.shape),))
+        elif v.form == "kron":
+            a, b = v.parts
+            a = self.assign(f"{name}_a", a) if a.form == "dense" and a.prec < _ATOM else a
+            b = self.assign(f"{name}_b", b) if b.form == "dense" and b.prec < _ATOM else b
+            out = v._replace(parts=(a, b))
+        else:
+            out = v
+        self.bound[name] = out
+        return out
+
+    def _temp(self) -> str:
+        while True:
+            self.temp_count += 1
+            name = f"{self.temp_prefix}{self.temp_count}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    # -- counting: what to compute once -----------------------------------------------------
+    def plan_sharing(self, roots: list[A.Node]) -> None:
+        """Subexpressions the roots use twice or more become temporaries (a
+        repeated subtree counts its own parts once)."""
+        count: dict[A.Node, int] = {}
+        stack = list(reversed(roots))
+        while stack:
+            node = stack.pop()
+            if _trivial(node):
+                continue
+            count[node] = count.get(node, 0) + 1
+            if count[node] == 1:
+                stack.extend(reversed(node.children))
+        self.shared = {n for n, c in count.items() if c >= 2}
+
+    # -- emission ---------------------------------------------------------------------------
+    def emit(self, node: A.Node) -> V:
+        hit = self.memo.get(node)
+        if hit is not None:
+            return hit
+        v = getattr(self, "_" + type(node).__name__)(node)
+        if node in self.shared and not (v.form == "dense" and v.prec == _ATOM and v.code.isidentifier()) \
+                and v.form in ("dense", "diag", "kron"):
+            v = self.assign(self._temp(), v)
+        self.memo[node] = v
+        return v
+
+    def dense(self, v: V) -> V:
+        """The value as a plain array (materialising I, diag(v), 𝟏, 0, kron, K)."""
+        t, s = self.t, v.shape
+        if v.form == "dense":
+            return v
+        if v.form == "zero":
+            if s.is_scalar:
+                return V("0.0", _ATOM, s, constant=True)
+            return V(t.zeros(self.size(s.size) if s.is_vector else f"({self.size(s.rows)}, {self.size(s.cols)})"),
+                     _ATOM, s)
+        if v.form == "ones":
+            return V(t.ones(self.size(s.size)), _ATOM, s)
+        if v.form == "diag":
+            scale = v.parts[0]
+            if scale.shape.is_scalar:
+                eye = t.eye(self.size(s.rows))
+                return V(eye, _ATOM, s) if _is_one(scale) else self._binop(scale, V(eye, _ATOM, s), "*", _MUL, s)
+            return V(t.diag(scale.code), _ATOM, s)
+        if v.form == "kron":
+            a, b = (self.two_d(self.dense(p)) for p in v.parts)
+            out = V(t.kron(a, b), _ATOM, Shape(s.rows, s.cols) if s.is_matrix else Shape(2, 2))
+            return self.from_two_d(out, s)
+        if v.form == "comm":
+            m, n = (self.size(d) for d in v.parts)
+            perm = f"{t.arange(f'{m} * {n}')}.reshape({n}, {m}).T.reshape(-1)"
+            return V(f"{t.eye(f'{m} * {n}')}[{perm}]", _ATOM, s)
+        raise NotSupported(f"emitting code for a {v.form} value")  # pragma: no cover
+
+    def size(self, d) -> str:
+        if isinstance(d, str):
+            for part in d.replace("+", "*").split("*"):
+                if not part.isdigit():
+                    self.dims.add(part)
+        return _dim_code(d)
+
+    def two_d(self, v: V) -> str:
+        """Code for the value as a 2-D array (columns n×1, rows 1×n)."""
+        k = v.kind
+        if k == "matrix":
+            return v.code
+        if k == "col":
+            return f"{self.atom(v)}[:, None]"
+        if k == "row":
+            return f"{self.atom(v)}[None, :]"
+        return f"{self.atom(self.array(v))}.reshape(1, 1)"
+
+    def from_two_d(self, v: V, shape: Shape) -> V:
+        """A 2-D array back to the representation of ``shape``."""
+        if shape.is_matrix:
+            return V(v.code, v.prec, shape)
+        if shape.is_scalar:
+            return V(f"{self.atom(v)}.reshape(())", _ATOM, shape)
+        return V(f"{self.atom(v)}.reshape(-1)", _ATOM, shape)
+
+    def array(self, v: V) -> V:
+        """A constant scalar as an array of the library (for .reshape and returns)."""
+        if v.constant and v.form == "dense":
+            return V(self.t.scalar(v.code), _ATOM, v.shape)
+        return v
+
+    @staticmethod
+    def atom(v: V) -> str:
+        return v.code if v.prec >= _ATOM else f"({v.code})"
+
+    @staticmethod
+    def paren(v: V, level: int, strict: bool = False) -> str:
+        if v.prec < level or (strict and v.prec == level):
+            return f"({v.code})"
+        return v.code
+
+    def _binop(self, a: V, b: V, op: str, prec: int, shape: Shape) -> V:
+        if op == "**":
+            code = f"{self.paren(a, _POW, strict=True)} ** {self.paren(b, _UNARY)}"
+        else:
+            # Python reads a * b @ c as (a * b) @ c; parentheses say so
+            left = f"({a.code})" if prec == _MUL and a.prec == _MUL and {a.op, op} == {"*", "@"} \
+                else self.paren(a, prec)
+            code = f"{left} {op} {self.paren(b, prec, strict=True)}"
+        return V(code, prec, shape, constant=a.constant and b.constant, op=op)
+
+    # -- leaves ---------------------------------------------------------------------------
+    def _Num(self, node):
+        value = node.value if isinstance(node.value, Fraction) else Fraction(node.value)
+        s = Shape(1, 1)
+        if value.denominator == 1:
+            code = str(value.numerator)
+            return V(code, _UNARY if value < 0 else _ATOM, s, constant=True)
+        f = float(value)
+        if Fraction(f) == value:
+            return V(repr(f), _UNARY if f < 0 else _ATOM, s, constant=True)
+        sign = "-" if value < 0 else ""
+        return V(f"{sign}{abs(value.numerator)} / {value.denominator}", _MUL, s, constant=True)
+
+    def _Const(self, node):
+        import math
+
+        return V(repr(math.e if node.name == "e" else math.pi), _ATOM, Shape(1, 1), constant=True)
+
+    def _Var(self, node):
+        if node.name in self.bound:
+            return self.bound[node.name]
+        if self.typing.is_dimension(node.name):
+            self.dims.add(node.name)
+            return V(node.name, _ATOM, Shape(1, 1), constant=True)
+        raise NotSupported(f"emitting code: '{node.name}' has no value here")  # pragma: no cover
+
+    def _Ones(self, node):
+        return V("", _ATOM, Shape(node.dim, 1), "ones")
+
+    def _Identity(self, node):
+        return _eye(Shape(node.dim, node.dim), _ONE)
+
+    def _Zero(self, node):
+        return V("", _ATOM, Shape(node.rows, node.cols), "zero")
+
+    def _Commutation(self, node):
+        size = self.shape(node)
+        return V("", _ATOM, size, "comm", (node.rows, node.cols))
+
+    # -- element-wise -------------------------------------------------------------------------
+    def _Neg(self, node):
+        a = self.emit(node.arg)
+        s = self.shape(node)
+        if a.form in ("zero",):
+            return a
+        if a.form == "diag":
+            return a._replace(parts=(self._neg(a.parts[0]),))
+        if a.form == "kron":
+            return a._replace(parts=(self._neg(a.parts[0]), a.parts[1]))
+        return self._neg(self.dense(a), s)
+
+    def _neg(self, a: V, shape: Shape | None = None) -> V:
+        if a.form != "dense":
+            a = self.dense(a)
+        if a.constant and a.prec == _ATOM and a.code.replace(".", "", 1).isdigit():
+            return V("-" + a.code, _UNARY, shape or a.shape, constant=True)
+        return V(f"-{self.paren(a, _UNARY)}", _UNARY, shape or a.shape, constant=a.constant)
+
+    def _elementwise(self, node, op: str, prec: int) -> V:
+        a, b = self.emit(node.left), self.emit(node.right)
+        s = self.shape(node)
+        if op in ("+", "-"):
+            if b.form == "zero":
+                return a if a.shape == s else self.dense(a)
+            if a.form == "zero" and op == "+":
+                return b
+            if a.form == "diag" and b.form == "diag":
+                return V("", _ATOM, s, "diag", (self._binop(a.parts[0], b.parts[0], op, prec, _diag_part(a, b)),))
+        if op == "*":
+            if a.form == "zero" or b.form == "zero":
+                return V("", _ATOM, s, "zero")
+            if a.shape.is_scalar and b.form in ("diag", "kron") and a.form == "dense":
+                return b._replace(parts=(self._mul(a, b.parts[0]), *b.parts[1:]))
+            if b.shape.is_scalar and a.form in ("diag", "kron") and b.form == "dense":
+                return a._replace(parts=(self._mul(a.parts[0], b), *a.parts[1:]))
+            if a.form == "diag" and b.form == "diag":
+                return V("", _ATOM, s, "diag", (self._mul(a.parts[0], b.parts[0]),))
+        if op == "/" and a.form == "diag" and b.shape.is_scalar and b.form == "dense":
+            return a._replace(parts=(self._binop(a.parts[0], b, "/", _MUL, a.parts[0].shape),))
+        if op == "/" and a.form == "zero":
+            return a
+        return self._binop(self.dense(a), self.dense(b), op, prec, s)
+
+    def _mul(self, a: V, b: V) -> V:
+        """a ⊗ b, or a scalar times anything (keeping b's structure)."""
+        if _is_one(a):
+            return b
+        if _is_one(b):
+            return a
+        if a.shape.is_scalar and a.form == "dense" and b.form != "dense":
+            return self._scale(b, a, b.shape)
+        if b.shape.is_scalar and b.form == "dense" and a.form != "dense":
+            return self._scale(a, b, a.shape)
+        shape = b.shape if a.shape.is_scalar else a.shape
+        return self._binop(self.dense(a), self.dense(b), "*", _MUL, shape)
+
+    def _Add(self, node):
+        return self._elementwise(node, "+", _ADD)
+
+    def _Sub(self, node):
+        return self._elementwise(node, "-", _ADD)
+
+    def _Mul(self, node):
+        left, right = self.shape(node.left), self.shape(node.right)
+        if left.is_scalar and not right.is_scalar and isinstance(node.right, A.MatMul) \
+                and node.right not in self.shared:
+            return self._scaled_chain(self.emit(node.left), node.right)
+        if right.is_scalar and not left.is_scalar and isinstance(node.left, A.MatMul) \
+                and node.left not in self.shared:
+            return self._scaled_chain(self.emit(node.right), node.left)
+        return self._elementwise(node, "*", _MUL)
+
+    def _scaled_chain(self, c: V, chain: A.MatMul) -> V:
+        """c (A B …): the scalar multiplies the smallest factor (2(GHᵀ) as (2G)Hᵀ)."""
+        factors = self._factors(chain)
+        sizes = [_dim_guess(f.shape.rows) * _dim_guess(f.shape.cols) if f.form == "dense" else float("inf")
+                 for f in factors]
+        i = min(range(len(factors)), key=sizes.__getitem__)
+        if sizes[i] == float("inf"):
+            return self._mul(c, self.chain(factors))
+        factors[i] = self._mul(c, factors[i])
+        return self.chain(factors)
+
+    def _Div(self, node):
+        return self._elementwise(node, "/", _MUL)
+
+    def _Pow(self, node):
+        return self._elementwise(node, "**", _POW)
+
+    def _Compare(self, node):
+        a, b = self.dense(self.emit(node.left)), self.dense(self.emit(node.right))
+        cond = self._binop(a, b, {">": ">", "<": "<", ">=": ">=", "<=": "<="}[node.op], _CMP, self.shape(node))
+        if cond.constant:  # sizes and numbers only: decided here
+            return V(f"(1.0 if {cond.code} else 0.0)", _ATOM, cond.shape, constant=True)
+        return V(self.t.indicator(f"({cond.code})"), _MUL if self.t.name != "torch" else _ATOM, cond.shape)
+
+    def _Call(self, node):
+        args = [self.emit(a) for a in node.args]
+        s = self.shape(node)
+        fn = node.fn
+        a = args[0]
+        if fn in ("sum", "mean", "tr") and a.form != "dense":
+            total = self._structured_sum(a, trace=fn == "tr")
+            if total is not None:
+                if fn == "mean":
+                    return self._binop(total, V(self.size(_flat(a.shape)), _ATOM, s, constant=True), "/", _MUL, s)
+                return total
+        if fn in ("max", "min"):
+            x, y = (self.dense(v) for v in args)
+            if self.t.name == "torch":
+                x, y = (V(self.t.number(v.code), _ATOM, v.shape) if v.constant else v for v in (x, y))
+            return V(self.t.call(fn, [x.code, y.code]), _ATOM, s)
+        for name in self.t.helpers_used(fn):
+            self.helpers.add(name)
+        return V(self.t.call(fn, [self.dense(a).code]), _ATOM, s, constant=False)
+
+    def _structured_sum(self, a: V, trace: bool) -> V | None:
+        """sum(𝟏) = n, sum(0) = 0, sum(diag(v)) = tr(diag(v)) = sum(v), tr(cI) = cn."""
+        s = Shape(1, 1)
+        if a.form == "zero":
+            return V("0.0", _ATOM, s, constant=True)
+        if a.form == "ones":
+            return V(self.size(a.shape.size), _ATOM, s, constant=True)
+        if a.form == "diag":
+            part = a.parts[0]
+            if part.shape.is_scalar:
+                return self._mul(part, V(self.size(a.shape.rows), _ATOM, s, constant=True))
+            return V(self.t.call("sum", [part.code]), _ATOM, s)
+        return None
+
+    # -- linear algebra -------------------------------------------------------------------------
+    def _Transpose(self, node):
+        a = self.emit(node.arg)
+        s = self.shape(node)
+        if a.form == "dense":
+            if a.kind == "matrix":
+                return V(f"{self.atom(a)}.T", _ATOM, s)
+            return a._replace(shape=s)
+        if a.form == "kron":
+            return a._replace(shape=s, parts=tuple(self._transpose(p) for p in a.parts))
+        if a.form == "comm":
+            return a._replace(shape=s, parts=(a.parts[1], a.parts[0]))
+        return a._replace(shape=s)
+
+    def _transpose(self, v: V) -> V:
+        s = v.shape.T
+        if v.form == "dense":
+            return V(f"{self.atom(v)}.T", _ATOM, s) if v.kind == "matrix" else v._replace(shape=s)
+        if v.form in ("kron", "comm"):
+            return self.dense(v)._replace()  # pragma: no cover
+        return v._replace(shape=s)
+
+    def _Diag(self, node):
+        a = self.dense(self.emit(node.arg))
+        s = self.shape(node)
+        if s.is_scalar:
+            return a
+        return V("", _ATOM, s, "diag", (a._replace(shape=Shape(s.rows, 1)),))
+
+    def _Vec(self, node):
+        a = self.emit(node.arg)
+        s = self.shape(node)
+        if a.shape.is_matrix:
+            a = self.dense(a)
+            return V(f"{self.atom(a)}.T.reshape(-1)", _ATOM, s)
+        return a._replace(shape=s) if a.form == "dense" else self.dense(a)._replace(shape=s)
+
+    def _Kron(self, node):
+        a, b = self.emit(node.left), self.emit(node.right)
+        return V("", _ATOM, self.shape(node), "kron", (a, b))
+
+    def _Dot(self, node):
+        a, b = self.dense(self.emit(node.left)), self.dense(self.emit(node.right))
+        s = Shape(1, 1)
+        if a.shape.is_scalar or b.shape.is_scalar:
+            return self._binop(a, b, "*", _MUL, s)
+        if a.kind == "matrix":
+            return V(self.t.call("sum", [self._binop(a, b, "*", _MUL, a.shape).code]), _ATOM, s)
+        return self._binop(a, b, "@", _MUL, s)
+
+    def _MatMul(self, node):
+        return self.chain(self._factors(node))
+
+    def _factors(self, node: A.MatMul) -> list[V]:
+        """The chain, left to right, down to factors computed once or not products."""
+        factors = []
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, A.MatMul) and (n is node or n not in self.shared):
+                stack.extend((n.right, n.left))
+            else:
+                factors.append(self.emit(n))
+        return factors
+
+    # -- products -------------------------------------------------------------------------------
+    def chain(self, factors: list[V]) -> V:
+        """A product of several factors in the order that costs least (a matrix
+        by a vector before a matrix by a matrix), by dynamic programming over
+        rough sizes; ties keep the written order, left first."""
+        n = len(factors)
+        if n == 1:
+            return factors[0]
+        best: dict[tuple[int, int], tuple[float, int, tuple[Shape, str]]] = {}
+        for i, f in enumerate(factors):
+            best[i, i] = (0.0, -1, (f.shape, f.form))
+        for length in range(2, n + 1):
+            for i in range(n - length + 1):
+                j = i + length - 1
+                choice = None
+                for k in range(i, j):
+                    cl, _, dl = best[i, k]
+                    cr, _, dr = best[k + 1, j]
+                    c, d = _product_cost(dl, dr)
+                    total = cl + cr + c
+                    if choice is None or total < choice[0] * (1 - 1e-9):
+                        choice = (total, k, d)
+                best[i, j] = choice
+
+        def build(i, j) -> V:
+            if i == j:
+                return factors[i]
+            k = best[i, j][1]
+            return self.matmul(build(i, k), build(k + 1, j))
+
+        return build(0, n - 1)
+
+    def matmul(self, a: V, b: V) -> V:
+        """a b for any two structures."""
+        s = Shape(a.shape.rows, b.shape.cols)
+        if a.form == "zero" or b.form == "zero":
+            return V("", _ATOM, s, "zero")
+        if a.shape.is_scalar or b.shape.is_scalar:
+            if a.shape.is_scalar and b.form != "ones":
+                return self._scale(b, a, s)
+            if b.shape.is_scalar and a.form != "ones":
+                return self._scale(a, b, s)
+        if a.form == "diag" and a.parts[0].shape.is_scalar:
+            return self._scale(b, a.parts[0], s)
+        if b.form == "diag" and b.parts[0].shape.is_scalar:
+            return self._scale(a, b.parts[0], s)
+        if a.form == "diag" and b.form == "diag":
+            return V("", _ATOM, s, "diag", (self._mul(a.parts[0], b.parts[0]),))
+        if a.form == "diag":
+            v = a.parts[0]
+            if b.form == "ones":
+                return v._replace(shape=s)  # diag(v) 𝟏 = v
+            b = self.dense(b)
+            if b.kind == "col":
+                return self._binop(v, b, "*", _MUL, s)
+            return self._binop(V(f"{self.atom(v)}[:, None]", _ATOM, Shape(s.rows, 1)), b, "*", _MUL, s)
+        if b.form == "diag":
+            v = b.parts[0]
+            if a.form == "ones":
+                return v._replace(shape=s)  # 𝟏ᵀ diag(v) = vᵀ
+            a = self.dense(a)
+            return self._binop(a, v._replace(shape=Shape(1, s.cols)), "*", _MUL, s)
+        if a.form == "kron" and b.form not in ("kron", "comm"):
+            return self._kron_times(a, self.dense(b), s)
+        if b.form == "kron" and a.form not in ("kron", "comm"):
+            return self._times_kron(self.dense(a), b, s)
+        if a.form == "comm" and b.form not in ("kron", "comm"):
+            return self._permute(self.dense(b), a.parts, left=True, shape=s)
+        if b.form == "comm" and a.form not in ("kron", "comm"):
+            return self._permute(self.dense(a), b.parts, left=False, shape=s)
+        if a.form == "ones" and a.shape.is_row:  # 𝟏ᵀB: the sums of B's columns
+            if b.form == "ones":
+                return V(self.size(a.shape.cols), _ATOM, s, constant=True)
+            b = self.dense(b)
+            code = self.t.call("sum", [b.code]) if b.kind == "col" else self.t.axis_sum(b.code, 0)
+            return V(code, _ATOM, s)
+        if b.form == "ones" and b.shape.is_col:  # A𝟏: the sums of A's rows
+            a = self.dense(a)
+            code = self.t.call("sum", [a.code]) if a.kind == "row" else self.t.axis_sum(a.code, 1)
+            return V(code, _ATOM, s)
+        a, b = self.dense(a), self.dense(b)
+        if a.kind == "col" and b.kind == "row":
+            return V(self.t.outer(a.code, b.code), _ATOM, s)
+        return self._binop(a, b, "@", _MUL, s)
+
+    def _scale(self, m: V, c: V, shape: Shape) -> V:
+        """c m for a scalar c (or the scalar of c·I)."""
+        if c.form != "dense":
+            c = self.dense(c)
+        if _is_one(c):
+            return m._replace(shape=shape)
+        if m.form in ("diag", "kron"):
+            return m._replace(shape=shape, parts=(self._mul(c, m.parts[0]), *m.parts[1:]))
+        if m.form == "zero":
+            return m._replace(shape=shape)
+        return self._binop(c, self.dense(m), "*", _MUL, shape)
+
+    def _kron_times(self, k: V, x: V, shape: Shape) -> V:
+        """kron(A, B) X without forming the product: for a column,
+        kron(A, B) x = the rows of A X' Bᵀ laid out one after another, X' the
+        cA×cB matrix whose rows x lists (so kron(A, B) vec(X) = vec(B X Aᵀ));
+        for a matrix, the same for each column, by einsum."""
+        a, b = k.parts
+        ca, cb = a.shape.cols, b.shape.cols
+        if x.kind in ("col", "scalar"):
+            inner = self._reshape(x, Shape(ca, cb))
+            product = self.matmul(self.matmul(a, inner), self._transpose_any(b))
+            return self._flatten(product, shape)
+        ra, rb = a.shape.rows, b.shape.rows
+        code = self.t.einsum("ik,jl,klc->ijc", [self.two_d(self.dense(a)), self.two_d(self.dense(b)),
+                             f"{self.atom(x)}.reshape({self.size(ca)}, {self.size(cb)}, -1)"])
+        return V(f"{code}.reshape({self.size(_mul_dims(ra, rb))}, -1)", _ATOM, shape)
+
+    def _times_kron(self, x: V, k: V, shape: Shape) -> V:
+        """Xᵀ kron(A, B) likewise: for a row, the rows of Aᵀ X' B laid out one
+        after another, X' the rA×rB matrix whose rows x lists."""
+        a, b = k.parts
+        ra, rb = a.shape.rows, b.shape.rows
+        if x.kind in ("row", "scalar"):
+            inner = self._reshape(x, Shape(ra, rb))
+            product = self.matmul(self.matmul(self._transpose_any(a), inner), b)
+            return self._flatten(product, shape)
+        ca, cb = a.shape.cols, b.shape.cols
+        code = self.t.einsum("rij,ik,jl->rkl", [f"{self.atom(x)}.reshape(-1, {self.size(ra)}, {self.size(rb)})",
+                                                self.two_d(self.dense(a)), self.two_d(self.dense(b))])
+        return V(f"{code}.reshape(-1, {self.size(_mul_dims(ca, cb))})", _ATOM, shape)
+
+    def _transpose_any(self, v: V) -> V:
+        if v.form == "dense":
+            return self._transpose(v)
+        if v.form == "diag":
+            return v._replace(shape=v.shape.T)
+        return self._transpose(self.dense(v))
+
+    def _reshape(self, x: V, shape: Shape) -> V:
+        """A vector's entries read row by row into ``shape`` (C order)."""
+        if shape.is_matrix:
+            return V(f"{self.atom(x)}.reshape({self.size(shape.rows)}, {self.size(shape.cols)})", _ATOM, shape)
+        return x._replace(shape=shape)
+
+    def _flatten(self, v: V, shape: Shape) -> V:
+        """A matrix's rows one after another (C order), as the vector ``shape``."""
+        v = self.dense(v)
+        if v.kind == "matrix":
+            return V(f"{self.atom(v)}.reshape(-1)", _ATOM, shape)
+        return v._replace(shape=shape)
+
+    def _permute(self, x: V, mn, left: bool, shape: Shape) -> V:
+        """K(m, n) x = vec(Aᵀ) where x = vec(A), A m×n; xᵀK(m, n) = (K(n, m) x)ᵀ."""
+        m, n = (self.size(d) for d in mn)
+        if not left:
+            m, n = n, m
+        if x.kind in ("col", "row"):
+            return V(f"{self.atom(x)}.reshape({n}, {m}).T.reshape(-1)", _ATOM, shape)
+        if left:
+            moved = self.t.permute(f"{self.atom(x)}.reshape({n}, {m}, -1)", (1, 0, 2))
+            return V(f"{moved}.reshape({m} * {n}, -1)", _ATOM, shape)
+        moved = self.t.permute(f"{self.atom(x)}.reshape(-1, {n}, {m})", (0, 2, 1))
+        return V(f"{moved}.reshape(-1, {m} * {n})", _ATOM, shape)
+
+    # -- literals ---------------------------------------------------------------------------------
+    def _item(self, v: V) -> str:
+        v = self.dense(v)
+        return self.t.number(v.code) if v.constant else v.code
+
+    def _VecLit(self, node):
+        s = self.shape(node)
+        items = [self.emit(x) for x in node.items]
+        if s.cols == 1:
+            return V(self.t.stack([self._item(v) for v in items]), _ATOM, s)
+        rows = []
+        for v in items:  # rows of a matrix; a scalar 0 stands for a zero row
+            if v.shape.is_scalar:
+                v = self.dense(V("", _ATOM, Shape(1, s.cols), "zero")) if v.constant and v.code in ("0", "0.0") \
+                    else self._mul(v, self.dense(V("", _ATOM, Shape(1, s.cols), "ones")))
+            rows.append(self.dense(v).code)
+        return V(self.t.stack(rows), _ATOM, s)
+
+    def _HStack(self, node):
+        s = self.shape(node)
+        items = [self.dense(self.emit(x)) for x in node.items]
+        if s.rows == 1:
+            return V(self.t.hstack([self._item(v) for v in items]), _ATOM, s)
+        return V(self.t.column_stack([v.code for v in items]), _ATOM, s)
+
+    def _MatLit(self, node):
+        s = self.shape(node)
+        rows = [self.t.stack([self._item(self.emit(x)) for x in row]) for row in node.rows]
+        return V(self.t.stack(rows), _ATOM, s)
+
+
+def _diag_part(a: V, b: V) -> Shape:
+    return a.parts[0].shape if not a.parts[0].shape.is_scalar else b.parts[0].shape
+
+
+def _flat(s: Shape):
+    return s.flat
+
+
+def _mul_dims(a, b):
+    from .shapes import dim_mul
+
+    return dim_mul(a, b)
+
+
+def _trivial(node: A.Node) -> bool:
+    """Not worth a temporary: names, numbers, structure without data, and a
+    transpose of a name (a view)."""
+    if isinstance(node, (A.Var, A.Num, A.Const, A.Ones, A.Identity, A.Zero, A.Commutation)):
+        return True
+    if isinstance(node, (A.Transpose, A.Neg, A.Diag)) and isinstance(node.arg, (A.Var, A.Num)):
+        return True
+    return False
+
+
+def _product_cost(left: tuple[Shape, str], right: tuple[Shape, str]) -> tuple[float, tuple[Shape, str]]:
+    """The rough cost of one product and what it gives, for ordering a chain."""
+    (sl, fl), (sr, fr) = left, right
+    r, k, c = _dim_guess(sl.rows), _dim_guess(sl.cols), _dim_guess(sr.cols)
+    out = Shape(sl.rows, sr.cols)
+    if "zero" in (fl, fr):
+        return 0.0, (out, "zero")
+    if fl == "diag" and fr == "diag":
+        return float(r), (out, "diag")
+    if fl == "diag" or fr == "diag" or "comm" in (fl, fr):
+        return float(r * c), (out, "dense")
+    if sl.is_scalar or sr.is_scalar:
+        return float(r * c), (out, fl if sr.is_scalar else fr)
+    if fl == "kron" and fr == "kron":
+        return float(r * k * c) * 4, (out, "dense")
+    return float(r * k * c), (out, "dense")
+
+
+# ----- the module ---------------------------------------------------------------------------
+class _Section(NamedTuple):
+    """One derivation's backward pass: its typing, its adjoints, and the
+    derivative by each variable (in the intermediates)."""
+
+    typing: object
+    adjoints: tuple
+    outputs: tuple  # (wrt name, expression, shape it has, shape to return)
+
+
+def _gradient_expr(d, comb, v_shape: Shape) -> tuple[A.Node, Shape]:
+    """Step 3's combination for one variable as the gradient, shaped like the
+    variable: a row's entries as they are (1-D either way), a matrix's by
+    unvec (∂y/∂vec(X)ᵀ = vec(G)ᵀ, G shaped like X)."""
+    alg = d._alg
+    value = comb.value
+    if v_shape.is_matrix:
+        if alg.is_zero(value):
+            return A.Zero(v_shape.rows, v_shape.cols), v_shape
+        g = alg.unvec(alg.vec(value), v_shape.rows, v_shape.cols)
+        if g is None:
+            g = alg.unvec(alg.vec(comb._raw), v_shape.rows, v_shape.cols)
+        if g is None:
+            raise NotSupported(f"∂/∂{comb.variable}: mcalc found the derivative only as a row over "
+                               f"vec({comb.variable}), not as a matrix in closed form")
+        return g, v_shape
+    return value, Shape(v_shape.rows, 1) if v_shape.is_col else v_shape
+
+
+class Module:
+    """Builds the module's text from one or more derivations of one function."""
+
+    def __init__(self, derivations, target: str, command: str | None = None):
+        if target not in TARGETS:
+            raise NotSupported(f"--emit {target}: the targets are {', '.join(TARGETS)}")
+        self.hessian = derivations[0] if derivations[0].gradient is not None else None
+        self.first = [d.gradient for d in derivations] if self.hessian is not None else list(derivations)
+        d0 = self.first[0]
+        self.d0 = d0
+        self.command = command
+        self.variables = d0.variables()
+        self.wrt = [w for d in self.first for w in d.wrt]
+        self.scalar = d0.typing.shape(d0.program.body).is_scalar
+        self.layout = derivations[0].layout
+        for name in self.variables:
+            python_name(name, "variable")
+        _check_distinct(list(self.variables), "variable")
+        self.var_dims = []
+        for shape in self.variables.values():
+            for dim in (shape.rows, shape.cols):
+                if isinstance(dim, str) and dim not in self.var_dims:
+                    self.var_dims.append(dim)
+        self.var_dims.sort()
+        for dim in self.var_dims:
+            python_name(dim, "size")
+        taken = set(self.variables) | set(self.var_dims)
+        for d in [*self.first, *( [self.hessian] if self.hessian else [])]:
+            taken |= {it.name for it in d.trace.intermediates} | {a.name for a in d.trace.adjoints}
+            taken |= set(d.typing.dims)
+        self.local_taken = taken
+        cls = _TARGET_CLASSES[target]
+        alias = next(a for a in cls.alias_choices if a not in taken)
+        helper_names: dict[str, str] = {}
+
+        def helper(name: str) -> str:
+            if name not in helper_names:
+                helper_names[name] = _fresh("_" + name, taken | set(helper_names.values()))
+            return helper_names[name]
+
+        self.helper = helper
+        if cls is JaxTarget:
+            self.t = cls(alias, helper, jax_alias=_fresh("jax", taken))
+        else:
+            self.t = cls(alias, helper)
+        self.t.ref = next(iter(self.variables))
+        self.out_name = _python_output(d0.trace.output, taken)
+
+    # -- one function body ------------------------------------------------------------------------
+    def _printer(self, typing) -> Printer:
+        p = Printer(self.t, typing)
+        for name, shape in self.variables.items():
+            p.bind_argument(name, shape)
+        p.taken = set(self.local_taken)
+        p.temp_prefix = _prefix_free(("g", "r", "s", "tmp"), p.taken)
+        return p
+
+    def _forward(self, p: Printer, d) -> tuple[V, dict[A.Node, str]]:
+        """Step 1: the intermediate variables, one line each."""
+        index: dict[A.Node, str] = {}
+        items = d.trace.intermediates
+        for it in items:
+            v = p.emit(it.expr)
+            p.memo.clear()
+            p.assign(it.name, v, comment=_unicode(d, it.expr))
+            index.setdefault(it.expr, it.name)
+        if items:
+            root = p.bound[items[-1].name]
+        else:
+            root = p.emit(d.function_expr())
+        return root, index
+
+    def _backward(self, p: Printer, sections: list[_Section], index: dict[A.Node, str]) -> list[V]:
+        """Step 3: the adjoints, then each derivative; shared parts once."""
+        renames: dict[str, str] = {}
+        plan: list[tuple[str, str | None, A.Node, object]] = []  # (kind, name, node, typing)
+        bound_adjoints: dict[str, A.Node] = {}
+        for sec in sections:
+            local: dict[str, str] = {}
+            for adj in sec.adjoints:
+                expr = _rewrite(adj.expr, index, local)
+                name = adj.name
+                if name in bound_adjoints and bound_adjoints[name] != expr:
+                    name = _fresh(name, p.taken | set(bound_adjoints))
+                    sec.typing.add(name, adj.shape)
+                local[adj.name] = name
+                if name not in bound_adjoints:
+                    bound_adjoints[name] = expr
+                    plan.append(("adjoint", name, expr, sec.typing))
+            for wrt, expr, _, _ in sec.outputs:
+                plan.append(("output", wrt, _rewrite(expr, index, local), sec.typing))
+            renames.update(local)
+        p.plan_sharing([node for _, _, node, _ in plan])
+        outs = []
+        for kind, name, node, typing in plan:
+            p.typing = typing
+            v = p.emit(node)
+            if kind == "adjoint":
+                p.assign(name, v)
+            else:
+                outs.append(v)
+        return outs
+
+    # -- the functions ------------------------------------------------------------------------------
+    def _signature(self, fname: str) -> list[str]:
+        args = ", ".join(self.variables)
+        unpack = ", ".join([*self.variables, *self.var_dims])
+        lines = [f"def {fname}(*, {args}):"]
+        return lines, f"    {unpack}{',' if len(self.variables) + len(self.var_dims) == 1 else ''} = " \
+                      f"{self.helper('arguments')}({args})"
+
+    def function_f(self) -> str:
+        d = self.d0
+        p = self._printer(d.typing)
+        root, _ = self._forward(p, d)
+        value = self._returned(p, root, self._value_shape())
+        head, unpack = self._signature("f")
+        doc = f'    """{self.out_name} = {_unicode_program(d)}: the function\'s value."""'
+        body = [unpack, *p.lines, f"return {value}"]
+        return "\n".join([*head, doc] + ["    " + line if line != unpack else line for line in body]) + "\n"
+
+    def _value_shape(self) -> Shape:
+        return self.d0.typing.shape(self.d0.program.body)
+
+    def _returned(self, p: Printer, v: V, shape: Shape) -> str:
+        """Code for a value returned as the library's array, shaped as ``shape``."""
+        v = p.dense(v)
+        if v.shape.is_scalar and not shape.is_scalar:
+            v = p._mul(v, p.dense(V("", _ATOM, shape, "ones" if shape.is_vector else "zero")))
+        if v.constant:
+            v = p.array(v)
+        return v.code
+
+    def function_grad(self) -> str:
+        """f_and_grad (scalar function) or f_and_jacobian."""
+        p = self._printer(self.d0.typing)
+        root, index = self._forward(p, self.d0)
+        value = self._returned(p, root, self._value_shape())
+        sections = []
+        for d in self.first:
+            outs = []
+            for w, comb in zip(d.wrt, d.trace.combinations):
+                v_shape = d.typing.variables.get(w, Shape(1, 1))
+                if self.scalar:
+                    expr, shape = _gradient_expr(d, comb, v_shape)
+                else:
+                    expr, shape = comb.value, comb.shape
+                outs.append((w, expr, comb.shape, shape))
+            sections.append(_Section(d.typing, d.trace.adjoints, tuple(outs)))
+        n_lines = len(p.lines)
+        outs = self._backward(p, sections, index)
+        backward_lines = p.lines[n_lines:]
+        del p.lines[n_lines:]
+        results = []
+        all_outputs = [o for sec in sections for o in sec.outputs]
+        for (w, _, _, shape), v in zip(all_outputs, outs):
+            name = _fresh(f"d{self.out_name}_d{w}", p.taken)
+            p.taken.add(name)
+            if self.scalar:
+                code = self._returned(p, v, shape)
+            else:
+                code = p.two_d(p.array(p.dense(v)))
+            backward_lines.append(f"{name} = {code}")
+            results.append(name)
+        fname = "f_and_grad" if self.scalar else "f_and_jacobian"
+        head, unpack = self._signature(fname)
+        lines = [unpack, "# step 1: the intermediate variables", *p.lines[:n_lines]]
+        if backward_lines:
+            lines.append("# step 3: the derivatives by reverse accumulation, in the intermediates")
+        lines += backward_lines
+        if self.scalar:
+            ret = results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"
+            lines.append(f"return {self._value_code(value)}, {ret}")
+        else:
+            jac = results[0] if len(results) == 1 else self.t.concat_columns(results)
+            if self.layout == "denominator":
+                jac = f"({jac}).T" if len(results) > 1 or not jac.isidentifier() else f"{jac}.T"
+            lines.append(f"return {self._value_code(value)}, {jac}")
+        doc = self._grad_doc(fname)
+        return "\n".join([*head, doc] + [("    " + line if line != unpack else line) for line in lines]) + "\n"
+
+    def _value_code(self, code: str) -> str:
+        return code
+
+    def _grad_doc(self, fname: str) -> str:
+        name = self.out_name
+        if self.scalar:
+            parts = ", ".join(f"∂{name}/∂{w}" for w in self.wrt)
+            what = parts if len(self.wrt) == 1 else f"({parts})"
+            return (f'    """({name}, {what}): the value and the gradient by '
+                    f'{"each of " if len(self.wrt) > 1 else ""}{", ".join(self.wrt)}, shaped like '
+                    f'{"its variable" if len(self.wrt) > 1 else "it"}."""')
+        layout = "numerator layout: rows are the entries of vec(" + name + ")" if self.layout == "numerator" \
+            else "denominator layout: columns are the entries of vec(" + name + ")"
+        return f'    """({name}, ∂vec({name})/∂({", ".join(self.wrt)})): the value and the Jacobian, in {layout}."""'
+
+    # -- the Hessian ---------------------------------------------------------------------------------
+    def function_hessian(self) -> str:
+        h = self.hessian
+        p = self._printer(h.typing)
+        p.taken |= {it.name for it in h.trace.intermediates} | {a.name for a in h.trace.adjoints}
+        _, index = self._forward(p, h)
+        outs = [(w, comb.value, comb.shape, comb.shape) for w, comb in zip(h.wrt, h.trace.combinations)]
+        n_lines = len(p.lines)
+        vs = self._backward(p, [_Section(h.typing, h.trace.adjoints, tuple(outs))], index)
+        backward = p.lines[n_lines:]
+        del p.lines[n_lines:]
+        pieces = [p.two_d(p.array(p.dense(v))) for v in vs]
+        result = pieces[0] if len(pieces) == 1 else self.t.concat_columns(pieces)
+        name = _fresh("hessian", p.taken)
+        head, unpack = self._signature("hessian")
+        doc = (f'    """The Hessian of {self.out_name} by {", ".join(h.wrt)}: the Jacobian of the gradient '
+               f'(its steps 1 and 3 below), over vec of each variable."""')
+        lines = [unpack, "# step 1: the gradient's intermediate variables", *p.lines[:n_lines],
+                 "# step 3: its Jacobian, in those intermediates", *backward,
+                 f"{name} = {result}", f"return {name}"]
+        return "\n".join([*head, doc] + [("    " + line if line != unpack else line) for line in lines]) + "\n"
+
+    # -- the whole --------------------------------------------------------------------------------------
+    def text(self) -> str:
+        parts = [self.function_f(), self.function_grad()]
+        if self.hessian is not None:
+            parts.append(self.function_hessian())
+        helpers = set()
+        # helper functions the bodies called (found by name in the text)
+        body = "\n".join(parts)
+        for name in ("sigmoid", "softmax", "log_softmax", "logsumexp"):
+            if name in getattr(self, "_helper_names", {}) or self.helper(name) + "(" in body:
+                helpers.add(name)
+        if "log_softmax" in helpers:
+            helpers.add("logsumexp")
+        out = [self.docstring(), "\n".join(self.t.imports()), ""]
+        out.append(self.arguments_helper())
+        for name in sorted(helpers):
+            out.append("\n" + self.t.helper_source(name))
+        for part in parts:
+            out.append("\n" + part)
+        out.append("\n" + self.checker())
+        out.append('\nif __name__ == "__main__":\n    print(check_gradient())\n')
+        return "\n".join(out)
+
+    def docstring(self) -> str:
+        d = self.d0
+        name = self.out_name
+        lines = [f"{name} = {_unicode_program(d)}"]
+        lines.append("")
+        lines.append(f"{self.t.title} code for its value and its "
+                     f"{'gradient' if self.scalar else 'Jacobian'}"
+                     f"{' and Hessian' if self.hessian is not None else ''}, emitted by mcalc from the derivation:")
+        lines.append("")
+        for dd in self.first:
+            for i, w in enumerate(dd.wrt):
+                answer = dd.answers[i]
+                lines.append(f"    ∂{name}/∂{w} = {dd.print(answer.expr, 'unicode')}    ({answer.shape}, "
+                             f"{dd.layout} layout)")
+            if dd.shared:
+                lines.append("      where " + ", ".join(f"{_uname(n)} = {dd.print(e, 'unicode')}"
+                                                        for n, e in dd.shared))
+        if self.hessian is not None:
+            lines.append(f"    Hessian = {self.hessian.unicode}    ({self.hessian.shape})")
+        lines.append("")
+        var_text = ", ".join(f"{n} {_describe(s)}" for n, s in self.variables.items())
+        lines.append(f"Variables: {var_text}.")
+        if self.var_dims:
+            lines.append(f"The sizes {', '.join(self.var_dims)} are taken from the arguments.")
+        lines.append("")
+        args = ", ".join(self.variables)
+        lines.append(f"f(*, {args}) -> {name}")
+        if self.scalar:
+            grads = ", ".join(f"∂{name}/∂{w}" for w in self.wrt)
+            lines.append(f"f_and_grad(*, {args}) -> ({name}, {grads if len(self.wrt) == 1 else '(' + grads + ')'})"
+                         f"; each gradient shaped like its variable")
+        else:
+            lines.append(f"f_and_jacobian(*, {args}) -> ({name}, the Jacobian in {self.layout} layout, "
+                         f"matrices laid flat by vec)")
+        if self.hessian is not None:
+            lines.append(f"hessian(*, {args}) -> the Hessian over vec({', '.join(self.hessian.wrt)})")
+        lines.append("check_gradient(seed=0, rtol=1e-05, atol=1e-06) -> the verdict of a comparison with "
+                     "central differences (raises GradientCheckError)")
+        lines.append("")
+        lines.append("Temporaries are the derivation's steps: its intermediate variables (u1, u2, … and "
+                     "the definitions by their names), the adjoints δₖ = ∂" + name + "/∂uₖ it names, and "
+                     "subexpressions the derivatives share (computed once).")
+        if self.command:
+            lines.append("")
+            lines.append(f"    {self.command}")
+        text = "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+        return f'"""{text}\n"""'
+
+    def arguments_helper(self) -> str:
+        shapes = ", ".join(f"({n!r}, {_dims_tuple(s)})" for n, s in self.variables.items())
+        dims = ", ".join(repr(d) for d in self.var_dims)
+        t = self.t
+        conv = {
+            "numpy": f"{t.np}.asarray(value, dtype=float)",
+            "torch": f"{t.np}.as_tensor(value, dtype=dtype, device=device)",
+            "jax": f"{t.np}.asarray(value, dtype=dtype)",
+        }[t.name]
+        pre = {
+            "numpy": "",
+            "torch": (f"    like = next((v for v in values if isinstance(v, {t.np}.Tensor) and v.is_floating_point()), None)\n"
+                      f"    dtype = like.dtype if like is not None else {t.np}.get_default_dtype()\n"
+                      f"    device = like.device if like is not None else None\n"),
+            "jax": (f"    floats = [{t.np}.asarray(v).dtype for v in values if {t.np}.issubdtype({t.np}.asarray(v).dtype, "
+                    f"{t.np}.floating)]\n"
+                    f"    dtype = {t.np}.result_type(*floats) if floats else {t.np}.result_type(float)\n"),
+        }[t.name]
+        return (f"_SHAPES = ({shapes}{',' if len(self.variables) == 1 else ''})  # each variable's sizes\n"
+                f"_SIZES = ({dims}{',' if len(self.var_dims) == 1 else ''})  # the sizes, taken from the arguments\n\n\n"
+                f"def {self.helper('arguments')}(*values):\n"
+                f'    """The arguments as arrays, their shapes checked against the declared sizes; then\n'
+                f'    the sizes they give, in the order of _SIZES."""\n'
+                f"{pre}"
+                f"    sizes = {{}}\n"
+                f"    arrays = []\n"
+                f"    for (name, dims), value in zip(_SHAPES, values):\n"
+                f"        value = {conv}\n"
+                f"        if value.ndim != len(dims):\n"
+                f"            raise ValueError(f\"{{name}} must be {{_describe(dims)}}, not an array of shape "
+                f"{{tuple(value.shape)}}\")\n"
+                f"        for axis, (dim, got) in enumerate(zip(dims, value.shape)):\n"
+                f"            what = \"length\" if len(dims) == 1 else (\"rows\", \"columns\")[axis]\n"
+                f"            if isinstance(dim, int):\n"
+                f"                if got != dim:\n"
+                f"                    raise ValueError(f\"{{name}} must have {{dim}} {{what}} (declared), not {{got}}\")\n"
+                f"            elif dim in sizes and sizes[dim][0] != got:\n"
+                f"                raise ValueError(f\"{{name}} has {{got}} {{what}}, but {{dim}} = {{sizes[dim][0]}} "
+                f"from {{sizes[dim][1]}}\")\n"
+                f"            else:\n"
+                f"                sizes.setdefault(dim, (got, f\"{{name}}'s {{what}}\" if len(dims) > 1 else f\"the length of {{name}}\"))\n"
+                f"        arrays.append(value)\n"
+                f"    return (*arrays, *(sizes[dim][0] for dim in _SIZES))\n\n\n"
+                f"def _describe(dims):\n"
+                f"    if not dims:\n"
+                f"        return \"a scalar (0-d)\"\n"
+                f"    if len(dims) == 1:\n"
+                f"        return f\"a vector (1-D) of length {{dims[0]}}\"\n"
+                f"    return f\"a matrix (2-D) of {{dims[0]}}×{{dims[1]}}\"\n")
+
+    def checker(self) -> str:
+        return _checker_source(self)
+
+
+def _dims_tuple(s: Shape) -> str:
+    dims = [] if s.is_scalar else [s.rows] if s.is_col else [s.rows, s.cols]
+    inner = ", ".join(repr(d) for d in dims)
+    return f"({inner}{',' if len(dims) == 1 else ''})"
+
+
+def _describe(s: Shape) -> str:
+    if s.is_scalar:
+        return "(scalar)"
+    if s.is_col:
+        return f"(vector, {s.rows})"
+    return f"(matrix, {s.rows}×{s.cols})"
+
+
+def _uname(name: str) -> str:
+    from .text import unicode_name
+
+    return unicode_name(name)
+
+
+def _unicode(d, node) -> str:
+    return d.print(node, "unicode")
+
+
+def _unicode_program(d) -> str:
+    body = d.print(d.program.body, "unicode")
+    if d.program.definitions:
+        defs = ", ".join(f"{_uname(n)} = {d.print(e, 'unicode')}" for n, e in d.program.definitions)
+        return f"{body}  where {defs}"
+    return body
+
+
+def _python_output(name: str, taken: set[str]) -> str:
+    return name if name.isidentifier() and not keyword.iskeyword(name) else "y"
+
+
+def _rewrite(node: A.Node, index: dict[A.Node, str], renames: dict[str, str]) -> A.Node:
+    """Bottom up: a subexpression that is an intermediate's own expression becomes
+    its name; a renamed adjoint takes its new name."""
+    memo: dict[int, A.Node] = {}
+
+    def go(n: A.Node) -> A.Node:
+        hit = memo.get(id(n))
+        if hit is not None:
+            return hit
+        if isinstance(n, A.Var):
+            out = A.Var(renames[n.name]) if n.name in renames else n
+        elif not n.children:
+            out = n
+        else:
+            out = n.rebuild(tuple(go(c) for c in n.children))
+            name = index.get(out)
+            if name is not None:
+                out = A.Var(name)
+        memo[id(n)] = out
+        return out
+
+    return go(node)
+
+
+_CHECK_HELPERS = {
+    "numpy": """\
+def _random(seed, attempt, shapes, positive):
+    rng = {np}.random.default_rng([seed, attempt])
+    out = {{}}
+    for name, shape in shapes.items():
+        x = rng.uniform(0.5, 1.5, shape)
+        out[name] = x if positive else x * rng.choice((-1.0, 1.0), shape)
+    return out
+
+
+def _vec(x):
+    x = {np}.asarray(x, dtype=float)
+    return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
+
+
+def _rows(x):
+    return {np}.asarray(x, dtype=float).tolist()
+
+
+def _shifted(x, i, h):
+    y = {np}.array(x, dtype=float)
+    if y.ndim == 2:
+        y[i % y.shape[0], i // y.shape[0]] += h
+    elif y.ndim == 1:
+        y[i] += h
+    else:
+        y = y + h
+    return y
+
+
+class _quiet:
+    def __enter__(self):
+        self.saved = {np}.seterr(all="ignore")
+
+    def __exit__(self, *exc):
+        {np}.seterr(**self.saved)
+""",
+    "torch": """\
+def _random(seed, attempt, shapes, positive):
+    g = {np}.Generator().manual_seed(1000 * seed + attempt)
+    out = {{}}
+    for name, shape in shapes.items():
+        x = 0.5 + {np}.rand(shape, generator=g, dtype={np}.float64)
+        if not positive:
+            x = x * ({np}.randint(0, 2, shape, generator=g) * 2 - 1)
+        out[name] = x
+    return out
+
+
+def _vec(x):
+    x = {np}.as_tensor(x, dtype={np}.float64)
+    return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
+
+
+def _rows(x):
+    return {np}.as_tensor(x, dtype={np}.float64).tolist()
+
+
+def _shifted(x, i, h):
+    y = x.clone()
+    if y.ndim == 2:
+        y[i % y.shape[0], i // y.shape[0]] += h
+    elif y.ndim == 1:
+        y[i] += h
+    else:
+        y = y + h
+    return y
+
+
+class _quiet:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+""",
+    "jax": """\
+def _random(seed, attempt, shapes, positive):
+    key = {jax}.random.PRNGKey(1000 * seed + attempt)
+    out = {{}}
+    for name, shape in shapes.items():
+        key, k1, k2 = {jax}.random.split(key, 3)
+        x = {jax}.random.uniform(k1, shape, dtype={np}.float64, minval=0.5, maxval=1.5)
+        if not positive:
+            x = x * {jax}.random.choice(k2, {np}.array([-1.0, 1.0]), shape)
+        out[name] = x
+    return out
+
+
+def _vec(x):
+    x = {np}.asarray(x, dtype={np}.float64)
+    return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
+
+
+def _rows(x):
+    return {np}.asarray(x, dtype={np}.float64).tolist()
+
+
+def _shifted(x, i, h):
+    if x.ndim == 2:
+        return x.at[i % x.shape[0], i // x.shape[0]].add(h)
+    if x.ndim == 1:
+        return x.at[i].add(h)
+    return x + h
+
+
+class _quiet:
+    def __enter__(self):
+        self.x64 = {jax}.enable_x64(True)
+        self.x64.__enter__()
+
+    def __exit__(self, *exc):
+        return self.x64.__exit__(*exc)
+""",
+}
+
+_CHECK = """\
+class GradientCheckError(AssertionError):
+    \"\"\"The emitted derivative and central differences of the function disagree.\"\"\"
+
+
+class GradientCheck:
+    \"\"\"check_gradient's verdict: passed (a failure raises GradientCheckError).\"\"\"
+
+    passed = True
+
+    def __init__(self, entries, points, max_error, sizes):
+        self.entries = entries      # entries compared, over all points
+        self.points = points        # random points
+        self.max_error = max_error  # the largest |derivative - central difference|
+        self.sizes = sizes
+
+    def __bool__(self):
+        return True
+
+    def __repr__(self):
+        sizes = ", ".join(f"{{k}} = {{v}}" for k, v in self.sizes.items())
+        return (f"GradientCheck(passed: {{self.entries}} entries at {{self.points}} random points"
+                f"{{' (' + sizes + ')' if sizes else ''}} agree with central differences; "
+                f"largest difference {{self.max_error:.1e}})")
+
+
+_WRT = {wrt}  # the variables the derivative is by, in order
+_STEP = 1e-6  # central differences: (f(x + h) - f(x - h)) / 2h
+
+
+def _point(seed):
+    \"\"\"Random arguments at small sizes (each size a different number, so that a
+    transposed index shows): entries of magnitude 0.5 to 1.5 with random signs, or
+    positive ones where the function is not finite there (ln, sqrt of negatives).\"\"\"
+    sizes = {{dim: 3 + i for i, dim in enumerate(_SIZES)}}
+    shapes = {{name: tuple(d if isinstance(d, int) else sizes[d] for d in dims) for name, dims in _SHAPES}}
+    for attempt in range(20):
+        point = _random(seed, attempt, shapes, positive=attempt % 2 == 1)
+        if all(v == v and abs(v) != float("inf") for v in _vec(f(**point))):
+            return point, sizes
+    raise ValueError("check_gradient found no point where the function is finite in 20 tries")
+
+
+def _labels(point, names, what=None):
+    \"\"\"The name of each entry, in the order of vec (columns stacked).\"\"\"
+    labels = []
+    for name in names:
+        x = point[name]
+        if x.ndim == 0:
+            labels.append(name)
+        elif x.ndim == 1:
+            labels += [f"{{name}}[{{i}}]" for i in range(x.shape[0])]
+        else:
+            labels += [f"{{name}}[{{i}}, {{j}}]" for j in range(x.shape[1]) for i in range(x.shape[0])]
+    return labels
+
+
+def _differences(function, point):
+    \"\"\"The columns ∂vec(function)/∂(each entry of each variable of _WRT), by
+    central differences: function(point) is a list of numbers.\"\"\"
+    columns = []
+    for name in _WRT:
+        x = point[name]
+        for i in range(len(_vec(x))):
+            up = function({{**point, name: _shifted(x, i, _STEP)}})
+            down = function({{**point, name: _shifted(x, i, -_STEP)}})
+            columns.append([(a - b) / (2 * _STEP) for a, b in zip(up, down)])
+    return columns
+
+
+def _compare(rows, columns, row_labels, column_labels, what, rtol, atol, where):
+    worst = 0.0
+    for j, column in enumerate(columns):
+        for i, difference in enumerate(column):
+            derivative = rows[i][j]
+            error = abs(derivative - difference)
+            if not error <= atol + rtol * abs(difference):
+                raise GradientCheckError(
+                    f"{{what(row_labels[i], column_labels[j])}}: the emitted code gives {{derivative:.9g}}, central "
+                    f"differences {{difference:.9g}} ({{where}})")
+            worst = max(worst, error)
+    return len(rows) * len(columns), worst
+
+
+def check_gradient(seed=0, rtol=1e-5, atol=1e-6, points=2):
+    \"\"\"Compare {what} with central differences {of} at ``points``
+    random points and return the verdict; raise GradientCheckError at the first
+    entry where they differ by more than atol + rtol·|difference|.\"\"\"
+    entries, worst = 0, 0.0
+    with _quiet():
+        for k in range(points):
+            point, sizes = _point(seed + k)
+            where = f"seed {{seed + k}}, " + ", ".join(
+                f"{{name}} = {{_vec(point[name]) if point[name].ndim else float(point[name])}}" for name, _ in _SHAPES)
+{body}
+    return GradientCheck(entries, points, worst, sizes)
+"""
+
+_CHECK_GRAD = """\
+            _, derivative = f_and_grad(**point)
+            row = [x for g in {grads} for x in _vec(g)]
+            columns = _differences(lambda p: _vec(f(**p)), point)
+            n, e = _compare([row], columns, [{out!r}], _labels(point, _WRT),
+                            lambda i, j: f"∂{{i}}/∂{{j}}", rtol, atol, where)
+            entries, worst = entries + n, max(worst, e)
+"""
+
+_CHECK_JACOBIAN = """\
+            value, jacobian = f_and_jacobian(**point)
+            rows = _rows(jacobian{transpose})
+            columns = _differences(lambda p: _vec(f(**p)), point)
+            out = _labels({{{out!r}: value}}, [{out!r}])
+            n, e = _compare(rows, columns, out, _labels(point, _WRT),
+                            lambda i, j: f"∂{{i}}/∂{{j}}", rtol, atol, where)
+            entries, worst = entries + n, max(worst, e)
+"""
+
+_CHECK_HESSIAN = """\
+            rows = _rows(hessian(**point))
+            columns = _differences(lambda p: [x for g in {grads_p} for x in _vec(g)], point)
+            labels = _labels(point, _WRT)
+            n, e = _compare(rows, columns, labels, labels,
+                            lambda i, j: f"∂²{out}/∂{{i}}∂{{j}}", rtol, atol, where)
+            entries, worst = entries + n, max(worst, e)
+"""
+
+
+def _checker_source(m: Module) -> str:
+    t = m.t
+    helpers = _CHECK_HELPERS[t.name].format(np=t.np, jax=getattr(t, "jax", "jax"))
+    one = len(m.wrt) == 1
+    wrt = "(" + ", ".join(repr(w) for w in m.wrt) + ("," if one else "") + ")"
+    if m.scalar:
+        body = _CHECK_GRAD.format(grads="(derivative,)" if one else "derivative", out=m.out_name)
+        what = "f_and_grad's gradient" if one else "f_and_grad's gradients"
+        of = "of f"
+    else:
+        body = _CHECK_JACOBIAN.format(out=m.out_name, transpose=".T" if m.layout == "denominator" else "")
+        what, of = "f_and_jacobian's Jacobian", "of f"
+    if m.hessian is not None:
+        grads_p = "(f_and_grad(**p)[1],)" if one else "f_and_grad(**p)[1]"
+        body += _CHECK_HESSIAN.format(grads_p=grads_p, out=m.out_name)
+        what += " and the Hessian"
+        of = "of f and of the gradient"
+    return helpers + "\n\n" + _CHECK.format(wrt=wrt, body=body.rstrip("\n"), what=what, of=of)
+
+
+def to_code(derivations, target: str = "numpy", command: str | None = None) -> str:
+    """The module's text for one or more derivations of one function (one per
+    variable where they cannot share one Jacobian), or one Hessian."""
+    if not derivations:
+        raise ValueError("to_code needs a derivation")
+    return Module(list(derivations), target, command).text()
+
+
+# ----- checked before it is handed over ------------------------------------------------------------
+LIBRARIES = {"numpy": "numpy", "torch": "torch", "jax": "jax"}
+CHECK_TIMEOUT = 300  # seconds: PyTorch alone takes a few to import
+
+
+class Checked(NamedTuple):
+    """The verdict of running a module's own check_gradient in a fresh interpreter:
+    status 'passed', 'failed' or 'not checked', and its words."""
+
+    status: str
+    message: str
+
+
+def run_check(code: str, target: str) -> Checked:
+    """Run the module's check_gradient() in a new Python process (the same
+    interpreter mcalc runs in), from a temporary file."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    library = LIBRARIES[target]
+    if importlib.util.find_spec(library) is None:
+        return Checked("not checked", f"{library} is not installed here")
+    with tempfile.TemporaryDirectory(prefix="mcalc-") as folder:
+        path = os.path.join(folder, "emitted.py")
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(code)
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+        try:
+            proc = subprocess.run([sys.executable, path], cwd=folder, capture_output=True, text=True,
+                                  encoding="utf-8", errors="replace", timeout=CHECK_TIMEOUT, env=env,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return Checked("not checked", f"check_gradient() took over {CHECK_TIMEOUT} s")
+        except OSError as e:
+            return Checked("not checked", f"cannot run {sys.executable}: {e.strerror}")
+    if proc.returncode == 0:
+        return Checked("passed", proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "passed")
+    last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+    if last.startswith("GradientCheckError:"):
+        return Checked("failed", last.partition(":")[2].strip())
+    if "check_gradient found no point" in last:
+        return Checked("not checked", last.partition(":")[2].strip())
+    return Checked("failed", f"check_gradient() stopped: {last}")
