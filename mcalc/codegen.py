@@ -16,6 +16,7 @@ symbolic: the module takes them from its arguments.
 from __future__ import annotations
 
 import keyword
+import re
 import unicodedata
 from fractions import Fraction
 from typing import NamedTuple
@@ -294,12 +295,19 @@ _TARGET_CLASSES = {"numpy": Target, "torch": TorchTarget, "jax": JaxTarget}
 
 
 # ----- names -------------------------------------------------------------------------
+def code_name(name: str) -> str:
+    """A name as Python reads it: identifiers are taken in NFKC form (ϑ is θ), and a
+    keyword argument passed as a string must be spelt so."""
+    return unicodedata.normalize("NFKC", name)
+
+
 def python_name(name: str, what: str) -> str:
     """A name of the derivation as a Python identifier (Greek letters stay), or a
     NotSupported error saying why it cannot be one."""
-    if not name.isidentifier() or keyword.iskeyword(name) or keyword.issoftkeyword(name) and name == "_":
+    code = code_name(name)
+    if not code.isidentifier() or keyword.iskeyword(code) or code == "_":
         raise NotSupported(f"the {what} '{name}' cannot be a Python name in the emitted code; rename it")
-    return name
+    return code
 
 
 def _check_distinct(names: list[str], what: str) -> None:
@@ -340,7 +348,7 @@ def _dim_code(d) -> str:
         return str(d)
     terms = []
     for term in d.split("+"):
-        terms.append(" * ".join(term.split("*")))
+        terms.append(" * ".join(code_name(f) for f in term.split("*")))
     return " + ".join(terms)
 
 
@@ -374,7 +382,7 @@ class Printer:
         return self.typing.shape(node)
 
     def bind_argument(self, name: str, shape: Shape) -> None:
-        self.bound[name] = V(name, _ATOM, shape)
+        self.bound[name] = V(code_name(name), _ATOM, shape)
 
     def assign(self, name: str, v: V, comment: str = "") -> V:
         """``name = v``; a diagonal is kept as its diagonal (the line says so), a
@@ -385,16 +393,26 @@ class Printer:
             out = V(name, _ATOM, v.shape, constant=v.constant)
         elif v.form == "diag" and not v.parts[0].constant:
             inner = v.parts[0]
-            if inner.code != name:
+            if inner.prec == _ATOM and inner.code.isidentifier():  # diag(v) of a name: v itself
+                if comment:
+                    self.lines.append(f"# {name} = {comment}: kept as its diagonal, {inner.code}")
+                out = v
+            else:
                 self.lines.append(f"{name} = {inner.code}  # the diagonal of {comment or name}")
-            out = V("", _ATOM, v.shape, "diag", (V(name, _ATOM, inner.shape),))
+                out = V("", _ATOM, v.shape, "diag", (V(name, _ATOM, inner.shape),))
         elif v.form == "kron":
             a, b = v.parts
             a = self.assign(f"{name}_a", a) if a.form == "dense" and a.prec < _ATOM else a
             b = self.assign(f"{name}_b", b) if b.form == "dense" and b.prec < _ATOM else b
             out = v._replace(parts=(a, b))
+            if comment:
+                self.lines.append(f"# {name} = {comment}: kept as its two factors, never formed")
         else:
             out = v
+            what = {"diag": "c·I, kept as its scalar", "ones": "ones, never formed", "zero": "zero, never formed",
+                    "kron": "kept as its two factors, never formed", "comm": "a permutation, never formed"}
+            if comment:
+                self.lines.append(f"# {name} = {comment}: {what[v.form]}")
         self.bound[name] = out
         return out
 
@@ -536,7 +554,7 @@ class Printer:
             return self.bound[node.name]
         if self.typing.is_dimension(node.name):
             self.dims.add(node.name)
-            return V(node.name, _ATOM, Shape(1, 1), constant=True)
+            return V(code_name(node.name), _ATOM, Shape(1, 1), constant=True)
         raise NotSupported(f"emitting code: '{node.name}' has no value here")  # pragma: no cover
 
     def _Ones(self, node):
@@ -1022,21 +1040,19 @@ class Module:
         self.d0 = d0
         self.command = command
         self.variables = d0.variables()
+        self.names = {name: python_name(name, "variable") for name in self.variables}  # as Python spells them
         self.wrt = [w for d in self.first for w in d.wrt]
         self.scalar = d0.typing.shape(d0.program.body).is_scalar
         self.layout = derivations[0].layout
-        for name in self.variables:
-            python_name(name, "variable")
         _check_distinct(list(self.variables), "variable")
         self.var_dims = []
         for shape in self.variables.values():
             for dim in (shape.rows, shape.cols):
-                if isinstance(dim, str) and dim not in self.var_dims:
-                    self.var_dims.append(dim)
+                if isinstance(dim, str) and python_name(dim, "size") not in self.var_dims:
+                    self.var_dims.append(code_name(dim))
         self.var_dims.sort()
-        for dim in self.var_dims:
-            python_name(dim, "size")
-        taken = set(self.variables) | set(self.var_dims)
+        self.args = list(self.names.values())
+        taken = set(self.variables) | set(self.args) | set(self.var_dims)
         for d in [*self.first, *( [self.hessian] if self.hessian else [])]:
             taken |= {it.name for it in d.trace.intermediates} | {a.name for a in d.trace.adjoints}
             taken |= set(d.typing.dims)
@@ -1055,7 +1071,7 @@ class Module:
             self.t = cls(alias, helper, jax_alias=_fresh("jax", taken))
         else:
             self.t = cls(alias, helper)
-        self.t.ref = next(iter(self.variables))
+        self.t.ref = self.args[0]
         self.out_name = _python_output(d0.trace.output, taken)
 
     # -- one function body ------------------------------------------------------------------------
@@ -1071,10 +1087,13 @@ class Module:
         """Step 1: the intermediate variables, one line each."""
         index: dict[A.Node, str] = {}
         items = d.trace.intermediates
+        self.lines_of: dict[str, tuple[int, int]] = {}
         for it in items:
             v = p.emit(it.expr)
             p.memo.clear()
+            start = len(p.lines)
             p.assign(it.name, v, comment=_unicode(d, it.expr))
+            self.lines_of[it.name] = (start, len(p.lines))
             index.setdefault(it.expr, it.name)
         if items:
             root = p.bound[items[-1].name]
@@ -1115,10 +1134,10 @@ class Module:
 
     # -- the functions ------------------------------------------------------------------------------
     def _signature(self, fname: str) -> list[str]:
-        args = ", ".join(self.variables)
-        unpack = ", ".join([*self.variables, *self.var_dims])
+        args = ", ".join(self.args)
+        unpack = ", ".join([*self.args, *self.var_dims])
         lines = [f"def {fname}(*, {args}):"]
-        return lines, f"    {unpack}{',' if len(self.variables) + len(self.var_dims) == 1 else ''} = " \
+        return lines, f"    {unpack}{',' if len(self.args) + len(self.var_dims) == 1 else ''} = " \
                       f"{self.helper('arguments')}({args})"
 
     def function_f(self) -> str:
@@ -1219,11 +1238,12 @@ class Module:
         del p.lines[n_lines:]
         pieces = [p.two_d(p.array(p.dense(v))) for v in vs]
         result = pieces[0] if len(pieces) == 1 else self.t.concat_columns(pieces)
+        forward = _needed(p.lines, self.lines_of, h.trace.intermediates, [*backward, result])
         name = _fresh("hessian", p.taken)
         head, unpack = self._signature("hessian")
         doc = (f'    """The Hessian of {self.out_name} by {", ".join(h.wrt)}: the Jacobian of the gradient '
                f'(its steps 1 and 3 below), over vec of each variable."""')
-        lines = [unpack, "# step 1: the gradient's intermediate variables", *p.lines[:n_lines],
+        lines = [unpack, "# step 1: the gradient's intermediate variables (those its Jacobian uses)", *forward,
                  "# step 3: its Jacobian, in those intermediates", *backward,
                  f"{name} = {result}", f"return {name}"]
         return "\n".join([*head, doc] + [("    " + line if line != unpack else line) for line in lines]) + "\n"
@@ -1276,7 +1296,7 @@ class Module:
         if self.var_dims:
             lines.append(f"The sizes {', '.join(self.var_dims)} are taken from the arguments.")
         lines.append("")
-        args = ", ".join(self.variables)
+        args = ", ".join(self.args)
         lines.append(f"f(*, {args}) -> {name}")
         if self.scalar:
             grads = ", ".join(f"∂{name}/∂{w}" for w in self.wrt)
@@ -1300,11 +1320,13 @@ class Module:
         return f'"""{text}\n"""'
 
     def arguments_helper(self) -> str:
-        shapes = ", ".join(f"({n!r}, {_dims_tuple(s)})" for n, s in self.variables.items())
+        shapes = ", ".join(f"({self.names[n]!r}, {_dims_tuple(s)})" for n, s in self.variables.items())
         dims = ", ".join(repr(d) for d in self.var_dims)
         t = self.t
         conv = {
-            "numpy": f"{t.np}.asarray(value, dtype=float)",
+            # float64 arrays pass as they are: also those of autograd, which traces this module's NumPy
+            "numpy": f"value if getattr(value, \"dtype\", None) == float and hasattr(value, \"ndim\") "
+                     f"else {t.np}.asarray(value, dtype=float)",
             "torch": f"{t.np}.as_tensor(value, dtype=dtype, device=device)",
             "jax": f"{t.np}.asarray(value, dtype=dtype)",
         }[t.name]
@@ -1355,6 +1377,7 @@ class Module:
 
 def _dims_tuple(s: Shape) -> str:
     dims = [] if s.is_scalar else [s.rows] if s.is_col else [s.rows, s.cols]
+    dims = [code_name(d) if isinstance(d, str) else d for d in dims]
     inner = ", ".join(repr(d) for d in dims)
     return f"({inner}{',' if len(dims) == 1 else ''})"
 
@@ -1387,6 +1410,26 @@ def _unicode_program(d) -> str:
 
 def _python_output(name: str, taken: set[str]) -> str:
     return name if name.isidentifier() and not keyword.iskeyword(name) else "y"
+
+
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
+
+
+def _needed(lines: list[str], lines_of: dict[str, tuple[int, int]], items, later: list[str]) -> list[str]:
+    """The forward lines that ``later`` code uses, directly or through other
+    intermediates (the Hessian needs the gradient's parts, not the gradient)."""
+    def names(text: str) -> set[str]:
+        return set(_IDENTIFIER.findall(text.split("  #")[0] if not text.startswith("#") else ""))
+
+    used = set().union(*(names(line) for line in later))
+    keep = [False] * len(lines)
+    for it in reversed(items):
+        start, end = lines_of[it.name]
+        if it.name in used:
+            for i in range(start, end):
+                keep[i] = True
+                used |= names(lines[i])
+    return [line for line, k in zip(lines, keep) if k]
 
 
 def _rewrite(node: A.Node, index: dict[A.Node, str], renames: dict[str, str]) -> A.Node:
@@ -1661,7 +1704,7 @@ def _checker_source(m: Module) -> str:
     t = m.t
     helpers = _CHECK_HELPERS[t.name].format(np=t.np, jax=getattr(t, "jax", "jax"))
     one = len(m.wrt) == 1
-    wrt = "(" + ", ".join(repr(w) for w in m.wrt) + ("," if one else "") + ")"
+    wrt = "(" + ", ".join(repr(code_name(w)) for w in m.wrt) + ("," if one else "") + ")"
     if m.scalar:
         body = _CHECK_GRAD.format(grads="(derivative,)" if one else "derivative", out=m.out_name)
         what = "f_and_grad's gradient" if one else "f_and_grad's gradients"
