@@ -634,25 +634,7 @@ class Printer:
         return self._elementwise(node, "-", _ADD)
 
     def _Mul(self, node):
-        left, right = self.shape(node.left), self.shape(node.right)
-        if left.is_scalar and not right.is_scalar and isinstance(node.right, A.MatMul) \
-                and node.right not in self.shared:
-            return self._scaled_chain(self.emit(node.left), node.right)
-        if right.is_scalar and not left.is_scalar and isinstance(node.left, A.MatMul) \
-                and node.left not in self.shared:
-            return self._scaled_chain(self.emit(node.right), node.left)
         return self._elementwise(node, "*", _MUL)
-
-    def _scaled_chain(self, c: V, chain: A.MatMul) -> V:
-        """c (A B …): the scalar multiplies the smallest factor (2(GHᵀ) as (2G)Hᵀ)."""
-        factors = self._factors(chain)
-        sizes = [_dim_guess(f.shape.rows) * _dim_guess(f.shape.cols) if f.form == "dense" else float("inf")
-                 for f in factors]
-        i = min(range(len(factors)), key=sizes.__getitem__)
-        if sizes[i] == float("inf"):
-            return self._mul(c, self.chain(factors))
-        factors[i] = self._mul(c, factors[i])
-        return self.chain(factors)
 
     def _Div(self, node):
         return self._elementwise(node, "/", _MUL)
@@ -1121,6 +1103,7 @@ class Module:
             for wrt, expr, _, _ in sec.outputs:
                 plan.append(("output", wrt, _rewrite(expr, index, local), sec.typing))
             renames.update(local)
+        plan = [(kind, name, _fold_scalars(node, typing), typing) for kind, name, node, typing in plan]
         p.plan_sharing([node for _, _, node, _ in plan])
         outs = []
         for kind, name, node, typing in plan:
@@ -1272,50 +1255,46 @@ class Module:
         return "\n".join(out)
 
     def docstring(self) -> str:
-        d = self.d0
-        name = self.out_name
-        lines = [f"{name} = {_unicode_program(d)}"]
-        lines.append("")
-        lines.append(f"{self.t.title} code for its value and its "
-                     f"{'gradient' if self.scalar else 'Jacobian'}"
-                     f"{' and Hessian' if self.hessian is not None else ''}, emitted by mcalc from the derivation:")
-        lines.append("")
+        """The function and its derivative in the paper's notation, and what the module offers."""
+        from textwrap import fill
+
+        d, name, t = self.d0, self.out_name, self.t
+        what = "gradient" if self.scalar else "Jacobian"
+        what += " and Hessian" if self.hessian is not None else ""
+        lines = [f"{name} = {_unicode_program(d)}", "", f"and its {what} as {t.title} code, printed by mcalc "
+                 f"from its derivation:", ""]
         for dd in self.first:
-            for i, w in enumerate(dd.wrt):
-                answer = dd.answers[i]
-                lines.append(f"    ∂{name}/∂{w} = {dd.print(answer.expr, 'unicode')}    ({answer.shape}, "
-                             f"{dd.layout} layout)")
+            for w, answer in zip(dd.wrt, dd.answers):
+                lines.append(f"    ∂{name}/∂{_uname(w)} = {dd.print(answer.expr, 'unicode')}    "
+                             f"{answer.shape}, {dd.layout} layout")
             if dd.shared:
                 lines.append("      where " + ", ".join(f"{_uname(n)} = {dd.print(e, 'unicode')}"
                                                         for n, e in dd.shared))
         if self.hessian is not None:
-            lines.append(f"    Hessian = {self.hessian.unicode}    ({self.hessian.shape})")
-        lines.append("")
-        var_text = ", ".join(f"{n} {_describe(s)}" for n, s in self.variables.items())
-        lines.append(f"Variables: {var_text}.")
-        if self.var_dims:
-            lines.append(f"The sizes {', '.join(self.var_dims)} are taken from the arguments.")
-        lines.append("")
+            by = [_uname(w) for w in self.hessian.wrt]
+            left = f"∂²{name}/∂{by[0]}∂{by[0]}ᵀ" if len(by) == 1 else f"∇²{name} by ({', '.join(by)})"
+            lines.append(f"    {left} = {self.hessian.unicode}    {self.hessian.shape}")
         args = ", ".join(self.args)
-        lines.append(f"f(*, {args}) -> {name}")
+        partials = ", ".join(f"∂{name}/∂{_uname(w)}" for w in self.wrt)
+        calls = [f"f(*, {args}) -> {name}"]
         if self.scalar:
-            grads = ", ".join(f"∂{name}/∂{w}" for w in self.wrt)
-            lines.append(f"f_and_grad(*, {args}) -> ({name}, {grads if len(self.wrt) == 1 else '(' + grads + ')'})"
-                         f"; each gradient shaped like its variable")
+            calls.append(f"f_and_grad(*, {args}) -> ({name}, {partials if len(self.wrt) == 1 else '(' + partials + ')'}), "
+                         f"each gradient shaped like its variable")
         else:
-            lines.append(f"f_and_jacobian(*, {args}) -> ({name}, the Jacobian in {self.layout} layout, "
+            calls.append(f"f_and_jacobian(*, {args}) -> ({name}, the Jacobian in {self.layout} layout, vectors and "
                          f"matrices laid flat by vec)")
         if self.hessian is not None:
-            lines.append(f"hessian(*, {args}) -> the Hessian over vec({', '.join(self.hessian.wrt)})")
-        lines.append("check_gradient(seed=0, rtol=1e-05, atol=1e-06) -> the verdict of a comparison with "
-                     "central differences (raises GradientCheckError)")
-        lines.append("")
-        lines.append("Temporaries are the derivation's steps: its intermediate variables (u1, u2, … and "
-                     "the definitions by their names), the adjoints δₖ = ∂" + name + "/∂uₖ it names, and "
-                     "subexpressions the derivatives share (computed once).")
-        if self.command:
-            lines.append("")
-            lines.append(f"    {self.command}")
+            calls.append(f"hessian(*, {args}) -> the Hessian, over vec of {', '.join(self.hessian.wrt)}")
+        calls.append("check_gradient(seed=0, rtol=1e-05, atol=1e-06) -> the verdict of a comparison with central "
+                     "differences (GradientCheckError where they differ)")
+        lines += [""] + [fill(c, 100, subsequent_indent="    ") for c in calls] + [""]
+        sizes = ", ".join(self.var_dims)
+        variables = ", ".join(f"{self.names[n]} {_describe(s)}" for n, s in self.variables.items())
+        about = f"Variables: {variables}" + (f"; the sizes {sizes} are taken from the arguments." if sizes else ".")
+        about += (" Temporaries are the derivation's steps: its intermediate variables (u1, u2, … and the "
+                  f"definitions by their names), the adjoints δₖ = ∂{name}/∂uₖ it names, and g1, g2, … for "
+                  "what the derivatives share, computed once.")
+        lines.append(fill(about, 100))
         text = "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
         return f'"""{text}\n"""'
 
@@ -1339,6 +1318,9 @@ class Module:
                     f"{t.np}.floating)]\n"
                     f"    dtype = {t.np}.result_type(*floats) if floats else {t.np}.result_type(float)\n"),
         }[t.name]
+        if len(shapes) > 80:
+            shapes = "\n    " + ",\n    ".join(f"({self.names[n]!r}, {_dims_tuple(s)})"
+                                              for n, s in self.variables.items()) + ",\n"
         return (f"_SHAPES = ({shapes}{',' if len(self.variables) == 1 else ''})  # each variable's sizes\n"
                 f"_SIZES = ({dims}{',' if len(self.var_dims) == 1 else ''})  # the sizes, taken from the arguments\n\n\n"
                 f"def {self.helper('arguments')}(*values):\n"
@@ -1386,8 +1368,8 @@ def _describe(s: Shape) -> str:
     if s.is_scalar:
         return "(scalar)"
     if s.is_col:
-        return f"(vector, {s.rows})"
-    return f"(matrix, {s.rows}×{s.cols})"
+        return f"(length {s.rows})"
+    return f"({s.rows}×{s.cols})"
 
 
 def _uname(name: str) -> str:
@@ -1410,6 +1392,45 @@ def _unicode_program(d) -> str:
 
 def _python_output(name: str, taken: set[str]) -> str:
     return name if name.isidentifier() and not keyword.iskeyword(name) else "y"
+
+
+_STRUCTURED = (A.Identity, A.Ones, A.Zero, A.Diag, A.Kron, A.Commutation)
+
+
+def _fold_scalars(node: A.Node, typing) -> A.Node:
+    """c (A B …) as A (c B) …: a scalar multiplies the smallest factor of the product
+    it scales (2(G Hᵀ) as (2G)Hᵀ: an m×B matrix scaled, not the m×k product).
+    Done before sharing is counted, so a factor scaled alike twice is one temporary."""
+    memo: dict[int, A.Node] = {}
+
+    def size(n: A.Node) -> float:
+        s = typing.shape(n)
+        return float(_dim_guess(s.rows) * _dim_guess(s.cols))
+
+    def chain(n: A.Node) -> list[A.Node]:
+        return chain(n.left) + chain(n.right) if isinstance(n, A.MatMul) else [n]
+
+    def go(n: A.Node) -> A.Node:
+        hit = memo.get(id(n))
+        if hit is not None:
+            return hit
+        out = n.rebuild(tuple(go(c) for c in n.children)) if n.children else n
+        if isinstance(out, A.Mul):
+            c, product = (out.left, out.right) if typing.shape(out.left).is_scalar else (out.right, out.left)
+            if isinstance(product, A.MatMul) and typing.shape(c).is_scalar:
+                factors = chain(product)
+                i = min((j for j, f in enumerate(factors) if not isinstance(f, _STRUCTURED)),
+                        key=lambda j: size(factors[j]), default=None)
+                if i is not None and size(factors[i]) <= size(product):
+                    factors[i] = A.Mul(c, factors[i])
+                    folded = factors[0]
+                    for f in factors[1:]:
+                        folded = A.MatMul(folded, f)
+                    out = folded
+        memo[id(n)] = out
+        return out
+
+    return go(node)
 
 
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
