@@ -4,6 +4,7 @@ float64 on this CPU, each figure next to its target.
     pip install -e '.[bench]'          # torch and jax, for this benchmark only
     python benchmarks/codegen.py        # both workloads
     python benchmarks/codegen.py loss   # one of: loss network
+    python benchmarks/codegen.py --threads=1   # every library on one thread
 
 Each workload's value and gradient is computed three ways, which run in turn,
 round after round, so that a slow spell of a shared machine falls on all of
@@ -121,7 +122,7 @@ def run(name: str, workload, np, torch, jax, jnp, folder: str) -> bool:
         for w, g, p in zip(wrt, grads, pgrads):
             scale = max(1.0, float(np.max(np.abs(p))))
             assert np.max(np.abs(np.asarray(g) - p)) <= 1e-9 * scale, f"{name}: {w} differs from {peer}"
-    assert abs(float(value) - float(tvalue)) <= 1e-9 * max(1.0, abs(float(value)))
+    assert abs(float(value) - float(tvalue.detach())) <= 1e-9 * max(1.0, abs(float(value)))
     times = {"numpy": [], "torch": [], "jax": []}
     calls = {"numpy": numpy_call, "torch": torch_call, "jax": jax_call}
     for _ in range(3):  # warm up
@@ -148,6 +149,15 @@ def run(name: str, workload, np, torch, jax, jnp, folder: str) -> bool:
 
 
 def main(argv: list[str]) -> int:
+    threads = None
+    if argv and argv[0].startswith("--threads="):
+        threads = int(argv.pop(0).partition("=")[2])
+        # before the libraries load: each reads its thread count once
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+        if threads == 1:
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                       " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     import numpy as np
     try:
         import jax
@@ -157,6 +167,8 @@ def main(argv: list[str]) -> int:
         print(f"needs torch and jax: pip install -e '.[bench]' ({e})")
         return 2
     jax.config.update("jax_enable_x64", True)
+    if threads is not None:
+        torch.set_num_threads(threads)
     print(f"emitted code against autodiff on {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; NumPy {np.__version__}, PyTorch {torch.__version__} "
           f"({torch.get_num_threads()} threads), JAX {jax.__version__}; float64; {ROUNDS} rounds; "

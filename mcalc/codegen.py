@@ -15,6 +15,7 @@ symbolic: the module takes them from its arguments.
 """
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import unicodedata
@@ -292,6 +293,9 @@ class JaxTarget(Target):
 
 
 _TARGET_CLASSES = {"numpy": Target, "torch": TorchTarget, "jax": JaxTarget}
+CHAIN_DP = 12  # factors: a longer product is ordered greedily (dynamic programming is cubic)
+CHAIN_PIECE = 8  # factors per line in a long product
+NESTING = 40  # parentheses in one expression before it is cut into a temporary
 
 
 # ----- names -------------------------------------------------------------------------
@@ -352,6 +356,7 @@ def _dim_code(d) -> str:
     return " + ".join(terms)
 
 
+@functools.lru_cache(maxsize=4096)
 def _dim_guess(d) -> int:
     """A size's rough value for choosing the order of a product: names as large."""
     return dim_value(d, lambda name: 1000)
@@ -445,9 +450,8 @@ class Printer:
         if hit is not None:
             return hit
         v = getattr(self, "_" + type(node).__name__)(node)
-        if node in self.shared and not (v.form == "dense" and v.prec == _ATOM and v.code.isidentifier()) \
-                and v.form in ("dense", "diag", "kron"):
-            v = self.assign(self._temp(), v)
+        if node in self.shared or (v.form == "dense" and v.code.count("(") > NESTING):
+            v = self.named(v)
         self.memo[node] = v
         return v
 
@@ -752,10 +756,14 @@ class Printer:
     def chain(self, factors: list[V]) -> V:
         """A product of several factors in the order that costs least (a matrix
         by a vector before a matrix by a matrix), by dynamic programming over
-        rough sizes; ties keep the written order, left first."""
+        rough sizes; ties keep the written order, left first.  A long chain (a deep
+        network's) is taken greedily instead, the cheapest adjacent product first,
+        in pieces of a few factors each (Python's parser nests at most 200 deep)."""
         n = len(factors)
         if n == 1:
             return factors[0]
+        if n > CHAIN_DP:
+            return self._greedy_chain(factors)
         best: dict[tuple[int, int], tuple[float, int, tuple[Shape, str]]] = {}
         for i, f in enumerate(factors):
             best[i, i] = (0.0, -1, (f.shape, f.form))
@@ -779,6 +787,25 @@ class Printer:
             return self.matmul(build(i, k), build(k + 1, j))
 
         return build(0, n - 1)
+
+    def _greedy_chain(self, factors: list[V]) -> V:
+        items = list(factors)
+        merged = [1] * len(items)  # factors in each item, to cut the code into lines
+        while len(items) > 1:
+            costs = [_product_cost((a.shape, a.form), (b.shape, b.form))[0] for a, b in zip(items, items[1:])]
+            i = min(range(len(costs)), key=costs.__getitem__)
+            product = self.matmul(items[i], items[i + 1])
+            count = merged[i] + merged[i + 1]
+            if count >= CHAIN_PIECE and len(items) > 2:
+                product, count = self.named(product), 1
+            items[i:i + 2], merged[i:i + 2] = [product], [count]
+        return items[0]
+
+    def named(self, v: V) -> V:
+        """v as a temporary (a long expression cut into lines)."""
+        if v.form in ("dense", "diag", "kron") and not (v.prec == _ATOM and v.code.isidentifier()):
+            return self.assign(self._temp(), v)
+        return v
 
     def matmul(self, a: V, b: V) -> V:
         """a b for any two structures."""

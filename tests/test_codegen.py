@@ -570,3 +570,14 @@ def test_codegen_is_not_imported_to_derive():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_deep_network_is_cut_into_lines_python_can_read(tmp_path):
+    """k = 200 layers: a chain of 400 factors, ordered greedily, in pieces (Python's
+    parser nests parentheses at most 200 deep); the module checks itself."""
+    layers = "; ".join(["h1 = tanh(W1@x + c1)"] + [f"h{i} = tanh(W{i}@h{i - 1} + c{i})" for i in range(2, 201)])
+    code = mcalc.emit(f"{layers}; v · h200", "x", vectors=["v", "x"] + [f"c{i}" for i in range(1, 201)],
+                      matrices=[f"W{i}:n,n" for i in range(1, 201)])
+    grad = pyast.get_source_segment(code, functions(code)["f_and_grad"])
+    assert max(line.count("(") for line in grad.splitlines()) <= 2 * codegen.NESTING
+    assert load(code, tmp_path).check_gradient(points=1).passed
