@@ -4,7 +4,8 @@ float64 on this CPU, each figure next to its target.
     pip install -e '.[bench]'          # torch and jax, for this benchmark only
     python benchmarks/codegen.py        # both workloads
     python benchmarks/codegen.py loss   # one of: loss network
-    python benchmarks/codegen.py --threads=1   # every library on one thread
+    python benchmarks/codegen.py emit   # emission's own time, linear in the function (needs neither peer)
+    python benchmarks/codegen.py --threads=1   # every library on one thread, the process on one core
 
 Each workload's value and gradient is computed three ways, which run in turn,
 round after round, so that a slow spell of a shared machine falls on all of
@@ -148,16 +149,45 @@ def run(name: str, workload, np, torch, jax, jnp, folder: str) -> bool:
     return ok
 
 
+def emission() -> bool:
+    """Printing the code is linear in the function: a k-layer network by its first
+    weight matrix (one chain of 2k factors), time(2k)/time(k) for k = 50, 100, 200."""
+    import mcalc
+
+    print("emitting a k-layer network's gradient by W1 (h_i = tanh(W_i h_(i-1) + c_i), sum((h_k - y)²))")
+    times: dict[int, list[float]] = {}
+    derivations = {}
+    for k in (50, 100, 200, 400):
+        layers = "; ".join(["h1 = tanh(W1@x + c1)"] + [f"h{i} = tanh(W{i}@h{i - 1} + c{i})" for i in range(2, k + 1)])
+        derivations[k] = mcalc.diff(f"{layers}; sum((h{k} - y)^2)", "W1", vectors=["x", "y"] +
+                                    [f"c{i}" for i in range(1, k + 1)], matrices=[f"W{i}:n,n" for i in range(1, k + 1)])
+        times[k] = []
+    for _ in range(5):
+        for k, d in derivations.items():
+            start = time.perf_counter()
+            d.to_code("numpy")
+            times[k].append(time.perf_counter() - start)
+    ok = True
+    for k in (50, 100, 200):
+        ratio = statistics.median(times[2 * k]) / statistics.median(times[k])
+        met = ratio <= 2.3
+        ok &= met
+        print(f"  k = {k} → {2 * k}: {_ms(times[k])} → {_ms(times[2 * k])}, ×{ratio:.2f}"
+              f"{'':>6}target ≤ 2.3  {'met' if met else 'SHORT'}")
+    return ok
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["emit"]:
+        return 0 if emission() else 1
     threads = None
     if argv and argv[0].startswith("--threads="):
         threads = int(argv.pop(0).partition("=")[2])
         # before the libraries load: each reads its thread count once
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(threads)
-        if threads == 1:
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                       " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+        # JAX's XLA has no switch for its threads: the process keeps to that many cores
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
     import numpy as np
     try:
         import jax

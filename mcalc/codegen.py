@@ -789,17 +789,47 @@ class Printer:
         return build(0, n - 1)
 
     def _greedy_chain(self, factors: list[V]) -> V:
-        items = list(factors)
-        merged = [1] * len(items)  # factors in each item, to cut the code into lines
+        """The cheapest adjacent product first, again and again (a heap of the
+        pairs' costs, ties to the left): n log n for a chain of n factors."""
+        import heapq
+
+        items = dict(enumerate(factors))
+        merged = dict.fromkeys(items, 1)  # factors in each item, to cut the code into lines
+        after = {i: i + 1 for i in range(len(factors) - 1)}
+        before = {i + 1: i for i in range(len(factors) - 1)}
+        version = dict.fromkeys(items, 0)
+        heap: list = []
+
+        def push(i: int) -> None:
+            j = after.get(i)
+            if j is not None:
+                a, b = items[i], items[j]
+                cost = _product_cost((a.shape, a.form), (b.shape, b.form))[0]
+                heapq.heappush(heap, (cost, i, version[i], version[j], j))
+
+        for i in range(len(factors) - 1):
+            push(i)
         while len(items) > 1:
-            costs = [_product_cost((a.shape, a.form), (b.shape, b.form))[0] for a, b in zip(items, items[1:])]
-            i = min(range(len(costs)), key=costs.__getitem__)
-            product = self.matmul(items[i], items[i + 1])
-            count = merged[i] + merged[i + 1]
+            _, i, vi, vj, j = heapq.heappop(heap)
+            if after.get(i) != j or version[i] != vi or version[j] != vj:
+                continue  # a pair one of whose items has changed since
+            product = self.matmul(items[i], items[j])
+            count = merged[i] + merged[j]
             if count >= CHAIN_PIECE and len(items) > 2:
                 product, count = self.named(product), 1
-            items[i:i + 2], merged[i:i + 2] = [product], [count]
-        return items[0]
+            items[i], merged[i] = product, count
+            version[i] += 1
+            del items[j], merged[j]
+            k = after.pop(j, None)
+            before.pop(j, None)
+            if k is None:
+                after.pop(i, None)
+            else:
+                after[i], before[k] = k, i
+            if i in before:
+                push(before[i])
+            push(i)
+        return next(iter(items.values()))
 
     def named(self, v: V) -> V:
         """v as a temporary (a long expression cut into lines)."""
