@@ -76,9 +76,11 @@ Examples:
   mcalc diff "-x^2"                         a leading '-' starts the function
   mcalc diff -f loss.mc --wrt w --verify
   mcalc diff "w·x" --wrt w --format json --at w=[1,2] --at x=[3,4]
+  mcalc diff -f loss.mc --wrt w,b --emit numpy -o loss.py   the code, checked
 
 \b
-Exit status: 0 done; 1 --verify found the answer wrong; 2 bad input or
+Exit status: 0 done; 1 --verify found the answer wrong (or the code of
+--emit failed its own check_gradient); 2 bad input or
 usage (one line on stderr; with --format json also a JSON error on stdout);
 141 the reader of standard output went away (a broken pipe).
 """
@@ -97,6 +99,7 @@ Examples:
   mcalc hessian "sum((X@w - y)^2)" --wrt w -M X:N,n -v y:N
   mcalc hessian "norm(X@W - Y)^2" --wrt W -M X:N,n,W:n,p,Y:N,p
   mcalc hessian "x^2*y^3" --wrt x,y --verify
+  mcalc hessian -f newton.mc --wrt w --emit torch -o newton.py
 
 \b
 Exit status: as for diff.
@@ -280,6 +283,11 @@ def _emit(kind, source, wrt, vectors, matrices, scalars, layout, verify, strict_
             return int(ExitCode.FAILED)
         if checked.status == "not checked":
             _err(f"mcalc: note: the emitted code is not checked: {checked.message}\n")
+    if output is None and not _utf(sys.stdout):
+        names = codegen.non_ascii_names(code)
+        if names:
+            raise McalcError(f"standard output ({getattr(sys.stdout, 'encoding', None) or 'no encoding'}) cannot show "
+                             f"the module's names {', '.join(names)}; write it to a file with -o FILE")
     if output is not None:
         try:
             output.write_text(code, encoding="utf-8")

@@ -1643,7 +1643,11 @@ def _shifted(x, i, h):
 
 class _quiet:
     def __enter__(self):
-        self.x64 = {jax}.enable_x64(True)
+        if hasattr({jax}, "enable_x64"):
+            self.x64 = {jax}.enable_x64(True)
+        else:  # JAX before 0.6
+            import jax.experimental
+            self.x64 = jax.experimental.enable_x64()
         self.x64.__enter__()
 
     def __exit__(self, *exc):
@@ -1804,6 +1808,17 @@ def to_code(derivations, target: str = "numpy", command: str | None = None) -> s
     if not derivations:
         raise ValueError("to_code needs a derivation")
     return Module(list(derivations), target, command).text()
+
+
+def non_ascii_names(code: str) -> list[str]:
+    """The module's identifiers that are not ASCII (δ3, a Greek variable): a stream
+    that can only show ASCII would write them escaped, which Python does not read."""
+    import io
+    import tokenize
+
+    names = {tok.string for tok in tokenize.generate_tokens(io.StringIO(code).readline)
+             if tok.type == tokenize.NAME and not tok.string.isascii()}
+    return sorted(names)
 
 
 # ----- checked before it is handed over ------------------------------------------------------------

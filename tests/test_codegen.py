@@ -581,3 +581,27 @@ def test_a_deep_network_is_cut_into_lines_python_can_read(tmp_path):
     grad = pyast.get_source_segment(code, functions(code)["f_and_grad"])
     assert max(line.count("(") for line in grad.splitlines()) <= 2 * codegen.NESTING
     assert load(code, tmp_path).check_gradient(points=1).passed
+
+
+def test_an_ascii_stream_gets_escapes_or_is_refused_for_greek_names(tmp_path):
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    p = subprocess.run([sys.executable, "-m", "mcalc", "diff", "sum(x*y)", "--wrt", "x", "-v", "x,y", "--emit",
+                        "numpy", "--no-check"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0 and p.stdout.isascii() and "\\u2297" in p.stdout  # ⊗ in the docstring, escaped
+    assert load(p.stdout, tmp_path).check_gradient().passed  # and it is the same module
+    p = subprocess.run([sys.executable, "-m", "mcalc", "diff", "-f", str(ROOT / "examples" / "loss.mc"), "--wrt",
+                        "w,b", "--emit", "numpy", "--no-check"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 2 and p.stdout == "" and "write it to a file with -o FILE" in p.stderr
+
+
+def test_the_jax_module_can_be_jitted(tmp_path):
+    jax = _framework("jax")
+    import jax.numpy as jnp
+
+    module = load(mcalc.emit(TWO_LAYER, "W1,W2", "jax"), tmp_path)
+    rng = np.random.default_rng(0)
+    args = {k: jnp.asarray(rng.normal(size=s)) for k, s in
+            dict(W1=(3, 4), W2=(2, 3), b1=(3,), b2=(2,), t=(2,), x=(4,)).items()}
+    jitted = jax.jit(module.f_and_grad)(**args)
+    plain = module.f_and_grad(**args)
+    assert np.allclose(jitted[0], plain[0]) and all(np.allclose(a, b) for a, b in zip(jitted[1], plain[1]))
