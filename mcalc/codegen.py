@@ -66,233 +66,99 @@ def _is_one(v: V) -> bool:
 
 
 # ----- the three libraries -----------------------------------------------------------
+# Each operation as each library spells it: {np} is the alias the module imports
+# the library under, {ref} an argument whose dtype (and device) new arrays take,
+# {0}, {1} the operands, {h_name} one of the module's own helper functions.
+_NUMPY = {
+    "exp": "{np}.exp({0})", "ln": "{np}.log({0})", "sin": "{np}.sin({0})", "cos": "{np}.cos({0})",
+    "tan": "{np}.tan({0})", "tanh": "{np}.tanh({0})", "sqrt": "{np}.sqrt({0})", "abs": "{np}.abs({0})",
+    "sign": "{np}.sign({0})", "relu": "{np}.maximum({0}, 0)", "sigmoid": "{h_sigmoid}({0})",
+    "softmax": "{h_softmax}({0})", "log_softmax": "{h_log_softmax}({0})", "logsumexp": "{h_logsumexp}({0})",
+    "max": "{np}.maximum({0}, {1})", "min": "{np}.minimum({0}, {1})",
+    "sum": "{np}.sum({0})", "mean": "{np}.mean({0})", "tr": "{np}.trace({0})",
+    "det": "{np}.linalg.det({0})", "inv": "{np}.linalg.inv({0})",
+    "norm": "{np}.linalg.norm({0})", "norm2": "{np}.linalg.norm({0})",
+    # (a > b) as 0.0 and 1.0; a number where an array must stand; a constant as the module's float
+    "indicator": "{0} * 1.0", "number": "{0}", "scalar": "{np}.float64({0})",
+    "ones": "{np}.ones({0})", "zeros": "{np}.zeros({0})", "eye": "{np}.eye({0})", "arange": "{np}.arange({0})",
+    "diag": "{np}.diag({0})", "outer": "{np}.outer({0}, {1})", "kron": "{np}.kron({0}, {1})",
+    "einsum": "{np}.einsum({0}, optimize=True)", "axis_sum": "{np}.sum({0}, axis={1})",
+    "stack": "{np}.stack([{0}])", "hstack": "{np}.hstack([{0}])", "column_stack": "{np}.column_stack([{0}])",
+    "concat_columns": "{np}.concatenate([{0}], axis=1)", "permute": "{0}.transpose{1}",
+}
+_TORCH = {
+    **{fn: template.replace("{np}.", "{np}.") for fn, template in _NUMPY.items()},
+    "relu": "{np}.relu({0})", "sigmoid": "{np}.sigmoid({0})", "softmax": "{np}.softmax({0}, 0)",
+    "log_softmax": "{np}.log_softmax({0}, 0)", "logsumexp": "{np}.logsumexp({0}, 0)",
+    "indicator": "{np}.as_tensor({0}, dtype={ref}.dtype)", "number": "{ref}.new_tensor({0})",
+    "scalar": "{ref}.new_tensor({0})", "ones": "{ref}.new_ones({0})", "zeros": "{ref}.new_zeros({0})",
+    "eye": "{np}.eye({0}, dtype={ref}.dtype, device={ref}.device)",
+    "arange": "{np}.arange({0}, device={ref}.device)",
+    # torch.kron views its arguments: a transposed one must be laid out anew
+    "kron": "{np}.kron({0}.contiguous(), {1}.contiguous())",
+    "einsum": "{np}.einsum({0})", "axis_sum": "{np}.sum({0}, {1})", "concat_columns": "{np}.cat([{0}], dim=1)",
+    "permute": "{0}.permute{1}",
+}
+_JAX = {
+    **_NUMPY,
+    "relu": "{np}.maximum({0}, 0)", "sigmoid": "{jax}.nn.sigmoid({0})", "softmax": "{jax}.nn.softmax({0})",
+    "log_softmax": "{jax}.nn.log_softmax({0})", "logsumexp": "{jax}.nn.logsumexp({0})",
+    "scalar": "{np}.asarray({0}, dtype={ref}.dtype)", "ones": "{np}.ones({0}, dtype={ref}.dtype)",
+    "zeros": "{np}.zeros({0}, dtype={ref}.dtype)", "eye": "{np}.eye({0}, dtype={ref}.dtype)",
+    "einsum": "{np}.einsum({0})",
+}
+
+
 class Target:
-    """How one library spells each operation.  ``np`` is the alias the module
-    imports it under; ``ref`` names an argument whose dtype (and device) new
-    arrays take."""
+    """One library: its spellings, the alias it is imported under, the argument
+    new arrays take their dtype from, and the helper functions the code used."""
 
-    name = "numpy"
-    title = "NumPy"
-    alias_choices = ("np", "numpy", "np_")
+    SPELLINGS = {"numpy": _NUMPY, "torch": _TORCH, "jax": _JAX}
+    TITLES = {"numpy": "NumPy", "torch": "PyTorch", "jax": "JAX"}
+    ALIASES = {"numpy": ("np", "numpy", "np_"), "torch": ("torch", "torch_", "pytorch"),
+               "jax": ("jnp", "jax_numpy", "jnp_")}
+    HELPERS = ("sigmoid", "softmax", "log_softmax", "logsumexp")  # NumPy has none of its own
 
-    def __init__(self, alias: str, helper):
-        self.np = alias
-        self.helper = helper  # name -> the module's private name for a helper function
+    def __init__(self, name: str, taken: set[str]):
+        self.name = name
+        self.title = self.TITLES[name]
+        self.spelling = self.SPELLINGS[name]
+        self.np = next(a for a in self.ALIASES[name] if a not in taken)
+        self.jax = _fresh("jax", taken)
+        self.helper_names = {h: _fresh("_" + h, taken) for h in self.HELPERS}
+        self.used: set[str] = set()  # helpers the code calls
         self.ref = "x"
 
-    # imports and helpers written into the module
+    def __call__(self, op: str, *args) -> str:
+        template = self.spelling[op]
+        for h in self.HELPERS:
+            if "{h_" + h + "}" in template:
+                self.used.add(h)
+                if h == "log_softmax":
+                    self.used.add("logsumexp")
+        return template.format(*args, np=self.np, ref=self.ref, jax=self.jax,
+                               **{f"h_{h}": n for h, n in self.helper_names.items()})
+
     def imports(self) -> list[str]:
-        return [f"import numpy as {self.np}" if self.np != "numpy" else "import numpy"]
-
-    # element-wise and reductions: fn -> format with {0}, {1}
-    def call(self, fn: str, args: list[str]) -> str:
-        np = self.np
-        table = {
-            "exp": f"{np}.exp({{0}})", "ln": f"{np}.log({{0}})", "sin": f"{np}.sin({{0}})",
-            "cos": f"{np}.cos({{0}})", "tan": f"{np}.tan({{0}})", "tanh": f"{np}.tanh({{0}})",
-            "sqrt": f"{np}.sqrt({{0}})", "abs": f"{np}.abs({{0}})", "sign": f"{np}.sign({{0}})",
-            "relu": f"{np}.maximum({{0}}, 0)", "sigmoid": f"{self.helper('sigmoid')}({{0}})",
-            "softmax": f"{self.helper('softmax')}({{0}})", "log_softmax": f"{self.helper('log_softmax')}({{0}})",
-            "logsumexp": f"{self.helper('logsumexp')}({{0}})",
-            "max": f"{np}.maximum({{0}}, {{1}})", "min": f"{np}.minimum({{0}}, {{1}})",
-            "sum": f"{np}.sum({{0}})", "mean": f"{np}.mean({{0}})", "tr": f"{np}.trace({{0}})",
-            "det": f"{np}.linalg.det({{0}})", "inv": f"{np}.linalg.inv({{0}})",
-            "norm": f"{np}.linalg.norm({{0}})", "norm2": f"{np}.linalg.norm({{0}})",
-        }
-        return table[fn].format(*args)
-
-    def helpers_used(self, fn: str) -> tuple[str, ...]:
-        return {"sigmoid": ("sigmoid",), "softmax": ("softmax",), "log_softmax": ("log_softmax", "logsumexp"),
-                "logsumexp": ("logsumexp",)}.get(fn, ())
+        if self.name == "jax":
+            return ["import jax" if self.jax == "jax" else f"import jax as {self.jax}",
+                    f"import jax.numpy as {self.np}"]
+        return [f"import {self.name}" if self.np == self.name else f"import {self.name} as {self.np}"]
 
     def helper_source(self, name: str) -> str:
-        np, h = self.np, self.helper
+        np, h = self.np, self.helper_names
         return {
-            "sigmoid": f'def {h("sigmoid")}(x):\n    """σ(x) = 1/(1 + exp(-x)), without overflow."""\n'
+            "sigmoid": f'def {h["sigmoid"]}(x):\n    """σ(x) = 1/(1 + exp(-x)), without overflow."""\n'
                        f"    return {np}.exp(-{np}.logaddexp(0, -x))\n",
-            "softmax": f'def {h("softmax")}(z):\n    """exp(z) ⊘ sum(exp(z)), shifted by max(z) against overflow."""\n'
-                       f"    e = {np}.exp(z - {np}.max(z))\n    return e / {np}.sum(e)\n",
-            "logsumexp": f'def {h("logsumexp")}(z):\n    """ln(sum(exp(z))), shifted by max(z) against overflow."""\n'
+            "softmax": f'def {h["softmax"]}(z):\n    """exp(z) ⊘ sum(exp(z)), shifted by max(z) against '
+                       f'overflow."""\n    e = {np}.exp(z - {np}.max(z))\n    return e / {np}.sum(e)\n',
+            "logsumexp": f'def {h["logsumexp"]}(z):\n    """ln(sum(exp(z))), shifted by max(z) against overflow."""\n'
                          f"    top = {np}.max(z)\n    return top + {np}.log({np}.sum({np}.exp(z - top)))\n",
-            "log_softmax": f'def {h("log_softmax")}(z):\n    """z - logsumexp(z)."""\n'
-                           f"    return z - {h('logsumexp')}(z)\n",
+            "log_softmax": f'def {h["log_softmax"]}(z):\n    """z - logsumexp(z)."""\n'
+                           f'    return z - {h["logsumexp"]}(z)\n',
         }[name]
 
-    def number(self, code: str) -> str:
-        """A number where the library wants an array (stacking, torch.maximum)."""
-        return code
 
-    def indicator(self, cond: str) -> str:
-        """1.0 where ``cond`` (already parenthesised) holds, else 0.0."""
-        return f"{cond} * 1.0"
-
-    def ones(self, n: str) -> str:
-        return f"{self.np}.ones({n})"
-
-    def zeros(self, shape: str) -> str:
-        return f"{self.np}.zeros({shape})"
-
-    def eye(self, n: str) -> str:
-        return f"{self.np}.eye({n})"
-
-    def arange(self, n: str) -> str:
-        return f"{self.np}.arange({n})"
-
-    def diag(self, v: str) -> str:
-        return f"{self.np}.diag({v})"
-
-    def outer(self, a: str, b: str) -> str:
-        return f"{self.np}.outer({a}, {b})"
-
-    def kron(self, a: str, b: str) -> str:
-        return f"{self.np}.kron({a}, {b})"
-
-    def einsum(self, spec: str, args: list[str]) -> str:
-        return f"{self.np}.einsum({spec!r}, {', '.join(args)}, optimize=True)"
-
-    def axis_sum(self, x: str, axis: int) -> str:
-        return f"{self.np}.sum({x}, axis={axis})"
-
-    def stack(self, items: list[str]) -> str:
-        return f"{self.np}.stack([{', '.join(items)}])"
-
-    def hstack(self, items: list[str]) -> str:
-        return f"{self.np}.hstack([{', '.join(items)}])"
-
-    def column_stack(self, items: list[str]) -> str:
-        return f"{self.np}.column_stack([{', '.join(items)}])"
-
-    def concat_columns(self, items: list[str]) -> str:
-        return f"{self.np}.concatenate([{', '.join(items)}], axis=1)"
-
-    def permute(self, x: str, axes: tuple[int, ...]) -> str:
-        return f"{x}.transpose{axes}"
-
-    def scalar(self, code: str) -> str:
-        """A constant as a 0-d array of the module's floats."""
-        return f"{self.np}.float64({code})"
-
-
-class TorchTarget(Target):
-    name = "torch"
-    title = "PyTorch"
-    alias_choices = ("torch", "torch_", "pytorch")
-
-    def imports(self) -> list[str]:
-        return [f"import torch as {self.np}" if self.np != "torch" else "import torch"]
-
-    def call(self, fn: str, args: list[str]) -> str:
-        t = self.np
-        table = {
-            "exp": f"{t}.exp({{0}})", "ln": f"{t}.log({{0}})", "sin": f"{t}.sin({{0}})",
-            "cos": f"{t}.cos({{0}})", "tan": f"{t}.tan({{0}})", "tanh": f"{t}.tanh({{0}})",
-            "sqrt": f"{t}.sqrt({{0}})", "abs": f"{t}.abs({{0}})", "sign": f"{t}.sign({{0}})",
-            "relu": f"{t}.relu({{0}})", "sigmoid": f"{t}.sigmoid({{0}})",
-            "softmax": f"{t}.softmax({{0}}, 0)", "log_softmax": f"{t}.log_softmax({{0}}, 0)",
-            "logsumexp": f"{t}.logsumexp({{0}}, 0)",
-            "max": f"{t}.maximum({{0}}, {{1}})", "min": f"{t}.minimum({{0}}, {{1}})",
-            "sum": f"{t}.sum({{0}})", "mean": f"{t}.mean({{0}})", "tr": f"{t}.trace({{0}})",
-            "det": f"{t}.linalg.det({{0}})", "inv": f"{t}.linalg.inv({{0}})",
-            "norm": f"{t}.linalg.norm({{0}})", "norm2": f"{t}.linalg.norm({{0}})",
-        }
-        return table[fn].format(*args)
-
-    def helpers_used(self, fn: str) -> tuple[str, ...]:
-        return ()
-
-    def number(self, code: str) -> str:
-        return f"{self.ref}.new_tensor({code})"
-
-    def indicator(self, cond: str) -> str:
-        return f"{self.np}.as_tensor({cond}, dtype={self.ref}.dtype)"
-
-    def ones(self, n: str) -> str:
-        return f"{self.ref}.new_ones({n})"
-
-    def zeros(self, shape: str) -> str:
-        return f"{self.ref}.new_zeros({shape})"
-
-    def eye(self, n: str) -> str:
-        return f"{self.np}.eye({n}, dtype={self.ref}.dtype, device={self.ref}.device)"
-
-    def arange(self, n: str) -> str:
-        return f"{self.np}.arange({n}, device={self.ref}.device)"
-
-    def diag(self, v: str) -> str:
-        return f"{self.np}.diag({v})"
-
-    def outer(self, a: str, b: str) -> str:
-        return f"{self.np}.outer({a}, {b})"
-
-    def kron(self, a: str, b: str) -> str:
-        # torch.kron views its arguments: a transposed one must be laid out anew
-        return f"{self.np}.kron({a}.contiguous(), {b}.contiguous())"
-
-    def einsum(self, spec: str, args: list[str]) -> str:
-        return f"{self.np}.einsum({spec!r}, {', '.join(args)})"
-
-    def axis_sum(self, x: str, axis: int) -> str:
-        return f"{self.np}.sum({x}, {axis})"
-
-    def stack(self, items: list[str]) -> str:
-        return f"{self.np}.stack([{', '.join(items)}])"
-
-    def hstack(self, items: list[str]) -> str:
-        return f"{self.np}.hstack([{', '.join(items)}])"
-
-    def column_stack(self, items: list[str]) -> str:
-        return f"{self.np}.column_stack([{', '.join(items)}])"
-
-    def concat_columns(self, items: list[str]) -> str:
-        return f"{self.np}.cat([{', '.join(items)}], dim=1)"
-
-    def permute(self, x: str, axes: tuple[int, ...]) -> str:
-        return f"{x}.permute{axes}"
-
-    def scalar(self, code: str) -> str:
-        return f"{self.ref}.new_tensor({code})"
-
-
-class JaxTarget(Target):
-    name = "jax"
-    title = "JAX"
-    alias_choices = ("jnp", "jax_numpy", "jnp_")
-
-    def __init__(self, alias: str, helper, jax_alias: str = "jax"):
-        super().__init__(alias, helper)
-        self.jax = jax_alias
-
-    def imports(self) -> list[str]:
-        return [f"import jax" if self.jax == "jax" else f"import jax as {self.jax}",
-                f"import jax.numpy as {self.np}"]
-
-    def call(self, fn: str, args: list[str]) -> str:
-        if fn in ("sigmoid", "softmax", "log_softmax", "logsumexp"):
-            return f"{self.jax}.nn.{fn}({args[0]})"
-        if fn == "relu":
-            return f"{self.np}.maximum({args[0]}, 0)"
-        return super().call(fn, args)
-
-    def helpers_used(self, fn: str) -> tuple[str, ...]:
-        return ()
-
-    def ones(self, n: str) -> str:
-        return f"{self.np}.ones({n}, dtype={self.ref}.dtype)"
-
-    def zeros(self, shape: str) -> str:
-        return f"{self.np}.zeros({shape}, dtype={self.ref}.dtype)"
-
-    def eye(self, n: str) -> str:
-        return f"{self.np}.eye({n}, dtype={self.ref}.dtype)"
-
-    def einsum(self, spec: str, args: list[str]) -> str:
-        return f"{self.np}.einsum({spec!r}, {', '.join(args)})"
-
-    def scalar(self, code: str) -> str:
-        return f"{self.np}.asarray({code}, dtype={self.ref}.dtype)"
-
-
-_TARGET_CLASSES = {"numpy": Target, "torch": TorchTarget, "jax": JaxTarget}
 CHAIN_DP = 12  # factors: a longer product is ordered greedily (dynamic programming is cubic)
 CHAIN_PIECE = 8  # factors per line in a long product
 NESTING = 40  # parentheses in one expression before it is cut into a temporary
@@ -324,13 +190,8 @@ def _check_distinct(names: list[str], what: str) -> None:
         seen[key] = name
 
 
-def _fresh(stem: str, taken: set[str], numbered: bool = False) -> str:
-    """stem, or stem_, stem__ … (with numbered, the first free stem1, stem2 …)."""
-    if numbered:
-        i = 1
-        while f"{stem}{i}" in taken:
-            i += 1
-        return f"{stem}{i}"
+def _fresh(stem: str, taken: set[str]) -> str:
+    """stem, or stem_, stem__ …: the first that no name in use has."""
     name = stem
     while name in taken:
         name += "_"
@@ -362,10 +223,6 @@ def _dim_guess(d) -> int:
     return dim_value(d, lambda name: 1000)
 
 
-def _is_literal_int(code: str) -> bool:
-    return code.lstrip("-").isdigit()
-
-
 class Printer:
     """Emits one function body: assignments, each a step of the trace."""
 
@@ -380,7 +237,6 @@ class Printer:
         self.temp_prefix = temps_prefix
         self.temp_count = 0
         self.taken: set[str] = set()
-        self.helpers: set[str] = set()
 
     # -- bookkeeping --------------------------------------------------------------------
     def shape(self, node: A.Node) -> Shape:
@@ -463,24 +319,24 @@ class Printer:
         if v.form == "zero":
             if s.is_scalar:
                 return V("0.0", _ATOM, s, constant=True)
-            return V(t.zeros(self.size(s.size) if s.is_vector else f"({self.size(s.rows)}, {self.size(s.cols)})"),
+            return V(t("zeros", self.size(s.size) if s.is_vector else f"({self.size(s.rows)}, {self.size(s.cols)})"),
                      _ATOM, s)
         if v.form == "ones":
-            return V(t.ones(self.size(s.size)), _ATOM, s)
+            return V(t("ones", self.size(s.size)), _ATOM, s)
         if v.form == "diag":
             scale = v.parts[0]
             if scale.shape.is_scalar:
-                eye = t.eye(self.size(s.rows))
+                eye = t("eye", self.size(s.rows))
                 return V(eye, _ATOM, s) if _is_one(scale) else self._binop(scale, V(eye, _ATOM, s), "*", _MUL, s)
-            return V(t.diag(scale.code), _ATOM, s)
+            return V(t("diag", scale.code), _ATOM, s)
         if v.form == "kron":
             a, b = (self.two_d(self.dense(p)) for p in v.parts)
-            out = V(t.kron(a, b), _ATOM, Shape(s.rows, s.cols) if s.is_matrix else Shape(2, 2))
+            out = V(t("kron", a, b), _ATOM, Shape(s.rows, s.cols) if s.is_matrix else Shape(2, 2))
             return self.from_two_d(out, s)
         if v.form == "comm":
             m, n = (self.size(d) for d in v.parts)
-            perm = f"{t.arange(f'{m} * {n}')}.reshape({n}, {m}).T.reshape(-1)"
-            return V(f"{t.eye(f'{m} * {n}')}[{perm}]", _ATOM, s)
+            perm = f"{t('arange', f'{m} * {n}')}.reshape({n}, {m}).T.reshape(-1)"
+            return V(f"{t('eye', f'{m} * {n}')}[{perm}]", _ATOM, s)
         raise NotSupported(f"emitting code for a {v.form} value")  # pragma: no cover
 
     def size(self, d) -> str:
@@ -512,7 +368,7 @@ class Printer:
     def array(self, v: V) -> V:
         """A constant scalar as an array of the library (for .reshape and returns)."""
         if v.constant and v.form == "dense":
-            return V(self.t.scalar(v.code), _ATOM, v.shape)
+            return V(self.t("scalar", v.code), _ATOM, v.shape)
         return v
 
     @staticmethod
@@ -651,7 +507,7 @@ class Printer:
         cond = self._binop(a, b, {">": ">", "<": "<", ">=": ">=", "<=": "<="}[node.op], _CMP, self.shape(node))
         if cond.constant:  # sizes and numbers only: decided here
             return V(f"(1.0 if {cond.code} else 0.0)", _ATOM, cond.shape, constant=True)
-        return V(self.t.indicator(f"({cond.code})"), _MUL if self.t.name != "torch" else _ATOM, cond.shape)
+        return V(self.t("indicator", f"({cond.code})"), _MUL if self.t.name != "torch" else _ATOM, cond.shape)
 
     def _Call(self, node):
         args = [self.emit(a) for a in node.args]
@@ -666,12 +522,9 @@ class Printer:
                 return total
         if fn in ("max", "min"):
             x, y = (self.dense(v) for v in args)
-            if self.t.name == "torch":
-                x, y = (V(self.t.number(v.code), _ATOM, v.shape) if v.constant else v for v in (x, y))
-            return V(self.t.call(fn, [x.code, y.code]), _ATOM, s)
-        for name in self.t.helpers_used(fn):
-            self.helpers.add(name)
-        return V(self.t.call(fn, [self.dense(a).code]), _ATOM, s, constant=False)
+            x, y = (V(self.t("number", v.code), _ATOM, v.shape) if v.constant else v for v in (x, y))
+            return V(self.t(fn, x.code, y.code), _ATOM, s)
+        return V(self.t(fn, self.dense(a).code), _ATOM, s)
 
     def _structured_sum(self, a: V, trace: bool) -> V | None:
         """sum(𝟏) = n, sum(0) = 0, sum(diag(v)) = tr(diag(v)) = sum(v), tr(cI) = cn."""
@@ -684,7 +537,7 @@ class Printer:
             part = a.parts[0]
             if part.shape.is_scalar:
                 return self._mul(part, V(self.size(a.shape.rows), _ATOM, s, constant=True))
-            return V(self.t.call("sum", [part.code]), _ATOM, s)
+            return V(self.t("sum", part.code), _ATOM, s)
         return None
 
     # -- linear algebra -------------------------------------------------------------------------
@@ -734,7 +587,7 @@ class Printer:
         if a.shape.is_scalar or b.shape.is_scalar:
             return self._binop(a, b, "*", _MUL, s)
         if a.kind == "matrix":
-            return V(self.t.call("sum", [self._binop(a, b, "*", _MUL, a.shape).code]), _ATOM, s)
+            return V(self.t("sum", self._binop(a, b, "*", _MUL, a.shape).code), _ATOM, s)
         return self._binop(a, b, "@", _MUL, s)
 
     def _MatMul(self, node):
@@ -879,15 +732,15 @@ class Printer:
             if b.form == "ones":
                 return V(self.size(a.shape.cols), _ATOM, s, constant=True)
             b = self.dense(b)
-            code = self.t.call("sum", [b.code]) if b.kind == "col" else self.t.axis_sum(b.code, 0)
+            code = self.t("sum", b.code) if b.kind == "col" else self.t("axis_sum", b.code, 0)
             return V(code, _ATOM, s)
         if b.form == "ones" and b.shape.is_col:  # A𝟏: the sums of A's rows
             a = self.dense(a)
-            code = self.t.call("sum", [a.code]) if a.kind == "row" else self.t.axis_sum(a.code, 1)
+            code = self.t("sum", a.code) if a.kind == "row" else self.t("axis_sum", a.code, 1)
             return V(code, _ATOM, s)
         a, b = self.dense(a), self.dense(b)
         if a.kind == "col" and b.kind == "row":
-            return V(self.t.outer(a.code, b.code), _ATOM, s)
+            return V(self.t("outer", a.code, b.code), _ATOM, s)
         return self._binop(a, b, "@", _MUL, s)
 
     def _scale(self, m: V, c: V, shape: Shape) -> V:
@@ -914,8 +767,8 @@ class Printer:
             product = self.matmul(self.matmul(a, inner), self._transpose_any(b))
             return self._flatten(product, shape)
         ra, rb = a.shape.rows, b.shape.rows
-        code = self.t.einsum("ik,jl,klc->ijc", [self.two_d(self.dense(a)), self.two_d(self.dense(b)),
-                             f"{self.atom(x)}.reshape({self.size(ca)}, {self.size(cb)}, -1)"])
+        code = self.t("einsum", ", ".join(["'ik,jl,klc->ijc'", self.two_d(self.dense(a)), self.two_d(self.dense(b)),
+                                           f"{self.atom(x)}.reshape({self.size(ca)}, {self.size(cb)}, -1)"]))
         return V(f"{code}.reshape({self.size(_mul_dims(ra, rb))}, -1)", _ATOM, shape)
 
     def _times_kron(self, x: V, k: V, shape: Shape) -> V:
@@ -928,8 +781,9 @@ class Printer:
             product = self.matmul(self.matmul(self._transpose_any(a), inner), b)
             return self._flatten(product, shape)
         ca, cb = a.shape.cols, b.shape.cols
-        code = self.t.einsum("rij,ik,jl->rkl", [f"{self.atom(x)}.reshape(-1, {self.size(ra)}, {self.size(rb)})",
-                                                self.two_d(self.dense(a)), self.two_d(self.dense(b))])
+        code = self.t("einsum", ", ".join(["'rij,ik,jl->rkl'",
+                                           f"{self.atom(x)}.reshape(-1, {self.size(ra)}, {self.size(rb)})",
+                                           self.two_d(self.dense(a)), self.two_d(self.dense(b))]))
         return V(f"{code}.reshape(-1, {self.size(_mul_dims(ca, cb))})", _ATOM, shape)
 
     def _transpose_any(self, v: V) -> V:
@@ -960,40 +814,40 @@ class Printer:
         if x.kind in ("col", "row"):
             return V(f"{self.atom(x)}.reshape({n}, {m}).T.reshape(-1)", _ATOM, shape)
         if left:
-            moved = self.t.permute(f"{self.atom(x)}.reshape({n}, {m}, -1)", (1, 0, 2))
+            moved = self.t("permute", f"{self.atom(x)}.reshape({n}, {m}, -1)", (1, 0, 2))
             return V(f"{moved}.reshape({m} * {n}, -1)", _ATOM, shape)
-        moved = self.t.permute(f"{self.atom(x)}.reshape(-1, {n}, {m})", (0, 2, 1))
+        moved = self.t("permute", f"{self.atom(x)}.reshape(-1, {n}, {m})", (0, 2, 1))
         return V(f"{moved}.reshape(-1, {m} * {n})", _ATOM, shape)
 
     # -- literals ---------------------------------------------------------------------------------
     def _item(self, v: V) -> str:
         v = self.dense(v)
-        return self.t.number(v.code) if v.constant else v.code
+        return self.t("number", v.code) if v.constant else v.code
 
     def _VecLit(self, node):
         s = self.shape(node)
         items = [self.emit(x) for x in node.items]
         if s.cols == 1:
-            return V(self.t.stack([self._item(v) for v in items]), _ATOM, s)
+            return V(self.t("stack", ", ".join(self._item(v) for v in items)), _ATOM, s)
         rows = []
         for v in items:  # rows of a matrix; a scalar 0 stands for a zero row
             if v.shape.is_scalar:
                 v = self.dense(V("", _ATOM, Shape(1, s.cols), "zero")) if v.constant and v.code in ("0", "0.0") \
                     else self._mul(v, self.dense(V("", _ATOM, Shape(1, s.cols), "ones")))
             rows.append(self.dense(v).code)
-        return V(self.t.stack(rows), _ATOM, s)
+        return V(self.t("stack", ", ".join(rows)), _ATOM, s)
 
     def _HStack(self, node):
         s = self.shape(node)
         items = [self.dense(self.emit(x)) for x in node.items]
         if s.rows == 1:
-            return V(self.t.hstack([self._item(v) for v in items]), _ATOM, s)
-        return V(self.t.column_stack([v.code for v in items]), _ATOM, s)
+            return V(self.t("hstack", ", ".join(self._item(v) for v in items)), _ATOM, s)
+        return V(self.t("column_stack", ", ".join(v.code for v in items)), _ATOM, s)
 
     def _MatLit(self, node):
         s = self.shape(node)
-        rows = [self.t.stack([self._item(self.emit(x)) for x in row]) for row in node.rows]
-        return V(self.t.stack(rows), _ATOM, s)
+        rows = [self.t("stack", ", ".join(self._item(self.emit(x)) for x in row)) for row in node.rows]
+        return V(self.t("stack", ", ".join(rows)), _ATOM, s)
 
 
 def _diag_part(a: V, b: V) -> Shape:
@@ -1070,48 +924,32 @@ def _gradient_expr(d, comb, v_shape: Shape) -> tuple[A.Node, Shape]:
 class Module:
     """Builds the module's text from one or more derivations of one function."""
 
-    def __init__(self, derivations, target: str, command: str | None = None):
+    def __init__(self, derivations, target: str):
         if target not in TARGETS:
             raise NotSupported(f"--emit {target}: the targets are {', '.join(TARGETS)}")
         self.hessian = derivations[0] if derivations[0].gradient is not None else None
         self.first = [d.gradient for d in derivations] if self.hessian is not None else list(derivations)
-        d0 = self.first[0]
-        self.d0 = d0
-        self.command = command
+        d0 = self.d0 = self.first[0]
         self.variables = d0.variables()
+        _check_distinct(list(self.variables), "variable")
         self.names = {name: python_name(name, "variable") for name in self.variables}  # as Python spells them
+        self.args = list(self.names.values())
         self.wrt = [w for d in self.first for w in d.wrt]
         self.scalar = d0.typing.shape(d0.program.body).is_scalar
         self.layout = derivations[0].layout
-        _check_distinct(list(self.variables), "variable")
-        self.var_dims = []
-        for shape in self.variables.values():
-            for dim in (shape.rows, shape.cols):
-                if isinstance(dim, str) and python_name(dim, "size") not in self.var_dims:
-                    self.var_dims.append(code_name(dim))
-        self.var_dims.sort()
-        self.args = list(self.names.values())
+        dims = {python_name(dim, "size") for shape in self.variables.values() for dim in shape
+                if isinstance(dim, str)}
+        self.var_dims = sorted(dims)
         taken = set(self.variables) | set(self.args) | set(self.var_dims)
-        for d in [*self.first, *( [self.hessian] if self.hessian else [])]:
+        for d in [*self.first, *([self.hessian] if self.hessian else [])]:
             taken |= {it.name for it in d.trace.intermediates} | {a.name for a in d.trace.adjoints}
             taken |= set(d.typing.dims)
-        self.local_taken = taken
-        cls = _TARGET_CLASSES[target]
-        alias = next(a for a in cls.alias_choices if a not in taken)
-        helper_names: dict[str, str] = {}
-
-        def helper(name: str) -> str:
-            if name not in helper_names:
-                helper_names[name] = _fresh("_" + name, taken | set(helper_names.values()))
-            return helper_names[name]
-
-        self.helper = helper
-        if cls is JaxTarget:
-            self.t = cls(alias, helper, jax_alias=_fresh("jax", taken))
-        else:
-            self.t = cls(alias, helper)
+        self.local_taken = taken  # names the functions' bodies bind
+        self.t = Target(target, taken)
         self.t.ref = self.args[0]
-        self.out_name = _python_output(d0.trace.output, taken)
+        self.arguments = _fresh("_arguments", taken)
+        output = code_name(d0.trace.output)
+        self.out_name = output if output.isidentifier() and not keyword.iskeyword(output) else "y"
 
     # -- one function body ------------------------------------------------------------------------
     def _printer(self, typing) -> Printer:
@@ -1178,7 +1016,7 @@ class Module:
         unpack = ", ".join([*self.args, *self.var_dims])
         lines = [f"def {fname}(*, {args}):"]
         return lines, f"    {unpack}{',' if len(self.args) + len(self.var_dims) == 1 else ''} = " \
-                      f"{self.helper('arguments')}({args})"
+                      f"{self.arguments}({args})"
 
     def function_f(self) -> str:
         d = self.d0
@@ -1241,17 +1079,14 @@ class Module:
         lines += backward_lines
         if self.scalar:
             ret = results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"
-            lines.append(f"return {self._value_code(value)}, {ret}")
+            lines.append(f"return {value}, {ret}")
         else:
-            jac = results[0] if len(results) == 1 else self.t.concat_columns(results)
+            jac = results[0] if len(results) == 1 else self.t("concat_columns", ", ".join(results))
             if self.layout == "denominator":
                 jac = f"({jac}).T" if len(results) > 1 or not jac.isidentifier() else f"{jac}.T"
-            lines.append(f"return {self._value_code(value)}, {jac}")
+            lines.append(f"return {value}, {jac}")
         doc = self._grad_doc(fname)
         return "\n".join([*head, doc] + [("    " + line if line != unpack else line) for line in lines]) + "\n"
-
-    def _value_code(self, code: str) -> str:
-        return code
 
     def _grad_doc(self, fname: str) -> str:
         name = self.out_name
@@ -1277,7 +1112,7 @@ class Module:
         backward = p.lines[n_lines:]
         del p.lines[n_lines:]
         pieces = [p.two_d(p.array(p.dense(v))) for v in vs]
-        result = pieces[0] if len(pieces) == 1 else self.t.concat_columns(pieces)
+        result = pieces[0] if len(pieces) == 1 else self.t("concat_columns", ", ".join(pieces))
         forward = _needed(p.lines, self.lines_of, h.trace.intermediates, [*backward, result])
         name = _fresh("hessian", p.taken)
         head, unpack = self._signature("hessian")
@@ -1293,17 +1128,9 @@ class Module:
         parts = [self.function_f(), self.function_grad()]
         if self.hessian is not None:
             parts.append(self.function_hessian())
-        helpers = set()
-        # helper functions the bodies called (found by name in the text)
-        body = "\n".join(parts)
-        for name in ("sigmoid", "softmax", "log_softmax", "logsumexp"):
-            if name in getattr(self, "_helper_names", {}) or self.helper(name) + "(" in body:
-                helpers.add(name)
-        if "log_softmax" in helpers:
-            helpers.add("logsumexp")
         out = [self.docstring(), "\n".join(self.t.imports()), ""]
         out.append(self.arguments_helper())
-        for name in sorted(helpers):
+        for name in sorted(self.t.used):  # the helper functions the bodies call
             out.append("\n" + self.t.helper_source(name))
         for part in parts:
             out.append("\n" + part)
@@ -1380,7 +1207,7 @@ class Module:
                                               for n, s in self.variables.items()) + ",\n"
         return (f"_SHAPES = ({shapes}{',' if len(self.variables) == 1 else ''})  # each variable's sizes\n"
                 f"_SIZES = ({dims}{',' if len(self.var_dims) == 1 else ''})  # the sizes, taken from the arguments\n\n\n"
-                f"def {self.helper('arguments')}(*values):\n"
+                f"def {self.arguments}(*values):\n"
                 f'    """The arguments as arrays, their shapes checked against the declared sizes; then\n'
                 f'    the sizes they give, in the order of _SIZES."""\n'
                 f"{pre}"
@@ -1445,10 +1272,6 @@ def _unicode_program(d) -> str:
         defs = ", ".join(f"{_uname(n)} = {d.print(e, 'unicode')}" for n, e in d.program.definitions)
         return f"{body}  where {defs}"
     return body
-
-
-def _python_output(name: str, taken: set[str]) -> str:
-    return name if name.isidentifier() and not keyword.iskeyword(name) else "y"
 
 
 _STRUCTURED = (A.Identity, A.Ones, A.Zero, A.Diag, A.Kron, A.Commutation)
@@ -1645,9 +1468,9 @@ class _quiet:
     def __enter__(self):
         if hasattr({jax}, "enable_x64"):
             self.x64 = {jax}.enable_x64(True)
-        else:  # JAX before 0.6
-            import jax.experimental
-            self.x64 = jax.experimental.enable_x64()
+        else:  # older JAX
+            import jax.experimental as experimental
+            self.x64 = experimental.enable_x64()
         self.x64.__enter__()
 
     def __exit__(self, *exc):
@@ -1802,12 +1625,12 @@ def _checker_source(m: Module) -> str:
     return helpers + "\n\n" + _CHECK.format(wrt=wrt, body=body.rstrip("\n"), what=what, of=of)
 
 
-def to_code(derivations, target: str = "numpy", command: str | None = None) -> str:
+def to_code(derivations, target: str = "numpy") -> str:
     """The module's text for one or more derivations of one function (one per
     variable where they cannot share one Jacobian), or one Hessian."""
     if not derivations:
         raise ValueError("to_code needs a derivation")
-    return Module(list(derivations), target, command).text()
+    return Module(list(derivations), target).text()
 
 
 def non_ascii_names(code: str) -> list[str]:
