@@ -20,6 +20,7 @@ import keyword
 import re
 import unicodedata
 from fractions import Fraction
+from string import Template
 from typing import NamedTuple
 
 from . import ast as A
@@ -921,6 +922,14 @@ def _gradient_expr(d, comb, v_shape: Shape) -> tuple[A.Node, Shape]:
     return value, Shape(v_shape.rows, 1) if v_shape.is_col else v_shape
 
 
+class _Function(NamedTuple):
+    """One function of the module: its name, docstring and body (unindented)."""
+
+    name: str
+    doc: str
+    body: list
+
+
 class Module:
     """Builds the module's text from one or more derivations of one function."""
 
@@ -933,20 +942,19 @@ class Module:
         self.variables = d0.variables()
         _check_distinct(list(self.variables), "variable")
         self.names = {name: python_name(name, "variable") for name in self.variables}  # as Python spells them
-        self.args = list(self.names.values())
         self.wrt = [w for d in self.first for w in d.wrt]
         self.scalar = d0.typing.shape(d0.program.body).is_scalar
         self.layout = derivations[0].layout
-        dims = {python_name(dim, "size") for shape in self.variables.values() for dim in shape
-                if isinstance(dim, str)}
-        self.var_dims = sorted(dims)
-        taken = set(self.variables) | set(self.args) | set(self.var_dims)
+        self.var_dims = sorted({python_name(dim, "size") for shape in self.variables.values() for dim in shape
+                                if isinstance(dim, str)})
+        self.given_dims: list[str] = []  # sizes no variable has (ones(N) alone): arguments of their own
+        taken = set(self.variables) | set(self.names.values()) | set(self.var_dims)
         for d in [*self.first, *([self.hessian] if self.hessian else [])]:
             taken |= {it.name for it in d.trace.intermediates} | {a.name for a in d.trace.adjoints}
-            taken |= set(d.typing.dims)
+            taken |= {code_name(dim) for dim in d.typing.dims}
         self.local_taken = taken  # names the functions' bodies bind
         self.t = Target(target, taken)
-        self.t.ref = self.args[0]
+        self.t.ref = next(iter(self.names.values()))
         self.arguments = _fresh("_arguments", taken)
         output = code_name(d0.trace.output)
         self.out_name = output if output.isidentifier() and not keyword.iskeyword(output) else "y"
@@ -958,6 +966,7 @@ class Module:
             p.bind_argument(name, shape)
         p.taken = set(self.local_taken)
         p.temp_prefix = _prefix_free(("g", "r", "s", "tmp"), p.taken)
+        self.printers.append(p)
         return p
 
     def _forward(self, p: Printer, d) -> tuple[V, dict[A.Node, str]]:
@@ -972,10 +981,7 @@ class Module:
             p.assign(it.name, v, comment=_unicode(d, it.expr))
             self.lines_of[it.name] = (start, len(p.lines))
             index.setdefault(it.expr, it.name)
-        if items:
-            root = p.bound[items[-1].name]
-        else:
-            root = p.emit(d.function_expr())
+        root = p.bound[items[-1].name] if items else p.emit(d.function_expr())
         return root, index
 
     def _backward(self, p: Printer, sections: list[_Section], index: dict[A.Node, str]) -> list[V]:
@@ -1011,22 +1017,13 @@ class Module:
         return outs
 
     # -- the functions ------------------------------------------------------------------------------
-    def _signature(self, fname: str) -> list[str]:
-        args = ", ".join(self.args)
-        unpack = ", ".join([*self.args, *self.var_dims])
-        lines = [f"def {fname}(*, {args}):"]
-        return lines, f"    {unpack}{',' if len(self.args) + len(self.var_dims) == 1 else ''} = " \
-                      f"{self.arguments}({args})"
-
-    def function_f(self) -> str:
+    def function_f(self) -> _Function:
         d = self.d0
         p = self._printer(d.typing)
         root, _ = self._forward(p, d)
         value = self._returned(p, root, self._value_shape())
-        head, unpack = self._signature("f")
-        doc = f'    """{self.out_name} = {_unicode_program(d)}: the function\'s value."""'
-        body = [unpack, *p.lines, f"return {value}"]
-        return "\n".join([*head, doc] + ["    " + line if line != unpack else line for line in body]) + "\n"
+        return _Function("f", f"{self.out_name} = {_unicode_program(d)}: the function's value.",
+                         [*p.lines, f"return {value}"])
 
     def _value_shape(self) -> Shape:
         return self.d0.typing.shape(self.d0.program.body)
@@ -1036,12 +1033,11 @@ class Module:
         v = p.dense(v)
         if v.shape.is_scalar and not shape.is_scalar:
             v = p._mul(v, p.dense(V("", _ATOM, shape, "ones" if shape.is_vector else "zero")))
-        if v.constant:
-            v = p.array(v)
-        return v.code
+        return p.array(v).code
 
-    def function_grad(self) -> str:
-        """f_and_grad (scalar function) or f_and_jacobian."""
+    def function_grad(self) -> _Function:
+        """f_and_grad (a scalar function: a gradient shaped like each variable) or
+        f_and_jacobian (in the layout asked for)."""
         p = self._printer(self.d0.typing)
         root, index = self._forward(p, self.d0)
         value = self._returned(p, root, self._value_shape())
@@ -1050,93 +1046,78 @@ class Module:
             outs = []
             for w, comb in zip(d.wrt, d.trace.combinations):
                 v_shape = d.typing.variables.get(w, Shape(1, 1))
-                if self.scalar:
-                    expr, shape = _gradient_expr(d, comb, v_shape)
-                else:
-                    expr, shape = comb.value, comb.shape
+                expr, shape = _gradient_expr(d, comb, v_shape) if self.scalar else (comb.value, comb.shape)
                 outs.append((w, expr, comb.shape, shape))
             sections.append(_Section(d.typing, d.trace.adjoints, tuple(outs)))
-        n_lines = len(p.lines)
+        forward = len(p.lines)
         outs = self._backward(p, sections, index)
-        backward_lines = p.lines[n_lines:]
-        del p.lines[n_lines:]
         results = []
-        all_outputs = [o for sec in sections for o in sec.outputs]
-        for (w, _, _, shape), v in zip(all_outputs, outs):
-            name = _fresh(f"d{self.out_name}_d{w}", p.taken)
+        for (w, _, _, shape), v in zip([o for sec in sections for o in sec.outputs], outs):
+            name = _fresh(f"d{self.out_name}_d{code_name(w)}", p.taken)
             p.taken.add(name)
-            if self.scalar:
-                code = self._returned(p, v, shape)
-            else:
-                code = p.two_d(p.array(p.dense(v)))
-            backward_lines.append(f"{name} = {code}")
+            code = self._returned(p, v, shape) if self.scalar else p.two_d(p.array(p.dense(v)))
+            p.lines.append(f"{name} = {code}")
             results.append(name)
-        fname = "f_and_grad" if self.scalar else "f_and_jacobian"
-        head, unpack = self._signature(fname)
-        lines = [unpack, "# step 1: the intermediate variables", *p.lines[:n_lines]]
-        if backward_lines:
-            lines.append("# step 3: the derivatives by reverse accumulation, in the intermediates")
-        lines += backward_lines
-        if self.scalar:
-            ret = results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"
-            lines.append(f"return {value}, {ret}")
-        else:
-            jac = results[0] if len(results) == 1 else self.t("concat_columns", ", ".join(results))
-            if self.layout == "denominator":
-                jac = f"({jac}).T" if len(results) > 1 or not jac.isidentifier() else f"{jac}.T"
-            lines.append(f"return {value}, {jac}")
-        doc = self._grad_doc(fname)
-        return "\n".join([*head, doc] + [("    " + line if line != unpack else line) for line in lines]) + "\n"
-
-    def _grad_doc(self, fname: str) -> str:
+        body = ["# step 1: the intermediate variables", *p.lines[:forward],
+                "# step 3: the derivatives by reverse accumulation, in the intermediates", *p.lines[forward:]]
         name = self.out_name
         if self.scalar:
-            parts = ", ".join(f"∂{name}/∂{w}" for w in self.wrt)
-            what = parts if len(self.wrt) == 1 else f"({parts})"
-            return (f'    """({name}, {what}): the value and the gradient by '
-                    f'{"each of " if len(self.wrt) > 1 else ""}{", ".join(self.wrt)}, shaped like '
-                    f'{"its variable" if len(self.wrt) > 1 else "it"}."""')
-        layout = "numerator layout: rows are the entries of vec(" + name + ")" if self.layout == "numerator" \
-            else "denominator layout: columns are the entries of vec(" + name + ")"
-        return f'    """({name}, ∂vec({name})/∂({", ".join(self.wrt)})): the value and the Jacobian, in {layout}."""'
+            body.append(f"return {value}, {results[0] if len(results) == 1 else '(' + ', '.join(results) + ')'}")
+            partials = ", ".join(f"∂{name}/∂{w}" for w in self.wrt)
+            doc = (f"({name}, {partials if len(results) == 1 else '(' + partials + ')'}): the value and the "
+                   f"gradient by {'each of ' if len(results) > 1 else ''}{', '.join(self.wrt)}, shaped like "
+                   f"{'its variable' if len(results) > 1 else 'it'}.")
+            return _Function("f_and_grad", doc, body)
+        jac = results[0] if len(results) == 1 else self.t("concat_columns", ", ".join(results))
+        if self.layout == "denominator":
+            jac = f"{jac}.T" if jac.isidentifier() else f"({jac}).T"
+        body.append(f"return {value}, {jac}")
+        rows = "rows" if self.layout == "numerator" else "columns"
+        doc = (f"({name}, ∂vec({name})/∂({', '.join(self.wrt)})): the value and the Jacobian, in "
+               f"{self.layout} layout: {rows} are the entries of vec({name}).")
+        return _Function("f_and_jacobian", doc, body)
 
-    # -- the Hessian ---------------------------------------------------------------------------------
-    def function_hessian(self) -> str:
+    def function_hessian(self) -> _Function:
         h = self.hessian
         p = self._printer(h.typing)
-        p.taken |= {it.name for it in h.trace.intermediates} | {a.name for a in h.trace.adjoints}
         _, index = self._forward(p, h)
         outs = [(w, comb.value, comb.shape, comb.shape) for w, comb in zip(h.wrt, h.trace.combinations)]
-        n_lines = len(p.lines)
+        forward = len(p.lines)
         vs = self._backward(p, [_Section(h.typing, h.trace.adjoints, tuple(outs))], index)
-        backward = p.lines[n_lines:]
-        del p.lines[n_lines:]
+        backward = p.lines[forward:]
         pieces = [p.two_d(p.array(p.dense(v))) for v in vs]
         result = pieces[0] if len(pieces) == 1 else self.t("concat_columns", ", ".join(pieces))
-        forward = _needed(p.lines, self.lines_of, h.trace.intermediates, [*backward, result])
-        name = _fresh("hessian", p.taken)
-        head, unpack = self._signature("hessian")
-        doc = (f'    """The Hessian of {self.out_name} by {", ".join(h.wrt)}: the Jacobian of the gradient '
-               f'(its steps 1 and 3 below), over vec of each variable."""')
-        lines = [unpack, "# step 1: the gradient's intermediate variables (those its Jacobian uses)", *forward,
-                 "# step 3: its Jacobian, in those intermediates", *backward,
-                 f"{name} = {result}", f"return {name}"]
-        return "\n".join([*head, doc] + [("    " + line if line != unpack else line) for line in lines]) + "\n"
+        name = _fresh(f"d2{self.out_name}", p.taken)
+        body = ["# step 1: the gradient's intermediate variables (those its Jacobian uses)",
+                *_needed(p.lines[:forward], self.lines_of, h.trace.intermediates, [*backward, result]),
+                "# step 3: its Jacobian, in those intermediates", *backward, f"{name} = {result}", f"return {name}"]
+        doc = (f"The Hessian of {self.out_name} by {', '.join(h.wrt)}: the Jacobian of the gradient "
+               f"(its steps 1 and 3 below), over vec of each variable.")
+        return _Function("hessian", doc, body)
 
     # -- the whole --------------------------------------------------------------------------------------
     def text(self) -> str:
-        parts = [self.function_f(), self.function_grad()]
+        self.printers: list[Printer] = []
+        functions = [self.function_f(), self.function_grad()]
         if self.hessian is not None:
-            parts.append(self.function_hessian())
-        out = [self.docstring(), "\n".join(self.t.imports()), ""]
-        out.append(self.arguments_helper())
-        for name in sorted(self.t.used):  # the helper functions the bodies call
-            out.append("\n" + self.t.helper_source(name))
-        for part in parts:
-            out.append("\n" + part)
-        out.append("\n" + self.checker())
-        out.append('\nif __name__ == "__main__":\n    print(check_gradient())\n')
+            functions.append(self.function_hessian())
+        used = {code_name(dim) for p in self.printers for dim in p.dims}
+        self.given_dims = sorted(used - set(self.var_dims))
+        for dim in self.given_dims:
+            python_name(dim, "size")
+        out = [self.docstring(), "\n".join(self.t.imports()), "", self.arguments_helper()]
+        out += ["\n" + self.t.helper_source(name) for name in sorted(self.t.used)]  # the helpers called
+        out += ["\n" + self._render(fn) for fn in functions]
+        out += ["\n" + _checker_source(self), '\nif __name__ == "__main__":\n    print(check_gradient())\n']
         return "\n".join(out)
+
+    def _render(self, fn: _Function) -> str:
+        args = [*self.names.values(), *self.given_dims]
+        unpack = [*self.names.values(), *self.var_dims, *self.given_dims]
+        comma = "," if len(unpack) == 1 else ""
+        lines = [f"def {fn.name}(*, {', '.join(args)}):", f'    """{fn.doc}"""',
+                 f"    {', '.join(unpack)}{comma} = {self.arguments}({', '.join(args)})"]
+        return "\n".join(lines + ["    " + line for line in fn.body]) + "\n"
 
     def docstring(self) -> str:
         """The function and its derivative in the paper's notation, and what the module offers."""
@@ -1158,7 +1139,7 @@ class Module:
             by = [_uname(w) for w in self.hessian.wrt]
             left = f"∂²{name}/∂{by[0]}∂{by[0]}ᵀ" if len(by) == 1 else f"∇²{name} by ({', '.join(by)})"
             lines.append(f"    {left} = {self.hessian.unicode}    {self.hessian.shape}")
-        args = ", ".join(self.args)
+        args = ", ".join([*self.names.values(), *self.given_dims])
         partials = ", ".join(f"∂{name}/∂{_uname(w)}" for w in self.wrt)
         calls = [f"f(*, {args}) -> {name}"]
         if self.scalar:
@@ -1175,6 +1156,9 @@ class Module:
         sizes = ", ".join(self.var_dims)
         variables = ", ".join(f"{self.names[n]} {_describe(s)}" for n, s in self.variables.items())
         about = f"Variables: {variables}" + (f"; the sizes {sizes} are taken from the arguments." if sizes else ".")
+        if self.given_dims:
+            about += f" The size{'s' if len(self.given_dims) > 1 else ''} {', '.join(self.given_dims)}, which no " \
+                     f"variable has, {'are arguments' if len(self.given_dims) > 1 else 'is an argument'} too."
         about += (" Temporaries are the derivation's steps: its intermediate variables (u1, u2, … and the "
                   f"definitions by their names), the adjoints δₖ = ∂{name}/∂uₖ it names, and g1, g2, … for "
                   "what the derivatives share, computed once.")
@@ -1183,62 +1167,13 @@ class Module:
         return f'"""{text}\n"""'
 
     def arguments_helper(self) -> str:
-        shapes = ", ".join(f"({self.names[n]!r}, {_dims_tuple(s)})" for n, s in self.variables.items())
-        dims = ", ".join(repr(d) for d in self.var_dims)
-        t = self.t
-        conv = {
-            # float64 arrays pass as they are: also those of autograd, which traces this module's NumPy
-            "numpy": f"value if getattr(value, \"dtype\", None) == float and hasattr(value, \"ndim\") "
-                     f"else {t.np}.asarray(value, dtype=float)",
-            "torch": f"{t.np}.as_tensor(value, dtype=dtype, device=device)",
-            "jax": f"{t.np}.asarray(value, dtype=dtype)",
-        }[t.name]
-        pre = {
-            "numpy": "",
-            "torch": (f"    like = next((v for v in values if isinstance(v, {t.np}.Tensor) and v.is_floating_point()), None)\n"
-                      f"    dtype = like.dtype if like is not None else {t.np}.get_default_dtype()\n"
-                      f"    device = like.device if like is not None else None\n"),
-            "jax": (f"    floats = [{t.np}.asarray(v).dtype for v in values if {t.np}.issubdtype({t.np}.asarray(v).dtype, "
-                    f"{t.np}.floating)]\n"
-                    f"    dtype = {t.np}.result_type(*floats) if floats else {t.np}.result_type(float)\n"),
-        }[t.name]
-        if len(shapes) > 80:
-            shapes = "\n    " + ",\n    ".join(f"({self.names[n]!r}, {_dims_tuple(s)})"
-                                              for n, s in self.variables.items()) + ",\n"
-        return (f"_SHAPES = ({shapes}{',' if len(self.variables) == 1 else ''})  # each variable's sizes\n"
-                f"_SIZES = ({dims}{',' if len(self.var_dims) == 1 else ''})  # the sizes, taken from the arguments\n\n\n"
-                f"def {self.arguments}(*values):\n"
-                f'    """The arguments as arrays, their shapes checked against the declared sizes; then\n'
-                f'    the sizes they give, in the order of _SIZES."""\n'
-                f"{pre}"
-                f"    sizes = {{}}\n"
-                f"    arrays = []\n"
-                f"    for (name, dims), value in zip(_SHAPES, values):\n"
-                f"        value = {conv}\n"
-                f"        if value.ndim != len(dims):\n"
-                f"            raise ValueError(f\"{{name}} must be {{_describe(dims)}}, not an array of shape "
-                f"{{tuple(value.shape)}}\")\n"
-                f"        for axis, (dim, got) in enumerate(zip(dims, value.shape)):\n"
-                f"            what = \"length\" if len(dims) == 1 else (\"rows\", \"columns\")[axis]\n"
-                f"            if isinstance(dim, int):\n"
-                f"                if got != dim:\n"
-                f"                    raise ValueError(f\"{{name}} must have {{dim}} {{what}} (declared), not {{got}}\")\n"
-                f"            elif dim in sizes and sizes[dim][0] != got:\n"
-                f"                raise ValueError(f\"{{name}} has {{got}} {{what}}, but {{dim}} = {{sizes[dim][0]}} "
-                f"from {{sizes[dim][1]}}\")\n"
-                f"            else:\n"
-                f"                sizes.setdefault(dim, (got, f\"{{name}}'s {{what}}\" if len(dims) > 1 else f\"the length of {{name}}\"))\n"
-                f"        arrays.append(value)\n"
-                f"    return (*arrays, *(sizes[dim][0] for dim in _SIZES))\n\n\n"
-                f"def _describe(dims):\n"
-                f"    if not dims:\n"
-                f"        return \"a scalar (0-d)\"\n"
-                f"    if len(dims) == 1:\n"
-                f"        return f\"a vector (1-D) of length {{dims[0]}}\"\n"
-                f"    return f\"a matrix (2-D) of {{dims[0]}}×{{dims[1]}}\"\n")
-
-    def checker(self) -> str:
-        return _checker_source(self)
+        shapes = [f"({self.names[n]!r}, {_dims_tuple(s)})" for n, s in self.variables.items()]
+        text = "(" + ", ".join(shapes) + ("," if len(shapes) == 1 else "") + ")"
+        if len(text) > 80:
+            text = "(\n" + "".join(f"    {item},\n" for item in shapes) + ")"
+        return _ARGUMENTS[self.t.name].substitute(
+            np=self.t.np, arguments=self.arguments, shapes=text, sizes=repr(tuple(self.var_dims + self.given_dims)),
+            given=repr(tuple(self.given_dims)))
 
 
 def _dims_tuple(s: Shape) -> str:
@@ -1357,11 +1292,71 @@ def _rewrite(node: A.Node, index: dict[A.Node, str], renames: dict[str, str]) ->
     return go(node)
 
 
+# ----- the module's own helpers, as templates ($np: the library's alias) --------------------------
+_ARGUMENTS_HEAD = """\
+_SHAPES = $shapes  # each variable's sizes, as declared
+_SIZES = $sizes  # the sizes the functions use, from the arguments' shapes
+_GIVEN = $given  # sizes no variable has: arguments of their own
+
+
+def $arguments(*values):
+    \"\"\"The arguments as arrays, their shapes checked against the declared sizes,
+    then the sizes (in the order of _SIZES).\"\"\"
+"""
+_ARGUMENTS_BODY = """\
+    sizes = {}
+    arrays = []
+    for (name, dims), value in zip(_SHAPES, values):
+        value = $convert
+        if value.ndim != len(dims):
+            raise ValueError(f"{name} must be {_describe(dims)}, not an array of shape {tuple(value.shape)}")
+        for axis, (dim, got) in enumerate(zip(dims, value.shape)):
+            what = "length" if len(dims) == 1 else ("rows", "columns")[axis]
+            if isinstance(dim, int):
+                if got != dim:
+                    raise ValueError(f"{name} has {what} {got}, not {dim} as declared")
+            elif dim in sizes and sizes[dim][0] != got:
+                raise ValueError(f"{name} has {what} {got}, but {dim} = {sizes[dim][0]} from {sizes[dim][1]}")
+            else:
+                sizes.setdefault(dim, (got, f"the {what} of {name}"))
+        arrays.append(value)
+    for dim, value in zip(_GIVEN, values[len(_SHAPES):]):
+        size = value.__index__() if hasattr(value, "__index__") else 0
+        if size < 1:
+            raise ValueError(f"the size {dim} must be a whole number from 1, not {value!r}")
+        sizes[dim] = (size, "its argument")
+    return (*arrays, *(sizes[dim][0] for dim in _SIZES))
+
+
+def _describe(dims):
+    if not dims:
+        return "a scalar (0-d)"
+    if len(dims) == 1:
+        return f"a vector (1-D) of length {dims[0]}"
+    return f"a matrix (2-D) of {dims[0]}×{dims[1]}"
+"""
+_ARGUMENTS = {
+    # float64 arrays pass as they are: also those of autograd, which traces this module's NumPy
+    "numpy": Template(_ARGUMENTS_HEAD + _ARGUMENTS_BODY.replace(
+        "$convert", 'value if getattr(value, "dtype", None) == float and hasattr(value, "ndim") '
+                    'else $np.asarray(value, dtype=float)')),
+    "torch": Template(_ARGUMENTS_HEAD + """\
+    like = next((v for v in values if isinstance(v, $np.Tensor) and v.is_floating_point()), None)
+    dtype = like.dtype if like is not None else $np.get_default_dtype()
+    device = like.device if like is not None else None
+""" + _ARGUMENTS_BODY.replace("$convert", "$np.as_tensor(value, dtype=dtype, device=device)")),
+    "jax": Template(_ARGUMENTS_HEAD + """\
+    floats = [$np.asarray(v).dtype for v in values[:len(_SHAPES)]]
+    floats = [t for t in floats if $np.issubdtype(t, $np.floating)]
+    dtype = $np.result_type(*floats) if floats else $np.result_type(float)
+""" + _ARGUMENTS_BODY.replace("$convert", "$np.asarray(value, dtype=dtype)")),
+}
+
 _CHECK_HELPERS = {
     "numpy": """\
 def _random(seed, attempt, shapes, positive):
-    rng = {np}.random.default_rng([seed, attempt])
-    out = {{}}
+    rng = $np.random.default_rng([seed, attempt])
+    out = {}
     for name, shape in shapes.items():
         x = rng.uniform(0.5, 1.5, shape)
         out[name] = x if positive else x * rng.choice((-1.0, 1.0), shape)
@@ -1369,16 +1364,16 @@ def _random(seed, attempt, shapes, positive):
 
 
 def _vec(x):
-    x = {np}.asarray(x, dtype=float)
+    x = $np.asarray(x, dtype=float)
     return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
 
 
 def _rows(x):
-    return {np}.asarray(x, dtype=float).tolist()
+    return $np.asarray(x, dtype=float).tolist()
 
 
 def _shifted(x, i, h):
-    y = {np}.array(x, dtype=float)
+    y = $np.array(x, dtype=float)
     if y.ndim == 2:
         y[i % y.shape[0], i // y.shape[0]] += h
     elif y.ndim == 1:
@@ -1390,30 +1385,30 @@ def _shifted(x, i, h):
 
 class _quiet:
     def __enter__(self):
-        self.saved = {np}.seterr(all="ignore")
+        self.saved = $np.seterr(all="ignore")
 
     def __exit__(self, *exc):
-        {np}.seterr(**self.saved)
+        $np.seterr(**self.saved)
 """,
     "torch": """\
 def _random(seed, attempt, shapes, positive):
-    g = {np}.Generator().manual_seed(1000 * seed + attempt)
-    out = {{}}
+    g = $np.Generator().manual_seed(1000 * seed + attempt)
+    out = {}
     for name, shape in shapes.items():
-        x = 0.5 + {np}.rand(shape, generator=g, dtype={np}.float64)
+        x = 0.5 + $np.rand(shape, generator=g, dtype=$np.float64)
         if not positive:
-            x = x * ({np}.randint(0, 2, shape, generator=g) * 2 - 1)
+            x = x * ($np.randint(0, 2, shape, generator=g) * 2 - 1)
         out[name] = x
     return out
 
 
 def _vec(x):
-    x = {np}.as_tensor(x, dtype={np}.float64)
+    x = $np.as_tensor(x, dtype=$np.float64)
     return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
 
 
 def _rows(x):
-    return {np}.as_tensor(x, dtype={np}.float64).tolist()
+    return $np.as_tensor(x, dtype=$np.float64).tolist()
 
 
 def _shifted(x, i, h):
@@ -1436,24 +1431,24 @@ class _quiet:
 """,
     "jax": """\
 def _random(seed, attempt, shapes, positive):
-    key = {jax}.random.PRNGKey(1000 * seed + attempt)
-    out = {{}}
+    key = $jax.random.PRNGKey(1000 * seed + attempt)
+    out = {}
     for name, shape in shapes.items():
-        key, k1, k2 = {jax}.random.split(key, 3)
-        x = {jax}.random.uniform(k1, shape, dtype={np}.float64, minval=0.5, maxval=1.5)
+        key, k1, k2 = $jax.random.split(key, 3)
+        x = $jax.random.uniform(k1, shape, dtype=$np.float64, minval=0.5, maxval=1.5)
         if not positive:
-            x = x * {jax}.random.choice(k2, {np}.array([-1.0, 1.0]), shape)
+            x = x * $jax.random.choice(k2, $np.array([-1.0, 1.0]), shape)
         out[name] = x
     return out
 
 
 def _vec(x):
-    x = {np}.asarray(x, dtype={np}.float64)
+    x = $np.asarray(x, dtype=$np.float64)
     return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
 
 
 def _rows(x):
-    return {np}.asarray(x, dtype={np}.float64).tolist()
+    return $np.asarray(x, dtype=$np.float64).tolist()
 
 
 def _shifted(x, i, h):
@@ -1466,8 +1461,8 @@ def _shifted(x, i, h):
 
 class _quiet:
     def __enter__(self):
-        if hasattr({jax}, "enable_x64"):
-            self.x64 = {jax}.enable_x64(True)
+        if hasattr($jax, "enable_x64"):
+            self.x64 = $jax.enable_x64(True)
         else:  # older JAX
             import jax.experimental as experimental
             self.x64 = experimental.enable_x64()
@@ -1478,7 +1473,7 @@ class _quiet:
 """,
 }
 
-_CHECK = """\
+_CHECK = Template("""\
 class GradientCheckError(AssertionError):
     \"\"\"The emitted derivative and central differences of the function disagree.\"\"\"
 
@@ -1498,13 +1493,13 @@ class GradientCheck:
         return True
 
     def __repr__(self):
-        sizes = ", ".join(f"{{k}} = {{v}}" for k, v in self.sizes.items())
-        return (f"GradientCheck(passed: {{self.entries}} entries at {{self.points}} random points"
-                f"{{' (' + sizes + ')' if sizes else ''}} agree with central differences; "
-                f"largest difference {{self.max_error:.1e}})")
+        sizes = ", ".join(f"{k} = {v}" for k, v in self.sizes.items())
+        return (f"GradientCheck(passed: {self.entries} entries at {self.points} random points"
+                f"{' (' + sizes + ')' if sizes else ''} agree with central differences; "
+                f"largest difference {self.max_error:.1e})")
 
 
-_WRT = {wrt}  # the variables the derivative is by, in order
+_WRT = $wrt  # the variables the derivative is by, in order
 _STEP = 1e-6  # central differences: (f(x + h) - f(x - h)) / 2h
 
 
@@ -1512,16 +1507,17 @@ def _point(seed):
     \"\"\"Random arguments at small sizes (each size a different number, so that a
     transposed index shows): entries of magnitude 0.5 to 1.5 with random signs, or
     positive ones where the function is not finite there (ln, sqrt of negatives).\"\"\"
-    sizes = {{dim: 3 + i for i, dim in enumerate(_SIZES)}}
-    shapes = {{name: tuple(d if isinstance(d, int) else sizes[d] for d in dims) for name, dims in _SHAPES}}
+    sizes = {dim: 3 + i for i, dim in enumerate(_SIZES)}
+    shapes = {name: tuple(d if isinstance(d, int) else sizes[d] for d in dims) for name, dims in _SHAPES}
     for attempt in range(20):
         point = _random(seed, attempt, shapes, positive=attempt % 2 == 1)
+        point.update({dim: sizes[dim] for dim in _GIVEN})
         if all(v == v and abs(v) != float("inf") for v in _vec(f(**point))):
             return point, sizes
     raise ValueError("check_gradient found no point where the function is finite in 20 tries")
 
 
-def _labels(point, names, what=None):
+def _labels(point, names):
     \"\"\"The name of each entry, in the order of vec (columns stacked).\"\"\"
     labels = []
     for name in names:
@@ -1529,9 +1525,9 @@ def _labels(point, names, what=None):
         if x.ndim == 0:
             labels.append(name)
         elif x.ndim == 1:
-            labels += [f"{{name}}[{{i}}]" for i in range(x.shape[0])]
+            labels += [f"{name}[{i}]" for i in range(x.shape[0])]
         else:
-            labels += [f"{{name}}[{{i}}, {{j}}]" for j in range(x.shape[1]) for i in range(x.shape[0])]
+            labels += [f"{name}[{i}, {j}]" for j in range(x.shape[1]) for i in range(x.shape[0])]
     return labels
 
 
@@ -1542,8 +1538,8 @@ def _differences(function, point):
     for name in _WRT:
         x = point[name]
         for i in range(len(_vec(x))):
-            up = function({{**point, name: _shifted(x, i, _STEP)}})
-            down = function({{**point, name: _shifted(x, i, -_STEP)}})
+            up = function({**point, name: _shifted(x, i, _STEP)})
+            down = function({**point, name: _shifted(x, i, -_STEP)})
             columns.append([(a - b) / (2 * _STEP) for a, b in zip(up, down)])
     return columns
 
@@ -1556,73 +1552,75 @@ def _compare(rows, columns, row_labels, column_labels, what, rtol, atol, where):
             error = abs(derivative - difference)
             if not error <= atol + rtol * abs(difference):
                 raise GradientCheckError(
-                    f"{{what(row_labels[i], column_labels[j])}}: the emitted code gives {{derivative:.9g}}, central "
-                    f"differences {{difference:.9g}} ({{where}})")
+                    f"{what(row_labels[i], column_labels[j])}: the emitted code gives {derivative:.9g}, central "
+                    f"differences {difference:.9g} ({where})")
             worst = max(worst, error)
     return len(rows) * len(columns), worst
 
 
 def check_gradient(seed=0, rtol=1e-5, atol=1e-6, points=2):
-    \"\"\"Compare {what} with central differences {of} at ``points``
+    \"\"\"Compare $what with central differences $of at ``points``
     random points and return the verdict; raise GradientCheckError at the first
     entry where they differ by more than atol + rtol·|difference|.\"\"\"
     entries, worst = 0, 0.0
     with _quiet():
         for k in range(points):
             point, sizes = _point(seed + k)
-            where = f"seed {{seed + k}}, " + ", ".join(
-                f"{{name}} = {{_vec(point[name]) if point[name].ndim else float(point[name])}}" for name, _ in _SHAPES)
-{body}
+            where = f"seed {seed + k}, " + ", ".join(
+                f"{name} = {_vec(point[name]) if point[name].ndim else float(point[name])}" for name, _ in _SHAPES)
+$body
     return GradientCheck(entries, points, worst, sizes)
-"""
+""")
 
 _CHECK_GRAD = """\
             _, derivative = f_and_grad(**point)
-            row = [x for g in {grads} for x in _vec(g)]
+            row = [x for g in $grads for x in _vec(g)]
             columns = _differences(lambda p: _vec(f(**p)), point)
-            n, e = _compare([row], columns, [{out!r}], _labels(point, _WRT),
-                            lambda i, j: f"∂{{i}}/∂{{j}}", rtol, atol, where)
+            n, e = _compare([row], columns, [$out], _labels(point, _WRT),
+                            lambda i, j: f"∂{i}/∂{j}", rtol, atol, where)
             entries, worst = entries + n, max(worst, e)
 """
 
 _CHECK_JACOBIAN = """\
             value, jacobian = f_and_jacobian(**point)
-            rows = _rows(jacobian{transpose})
+            rows = _rows(jacobian$transpose)
             columns = _differences(lambda p: _vec(f(**p)), point)
-            out = _labels({{{out!r}: value}}, [{out!r}])
+            out = _labels({$out: value}, [$out])
             n, e = _compare(rows, columns, out, _labels(point, _WRT),
-                            lambda i, j: f"∂{{i}}/∂{{j}}", rtol, atol, where)
+                            lambda i, j: f"∂{i}/∂{j}", rtol, atol, where)
             entries, worst = entries + n, max(worst, e)
 """
 
 _CHECK_HESSIAN = """\
             rows = _rows(hessian(**point))
-            columns = _differences(lambda p: [x for g in {grads_p} for x in _vec(g)], point)
+            columns = _differences(lambda p: [x for g in $grads for x in _vec(g)], point)
             labels = _labels(point, _WRT)
             n, e = _compare(rows, columns, labels, labels,
-                            lambda i, j: f"∂²{out}/∂{{i}}∂{{j}}", rtol, atol, where)
+                            lambda i, j: f"∂²$name/∂{i}∂{j}", rtol, atol, where)
             entries, worst = entries + n, max(worst, e)
 """
 
 
 def _checker_source(m: Module) -> str:
     t = m.t
-    helpers = _CHECK_HELPERS[t.name].format(np=t.np, jax=getattr(t, "jax", "jax"))
     one = len(m.wrt) == 1
-    wrt = "(" + ", ".join(repr(code_name(w)) for w in m.wrt) + ("," if one else "") + ")"
+    wrt = repr(tuple(code_name(w) for w in m.wrt))
     if m.scalar:
-        body = _CHECK_GRAD.format(grads="(derivative,)" if one else "derivative", out=m.out_name)
+        body = Template(_CHECK_GRAD).substitute(grads="(derivative,)" if one else "derivative",
+                                                out=repr(m.out_name))
         what = "f_and_grad's gradient" if one else "f_and_grad's gradients"
-        of = "of f"
     else:
-        body = _CHECK_JACOBIAN.format(out=m.out_name, transpose=".T" if m.layout == "denominator" else "")
-        what, of = "f_and_jacobian's Jacobian", "of f"
+        body = Template(_CHECK_JACOBIAN).substitute(out=repr(m.out_name),
+                                                    transpose=".T" if m.layout == "denominator" else "")
+        what = "f_and_jacobian's Jacobian"
+    of = "of f"
     if m.hessian is not None:
-        grads_p = "(f_and_grad(**p)[1],)" if one else "f_and_grad(**p)[1]"
-        body += _CHECK_HESSIAN.format(grads_p=grads_p, out=m.out_name)
+        body += Template(_CHECK_HESSIAN).substitute(
+            grads="(f_and_grad(**p)[1],)" if one else "f_and_grad(**p)[1]", name=m.out_name)
         what += " and the Hessian"
         of = "of f and of the gradient"
-    return helpers + "\n\n" + _CHECK.format(wrt=wrt, body=body.rstrip("\n"), what=what, of=of)
+    helpers = Template(_CHECK_HELPERS[t.name]).substitute(np=t.np, jax=t.jax)
+    return helpers + "\n\n" + _CHECK.substitute(wrt=wrt, body=body.rstrip("\n"), what=what, of=of)
 
 
 def to_code(derivations, target: str = "numpy") -> str:
