@@ -386,9 +386,9 @@ class Printer:
         if op == "**":
             code = f"{self.paren(a, _POW, strict=True)} ** {self.paren(b, _UNARY)}"
         else:
-            # Python reads a * b @ c as (a * b) @ c; parentheses say so
-            left = f"({a.code})" if prec == _MUL and a.prec == _MUL and {a.op, op} == {"*", "@"} \
-                else self.paren(a, prec)
+            # Python reads a * b @ c as (a * b) @ c, and a / b @ c as (a / b) @ c; parentheses say so
+            mixed = "@" in (a.op, op) and a.op != op
+            left = f"({a.code})" if prec == _MUL and a.prec == _MUL and mixed else self.paren(a, prec)
             code = f"{left} {op} {self.paren(b, prec, strict=True)}"
         return V(code, prec, shape, constant=a.constant and b.constant, op=op)
 
