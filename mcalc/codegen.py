@@ -15,7 +15,6 @@ symbolic: the module takes them from its arguments.
 """
 from __future__ import annotations
 
-import functools
 import keyword
 import re
 import unicodedata
@@ -218,7 +217,6 @@ def _dim_code(d) -> str:
     return " + ".join(terms)
 
 
-@functools.lru_cache(maxsize=4096)
 def _dim_guess(d) -> int:
     """A size's rough value for choosing the order of a product: names as large."""
     return dim_value(d, lambda name: 1000)
