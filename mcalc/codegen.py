@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from . import ast as A
 from .errors import NotSupported
-from .shapes import Shape, dim_value
+from .shapes import Shape, dim_mul, dim_value
 
 TARGETS = ("numpy", "torch", "jax")
 
@@ -517,7 +517,7 @@ class Printer:
             total = self._structured_sum(a, trace=fn == "tr")
             if total is not None:
                 if fn == "mean":
-                    return self._binop(total, V(self.size(_flat(a.shape)), _ATOM, s, constant=True), "/", _MUL, s)
+                    return self._binop(total, V(self.size(a.shape.flat), _ATOM, s, constant=True), "/", _MUL, s)
                 return total
         if fn in ("max", "min"):
             x, y = (self.dense(v) for v in args)
@@ -541,25 +541,19 @@ class Printer:
 
     # -- linear algebra -------------------------------------------------------------------------
     def _Transpose(self, node):
-        a = self.emit(node.arg)
-        s = self.shape(node)
-        if a.form == "dense":
-            if a.kind == "matrix":
-                return V(f"{self.atom(a)}.T", _ATOM, s)
-            return a._replace(shape=s)
-        if a.form == "kron":
-            return a._replace(shape=s, parts=tuple(self._transpose(p) for p in a.parts))
-        if a.form == "comm":
-            return a._replace(shape=s, parts=(a.parts[1], a.parts[0]))
-        return a._replace(shape=s)
+        return self._transpose(self.emit(node.arg))
 
     def _transpose(self, v: V) -> V:
+        """vᵀ: a view of a matrix, nothing for a vector (1-D either way), and for
+        structure its own rule: kron(A, B)ᵀ = kron(Aᵀ, Bᵀ), K(m, n)ᵀ = K(n, m)."""
         s = v.shape.T
         if v.form == "dense":
             return V(f"{self.atom(v)}.T", _ATOM, s) if v.kind == "matrix" else v._replace(shape=s)
-        if v.form in ("kron", "comm"):
-            return self.dense(v)._replace()  # pragma: no cover
-        return v._replace(shape=s)
+        if v.form == "kron":
+            return v._replace(shape=s, parts=tuple(self._transpose(p) for p in v.parts))
+        if v.form == "comm":
+            return v._replace(shape=s, parts=(v.parts[1], v.parts[0]))
+        return v._replace(shape=s)  # diag(v), c·I, 𝟏, 0
 
     def _Diag(self, node):
         a = self.dense(self.emit(node.arg))
@@ -763,12 +757,12 @@ class Printer:
         ca, cb = a.shape.cols, b.shape.cols
         if x.kind in ("col", "scalar"):
             inner = self._reshape(x, Shape(ca, cb))
-            product = self.matmul(self.matmul(a, inner), self._transpose_any(b))
+            product = self.matmul(self.matmul(a, inner), self._transpose(b))
             return self._flatten(product, shape)
         ra, rb = a.shape.rows, b.shape.rows
         code = self.t("einsum", ", ".join(["'ik,jl,klc->ijc'", self.two_d(self.dense(a)), self.two_d(self.dense(b)),
                                            f"{self.atom(x)}.reshape({self.size(ca)}, {self.size(cb)}, -1)"]))
-        return V(f"{code}.reshape({self.size(_mul_dims(ra, rb))}, -1)", _ATOM, shape)
+        return V(f"{code}.reshape({self.size(dim_mul(ra, rb))}, -1)", _ATOM, shape)
 
     def _times_kron(self, x: V, k: V, shape: Shape) -> V:
         """Xᵀ kron(A, B) likewise: for a row, the rows of Aᵀ X' B laid out one
@@ -777,20 +771,13 @@ class Printer:
         ra, rb = a.shape.rows, b.shape.rows
         if x.kind in ("row", "scalar"):
             inner = self._reshape(x, Shape(ra, rb))
-            product = self.matmul(self.matmul(self._transpose_any(a), inner), b)
+            product = self.matmul(self.matmul(self._transpose(a), inner), b)
             return self._flatten(product, shape)
         ca, cb = a.shape.cols, b.shape.cols
         code = self.t("einsum", ", ".join(["'rij,ik,jl->rkl'",
                                            f"{self.atom(x)}.reshape(-1, {self.size(ra)}, {self.size(rb)})",
                                            self.two_d(self.dense(a)), self.two_d(self.dense(b))]))
-        return V(f"{code}.reshape(-1, {self.size(_mul_dims(ca, cb))})", _ATOM, shape)
-
-    def _transpose_any(self, v: V) -> V:
-        if v.form == "dense":
-            return self._transpose(v)
-        if v.form == "diag":
-            return v._replace(shape=v.shape.T)
-        return self._transpose(self.dense(v))
+        return V(f"{code}.reshape(-1, {self.size(dim_mul(ca, cb))})", _ATOM, shape)
 
     def _reshape(self, x: V, shape: Shape) -> V:
         """A vector's entries read row by row into ``shape`` (C order)."""
@@ -851,16 +838,6 @@ class Printer:
 
 def _diag_part(a: V, b: V) -> Shape:
     return a.parts[0].shape if not a.parts[0].shape.is_scalar else b.parts[0].shape
-
-
-def _flat(s: Shape):
-    return s.flat
-
-
-def _mul_dims(a, b):
-    from .shapes import dim_mul
-
-    return dim_mul(a, b)
 
 
 def _trivial(node: A.Node) -> bool:
