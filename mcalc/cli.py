@@ -79,10 +79,10 @@ Examples:
   mcalc diff -f loss.mc --wrt w,b --emit numpy -o loss.py   the code, checked
 
 \b
-Exit status: 0 done; 1 --verify found the answer wrong (or the code of
---emit failed its own check_gradient); 2 bad input or
-usage (one line on stderr; with --format json also a JSON error on stdout);
-141 the reader of standard output went away (a broken pipe).
+Exit status: 0 done; 1 --verify found the answer wrong, or the code of --emit
+failed its own check_gradient; 2 bad input or usage (one line on stderr; with
+--format json also a JSON error on stdout); 141 the reader of standard output
+went away (a broken pipe).
 """
 
 HESSIAN_HELP = """
