@@ -234,6 +234,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         dup = next(n for n in defined if defined.count(n) > 1)
         raise DeclarationError(f"'{dup}' is defined twice")
     used: set[str] = set()
+    sizes: set[str] = set()  # the sizes the constants name: ones(N) makes N a size
     unfinished = False
     for e in (program.body, *(d for _, d in program.definitions)):
         for n in A.walk(e):
@@ -241,10 +242,13 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
                 used.add(n.name)
             elif _unfinished(n):
                 unfinished = True
+            elif type(n) in (A.Ones, A.Identity, A.Zero, A.Commutation):
+                for d in n._key():
+                    sizes |= dim_names(d) if d is not None else set()
     forced: dict[str, Shape] = {}
     for _ in range(4 * len(used) + 4):
         shapes = {**declared, **forced}
-        dims = _dims_of(shapes.values()) | {"n"}
+        dims = _dims_of(shapes.values()) | {"n"} | sizes
         flexible = {name for name in used | set(extra_names)
                     if name not in shapes and name not in defined and name not in dims}
         checker = _Checker(shapes, dims, flexible, forced_names=set(forced))
@@ -261,7 +265,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
             variables[name] = checker.concrete(checker.defined[name])
         if unfinished:
             program = _finish(program, checker)
-        typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"})
+        typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"} | sizes)
         typing.program = program
         typing.expanded = checker.expanded
         return typing

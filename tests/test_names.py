@@ -233,3 +233,10 @@ def test_derivations_are_safe_in_threads():
     finally:
         sys.setswitchinterval(old)
     assert not wrong
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+def test_a_size_only_a_constant_names_is_a_size(layout):
+    """ones(N) makes N a size, usable as a number, in either layout."""
+    d = mcalc.diff("x * sum(ones(N)) + sum(y)/n", wrt="x", vectors=["y"], layout=layout)
+    assert d.text == "N" and d.evaluate({"x": 2, "y": [1, 2, 3], "N": 4}) == [[4.0]]
