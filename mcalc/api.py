@@ -107,6 +107,15 @@ class Derivation:
     def rule(self) -> str | None:
         return self.trace.rule
 
+    @cached_property
+    def steps(self):
+        """The derivation as the paper's numbered steps of equalities, in this
+        derivation's layout (:mod:`mcalc.lesson`); every format prints these."""
+        from .lesson import lesson
+
+        with _PAUSED_GC:
+            return lesson(self)
+
     @property
     def shape(self) -> Shape:
         return self.answer.shape
@@ -286,7 +295,10 @@ class Derivation:
         denominator = self.layout == "denominator"
         pieces = [a.expr for a in answers]
         along = [a.shape.rows if denominator else a.shape.cols for a in answers]
-        if any(n != 1 for n in along):  # a vector among them: blocks side by side, [∂y/∂w | ∂y/∂b]
+        written = [p.arg if isinstance(p, A.Transpose) else p for p in pieces]
+        if any(n != 1 for n in along) or not all(isinstance(p, A.VecLit) for p in written) and not all(
+                a.shape.is_scalar for a in answers):
+            # a vector among them, or a column not written out: blocks side by side, [∂y/∂w | ∂y/∂b]
             subs = self.trace.substitutions
             blocks = A.HStack(tuple(s.value for s in subs))
             shape = Shape(subs[0].shape.rows, dim_sum([s.shape.cols for s in subs]))

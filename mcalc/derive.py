@@ -123,7 +123,8 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         substitutions.append(substitute_back(value, v, shape, out_shape, v_shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     trace = Trace(name, tuple(items),
-                  tuple(partials.values()), tuple(combinations), tuple(substitutions), tuple(adjoints))
+                  tuple(partials.values()), tuple(combinations), tuple(substitutions), tuple(adjoints),
+                  _partial_rule(items, partials.values(), typing))
     return trace, alg
 
 
@@ -315,12 +316,22 @@ def _rule(items, output, v, v_shape, out_shape, paths, vector_on_path: bool) -> 
     """The chain rule the paper would use (§4.5, §8.5)."""
     if not items or not isinstance(output, A.Var) or output.name == v:
         return None
+    n_paths = paths if isinstance(paths, int) else len(paths)
+    if n_paths == 0 or n_paths == 1 and not isinstance(paths, int) and len(paths[0]) == 1:
+        return None  # a single partial: no chain
     if not v_shape.is_scalar or not out_shape.is_scalar or vector_on_path:
         return VECTOR
-    n_paths = paths if isinstance(paths, int) else len(paths)
-    if n_paths == 0:
-        return None
     return TOTAL if n_paths > 1 else SINGLE
+
+
+def _partial_rule(items, partials, typing) -> str | None:
+    """The rule a partial itself is found by: the dot product by a vector is
+    sum(w ⊗ x) through the vector chain rule, 𝟏ᵀdiag(x) (§5)."""
+    exprs = {it.name: it.expr for it in items}
+    for p in partials:
+        if isinstance(exprs.get(p.of), A.Dot) and not typing.variables.get(p.by, Shape(1, 1)).is_scalar:
+            return VECTOR
+    return None
 
 
 def _on_path(by_output, output: str) -> set[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from . import __version__
 from . import ast as A
 from .latex import latex_name
+from .lesson import NOTES, Blocks, Cases, D, Product, Sum
 from .text import unicode_name
 
 KINK_NOTE = ("piecewise: a comparison such as (z > 0) is 1 where true, else 0, and sign(z) is 1, 0 or -1; "
@@ -25,9 +26,9 @@ def _d(of: str, by: str, style: str = "unicode", d=None) -> str:
 
 
 def _tex(d, name: str) -> str:
-    """A name in LaTeX, bold when it names a vector."""
+    """A name in LaTeX, bold when it names a vector or a matrix (§4.1)."""
     shape = d.typing.variables.get(name) if d is not None else None
-    return latex_name(name, bold=shape is not None and shape.is_vector)
+    return latex_name(name, bold=shape is not None and not shape.is_scalar)
 
 
 _PIECEWISE = ("sign", "abs", "relu", "max", "min")
@@ -76,17 +77,6 @@ def notes(d) -> list[str]:
     return out
 
 
-def product_text(d, path) -> str:
-    """The partials of one chain-rule path, multiplied as the paper writes them."""
-    parts = []
-    for p in path:
-        text = d.print(p.expr, "unicode")
-        if isinstance(p.expr, (A.Add, A.Sub, A.Neg)) or (isinstance(p.expr, A.Num) and p.expr.value < 0):
-            text = f"({text})"
-        parts.append(text)
-    return " · ".join(parts) if parts else "1"
-
-
 def plain(d) -> str:
     """The whole derivation as plain text (what --format text prints)."""
     if d.gradient is None:
@@ -106,7 +96,8 @@ def plain(d) -> str:
 def answer_head(d) -> str:
     """∂y/∂w; for a Hessian ∂²y/∂x², ∂²y/∂x∂xᵀ or ∂²y/∂vec(X)∂vec(X)ᵀ."""
     if d.gradient is None:
-        return f"∂{unicode_name(d.trace.output)}/∂{','.join(unicode_name(w) for w in d.wrt)}"
+        names = ", ".join(unicode_name(w) for w in d.wrt)
+        return f"∂{unicode_name(d.trace.output)}/∂{names if len(d.wrt) == 1 else f'({names})'}"
     y = unicode_name(d.gradient.trace.output)
     shapes = [d.typing.variables.get(w) for w in d.wrt]
     names = ",".join(unicode_name(w) for w in d.wrt)
@@ -118,58 +109,133 @@ def answer_head(d) -> str:
 
 
 def _steps_text(d) -> list[str]:
-    t = d.trace
     out = [function_text(d)]
     var_words = ", ".join(f"{unicode_name(n)}: {s.kind} {s}" for n, s in d.variables().items())
     out.append(f"  variables: {var_words}")
-    out.append("")
-    out.append("1. Introduce intermediate variables")
-    if not t.intermediates:
-        out.append("   (none: the function is a single variable or constant)")
-    width = max((len(unicode_name(i.name) + d.print(i.expr, "unicode")) for i in t.intermediates), default=0)
-    for it in t.intermediates:
-        left = f"{unicode_name(it.name)} = {d.print(it.expr, 'unicode')}"
-        out.append(f"   {left:<{width + 4}}  {_shape_words(it.shape)}")
-    if t.intermediates:
-        out.append(f"   ({unicode_name(t.output)} = {unicode_name(t.intermediates[-1].name)})"
-                   if t.output != t.intermediates[-1].name else "")
-        if out[-1] == "":
-            out.pop()
-    out.append("")
-    out.append("2. Compute the partials")
-    if not t.partials:
-        out.append("   (none)")
-    lines = [f"{_d(p.of, p.by)} = {d.print(p.expr, 'unicode')}" for p in t.partials]
-    width = max(map(len, lines), default=0)
-    for line, p in zip(lines, t.partials):
-        out.append(f"   {line:<{width}}   {p.shape}")
-    out.append("")
-    for c in t.combinations:
-        rule = f" ({c.rule})" if c.rule else ""
-        out.append(f"3. Combine{rule}")
-        head = _d(t.output, c.variable)
-        if c.paths:
-            formula = " + ".join(" ".join(_d(p.of, p.by) for p in path) for path in c.paths)
-            values = " + ".join(product_text(d, path) for path in c.paths)
-            value = d.print(c.value, "unicode")
-            out.append(f"   {head} = {formula}")
-            out.append(f"   {' ' * len(head)} = {values}")
-            if value != values:  # a single factor is already the value
-                out.append(f"   {' ' * len(head)} = {value}")
-        else:
-            out.append(f"   {head} = {d.print(c.value, 'unicode')}")
-        for identity in c.identities:
-            out.append(f"   {' ' * len(head)}   using {identity}")
+    for step in d.steps:
         out.append("")
-    out.append("4. Substitute")
-    for s in t.substitutions:
-        out.append(f"   {_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}    {s.shape}")
-        for name, e in s.shared:
-            out.append(f"     where {unicode_name(name)} = {d.print(e, 'unicode')}")
-        if d.kind() == "gradient":
-            w = unicode_name(s.variable)
-            out.append(f"     (the row vec(G)ᵀ over vec({w}), laid out as Gᵀ: the gradient G is shaped like {w})")
+        out.append(step_title(step))
+        if not step.rows:
+            out.append("   (none: the function is a single variable or constant)" if step.number == 1 else "   (none)")
+        rows = [(row, _row_lines(d, row, "unicode")) for row in step.rows]
+        width = max((len(lines[-1]) for row, lines in rows if lines and row.shape is not None), default=0)
+        for row, lines in rows:
+            shape = _shape_words(row.shape) if row.shape is not None and step.number == 1 else \
+                str(row.shape) if row.shape is not None else ""
+            for i, line in enumerate(lines):
+                if i == len(lines) - 1 and shape:
+                    line = f"{line:<{width}}   {shape}"
+                out.append(f"   {line}".rstrip())
+            if row.note:
+                out.append(f"     ({NOTES[row.note][0]})")
     return out
+
+
+def step_title(step, style: str = "unicode") -> str:
+    rule = f" ({step.rule})" if step.rule else ""
+    return f"{step.number}. {step.title}{rule}"
+
+
+def _row_lines(d, row, style: str) -> list[str]:
+    """A chain a = b = c as lines: the first two terms on one line, each
+    further term on a line of its own under the first '='."""
+    terms = [_term(d, t, style) for t in row.terms if style == "latex" or not isinstance(t, Cases)]
+    if not terms:
+        return []
+    if row.kind == "alias":
+        return [f"({terms[0]} = {terms[1]})"]
+    first = f"{terms[0]} = {terms[1]}" if len(terms) > 1 else terms[0]
+    pad = " " * len(terms[0])
+    return [first, *(f"{pad} = {t}" for t in terms[2:])]
+
+
+_ROW_PAREN = (A.Add, A.Sub, A.Neg, A.Dot, A.Div)
+
+
+def _term(d, t, style: str, factor: bool = False) -> str:
+    if isinstance(t, D):
+        return _symbol(d, t, style)
+    if isinstance(t, Sum):
+        return " + ".join(_term(d, x, style) for x in t.terms)
+    if isinstance(t, Product):
+        return _product(d, t.factors, style)
+    if isinstance(t, Blocks):
+        if t.transposed:
+            mark = "^{T}" if style == "latex" else "ᵀ"
+            inner = [f"{_paren(_term(d, x, style), style)}{mark}" for x in t.items]
+            sep = r" \;\middle|\; " if style == "latex" else " | "
+            body = sep.join(inner)
+            return (r"\left[" + body + r"\right]^{T}") if style == "latex" else f"[{body}]ᵀ"
+        if style == "latex":
+            return r"\left[" + r" \;\middle|\; ".join(_term(d, x, style) for x in t.items) + r"\right]"
+        return "[" + " | ".join(_term(d, x, style) for x in t.items) + "]"
+    if isinstance(t, Cases):
+        return (r"\begin{cases} " + d.print(t.value, style) + " & " + d.print(t.condition, style)[6:-7]
+                + r" \\ " + d.print(t.otherwise, style) + " & " + d.print(t.negated, style)[6:-7]
+                + r" \end{cases}")
+    text = d.print(t, style)
+    if factor and _needs_paren(d, t, text, style):
+        text = _paren(text, style)
+    return text
+
+
+def _paren(text: str, style: str) -> str:
+    return f"\\left({text}\\right)" if style == "latex" else f"({text})"
+
+
+def _needs_paren(d, node, text: str, style: str) -> bool:
+    if isinstance(node, A.Num):
+        return node.value < 0 or "/" in text
+    if isinstance(node, A.Div):
+        return style != "latex" or text.startswith("-")
+    if isinstance(node, A.Mul):
+        shape = d._alg.shape
+        return not shape(node.left).is_scalar and not shape(node.right).is_scalar  # ⊗
+    return isinstance(node, _ROW_PAREN)
+
+
+def _product(d, factors, style: str) -> str:
+    """Symbols side by side (∂u₂/∂u₁ ∂u₁/∂x); values with the product sign ×
+    between them, or side by side where both are matrices (a matrix product);
+    · is kept for the dot product."""
+    if all(isinstance(f, D) for f in factors):
+        return " ".join(_term(d, f, style) for f in factors)
+    times = r" \times " if style == "latex" else " × "
+    out, prev = "", None
+    for f in factors:
+        text = _term(d, f, style, factor=True)
+        if prev is not None:
+            both = not _is_scalar(d, prev) and not _is_scalar(d, f)
+            out += " " if both else times
+        out += text
+        prev = f
+    return out
+
+
+def _is_scalar(d, t) -> bool:
+    if isinstance(t, A.Node):
+        return d._alg.shape(t).is_scalar
+    if isinstance(t, Product):
+        return all(_is_scalar(d, f) for f in t.factors)
+    return False
+
+
+def _symbol(d, s: D, style: str) -> str:
+    if style == "latex":
+        mark = "d" if s.straight else r"\partial"
+        by = ", ".join(_tex(d, b) for b in s.by)
+        if s.vec:
+            by = rf"\operatorname{{vec}}\left({by}\right)"
+        elif len(s.by) > 1:
+            by = rf"\left({by}\right)"
+        return rf"\frac{{{mark} {_tex(d, s.of)}}}{{{mark} {by}}}"
+    mark = "d" if s.straight else "∂"
+    by = ", ".join(unicode_name(b) for b in s.by)
+    if s.vec:
+        by = f"vec({by})"
+    elif len(s.by) > 1:
+        by = f"({by})"
+    return f"{mark}{unicode_name(s.of)}/{mark}{by}"
 
 
 def latex_steps(d) -> str:
@@ -179,25 +245,52 @@ def latex_steps(d) -> str:
     return _latex_block(d)
 
 
+def _tex_shape(shape, words: bool = False) -> str:
+    text = str(shape).replace("×", r" \times ").replace("·", " ")
+    return text + (rf" \text{{ {shape.kind}}}" if words else "")
+
+
 def _latex_block(d) -> str:
     t = d.trace
-    rows = [f"{_tex(d, name)} &= {d.print(expr, 'latex')}" for name, expr in d.program.definitions]
-    rows.append(f"{latex_name(t.output)} &= {d.print(d.program.body, 'latex')}")
-    for it in t.intermediates:
-        rows.append(f"{_tex(d, it.name)} &= {d.print(it.expr, 'latex')}")
-    for p in t.partials:
-        rows.append(f"{_d(p.of, p.by, 'latex', d)} &= {d.print(p.expr, 'latex')}")
-    for c, s in zip(t.combinations, t.substitutions):
-        head = _d(t.output, c.variable, "latex", d)
-        if c.paths:
-            formula = " + ".join(" ".join(_d(p.of, p.by, "latex", d) for p in path) for path in c.paths)
-            rows.append(f"{head} &= {formula}")
-            head = ""
-        rows.append(f"{head} &= {d.print(c.value, 'latex')}")
-        rows.append(f" &= {d.print(s.value, 'latex')}")
-    if len(d.wrt) > 1 or d.layout != "numerator":
-        rows.append(f" &= {d.latex}")
+    rows = [f"{_tex(d, t.output)} &= {d.print(d.program.body, 'latex')}"]
+    variables = d.variables()
+    if variables:
+        rows.append(r"& \text{where } " + ", ".join(
+            f"{_tex(d, n)} \\in {_tex_space(s)}" for n, s in variables.items()))
+    for step in d.steps:
+        rows.append(r"& \text{" + _tex_text(step_title(step)) + "}")
+        if not step.rows:
+            rows.append(r"& \qquad \text{(none)}")
+        for row in step.rows:
+            lines = _row_lines(d, row, "latex")
+            if lines:
+                if row.kind == "alias":
+                    lines = [lines[0][1:-1].replace(" = ", " &= ", 1)]
+                else:
+                    lines[0] = lines[0].replace(" = ", " &= ", 1)
+                    lines[1:] = [" &= " + line.split(" = ", 1)[1] for line in lines[1:]]
+                if row.shape is not None:
+                    lines[-1] += r" && " + _tex_shape(row.shape, words=step.number == 1)
+                rows.extend(lines)
+            if row.note:
+                rows.append(r"& \qquad \text{(" + NOTES[row.note][1] + ")}")
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
+
+
+def _tex_space(shape) -> str:
+    if shape.is_scalar:
+        return r"\mathbb{R}"
+    if shape.is_col:
+        return rf"\mathbb{{R}}^{{{_tex_dim(shape.rows)}}}"
+    return rf"\mathbb{{R}}^{{{_tex_dim(shape.rows)} \times {_tex_dim(shape.cols)}}}"
+
+
+def _tex_dim(dim) -> str:
+    return str(dim).replace("*", " ").replace("·", " ")
+
+
+def _tex_text(text: str) -> str:
+    return text.replace("§", r"\S ")
 
 
 def _node(d, node) -> dict:
@@ -281,52 +374,28 @@ def _rich_steps(d) -> list:
     from rich.table import Table
     from rich.text import Text
 
-    def _row(table, *cells):  # plain text: [y, 0] is a value, not rich markup
-        table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
-
-    t = d.trace
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    _row(head, "function", function_text(d))
+    head.add_row("function", Text(function_text(d)))
     for name, s in d.variables().items():
-        _row(head, "", Text.assemble((unicode_name(name), "cyan"), f"  {s.kind}, {s}"))
-
+        head.add_row("", Text.assemble((unicode_name(name), "cyan"), f"  {s.kind}, {s}"))
     parts = [head]
-
-    def table(title: str) -> Table:
-        parts.extend([Text(""), Text(title, style="bold")])
+    for step in d.steps:
+        parts.extend([Text(""), Text(step_title(step), style="bold")])
         tab = Table(show_header=False, box=None, padding=(0, 2))
         tab.add_column()
         tab.add_column(style="dim")
+        for row in step.rows:
+            lines = _row_lines(d, row, "unicode")
+            for i, line in enumerate(lines):  # plain text: [y, 0] is a value, not rich markup
+                last = i == len(lines) - 1 and row.shape is not None
+                shape = (_shape_words(row.shape) if step.number == 1 else str(row.shape)) if last else ""
+                tab.add_row(Text(line), Text(shape))
+            if row.note:
+                tab.add_row(Text(f"  ({NOTES[row.note][0]})", style="italic dim"), Text(""))
+        if not step.rows:
+            tab.add_row(Text("(none)"), Text(""))
         parts.append(tab)
-        return tab
-
-    step1 = table("1. Introduce intermediate variables")
-    for it in t.intermediates:
-        _row(step1, f"{unicode_name(it.name)} = {d.print(it.expr, 'unicode')}", _shape_words(it.shape))
-    if not t.intermediates:
-        _row(step1, "(none: a single variable or constant)", "")
-    step2 = table("2. Compute the partials")
-    for p in t.partials:
-        _row(step2, f"{_d(p.of, p.by)} = {d.print(p.expr, 'unicode')}", str(p.shape))
-    for c in t.combinations:
-        step3 = table(f"3. Combine{f' — {c.rule}' if c.rule else ''}")
-        lead = _d(t.output, c.variable)
-        value = d.print(c.value, "unicode")
-        if c.paths:
-            values = " + ".join(product_text(d, path) for path in c.paths)
-            _row(step3, f"{lead} = " + " + ".join(" ".join(_d(p.of, p.by) for p in path) for path in c.paths), "")
-            lead = " " * len(lead)
-            if values == value:  # a single factor is already the value
-                _row(step3, f"{lead} = {value}", str(c.shape))
-                continue
-            _row(step3, f"{lead} = {values}", "")
-        _row(step3, f"{lead} = {value}", str(c.shape))
-    step4 = table("4. Substitute")
-    for s in t.substitutions:
-        _row(step4, f"{_d(t.output, s.variable)} = {d.print(s.value, 'unicode')}", str(s.shape))
-        for name, e in s.shared:
-            _row(step4, f"  where {unicode_name(name)} = {d.print(e, 'unicode')}", "")
     parts.append(Text(""))
     return parts

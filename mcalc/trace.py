@@ -73,8 +73,10 @@ class Trace(NamedTuple):
     # Step 3's named adjoints, δₖ = ∂y/∂uₖ (as the gradient by uₖ for a scalar y),
     # in the order reverse accumulation forms them
     adjoints: tuple[Intermediate, ...] = ()
+    # the chain rule a partial itself was found by (∂(w · x)/∂w = 𝟏ᵀdiag(x), §5), if any
+    partial_rule: str | None = None
 
     @property
     def rule(self) -> str | None:
-        rules = [c.rule for c in self.combinations]
+        rules = [c.rule for c in self.combinations] + [self.partial_rule]
         return max(rules, key=RULE_ORDER.__getitem__) if rules else None

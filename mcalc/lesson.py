@@ -1,0 +1,455 @@
+"""The trace as the paper teaches it: numbered steps of equalities, the same
+for every format (text, rich and LaTeX lay them out; JSON carries the data).
+
+Each row is a chain ``a = b = c`` whose terms all have one shape and one
+value: a derivative symbol (∂u₁/∂w, or du₁/dx for one variable, §4.5.1), a
+product of symbols or of values, a sum of such products, blocks [A | B], or an
+expression.  In denominator layout every Jacobian is shown transposed, with
+its transposed shape, and every chain is multiplied in the reverse order.
+Notes give the paper's reasoning in words, once each.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from . import ast as A
+from .shapes import Shape
+from .trace import SINGLE, TOTAL, VECTOR
+
+
+class D(NamedTuple):
+    """∂of/∂by (by may be several names: ∂y/∂(w, b)); ``straight`` writes d
+    (the single-variable chain rule, §4.5.1); ``vec`` writes ∂y/∂vec(W)."""
+
+    of: str
+    by: tuple[str, ...]
+    straight: bool = False
+    vec: bool = False
+
+
+class Product(NamedTuple):
+    """Factors multiplied: symbols side by side, values joined by × (or side
+    by side where both are matrices: a matrix product)."""
+
+    factors: tuple
+
+
+class Sum(NamedTuple):
+    terms: tuple
+
+
+class Blocks(NamedTuple):
+    """[A | B]: blocks side by side; ``transposed`` writes [Aᵀ | Bᵀ]ᵀ (the
+    denominator layout stacks them)."""
+
+    items: tuple
+    transposed: bool = False
+
+
+class Cases(NamedTuple):
+    """The paper's piecewise form: value where the condition holds, else zero."""
+
+    value: A.Node
+    condition: A.Node
+    otherwise: A.Node
+    negated: A.Node
+
+
+class Row(NamedTuple):
+    terms: tuple            # the equality chain, left to right
+    shape: Shape | None = None
+    note: str = ""
+    kind: str = "equation"  # or "definition" (step 1), "alias" ((y = u₃))
+
+
+class Step(NamedTuple):
+    number: int
+    title: str
+    rule: str | None
+    rows: tuple[Row, ...]
+    kind: str  # intermediates, partials, combine, substitute, stack
+
+
+# The paper's reasoning in words, each said once per derivation: (plain text, LaTeX).
+NOTES = {
+    "elementwise": ("element-wise (§4.2): the i-th output depends on the i-th input alone, so the Jacobian is "
+                    "diagonal, diag(∂uᵢ/∂xᵢ): the element-wise diagonal condition",
+                    r"element-wise (\S 4.2): the $i$-th output depends on the $i$-th input alone, so the "
+                    r"Jacobian is diagonal, $\operatorname{diag}(\partial u_i / \partial x_i)$: the element-wise "
+                    r"diagonal condition"),
+    "expansion": ("scalar expansion (§4.3): a scalar z meeting a vector is 𝟏z, so its partial is a column",
+                  r"scalar expansion (\S 4.3): a scalar $z$ meeting a vector is $\mathbf{1} z$, so its partial "
+                  r"is a column"),
+    "sum": ("sum reduction (§4.4): ∂(Σᵢ vᵢ)/∂vⱼ = 1 for every j, a row of ones",
+            r"sum reduction (\S 4.4): $\partial (\sum_i v_i) / \partial v_j = 1$ for every $j$, a row of ones"),
+    "dot": ("dot product (§5): w · x = sum(w ⊗ x), so by the vector chain rule "
+            "∂(w · x)/∂w = ∂sum(u)/∂u ∂(w ⊗ x)/∂w = 𝟏ᵀdiag(x)",
+            r"dot product (\S 5): $\mathbf{w} \cdot \mathbf{x} = \operatorname{sum}(\mathbf{w} \otimes "
+            r"\mathbf{x})$, so by the vector chain rule its partial by $\mathbf{w}$ is "
+            r"$\mathbf{1}^{T} \operatorname{diag}(\mathbf{x})$"),
+    "total": ("total derivative (§4.5.2): on the left ∂ is the total derivative (every path from the variable); "
+              "on the right the partial of the row's own intermediate by the variable is the direct one, and "
+              "each other ∂uᵢ by the variable is the total found above it",
+              r"total derivative (\S 4.5.2): on the left $\partial$ is the total derivative (every path from "
+              r"the variable); on the right the partial of the row's own intermediate by the variable is the "
+              r"direct one, and each other $\partial u_i$ by the variable is the total found above it"),
+    "nochain": ("a single partial: nothing to chain", r"a single partial: nothing to chain"),
+    "vector": ("the vector chain rule (§4.5.3): the product of the Jacobians, in order",
+               r"the vector chain rule (\S 4.5.3): the product of the Jacobians, in order"),
+    "paths": ("the chain rule sums the product of the Jacobians along every path from the variable",
+              r"the chain rule sums the product of the Jacobians along every path from the variable"),
+    "vecrow": ("a scalar by a matrix: first as the row over vec of the matrix (its columns stacked)",
+               r"a scalar by a matrix: first as the row over $\operatorname{vec}$ of the matrix (its columns "
+               r"stacked)"),
+    "layout": ("denominator layout: every Jacobian transposed, so chains multiply in the reverse order",
+               r"denominator layout: every Jacobian transposed, so chains multiply in the reverse order"),
+    "stack": ("the partials by each variable side by side, as the gradient of §3 and the Jacobian of §4",
+              r"the partials by each variable side by side, as the gradient of \S 3 and the Jacobian of \S 4"),
+    "stack-den": ("denominator layout: the partials by each variable stacked, the transpose of the blocks "
+                  "side by side",
+                  r"denominator layout: the partials by each variable stacked, the transpose of the blocks "
+                  r"side by side"),
+    "substitute": ("the intermediates put back one at a time, the last first (§4.5.1)",
+                   r"the intermediates put back one at a time, the last first (\S 4.5.1)"),
+    "laid-out": ("the row vec(G)ᵀ over vec of the matrix, laid out as Gᵀ: the gradient G is shaped like the matrix",
+                 r"the row $\operatorname{vec}(G)^{T}$ laid out as $G^{T}$: the gradient $G$ is shaped like the matrix"),
+    "laid-out-den": ("the column vec(G) over vec of the matrix, laid out as G, the gradient, shaped like the matrix",
+                     r"the column $\operatorname{vec}(G)$ laid out as $G$, the gradient, shaped like the matrix"),
+    "adjoint": ("δₖ = ∂y/∂uₖ, used by several partials, is named once (reverse accumulation)",
+                r"$\delta_k = \partial y / \partial u_k$, used by several partials, is named once (reverse "
+                r"accumulation)"),
+}
+
+MAX_SUBSTITUTIONS = 6   # rows of step 4 shown one substitution at a time
+MAX_SHOWN_NODES = 120   # an expression larger than this is not written out step by step
+
+
+def lesson(d) -> tuple[Step, ...]:
+    """The derivation ``d`` as the paper's steps."""
+    return _Builder(d).steps()
+
+
+class _Builder:
+    def __init__(self, d):
+        self.d = d
+        self.t = d.trace
+        self.alg = d._alg
+        self.den = d.layout == "denominator"
+        self.said: set[str] = set()
+        self.items = {it.name: it for it in self.t.intermediates}
+        self.by_output: dict[str, list] = {}
+        for p in self.t.partials:
+            self.by_output.setdefault(p.of, []).append(p)
+        # d for a function of one variable by the single-variable chain rule (§4.5.1)
+        variables = list(d.variables().values())
+        self.straight = self.t.rule in (SINGLE, None) and len(variables) == 1 and variables[0].is_scalar and \
+            all(it.shape.is_scalar for it in self.t.intermediates)
+        self.dot_partials = set()
+
+    # -- helpers -------------------------------------------------------------
+    def note(self, key: str) -> str:
+        """The key of a note not yet said, else ""."""
+        if key in self.said:
+            return ""
+        self.said.add(key)
+        return key
+
+    def lay(self, node: A.Node) -> A.Node:
+        """A Jacobian in the chosen layout."""
+        return self.alg.transpose(node) if self.den else node
+
+    def lay_factors(self, node: A.Node) -> A.Node:
+        """A product of Jacobians in the chosen layout, factor by factor and in
+        the reverse order ((𝟏ᵀdiag(x))ᵀ = diag(x)𝟏), not simplified."""
+        if not self.den:
+            return node
+        if isinstance(node, A.MatMul):
+            out = A.MatMul(self.lay_factors(node.right), self.lay_factors(node.left))
+            self.alg.typing.remember(out, self.alg.shape(node).T)
+            return out
+        return self.alg.transpose(node)
+
+    def lay_shape(self, shape: Shape) -> Shape:
+        return shape.T if self.den else shape
+
+    def order(self, factors: list) -> tuple:
+        return tuple(reversed(factors)) if self.den else tuple(factors)
+
+    def sym(self, of: str, by, vec: bool = False) -> D:
+        return D(of, (by,) if isinstance(by, str) else tuple(by), self.straight, vec)
+
+    # -- the steps -----------------------------------------------------------
+    def steps(self) -> tuple[Step, ...]:
+        out = [self.intermediates(), self.partials()]
+        for c, s in zip(self.t.combinations, self.t.substitutions):
+            out.append(self.combine(c))
+        out.append(self.substitute())
+        if len(self.d.wrt) > 1:
+            out.append(self.stack())
+        return tuple(out)
+
+    def intermediates(self) -> Step:
+        rows = []
+        for it in self.t.intermediates:
+            terms = [A.Var(it.name), it.expr]
+            note = ""
+            expanded = self._expanded(it)
+            if expanded is not None:
+                terms.append(expanded)
+                note = self.note("expansion")
+            rows.append(Row(tuple(terms), it.shape, note, "definition"))
+        if self.t.intermediates and self.t.output != self.t.intermediates[-1].name:
+            last = self.t.intermediates[-1]
+            if self.t.output not in self.alg.typing.variables:  # y names the function's value
+                self.alg.typing.add(self.t.output, last.shape)
+            rows.append(Row((A.Var(self.t.output), A.Var(last.name)), None, "", "alias"))
+        return Step(1, "Introduce intermediate variables", None, tuple(rows), "intermediates")
+
+    def _expanded(self, it) -> A.Node | None:
+        """x + z as x + 𝟏z where a scalar meets a vector (§4.3)."""
+        e = it.expr
+        if not isinstance(e, (A.Add, A.Sub, A.Mul)) or not it.shape.is_col or it.shape.is_scalar:
+            return None
+        shapes = [self.alg.shape(c) for c in e.children]
+        if sum(s.is_scalar for s in shapes) != 1:
+            return None
+        ones = A.Ones(it.shape.rows)
+        self.alg.typing.remember(ones, Shape(it.shape.rows, 1))
+        kids = [A.Mul(ones, c) if s.is_scalar else c for c, s in zip(e.children, shapes)]
+        return e.rebuild(tuple(kids))
+
+    def partials(self) -> Step:
+        rows = []
+        for p in self.t.partials:
+            terms = [self.sym(p.of, p.by)]
+            note = ""
+            reasoning, key = self._reasoning(p)
+            if reasoning is not None and reasoning != p.expr:
+                terms.append(self.lay_factors(reasoning))
+            if key:
+                note = self.note(key)
+            terms.append(self.lay(p.expr))
+            rows.append(Row(tuple(terms), self.lay_shape(p.shape), note))
+        if self.den and rows:
+            rows.insert(0, Row((), None, self.note("layout"), "note"))
+        return Step(2, "Compute the partials", None, tuple(rows), "partials")
+
+    def _reasoning(self, p) -> tuple[A.Node | None, str]:
+        """The paper's middle term for a partial, and the note that explains it."""
+        it = self.items.get(p.of)
+        if it is None:
+            return None, ""
+        e = it.expr
+        arg_shape = self.alg.shape(A.Var(p.by))
+        if isinstance(e, A.Dot) and arg_shape.is_col and not arg_shape.is_scalar:
+            other = e.right if e.left == A.Var(p.by) else e.left
+            ones = A.Ones(arg_shape.rows)
+            row = A.Transpose(ones)
+            self.alg.typing.remember(ones, Shape(arg_shape.rows, 1))
+            self.alg.typing.remember(row, Shape(1, arg_shape.rows))
+            diag = A.Diag(other)
+            self.alg.typing.remember(diag, Shape(arg_shape.rows, arg_shape.rows))
+            product = A.MatMul(row, diag)
+            self.alg.typing.remember(product, Shape(1, arg_shape.rows))
+            self.dot_partials.add((p.of, p.by))
+            return product, "dot"
+        if isinstance(e, A.Call) and e.fn == "sum" and not arg_shape.is_scalar and arg_shape.is_col:
+            return None, "sum"
+        if it.shape.is_scalar or not it.shape.is_col:
+            return None, ""
+        if arg_shape.is_scalar:
+            return None, "expansion" if self._expanded(it) is not None else ""
+        if isinstance(p.expr, (A.Diag, A.Identity)) or isinstance(p.expr, A.Neg) and isinstance(
+                p.expr.arg, A.Identity) or self._is_scaled_identity(p.expr):
+            from .rules import _element_derivative
+
+            element = _element_derivative(self.alg, e, [c == A.Var(p.by) for c in e.children].index(True)) \
+                if A.Var(p.by) in e.children else None
+            if element is None:
+                return None, "elementwise"
+            if self.alg.shape(element).is_scalar:
+                ones = A.Ones(it.shape.rows)
+                self.alg.typing.remember(ones, Shape(it.shape.rows, 1))
+                element = A.Neg(ones) if element == A.num(-1) else ones if element == A.ONE else A.Mul(ones, element)
+            diag = A.Diag(element)
+            self.alg.typing.remember(diag, Shape(it.shape.rows, it.shape.rows))
+            return diag, "elementwise"
+        return None, ""
+
+    @staticmethod
+    def _is_scaled_identity(node) -> bool:
+        return isinstance(node, A.Mul) and any(isinstance(c, A.Identity) for c in node.children)
+
+    def combine(self, c) -> Step:
+        head = self.sym(self.t.output, c.variable, vec=self.d.kind() == "gradient")
+        shape = self.lay_shape(c.shape)
+        value = self.lay(c.value)
+        if c.rule == TOTAL and c.paths:
+            return Step(3, "Combine", c.rule, self._totals(c, head, shape), "combine")
+        rows = []
+        note = ""
+        if c.paths and all(c.paths):
+            symbols = Sum(tuple(Product(self.order([self.sym(p.of, p.by) for p in path])) for path in c.paths))
+            values = Sum(tuple(Product(self.order([self.lay(p.expr) for p in path])) for path in c.paths))
+            terms = [head, _one(symbols)]
+            shown = _one(values)
+            if not _same(shown, value):
+                terms.append(shown)
+            terms.append(value)
+            if all(len(path) == 1 for path in c.paths) and len(c.paths) == 1:
+                note = self.note("nochain")
+            elif len(c.paths) > 1 and c.rule == VECTOR:
+                note = self.note("paths")
+            elif c.rule == VECTOR:
+                note = self.note("vector")
+            rows.append(Row(tuple(_dedupe(terms)), shape, note))
+        else:
+            rows.append(Row((head, value), shape, ""))
+        for adj in self.t.adjoints:
+            if adj.name in A.names(c._raw) or adj.name in A.names(c.value):
+                rows.append(Row((A.Var(adj.name), adj.expr), adj.shape, self.note("adjoint"), "definition"))
+        if head.vec:
+            rows.insert(0, Row((), None, self.note("vecrow"), "note"))
+        return Step(3, "Combine", c.rule, tuple(rows), "combine")
+
+    def _totals(self, c, head: D, shape: Shape) -> tuple[Row, ...]:
+        """§4.5.2: the total derivative of each intermediate that the variable
+        reaches by more than one route or through another total, in order:
+        ∂uₖ/∂x = ∂uₖ/∂x + Σ ∂uₖ/∂uᵢ ∂uᵢ/∂x (the direct term where x is an argument)."""
+        v = c.variable
+        alg = self.alg
+        polish = c._simplify or (lambda n: n)
+        total: dict[str, A.Node] = {v: A.ONE}
+        rows = []
+        note = self.note("total")
+        last = self.t.intermediates[-1].name if self.t.intermediates else None
+        for it in self.t.intermediates:
+            parts = [p for p in self.by_output.get(it.name, ()) if p.by in total]
+            if not parts:
+                continue
+            value = None
+            for p in parts:
+                term = p.expr if p.by == v else alg.jmul(p.expr, total[p.by])
+                value = term if value is None else alg.jadd(value, term)
+            total[it.name] = polish(value)
+            if len(parts) == 1 and parts[0].by == v and it.name != last:
+                continue  # its total derivative is its partial, shown in step 2
+            symbols, values = [], []
+            for p in parts:
+                if p.by == v:
+                    symbols.append(D(it.name, (v,)))
+                    values.append(self.lay(p.expr))
+                else:
+                    symbols.append(Product(self.order([D(it.name, (p.by,)), D(p.by, (v,))])))
+                    values.append(Product(self.order([self.lay(p.expr), self.lay(total[p.by])])))
+            lhs = head if it.name == last else D(it.name, (v,))
+            terms = _dedupe([lhs, _one(Sum(tuple(symbols))), _one(Sum(tuple(values))), self.lay(total[it.name])])
+            rows.append(Row(tuple(terms), shape if it.name == last else self.lay_shape(it.shape), note))
+            note = ""
+        if not rows or rows[-1].terms[0] != head:
+            rows.append(Row((head, self.lay(c.value)), shape, ""))
+        return tuple(rows)
+
+    def substitute(self) -> Step:
+        rows = []
+        for c, s in zip(self.t.combinations, self.t.substitutions):
+            head = self.sym(self.t.output, s.variable)
+            terms = [head]
+            note = ""
+            if self.d.kind() != "gradient":
+                chain = self._one_at_a_time(c.value, s)
+                if len(chain) > 1:
+                    note = self.note("substitute")
+                terms.extend(self.lay(n) for n in chain)
+            final = self.lay(s.value)
+            if not terms[1:] or not _same(terms[-1], final):
+                terms.append(final)
+            rows.append(Row(tuple(_dedupe(terms)), self.lay_shape(s.shape), note))
+            for name, e in s.shared:
+                rows.append(Row((A.Var(name), e), self.alg.shape(A.Var(name)), "", "definition"))
+            cases = self.cases(final, s.value)
+            if cases is not None:
+                rows[-1 - len(s.shared)] = rows[-1 - len(s.shared)]._replace(
+                    terms=rows[-1 - len(s.shared)].terms + (cases,))
+            if self.d.kind() == "gradient":
+                rows.append(Row((), None, "laid-out-den" if self.den else "laid-out", "note"))
+        return Step(4, "Substitute", None, tuple(rows), "substitute")
+
+    def _one_at_a_time(self, value: A.Node, s) -> list[A.Node]:
+        """The combined value with the intermediates put back one at a time, the
+        last first, as the paper does (§4.5.1); the named ones stay."""
+        from .derive import substitute
+
+        keep = {name for name, _ in s.shared}
+        defs = {it.name: it.expr for it in (*self.t.intermediates, *self.t.adjoints)}
+        order = [it.name for it in reversed(self.t.adjoints)] + [it.name for it in reversed(self.t.intermediates)]
+        chain = [value]
+        for name in order:
+            if name in keep or name not in A.names(chain[-1]):
+                continue
+            if len(chain) > MAX_SUBSTITUTIONS or _size(chain[-1]) > MAX_SHOWN_NODES:
+                return chain[:1]
+            chain.append(substitute(chain[-1], {name: defs[name]}))
+        return chain
+
+    def cases(self, shown: A.Node, value: A.Node) -> Cases | None:
+        """(c > 0) v as the paper's cases: v where c > 0, zero where c ≤ 0 (§5)."""
+        factors, rest = [], []
+        stack = [shown]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, (A.Mul, A.MatMul)):
+                stack.extend(reversed(n.children))
+            elif isinstance(n, A.Compare) and self.alg.shape(n).is_scalar:
+                factors.append(n)
+            else:
+                rest.append(n)
+        if len(factors) != 1:
+            return None
+        cond = factors[0]
+        v = rest[0] if rest else A.ONE
+        for r in rest[1:]:
+            v = A.MatMul(v, r) if not self.alg.shape(v).is_scalar and not self.alg.shape(r).is_scalar \
+                else A.Mul(v, r)
+        shape = self.alg.shape(shown)
+        zero = A.ZERO if shape.is_scalar else A.Zero(shape.rows, shape.cols)
+        negated = A.Compare({">": "<=", ">=": "<", "<": ">=", "<=": ">"}[cond.op], cond.left, cond.right)
+        return Cases(v, cond, zero, negated)
+
+    def stack(self) -> Step:
+        d = self.d
+        out = self.t.output
+        heads = tuple(self.sym(out, w) for w in d.wrt)
+        if self.den:
+            blocks = Blocks(heads, transposed=True)
+            note = self.note("stack-den")
+        else:
+            blocks = Blocks(heads)
+            note = self.note("stack")
+        row = Row((D(out, tuple(d.wrt)), blocks, d.expr), d.shape, note)
+        return Step(5, "Stack the partials", None, (row,), "stack")
+
+
+def _one(term):
+    """A sum or product of one term is that term."""
+    if isinstance(term, (Sum, Product)) and len(term[0]) == 1:
+        return _one(term[0][0])
+    return term
+
+
+def _same(a, b) -> bool:
+    return a == b
+
+
+def _dedupe(terms: list) -> list:
+    """Each term once: x = x is no step."""
+    out = []
+    for t in terms:
+        if not out or out[-1] != t:
+            out.append(t)
+    return out
+
+
+def _size(node: A.Node) -> int:
+    return sum(1 for _ in A.walk(node))
+

@@ -1,0 +1,70 @@
+"""No false equation: every `=` of the printed trace, in text and in LaTeX,
+relates two things of one shape and one value (read back and evaluated at a
+random point, each derivative symbol by finite differences), for every paper
+case, in both layouts, by one variable and by several."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import mcalc
+from mcalc.render import latex_steps, plain
+from trace_reader import check
+
+CASES = tomllib.loads((Path(__file__).parent / "data" / "paper.toml").read_text())["case"]
+
+
+def _several(case) -> list[str]:
+    """Every variable of the function but a matrix (a scalar by a matrix stands alone)."""
+    if isinstance(case["wrt"], list):
+        return case["wrt"]
+    d = mcalc.diff(case["expr"], wrt=case["wrt"], vectors=case.get("vectors", ()),
+                   matrices=[f"{k}:{v}" for k, v in case.get("matrices", {}).items()])
+    names = [n for n, s in d.variables().items() if not s.is_matrix]
+    return names if len(names) > 1 else [case["wrt"], "q"]  # q: absent, its partial is zero
+
+
+def _derive(case, wrt, layout):
+    return mcalc.diff(case["expr"], wrt=wrt, vectors=case.get("vectors", ()),
+                      matrices=[f"{k}:{v}" for k, v in case.get("matrices", {}).items()], layout=layout)
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one", "several"])
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_every_printed_equality_holds(case, layout, several):
+    wrt = _several(case) if several else case["wrt"]
+    if not several and isinstance(wrt, list):
+        wrt = wrt[0]
+    d = _derive(case, wrt, layout)
+    text = check(d, plain(d), "unicode", seed=1)
+    latex = check(d, latex_steps(d), "latex", seed=2)
+    assert text >= 2 and latex >= 2  # at least the partial and the answer were read
+
+
+def test_the_reader_catches_the_false_equations_of_old():
+    """The checker itself: the stacked answer appended to the last partial
+    (a 1×1 equal to a 1×(n+1)) and a numerator-layout step under
+    --layout denominator both fail."""
+    d = mcalc.diff("max(0, w·x + b)", wrt=["w", "b"], vectors=["w", "x"])
+    rows = latex_steps(d).split(" \\\\\n")
+    at = next(i for i, r in enumerate(rows) if r.startswith(" &= \\begin{cases} 1"))
+    rows.insert(at + 1, " &= " + d.latex)
+    with pytest.raises(AssertionError, match="shapes 1×1 and 1×4"):
+        check(d, " \\\\\n".join(rows), "latex")
+    den = mcalc.diff("w · x", wrt="w", vectors=["w", "x"], layout="denominator")
+    wrong = plain(den).replace("∂y/∂w = x   n×1", "∂y/∂w = xᵀ   1×n", 1)
+    assert wrong != plain(den)
+    with pytest.raises(AssertionError, match="shapes"):
+        check(den, wrong, "unicode")
+
+
+def test_a_wrong_value_is_caught():
+    d = mcalc.diff("ln(sin(x^3)^2)", wrt="x")
+    assert check(d, plain(d), "unicode") >= 8
+    with pytest.raises(AssertionError, match="differ"):
+        check(d, plain(d).replace("= 6x²cos(x³)/sin(x³)   1×1", "= 6x²cos(x³)/sin(x²)   1×1"), "unicode")
+    with pytest.raises(AssertionError, match="differ"):
+        check(d, plain(d).replace("du₂/du₁ = cos(u₁)", "du₂/du₁ = sin(u₁)"), "unicode")
