@@ -247,7 +247,8 @@ class Derivation:
 
         program = expr if isinstance(expr, A.Program) else A.Program((), expr)
         defined = {name for name, _ in program.definitions}
-        program, _ = resolve_names(program, set(self.variables()) | self.typing.dims)
+        program, _ = resolve_names(program, set(self.variables()) | self.typing.dims,
+                                   vectors={n for n, s in self.variables().items() if s.is_col and not s.is_scalar})
         used = A.names(program.body).union(*(A.names(e) for _, e in program.definitions))
         unknown = sorted(used - set(self.variables()) - self.typing.dims - defined)
         if unknown:
@@ -535,7 +536,8 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
     if len(set(wrt_list)) != len(wrt_list):
         raise DeclarationError("--wrt names a variable twice; for second derivatives, mcalc hessian EXPR --wrt x")
     declared = set(decls.vectors) | set(decls.matrices) | decls.scalars
-    program, notes = resolve_names(program, declared | set(wrt_list), strict=strict_names)
+    program, notes = resolve_names(program, declared | set(wrt_list), strict=strict_names,
+                                   vectors=set(decls.vectors))
     typing = infer(program, decls, extra_names=tuple(wrt_list))
     program = typing.program
     for w in wrt_list:

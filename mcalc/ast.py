@@ -261,6 +261,20 @@ class Prefixed(Juxtapose):
     __slots__ = ()
 
 
+class Index(Node):
+    """g[i], the paper's gᵢ: element i (from 1) of a column vector."""
+
+    __slots__ = ("arg", "index")
+    _fields = ("arg", "index")
+
+    @property
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Index(children[0], self.index, pos=self.pos)
+
+
 class Compare(Node):
     """(a > b): 1 where true, else 0, element-wise."""
 

@@ -19,6 +19,7 @@ from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Su
 
 MAX_PATHS_SHOWN = 6
 MAX_PATH_SHOWN = 24  # partials in one path: longer products are not written out
+_ELEMENTWISE = set(rules.UNARY)
 _LEAVES = (A.Num, A.Const, A.Var, A.Ones, A.Identity, A.Zero, A.Commutation)
 
 
@@ -49,7 +50,11 @@ class Intermediates:
             return node
         if isinstance(node, A.MatMul) and isinstance(node.left, A.Diag) and self.typing.shape(node.right).is_col:
             node = A.Mul(node.left.arg, node.right, pos=node.pos)  # diag(v) c = v ⊗ c (§4.5.3)
-        shallow = node.rebuild(tuple(self._visit(c) for c in node.children))
+        if isinstance(node, A.VecLit) and self._whole(node):
+            return self._bracket(node, name)
+        return self._add(node.rebuild(tuple(self._visit(c) for c in node.children)), name)
+
+    def _add(self, shallow: A.Node, name: str | None) -> A.Node:
         if shallow in self._by_expr:
             return A.Var(self._by_expr[shallow])
         if name is None:
@@ -61,23 +66,126 @@ class Intermediates:
         self.original[name] = substitute(shallow, self.original)
         return A.Var(name)
 
+    # -- a vector of functions (§4.5.3) -----------------------------------------
+    def _whole(self, node: A.VecLit) -> bool:
+        """A bracket of scalar expressions stays whole, each entry differentiated by
+        the scalar rules (§4: ∂g/∂x = [∂g₁/∂x, ∂g₂/∂x]), where every vector in it is
+        reached element by element (g₁) and at least one entry is not a name."""
+        if all(isinstance(x, _LEAVES) for x in node.items):
+            return False
+        for item in node.items:
+            for n in A.walk(item):
+                if isinstance(n, A.Index) and not (isinstance(n.arg, A.Var) and isinstance(
+                        self.typing.shape(n.arg).rows, int)):
+                    return False
+                if isinstance(n, A.Var) and n.name not in self.definitions and \
+                        not self.typing.variables.get(n.name, Shape(1, 1)).is_scalar and not self._indexed(item, n):
+                    return False
+                if isinstance(n, (A.VecLit, A.MatLit, A.HStack)) or \
+                        isinstance(n, A.Var) and n.name in self.definitions and not self._indexed(item, n) and \
+                        not self.typing.shape(self.definitions[n.name]).is_scalar:
+                    return False
+            if not self.typing.shape(item).is_scalar:
+                return False
+        return True
+
+    @staticmethod
+    def _indexed(item: A.Node, var: A.Var) -> bool:
+        """Every use of ``var`` in ``item`` takes one element of it."""
+        uses = sum(1 for n in A.walk(item) if n == var)
+        return uses == sum(1 for n in A.walk(item) if isinstance(n, A.Index) and n.arg == var)
+
+    def _bracket(self, node: A.VecLit, name: str | None) -> A.Node:
+        """[f₁(a₁), …, fₖ(aₖ)], each fᵢ an element-wise function of an expression:
+        the paper's g = [a₁, …, aₖ] and f = [f₁(g₁), …, fₖ(gₖ)] (§4.5.3), so that
+        the chain rule multiplies ∂f/∂g by ∂g/∂x.  Any other bracket: one intermediate."""
+        items = tuple(self._inline(x) for x in node.items)
+        calls = all(isinstance(x, A.Call) and len(x.args) == 1 and x.fn in _ELEMENTWISE for x in items)
+        if calls and not all(isinstance(x.args[0], (*_LEAVES, A.Index)) for x in items):
+            inner = self._add(A.VecLit(tuple(x.args[0] for x in items), pos=node.pos), self._free("g"))
+            outer = A.VecLit(tuple(A.Call(x.fn, (A.Index(inner, i + 1),), pos=x.pos) for i, x in enumerate(items)),
+                             pos=node.pos)
+            return self._add(outer, name or self._free("f"))
+        return self._add(A.VecLit(items, pos=node.pos), name)
+
+    def _inline(self, node: A.Node) -> A.Node:
+        """An entry kept whole, with the definitions it uses replaced by their leaves."""
+        if isinstance(node, A.Var) and node.name in self.definitions:
+            return self._visit(node)
+        if not node.children:
+            return node
+        return node.rebuild(tuple(self._inline(c) for c in node.children))
+
+    def _free(self, name: str) -> str | None:
+        taken = set(self.typing.variables) | set(self.definitions) | {it.name for it in self.items}
+        return None if name in taken else name
+
 
 def substitute(node: A.Node, values: dict[str, A.Node]) -> A.Node:
-    """Replace intermediate variables by their expressions (step 4)."""
+    """Replace intermediate variables by their expressions (step 4); an element
+    of a bracket is that entry ([x², 3x]₁ is x²)."""
     if isinstance(node, A.Var):
         return values.get(node.name, node)
     if not node.children:
         return node
-    return node.rebuild(tuple(substitute(c, values) for c in node.children))
+    out = node.rebuild(tuple(substitute(c, values) for c in node.children))
+    if isinstance(out, A.Index) and isinstance(out.arg, A.VecLit):
+        return out.arg.items[out.index - 1]
+    return out
 
 
 def _depends(items: list[Intermediate], variables: set[str]) -> set[str]:
     """Names (variables and intermediates) whose value moves with ``variables``."""
     moving = set(variables)
     for it in items:
-        if any(isinstance(c, A.Var) and c.name in moving for c in it.expr.children):
+        kids = A.walk(it.expr) if _is_bracket(it.expr) else it.expr.children
+        if any(isinstance(c, A.Var) and c.name in moving for c in kids):
             moving.add(it.name)
     return moving
+
+
+def _is_bracket(node: A.Node) -> bool:
+    """A bracket kept whole: an entry that is not a name (see Intermediates._whole)."""
+    return isinstance(node, A.VecLit) and not all(isinstance(x, (*_LEAVES, A.Index)) and not isinstance(
+        x, A.Index) for x in node.items)
+
+
+def _bracket_partials(alg, simplifier, it: Intermediate, moving: set[str]):
+    """∂[f₁, …, fₖ]/∂b entry by entry with the scalar rules: a column [∂fᵢ/∂b] by a
+    scalar b, the k×m matrix [∂fᵢ/∂bⱼ] by a vector b of m elements reached as bⱼ
+    (§4.5.3: ∂f/∂g holds every ∂fᵢ/∂gⱼ)."""
+    seen: list[str] = []
+    for item in it.expr.items:
+        for n in A.walk(item):
+            if isinstance(n, A.Var) and n.name in moving and n.name not in seen:
+                seen.append(n.name)
+    k = len(it.expr.items)
+    for b in seen:
+        shape = alg.typing.variables.get(b, Shape(1, 1))
+        if shape.is_scalar:
+            entries = tuple(simplifier.polish(_scalar_partial(alg, x, A.Var(b))) for x in it.expr.items)
+            value, jshape = A.VecLit(entries), Shape(k, 1)
+        else:
+            rows = tuple(tuple(simplifier.polish(_scalar_partial(alg, x, A.Index(A.Var(b), j + 1)))
+                               for j in range(shape.rows)) for x in it.expr.items)
+            value, jshape = A.MatLit(rows), Shape(k, shape.rows)
+        alg.typing.remember(value, jshape)
+        yield Partial(it.name, b, value, jshape)
+
+
+def _scalar_partial(alg, node: A.Node, target: A.Node) -> A.Node:
+    """∂node/∂target for a scalar node, by the rule table and the scalar chain rule."""
+    if node == target:
+        return A.ONE
+    if not any(n == target for n in A.walk(node)):
+        return A.ZERO
+    total = A.ZERO
+    for i, child in enumerate(node.children):
+        inner = _scalar_partial(alg, child, target)
+        if alg.is_zero(inner):
+            continue
+        total = alg.add(total, alg.mul(rules.partial(alg, node, i), inner))
+    return total
 
 
 def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, Algebra]:
@@ -92,6 +200,10 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     # Step 2: each intermediate's partials by its moving arguments (x*x: both uses summed).
     partials: dict[tuple[str, str], Partial] = {}
     for it in items:
+        if _is_bracket(it.expr):
+            for p in _bracket_partials(alg, simplifier, it, moving):
+                partials[(p.of, p.by)] = p
+            continue
         for i, child in enumerate(it.expr.children):
             if isinstance(child, A.Var) and child.name in moving:
                 local = rules.partial(alg, it.expr, i, it.name)

@@ -285,6 +285,12 @@ class Evaluator:
         return Mat(a.rows, b.cols, tuple(math.fsum(a.at(i, k) * b.at(k, j) for k in range(a.cols))
                                          for i in range(a.rows) for j in range(b.cols)))
 
+    def _Index(self, node):
+        v = self(node.arg)
+        if node.index > len(v.data):
+            raise MissingValue(f"element {node.index} of a vector of {len(v.data)}")
+        return Mat.scalar(v.data[node.index - 1])
+
     def _VecLit(self, node):
         items = [self(x) for x in node.items]
         if all(x.is_scalar for x in items):

@@ -721,7 +721,30 @@ class Algebra:
             for x, y in zip(a.arg.items, b.items):
                 total = self.add(total, self.mul(x, y))
             return total, []
-        return None
+        return self._written_product(a, b)
+
+    def _written_product(self, a: A.Node, b: A.Node):
+        """Two matrices written entry by entry multiply entry by entry (§4.5.3:
+        [[1/g₁, 0], [0, cos(g₂)]] [2x, 3] = [2x/g₁, 3cos(g₂)])."""
+        ea, eb = _entries(a), _entries(b)
+        if ea is None or eb is None or len(ea[0]) != len(eb):
+            return None
+        rows = []
+        for row in ea:
+            out = []
+            for j in range(len(eb[0])):
+                total = A.ZERO
+                for x, y in zip(row, (r[j] for r in eb)):
+                    total = self.add(total, self.mul(x, y))
+                out.append(total)
+            rows.append(tuple(out))
+        if len(rows) == 1 and len(rows[0]) == 1:
+            return rows[0][0], []
+        if len(rows[0]) == 1:
+            return A.ONE, [A.VecLit(tuple(r[0] for r in rows))]
+        if len(rows) == 1:
+            return A.ONE, [A.Transpose(A.VecLit(rows[0]))]
+        return A.ONE, [A.MatLit(tuple(rows))]
 
     def _vec_pair(self, a: A.Node, b: A.Node, sa: Shape, sb: Shape):
         """The vec identities (module docstring) on one pair of factors, or None."""
@@ -776,6 +799,18 @@ VEC_KRON = "vec(AXB) = kron(Bᵀ, A) vec(X)"
 KRON_MIXED = "kron(A, B) kron(C, D) = kron(AC, BD)"
 VEC_COMMUTATION = "K vec(X) = vec(Xᵀ)"
 VEC_DIAG = "vec(G)ᵀ diag(vec(V)) = vec(G ⊗ V)ᵀ"
+
+
+def _entries(node: A.Node) -> list[tuple[A.Node, ...]] | None:
+    """The rows of a matrix written entry by entry: [[a, b], [c, d]], a column
+    [a, b] of scalars, a row [a, b]ᵀ; else None."""
+    if isinstance(node, A.MatLit):
+        return list(node.rows)
+    if isinstance(node, A.VecLit) and not any(isinstance(x, (A.VecLit, A.Transpose)) for x in node.items):
+        return [(x,) for x in node.items]
+    if isinstance(node, A.Transpose) and isinstance(node.arg, A.VecLit):
+        return [tuple(node.arg.items)]
+    return None
 
 
 def _split_scalar(alg: Algebra, node: A.Mul):

@@ -134,6 +134,11 @@ class LatexPrinter(JuxtaposingPrinter):
     def _print_Diag(self, node):
         return r"\operatorname{diag}" + self.paren(self._print(node.arg))
 
+    def _print_Index(self, node):
+        if isinstance(node.arg, A.Var) and not node.arg.name[-1:].isdigit():
+            return latex_name(node.arg.name) + f"_{{{node.index}}}"  # g_{1}: an element is a scalar, not bold
+        return f"{self.parenthesize(node.arg, POSTFIX)}[{node.index}]"
+
     def _print_VecLit(self, node):
         return r"\begin{bmatrix} " + r" \\ ".join(self._print(x) for x in node.items) + r" \end{bmatrix}"
 

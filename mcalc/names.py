@@ -26,9 +26,10 @@ _SHORT = 3  # a run of at most this many letters kept as one name is noted
 class Resolution:
     """How the names of one input were read."""
 
-    def __init__(self, base: set[str], known: set[str], strict: bool):
+    def __init__(self, base: set[str], known: set[str], strict: bool, vectors: set[str] = frozenset()):
         self.base = base  # declared, defined, differentiated by, bold
         self.known = known  # and the names standing alone
+        self.vectors = vectors  # names of vectors: g₁ is an element of g
         self.strict = strict
         self.notes: list[str] = []
         self.words: set[str] = set()  # undeclared names kept whole
@@ -41,13 +42,17 @@ class Resolution:
             self.notes.append(message)
 
 
-def resolve_names(program: A.Program, known: set[str], strict: bool = False) -> tuple[A.Program, list[str]]:
-    """The program with products spelled out and constants recognised, and the notes."""
+def resolve_names(program: A.Program, known: set[str], strict: bool = False,
+                  vectors: set[str] = frozenset()) -> tuple[A.Program, list[str]]:
+    """The program with products spelled out and constants recognised, and the
+    notes.  Where g is a vector (in ``vectors``, bold, or defined as a bracket)
+    and g1 names nothing else, g₁ is its first element, as the paper writes it."""
     defined = {name for name, _ in program.definitions}
+    vectors = set(vectors) | set(program.bold) | {name for name, e in program.definitions if type(e) is A.VecLit}
     used = {n.name for e in _exprs(program) for n in A.walk(e) if type(n) is A.Var}
     base = set(known) | defined | set(program.bold) | set(program.bold_upper)
     standalone = {name for name in used if (_ATOM.fullmatch(name) and name not in CONSTANTS) or name in base}
-    res = Resolution(base, base | standalone, strict)
+    res = Resolution(base, base | standalone, strict, vectors)
     for name in sorted(used - res.known, key=len):  # words that split into nothing stay names,
         if _split(name, res.known) is None:       # and may then help split longer runs
             res.known.add(name)
@@ -111,11 +116,17 @@ def _postfix(node: A.Node, res: Resolution) -> tuple[A.Node | None, A.Node]:
     return None, node.rebuild((_resolve(arg, res), *rest))
 
 
+_ELEMENT = re.compile(r"(.*?[^0-9_])_?([1-9][0-9]{0,5})")
+
+
 def _name(node: A.Var, res: Resolution) -> A.Node:
     name = node.name
     if name in CONSTANTS and name not in res.base:
         _constant_note(name, node.pos, res)
         return A.Const(name, pos=node.pos)
+    element = _ELEMENT.fullmatch(name) if name not in res.base else None
+    if element and element.group(1) in res.vectors:  # g₁: element 1 of the vector g (§4.1)
+        return A.Index(A.Var(element.group(1), pos=node.pos), int(element.group(2)), pos=node.pos)
     if name in res.words:
         if len(re.sub(r"[0-9_]", "", name)) <= _SHORT and not _ATOM.fullmatch(name):
             res.note(f"'{name}' is read as one name; for a product write "

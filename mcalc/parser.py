@@ -182,12 +182,12 @@ def _make_transformer():
             return self._state.bold_names
 
         @property
-        def brackets(self) -> set[int]:  # the [ … ] literals of this parse
+        def brackets(self) -> dict[int, A.Node]:  # the [ … ] literals of this parse (kept: ids are reused)
             return self._state.brackets
 
         def reset(self) -> None:
             self._state.bold_names = set()
-            self._state.brackets = set()
+            self._state.brackets = {}
 
         def start(self, items):
             decls = tuple(d for item in items if isinstance(item, _Declaration) for d in item.entries)
@@ -223,6 +223,8 @@ def _make_transformer():
                     names_done = True
                 elif names_done and getattr(t, "type", None) in ("NAME", "NUMBER"):
                     sizes.append(str(t))
+                elif names_done and getattr(t, "type", None) == "INDEX":  # vector[3]
+                    sizes.append(str(t).strip("[] \t"))
             sizes = tuple(sizes)
             want = {"scalar": (0,), "vector": (0, 1), "matrix": (2,)}[kind]
             if len(sizes) not in want:
@@ -319,8 +321,9 @@ def _make_transformer():
         # -- LaTeX ----------------------------------------------------------------
         def juxtapose(self, items):
             left, right = items
-            if id(right) in self.brackets:  # x[0] looks like indexing, which mcalc does not have
-                raise ParseError("x[...] is not indexing in mcalc; write x * [...] for a product", right.pos)
+            if self.brackets.get(id(right)) is right and isinstance(left, A.Var):  # x [1, 2] looks like indexing
+                raise ParseError("x [...]: write x[1] (no space) for element 1 of x, x * [...] for a product",
+                                 right.pos)
             first = _leftmost(right)
             if isinstance(first, A.Num) and isinstance(_rightmost_number(left), A.Num):
                 raise ParseError("two numbers side by side (a typo such as 1..2?); write * between them",
@@ -481,7 +484,7 @@ def _make_transformer():
                 node = A.MatLit(tuple(row.items for row in items), pos=tok.column)
             else:
                 node = A.VecLit(tuple(items), pos=tok.column)
-            self.brackets.add(id(node))
+            self.brackets[id(node)] = node
             return node
 
         def hstack(self, items):
@@ -527,6 +530,13 @@ def _make_transformer():
         def transpose(self, items):
             arg, op = items
             return _postfix(arg, lambda a: A.Transpose(a, pos=op.column))
+
+        def index(self, items):
+            arg, tok = items
+            digits = str(tok).strip("[] \t")
+            if len(digits) > 6 or int(digits) < 1:
+                raise ParseError("an element is counted from 1: g[1] is the first", tok.column, tok.line)
+            return _postfix(arg, lambda a: A.Index(a, int(digits), pos=tok.column))
 
     return ToAST
 

@@ -112,12 +112,22 @@ def _veclit(alg, u, i, name):
     return unit
 
 
+def _index(alg, u, i, name):
+    # ∂gᵢ/∂g = eᵢᵀ, the i-th unit row (§4.1: gᵢ is one element of g)
+    k = alg.shape(u.arg).rows
+    if not isinstance(k, int):
+        raise NotSupported(f"the derivative of element {u.index} of a vector of symbolic length {k}; "
+                           f"give its length (-v name:3)", u.pos)
+    return alg.transpose(A.VecLit(tuple(ONE if j == u.index - 1 else A.ZERO for j in range(k))))
+
+
 def _vec(alg, u, i, name):
     # ∂vec(A)/∂vec(A)ᵀ = I
     return alg.identity(alg.shape(u.arg))
 
 
-LINEAR = {A.Transpose: _transpose, A.Dot: _dot, A.MatMul: _matmul, A.VecLit: _veclit, A.Vec: _vec}
+LINEAR = {A.Transpose: _transpose, A.Dot: _dot, A.MatMul: _matmul, A.VecLit: _veclit, A.Vec: _vec,
+          A.Index: _index}
 REDUCTIONS = {"sum": _sum, "mean": _mean}
 
 

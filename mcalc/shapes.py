@@ -640,8 +640,17 @@ def _veclit(ch, node: A.VecLit):
         if all(ch.unify(s.cols, width) for s in shapes):
             return Shape(len(shapes), width)
     bad = next(s for s in shapes if isinstance(s, Shape) and not s.is_scalar)
-    raise ShapeError(f"a vector literal holds scalars (or rows of equal length), not {ch.concrete(bad).describe()}",
-                     node.pos)
+    raise ShapeError(f"a vector literal holds scalars (or rows of equal length), not {ch.concrete(bad).describe()}; "
+                     f"for one element of a vector g write g[1] or g₁", node.pos)
+
+
+def _index(ch, node: A.Index):
+    s = ch.concrete(ch.check(node.arg))
+    if not s.is_col or s.is_scalar:
+        raise ShapeError(f"[{node.index}] takes an element of a column vector, not of {s.describe()}", node.pos)
+    if isinstance(s.rows, int) and node.index > s.rows:
+        raise ShapeError(f"element {node.index} of a vector of {s.rows}", node.pos)
+    return SCALAR
 
 
 def _hstack(ch, node: A.HStack):
@@ -680,5 +689,5 @@ _RULES = {
     A.Add: _elementwise, A.Sub: _elementwise, A.Mul: _elementwise, A.Div: _elementwise,
     A.Pow: _elementwise, A.Compare: _elementwise, A.Dot: _dot, A.MatMul: _matmul,
     A.Call: _call, A.Vec: _vec, A.Kron: _kron, A.Commutation: _commutation, A.VecLit: _veclit, A.MatLit: _matlit, A.Juxtapose: _juxtapose, A.Apply: _juxtapose,
-    A.Prefixed: _juxtapose, A.HStack: _hstack,
+    A.Prefixed: _juxtapose, A.HStack: _hstack, A.Index: _index,
 }

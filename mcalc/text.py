@@ -160,6 +160,9 @@ class Printer:
     def _print_VecLit(self, node):
         return "[" + ", ".join(self._print(x) for x in node.items) + "]"
 
+    def _print_Index(self, node):
+        return f"{self.parenthesize(node.arg, POSTFIX)}[{node.index}]"
+
     def _print_MatLit(self, node):
         return "[" + ", ".join("[" + ", ".join(self._print(x) for x in row) + "]" for row in node.rows) + "]"
 
@@ -295,6 +298,11 @@ class UnicodePrinter(JuxtaposingPrinter):
         if loose and _ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name)):
             return left + right
         return f"{left} {right}"
+
+    def _print_Index(self, node):
+        if isinstance(node.arg, A.Var) and not node.arg.name[-1:].isdigit():
+            return unicode_name(f"{node.arg.name}{node.index}")  # g₁, as the paper writes it
+        return super()._print_Index(node)
 
     def _print_Transpose(self, node):
         if isinstance(node.arg, A.Call) and node.arg.fn == "inv":  # X⁻ᵀ

@@ -266,6 +266,10 @@ class _Instance:
         return _M(a.rows, b.cols, [add(*(a[i, k] * b[k, j] for k in range(a.cols)))
                                    for i in range(a.rows) for j in range(b.cols)])
 
+    def _Index(self, node):
+        v = self(node.arg)
+        return _M(1, 1, [v[node.index - 1, 0]])
+
     def _VecLit(self, node):
         items = [self(x) for x in node.items]
         if all(x.shape == (1, 1) for x in items):

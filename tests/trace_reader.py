@@ -236,7 +236,8 @@ class Values:
     def _eval(self, text: str, bound: dict[str, Mat], style: str) -> Mat:
         program = parse(text)
         known = set(self.shapes) | set(bound) | set(self.d.typing.dims)
-        program, _ = resolve_names(program, known)
+        program, _ = resolve_names(program, known, vectors={
+            n for n, s in self.shapes.items() if s.is_col and not s.is_scalar})
         vectors, matrices, scalars = {}, {}, set()
         for name, shape in self.shapes.items():
             _declare(name, shape, vectors, matrices, scalars)
