@@ -80,8 +80,9 @@ NOTES = {
     "expansion": ("scalar expansion (§4.3): a scalar z meeting a vector is 𝟏z, so its partial is a column",
                   r"scalar expansion (\S 4.3): a scalar $z$ meeting a vector is $\mathbf{1} z$, so its partial "
                   r"is a column"),
-    "sum": ("sum reduction (§4.4): ∂(Σᵢ vᵢ)/∂vⱼ = 1 for every j, a row of ones",
-            r"sum reduction (\S 4.4): $\partial (\sum_i v_i) / \partial v_j = 1$ for every $j$, a row of ones"),
+    "sum": ("sum reduction (§4.4): ∂(Σᵢ vᵢ)/∂vⱼ = 1 for every j: all ones (the row 𝟏ᵀ in numerator layout)",
+            r"sum reduction (\S 4.4): $\partial (\sum_i v_i) / \partial v_j = 1$ for every $j$: all ones (the "
+            r"row $\mathbf{1}^{T}$ in numerator layout)"),
     "dot": ("dot product (§5): w · x = sum(w ⊗ x), so by the vector chain rule "
             "∂(w · x)/∂w = ∂sum(u)/∂u ∂(w ⊗ x)/∂w = 𝟏ᵀdiag(x)",
             r"dot product (\S 5): $\mathbf{w} \cdot \mathbf{x} = \operatorname{sum}(\mathbf{w} \otimes "

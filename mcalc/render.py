@@ -313,7 +313,8 @@ def to_dict(d, values: dict | None = None) -> dict:
             "partials": [{"of": p.of, "by": p.by, **_node(d, p.expr), "shape": p.shape.as_list()}
                          for p in t.partials],
             "combine": [{"variable": c.variable, "rule": c.rule,
-                         "paths": [[{"of": p.of, "by": p.by} for p in path] for path in c.paths]
+                         "paths": [[{"of": p.of, "by": p.by, "shape": p.shape.as_list()} for p in path]
+                                   for path in c.paths]
                          if c.paths else None,
                          **_node(d, c.value), "shape": c.shape.as_list(), "identities": list(c.identities)}
                         for c in t.combinations],
