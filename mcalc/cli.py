@@ -29,6 +29,7 @@ class Format(str, Enum):
     text = "text"
     latex = "latex"
     json = "json"
+    dot = "dot"
 
 
 class Layout(str, Enum):
@@ -140,7 +141,11 @@ LayoutOpt = Annotated[Layout, typer.Option(
     help="Jacobian layout: numerator (rows are outputs) or denominator (its transpose; by a matrix, the "
          "gradient shaped like the matrix).")]
 FormatOpt = Annotated[Optional[Format], typer.Option(
-    "--format", help="rich (terminal), text, latex or json. Default: rich on a terminal, else text.")]
+    "--format", help="rich (terminal), text, latex, json, or dot (the dataflow diagram as Graphviz DOT). "
+                     "Default: rich on a terminal, else text.")]
+DiagramOpt = Annotated[Optional[Path], typer.Option(
+    "--diagram", metavar="PATH", help="Also draw the paper's dataflow diagram (§4.5.1): PATH.svg, or PATH.dot "
+                                      "for Graphviz.")]
 LatexOpt = Annotated[bool, typer.Option("--latex", help="Same as --format latex: the answer alone.")]
 StepsOpt = Annotated[bool, typer.Option("--steps", help="With --latex: the whole trace as align*.")]
 AtOpt = Annotated[Optional[list[str]], typer.Option(
@@ -166,12 +171,12 @@ def diff(expr: ExprArg = None, wrt: WrtOpt = None, file: FileOpt = None, vector:
          example: Annotated[bool, typer.Option(
              "--example", help=f"Differentiate the built-in example {EXAMPLE!r} by w.")] = False,
          verify: VerifyOpt = False, strict_names: StrictNamesOpt = False, emit: EmitOpt = None,
-         output: OutputOpt = None, no_check: NoCheckOpt = False):
+         output: OutputOpt = None, no_check: NoCheckOpt = False, diagram: DiagramOpt = None):
     """Differentiate EXPR by --wrt, showing the paper's four steps."""
     if example:
         expr, wrt = EXAMPLE, wrt or "w"
     return _derivation("diff", expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
-                       strict_names, emit, output, no_check)
+                       strict_names, emit, output, no_check, diagram)
 
 
 @app.command(epilog=HESSIAN_HELP)
@@ -179,14 +184,14 @@ def hessian(expr: ExprArg = None, wrt: WrtOpt = None, file: FileOpt = None, vect
             matrix: MatrixOpt = None, scalar: ScalarOpt = None, layout: LayoutOpt = Layout.numerator,
             fmt: FormatOpt = None, latex: LatexOpt = False, steps: StepsOpt = False, at: AtOpt = None,
             verify: VerifyOpt = False, strict_names: StrictNamesOpt = False, emit: EmitOpt = None,
-            output: OutputOpt = None, no_check: NoCheckOpt = False):
+            output: OutputOpt = None, no_check: NoCheckOpt = False, diagram: DiagramOpt = None):
     """The Hessian of a scalar EXPR by --wrt: the gradient, then its Jacobian, each in four steps."""
     return _derivation("hessian", expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
-                       strict_names, emit, output, no_check)
+                       strict_names, emit, output, no_check, diagram)
 
 
 def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
-                strict_names, emit=None, output=None, no_check=False):
+                strict_names, emit=None, output=None, no_check=False, diagram=None):
     """diff and hessian: derive, then show in the chosen format."""
     from . import api
     from .api import split_matrices, split_names
@@ -217,6 +222,13 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
                          f"(its variables: {', '.join(function.variables()) or 'none'})")
     for note in d.notes:
         _err(f"mcalc: note: {note}\n")
+    if diagram is not None:
+        _draw(d, diagram)
+    if fmt is Format.dot:
+        from .diagram import dot
+
+        _out(dot(d))
+        return 0
     fmt = fmt or _default_format()
     evaluated = d.evaluate(values) if values else None
     verdict = d.verify() if verify else None
@@ -296,6 +308,19 @@ def _emit(kind, source, wrt, vectors, matrices, scalars, layout, verify, strict_
         return 0
     _out(code)
     return 0
+
+
+def _draw(d, path: Path) -> None:
+    """The dataflow diagram to a file: SVG, or DOT for a .dot or .gv name."""
+    from .diagram import dot, svg
+
+    suffix = path.suffix.lower()
+    if suffix not in (".svg", ".dot", ".gv"):
+        raise McalcError(f"--diagram {path}: the name must end in .svg, .dot or .gv")
+    try:
+        path.write_text(svg(d) if suffix == ".svg" else dot(d), encoding="utf-8")
+    except OSError as e:
+        raise McalcError(f"--diagram {path}: cannot write it ({e.strerror or e})") from None
 
 
 class Report(str, Enum):

@@ -132,6 +132,8 @@ class LatexPrinter(JuxtaposingPrinter):
         return name + self.paren(", ".join(self._print(a) for a in node.args))
 
     def _print_Diag(self, node):
+        if isinstance(node.arg, A.Compare):
+            return r"\operatorname{diag}" + self._print(node.arg)
         return r"\operatorname{diag}" + self.paren(self._print(node.arg))
 
     def _print_Index(self, node):

@@ -149,6 +149,8 @@ class Printer:
         return f"{name}({', '.join(self._print(a) for a in node.args)})"
 
     def _print_Diag(self, node):
+        if isinstance(node.arg, A.Compare):  # diag(u > 0): the comparison's own parentheses
+            return "diag" + self._print(node.arg)
         return f"diag({self._print(node.arg)})"
 
     def _print_Vec(self, node):

@@ -53,8 +53,8 @@ RULES = [
     ("x*z", "x", {"vectors": ("x",)}, "z*I", "§4.3"),
     ("x^2", "x", {"vectors": ("x",)}, "diag(2*x)", "element-wise power"),
     ("exp(x)", "x", {"vectors": ("x",)}, "diag(exp(x))", "element-wise function"),
-    ("max(0, x)", "x", {"vectors": ("x",)}, "diag((x > 0))", "§5 broadcast max"),
-    ("max(w, x)", "w", V, "diag((w >= x))", "element-wise max"),
+    ("max(0, x)", "x", {"vectors": ("x",)}, "diag(x > 0)", "§5 broadcast max"),
+    ("max(w, x)", "w", V, "diag(w >= x)", "element-wise max"),
     ("-x", "x", {"vectors": ("x",)}, "-I", "negation of a vector"),
     # reductions (§4.4) and products (§5, §8)
     ("sum(x)", "x", {"vectors": ("x",)}, "ones^T", "§4.4"),
