@@ -258,7 +258,7 @@ def _latex_block(d) -> str:
         rows.append(r"& \text{where } " + ", ".join(
             f"{_tex(d, n)} \\in {_tex_space(s)}" for n, s in variables.items()))
     for step in d.steps:
-        rows.append(r"& \text{" + _tex_text(step_title(step)) + "}")
+        rows.append(r"& \textbf{" + _tex_text(step_title(step)) + "}")
         if not step.rows:
             rows.append(r"& \qquad \text{(none)}")
         for row in step.rows:

@@ -187,9 +187,9 @@ def test_several_variables_stack_as_a_step_of_their_own():
     stack = [s for s in d.steps if s.kind == "stack"]
     assert len(stack) == 1 and stack[0].number == 5
     latex = latex_steps(d)
-    assert "\\text{5. Stack the partials}" in latex
+    assert "\\textbf{5. Stack the partials}" in latex
     # the last partial's chain ends at its own value (1×1), not at the stacked answer
-    before = latex.split("\\text{5. Stack the partials}")[0]
+    before = latex.split("\\textbf{5. Stack the partials}")[0]
     assert before.rstrip(" \\\n&").endswith("\\end{cases} && 1 \\times 1")
 
 
@@ -198,7 +198,7 @@ def test_latex_carries_what_the_text_carries():
     latex = latex_steps(d)
     for heading in ("1. Introduce intermediate variables", "2. Compute the partials",
                     "3. Combine (vector chain rule)", "4. Substitute"):
-        assert f"\\text{{{heading}}}" in latex
+        assert f"\\textbf{{{heading}}}" in latex
     assert "\\mathbf{u}_{1} &= \\mathbf{w} \\otimes \\mathbf{x} && n \\times 1 \\text{ vector}" in latex
     rows = latex.split(" \\\\\n")
     assert all(a != b for a, b in zip(rows, rows[1:]))  # each line once

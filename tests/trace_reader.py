@@ -79,8 +79,8 @@ def latex_chains(output: str) -> list[Chain]:
     chains: list[Chain] = []
     step = ""
     for row in body.split(" \\\\\n"):
-        if row.startswith("& \\text{"):
-            m = re.match(r"& \\text\{(\d+\. .*)\}$", row)
+        if row.startswith("& \\text"):
+            m = re.match(r"& \\text(?:bf)?\{(\d+\. .*)\}$", row)
             if m:
                 step = m.group(1)
             continue

@@ -1,0 +1,177 @@
+"""Every LaTeX output of the paper's cases (and the matrix cases) is
+well-formed: plain ASCII, braces and \\left/\\right and environments balanced, no
+double superscript; it compiles with pdflatex and renders with KaTeX where they
+are installed (skipped otherwise)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+import mcalc
+from mcalc.render import latex_steps
+from test_trace_equalities import _derive, _several
+
+DATA = Path(__file__).parent / "data"
+
+
+@lru_cache(maxsize=1)
+def outputs() -> tuple[tuple[str, str], ...]:
+    """(label, LaTeX) for every paper case × layout × one or several variables,
+    the trace and the answer alone, and for every matrix case."""
+    out = []
+    for case in tomllib.loads((DATA / "paper.toml").read_text())["case"]:
+        for layout in ("numerator", "denominator"):
+            for several in (False, True):
+                wrt = _several(case) if several else case["wrt"]
+                if not several and isinstance(wrt, list):
+                    wrt = wrt[0]
+                d = _derive(case, wrt, layout)
+                label = f"{case['id']} {layout} {wrt}"
+                out += [(label + " steps", latex_steps(d)), (label, d.latex)]
+    for case in tomllib.loads((DATA / "matrix.toml").read_text())["case"]:
+        kind = mcalc.hessian if case.get("kind") == "hessian" else mcalc.diff
+        d = kind(case["expr"], wrt=case["wrt"], vectors=case.get("vectors", ()),
+                 matrices=[f"{k}:{v}" for k, v in case.get("matrices", {}).items()],
+                 layout=case.get("layout", "numerator"))
+        out += [(case["id"] + " steps", latex_steps(d)), (case["id"], d.latex)]
+    return tuple(out)
+
+
+def _blocks(text: str) -> list[str]:
+    """The align* blocks of a trace, or the answer as one formula."""
+    found = re.findall(r"\\begin\{align\*\}\n(.*?)\n\\end\{align\*\}", text, re.S)
+    return found or [text.strip()]
+
+
+def _balanced(text: str) -> str | None:
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "{}" and i and text[i - 1] == "\\":
+            continue
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return f"a closing brace too many at {i}: {text[max(0, i - 30):i + 1]}"
+    if depth:
+        return f"{depth} brace(s) left open"
+    if len(re.findall(r"\\left\b", text)) != len(re.findall(r"\\right\b", text)):
+        return "\\left and \\right do not pair"
+    if re.findall(r"\\begin\{(\w+\*?)\}", text) != re.findall(r"\\end\{(\w+\*?)\}", text)[::-1] and \
+            sorted(re.findall(r"\\begin\{(\w+\*?)\}", text)) != sorted(re.findall(r"\\end\{(\w+\*?)\}", text)):
+        return "\\begin and \\end do not pair"
+    return None
+
+
+def _double_superscript(text: str) -> str | None:
+    """x^{a}^{b} or x^a^b: TeX's 'Double superscript' error."""
+    i = 0
+    while True:
+        i = text.find("^", i)
+        if i < 0:
+            return None
+        j = i + 1
+        while j < len(text) and text[j] == " ":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            depth = 0
+            for k in range(j, len(text)):
+                depth += {"{": 1, "}": -1}.get(text[k], 0)
+                if depth == 0:
+                    break
+            j = k + 1
+        elif j < len(text) and text[j] == "\\":
+            m = re.match(r"\\[A-Za-z]+", text[j:])
+            j += m.end() if m else 2
+        else:
+            j += 1
+        while j < len(text) and text[j] == " ":
+            j += 1
+        if text.startswith("^", j):
+            return text[max(0, i - 30):j + 5]
+        i += 1
+
+
+def test_every_latex_output_is_well_formed():
+    problems = []
+    for label, text in outputs():
+        if any(ord(ch) > 127 for ch in text):
+            problems.append(f"{label}: raw non-ASCII {sorted({ch for ch in text if ord(ch) > 127})}")
+        for block in _blocks(text):
+            for found in (_balanced(block), _double_superscript(block)):
+                if found:
+                    problems.append(f"{label}: {found}")
+    assert not problems, "\n".join(problems[:20])
+    assert len(outputs()) >= 46 * 2 * 2 * 2
+
+
+def test_the_checks_catch_what_tex_refuses():
+    assert _double_superscript("{x}^{2}^{T}") and _double_superscript("x^T^2")
+    assert _double_superscript("{x}^{2} + y^{T}") is None
+    assert _balanced(r"\frac{a}{b") and _balanced(r"\left( x") and _balanced(r"\frac{a}{b}") is None
+
+
+def _document() -> str:
+    body = []
+    for label, text in outputs():
+        body.append(f"% {label}")
+        body.append(text if text.startswith("\\begin{align*}") else f"\\[ {text} \\]")
+    return ("\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\allowdisplaybreaks\n"
+            "\\begin{document}\n" + "\n".join(body) + "\n\\end{document}\n")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_pdflatex_compiles_every_output(tmp_path):
+    (tmp_path / "all.tex").write_text(_document(), encoding="ascii")
+    run = subprocess.run(["pdflatex", "-halt-on-error", "-interaction=nonstopmode", "all.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    errors = [line for line in run.stdout.splitlines() if line.startswith("!")]
+    assert run.returncode == 0 and not errors, "\n".join(errors) or run.stdout[-2000:]
+
+
+def _katex() -> list[str] | None:
+    """The node command that can require('katex'), or None."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    roots = [p for p in os.environ.get("NODE_PATH", "").split(os.pathsep) if p]
+    npm = shutil.which("npm")
+    if npm:
+        found = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=60).stdout.strip()
+        roots.append(found)
+    env = {**os.environ, "NODE_PATH": os.pathsep.join(roots)}
+    probe = subprocess.run([node, "-e", "require('katex')"], capture_output=True, env=env, timeout=60)
+    return [node, env["NODE_PATH"]] if probe.returncode == 0 else None
+
+
+KATEX = """
+const katex = require('katex');
+const items = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const failed = [];
+for (const [label, tex] of items) {
+  try { katex.renderToString(tex, {displayMode: true, throwOnError: true, strict: 'error'}); }
+  catch (e) { failed.push(label + ': ' + e.message); }
+}
+console.log(JSON.stringify(failed));
+"""
+
+
+def test_katex_renders_every_output():
+    found = _katex()
+    if found is None:
+        pytest.skip("KaTeX is not installed (npm install -g katex)")
+    node, path = found
+    items = [[label, block if not text.startswith("\\begin{align*}") else
+              "\\begin{aligned}" + block + "\\end{aligned}"]
+             for label, text in outputs() for block in _blocks(text)]
+    run = subprocess.run([node, "-e", KATEX], input=json.dumps(items), capture_output=True, text=True,
+                         env={**os.environ, "NODE_PATH": path}, timeout=300)
+    assert run.returncode == 0, run.stderr
+    failed = json.loads(run.stdout)
+    assert not failed, "\n".join(failed[:10])
