@@ -110,11 +110,12 @@ class Derivation:
     @cached_property
     def steps(self):
         """The derivation as the paper's numbered steps of equalities, in this
-        derivation's layout (:mod:`mcalc.lesson`); every format prints these."""
-        from .lesson import lesson
+        derivation's layout (:mod:`mcalc.lesson`); every format prints these.
+        In Jupyter it displays as the LaTeX trace, printed as the text one."""
+        from .lesson import Steps, lesson
 
         with _PAUSED_GC:
-            return lesson(self)
+            return Steps(lesson(self), self)
 
     @property
     def shape(self) -> Shape:
@@ -339,11 +340,23 @@ class Derivation:
 
         return to_dict(self, values)
 
+    def equation(self, style: str = "unicode") -> str:
+        """The answer as an equation: ∂y/∂w = xᵀ (style "unicode" or "latex")."""
+        from .render import answer_head, latex_head
+
+        if style == "latex":
+            return f"{latex_head(self)} = {self.latex}"
+        return f"{answer_head(self)} = {self.unicode}"
+
     def _repr_latex_(self) -> str:
-        return f"$${self.latex}$$"
+        return f"$${self.equation('latex')}$$"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/plain": self.unicode, "text/latex": self._repr_latex_()}
+        """Jupyter shows the equation ∂y/∂w = …; d.steps shows the whole trace."""
+        return {"text/plain": self.equation(), "text/latex": self._repr_latex_()}
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.equation())
 
     def __rich__(self):
         from .render import rich_view

@@ -57,6 +57,33 @@ class Result:
         return text if len(text) <= 120 else text[:119] + "…"
 
 
+    def __str__(self) -> str:
+        return self.message
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(f"{self.claim.file}:{self.claim.line}: {self.status}: {self.message}")
+
+
+class Results(list):
+    """The results of mcalc.check: a list of Result, shown as one line each
+    (a table in Jupyter)."""
+
+    def __str__(self) -> str:
+        return "\n".join(f"{r.claim.file}:{r.claim.line}: {r.status}: {r.message}" for r in self)
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(str(self) if self else "no claims")
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(f"<tr><td>{escape(r.claim.file)}:{r.claim.line}</td><td><b>{escape(r.status)}</b></td>"
+                       f"<td>{escape(r.message)}</td></tr>" for r in self)
+        counts = ", ".join(f"{sum(r.status == s for r in self)} {s}" for s in ("pass", "fail", "inconclusive", "error"))
+        return (f"<table><thead><tr><th>claim</th><th>status</th><th>message</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table><p>{counts}</p>")
+
+
 class CheckError(McalcError):
     kind = "error"
 
@@ -476,7 +503,7 @@ def check(*paths: str | os.PathLike, follow_includes: bool = False, tolerance: f
         raise TypeError(f"check(): jobs must be an int, not {type(jobs).__name__}")
     if jobs < 1:
         raise ValueError(f"check(): jobs must be 1 or more, not {jobs}")
-    return check_files([os.fspath(p) for p in paths], follow_includes, tolerance, jobs)[0]
+    return Results(check_files([os.fspath(p) for p in paths], follow_includes, tolerance, jobs)[0])
 
 
 def valid_tolerance(value, name: str = "tolerance") -> float | None:

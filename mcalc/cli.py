@@ -240,9 +240,12 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
         _out(_json(data))
         return code
     if fmt is Format.latex:
-        from .render import latex_steps
+        if steps:
+            from .render import latex_steps
 
-        _out(latex_steps(d) if steps else d.latex + "\n")
+            _out(latex_steps(d))
+        else:
+            _out(d.latex + "\n")
         if verdict is not None:
             _out(f"% verification: {verdict}\n")
         return code

@@ -60,7 +60,7 @@ class LatexPrinter(JuxtaposingPrinter):
         return format_number(v)
 
     def _print_Var(self, node):
-        bold = self.shape is not None and self.shape(node).is_vector
+        bold = self.shape is not None and not self.shape(node).is_scalar  # vectors and matrices (§4.1)
         return latex_name(node.name, bold)
 
     def _print_Const(self, node):

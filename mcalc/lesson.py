@@ -62,6 +62,29 @@ class Row(NamedTuple):
     kind: str = "equation"  # or "definition" (step 1), "alias" ((y = u₃))
 
 
+class Steps(tuple):
+    """A derivation's steps: a tuple of :class:`Step` that displays itself (the
+    text trace when printed, the LaTeX one in Jupyter)."""
+
+    def __new__(cls, steps, derivation):
+        out = super().__new__(cls, steps)
+        out.derivation = derivation
+        return out
+
+    def __str__(self) -> str:
+        from .render import plain
+
+        return plain(self.derivation)
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(str(self))
+
+    def _repr_latex_(self) -> str:
+        from .render import latex_steps
+
+        return latex_steps(self.derivation)
+
+
 class Step(NamedTuple):
     number: int
     title: str

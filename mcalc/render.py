@@ -93,6 +93,22 @@ def plain(d) -> str:
     return "\n".join(out) + "\n"
 
 
+def latex_head(d) -> str:
+    """\\frac{\\partial y}{\\partial \\mathbf{w}}; for a Hessian \\frac{\\partial^2 y}{…}."""
+    if d.gradient is None:
+        return _symbol(d, D(d.trace.output, tuple(d.wrt)), "latex")
+    y = _tex(d.gradient, d.gradient.trace.output)
+    by = ", ".join(_tex(d, w) for w in d.wrt)
+    shapes = [d.typing.variables.get(w) for w in d.wrt]
+    if len(d.wrt) == 1 and shapes[0] is not None and shapes[0].is_matrix:
+        vec = rf"\operatorname{{vec}}\left({by}\right)"
+        return rf"\frac{{\partial^2 {y}}}{{\partial {vec} \partial {vec}^{{T}}}}"
+    if all(s is None or s.is_scalar for s in shapes):
+        by = by if len(d.wrt) == 1 else rf"\left({by}\right)"
+        return rf"\frac{{\partial^2 {y}}}{{\partial {by}^{{2}}}}"
+    return rf"\frac{{\partial^2 {y}}}{{\partial {by} \partial {by}^{{T}}}}"
+
+
 def answer_head(d) -> str:
     """∂y/∂w; for a Hessian ∂²y/∂x², ∂²y/∂x∂xᵀ or ∂²y/∂vec(X)∂vec(X)ᵀ."""
     if d.gradient is None:

@@ -76,6 +76,27 @@ class Trace(NamedTuple):
     # the chain rule a partial itself was found by (∂(w · x)/∂w = 𝟏ᵀdiag(x), §5), if any
     partial_rule: str | None = None
 
+    def __str__(self) -> str:
+        """The four steps as data, in mcalc's syntax (a trace knows no shapes, so
+        it spells out * and @; the paper's notation, with shapes and reasoning, is
+        Derivation.steps)."""
+        from .text import TextPrinter
+
+        show = TextPrinter().doprint
+        lines = ["1. intermediates: " + "; ".join(f"{i.name} = {show(i.expr)}"
+                                                   for i in self.intermediates),
+                 "2. partials: " + "; ".join(f"d{p.of}/d{p.by} = {show(p.expr)}"
+                                              for p in self.partials)]
+        for c in self.combinations:
+            lines.append(f"3. d{self.output}/d{c.variable} = {show(c.value)}"
+                         + (f" ({c.rule})" if c.rule else ""))
+        for s in self.substitutions:
+            lines.append(f"4. d{self.output}/d{s.variable} = {show(s.value)}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(str(self))
+
     @property
     def rule(self) -> str | None:
         rules = [c.rule for c in self.combinations] + [self.partial_rule]

@@ -57,6 +57,13 @@ class Verdict:
         return (f"FAILED at {format_point(self.at, 3)}: expected {format_rows(self.expected)}, "
                 f"got {format_rows(self.got)}")
 
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython and Jupyter: the verdict as a line
+        p.text(str(self))
+
+    def _repr_markdown_(self) -> str:
+        word, rest = str(self).split(" ", 1) if " " in str(self) else (str(self), "")
+        return f"**{word}** {rest}".rstrip()
+
     def to_dict(self) -> dict:
         out = {"status": self.status, "method": self.method, "summary": str(self)}
         if self.max_error is not None:

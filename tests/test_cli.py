@@ -164,8 +164,11 @@ def test_jupyter_representations():
     import mcalc as api
 
     d = api.diff("sum(w*x)+b", wrt="w")
-    assert d._repr_latex_() == "$$\\mathbf{x}^{T}$$"
-    assert d._repr_mimebundle_()["text/plain"] == "xᵀ"
+    # the equation, not only its right-hand side (issue 12)
+    assert d._repr_latex_() == "$$\\frac{\\partial y}{\\partial \\mathbf{w}} = \\mathbf{x}^{T}$$"
+    assert d._repr_mimebundle_()["text/plain"] == "∂y/∂w = xᵀ"
+    assert d.steps._repr_latex_().startswith("\\begin{align*}")
+    assert str(d.steps).startswith("y = sum(w ⊗ x) + b") and "4. Substitute" in str(d.steps)
 
 
 def test_diff_never_imports_sympy():
