@@ -200,7 +200,15 @@ class _Builder:
         return tuple(reversed(factors)) if self.den else tuple(factors)
 
     def sym(self, of: str, by, vec: bool = False) -> D:
-        return D(of, (by,) if isinstance(by, str) else tuple(by), self.straight, vec)
+        """∂of/∂by; a scalar by a matrix in the steps is the row over vec of the
+        matrix, so it is written ∂u/∂vec(X) (only the answer is laid out as a matrix)."""
+        by = (by,) if isinstance(by, str) else tuple(by)
+        shapes = self.alg.typing.variables
+        if len(by) == 1 and shapes.get(by[0]) is not None and shapes[by[0]].is_matrix and (
+                of == self.t.output and self.d.typing.shape(self.d.program.body).is_scalar
+                or of != self.t.output and shapes.get(of) is not None and shapes[of].is_scalar):
+            vec = vec or of != self.t.output
+        return D(of, by, self.straight, vec)
 
     # -- the steps -----------------------------------------------------------
     def steps(self) -> tuple[Step, ...]:

@@ -15,6 +15,10 @@ KINK_NOTE = ("piecewise: a comparison such as (z > 0) is 1 where true, else 0, a
              "at a kink (max, relu, abs at 0) the derivative is taken as 0 (the paper's convention)")
 
 
+BRACKET_NOTE = ("brackets: [a, b] is a column vector and [a, b]ᵀ a row (the paper writes the row ∇f as "
+                "[6yx, 3x²]); [A | B] sets blocks side by side, so [a | b] is a row too")
+
+
 def _shape_words(shape) -> str:
     return f"{shape} {shape.kind}"
 
@@ -74,6 +78,8 @@ def notes(d) -> list[str]:
     out = []
     if _has_piecewise(d.expr):
         out.append(KINK_NOTE)
+    if any(isinstance(n, (A.VecLit, A.HStack)) for n in A.walk(d.expr)):
+        out.append(BRACKET_NOTE)
     return out
 
 
@@ -217,6 +223,12 @@ def _product(d, factors, style: str) -> str:
     if all(isinstance(f, D) for f in factors):
         return " ".join(_term(d, f, style) for f in factors)
     times = r" \times " if style == "latex" else " × "
+    scalar = [_is_scalar(d, f) for f in factors]
+    first = scalar.index(False) if False in scalar else len(factors)
+    if any(scalar[first:]) and not all(scalar[first + scalar[first:].index(True):]):
+        # a number between two matrices: x × 2 × xᵀ would read as (x × 2) ⊗ xᵀ, so the
+        # scalars, which commute, go first: 2 × x xᵀ
+        factors = [f for f, s in zip(factors, scalar) if s] + [f for f, s in zip(factors, scalar) if not s]
     out, prev = "", None
     for f in factors:
         text = _term(d, f, style, factor=True)
@@ -403,6 +415,7 @@ def _rich_steps(d) -> list:
         tab = Table(show_header=False, box=None, padding=(0, 2))
         tab.add_column()
         tab.add_column(style="dim")
+        said = []
         for row in step.rows:
             lines = _row_lines(d, row, "unicode")
             for i, line in enumerate(lines):  # plain text: [y, 0] is a value, not rich markup
@@ -410,9 +423,10 @@ def _rich_steps(d) -> list:
                 shape = (_shape_words(row.shape) if step.number == 1 else str(row.shape)) if last else ""
                 tab.add_row(Text(line), Text(shape))
             if row.note:
-                tab.add_row(Text(f"  ({NOTES[row.note][0]})", style="italic dim"), Text(""))
+                said.append(Text(f"  ({NOTES[row.note][0]})", style="italic dim"))
         if not step.rows:
             tab.add_row(Text("(none)"), Text(""))
         parts.append(tab)
+        parts.extend(said)  # below the table: a long note does not push the shapes aside
     parts.append(Text(""))
     return parts

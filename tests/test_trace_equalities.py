@@ -68,3 +68,18 @@ def test_a_wrong_value_is_caught():
         check(d, plain(d).replace("= 6x²cos(x³)/sin(x³)   1×1", "= 6x²cos(x³)/sin(x²)   1×1"), "unicode")
     with pytest.raises(AssertionError, match="differ"):
         check(d, plain(d).replace("du₂/du₁ = cos(u₁)", "du₂/du₁ = sin(u₁)"), "unicode")
+
+
+MATRIX = tomllib.loads((Path(__file__).parent / "data" / "matrix.toml").read_text())["case"]
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+@pytest.mark.parametrize("case", MATRIX, ids=[c["id"] for c in MATRIX])
+def test_every_printed_equality_holds_by_matrices(case, layout):
+    """The same for the matrix cases (vec-Jacobians, a scalar by a matrix laid
+    out as a matrix) and the Hessians (the gradient's trace, then its Jacobian's)."""
+    kind = mcalc.hessian if case.get("kind") == "hessian" else mcalc.diff
+    d = kind(case["expr"], wrt=case["wrt"], vectors=case.get("vectors", ()),
+             matrices=[f"{k}:{v}" for k, v in case.get("matrices", {}).items()], layout=layout)
+    assert check(d, plain(d), "unicode", seed=3, tolerance=1e-4) >= 2
+    assert check(d, latex_steps(d), "latex", seed=4, tolerance=1e-4) >= 2

@@ -24,7 +24,7 @@ H = 1e-6
 SUBSCRIPT = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
 # ∂u₁/∂w, du₁/dx, ∂y/∂(w, b), ∂y/∂vec(W)
-TEXT_SYMBOL = re.compile(r"(?<![\w)\]])([∂d])([^\s/()\[\]|]+)/\1(\([^()]*\)|[^\s()\[\]|,]+)")
+TEXT_SYMBOL = re.compile(r"(?<![\w)\]])([∂d])([^\s/()\[\]|]+)/\1(vec\([^()]*\)|\([^()]*\)|[^\s()\[\]|,]+)")
 LATEX_SYMBOL = re.compile(r"\\frac\{(\\partial|d) ([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\{(?:\\partial|d) "
                           r"((?:\\left\()?[^{}]*(?:\{[^{}]*\}[^{}]*)*?(?:\\right\))?)\}")
 LATEX_NAME = re.compile(r"\\mathbf\{([A-Za-z]+)\}|\\boldsymbol\{\\([A-Za-z]+)\s*\}|\\([A-Za-z]+)|([A-Za-z]+)")
@@ -57,6 +57,8 @@ def text_chains(output: str) -> list[Chain]:
                 chains.append(Chain(step, inner.split(" = "), "unicode"))
             continue  # a note in words
         content = re.split(r"\s{3,}", line)[0]
+        if content.startswith("∂²"):  # a Hessian's answer: the last substitution, already read
+            continue
         if content.startswith("where "):
             content = content[len("where "):]
         if content.startswith("= "):
@@ -161,6 +163,14 @@ class Values:
             return self.forward({**self.point, by: v})[of]
         return self._fd(f, by)
 
+    def _laid_out(self, jac: Mat, by: str) -> Mat:
+        """A scalar by an m×n matrix X laid out as a matrix: the gradient G (m×n,
+        G[i, j] = ∂y/∂X[i, j]) in denominator layout, Gᵀ in numerator."""
+        m, n = self.values[by].rows, self.values[by].cols
+        flat = jac.data  # over vec(X): X[i, j] at j*m + i
+        g = Mat(m, n, tuple(flat[j * m + i] for i in range(m) for j in range(n)))
+        return g if self.den else g.T
+
     # -- terms ---------------------------------------------------------------
     def evaluate(self, chain: Chain) -> list[Mat]:
         total_step = "total-derivative" in chain.step
@@ -198,6 +208,10 @@ class Values:
 
         def value_of(of: str, by_text: str) -> Mat:
             by_text = by_text.strip()
+            flat = by_text.startswith(("vec(", "\\operatorname{vec}"))
+            for vec in ("vec(", "\\operatorname{vec}\\left("):  # ∂y/∂vec(W): the same numbers, laid flat
+                if by_text.startswith(vec):
+                    by_text = by_text[len(vec):-(1 if vec == "vec(" else len("\\right)"))]
             if style == "latex" and by_text.startswith("\\left("):
                 by_text = by_text[len("\\left("):-len("\\right)")]
             if style == "unicode" and by_text.startswith("("):
@@ -208,6 +222,9 @@ class Values:
                 return _stack(blocks, self.den)
             (by,) = names
             real = self.alias.get(of, of)
+            if not flat and self.shapes[by].is_matrix and self.shapes.get(real, Shape(1, 1)).is_scalar:
+                return self._laid_out(self.total(of, by) if of == self.output or real not in self.defs
+                                      else self.direct(real, by), by)
             if of == self.output or real not in self.defs:
                 return self.total(of, by)
             if total_step and by in self.d.wrt and not first and real != subject:
@@ -280,7 +297,21 @@ def _vec(m: Mat) -> list[float]:
 
 
 def check(d, output: str, style: str, seed: int = 0, tolerance: float = 1e-5) -> int:
-    """Assert every equality of ``output``; returns how many were checked."""
+    """Assert every equality of ``output``; returns how many were checked.  A
+    Hessian's output is the gradient's trace, then its Jacobian's: each part
+    against its own derivation."""
+    if d.gradient is not None:
+        if style == "unicode":
+            first, _, second = output.partition("Then its Jacobian, the Hessian:")
+            first = first.rsplit("\n\n", 2)[0]  # without the line g = ∇y = … that joins them
+        else:
+            cut = output.index("\\end{align*}") + len("\\end{align*}\n")
+            first, second = output[:cut], output[cut:]
+        return check(d.gradient, first, style, seed, tolerance) + _check(d, second, style, seed, tolerance)
+    return _check(d, output, style, seed, tolerance)
+
+
+def _check(d, output: str, style: str, seed: int, tolerance: float) -> int:
     values = Values(d, seed)
     chains = text_chains(output) if style == "unicode" else latex_chains(output)
     checked = 0
