@@ -144,6 +144,29 @@ NOTES = {
                 r"accumulation)"),
 }
 
+# The vec identities a combination used (Combination.identities), in LaTeX.
+IDENTITIES_LATEX = {
+    "vec(AXB) = kron(Bᵀ, A) vec(X)":
+        r"$\operatorname{vec}(AXB) = \operatorname{kron}(B^{T}, A) \operatorname{vec}(X)$",
+    "kron(A, B) kron(C, D) = kron(AC, BD)":
+        r"$\operatorname{kron}(A, B) \operatorname{kron}(C, D) = \operatorname{kron}(AC, BD)$",
+    "K vec(X) = vec(Xᵀ)": r"$K \operatorname{vec}(X) = \operatorname{vec}(X^{T})$",
+    "vec(G)ᵀ diag(vec(V)) = vec(G ⊗ V)ᵀ":
+        r"$\operatorname{vec}(G)^{T} \operatorname{diag}(\operatorname{vec}(V)) = "
+        r"\operatorname{vec}(G \otimes V)^{T}$",
+}
+
+
+def note_text(key: str, style: str = "unicode") -> str:
+    """A note's words: one of NOTES, or "using" an identity of the vec algebra."""
+    if key in NOTES:
+        return NOTES[key][style == "latex"]
+    identity = key.removeprefix("using ")
+    if style == "latex":
+        return "using " + IDENTITIES_LATEX.get(identity, r"\text{" + identity.encode("ascii", "replace").decode() + "}")
+    return key
+
+
 MAX_SUBSTITUTIONS = 6   # rows of step 4 shown one substitution at a time
 MAX_SHOWN_NODES = 120   # an expression larger than this is not written out step by step
 
@@ -340,6 +363,8 @@ class _Builder:
         for adj in self.t.adjoints:
             if adj.name in A.names(c._raw) or adj.name in A.names(c.value):
                 rows.append(Row((A.Var(adj.name), adj.expr), adj.shape, self.note("adjoint"), "definition"))
+        for identity in c.identities:  # the vec identities that carried the gradient through
+            rows.append(Row((), None, f"using {identity}", "note"))
         if head.vec:
             rows.insert(0, Row((), None, self.note("vecrow"), "note"))
         return Step(3, "Combine", c.rule, tuple(rows), "combine")

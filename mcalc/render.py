@@ -5,12 +5,15 @@ and tables (rich is imported only when a terminal asks for it).
 """
 from __future__ import annotations
 
+import textwrap
+
 from . import __version__
 from . import ast as A
 from .latex import latex_name
-from .lesson import NOTES, Blocks, Cases, D, Product, Sum
+from .lesson import Blocks, Cases, D, Product, Sum, note_text
 from .text import unicode_name
 
+NOTE_WIDTH = 100  # a note in words wraps here (the formulas never do)
 KINK_NOTE = ("piecewise: a comparison such as (z > 0) is 1 where true, else 0, and sign(z) is 1, 0 or -1; "
              "at a kink (max, relu, abs at 0) the derivative is taken as 0 (the paper's convention)")
 
@@ -149,7 +152,8 @@ def _steps_text(d) -> list[str]:
                     line = f"{line:<{width}}   {shape}"
                 out.append(f"   {line}".rstrip())
             if row.note:
-                out.append(f"     ({NOTES[row.note][0]})")
+                out.extend(textwrap.wrap(f"({note_text(row.note)})", NOTE_WIDTH, initial_indent="     ",
+                                         subsequent_indent="      ", break_on_hyphens=False))
     return out
 
 
@@ -301,7 +305,7 @@ def _latex_block(d) -> str:
                     lines[-1] += r" && " + _tex_shape(row.shape, words=step.number == 1)
                 rows.extend(lines)
             if row.note:
-                rows.append(r"& \qquad \text{(" + NOTES[row.note][1] + ")}")
+                rows.append(r"& \qquad \text{(" + note_text(row.note, 'latex') + ")}")
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
 
 
@@ -423,7 +427,7 @@ def _rich_steps(d) -> list:
                 shape = (_shape_words(row.shape) if step.number == 1 else str(row.shape)) if last else ""
                 tab.add_row(Text(line), Text(shape))
             if row.note:
-                said.append(Text(f"  ({NOTES[row.note][0]})", style="italic dim"))
+                said.append(Text(f"  ({note_text(row.note)})", style="italic dim"))
         if not step.rows:
             tab.add_row(Text("(none)"), Text(""))
         parts.append(tab)

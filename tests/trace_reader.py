@@ -44,9 +44,16 @@ class Chain:
 def text_chains(output: str) -> list[Chain]:
     chains: list[Chain] = []
     step = ""
+    in_note = False
     for raw in output.splitlines():
         line = raw.strip()
+        if in_note and raw.startswith("      ") and not line.startswith("= "):
+            continue  # a note in words, wrapped: its further lines stand 6 spaces in
+        in_note = False
         if not line or line.startswith(("variables:", "note:", "First, the gradient", "Then its Jacobian")):
+            continue
+        if line.startswith("(") and not line.endswith(")"):
+            in_note = True
             continue
         if re.match(r"\d+\. ", line):
             step = line
