@@ -140,8 +140,9 @@ class Derivation:
 
     @cached_property
     def latex(self) -> str:
+        """The answer in LaTeX; a piecewise one in the paper's cases form (§5)."""
         with _PAUSED_GC:
-            return self.print(self.expr, "latex") + self._where("latex")
+            return _printer("latex")(self.typing).doprint_piecewise(self.expr) + self._where("latex")
 
     def _where(self, style: str) -> str:
         if not self.shared:

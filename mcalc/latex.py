@@ -41,6 +41,33 @@ def latex_name(name: str, bold: bool = False) -> str:
     return body + (f"_{{{digits}}}" if digits else "")
 
 
+_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+
+
+def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare] | None:
+    """(c) v, one scalar comparison among the factors of a product, as the
+    paper's cases (§5): v where c holds, zero where it does not; else None."""
+    factors, rest = [], []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (A.Mul, A.MatMul)):
+            stack.extend(reversed(n.children))
+        elif isinstance(n, A.Compare) and shape(n).is_scalar:
+            factors.append(n)
+        else:
+            rest.append(n)
+    if len(factors) != 1:
+        return None
+    (cond,) = factors
+    value = rest[0] if rest else A.ONE
+    for r in rest[1:]:
+        value = A.MatMul(value, r) if not shape(value).is_scalar and not shape(r).is_scalar else A.Mul(value, r)
+    s = shape(node)
+    zero = A.ZERO if s.is_scalar else A.Zero(s.rows, s.cols)
+    return value, cond, zero, A.Compare(_NEGATED[cond.op], cond.left, cond.right)
+
+
 class LatexPrinter(JuxtaposingPrinter):
     ops = {A.Add: " + ", A.Sub: " - ", A.Mul: " ", A.Div: " \\oslash ", A.Dot: " \\cdot ",
            A.MatMul: " ", A.Pow: "^"}
@@ -116,8 +143,25 @@ class LatexPrinter(JuxtaposingPrinter):
         return self.parenthesize(node.arg, POSTFIX) + self.transpose_mark
 
     def _print_Compare(self, node):
+        return self.paren(self.condition(node))
+
+    def condition(self, node: A.Compare) -> str:
         op = {">=": r" \geq ", "<=": r" \leq "}.get(node.op, f" {node.op} ")
-        return self.paren(self.parenthesize(node.left, ADD) + op + self.parenthesize(node.right, ADD))
+        return self.parenthesize(node.left, ADD) + op + self.parenthesize(node.right, ADD)
+
+    def doprint_piecewise(self, node: A.Node) -> str:
+        """The expression, in the paper's cases form where it is piecewise (§5)."""
+        text = self.doprint(node)
+        return self.cases(node) or text
+
+    def cases(self, node: A.Node) -> str | None:
+        """The paper's cases form of a piecewise expression (§5), or None."""
+        found = piecewise(node, self.shape) if self.shape is not None else None
+        if found is None:
+            return None
+        value, cond, zero, negated = found
+        return (r"\begin{cases} " + self._print(value) + " & " + self.condition(cond) + r" \\ "
+                + self._print(zero) + " & " + self.condition(negated) + r" \end{cases}")
 
     def _print_Call(self, node):
         if node.fn == "sqrt":

@@ -47,12 +47,10 @@ class Blocks(NamedTuple):
 
 
 class Cases(NamedTuple):
-    """The paper's piecewise form: value where the condition holds, else zero."""
+    """The paper's piecewise form of ``node`` (§5): its value where its one
+    comparison holds, zero where it does not (written in LaTeX)."""
 
-    value: A.Node
-    condition: A.Node
-    otherwise: A.Node
-    negated: A.Node
+    node: A.Node
 
 
 class Row(NamedTuple):
@@ -451,27 +449,9 @@ class _Builder:
 
     def cases(self, shown: A.Node, value: A.Node) -> Cases | None:
         """(c > 0) v as the paper's cases: v where c > 0, zero where c ≤ 0 (§5)."""
-        factors, rest = [], []
-        stack = [shown]
-        while stack:
-            n = stack.pop()
-            if isinstance(n, (A.Mul, A.MatMul)):
-                stack.extend(reversed(n.children))
-            elif isinstance(n, A.Compare) and self.alg.shape(n).is_scalar:
-                factors.append(n)
-            else:
-                rest.append(n)
-        if len(factors) != 1:
-            return None
-        cond = factors[0]
-        v = rest[0] if rest else A.ONE
-        for r in rest[1:]:
-            v = A.MatMul(v, r) if not self.alg.shape(v).is_scalar and not self.alg.shape(r).is_scalar \
-                else A.Mul(v, r)
-        shape = self.alg.shape(shown)
-        zero = A.ZERO if shape.is_scalar else A.Zero(shape.rows, shape.cols)
-        negated = A.Compare({">": "<=", ">=": "<", "<": ">=", "<=": ">"}[cond.op], cond.left, cond.right)
-        return Cases(v, cond, zero, negated)
+        from .latex import piecewise
+
+        return Cases(shown) if piecewise(shown, self.alg.shape) is not None else None
 
     def stack(self) -> Step:
         d = self.d

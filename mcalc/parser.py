@@ -341,6 +341,18 @@ def _make_transformer():
         def cells(self, items):
             return tuple(items)
 
+        def latex_cases(self, items):
+            """Each value times its condition (1 where it holds, else 0), summed: the
+            conditions of the paper's cases do not overlap."""
+            rows = [r for r in items if isinstance(r, tuple)]
+            if any(len(r) != 2 or not isinstance(r[1], A.Compare) for r in rows):
+                raise ParseError("a case is 'value & condition', the condition a comparison", items[0].column)
+            out = None
+            for value, condition in rows:
+                term = A.Juxtapose(value, condition, pos=items[0].column)
+                out = term if out is None else A.Add(out, term, pos=items[0].column)
+            return out
+
         def latex_matrix(self, items):
             rows = [r for r in items if isinstance(r, tuple)]
             width = len(rows[0])

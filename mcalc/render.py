@@ -196,9 +196,9 @@ def _term(d, t, style: str, factor: bool = False) -> str:
             return r"\left[" + r" \;\middle|\; ".join(_term(d, x, style) for x in t.items) + r"\right]"
         return "[" + " | ".join(_term(d, x, style) for x in t.items) + "]"
     if isinstance(t, Cases):
-        return (r"\begin{cases} " + d.print(t.value, style) + " & " + d.print(t.condition, style)[6:-7]
-                + r" \\ " + d.print(t.otherwise, style) + " & " + d.print(t.negated, style)[6:-7]
-                + r" \end{cases}")
+        from .latex import LatexPrinter
+
+        return LatexPrinter(d.typing).doprint_piecewise(t.node)
     text = d.print(t, style)
     if factor and _needs_paren(d, t, text, style):
         text = _paren(text, style)

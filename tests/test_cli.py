@@ -40,7 +40,10 @@ def test_deep_nest_shows_the_papers_steps(capsys):
 
 def test_latex_is_one_line(capsys):
     assert run(["diff", "max(0, w·x + b)", "--wrt", "w", "--latex"]) == 0
-    assert capsys.readouterr().out == "\\left(\\mathbf{w} \\cdot \\mathbf{x} + b > 0\\right) \\mathbf{x}^{T}\n"
+    # one line, in the paper's cases form (§5)
+    assert capsys.readouterr().out == (
+        "\\begin{cases} \\mathbf{x}^{T} & \\mathbf{w} \\cdot \\mathbf{x} + b > 0 \\\\ "
+        "\\mathbf{0}_{1 \\times n} & \\mathbf{w} \\cdot \\mathbf{x} + b \\leq 0 \\end{cases}\n")
 
 
 def test_latex_steps_is_an_align_block(capsys):
