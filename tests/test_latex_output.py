@@ -175,3 +175,15 @@ def test_katex_renders_every_output():
     assert run.returncode == 0, run.stderr
     failed = json.loads(run.stdout)
     assert not failed, "\n".join(failed[:10])
+
+
+def test_the_cases_form_reads_back():
+    """§5: the piecewise answer in LaTeX is the paper's cases form, and it reads back by value."""
+    from numeric import readback_error
+
+    for wrt in ("w", "b"):
+        d = mcalc.diff("max(0, w·x + b)", wrt=wrt, vectors=["w", "x"])
+        assert d.latex.startswith("\\begin{cases} ") and d.latex.endswith(" \\end{cases}")
+        assert readback_error(d, d.latex) < 1e-12
+    with pytest.raises(mcalc.McalcError, match="a case is 'value & condition'"):
+        mcalc.diff("\\begin{cases} x & 1 \\end{cases}", wrt="x")
