@@ -199,8 +199,9 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
     source = _source(expr, file)
     if emit is None and (output is not None or no_check):
         raise McalcError(f"{'--output' if output is not None else '--no-check'} goes with --emit")
-    if emit is not None and (fmt is not None or latex or steps or at):
-        what = "--format" if fmt is not None else "--latex" if latex else "--steps" if steps else "--at"
+    if emit is not None and (fmt is not None or latex or steps or at or diagram is not None):
+        what = "--format" if fmt is not None else "--latex" if latex else "--steps" if steps else "--at" if at \
+            else "--diagram"
         raise McalcError(f"--emit prints a Python module; {what} goes without it")
     if latex:
         fmt = Format.latex

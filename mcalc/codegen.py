@@ -830,6 +830,10 @@ class Printer:
             return V(self.t("hstack", ", ".join(self._item(v) for v in items)), _ATOM, s)
         return V(self.t("column_stack", ", ".join(v.code for v in items)), _ATOM, s)
 
+    def _Index(self, node):  # g[1], the paper's g₁: element 1 of a 1-D array
+        v = self.dense(self.emit(node.arg))
+        return V(f"{self.atom(v)}[{node.index - 1}]", _ATOM, Shape(1, 1))
+
     def _MatLit(self, node):
         s = self.shape(node)
         rows = [self.t("stack", ", ".join(self._item(self.emit(x)) for x in row)) for row in node.rows]
