@@ -146,8 +146,7 @@ def _depends(items: list[Intermediate], variables: set[str]) -> set[str]:
 
 def _is_bracket(node: A.Node) -> bool:
     """A bracket kept whole: an entry that is not a name (see Intermediates._whole)."""
-    return isinstance(node, A.VecLit) and not all(isinstance(x, (*_LEAVES, A.Index)) and not isinstance(
-        x, A.Index) for x in node.items)
+    return isinstance(node, A.VecLit) and not all(isinstance(x, _LEAVES) for x in node.items)
 
 
 def _bracket_partials(alg, simplifier, it: Intermediate, moving: set[str]):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from . import ast as A
+from .latex import piecewise
 from .shapes import Shape
 from .trace import SINGLE, TOTAL, VECTOR
 
@@ -189,7 +190,6 @@ class _Builder:
         variables = list(d.variables().values())
         self.straight = self.t.rule in (SINGLE, None) and len(variables) == 1 and variables[0].is_scalar and \
             all(it.shape.is_scalar for it in self.t.intermediates)
-        self.dot_partials = set()
 
     # -- helpers -------------------------------------------------------------
     def note(self, key: str) -> str:
@@ -304,7 +304,6 @@ class _Builder:
             self.alg.typing.remember(diag, Shape(arg_shape.rows, arg_shape.rows))
             product = A.MatMul(row, diag)
             self.alg.typing.remember(product, Shape(1, arg_shape.rows))
-            self.dot_partials.add((p.of, p.by))
             return product, "dot"
         if isinstance(e, A.Call) and e.fn == "sum" and not arg_shape.is_scalar and arg_shape.is_col:
             return None, "sum"
@@ -346,7 +345,7 @@ class _Builder:
             values = Sum(tuple(Product(self.order([self.lay(p.expr) for p in path])) for path in c.paths))
             terms = [head, _one(symbols)]
             shown = _one(values)
-            if not _same(shown, value):
+            if shown != value:
                 terms.append(shown)
             terms.append(value)
             if all(len(path) == 1 for path in c.paths) and len(c.paths) == 1:
@@ -417,15 +416,14 @@ class _Builder:
                     note = self.note("substitute")
                 terms.extend(self.lay(n) for n in chain)
             final = self.lay(s.value)
-            if not terms[1:] or not _same(terms[-1], final):
+            if not terms[1:] or terms[-1] != final:
                 terms.append(final)
             rows.append(Row(tuple(_dedupe(terms)), self.lay_shape(s.shape), note))
             for name, e in s.shared:
                 rows.append(Row((A.Var(name), e), self.alg.shape(A.Var(name)), "", "definition"))
-            cases = self.cases(final, s.value)
-            if cases is not None:
-                rows[-1 - len(s.shared)] = rows[-1 - len(s.shared)]._replace(
-                    terms=rows[-1 - len(s.shared)].terms + (cases,))
+            if piecewise(final, self.alg.shape) is not None:  # and in the paper's cases form (§5)
+                at = -1 - len(s.shared)
+                rows[at] = rows[at]._replace(terms=rows[at].terms + (Cases(final),))
             if self.d.kind() == "gradient":
                 rows.append(Row((), None, "laid-out-den" if self.den else "laid-out", "note"))
         return Step(4, "Substitute", None, tuple(rows), "substitute")
@@ -447,12 +445,6 @@ class _Builder:
             chain.append(substitute(chain[-1], {name: defs[name]}))
         return chain
 
-    def cases(self, shown: A.Node, value: A.Node) -> Cases | None:
-        """(c > 0) v as the paper's cases: v where c > 0, zero where c ≤ 0 (§5)."""
-        from .latex import piecewise
-
-        return Cases(shown) if piecewise(shown, self.alg.shape) is not None else None
-
     def stack(self) -> Step:
         d = self.d
         out = self.t.output
@@ -473,9 +465,6 @@ def _one(term):
         return _one(term[0][0])
     return term
 
-
-def _same(a, b) -> bool:
-    return a == b
 
 
 def _dedupe(terms: list) -> list:

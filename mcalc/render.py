@@ -284,12 +284,13 @@ def _tex_shape(shape, words: bool = False) -> str:
 
 def _latex_block(d) -> str:
     t = d.trace
+    steps = d.steps  # first: they name the function's value (y, bold when it is a vector)
     rows = [f"{_tex(d, t.output)} &= {d.print(d.program.body, 'latex')}"]
     variables = d.variables()
     if variables:
         rows.append(r"& \text{where } " + ", ".join(
             f"{_tex(d, n)} \\in {_tex_space(s)}" for n, s in variables.items()))
-    for step in d.steps:
+    for step in steps:
         rows.append(r"& \textbf{" + _tex_text(step_title(step)) + "}")
         if not step.rows:
             rows.append(r"& \qquad \text{(none)}")

@@ -39,6 +39,22 @@ def _vec(m: Mat) -> list[float]:
     return [m.data[i * m.cols + j] for j in range(m.cols) for i in range(m.rows)]
 
 
+def fd_columns(f, base: Mat, h: float = 1e-6) -> list[list[float]]:
+    """Central differences of vec(f(X)) along each entry of vec(X) at X = base:
+    the columns of ∂vec(f)/∂vec(X)ᵀ."""
+    columns = []
+    for j in range(base.cols):
+        for i in range(base.rows):
+            k = i * base.cols + j
+            plus, minus = list(base.data), list(base.data)
+            plus[k] += h
+            minus[k] -= h
+            hi = f(Mat(base.rows, base.cols, tuple(plus)))
+            lo = f(Mat(base.rows, base.cols, tuple(minus)))
+            columns.append([(a - b) / (2 * h) for a, b in zip(_vec(hi), _vec(lo))])
+    return columns
+
+
 def fd_jacobian(d, values: dict[str, Mat], h: float = 1e-6) -> list[list[float]]:
     """Numerator-layout Jacobian: rows = the output laid flat, columns = the
     variables of d.wrt laid flat, in order (vec, column by column); a scalar by
@@ -48,15 +64,7 @@ def fd_jacobian(d, values: dict[str, Mat], h: float = 1e-6) -> list[list[float]]
         base = values.get(name, Mat.scalar(0.7))
         if d.typing.is_dimension(name):
             continue
-        for j in range(base.cols):
-            for i in range(base.rows):
-                k = i * base.cols + j
-                plus, minus = list(base.data), list(base.data)
-                plus[k] += h
-                minus[k] -= h
-                hi = d.function_at({**values, name: Mat(base.rows, base.cols, tuple(plus))})
-                lo = d.function_at({**values, name: Mat(base.rows, base.cols, tuple(minus))})
-                columns.append([(a - b) / (2 * h) for a, b in zip(_vec(hi), _vec(lo))])
+        columns += fd_columns(lambda v, name=name: d.function_at({**values, name: v}), base, h)
     rows = len(columns[0])
     jac = [[col[i] for col in columns] for i in range(rows)]
     if d.kind() == "gradient":

@@ -18,7 +18,7 @@ from mcalc.evaluate import Evaluator, Mat, bind_sizes
 from mcalc.names import resolve_names
 from mcalc.parser import parse
 from mcalc.shapes import Declarations, Shape, infer
-from numeric import random_values
+from numeric import fd_columns, random_values
 
 H = 1e-6
 SUBSCRIPT = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
@@ -140,17 +140,7 @@ class Values:
     # -- derivatives ---------------------------------------------------------
     def _fd(self, f, name: str) -> Mat:
         """∂vec(f)/∂vec(name)ᵀ by central differences, in the chosen layout."""
-        base = self.values[name]
-        cols = []
-        for j in range(base.cols):
-            for i in range(base.rows):
-                k = i * base.cols + j
-                plus, minus = list(base.data), list(base.data)
-                plus[k] += H
-                minus[k] -= H
-                hi = f(Mat(base.rows, base.cols, tuple(plus)))
-                lo = f(Mat(base.rows, base.cols, tuple(minus)))
-                cols.append([(a - b) / (2 * H) for a, b in zip(_vec(hi), _vec(lo))])
+        cols = fd_columns(f, self.values[name], H)
         rows = len(cols[0])
         jac = Mat(rows, len(cols), tuple(cols[c][r] for r in range(rows) for c in range(len(cols))))
         return jac.T if self.den else jac
@@ -297,10 +287,6 @@ def _stack(blocks: list[Mat], den: bool) -> Mat:
     rows = blocks[0].rows
     data = tuple(x for r in range(rows) for b in blocks for x in b.data[r * b.cols:(r + 1) * b.cols])
     return Mat(rows, sum(b.cols for b in blocks), data)
-
-
-def _vec(m: Mat) -> list[float]:
-    return [m.data[i * m.cols + j] for j in range(m.cols) for i in range(m.rows)]
 
 
 def check(d, output: str, style: str, seed: int = 0, tolerance: float = 1e-5) -> int:
