@@ -116,6 +116,10 @@ NOTES = {
               r"total derivative (\S 4.5.2): on the left $\partial$ is the total derivative (every path from "
               r"the variable); on the right the partial of the row's own intermediate by the variable is the "
               r"direct one, and each other $\partial u_i$ by the variable is the total found above it"),
+    "direct": ("the direct partial, the other arguments held fixed; the total derivative, which lets them "
+               "move with the variable, is in step 3 (§4.5.2)",
+               r"the direct partial, the other arguments held fixed; the total derivative, which lets them "
+               r"move with the variable, is in step 3 (\S 4.5.2)"),
     "nochain": ("a single partial: nothing to chain", r"a single partial: nothing to chain"),
     "vector": ("the vector chain rule (§4.5.3): the product of the Jacobians, in order",
                r"the vector chain rule (\S 4.5.3): the product of the Jacobians, in order"),
@@ -188,6 +192,7 @@ class _Builder:
             self.by_output.setdefault(p.of, []).append(p)
         # d for a function of one variable by the single-variable chain rule (§4.5.1)
         variables = list(d.variables().values())
+        self.total_vars = {c.variable for c in self.t.combinations if c.rule == TOTAL}
         self.straight = self.t.rule in (SINGLE, None) and len(variables) == 1 and variables[0].is_scalar and \
             all(it.shape.is_scalar for it in self.t.intermediates)
 
@@ -282,6 +287,8 @@ class _Builder:
             if key:
                 note = self.note(key)
             terms.append(self.lay(p.expr))
+            if not note and p.by in self.total_vars and len(self.by_output.get(p.of, ())) > 1:
+                note = self.note("direct")  # ∂u₂/∂x = 1 holds u₁ fixed: the paper's caution (§4.5.2)
             rows.append(Row(tuple(terms), self.lay_shape(p.shape), note))
         if self.den and rows:
             rows.insert(0, Row((), None, self.note("layout"), "note"))

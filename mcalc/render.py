@@ -331,8 +331,40 @@ def _node(d, node) -> dict:
             "latex": d.print(node, "latex")}
 
 
+def _trace_rows(d) -> list[dict]:
+    """The steps as every printer shows them: each row's chain of equalities in
+    Unicode and LaTeX, its shape and its note."""
+    out = []
+    for step in d.steps:
+        rows = []
+        for row in step.rows:
+            entry = {"kind": row.kind}
+            if row.terms:
+                entry["unicode"] = " = ".join(_term(d, x, "unicode") for x in row.terms if not isinstance(x, Cases))
+                entry["latex"] = " = ".join(_term(d, x, "latex") for x in row.terms)
+            if row.shape is not None:
+                entry["shape"] = row.shape.as_list()
+            if row.note:
+                entry["note"] = note_text(row.note)
+            rows.append(entry)
+        out.append({"step": step.number, "title": step.title, "rule": step.rule, "rows": rows})
+    return out
+
+
 def to_dict(d, values: dict | None = None) -> dict:
+    """The derivation as data; every Jacobian of the steps in the chosen layout."""
     t = d.trace
+    den = d.layout == "denominator"
+
+    def lay(node):
+        return d._alg.transpose(node) if den else node
+
+    def lay_shape(shape):
+        return (shape.T if den else shape).as_list()
+
+    def in_order(path):  # the product's order: reversed in denominator layout
+        return list(reversed(path)) if den else list(path)
+
     out = {
         "mcalc": __version__,
         "input": d.input,
@@ -343,18 +375,19 @@ def to_dict(d, values: dict | None = None) -> dict:
         "steps": {
             "intermediates": [{"name": i.name, **_node(d, i.expr), "kind": i.shape.kind,
                                "shape": i.shape.as_list()} for i in t.intermediates],
-            "partials": [{"of": p.of, "by": p.by, **_node(d, p.expr), "shape": p.shape.as_list()}
+            "partials": [{"of": p.of, "by": p.by, **_node(d, lay(p.expr)), "shape": lay_shape(p.shape)}
                          for p in t.partials],
             "combine": [{"variable": c.variable, "rule": c.rule,
-                         "paths": [[{"of": p.of, "by": p.by, "shape": p.shape.as_list()} for p in path]
+                         "paths": [[{"of": p.of, "by": p.by, "shape": lay_shape(p.shape)} for p in in_order(path)]
                                    for path in c.paths]
                          if c.paths else None,
-                         **_node(d, c.value), "shape": c.shape.as_list(), "identities": list(c.identities)}
+                         **_node(d, lay(c.value)), "shape": lay_shape(c.shape), "identities": list(c.identities)}
                         for c in t.combinations],
-            "substitute": [{"variable": s.variable, **_node(d, s.value), "shape": s.shape.as_list(),
+            "substitute": [{"variable": s.variable, **_node(d, lay(s.value)), "shape": lay_shape(s.shape),
                             "shared": [{"name": n, **_node(d, e)} for n, e in s.shared]}
                            for s in t.substitutions],
         },
+        "trace": _trace_rows(d),
         "rule": d.rule,
         "result": {"text": d.text, "unicode": d.unicode, "latex": d.latex, "shape": d.shape.as_list(),
                    "kind": d.shape.kind, "is": d.kind(), "description": answer_words(d),

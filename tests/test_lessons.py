@@ -219,3 +219,27 @@ def test_paper_chains_read_as_chains():
         assert any(c.step.startswith("3. Combine (single-variable total-derivative") and len(c.terms) == 4
                    for c in chains)
         assert all(isinstance(c, Chain) for c in chains)
+
+
+def test_json_steps_follow_the_layout_and_carry_the_rows():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "mcalc", "diff", "sum(w*x)+b", "--wrt", "w", "-v", "w,x",
+                          "--layout", "denominator", "--format", "json"], capture_output=True, text=True,
+                         check=True).stdout
+    data = json.loads(out)
+    partials = {(p["of"], p["by"]): (p["text"], p["shape"]) for p in data["steps"]["partials"]}
+    assert partials[("u2", "u1")] == ("ones", ["n", 1])  # 𝟏ᵀ transposed
+    (combine,) = data["steps"]["combine"]
+    assert [(p["of"], p["by"]) for p in combine["paths"][0]] == [("u1", "w"), ("u2", "u1"), ("u3", "u2")]
+    assert combine["text"] == "x" and combine["shape"] == ["n", 1]
+    rows = [r["unicode"] for step in data["trace"] for r in step["rows"] if "unicode" in r]
+    assert "∂y/∂w = ∂u₁/∂w ∂u₂/∂u₁ ∂u₃/∂u₂ = diag(x) 𝟏 × 1 = x" in rows
+
+
+def test_the_direct_partial_is_named_where_the_total_derivative_differs():
+    """§4.5.2: the paper warns that ∂u₂/∂x = 1 holds u₁ fixed; step 2 says so."""
+    text = plain(mcalc.diff("sin(x + x^2)", wrt="x"))
+    partials = text.split("2. Compute the partials")[1].split("3. Combine")[0]
+    assert "∂u₂/∂x = 1" in partials and "(the direct partial, the other arguments held fixed" in partials
