@@ -322,8 +322,9 @@ class _Builder:
                 p.expr.arg, A.Identity) or self._is_scaled_identity(p.expr):
             from .rules import _element_derivative
 
-            element = _element_derivative(self.alg, e, [c == A.Var(p.by) for c in e.children].index(True)) \
-                if A.Var(p.by) in e.children else None
+            uses = [i for i, c in enumerate(e.children) if c == A.Var(p.by)]
+            # one use: the element's derivative (w ⊗ w uses w twice; its partial sums both, diag(2w))
+            element = _element_derivative(self.alg, e, uses[0]) if len(uses) == 1 else None
             if element is None:
                 return None, "elementwise"
             if self.alg.shape(element).is_scalar:

@@ -83,3 +83,17 @@ def test_every_printed_equality_holds_by_matrices(case, layout):
              matrices=[f"{k}:{v}" for k, v in case.get("matrices", {}).items()], layout=layout)
     assert check(d, plain(d), "unicode", seed=3, tolerance=1e-4) >= 2
     assert check(d, latex_steps(d), "latex", seed=4, tolerance=1e-4) >= 2
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+@pytest.mark.parametrize("expr, wrt, declared", [
+    ("h1 = tanh(W1@x); h2 = tanh(W2@h1 + h1); sum(h2 * h2) + sum(h1)", "W1",
+     {"matrices": ["W1:n,n", "W2:n,n"], "vectors": ["x"]}),
+    ("a = sin(x); b = a*a + a; c = b*b + b; d = c*c + c; d*d + d", "x", {}),
+    ("w ⊗ w + x", "w", {"vectors": ["w", "x"]}),
+])
+def test_every_printed_equality_holds_with_named_adjoints(expr, wrt, declared, layout):
+    """Reverse accumulation's named adjoints δₖ, and a variable used twice by one operation."""
+    d = mcalc.diff(expr, wrt=wrt, layout=layout, **declared)
+    assert check(d, plain(d), "unicode", seed=5, tolerance=1e-4) >= 2
+    assert check(d, latex_steps(d), "latex", seed=6, tolerance=1e-4) >= 2
