@@ -6,6 +6,7 @@ import re
 from . import ast as A
 from .text import ADD, POSTFIX, POW, JuxtaposingPrinter, format_number, precedence
 
+_ENDS_IN_TIMES = re.compile(r" \\times [^ ]+$")  # a product whose last factor came after \times
 _ENDS_IN_DIGIT = re.compile(r"[0-9.]\}*$")
 _STARTS_WITH_DIGIT = re.compile(r"\{*[0-9.]")
 
@@ -120,6 +121,8 @@ class LatexPrinter(JuxtaposingPrinter):
         return isinstance(node, A.Div) and self._vectorish(node.right) or super()._spaced(node)
 
     def _juxtapose(self, left: str, right: str, node: A.Node) -> str:
+        if isinstance(node.left, (A.Mul, A.MatMul)) and not self._scalars(node) and _ENDS_IN_TIMES.search(left[-40:]):
+            left = self.paren(left)  # (u_{1} \times 2) x: u_{1} \times 2 x reads as u_{1} \times (2 x)
         if _ENDS_IN_DIGIT.search(left[-16:]) and _STARTS_WITH_DIGIT.match(right):  # the tail: linear printing
             return left + " \\times " + right  # 300 \times 3^{99}: side by side, 300 3^{99} reads as 3003^{99}
         return left + " " + right

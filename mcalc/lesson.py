@@ -301,7 +301,7 @@ class _Builder:
             return None, ""
         e = it.expr
         arg_shape = self.alg.shape(A.Var(p.by))
-        if isinstance(e, A.Dot) and arg_shape.is_col and not arg_shape.is_scalar:
+        if isinstance(e, A.Dot) and arg_shape.is_col and not arg_shape.is_scalar and e.left != e.right:
             other = e.right if e.left == A.Var(p.by) else e.left
             ones = A.Ones(arg_shape.rows)
             row = A.Transpose(ones)

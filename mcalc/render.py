@@ -5,6 +5,7 @@ and tables (rich is imported only when a terminal asks for it).
 """
 from __future__ import annotations
 
+import re
 import textwrap
 
 from . import __version__
@@ -233,15 +234,20 @@ def _product(d, factors, style: str) -> str:
         # a number between two matrices: x × 2 × xᵀ would read as (x × 2) ⊗ xᵀ, so the
         # scalars, which commute, go first: 2 × x xᵀ
         factors = [f for f, s in zip(factors, scalar) if s] + [f for f, s in zip(factors, scalar) if not s]
-    out, prev = "", None
+    out, prev, last = "", None, ""
     for f in factors:
         text = _term(d, f, style, factor=True)
         if prev is not None:
             both = not _is_scalar(d, prev) and not _is_scalar(d, f)
+            if both and style != "latex" and text.startswith("(") and _ENDS_IN_NAME.search(last):
+                out = out[:len(out) - len(last)] + f"({last})"  # I (-I) would read as the call I(-I)
             out += " " if both else times
         out += text
-        prev = f
+        prev, last = f, text
     return out
+
+
+_ENDS_IN_NAME = re.compile(r"[A-Za-z0-9_\u0370-\u03ff\u2080-\u2089]$")
 
 
 def _is_scalar(d, t) -> bool:

@@ -194,6 +194,7 @@ _LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
 _LAST_NAME = re.compile(f"[{_LETTER}_][{_LETTER}0-9_₀-₉]*$")
 _FIRST_NAME = re.compile(f"[{_LETTER}_][{_LETTER}0-9_₀-₉]*")
 _ATOM = re.compile(f"[{_LETTER}][0-9₀-₉]*")  # one letter and its index: x, u₁, W₂
+_ENDS_IN_TIMES = re.compile(r" × [^ ]+$")  # a product whose last factor came after ×
 _STARTS_NUMBER = re.compile(r"[0-9.]|[eE][+-]?[0-9]")
 
 
@@ -224,6 +225,8 @@ class JuxtaposingPrinter(Printer):
         loose = isinstance(node.right, (A.Mul, A.MatMul)) and not self._spaced(node.right) and \
             self.shape is not None and self.shape(node.left).is_scalar
         right = self._print(node.right) if loose else self.parenthesize(node.right, MUL, strict=True)
+        if right.startswith("-"):  # A(-P), not A-P: side by side, a sign would read as a subtraction
+            right = self.paren(right)
         return self._juxtapose(left, right, node)
 
     def _spaced(self, node) -> bool:
@@ -232,6 +235,10 @@ class JuxtaposingPrinter(Printer):
 
     def _juxtapose(self, left: str, right: str, node: A.Node) -> str:
         return f"{left} {right}"
+
+    def _scalars(self, node) -> bool:
+        """Both factors scalars: their products associate, a × bc is (a × b)c."""
+        return self.shape is not None and self.shape(node.left).is_scalar and self.shape(node.right).is_scalar
 
     def _print_Neg(self, node):
         if isinstance(node.arg, (A.Mul, A.MatMul)) and not self._spaced(node.arg):
@@ -277,7 +284,11 @@ class UnicodePrinter(JuxtaposingPrinter):
         """Side by side as the paper writes it (6x²cos(x³), 𝟏ᵀdiag(x), 6yx, Xw)
         wherever that reads back as the product: read back, xy is x y when x and
         y are names of the function, and bsum(x) is b sum(x).  A number on the
-        right takes ×; a longer name a space (lossx would be another name)."""
+        right takes ×; a longer name a space (lossx would be another name).  A
+        left factor written with × stands in parentheses: (Q × 2)x, since Q × 2x
+        reads as Q × (2x)."""
+        if isinstance(node.left, (A.Mul, A.MatMul)) and not self._scalars(node) and _ENDS_IN_TIMES.search(left[-40:]):
+            left = self.paren(left)
         if _STARTS_NUMBER.match(right):
             return f"{left} × {right}"  # x × 2, x² × 3, 2 × 3: never x2 or 23
         if not _LAST_NAME.search(left[-70:]):  # a name is at most 64 characters

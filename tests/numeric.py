@@ -39,20 +39,26 @@ def _vec(m: Mat) -> list[float]:
     return [m.data[i * m.cols + j] for j in range(m.cols) for i in range(m.rows)]
 
 
-def fd_columns(f, base: Mat, h: float = 1e-6) -> list[list[float]]:
+def fd_columns(f, base: Mat, h: float = 1e-6, sides: bool = False):
     """Central differences of vec(f(X)) along each entry of vec(X) at X = base:
-    the columns of ∂vec(f)/∂vec(X)ᵀ."""
-    columns = []
+    the columns of ∂vec(f)/∂vec(X)ᵀ; with ``sides``, the forward and the
+    backward differences instead (they differ at a kink)."""
+    columns, ahead, behind = [], [], []
+    at = _vec(f(base)) if sides else None
     for j in range(base.cols):
         for i in range(base.rows):
             k = i * base.cols + j
             plus, minus = list(base.data), list(base.data)
             plus[k] += h
             minus[k] -= h
-            hi = f(Mat(base.rows, base.cols, tuple(plus)))
-            lo = f(Mat(base.rows, base.cols, tuple(minus)))
-            columns.append([(a - b) / (2 * h) for a, b in zip(_vec(hi), _vec(lo))])
-    return columns
+            hi = _vec(f(Mat(base.rows, base.cols, tuple(plus))))
+            lo = _vec(f(Mat(base.rows, base.cols, tuple(minus))))
+            if sides:
+                ahead.append([(a - b) / h for a, b in zip(hi, at)])
+                behind.append([(b - c) / h for b, c in zip(at, lo)])
+            else:
+                columns.append([(a - b) / (2 * h) for a, b in zip(hi, lo)])
+    return (ahead, behind) if sides else columns
 
 
 def fd_jacobian(d, values: dict[str, Mat], h: float = 1e-6) -> list[list[float]]:

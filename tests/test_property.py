@@ -177,3 +177,52 @@ def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, whi
         from numeric import readback_error
 
         assert readback_error(d, printed, seed) < 1e-8, (expr, printed)
+
+
+@settings(max_examples=3_000 if LONG else 300, deadline=None, derandomize=not LONG,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(expr=_exprs(), which=st.integers(0, 6), seed=st.integers(0, 10**6),
+       layout=st.sampled_from(["numerator", "denominator"]))
+def test_every_printed_equality_holds(expr, which, seed, layout):
+    """Every = of the text and LaTeX traces of random expressions holds at a random
+    point, each derivative symbol by finite differences (tests/trace_reader.py)."""
+    from mcalc.render import latex_steps, plain
+    from trace_reader import AtKink, check
+
+    names = [n for n in SCALARS + VECTORS if n in expr] or ["a"]
+    try:
+        d = mcalc.diff(expr, wrt=names[which % len(names)], layout=layout, **DECLS)
+        d.evaluate(random_values(d, seed))
+    except (NotSupported, EvaluationError):
+        return
+    try:
+        check(d, plain(d), "unicode", seed=seed, tolerance=1e-4)
+        check(d, latex_steps(d), "latex", seed=seed, tolerance=1e-4)
+    except (EvaluationError, AtKink):  # outside the domain, beyond floating point, or at a kink
+        return
+
+
+@settings(max_examples=2_000 if LONG else 200, deadline=None, derandomize=not LONG,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(pair=_matrix_exprs(), kind=st.integers(0, 2), which=st.integers(0, 5), seed=st.integers(0, 10**6),
+       layout=st.sampled_from(["numerator", "denominator"]))
+def test_every_printed_equality_holds_by_matrices(pair, kind, which, seed, layout):
+    """The same for expressions over matrices (vec-Jacobians, gradients laid out as matrices)."""
+    from mcalc.render import latex_steps, plain
+    from trace_reader import AtKink, check
+
+    matrix, scalar = pair
+    expr = [scalar, f"tanh(({matrix}) @ x)", matrix][kind]
+    names = [n for n in MNAMES if n in expr.replace("tanh", "").replace("max", "").replace("sum", "")
+             .replace("mean", "").replace("norm", "").replace("exp", "").replace("sigmoid", "")
+             .replace("relu", "").replace("logsumexp", "")] or ["a"]
+    try:
+        d = mcalc.diff(expr, wrt=names[which % len(names)], layout=layout, **MDECLS)
+        d.evaluate(random_values(d, seed))
+    except (NotSupported, EvaluationError):
+        return
+    try:
+        check(d, plain(d), "unicode", seed=seed, tolerance=1e-4)
+        check(d, latex_steps(d), "latex", seed=seed, tolerance=1e-4)
+    except (EvaluationError, AtKink):
+        return

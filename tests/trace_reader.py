@@ -31,6 +31,11 @@ LATEX_NAME = re.compile(r"\\mathbf\{([A-Za-z]+)\}|\\boldsymbol\{\\([A-Za-z]+)\s*
 CASES = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}")
 
 
+class AtKink(Exception):
+    """The point is where a partial is not differentiable (relu at 0): its two
+    one-sided differences disagree, so no value there can be checked."""
+
+
 class Chain:
     """One equality chain as printed, with the step it stands in."""
 
@@ -140,7 +145,10 @@ class Values:
     # -- derivatives ---------------------------------------------------------
     def _fd(self, f, name: str) -> Mat:
         """∂vec(f)/∂vec(name)ᵀ by central differences, in the chosen layout."""
-        cols = fd_columns(f, self.values[name], H)
+        ahead, behind = fd_columns(f, self.values[name], H, sides=True)
+        if any(abs(a - b) > 1e-2 * (1 + abs(a)) for ca, cb in zip(ahead, behind) for a, b in zip(ca, cb)):
+            raise AtKink(name)
+        cols = [[(a + b) / 2 for a, b in zip(ca, cb)] for ca, cb in zip(ahead, behind)]
         rows = len(cols[0])
         jac = Mat(rows, len(cols), tuple(cols[c][r] for r in range(rows) for c in range(len(cols))))
         return jac.T if self.den else jac
