@@ -156,17 +156,23 @@ def _matrix_exprs():
     return st.recursive(leaves, grow, max_leaves=6)
 
 
+def _matrix_case(pair, kind: int) -> tuple[str, list[str]]:
+    """A scalar, a vector (tanh(M @ x)) or a matrix built from the pair, and its variables."""
+    matrix, scalar = pair
+    expr = [scalar, f"tanh(({matrix}) @ x)", matrix][kind]
+    names = [n for n in MNAMES if n in expr.replace("tanh", "").replace("max", "").replace("sum", "")
+             .replace("mean", "").replace("norm", "").replace("exp", "").replace("sigmoid", "")
+             .replace("relu", "").replace("logsumexp", "")] or ["a"]
+    return expr, names
+
+
 @settings(max_examples=2_000 if LONG else 150, deadline=None, derandomize=not LONG,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(pair=_matrix_exprs(), kind=st.integers(0, 2), which=st.integers(0, 5), seed=st.integers(0, 10**6))
 def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, which, seed):
     """Scalars, vectors (M @ x) and matrices built from matrices, derived by a matrix,
     a vector or a scalar: vec-Jacobians and gradients against finite differences."""
-    matrix, scalar = pair
-    expr = [scalar, f"tanh(({matrix}) @ x)", matrix][kind]
-    names = [n for n in MNAMES if n in expr.replace("tanh", "").replace("max", "").replace("sum", "")
-             .replace("mean", "").replace("norm", "").replace("exp", "").replace("sigmoid", "")
-             .replace("relu", "").replace("logsumexp", "")] or ["a"]
+    expr, names = _matrix_case(pair, kind)
     wrt = names[which % len(names)]
     try:
         d = mcalc.diff(expr, wrt=wrt, **MDECLS)
@@ -186,12 +192,16 @@ def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, whi
 def test_every_printed_equality_holds(expr, which, seed, layout):
     """Every = of the text and LaTeX traces of random expressions holds at a random
     point, each derivative symbol by finite differences (tests/trace_reader.py)."""
+    names = [n for n in SCALARS + VECTORS if n in expr] or ["a"]
+    _trace_holds(expr, names[which % len(names)], layout, seed, DECLS)
+
+
+def _trace_holds(expr: str, wrt: str, layout: str, seed: int, declared: dict) -> None:
     from mcalc.render import latex_steps, plain
     from trace_reader import AtKink, check
 
-    names = [n for n in SCALARS + VECTORS if n in expr] or ["a"]
     try:
-        d = mcalc.diff(expr, wrt=names[which % len(names)], layout=layout, **DECLS)
+        d = mcalc.diff(expr, wrt=wrt, layout=layout, **declared)
         d.evaluate(random_values(d, seed))
     except (NotSupported, EvaluationError):
         return
@@ -208,21 +218,5 @@ def test_every_printed_equality_holds(expr, which, seed, layout):
        layout=st.sampled_from(["numerator", "denominator"]))
 def test_every_printed_equality_holds_by_matrices(pair, kind, which, seed, layout):
     """The same for expressions over matrices (vec-Jacobians, gradients laid out as matrices)."""
-    from mcalc.render import latex_steps, plain
-    from trace_reader import AtKink, check
-
-    matrix, scalar = pair
-    expr = [scalar, f"tanh(({matrix}) @ x)", matrix][kind]
-    names = [n for n in MNAMES if n in expr.replace("tanh", "").replace("max", "").replace("sum", "")
-             .replace("mean", "").replace("norm", "").replace("exp", "").replace("sigmoid", "")
-             .replace("relu", "").replace("logsumexp", "")] or ["a"]
-    try:
-        d = mcalc.diff(expr, wrt=names[which % len(names)], layout=layout, **MDECLS)
-        d.evaluate(random_values(d, seed))
-    except (NotSupported, EvaluationError):
-        return
-    try:
-        check(d, plain(d), "unicode", seed=seed, tolerance=1e-4)
-        check(d, latex_steps(d), "latex", seed=seed, tolerance=1e-4)
-    except (EvaluationError, AtKink):
-        return
+    expr, names = _matrix_case(pair, kind)
+    _trace_holds(expr, names[which % len(names)], layout, seed, MDECLS)
