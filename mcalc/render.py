@@ -312,8 +312,23 @@ def _latex_block(d) -> str:
                     lines[-1] += r" && " + _tex_shape(row.shape, words=step.number == 1)
                 rows.extend(lines)
             if row.note:
-                rows.append(r"& \qquad \text{(" + note_text(row.note, 'latex') + ")}")
+                rows.extend(r"& \qquad \text{" + line + "}"
+                            for line in _tex_lines("(" + note_text(row.note, "latex") + ")"))
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
+
+
+def _tex_lines(text: str, width: int = 90) -> list[str]:
+    """A note in words as lines of at most about ``width`` characters (a \\text
+    does not wrap), broken only between words outside $…$."""
+    lines, line, math = [], "", False
+    for word in text.split(" "):
+        if line and not math and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+        math ^= word.count("$") % 2 == 1
+    return [*lines, line]
 
 
 def _tex_space(shape) -> str:
