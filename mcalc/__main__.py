@@ -1,4 +1,4 @@
 """python -m mcalc"""
-from .cli import entry
+from .shell import entry
 
 entry()

@@ -25,7 +25,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from . import ast as A
-from .shapes import Shape, Typing, dim_mul, dim_names
+from .shapes import Shape, Typing, dim_mul
 
 _FOLD_LIMIT = 10**12  # constant folding stops before numbers grow huge
 

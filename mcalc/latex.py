@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from . import ast as A
-from .text import ADD, POSTFIX, POW, JuxtaposingPrinter, format_number, precedence
+from .text import ADD, POSTFIX, POW, JuxtaposingPrinter, format_number
 
 _ENDS_IN_TIMES = re.compile(r" \\times [^ ]+$")  # a product whose last factor came after \times
 _ENDS_IN_DIGIT = re.compile(r"[0-9.]\}*$")

@@ -5,7 +5,6 @@ expected.  The LALR tables are cached on disk so start-up does not rebuild them.
 """
 from __future__ import annotations
 
-import os
 import re
 import threading
 import unicodedata
@@ -603,7 +602,6 @@ class _NormBars:
 
 def load_parser():
     """The LALR parser and its transformer, built once (from the on-disk cache when it can)."""
-    global _parser
     if _parser is not None:
         return _parser
     with _parser_lock:

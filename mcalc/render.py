@@ -1,7 +1,7 @@
 """Renderings of a Derivation: plain text, rich, JSON and a LaTeX align* block.
 
 All of them read the same Trace; the rich view is the plain one with colour
-and tables (rich is imported only when a terminal asks for it).
+and columns (rich is imported only when a terminal asks for it).
 """
 from __future__ import annotations
 
@@ -431,10 +431,10 @@ def to_dict(d, values: dict | None = None) -> dict:
 
 def rich_view(d):
     """A rich renderable: the function, the four steps, the answer (for a
-    Hessian, the gradient's four steps first)."""
+    Hessian, the gradient's four steps first). Lines of Text padded to columns
+    rather than rich tables: a table's import and layout were a third of the
+    terminal view's start-up."""
     from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
     from rich.text import Text
 
     if d.gradient is not None:
@@ -459,33 +459,31 @@ def _rich_answer(d):
 
 
 def _rich_steps(d) -> list:
-    from rich.table import Table
+    from rich.cells import cell_len
     from rich.text import Text
 
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    head.add_row("function", Text(function_text(d)))
-    for name, s in d.variables().items():
-        head.add_row("", Text.assemble((unicode_name(name), "cyan"), f"  {s.kind}, {s}"))
-    parts = [head]
+    def column(pairs, left_style="", right_style=""):
+        """Two columns two spaces apart, as plain Text (a value such as [y, 0] is not markup)."""
+        width = max((cell_len(a) for a, _ in pairs), default=0)
+        return [Text.assemble((a, left_style), " " * (width - cell_len(a) + 2) if b else "", b) if isinstance(b, Text)
+                else Text.assemble((a, left_style), (" " * (width - cell_len(a) + 2) + b if b else "", right_style))
+                for a, b in pairs]
+
+    head = [("function", Text(function_text(d)))]
+    head += [("", Text.assemble((unicode_name(name), "cyan"), f"  {s.kind}, {s}")) for name, s in d.variables().items()]
+    parts = column(head, "bold")
     for step in d.steps:
         parts.extend([Text(""), Text(step_title(step), style="bold")])
-        tab = Table(show_header=False, box=None, padding=(0, 2))
-        tab.add_column()
-        tab.add_column(style="dim")
-        said = []
+        rows, said = [], []
         for row in step.rows:
             lines = _row_lines(d, row, "unicode")
-            for i, line in enumerate(lines):  # plain text: [y, 0] is a value, not rich markup
+            for i, line in enumerate(lines):
                 last = i == len(lines) - 1 and row.shape is not None
                 shape = (_shape_words(row.shape) if step.number == 1 else str(row.shape)) if last else ""
-                tab.add_row(Text(line), Text(shape))
+                rows.append((line, shape))
             if row.note:
                 said.append(Text(f"  ({note_text(row.note)})", style="italic dim"))
-        if not step.rows:
-            tab.add_row(Text("(none)"), Text(""))
-        parts.append(tab)
-        parts.extend(said)  # below the table: a long note does not push the shapes aside
+        parts.extend(column(rows or [("(none)", "")], right_style="dim"))
+        parts.extend(said)  # below the rows: a long note does not push the shapes aside
     parts.append(Text(""))
     return parts

@@ -14,8 +14,7 @@ from numeric import readback_error
 from mcalc import ast as A
 from mcalc.claims import Claim, check_claim, find_claims
 from mcalc.cli import run
-from mcalc.parser import parse, parse_claim, parse_expr
-from mcalc.shapes import infer
+from mcalc.parser import parse_claim
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = tomllib.loads((ROOT / "tests" / "data" / "paper.toml").read_text())["case"]

@@ -4,8 +4,6 @@ exact text, symmetry, the independent route, claims and the command line."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 

@@ -113,7 +113,6 @@ def test_the_trace_states_what_the_paper_states(case):
 
 def test_vector_chain_rule_multiplies_a_2x2_by_a_2x1():
     """§4.5.3, through the command line's JSON."""
-    from mcalc.cli import app  # noqa: F401  (the command's own module)
     import subprocess
     import sys
 

@@ -5,8 +5,6 @@ Cookbook forms printed exactly, in both layouts; corrupted claims fail."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 

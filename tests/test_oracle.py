@@ -32,3 +32,5 @@ def test_matrix_oracle_agrees_on_every_case(kind):
                        capture_output=True, text=True, timeout=600)
     last = p.stdout.strip().splitlines()[-1]
     assert p.returncode == 0, p.stdout[-2000:]
+    agreed, total = last.split()[0].split("/")
+    assert agreed == total and int(total) > 0, last

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 import mcalc
-from mcalc import ast as A
 from mcalc.claims import Claim, check_claim, find_claims
 from mcalc.cli import run
 from mcalc.errors import McalcError

@@ -131,9 +131,6 @@ def test_what_mcalc_cannot_derive_it_says(expr, wrt, decls):
 ])
 def test_several_variables_with_a_vector_stand_side_by_side(expr, wrt, decls):
     """∂y/∂(w, b) = [∂y/∂w | ∂y/∂b] (paper §6 joins w and b into one parameter)."""
-    from mcalc.parser import parse
-    from mcalc.shapes import infer
-
     d = _derive(expr, wrt, decls)
     assert isinstance(d.expr, (A.HStack, A.Transpose))
     assert d.resolve(parse_expr(d.text)) == d.expr

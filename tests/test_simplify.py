@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-import mcalc.api  # noqa: F401 - raises the recursion limit, as every use of mcalc does
+import mcalc.api
 from mcalc.errors import EvaluationError
 from numeric import readback_error
 from mcalc.evaluate import Evaluator, Mat
@@ -18,6 +18,8 @@ from mcalc.parser import parse, parse_expr
 from mcalc.shapes import Declarations, infer
 from mcalc.simplify import Simplifier
 from mcalc.text import TextPrinter
+
+mcalc.api.__name__  # imported for its effect: it raises the recursion limit, as every use of mcalc does
 
 
 def simplify(text: str, vectors=()) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 
-from mcalc import ast as A
 from mcalc.evaluate import Evaluator, Mat, bind_sizes
 from mcalc.names import resolve_names
 from mcalc.parser import parse
