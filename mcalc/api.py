@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING, NamedTuple
 from functools import cached_property
 
 from . import ast as A
+from .derive import derive
 from .errors import DeclarationError, MissingValue, NotSupported, Overflow
+from .latex import LatexPrinter, latex_name
+from .names import resolve_names
+from .parser import load_parser, parse
+from .rules import FUNCTIONS
 from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
+from .text import TextPrinter, UnicodePrinter, unicode_name
 from .trace import Trace
 
 if TYPE_CHECKING:
@@ -20,6 +26,11 @@ if TYPE_CHECKING:
 
 # Deep networks nest deeply: trees of a few thousand levels are walked recursively.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+
+# Everything a derivation needs is loaded with the library, as SymPy loads itself on
+# import: the parser's tables and lexer (from the on-disk cache when it can) and the
+# printers, so that the first derivation in a process costs what any other does.
+load_parser()
 
 class _PausedGC(threading.local):
     """The cycle collector paused while parsing, deriving and printing: they make
@@ -147,9 +158,6 @@ class Derivation:
     def _where(self, style: str) -> str:
         if not self.shared:
             return ""
-        from .latex import latex_name
-        from .text import unicode_name
-
         if style == "latex":
             return ", \\quad \\text{where } " + ", ".join(
                 f"{latex_name(n)} = {self.print(e, 'latex')}" for n, e in self.shared)
@@ -371,16 +379,11 @@ class Derivation:
         return f"<Derivation d/d{','.join(self.wrt)} {self.input!r} = {self.text} ({self.shape})>"
 
 
-_PRINTERS: dict = {}
+_PRINTERS = {"text": TextPrinter, "unicode": UnicodePrinter, "latex": LatexPrinter}
 
 
 def _printer(style: str):
-    """The printer class for a style, its module imported on first use."""
-    if not _PRINTERS:
-        from .latex import LatexPrinter
-        from .text import TextPrinter, UnicodePrinter
-
-        _PRINTERS.update(text=TextPrinter, unicode=UnicodePrinter, latex=LatexPrinter)
+    """The printer class for a style."""
     return _PRINTERS[style]
 
 
@@ -512,8 +515,6 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
     >>> diff("sum(w*x)+b", wrt="w").text
     'x^T'
     """
-    from .parser import parse
-
     wrt, vectors, matrices, scalars = _arguments(expr, wrt, vectors, matrices, scalars, layout)
 
     with _PAUSED_GC:
@@ -524,9 +525,6 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
 def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), scalars=(),
                             layout: str = "numerator", strict_names: bool = False) -> Derivation:
     """The derivation of an already parsed program (see :func:`diff`)."""
-    from .derive import derive
-    from .names import resolve_names
-
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
     wrt_list = [w.strip() for w in ([wrt] if isinstance(wrt, str) else list(wrt)) for w in w.split(",")]
@@ -539,7 +537,6 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
         {"vector": vectors, "matrix": matrices, "scalar": scalars}[kind].append(
             name + (":" + ",".join(sizes) if sizes else ""))
     decls = declarations(vectors, matrices, scalars)
-    from .rules import FUNCTIONS
 
     defined = {name for name, _ in program.definitions}
     for w in wrt_list:
@@ -565,13 +562,13 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
 
 def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:
     """What mcalc assumed that changes the answer, said once each."""
-    import difflib
-
     used = A.names(program.body).union(*(A.names(e) for _, e in program.definitions))
     name = program.output or "y"
     notes = []
     for w in wrt:
         if w not in used:
+            import difflib
+
             near = difflib.get_close_matches(w, sorted(used), n=1) or \
                 [u for u in sorted(used) if u.lower() == w.lower()]
             hint = f"; did you mean {near[0]}?" if near else ""

@@ -624,6 +624,10 @@ def _build_parser():
                         start=["start", "claim"], maybe_placeholders=True, transformer=transformer,
                         postlex=_NormBars()),
                    transformer)
+        # Lark compiles its lexer's regular expressions at the first parse (a third of
+        # loading the parser): done here, so that loading the parser is all of it.
+        transformer.reset()
+        _parser[0].parse("x", start="start")
     return _parser
 
 
