@@ -434,6 +434,21 @@ def _point(verdict) -> str:
 PARALLEL_FROM = 16  # claims; fewer are checked in this process
 
 
+def free_cores() -> int:
+    """The cores this process may use that other work is not already using: the
+    ones it may run on, less the last minute's load average (a worker pool on a
+    busy machine only waits for its turn), at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on Unix
+        busy = 0.0
+    return max(1, cores - int(busy))
+
+
 def check_files(paths: list[str], follow_includes: bool = False, tolerance: float | None = None,
                 jobs: int = 1, stdin_filename: str | None = None) -> tuple[list[Result], list[str]]:
     """All claims of all files (a folder: its claim files), in order; also the named
@@ -464,7 +479,13 @@ def _in_parallel(claims: list[Claim], tolerance: float | None, jobs: int) -> lis
 
     from .parser import load_parser
 
-    load_parser()  # once, before the workers are forked
+    load_parser()  # once, before the workers are forked, as SymPy: each would load its own
+    try:
+        import importlib
+
+        importlib.import_module("sympy")
+    except ImportError:  # pragma: no cover - each claim says so
+        pass
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     pool = context.Pool(jobs, initializer=_worker_signals)

@@ -259,3 +259,14 @@ def test_a_papers_own_notation_with_the_function_given_in_the_annotation(tmp_pat
     assert out[1].startswith(f"{tex}:6: FAIL ∂C/∂b (C = mean(")  # the factor 2 and the mask are missing
     claim = Claim("t", 1, "\\frac{\\partial C}{\\partial w} = 1")
     assert check_claim(claim).status == "error"  # C must be given
+
+
+@pytest.mark.parametrize("cores, load, free", [(2, 0.0, 2), (2, 0.9, 2), (2, 1.2, 1), (2, 3.5, 1), (8, 2.0, 6)])
+def test_the_default_pool_takes_only_the_free_cores(monkeypatch, cores, load, free):
+    """--jobs 0 (the default) is one worker per core the load average leaves free:
+    on a busy machine a pool only waits for its turn."""
+    from mcalc import claims as C
+
+    monkeypatch.setattr(C.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(C.os, "getloadavg", lambda: (load, load, load))
+    assert C.free_cores() == free
