@@ -483,6 +483,13 @@ def against_sympy(repeats: int = ROUNDS) -> bool:
     print(f"  not compared ({len(skipped)}: SymPy cannot express or differentiate them): {', '.join(skipped)}")
     ok = _row(f"warm, parse included, geometric mean of {len(warm)}", f"{statistics.geometric_mean(warm):.1f}×",
               "≥ 10×", statistics.geometric_mean(warm) >= 10)
+    import tomllib
+
+    matrix_ids = {c["id"] for c in tomllib.loads((ROOT / "tests" / "data" / "matrix.toml").read_text())["case"]}
+    by_matrix = [r for r, c in zip(warm, compared) if c[0] in matrix_ids]
+    if by_matrix:
+        ok &= _row(f"warm, parse included, the {len(by_matrix)} matrix cases",
+                   f"{statistics.geometric_mean(by_matrix):.1f}×", "≥ 10×", statistics.geometric_mean(by_matrix) >= 10)
     first = _first_derivations(compared)
     return _row(f"first derivation in a fresh process, geometric mean of {len(first)}",
                 f"{statistics.geometric_mean(first):.1f}×", "≥ 3×", statistics.geometric_mean(first) >= 3) and ok

@@ -187,6 +187,15 @@ def _make_transformer():
         def reset(self) -> None:
             self._state.bold_names = set()
             self._state.brackets = {}
+            self._state.grouped = {}
+
+        def group(self, items):
+            """(…) or {…}: a product written inside, as in (bsum(x))ᵀ or (x(x + 1))², is
+            closed, so an operator after the parenthesis applies to all of it."""
+            node = items[0]
+            if type(node) in (A.Apply, A.Prefixed):
+                self._state.grouped[id(node)] = node  # kept: ids are reused
+            return node
 
         def start(self, items):
             decls = tuple(d for item in items if isinstance(item, _Declaration) for d in item.entries)
@@ -432,7 +441,7 @@ def _make_transformer():
                 inv = A.Call("inv", (a,), pos=tok.column)
                 return A.Transpose(inv, pos=tok.column) if transposed else inv
 
-            return _postfix(arg, build)
+            return _postfix(arg, build, self._state.grouped)
 
         def call(self, items):
             tok, *args = items
@@ -510,7 +519,7 @@ def _make_transformer():
             if str(op) in ("^", "**"):
                 if _huge_exponent(right):
                     raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
-                return _postfix(left, lambda a: A.Pow(a, right, pos=op.column))
+                return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), self._state.grouped)
             return _OPS[str(op)](left, right, pos=op.column)
 
         def compare(self, items):
@@ -530,33 +539,35 @@ def _make_transformer():
             digits = str(tok).translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789"))
             if len(digits.lstrip("-")) > len(str(MAX_EXPONENT)) or abs(int(digits)) > MAX_EXPONENT:
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
-            return _postfix(arg, lambda a: A.Pow(a, A.Num(Fraction(int(digits))), pos=tok.column))
+            return _postfix(arg, lambda a: A.Pow(a, A.Num(Fraction(int(digits))), pos=tok.column),
+                            self._state.grouped)
 
         def hadamard_power(self, items):
             arg, tok, exponent, *_ = items
             if _huge_exponent(exponent):
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
-            return _postfix(arg, lambda a: A.Pow(a, exponent, pos=tok.column))
+            return _postfix(arg, lambda a: A.Pow(a, exponent, pos=tok.column), self._state.grouped)
 
         def transpose(self, items):
             arg, op = items
-            return _postfix(arg, lambda a: A.Transpose(a, pos=op.column))
+            return _postfix(arg, lambda a: A.Transpose(a, pos=op.column), self._state.grouped)
 
         def index(self, items):
             arg, tok = items
             digits = str(tok).strip("[] \t")
             if len(digits) > 6 or int(digits) < 1:
                 raise ParseError("an element is counted from 1: g[1] is the first", tok.column, tok.line)
-            return _postfix(arg, lambda a: A.Index(a, int(digits), pos=tok.column))
+            return _postfix(arg, lambda a: A.Index(a, int(digits), pos=tok.column), self._state.grouped)
 
     return ToAST
 
 
-def _postfix(arg: A.Node, build) -> A.Node:
+def _postfix(arg: A.Node, build, grouped: dict) -> A.Node:
     """An operator written after x(…) or bsum(…) applies to the parenthesis or the
-    call, not to the product: x(x + 1)² is x (x + 1)², bsum(x)ᵀ is b sum(x)ᵀ."""
-    if type(arg) in (A.Apply, A.Prefixed):
-        return type(arg)(arg.left, _postfix(arg.right, build), pos=arg.pos)
+    call, not to the product: x(x + 1)² is x (x + 1)², bsum(x)ᵀ is b sum(x)ᵀ; but
+    after a parenthesis around them, to all of it: (bsum(x))ᵀ is (b sum(x))ᵀ."""
+    if type(arg) in (A.Apply, A.Prefixed) and id(arg) not in grouped:
+        return type(arg)(arg.left, _postfix(arg.right, build, grouped), pos=arg.pos)
     return build(arg)
 
 

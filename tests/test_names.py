@@ -240,3 +240,20 @@ def test_a_size_only_a_constant_names_is_a_size(layout):
     """ones(N) makes N a size, usable as a number, in either layout."""
     d = mcalc.diff("x * sum(ones(N)) + sum(y)/n", wrt="x", vectors=["y"], layout=layout)
     assert d.text == "N" and d.evaluate({"x": 2, "y": [1, 2, 3], "N": 4}) == [[4.0]]
+
+
+@pytest.mark.parametrize("text, same_as, wrt", [
+    ("(Psum(P))ᵀ", "(P*sum(P))ᵀ", "P"),   # a parenthesis closes the product: ᵀ applies to all of it
+    ("{Psum(P)}^T", "(P*sum(P))^T", "P"),
+    ("(a(a + 1))^2", "(a*(a + 1))^2", "a"),
+    ("Psum(P)ᵀ", "P*sum(P)ᵀ", "P"),       # without one, to the call alone
+    ("a(a + 1)^2", "a*(a + 1)^2", "a"),
+])
+def test_an_operator_after_a_parenthesis_applies_to_the_whole_product(text, same_as, wrt):
+    """Found by the long property run: mcalc printed (Psum(P))ᵀ, which read back as
+    P sum(P)ᵀ — another matrix (n×m against m×n)."""
+    decls = dict(scalars=["a"], matrices=["P:m,n"])
+    d = mcalc.diff(f"sum(({text}) ⊗ ({text}))", wrt=wrt, **decls)
+    e = mcalc.diff(f"sum(({same_as}) ⊗ ({same_as}))", wrt=wrt, **decls)
+    assert d.function_expr() == e.function_expr()
+    assert d.text == e.text
