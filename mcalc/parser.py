@@ -135,17 +135,20 @@ def _latex_function(text: str) -> str:
     return text
 
 
-def _leftmost(node: A.Node) -> A.Node:
-    while isinstance(node, (A.Juxtapose, A.Mul, A.MatMul, A.Pow, A.Transpose)) and node.children:
+def _leftmost_number(node: A.Node, grouped: dict):
+    """The number a juxtaposition's right side starts with, outside parentheses."""
+    while isinstance(node, (A.Juxtapose, A.Mul, A.MatMul, A.Pow, A.Transpose)) and node.children \
+            and id(node) not in grouped:
         node = node.children[0]
-    return node
+    return node if isinstance(node, A.Num) and id(node) not in grouped else None
 
 
-def _rightmost_number(node: A.Node):
-    """The number a juxtaposition's left side ends with (2 in 3x·2 is none: x² ends in an exponent)."""
-    while isinstance(node, (A.Juxtapose, A.Mul)):
+def _rightmost_number(node: A.Node, grouped: dict):
+    """The number a juxtaposition's left side ends with, outside parentheses (2 in 3x·2
+    is none: x² ends in an exponent; nor is it in (x × 2)(2a))."""
+    while isinstance(node, (A.Juxtapose, A.Mul)) and id(node) not in grouped:
         node = node.right
-    return node if isinstance(node, A.Num) else None
+    return node if isinstance(node, A.Num) and id(node) not in grouped else None
 
 
 def _huge_exponent(node) -> bool:
@@ -190,11 +193,11 @@ def _make_transformer():
             self._state.grouped = {}
 
         def group(self, items):
-            """(…) or {…}: a product written inside, as in (bsum(x))ᵀ or (x(x + 1))², is
-            closed, so an operator after the parenthesis applies to all of it."""
+            """(…) or {…}: closed, so an operator after the parenthesis applies to all of it
+            ((bsum(x))ᵀ, (x(x + 1))²), and numbers inside it are not side by side with
+            numbers outside ((x × 2)(2a))."""
             node = items[0]
-            if type(node) in (A.Apply, A.Prefixed):
-                self._state.grouped[id(node)] = node  # kept: ids are reused
+            self._state.grouped[id(node)] = node  # kept: ids are reused
             return node
 
         def start(self, items):
@@ -332,8 +335,8 @@ def _make_transformer():
             if self.brackets.get(id(right)) is right and isinstance(left, A.Var):  # x [1, 2] looks like indexing
                 raise ParseError("x [...]: write x[1] (no space) for element 1 of x, x * [...] for a product",
                                  right.pos)
-            first = _leftmost(right)
-            if isinstance(first, A.Num) and isinstance(_rightmost_number(left), A.Num):
+            first = _leftmost_number(right, self._state.grouped)
+            if first is not None and _rightmost_number(left, self._state.grouped) is not None:
                 raise ParseError("two numbers side by side (a typo such as 1..2?); write * between them",
                                  first.pos)
             return A.Juxtapose(left, right, pos=right.pos)

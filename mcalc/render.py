@@ -234,20 +234,34 @@ def _product(d, factors, style: str) -> str:
         # a number between two matrices: x × 2 × xᵀ would read as (x × 2) ⊗ xᵀ, so the
         # scalars, which commute, go first: 2 × x xᵀ
         factors = [f for f, s in zip(factors, scalar) if s] + [f for f, s in zip(factors, scalar) if not s]
-    out, prev, last = "", None, ""
+    out, prev = "", None
     for f in factors:
         text = _term(d, f, style, factor=True)
         if prev is not None:
             both = not _is_scalar(d, prev) and not _is_scalar(d, f)
-            if both and style != "latex" and text.startswith("(") and _ENDS_IN_NAME.search(last):
-                out = out[:len(out) - len(last)] + f"({last})"  # I (-I) would read as the call I(-I)
+            if both and style != "latex" and text.startswith("(") and _ends_in_function(out):
+                out = f"({out})"  # I (-I) would read as the call I(-I); (I) alone after another I as I(I)
             out += " " if both else times
         out += text
-        prev, last = f, text
+        prev = f
     return out
 
 
-_ENDS_IN_NAME = re.compile(r"[A-Za-z0-9_\u0370-\u03ff\u2080-\u2089]$")
+_LAST_NAME = re.compile(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff\u2080-\u2089]*$")
+
+
+def _ends_in_function(text: str) -> bool:
+    """Would a parenthesis written after ``text`` read as a call (I (-I) as I(-I), the
+    identity sized -I)?  Only where it ends in a function's or sized constant's name:
+    x (…) is x times (…), and (x) after I would itself be the call I(x)."""
+    from .parser import _ALIASES, _SIZED, _function_suffix
+    from .rules import FUNCTIONS
+
+    m = _LAST_NAME.search(text)
+    if m is None:
+        return False
+    word = m.group()
+    return word in FUNCTIONS or word in _SIZED or word in _ALIASES or _function_suffix(word) is not None
 
 
 def _is_scalar(d, t) -> bool:

@@ -10,7 +10,7 @@ import os
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import mcalc  # noqa: E402
@@ -189,6 +189,11 @@ def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, whi
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(expr=_exprs(), which=st.integers(0, 6), seed=st.integers(0, 10**6),
        layout=st.sampled_from(["numerator", "denominator"]))
+# found by the long run: (x × 2)(2a) was refused as two numbers side by side, and
+# "I (x)" (the parenthesis that kept x (…) from reading as a call) read as I(x)
+@example(expr="((x) * (2)) * ((2) * (a))", which=0, seed=0, layout="numerator")
+@example(expr="(x) / (((x)^T @ (x))^2 + 1)", which=0, seed=0, layout="denominator")
+@example(expr="((x)^T^T) / ((a)^2 + 1)", which=1, seed=0, layout="denominator")
 def test_every_printed_equality_holds(expr, which, seed, layout):
     """Every = of the text and LaTeX traces of random expressions holds at a random
     point, each derivative symbol by finite differences (tests/trace_reader.py)."""
@@ -216,6 +221,7 @@ def _trace_holds(expr: str, wrt: str, layout: str, seed: int, declared: dict) ->
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(pair=_matrix_exprs(), kind=st.integers(0, 2), which=st.integers(0, 5), seed=st.integers(0, 10**6),
        layout=st.sampled_from(["numerator", "denominator"]))
+@example(pair=("(P) * (sum(P))", "sum(P)"), kind=1, which=1, seed=0, layout="denominator")  # (Psum(P))ᵀ
 def test_every_printed_equality_holds_by_matrices(pair, kind, which, seed, layout):
     """The same for expressions over matrices (vec-Jacobians, gradients laid out as matrices)."""
     expr, names = _matrix_case(pair, kind)
