@@ -248,14 +248,14 @@ class Derivation:
                             {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
                             {n for n, s in shapes.items() if s.kind == "scalar"})
 
-    def resolve(self, expr: A.Node | A.Program) -> A.Node:
+    def resolve(self, expr: A.Node | A.Program, closed: tuple = ()) -> A.Node:
         """Another expression (a claimed answer, or a printed one with its named
         subexpressions) typed with this function's variables: names read as the
         function's, juxtapositions resolved, 𝟏 and I sized, definitions written out."""
         from .derive import substitute
         from .names import resolve_names
 
-        program = expr if isinstance(expr, A.Program) else A.Program((), expr)
+        program = expr if isinstance(expr, A.Program) else A.Program((), expr, closed=closed)
         defined = {name for name, _ in program.definitions}
         program, _ = resolve_names(program, set(self.variables()) | self.typing.dims,
                                    vectors={n for n, s in self.variables().items() if s.is_col and not s.is_scalar})

@@ -354,6 +354,9 @@ class Program(NamedTuple):
     bold_upper: frozenset[str] = frozenset()  # bold capitals: matrices
     output: str | None = None  # the function's name when the last line is a definition
     declarations: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, kind, sizes)
+    # postfix operations written inside a parenthesis, as (u₁u₂ᵀ) in (u₁u₂ᵀ)²: an operator
+    # after it applies to all of it, not to the last name of the run (names.py)
+    closed: tuple[Node, ...] = ()
 
 
 class Claim(NamedTuple):

@@ -376,8 +376,10 @@ class Algebra:
         sa, sb = self.shape(a), self.shape(b)
         if self.is_zero(a) or self.is_zero(b):
             return self.jzero(sa.rows, sb.cols)
-        if sa.rows == 1 and not sb.is_vector and isinstance(b, (A.Add, A.Sub)):
-            # a gradient through a sum of Jacobians: gᵀ(A + B) = gᵀA + gᵀB
+        if sa.rows == 1 and not sb.is_vector and isinstance(b, (A.Add, A.Sub)) \
+                and self.shape(b.left) == sb and self.shape(b.right) == sb:
+            # a gradient through a sum of Jacobians: gᵀ(A + B) = gᵀA + gᵀB; but not where
+            # a scalar is expanded to the matrix: gᵀ(A + s) is gᵀA + s(gᵀ𝟏)𝟏ᵀ, not gᵀA + sgᵀ
             join = self.jadd if isinstance(b, A.Add) else self.jsub
             return join(self.jmul(a, b.left), self.jmul(a, b.right))
         if sa.rows == 1 and isinstance(b, A.Neg) and not sb.is_vector:

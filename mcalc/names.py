@@ -34,6 +34,7 @@ class Resolution:
         self.notes: list[str] = []
         self.words: set[str] = set()  # undeclared names kept whole
         self.splits: dict[str, list[str] | None] = {}
+        self.closed: dict[int, A.Node] = {}  # postfix operations inside a parenthesis, by id
 
     def note(self, message: str, pos: int | None) -> None:
         if self.strict:
@@ -53,6 +54,7 @@ def resolve_names(program: A.Program, known: set[str], strict: bool = False,
     base = set(known) | defined | set(program.bold) | set(program.bold_upper)
     standalone = {name for name in used if (_ATOM.fullmatch(name) and name not in CONSTANTS) or name in base}
     res = Resolution(base, base | standalone, strict, vectors)
+    res.closed = {id(n): n for n in program.closed}
     for name in sorted(used - res.known, key=len):  # words that split into nothing stay names,
         if _split(name, res.known) is None:       # and may then help split longer runs
             res.known.add(name)
@@ -110,7 +112,7 @@ def _postfix(node: A.Node, res: Resolution) -> tuple[A.Node | None, A.Node]:
         if type(read) is A.Juxtapose and read is not arg:
             return read.left, node.rebuild((read.right, *rest))
         return None, node.rebuild((read, *rest))
-    if _is_postfix(arg):
+    if _is_postfix(arg) and res.closed.get(id(arg)) is not arg:  # (u₁u₂ᵀ)² squares all of it
         prefix, last = _postfix(arg, res)
         return prefix, node.rebuild((last, *rest))
     return None, node.rebuild((_resolve(arg, res), *rest))

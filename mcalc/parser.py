@@ -192,6 +192,10 @@ def _make_transformer():
             self._state.brackets = {}
             self._state.grouped = {}
 
+        def _closed(self) -> tuple:
+            return tuple(n for n in self._state.grouped.values()
+                         if type(n) in (A.Transpose, A.Pow) or (type(n) is A.Call and n.fn == "inv"))
+
         def group(self, items):
             """(…) or {…}: closed, so an operator after the parenthesis applies to all of it
             ((bsum(x))ᵀ, (x(x + 1))²), and numbers inside it are not side by side with
@@ -214,14 +218,15 @@ def _make_transformer():
             if isinstance(last, tuple):  # y = sum(u): the function has a name
                 output, last = last
             return A.Program(tuple(defs), last, frozenset(n for n in self.bold_names if n.islower()),
-                             frozenset(n for n in self.bold_names if not n.islower()), output, decls)
+                             frozenset(n for n in self.bold_names if not n.islower()), output, decls,
+                             self._closed())
 
         def where_program(self, items):
             body, _, *defs = items
             defs = [d for d in defs if isinstance(d, tuple)]
             bold = self.bold_names
             return A.Program(tuple(defs), body, frozenset(n for n in bold if n.islower()),
-                             frozenset(n for n in bold if not n.islower()))
+                             frozenset(n for n in bold if not n.islower()), closed=self._closed())
 
         def declaration(self, items):
             kind_at = next(i for i, t in enumerate(items) if getattr(t, "type", None) in _KINDS)
@@ -303,7 +308,7 @@ def _make_transformer():
             options = {kind: value for kind, value in clauses if kind not in ("where", "given")}
             bold = frozenset(self.bold_names)
             program = A.Program(defs, function, frozenset(n for n in bold if n.islower()),
-                                frozenset(n for n in bold if not n.islower()), output, decls)
+                                frozenset(n for n in bold if not n.islower()), output, decls, self._closed())
             return A.Claim(tuple(wrt), program, expect, options.get("layout"), options.get("tolerance"))
 
         def given(self, items):

@@ -105,6 +105,18 @@ def test_cookbook_forms_print_as_written(expr, wrt, decls, den, num):
     assert mcalc.diff(expr, wrt=wrt, **decls).unicode == num
 
 
+@pytest.mark.parametrize("expr", ["u' @ (P + a) @ x", "u' @ (P - a) @ x", "u' @ (a + P) @ x",
+                                  "u' @ (P + a*I(n)) @ x"])
+def test_a_scalar_expanded_to_a_matrix_is_not_distributed_as_a_scalar(expr):
+    """uᵀ(P + a)x by x is uᵀ(P + a𝟏𝟏ᵀ): the scalar fills the matrix, so the gradient
+    is not uᵀP + auᵀ (which is the answer for P + aI)."""
+    d = mcalc.diff(expr, wrt="x", vectors=["x:n", "u:n"], matrices=["P:n,n"], scalars=["a"])
+    for seed in (0, 1):
+        values = random_values(d, seed)
+        assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
+        assert readback_error(d, d.text, seed) < 1e-8
+
+
 # -- the four steps hold for matrices ------------------------------------------------
 def test_every_step_carries_its_shape():
     d = mcalc.diff("sum(tanh(W@x + b))", wrt="W", matrices=["W:m,n"], vectors=["x:n", "b:m"])

@@ -169,6 +169,7 @@ def _matrix_case(pair, kind: int) -> tuple[str, list[str]]:
 @settings(max_examples=2_000 if LONG else 150, deadline=None, derandomize=not LONG,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(pair=_matrix_exprs(), kind=st.integers(0, 2), which=st.integers(0, 5), seed=st.integers(0, 10**6))
+@example(pair=("(P) + (a)", "u' @ ((P) + (a)) @ x"), kind=0, which=1, seed=0)  # uᵀ(P + a), not uᵀP + auᵀ
 def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, which, seed):
     """Scalars, vectors (M @ x) and matrices built from matrices, derived by a matrix,
     a vector or a scalar: vec-Jacobians and gradients against finite differences."""
@@ -194,6 +195,7 @@ def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, whi
 @example(expr="((x) * (2)) * ((2) * (a))", which=0, seed=0, layout="numerator")
 @example(expr="(x) / (((x)^T @ (x))^2 + 1)", which=0, seed=0, layout="denominator")
 @example(expr="((x)^T^T) / ((a)^2 + 1)", which=1, seed=0, layout="denominator")
+@example(expr="((x)^T @ (((x)^T @ A)^T))^3", which=0, seed=0, layout="numerator")  # (u₁u₂ᵀ)³, not u₁(u₂ᵀ)³
 def test_every_printed_equality_holds(expr, which, seed, layout):
     """Every = of the text and LaTeX traces of random expressions holds at a random
     point, each derivative symbol by finite differences (tests/trace_reader.py)."""
