@@ -261,8 +261,8 @@ def function_first(argv: list[str]) -> list[str]:
         else:
             functions.append(arg)
         i += 1
-    if not any(f.startswith("-") for f in functions):
-        return argv
+    if not any(f.startswith("-") for f in functions) or len(functions) > 1:
+        return argv  # (two functions: the one that starts with '-' is an option mistyped, -V for -v)
     return ["diff", *options, "--", *functions]
 
 

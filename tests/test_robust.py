@@ -486,6 +486,7 @@ def test_leading_minus_and_a_single_variable(args, answer, capsys):
     (["diff", "3"], "no variable to differentiate by"),
     (["diff", "x^2", "--wrt", "x", "--steps"], "--steps goes with --latex"),
     (["diff", "-x", "--bogus"], "No such option: --bogus"),
+    (["diff", "x", "--wrt", "x", "-V", "x:n"], "No such option: -V"),  # mistyped -v, not a second function
 ])
 def test_first_contact_errors(args, words, capsys):
     assert words in one_line_exit_2(args, capsys)
