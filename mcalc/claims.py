@@ -419,7 +419,8 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
     if verdict.status == "verified":
         return Result(claim, "pass", f"{head} = {claimed_text} ({verdict})", **common)
     if verdict.status == "failed":
-        where = f" (differ at {_point(verdict)})" if verdict.at else f" ({verdict.reason})"
+        where = f" (differ at {_point(verdict)}" + (f"; {verdict.reason})" if verdict.reason else ")") \
+            if verdict.at else f" ({verdict.reason})"
         return Result(claim, "fail", f"{head}: claimed {claimed_text}, derived {d.unicode}{where}", **common)
     return Result(claim, "inconclusive", f"{head}: claimed {claimed_text}, derived {d.unicode} ({verdict})",
                   **common)

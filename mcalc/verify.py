@@ -21,11 +21,16 @@ from .shapes import dim_value
 from .limits import CLAIM_SECONDS, SYMBOLIC_SHARE, Timeout, checkpoint, remaining, time_limit
 
 SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 3, "q": 2, "r": 4}
+# A second instance, every size changed: an answer that writes a size as a number
+# (ones(n)ᵀ/3 for the mean's ones(n)ᵀ/n, I(3) for I(n)) agrees at one size only.
+OTHER_SIZES = {"n": 2, "N": 3, "m": 3, "k": 4, "p": 2, "q": 3, "r": 3}
 POINTS = 3
 MAX_POINTS = 24  # piecewise answers: sample until every kink was seen on both sides
 MAX_SYMBOLIC_OPS = 80
 MAX_ENTRIES = 400
 KINK_MARGIN = 1e-3
+DIFFERENCES_STEP = 1e-5  # central differences: truncation ~1e-10, rounding ~1e-11
+DIFFERENCES_TOLERANCE = 1e-5
 
 
 @dataclass
@@ -372,6 +377,49 @@ def reference_hessian(sp, inst: _Instance, function: A.Node, wrt: list[str]):
     return _M(len(symbols), len(symbols), [sp.diff(g, t) for g in first for t in symbols])
 
 
+class _Differences:
+    """The Jacobian of the instantiated function by central differences, laid out
+    as :func:`reference_jacobian` lays SymPy's out: a cheap second route, for
+    answers already verified at other sizes."""
+
+    def __init__(self, sp, inst: _Instance, function: A.Node, wrt: list[str], layout: str):
+        self.sp = sp
+        self.f = inst(function).vec()
+        symbols = [inst.symbols.get(name, _M.of(sp.Symbol(name, real=True))) for name in wrt]
+        self.columns = [s for m in symbols for s in m.vec()]
+        if len(self.f) * len(self.columns) > MAX_ENTRIES:
+            raise _Inconclusive(f"the instantiated Jacobian has {len(self.f) * len(self.columns)} entries")
+        self.layout = layout
+        self.matrix = symbols[0].shape if len(self.f) == 1 and len(symbols) == 1 \
+            and symbols[0].rows > 1 and symbols[0].cols > 1 else None
+        if self.matrix is not None:  # a scalar by a matrix: its gradient, transposed in numerator layout
+            r, c = self.matrix
+            self.rows, self.cols = (r, c) if layout == "denominator" else (c, r)
+        else:
+            self.rows, self.cols = len(self.f), len(self.columns)
+            if layout == "denominator":
+                self.rows, self.cols = self.cols, self.rows
+        self.shape = (self.rows, self.cols)
+
+    def at(self, point: dict) -> list[list[float]]:
+        sp, columns = self.sp, []
+        for c in self.columns:
+            if c not in point:  # a variable the function lacks
+                columns.append([0.0] * len(self.f))
+                continue
+            x = point[c]
+            h = DIFFERENCES_STEP * (1 + abs(x))
+            ahead = [_number(sp, fi, {**point, c: x + h}) for fi in self.f]
+            behind = [_number(sp, fi, {**point, c: x - h}) for fi in self.f]
+            columns.append([(a - b) / (2 * h) for a, b in zip(ahead, behind)])
+        if self.matrix is not None:
+            r, c = self.matrix
+            grad = [[columns[j * r + i][0] for j in range(c)] for i in range(r)]
+            return grad if self.layout == "denominator" else [list(col) for col in zip(*grad)]
+        jac = [[col[i] for col in columns] for i in range(len(self.f))]
+        return [list(col) for col in zip(*jac)] if self.layout == "denominator" else jac
+
+
 class _Inconclusive(Exception):
     pass
 
@@ -402,9 +450,27 @@ def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
             if isinstance(dim, str):
                 sizes.setdefault(dim, 3 + len(sizes))
     dim_of = dim_of or (lambda node: node.dim if node.dim is not None else "n")
+    verdict = _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed)
+    if verdict.status != "verified" or not verdict.sizes:
+        return verdict
+    # the sizes were symbols: the same answer at other sizes, numerically
+    other = {k: OTHER_SIZES.get(k, v + 1) for k, v in sizes.items()}
+    second = _compare_at(sp, d, function, candidate, dim_of, other, tolerance, seed + 1, numeric=True)
+    if second.status == "failed":
+        sizes_text = lambda sz: ", ".join(f"{k}={sz[k]}" for k in verdict.sizes)  # noqa: E731
+        second.reason = (f"{second.reason}; " if second.reason else "") + \
+            f"it holds at {sizes_text(verdict.sizes)} but not at {sizes_text(other)}"
+        return second
+    return verdict
+
+
+def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, numeric: bool = False) -> Verdict:
     inst = _Instance(sp, function.variables(), dim_of, sizes)
     try:
-        if d.gradient is None:
+        if d.gradient is None and numeric:  # at the other sizes, differences are enough
+            reference = _Differences(sp, inst, d.function_expr(), d.wrt, d.layout)
+            tolerance = max(tolerance, DIFFERENCES_TOLERANCE)
+        elif d.gradient is None:
             reference = reference_jacobian(sp, inst, d.function_expr(), d.wrt, d.layout)
         else:
             reference = reference_hessian(sp, inst, function.function_expr(), d.wrt)
@@ -425,6 +491,8 @@ def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
         return Verdict("failed", reason=f"the shapes differ: {got.rows}×{got.cols}, where the Jacobian is "
                        f"{reference.rows}×{reference.cols}" + (f" (at {at})" if at else ""),
                        sizes=dict(inst.sizes))
+    if numeric:
+        return _numerically(sp, d, inst, reference, got, tolerance, seed)
     try:
         with time_limit(max(remaining() or 0, 0) * SYMBOLIC_SHARE) as symbolic:
             equal = _symbolically_equal(sp, reference, got, inst.kinks)
@@ -477,11 +545,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
                 break
             return Verdict("inconclusive", reason="no point away from the kinks was found",
                            sizes=dict(inst.sizes))
-        point = {}
-        for m in inst.symbols.values():
-            dense = m.rows > 1 and m.cols > 1
-            for s in m:
-                point[s] = rng.gauss(0, 1) if dense else rng.uniform(0.5, 1.5) * rng.choice((-1, 1))
+        point = _point(rng, inst, tries - 1, points)
         try:
             kinks = [_number(sp, k, point) for k in inst.kinks]
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
@@ -489,7 +553,11 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
         if any(abs(k) < KINK_MARGIN for k in kinks):
             continue
         try:
-            want = [[_number(sp, reference[i, j], point) for j in range(reference.cols)] for i in range(reference.rows)]
+            if isinstance(reference, _Differences):
+                want = reference.at(point)
+            else:
+                want = [[_number(sp, reference[i, j], point) for j in range(reference.cols)]
+                        for i in range(reference.rows)]
             have = [[_number(sp, got[i, j], point) for j in range(got.cols)] for i in range(got.rows)]
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             continue  # outside the domain (ln of a negative number): another point
@@ -504,6 +572,25 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
                     return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
                                    expected=want, got=have, sizes=dict(inst.sizes))
     return Verdict("verified", "numeric", worst, points, sizes={k: inst.sizes[k] for k in sorted(inst.used)})
+
+
+def _point(rng, inst, attempt: int, k: int) -> dict:
+    """A point after k taken: vectors and scalars of magnitude 0.5…1.5, each entry
+    positive at one of the first two attempts and negative at the other (sqrt(x²) is
+    |x|, not x), matrices of N(0, 1); past the first points, while a kink has been
+    seen on one side only, spread wider, up to 64 times (max(x, -5) turns at -5)."""
+    scale = 2.0 ** min(6, max(0, k - POINTS + 2) // 2) if k >= POINTS else 1.0
+    point, i = {}, 0
+    for m in inst.symbols.values():
+        dense = m.rows > 1 and m.cols > 1
+        for s in m:
+            if dense:
+                point[s] = rng.gauss(0, 1) * scale
+            else:
+                sign = (1, -1)[(i + attempt) % 2] if attempt < 2 else rng.choice((-1, 1))
+                point[s] = rng.uniform(0.5, 1.5) * scale * sign
+            i += 1
+    return point
 
 
 def _number(sp, expr, point) -> float:

@@ -94,6 +94,33 @@ def test_piecewise_claims_are_tested_on_both_sides_of_the_kink():
     assert d.verify(A.Transpose(A.Var("x"))).status == "failed"
 
 
+@pytest.mark.parametrize("claim", [
+    "d/dx (mean(x)) = ones(n)^T/3 where x: vector",  # n = 3 at the first sizes
+    "d/dx (mean(x^2)) = 2x^T/3 where x: vector",
+    "d/dw (mean((X@w - y)^2)) = (X@w - y)^T@X/2 where X: matrix[N, n]; w: vector[n]; y: vector[N]",  # 2/N, N = 4
+    "d/dx (x) = I(3) where x: vector",
+    "d/dW (W@x) = kron(x^T, I(2)) where W: matrix[m, n]; x: vector[n]",
+    "d2/dx2 (mean(x^2)) = 2I/3 where x: vector",
+])
+def test_an_answer_that_holds_at_one_size_only_fails(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail" and "but not at" in result.message, result.message
+    assert check_claim(Claim("t.mcalc", 1, claim.replace("/3", "/n").replace("(3)", "(n)")
+                             .replace("(2)", "(m)").replace("/2", "*2/N"))).status == "pass"
+
+
+@pytest.mark.parametrize("claim,right", [
+    ("d/dx (sqrt(x^2)) = 1", "x/sqrt(x^2)"),  # |x|: the points take both signs
+    ("d/dx (sqrt(x^2)*x) = 2x", "2*sqrt(x^2)"),
+    ("d/dx ((x^2)^0.5) = 1", "x/abs(x)"),
+    ("d/dx (max(x, -5)) = 1", "(x > -5)"),  # a kink far from 0: the points spread until they cross it
+    ("d/dx (min(x, 10)) = 1", "(x < 10)"),
+])
+def test_answers_right_on_one_side_only_fail(claim, right):
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
+    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+
+
 def test_too_large_to_instantiate_is_inconclusive():
     d = mcalc.diff("x", wrt="x", vectors=["x:30"])
     verdict = d.verify()
