@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from . import ast as A
-from .text import ADD, POSTFIX, POW, JuxtaposingPrinter, format_number
+from .text import ADD, POSTFIX, POW, JuxtaposingPrinter, format_number, subscripted
 
 _ENDS_IN_TIMES = re.compile(r" \\times [^ ]+$")  # a product whose last factor came after \times
 _ENDS_IN_DIGIT = re.compile(r"[0-9.]\}*$")
@@ -184,8 +184,10 @@ class LatexPrinter(JuxtaposingPrinter):
         return r"\operatorname{diag}" + self.paren(self._print(node.arg))
 
     def _print_Index(self, node):
-        if isinstance(node.arg, A.Var) and not node.arg.name[-1:].isdigit():
+        if subscripted(node, self.typing):
             return latex_name(node.arg.name) + f"_{{{node.index}}}"  # g_{1}: an element is a scalar, not bold
+        if isinstance(node.arg, A.Var):
+            return latex_name(node.arg.name) + f"[{node.index}]"
         return f"{self.parenthesize(node.arg, POSTFIX)}[{node.index}]"
 
     def _print_VecLit(self, node):

@@ -279,6 +279,19 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
     constants = [n for n in A.walk(node) if type(n) in (A.Ones, A.Identity)]
     if not constants:
         return set()
+    origin = {id(c): c for c in constants}
+    if len(origin) < len(constants):  # one I in two places (sum(I) + sum(I ⊗ S)): each read on its own
+        origin = {}
+
+        def apart(n: A.Node) -> A.Node:
+            t = type(n)
+            if t is A.Ones or t is A.Identity:
+                copy = t(n.dim, pos=n.pos)
+                origin[id(copy)] = n
+                return copy
+            return n.rebuild(tuple(apart(c) for c in n.children)) if n.children else n
+
+        node = apart(node)
     dims = typing.dims | {"n"} | {d for c in constants for d in dim_names(c.dim or "n")}
     checker = _Checker(typing.variables, dims, flexible=set(), unsized=True)  # read, never written
     try:
@@ -286,8 +299,8 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
     except ShapeError:
         return {id(c) for c in constants}
     out = set()
-    for c in constants:
-        hit = checker.memo.get(id(c))
+    for key, c in origin.items():
+        hit = checker.memo.get(key)
         if hit is None or checker.concrete(hit[1]).rows != c.dim:
             out.add(id(c))
     return out

@@ -177,6 +177,7 @@ class TextPrinter(Printer):
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUPERSCRIPT_DIGITS = set("⁰¹²³⁴⁵⁶⁷⁸⁹")
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -196,6 +197,15 @@ _FIRST_NAME = re.compile(f"[{_LETTER}_][{_LETTER}0-9_₀-₉]*")
 _ATOM = re.compile(f"[{_LETTER}][0-9₀-₉]*")  # one letter and its index: x, u₁, W₂
 _ENDS_IN_TIMES = re.compile(r" × [^ ]+$")  # a product whose last factor came after ×
 _STARTS_NUMBER = re.compile(r"[0-9.]|[eE][+-]?[0-9]")
+
+
+def subscripted(node: A.Index, typing) -> bool:
+    """May the element x[1] be written x₁ as the paper writes it?  Not where x ends
+    in a digit, nor where x1 (printed x₁ too) is itself a name of the function."""
+    if not isinstance(node.arg, A.Var) or node.arg.name[-1:].isdigit():
+        return False
+    name = f"{node.arg.name}{node.index}"
+    return typing is None or name not in typing.variables and name not in typing.definitions
 
 
 class JuxtaposingPrinter(Printer):
@@ -313,7 +323,7 @@ class UnicodePrinter(JuxtaposingPrinter):
         return f"{left} {right}"
 
     def _print_Index(self, node):
-        if isinstance(node.arg, A.Var) and not node.arg.name[-1:].isdigit():
+        if subscripted(node, self.typing):
             return unicode_name(f"{node.arg.name}{node.index}")  # g₁, as the paper writes it
         return super()._print_Index(node)
 
@@ -336,6 +346,8 @@ class UnicodePrinter(JuxtaposingPrinter):
     def _print_Pow(self, node):
         base = self.parenthesize(node.left, POW, strict=True)
         if isinstance(node.right, A.Num) and node.right.value.denominator == 1 and node.right.value >= 0:
+            if base[-1:] in _SUPERSCRIPT_DIGITS:  # (S⁻¹)², not S⁻¹², which reads as S^(-12)
+                base = self.paren(base)
             return base + str(node.right.value.numerator).translate(_SUPERSCRIPT)
         return base + "^" + self.parenthesize(node.right, POW)
 

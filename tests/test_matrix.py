@@ -117,6 +117,21 @@ def test_a_scalar_expanded_to_a_matrix_is_not_distributed_as_a_scalar(expr):
         assert readback_error(d, d.text, seed) < 1e-8
 
 
+@pytest.mark.parametrize("expr,wrt,decls,printed", [
+    ("inv(S)^2 @ x", "x", {"matrices": ["S:3,3"], "vectors": ["x:3"]}, "(S⁻¹)²"),  # not S⁻¹², S^(-12)
+    ("sum(inv(S)^3)", "S", {"matrices": ["S:3,3"]}, "(S⁻¹)²"),
+    ("x[1]^2 * sum(x1)", "x", {"vectors": ["x:3", "x1:3"]}, "x[1]"),  # x₁ is the vector x1
+    ("x[1] * x1", "x1", {"vectors": ["x:3", "x1:3"]}, "x[1]I(3)"),
+    ("tr(c*S + c)", "c", {"matrices": ["S:3,3"]}, "sum(I(3))"),  # one I in two places, each read alone
+    ("sum((c*S + c) @ x)", "c", {"matrices": ["S:3,3"], "vectors": ["x:3"]}, "sum(ones(3)xᵀ)"),
+])
+def test_what_is_printed_reads_back_where_a_reading_could_differ(expr, wrt, decls, printed):
+    d = mcalc.diff(expr, wrt=wrt, **decls)
+    assert printed in d.unicode
+    for text in (d.text, d.unicode, d.latex):
+        assert readback_error(d, text) < 1e-9, text
+
+
 # -- the four steps hold for matrices ------------------------------------------------
 def test_every_step_carries_its_shape():
     d = mcalc.diff("sum(tanh(W@x + b))", wrt="W", matrices=["W:m,n"], vectors=["x:n", "b:m"])
