@@ -332,6 +332,8 @@ class Substituter:
         if out_shape.is_scalar and v_shape.is_matrix:
             g = alg.unvec(alg.vec(value), v_shape.rows, v_shape.cols) if not alg.is_zero(value) else \
                 A.Zero(v_shape.rows, v_shape.cols)
+            if g is None:  # written out, the intermediates may show the form (u₂ + u₁ᵀ, u₁ = vec(X))
+                g = alg.unvec(alg.vec(substitute(value, self.inline)), v_shape.rows, v_shape.cols)
             if g is None:
                 raise NotSupported(f"∂/∂{v}: mcalc found the derivative only as a row over vec({v}), "
                                    f"not as a matrix in closed form")

@@ -94,6 +94,8 @@ class Algebra:
                                          for x, y in zip(a.items, b.items)))  # entries are scalars
         if isinstance(b, A.Neg):
             return self.sub(a, b.arg)
+        if isinstance(b, A.Mul) and isinstance(b.left, A.Neg) and self.shape(b.left).is_scalar:
+            return self.sub(a, self.mul(b.left.arg, b.right))  # a + (-c)v = a - cv
         if isinstance(a, A.Neg) and not isinstance(b, A.Num):  # -a + b = b - a
             return self.sub(b, a.arg)
         if isinstance(b, A.Num) and b.value < 0:
@@ -119,6 +121,8 @@ class Algebra:
             return self._veclit(a, tuple(self.sub(x, y) for x, y in zip(a.items, b.items)))
         if isinstance(b, A.Neg):
             return self.add(a, b.arg)
+        if isinstance(b, A.Mul) and isinstance(b.left, A.Neg) and self.shape(b.left).is_scalar:
+            return self.add(a, self.mul(b.left.arg, b.right))  # a - (-c)v = a + cv
         if isinstance(a, A.Transpose) and isinstance(b, A.Transpose):  # aᵀ - bᵀ = (a - b)ᵀ
             return self.transpose(self.sub(a.arg, b.arg))
         if isinstance(a, A.Vec) and isinstance(b, A.Vec):
@@ -208,6 +212,8 @@ class Algebra:
             return self.dim_node(a.dim)
         if isinstance(a, (A.Vec, A.Transpose)):  # sum(vec(A)) = sum(A)
             return self.sum(a.arg)
+        if isinstance(a, A.Neg):  # sum(-a) = -sum(a)
+            return self.neg(self.sum(a.arg))
         if isinstance(a, A.Mul) and isinstance(a.right, A.Ones) and self.shape(a.left).is_scalar:
             return self.mul(a.left, self.sum(a.right))
         if self.shape(a).is_scalar:
@@ -290,6 +296,10 @@ class Algebra:
         if isinstance(c, A.Vec):
             inner = self.shape(c.arg)
             return c.arg if (inner.rows, inner.cols) == (rows, cols) else None
+        if isinstance(c, A.Kron):  # kron(b, a) = vec(a bᵀ) for columns a (rows long) and b (cols long)
+            sb, sa = self.shape(c.left), self.shape(c.right)
+            if sa.is_col and sb.is_col and sa.rows == rows and sb.rows == cols:
+                return self.jmul(c.right, self.transpose(c.left))
         if isinstance(c, A.Ones):  # 𝟏 of length mn is vec(𝟏𝟏ᵀ)
             return self._chain([A.Ones(rows), A.Transpose(A.Ones(cols))])
         if isinstance(c, A.Zero):

@@ -132,6 +132,22 @@ def test_what_is_printed_reads_back_where_a_reading_could_differ(expr, wrt, decl
         assert readback_error(d, text) < 1e-9, text
 
 
+@pytest.mark.parametrize("expr,wrt,num", [
+    ("uᵀPx", "P", "xuᵀ"),  # the paper's juxtaposition groups uᵀ(Px): kron(x, u) = vec(uxᵀ)
+    ("u' @ (P @ x)", "P", "xuᵀ"),
+    ("-y · log_softmax(P @ x + b)", "P", "x(sum(y)softmax(Px + b) - y)ᵀ"),  # cross-entropy by the weights
+    ("u · softmax(P @ x)", "P", "x(u ⊗ softmax(Px) - (u · softmax(Px))softmax(Px))ᵀ"),
+    ("vec(P)' @ vec(P)", "P", "2Pᵀ"),
+])
+def test_a_scalar_by_a_matrix_inside_a_product_has_its_closed_form(expr, wrt, num):
+    d = mcalc.diff(expr, wrt=wrt, matrices=["P:m,n"], vectors=["u:m", "x:n", "y:m", "b:m"])
+    assert d.unicode == num
+    for seed in (0, 1):
+        values = values_for(d, seed)
+        assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
+    assert d.verify().ok
+
+
 # -- the four steps hold for matrices ------------------------------------------------
 def test_every_step_carries_its_shape():
     d = mcalc.diff("sum(tanh(W@x + b))", wrt="W", matrices=["W:m,n"], vectors=["x:n", "b:m"])
