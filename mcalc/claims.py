@@ -95,8 +95,11 @@ _BEGIN = re.compile(r"\\begin\{(equation\*?|displaymath|math)\}|\\\[|\$\$")
 _INCLUDE = re.compile(r"\\(input|include)\{([^}]*)\}")
 
 
+_NO_EQUATION = "<an annotation with no equation after it>"
+
+
 def _is_claim(text: str) -> bool:
-    return bool(re.match(r"\s*((d|∂)\s*/\s*(d|∂)|\\frac\s*\{\s*(\\partial|d))", text))
+    return bool(re.match(r"\s*((d|∂)(2|²)?\s*/\s*(d|∂)|\\frac\s*\{\s*(\\partial|d))", text))
 
 
 def find_claims(path: str, text: str, follow_includes: bool = False, _seen=None, syntax: str | None = None) \
@@ -204,7 +207,7 @@ def _latex_claims(path: str, text: str, follow: bool, seen: dict | None) -> list
                 continue
             equation, line = _next_equation(lines, i)
             if equation is None:
-                claims.append(Claim(path, start, "<an annotation with no equation after it>"))
+                claims.append(Claim(path, start, _NO_EQUATION, options=annotation))
             else:
                 claims.append(Claim(path, line, equation, options=annotation))
     return claims
@@ -325,7 +328,7 @@ def _markdown_claims(path: str, text: str) -> list[Claim]:
                 if following is not None and following.type == "paragraph_open":
                     equation, eq_line = _next_equation(lines, following.map[0])
             if equation is None:
-                claims.append(Claim(path, line, "<an annotation with no $$ equation after it>"))
+                claims.append(Claim(path, line, _NO_EQUATION, options=annotation))
             else:
                 claims.append(Claim(path, eq_line, equation, options=annotation))
     return claims
@@ -388,6 +391,10 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
     from .render import unicode_name
     from .second import hessian as second_derivative
 
+    if claim.text == _NO_EQUATION:
+        return Result(claim, "error", f"the annotation '{claim.options}' is not a claim (d/dx (f) = answer, "
+                      f"d2/dx2 (f) = answer) and no equation follows it to take it as that equation's "
+                      f"options (where …, layout …); write the claim, or put the equation after it")
     text = claim.text + (" " + claim.options if claim.options else "")
     try:
         parsed = parse_claim(text)

@@ -233,12 +233,13 @@ _ATTACHED = re.compile(r"[\w:,]+")  # -vw,x -M X:N,n: a short option's attached 
 
 
 def function_first(argv: list[str]) -> list[str]:
-    """`mcalc diff -x^2` or `mcalc diff "-(x + 1)" --wrt x`: an argument that starts
+    """`mcalc diff -x^2` or `mcalc hessian "-(x + 1)^2" --wrt x`: an argument that starts
     with '-' but is none of diff's options (nor a short option with a name attached,
     -vw) is the function, as after '--'."""
-    if not argv or argv[0] != "diff" or not any(a[:1] == "-" and a[:2] != "--" and a != "-" for a in argv[1:]):
+    if not argv or argv[0] not in ("diff", "hessian") or \
+            not any(a[:1] == "-" and a[:2] != "--" and a != "-" for a in argv[1:]):
         return argv
-    command = typer.main.get_command(app).commands["diff"]
+    command = typer.main.get_command(app).commands[argv[0]]
     takes_value = {"-h": False, "--help": False}
     for param in command.params:
         for opt in (*param.opts, *param.secondary_opts):
@@ -263,6 +264,6 @@ def function_first(argv: list[str]) -> list[str]:
         i += 1
     if not any(f.startswith("-") for f in functions) or len(functions) > 1:
         return argv  # (two functions: the one that starts with '-' is an option mistyped, -V for -v)
-    return ["diff", *options, "--", *functions]
+    return [argv[0], *options, "--", *functions]
 
 

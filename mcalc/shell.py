@@ -47,7 +47,7 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
     from . import api
     from .api import split_matrices, split_names
 
-    source = _source(expr, file)
+    source = _source(expr, file, kind)
     if emit is None and (output is not None or no_check):
         raise McalcError(f"{'--output' if output is not None else '--no-check'} goes with --emit")
     if emit is not None and (fmt is not None or latex or steps or at or diagram is not None):
@@ -186,7 +186,7 @@ def _default_format() -> Format:
     return Format.rich
 
 
-def _source(expr: str | None, file: Path | None) -> str:
+def _source(expr: str | None, file: Path | None, kind: str = "diff") -> str:
     if expr is not None and file is not None:
         raise McalcError("give the function either as an argument or with --file, not both")
     if file is not None:
@@ -196,7 +196,7 @@ def _source(expr: str | None, file: Path | None) -> str:
         # A function is at most MAX_INPUT characters: read no more than that could take.
         return read_text(str(file), limit=4 * MAX_INPUT + 4)
     if expr is None:
-        raise McalcError("missing the function: mcalc diff EXPR --wrt NAME (or --file FILE)")
+        raise McalcError(f"missing the function: mcalc {kind} EXPR --wrt NAME (or --file FILE)")
     return expr
 
 

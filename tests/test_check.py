@@ -172,6 +172,24 @@ def test_claims_in_latex_markdown_toml_and_claims_files(tmp_path):
         assert all(check_claim(c).status == "pass" for c in claims)
 
 
+@pytest.mark.parametrize("name,text", [
+    ("h.md", "<!-- mcalc: d2/dx2 (x^3) = {} -->\n"),
+    ("h.md", "<!-- mcalc: ∂²/∂x² (x^3) = {} -->\n"),
+    ("h.tex", "% mcalc: d2/dx2 (x^3) = {}\n"),
+    ("h.tex", "% mcalc: ∂²/∂x² (x^3) = {}\n"),
+])
+def test_second_derivative_claims_in_annotations(name, text):
+    for answer, status in (("6x", "pass"), ("5x", "fail")):
+        (claim,) = find_claims(name, text.format(answer))
+        assert check_claim(claim).status == status
+
+
+def test_an_annotation_that_is_no_claim_and_has_no_equation_says_so():
+    (claim,) = find_claims("j.md", "<!-- mcalc: foo(x) = 3 -->\n")
+    result = check_claim(claim)
+    assert result.status == "error" and "'foo(x) = 3' is not a claim" in result.message
+
+
 def test_paper_cases_file_is_a_claims_file():
     claims = find_claims(str(ROOT / "tests" / "data" / "paper.toml"),
                          (ROOT / "tests" / "data" / "paper.toml").read_text())

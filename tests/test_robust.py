@@ -475,6 +475,8 @@ def test_diff_help_has_the_syntax_examples_and_exit_codes(capsys):
     (["diff", "--wrt", "x", "--", "-x"], "∂y/∂x = -1"),
     (["diff", "-2*x"], "∂y/∂x = -2"),
     (["diff", "x^3"], "∂y/∂x = 3x²"),
+    (["hessian", "-x^2", "--wrt", "x"], "∂²y/∂x² = -2"),  # hessian reads its function as diff does
+    (["hessian", "-x^3"], "∂²y/∂x² = -6x"),
 ])
 def test_leading_minus_and_a_single_variable(args, answer, capsys):
     assert run([args[0], "--format", "text", *args[1:]]) == 0
@@ -486,7 +488,8 @@ def test_leading_minus_and_a_single_variable(args, answer, capsys):
     (["diff", "3"], "no variable to differentiate by"),
     (["diff", "x^2", "--wrt", "x", "--steps"], "--steps goes with --latex"),
     (["diff", "-x", "--bogus"], "No such option: --bogus"),
-    (["diff", "x", "--wrt", "x", "-V", "x:n"], "No such option: -V"),  # mistyped -v, not a second function
+    (["diff", "x", "--wrt", "x", "-V", "x:n"], "No such option: -V"),
+    (["hessian", "--wrt", "x"], "missing the function: mcalc hessian EXPR"),  # mistyped -v, not a second function
 ])
 def test_first_contact_errors(args, words, capsys):
     assert words in one_line_exit_2(args, capsys)
