@@ -210,9 +210,11 @@ _INSTEAD = {
     A.Diag: "; write diag(v) @ c as v ⊗ c, which mcalc derives",
     A.Kron: "; write the product it stands for instead (kron(Bᵀ, A) vec(X) is vec(A X B))",
     A.MatLit: "; derive the entries one at a time",
+    A.HStack: "; derive each block by itself",
 }
 
 
 def _describe(u: A.Node) -> str:
     return u.fn if isinstance(u, A.Call) else {A.Diag: "diag(v) by v", A.Kron: "kron",
-                                                A.MatLit: "a matrix of entries"}.get(type(u), type(u).__name__)
+                                                A.MatLit: "a matrix of entries",
+                                                A.HStack: "blocks set side by side ([A | B])"}.get(type(u), type(u).__name__)

@@ -594,6 +594,12 @@ def _square(ch, node: A.Call):
     s = ch.check(node.args[0])
     if isinstance(s, Flex):
         ch.force(s, Shape("n", "n"), node, node.fn)
+    arg = node.args[0]
+    if s.is_col and not s.is_scalar and type(arg) is A.MatMul and type(arg.right) is A.Var \
+            and arg.right.name in ch.forced_names:  # tr(A @ X): X, taken for a column, is a matrix
+        right = ch.check(arg.right)
+        if right.is_col:
+            raise _Force({arg.right.name: Shape(right.rows, ch.check(arg.left).rows)})
     if not s.is_scalar and (s.is_vector or not ch.unify(s.rows, s.cols)):
         raise ShapeError(f"{node.fn} needs a square matrix, got {ch.concrete(s).describe()}", node.pos)
     return s if node.fn == "inv" else SCALAR

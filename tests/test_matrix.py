@@ -148,6 +148,14 @@ def test_a_scalar_by_a_matrix_inside_a_product_has_its_closed_form(expr, wrt, nu
     assert d.verify().ok
 
 
+@pytest.mark.parametrize("expr,num", [("tr(A@X)", "A"), ("det(A@X)", "det(AX)(AX)⁻¹A")])
+def test_an_undeclared_matrix_inside_tr_or_det_is_a_matrix(expr, num):
+    """tr(A @ X) with A 2×3: X, first taken for a column, must be 3×2 for tr to apply."""
+    d = mcalc.diff(expr, wrt="X", matrices=["A:2,3"])
+    assert d.unicode == num and (d.variables()["X"].rows, d.variables()["X"].cols) == (3, 2)
+    assert d.verify().ok
+
+
 # -- the four steps hold for matrices ------------------------------------------------
 def test_every_step_carries_its_shape():
     d = mcalc.diff("sum(tanh(W@x + b))", wrt="W", matrices=["W:m,n"], vectors=["x:n", "b:m"])
@@ -214,6 +222,7 @@ def test_at_takes_nested_rows_and_json_follows_the_convention():
     (["softmax(X)", "--wrt", "X", "-M", "X:m,n"], "softmax needs a column vector", 1),
     (["‖X‖₂", "--wrt", "X", "-M", "X:m,n"], "spectral norm", 1),
     (["kron(X, X)", "--wrt", "X", "-M", "X:n,n"], "not supported", None),
+    (["[P | Q]", "--wrt", "P", "-M", "P:2,2,Q:2,2"], "blocks set side by side ([A | B])", 1),
 ])
 def test_bad_matrix_input_is_one_line_and_exit_2(args, words, column):
     p = mcalc_cli("diff", *args)
