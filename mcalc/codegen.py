@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from . import ast as A
 from .errors import NotSupported
-from .shapes import Shape, dim_mul, dim_value
+from .shapes import Shape, dim_mul, dim_names, dim_value
 
 TARGETS = ("numpy", "torch", "jax")
 
@@ -924,8 +924,8 @@ class Module:
         self.wrt = [w for d in self.first for w in d.wrt]
         self.scalar = d0.typing.shape(d0.program.body).is_scalar
         self.layout = derivations[0].layout
-        self.var_dims = sorted({python_name(dim, "size") for shape in self.variables.values() for dim in shape
-                                if isinstance(dim, str)})
+        self.var_dims = sorted({python_name(part, "size") for shape in self.variables.values() for dim in shape
+                                if isinstance(dim, str) for part in dim_names(dim)})
         self.given_dims: list[str] = []  # sizes no variable has (ones(N) alone): arguments of their own
         taken = set(self.variables) | set(self.names.values()) | set(self.var_dims)
         for d in [*self.first, *([self.hessian] if self.hessian else [])]:
@@ -1284,7 +1284,7 @@ def $arguments(*values):
 """
 _ARGUMENTS_BODY = """\
     sizes = {}
-    arrays = []
+    arrays, later = [], []
     for (name, dims), value in zip(_SHAPES, values):
         value = $convert
         if value.ndim != len(dims):
@@ -1294,6 +1294,8 @@ _ARGUMENTS_BODY = """\
             if isinstance(dim, int):
                 if got != dim:
                     raise ValueError(f"{name} has {what} {got}, not {dim} as declared")
+            elif "*" in dim or "+" in dim:  # a product of sizes (kron's), checked once they are known
+                later.append((name, what, dim, got))
             elif dim in sizes and sizes[dim][0] != got:
                 raise ValueError(f"{name} has {what} {got}, but {dim} = {sizes[dim][0]} from {sizes[dim][1]}")
             else:
@@ -1304,7 +1306,24 @@ _ARGUMENTS_BODY = """\
         if size < 1:
             raise ValueError(f"the size {dim} must be a whole number from 1, not {value!r}")
         sizes[dim] = (size, "its argument")
+    for name, what, dim, got in later:
+        want = _size_of(dim, lambda d: sizes[d][0])
+        if got != want:
+            raise ValueError(f"{name} has {what} {got}, not {dim} = {want}")
     return (*arrays, *(sizes[dim][0] for dim in _SIZES))
+
+
+def _size_of(dim, size):
+    \"\"\"A size written as a sum of products of sizes (q*s, the length kron(A, B) takes).\"\"\"
+    if isinstance(dim, int):
+        return dim
+    total = 0
+    for term in dim.split("+"):
+        product = 1
+        for factor in term.split("*"):
+            product *= int(factor) if factor.isdigit() else size(factor)
+        total += product
+    return total
 
 
 def _describe(dims):
@@ -1482,12 +1501,16 @@ _WRT = $wrt  # the variables the derivative is by, in order
 _STEP = 1e-6  # central differences: (f(x + h) - f(x - h)) / 2h
 
 
+_PREFERRED = {"n": 3, "N": 5, "m": 2, "k": 4, "p": 6, "q": 7}  # more samples N than features n: XᵀX invertible
+
+
 def _point(seed):
     \"\"\"Random arguments at small sizes (each size a different number, so that a
     transposed index shows): entries of magnitude 0.5 to 1.5 with random signs, or
     positive ones where the function is not finite there (ln, sqrt of negatives).\"\"\"
-    sizes = {dim: 3 + i for i, dim in enumerate(_SIZES)}
-    shapes = {name: tuple(d if isinstance(d, int) else sizes[d] for d in dims) for name, dims in _SHAPES}
+    free = (v for v in range(3, 99) if v not in _PREFERRED.values())
+    sizes = {dim: _PREFERRED[dim] if dim in _PREFERRED else next(free) for dim in _SIZES}
+    shapes = {name: tuple(_size_of(d, sizes.__getitem__) for d in dims) for name, dims in _SHAPES}
     for attempt in range(20):
         point = _random(seed, attempt, shapes, positive=attempt % 2 == 1)
         point.update({dim: sizes[dim] for dim in _GIVEN})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from mcalc.evaluate import Mat
+from mcalc.shapes import dim_value
 
 SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 2, "q": 3, "c": 4}
 
@@ -15,8 +16,8 @@ def random_values(d, seed: int = 0, sizes=None) -> dict[str, Mat]:
     rng = random.Random(seed)
     sizes = {**SIZES, **(sizes or {})}
 
-    def size(dim):
-        return dim if isinstance(dim, int) else sizes[dim]
+    def size(dim):  # a name, a number, or a product of sizes (q*s, kron's)
+        return dim if isinstance(dim, int) else dim_value(dim, sizes.__getitem__)
 
     out = {}
     for name, shape in d.variables().items():
