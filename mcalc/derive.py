@@ -34,10 +34,12 @@ class Intermediates:
         self._by_expr: dict[A.Node, str] = {}
         self._leaf_of_def: dict[str, A.Node] = {}
         taken = set(typing.variables) | set(self.definitions)
+        # u₁, u₂, … unless the function has a name u (whose element u₁ is) or u1 of its own
         self.prefix = next(p for p in ("u", "v", "t", "q", "z_") if not any(
-            name.startswith(p) and name[len(p):].isdigit() and name[len(p):].isascii() for name in taken))
+            name == p.rstrip("_") or name.startswith(p) and name[len(p):].isdigit() and name[len(p):].isascii()
+            for name in taken))
         self.adjoint_prefix = next(p for p in ("δ", "ε", "η", "d_") if not any(
-            name.startswith(p) and name[len(p):].isdigit() for name in taken))
+            name == p.rstrip("_") or name.startswith(p) and name[len(p):].isdigit() for name in taken))
         self.root = self._visit(program.body)
 
     def _visit(self, node: A.Node, name: str | None = None) -> A.Node:

@@ -257,3 +257,15 @@ def test_an_operator_after_a_parenthesis_applies_to_the_whole_product(text, same
     e = mcalc.diff(f"sum(({same_as}) ⊗ ({same_as}))", wrt=wrt, **decls)
     assert d.function_expr() == e.function_expr()
     assert d.text == e.text
+
+
+@pytest.mark.parametrize("expr,vectors,first", [
+    ("sum(u ⊗ exp(w))", ["u", "w"], "v₁ = exp(w)"),  # u₁ would read as the element u[1] of u
+    ("sum(u1 ⊗ exp(w))", ["u1", "w"], "v₁ = exp(w)"),  # u₁ is the name u1
+    ("sum(x ⊗ exp(w))", ["x", "w"], "u₁ = exp(w)"),
+])
+def test_the_traces_intermediates_are_named_apart_from_the_functions_names(expr, vectors, first):
+    from mcalc.render import plain
+
+    d = mcalc.diff(expr, wrt="w", vectors=vectors)
+    assert first in plain(d)
