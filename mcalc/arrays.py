@@ -34,7 +34,8 @@ def dense(x):
 
 
 _FUNCTIONS = {"exp": np.exp, "ln": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
-              "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign,
+              "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign, "asin": np.arcsin, "acos": np.arccos,
+              "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
               "sigmoid": lambda x: 0.5 * (1 + np.tanh(x / 2)), "relu": lambda x: np.maximum(x, 0.0)}
 
 

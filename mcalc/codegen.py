@@ -73,6 +73,8 @@ _NUMPY = {
     "exp": "{np}.exp({0})", "ln": "{np}.log({0})", "sin": "{np}.sin({0})", "cos": "{np}.cos({0})",
     "tan": "{np}.tan({0})", "tanh": "{np}.tanh({0})", "sqrt": "{np}.sqrt({0})", "abs": "{np}.abs({0})",
     "sign": "{np}.sign({0})", "relu": "{np}.maximum({0}, 0)", "sigmoid": "{h_sigmoid}({0})",
+    "asin": "{np}.arcsin({0})", "acos": "{np}.arccos({0})", "atan": "{np}.arctan({0})",
+    "asinh": "{np}.arcsinh({0})", "acosh": "{np}.arccosh({0})", "atanh": "{np}.arctanh({0})",
     "softmax": "{h_softmax}({0})", "log_softmax": "{h_log_softmax}({0})", "logsumexp": "{h_logsumexp}({0})",
     "max": "{np}.maximum({0}, {1})", "min": "{np}.minimum({0}, {1})",
     "sum": "{np}.sum({0})", "mean": "{np}.mean({0})", "tr": "{np}.trace({0})",

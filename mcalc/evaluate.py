@@ -413,5 +413,6 @@ _FUNCTIONS = {
     "exp": math.exp, "ln": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan,
     "tanh": math.tanh, "sigmoid": _sigmoid, "relu": lambda x: max(0.0, x), "abs": abs,
     "sign": lambda x: float((x > 0) - (x < 0)),
-    "sqrt": math.sqrt,
+    "sqrt": math.sqrt, "asin": math.asin, "acos": math.acos, "atan": math.atan, "asinh": math.asinh,
+    "acosh": math.acosh, "atanh": math.atanh,
 }

@@ -14,7 +14,8 @@ _FUNCTIONS = {
     "exp": r"\exp", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
     "tanh": r"\tanh", "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
     "sum": r"\operatorname{sum}", "mean": r"\operatorname{mean}", "relu": r"\operatorname{relu}",
-    "abs": r"\operatorname{abs}", "det": r"\det",
+    "abs": r"\operatorname{abs}", "det": r"\det", "asin": r"\arcsin", "acos": r"\arccos", "atan": r"\arctan",
+    "asinh": r"\operatorname{arsinh}", "acosh": r"\operatorname{arcosh}", "atanh": r"\operatorname{artanh}",
 }
 _GREEK = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
@@ -175,7 +176,7 @@ class LatexPrinter(JuxtaposingPrinter):
             arg = node.args[0]
             frobenius = self.shape is not None and self.shape(arg).is_matrix
             return f"\\left\\lVert {self._print(arg)} \\right\\rVert" + ("_F" if frobenius else "")
-        name = _FUNCTIONS.get(node.fn, f"\\operatorname{{{node.fn}}}")
+        name = _FUNCTIONS.get(node.fn, "\\operatorname{" + node.fn.replace("_", "\\_") + "}")  # log\_softmax
         return name + self.paren(", ".join(self._print(a) for a in node.args))
 
     def _print_Diag(self, node):

@@ -71,6 +71,10 @@ def _exprs(program: A.Program):
         yield e
 
 
+_INVERSE = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arsinh", "acosh": "arcosh",
+            "atanh": "artanh"}
+
+
 def _resolve(node: A.Node, res: Resolution) -> A.Node:
     if type(node) is A.Var:
         return _name(node, res)
@@ -87,6 +91,9 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
         if type(f) is A.Var and f.name not in res.base and _ATOM.fullmatch(f.name):
             res.note(f"'{f.name}(…)' is read as {f.name} times (…): mcalc has no user-defined functions", f.pos)
         return A.Juxtapose(_resolve(f, res), _resolve(node.right, res), pos=node.pos)
+    if type(node) is A.Call and node.fn in _INVERSE and "a" in res.known:
+        res.note(f"'{node.fn}(…)' is the inverse function {_INVERSE[node.fn]}; for a times "
+                 f"{node.fn[1:]}(…) write a {node.fn[1:]}(…)", node.pos)
     if _is_postfix(node):
         prefix, last = _postfix(node, res)
         return last if prefix is None else A.Juxtapose(prefix, last, pos=last.pos)

@@ -36,7 +36,9 @@ _RESERVED = {"and", "as", "assert", "async", "await", "break", "class", "continu
              "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
              "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
              "None", "True", "False"}
-_ALIASES = {"σ": "sigmoid", "log": "ln", "trace": "tr"}
+_ALIASES = {"σ": "sigmoid", "log": "ln", "trace": "tr", "arcsin": "asin", "arccos": "acos", "arctan": "atan",
+            "arsinh": "asinh", "arcosh": "acosh", "artanh": "atanh", "arcsinh": "asinh", "arccosh": "acosh",
+            "arctanh": "atanh"}
 _NODE_FUNCTIONS = {"dot": A.Dot, "kron": A.Kron}
 _UNARY_NODE_FUNCTIONS = {"diag": A.Diag, "vec": A.Vec}
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
@@ -129,7 +131,7 @@ def _dim_of_node(node: A.Node, column: int, line: int):
 def _latex_function(text: str) -> str:
     """\\ln → ln, \\operatorname{diag} → diag, \\sigma → σ."""
     if text.startswith("\\operatorname{"):
-        return text[len("\\operatorname{"):-1]
+        return text[len("\\operatorname{"):-1].replace("\\_", "_")
     if text.startswith("\\"):
         return {"sigma": "σ"}.get(text[1:], text[1:])
     return text

@@ -18,7 +18,7 @@ FUNCTIONS = {
     "sum": 1, "mean": 1, "max": 2, "min": 2, "exp": 1, "ln": 1, "sin": 1, "cos": 1,
     "tan": 1, "tanh": 1, "sigmoid": 1, "relu": 1, "abs": 1, "sign": 1, "sqrt": 1, "dot": 2, "diag": 1,
     "tr": 1, "det": 1, "inv": 1, "norm": 1, "softmax": 1, "log_softmax": 1, "logsumexp": 1,
-    "kron": 2, "vec": 1,
+    "kron": 2, "vec": 1, "asin": 1, "acos": 1, "atan": 1, "asinh": 1, "acosh": 1, "atanh": 1,
 }
 
 # ----- Element-wise unary functions: d f(a)/da, element by element -----------------
@@ -32,6 +32,12 @@ UNARY = {
     "sigmoid": lambda alg, a: alg.mul(alg.call("sigmoid", a),                   # σ(a)(1 - σ(a))
                                       alg.sub(ONE, alg.call("sigmoid", a))),
     "sqrt": lambda alg, a: alg.div(ONE, alg.mul(A.num(2), alg.call("sqrt", a))),  # 1/(2√a)
+    "asin": lambda alg, a: alg.div(ONE, alg.call("sqrt", alg.sub(ONE, alg.pow(a, A.num(2))))),  # 1/√(1 - a²)
+    "acos": lambda alg, a: alg.neg(alg.div(ONE, alg.call("sqrt", alg.sub(ONE, alg.pow(a, A.num(2)))))),
+    "atan": lambda alg, a: alg.div(ONE, alg.add(ONE, alg.pow(a, A.num(2)))),  # 1/(1 + a²)
+    "asinh": lambda alg, a: alg.div(ONE, alg.call("sqrt", alg.add(alg.pow(a, A.num(2)), ONE))),  # 1/√(a² + 1)
+    "acosh": lambda alg, a: alg.div(ONE, alg.call("sqrt", alg.sub(alg.pow(a, A.num(2)), ONE))),  # 1/√(a² - 1)
+    "atanh": lambda alg, a: alg.div(ONE, alg.sub(ONE, alg.pow(a, A.num(2)))),  # 1/(1 - a²)
     # Piecewise: the paper's convention, derivative 0 at the kink (§5).
     "relu": lambda alg, a: alg.compare(">", a, A.ZERO),                         # (a > 0)
     "abs": lambda alg, a: alg.call("sign", a),                                  # sign(a), 0 at 0

@@ -255,7 +255,8 @@ class _Instance:
             self.kinks.extend(x for x in m if not _constant(x))
         f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": sp.tanh,
              "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "relu": lambda a: sp.Max(0, a, evaluate=False),
-             "sigmoid": lambda a: 1 / (1 + sp.exp(-a))}[node.fn]
+             "sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
+             "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh}[node.fn]
         return self._map(m, f)
 
     def _Transpose(self, node):
@@ -660,7 +661,8 @@ _FLOAT_FUNCTIONS = {
     "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan,
     "tanh": math.tanh, "Abs": abs, "sign": lambda x: float((x > 0) - (x < 0)), "Max": max, "Min": min,
     "Heaviside": _heaviside, "sec": lambda x: 1 / math.cos(x), "csc": lambda x: 1 / math.sin(x),
-    "cot": lambda x: 1 / math.tan(x), "sinh": math.sinh, "cosh": math.cosh,
+    "cot": lambda x: 1 / math.tan(x), "sinh": math.sinh, "cosh": math.cosh, "asin": math.asin,
+    "acos": math.acos, "atan": math.atan, "asinh": math.asinh, "acosh": math.acosh, "atanh": math.atanh,
 }
 
 

@@ -309,7 +309,8 @@ MORE = [
     ("sum(diag(v) @ A @ w)", "A", {"matrices": ["A:n,m"]}),
     ("sum((X @ W + ones(N) @ c' - Y)^2)", "W,c", {"matrices": ["X:N,n", "W:n,p", "Y:N,p"], "vectors": ["c:p"]}),
     ("3*x^2*y + π*y - 1/3", "x,y", {}),
-    ("kron(A, B) @ x", "x", {"matrices": ["A:p,q", "B:m,k"]}),  # x's length is the product q·k
+    ("kron(A, B) @ x", "x", {"matrices": ["A:p,q", "B:m,k"]}),
+    ("sum(asin(x/2) + acos(x/3) + atan(x) + asinh(x) + acosh(x^2 + 1) + atanh(x/2))", "x", {"vectors": ["x"]}),  # x's length is the product q·k
     ("ln(det(X' @ X))", "X", {"matrices": ["X:N,n"]}),  # the self-check's sizes keep XᵀX invertible
 ]
 

@@ -269,3 +269,10 @@ def test_the_traces_intermediates_are_named_apart_from_the_functions_names(expr,
 
     d = mcalc.diff(expr, wrt="w", vectors=vectors)
     assert first in plain(d)
+
+
+def test_asin_is_the_inverse_function_with_a_note_where_a_is_a_name():
+    d = mcalc.diff("asin(x) + a", wrt="x")
+    assert d.text == "1/sqrt(1 - x^2)" and any("'asin(…)' is the inverse function arcsin" in n for n in d.notes)
+    assert not mcalc.diff("asin(x)", wrt="x").notes
+    assert mcalc.diff("a sin(x)", wrt="x").text == "a*cos(x)"

@@ -170,6 +170,7 @@ def _matrix_case(pair, kind: int) -> tuple[str, list[str]]:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(pair=_matrix_exprs(), kind=st.integers(0, 2), which=st.integers(0, 5), seed=st.integers(0, 10**6))
 @example(pair=("(P) + (a)", "u' @ ((P) + (a)) @ x"), kind=0, which=1, seed=0)  # uᵀ(P + a), not uᵀP + auᵀ
+@example(pair=("P", "tanh(a) * a"), kind=0, which=0, seed=0)  # a tanh(a)², not atanh(a)²
 def test_random_matrix_expressions_agree_with_finite_differences(pair, kind, which, seed):
     """Scalars, vectors (M @ x) and matrices built from matrices, derived by a matrix,
     a vector or a scalar: vec-Jacobians and gradients against finite differences."""
