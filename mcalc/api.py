@@ -15,7 +15,7 @@ from .derive import derive
 from .errors import DeclarationError, MissingValue, NotSupported, Overflow
 from .latex import LatexPrinter, latex_name
 from .names import resolve_names
-from .parser import load_parser, parse
+from .parser import canonical_name, load_parser, parse
 from .rules import FUNCTIONS
 from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
 from .text import TextPrinter, UnicodePrinter, unicode_name
@@ -433,21 +433,21 @@ def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
 
     for item in vectors:
         name, sep, dim = item.partition(":")
-        name = name.strip()
+        name = canonical_name(name.strip())
         claim(name, "vector")
         if sep and not dim.strip():
             raise DeclarationError(f"vector '{item}': write NAME or NAME:length (y:N)")
         once(decls.vectors, name, _dim(dim.strip(), item) if dim.strip() else None, item)
     for item in matrices:
         name, _, dims = item.partition(":")
-        name = name.strip()
+        name = canonical_name(name.strip())
         parts = [d.strip() for d in dims.split(",")]
         if len(parts) != 2 or not all(parts):
             raise DeclarationError(f"matrix '{item}': write NAME:rows,cols (X:N,n)")
         claim(name, "matrix")
         once(decls.matrices, name, (_dim(parts[0], item), _dim(parts[1], item)), item)
     for name in scalars:
-        name = name.strip()
+        name = canonical_name(name.strip())
         claim(name, "scalar")
         decls.scalars.add(name)
     return decls
@@ -527,7 +527,8 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
     """The derivation of an already parsed program (see :func:`diff`)."""
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
-    wrt_list = [w.strip() for w in ([wrt] if isinstance(wrt, str) else list(wrt)) for w in w.split(",")]
+    wrt_list = [canonical_name(w.strip())
+                for w in ([wrt] if isinstance(wrt, str) else list(wrt)) for w in w.split(",")]
     if not any(wrt_list):
         raise DeclarationError("--wrt needs a variable")
     if not all(wrt_list):

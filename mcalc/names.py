@@ -20,6 +20,7 @@ from .errors import DeclarationError, ParseError
 _LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
 _ATOM = re.compile(f"[{_LETTER}](?:_?[0-9]+)?")  # one letter and its index: x, w1, x_2, W₂
 CONSTANTS = {"e", "π"}
+_SIZED_CONSTANTS = {"I": A.Identity, "ones": A.Ones}  # as the parser reads them standing alone
 _SHORT = 3  # a run of at most this many letters kept as one name is noted
 
 
@@ -154,8 +155,13 @@ def _name(node: A.Var, res: Resolution) -> A.Node:
                  f"declare {name} (e.g. -s {name}) to read it as one name", node.pos)
     out, offset = None, 0
     for part in parts:
-        leaf = _name(A.Var(part, pos=(node.pos or 1) + offset), res) if part in CONSTANTS else \
-            A.Var(part, pos=(node.pos or 1) + offset)
+        pos = (node.pos or 1) + offset
+        if part in CONSTANTS:
+            leaf = _name(A.Var(part, pos=pos), res)
+        elif part in _SIZED_CONSTANTS and part not in res.base:  # Iw: the identity times w, as I w is
+            leaf = _SIZED_CONSTANTS[part](None, pos=pos)
+        else:
+            leaf = A.Var(part, pos=pos)
         out = leaf if out is None else A.Juxtapose(out, leaf, pos=leaf.pos)
         offset += len(part)
     return out

@@ -74,6 +74,17 @@ _GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": 
           "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω"}
 
 
+_INDEX_MARK = re.compile(r"(?<=[^\W\d_])_(?=[0-9]+$)")
+
+
+def canonical_name(name: str) -> str:
+    """One spelling for one name: w₁, w_1 and w1 are w1 (as w_{1} in LaTeX), and a
+    bold letter 𝐰 given as a name (--wrt 𝐰) is w."""
+    if any(0x1D400 <= ord(c) <= 0x1D7FF for c in name):
+        name = "".join(unicodedata.normalize("NFKC", c) if 0x1D400 <= ord(c) <= 0x1D7FF else c for c in name)
+    return _INDEX_MARK.sub("", name.translate(_SUBSCRIPT_DIGITS))
+
+
 def _latex_name(text: str) -> str:
     """\\lambda → λ, \\mathrm{loss} → loss, u_{1} → u1, w₁ → w1 (subscript digits
     are the digits of the same name)."""
@@ -85,7 +96,7 @@ def _latex_name(text: str) -> str:
     if "_{" in text:
         stem, sub = text[:-1].split("_{")
         return stem + sub if sub.isdigit() else f"{stem}_{sub}"
-    return text.translate(_SUBSCRIPT_DIGITS)
+    return canonical_name(text)
 
 
 def _size_text(text: str, column: int, line: int):

@@ -179,6 +179,7 @@ class TextPrinter(Printer):
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _SUPERSCRIPT_DIGITS = set("⁰¹²³⁴⁵⁶⁷⁸⁹")
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
 
 def unicode_name(name: str) -> str:
@@ -331,9 +332,26 @@ class UnicodePrinter(JuxtaposingPrinter):
             return f"{left} {right}"
         if not isinstance(re_, (A.Var, A.Const)):  # a function call: the parser splits bsum(
             return left + right if single and not _glued_function(left, right) else f"{left} {right}"
-        if loose and _ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name)):
+        if loose and _ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name)) \
+                and not self._one_word(left, right):
             return left + right
         return f"{left} {right}"
+
+    def _one_word(self, left: str, right: str) -> bool:
+        """Would the letters where left and right meet read as one word: a name of
+        the function (a b, not ab, where ab is declared), a function or a constant
+        (m a x, not max)?"""
+        from .names import CONSTANTS
+        from .parser import _ALIASES, _SIZED
+        from .rules import FUNCTIONS
+
+        head, tail = _LAST_NAME.search(left[-70:]), _FIRST_NAME.match(right)
+        if head is None or tail is None:
+            return False
+        word = (head.group() + tail.group()).translate(_PLAIN_DIGITS)
+        if word in FUNCTIONS or word in _ALIASES or word in _SIZED or word in CONSTANTS:
+            return True
+        return self.typing is not None and (word in self.typing.variables or word in self.typing.definitions)
 
     def _print_Index(self, node):
         if subscripted(node, self.typing):

@@ -276,3 +276,20 @@ def test_asin_is_the_inverse_function_with_a_note_where_a_is_a_name():
     assert d.text == "1/sqrt(1 - x^2)" and any("'asin(…)' is the inverse function arcsin" in n for n in d.notes)
     assert not mcalc.diff("asin(x)", wrt="x").notes
     assert mcalc.diff("a sin(x)", wrt="x").text == "a*cos(x)"
+
+
+@pytest.mark.parametrize("expr,wrt,decls,answer", [
+    ("Iw + w", "w", {"vectors": ["w"]}, "2I"),  # Iw is the identity times w, as I w is
+    ("a*b*x", "x", {"scalars": ["a", "b", "ab"]}, "a b"),  # not ab, the declared name
+    ("m*a*x*y", "y", {}, "ma x"),  # not max, the function
+    ("t*r*y", "y", {}, "t r"),
+    ("W_2 x", "x", {}, "W₂"),  # W_2, W₂ and W2 are one name
+    ("𝐰·𝐱", "𝐰", {}, "xᵀ"),
+])
+def test_printed_words_read_back_as_the_same_names(expr, wrt, decls, answer):
+    from numeric import readback_error
+
+    d = mcalc.diff(expr, wrt=wrt, **decls)
+    assert d.unicode == answer
+    for text in (d.text, d.unicode, d.latex):
+        assert readback_error(d, text) < 1e-9, text

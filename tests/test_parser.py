@@ -38,7 +38,7 @@ def test_spellings_mean_the_same(a, b_):
 
 TREES = [
     ("3", n(3)), ("0.5", n(Fraction(1, 2))), (".5e1", n(5)),
-    ("w1", A.Var("w1")), ("x_2", A.Var("x_2")), ("λ", A.Var("λ")), ("η", A.Var("η")),
+    ("w1", A.Var("w1")), ("x_2", A.Var("x2")), ("x_t", A.Var("x_t")), ("lr_2", A.Var("lr2")), ("λ", A.Var("λ")), ("η", A.Var("η")),
     ("I", A.Identity()), ("ones", A.Ones()),
     ("x + y * b", A.Add(x, A.Mul(y, b))),
     ("x - y - b", A.Sub(A.Sub(x, y), b)),
