@@ -219,7 +219,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
 
     # Step 3: the chain rule, multiplying the partials from the output down to each
     # variable and summing over every path: ∂y/∂p = Σ ∂y/∂u ∂u/∂p over the u that use p.
-    chain, adjoints = _chain_rule(items, by_output, output, out_shape, alg, steps.adjoint_prefix)
+    chain, adjoints = _chain_rule(items, by_output, output, out_shape, alg, (steps.adjoint_prefix, steps.prefix))
     identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
     substitute_back = Substituter([*items, *adjoints], alg, simplifier)
@@ -244,7 +244,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
 ADJOINT_MIN = 6  # nodes: a smaller total derivative is simply written out in each term that uses it
 
 
-def _chain_rule(items, by_output, output, out_shape, alg, prefix) -> tuple[dict[str, A.Node], list[Intermediate]]:
+def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dict[str, A.Node], list[Intermediate]]:
     """∂y/∂p for every p the output depends on, by reverse accumulation: from
     the last intermediate to the first, each one's total derivative (its adjoint)
     is formed once and passed down to its arguments (a product grows at its right
@@ -261,19 +261,22 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefix) -> tuple[dict[
             continue
         consumers = by_output.get(it.name, ())
         if len(consumers) > 1 and _size_over(upstream, ADJOINT_MIN):
-            upstream = _named_adjoint(alg, it, upstream, out_shape, prefix, adjoints)
+            upstream = _named_adjoint(alg, it, upstream, out_shape, prefixes, adjoints)
         for p in consumers:
             term = alg.jmul(upstream, p.expr)
             d[p.by] = alg.jadd(d[p.by], term) if p.by in d else term
     return d, adjoints
 
 
-def _named_adjoint(alg, it: Intermediate, upstream: A.Node, out_shape: Shape, prefix: str,
+def _named_adjoint(alg, it: Intermediate, upstream: A.Node, out_shape: Shape, prefixes: tuple[str, str],
                    adjoints: list[Intermediate]) -> A.Node:
     """δₖ for the adjoint of uₖ: for a scalar function shaped like uₖ (the
     gradient by it), so that the vec identities still see vec(δₖ)ᵀ; else the
     Jacobian ∂y/∂uₖ itself.  Returns what stands for it in the products."""
-    name = f"{prefix}{it.name[len(it.name.rstrip('0123456789')):] or len(adjoints) + 1}"
+    prefix, own = prefixes  # the adjoints' (δ) and the intermediates' (u)
+    index = it.name[len(own):]
+    # δ₂ for u₂; for a definition of the user's, its name: δh₂ for h2 (δ₂ would be u₂'s)
+    name = f"{prefix}{index}" if it.name.startswith(own) and index.isdigit() else f"{prefix}{it.name}"
     shape = it.shape
     if out_shape.is_scalar and not shape.is_scalar:
         value = alg.vec(alg.transpose(upstream))  # the gradient by uₖ, laid flat

@@ -156,6 +156,17 @@ def test_an_undeclared_matrix_inside_tr_or_det_is_a_matrix(expr, num):
     assert d.verify().ok
 
 
+@pytest.mark.parametrize("expr", ["h2 = tr(S@S')*S; sum(tanh(h2))", "h2 = det(S@S')*(S@x); x·tanh(h2)",
+                                  "u2 = tr(S@S')*S; sum(tanh(u2))"])
+def test_a_definition_named_with_a_digit_keeps_its_own_adjoint(expr):
+    """h2's adjoint is δh₂, not δ₂, which is the adjoint of mcalc's own u₂."""
+    d = mcalc.diff(expr, wrt="S", matrices=["S:n,n"], vectors=["x:n"])
+    for seed in (0, 1):
+        values = values_for(d, seed)
+        assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
+        assert readback_error(d, d.text, seed) < 1e-8
+
+
 # -- the four steps hold for matrices ------------------------------------------------
 def test_every_step_carries_its_shape():
     d = mcalc.diff("sum(tanh(W@x + b))", wrt="W", matrices=["W:m,n"], vectors=["x:n", "b:m"])
