@@ -10,6 +10,7 @@ _ENDS_IN_TIMES = re.compile(r" \\times [^ ]+$")  # a product whose last factor c
 _ENDS_IN_DIGIT = re.compile(r"[0-9.]\}*$")
 _STARTS_WITH_DIGIT = re.compile(r"\{*[0-9.]")
 
+_SUPERSCRIPT_END = re.compile(r"\^\{(?:[^{}]|\{[^{}]*\})*\}$")
 _FUNCTIONS = {
     "exp": r"\exp", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
     "tanh": r"\tanh", "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
@@ -22,7 +23,7 @@ _GREEK = {
     "η": "eta", "θ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "ν": "nu",
     "ξ": "xi", "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "υ": "upsilon", "φ": "phi",
     "χ": "chi", "ψ": "psi", "ω": "omega", "Γ": "Gamma", "Δ": "Delta", "Θ": "Theta",
-    "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi", "Σ": "Sigma", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega",
+    "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi", "Σ": "Sigma", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega", "ϖ": "varpi",
 }
 
 
@@ -36,8 +37,10 @@ def latex_name(name: str, bold: bool = False) -> str:
     body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else c for c in stem).strip()
     if bold and not any(c in _GREEK for c in stem):
         body = f"\\mathbf{{{body}}}"  # \mathbf{loss}: bold, and one name
-    elif len(stem) > 1 and not any(c in _GREEK for c in stem):
-        body = f"\\mathrm{{{body}}}"
+    elif len(stem) > 1:
+        body = f"\\mathrm{{{body}}}"  # \mathrm{\Delta x}: one name, not Δ times x
+        if bold:
+            body = f"\\boldsymbol{{{body}}}"
     elif bold:
         body = f"\\boldsymbol{{{body}}}"
     return body + (f"_{{{digits}}}" if digits else "")
@@ -144,7 +147,10 @@ class LatexPrinter(JuxtaposingPrinter):
     def _print_Transpose(self, node):
         if isinstance(node.arg, A.Call) and node.arg.fn == "inv":  # X^{-T}
             return f"{{{self.parenthesize(node.arg.args[0], POSTFIX)}}}^{{-T}}"
-        return self.parenthesize(node.arg, POSTFIX) + self.transpose_mark
+        base = self.parenthesize(node.arg, POSTFIX)
+        if _SUPERSCRIPT_END.search(base):  # {x^{T}}^{T}: x^{T}^{T} is a double superscript, which TeX refuses
+            base = f"{{{base}}}"
+        return base + self.transpose_mark
 
     def _print_Compare(self, node):
         return self.paren(self.condition(node))

@@ -58,6 +58,8 @@ def grammar_path() -> Path:
 def _bold_name(text: str) -> str:
     if text.startswith("\\"):  # \mathbf{x}, \vec{x}, \boldsymbol{x}, \bm{x}, \boldsymbol{\sigma}
         inner = text[text.index("{") + 1:-1].strip()
+        if inner.startswith("\\mathrm{"):  # \boldsymbol{\mathrm{\Delta x}}
+            return _mathrm_text(inner[len("\\mathrm{"):-1])
         if inner.startswith("\\"):
             if inner[1:] not in _GREEK:
                 raise ParseError(f"'{inner}' is not a letter mcalc knows")
@@ -71,28 +73,42 @@ _GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": 
           "zeta": "ζ", "eta": "η", "theta": "θ", "iota": "ι", "kappa": "κ", "lambda": "λ", "mu": "μ",
           "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ", "tau": "τ", "upsilon": "υ", "phi": "φ",
           "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ", "Delta": "Δ",
-          "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω"}
+          "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
+          "vartheta": "θ", "varpi": "ϖ"}
+# The letter forms LaTeX reads as one name (\phi and \varphi are φ): one name in Unicode too
+_VARIANTS = str.maketrans("ϑϕϵ", "θφε")
 
 
 _INDEX_MARK = re.compile(r"(?<=[^\W\d_])_(?=[0-9]+$)")
 
 
 def canonical_name(name: str) -> str:
-    """One spelling for one name: w₁, w_1 and w1 are w1 (as w_{1} in LaTeX), and a
-    bold letter 𝐰 given as a name (--wrt 𝐰) is w."""
+    """One spelling for one name: w₁, w_1 and w1 are w1 (as w_{1} in LaTeX), ϕ is φ
+    (as \\phi and \\varphi are), and a bold letter 𝐰 given as a name (--wrt 𝐰) is w."""
     if any(0x1D400 <= ord(c) <= 0x1D7FF for c in name):
         name = "".join(unicodedata.normalize("NFKC", c) if 0x1D400 <= ord(c) <= 0x1D7FF else c for c in name)
-    return _INDEX_MARK.sub("", name.translate(_SUBSCRIPT_DIGITS))
+    return _INDEX_MARK.sub("", name.translate(_SUBSCRIPT_DIGITS).translate(_VARIANTS))
+
+
+def _mathrm_text(body: str) -> str:
+    """The name inside \\mathrm{…}: \\Delta x → Δx."""
+    out = re.sub(r"\\([A-Za-z]+)\s*", lambda m: _GREEK.get(m.group(1), "\0"), body)
+    if "\0" in out or not out:
+        raise ParseError(f"'\\mathrm{{{body}}}' is not a name mcalc reads (letters, digits, Greek letters)")
+    return out
 
 
 def _latex_name(text: str) -> str:
     """\\lambda → λ, \\mathrm{loss} → loss, u_{1} → u1, w₁ → w1 (subscript digits
     are the digits of the same name)."""
-    if text.startswith("\\mathrm{"):
-        return text[len("\\mathrm{"):-1]
+    if text.startswith("\\mathrm{"):  # \mathrm{loss}, \mathrm{lr}_{2}, \mathrm{\Delta x}
+        body, _, index = text[len("\\mathrm{"):].partition("}_{")
+        body, index = body.rstrip("}"), index.rstrip("}")
+        return _mathrm_text(body) + (index if index.isdigit() or not index else "_" + index)
     if text.startswith("\\"):  # \lambda, \delta_{3}
         letter, _, index = text[1:].partition("_{")
-        return _GREEK[letter] + index.rstrip("}")
+        index = index.rstrip("}")
+        return _GREEK[letter] + (index if index.isdigit() or not index else "_" + index)
     if "_{" in text:
         stem, sub = text[:-1].split("_{")
         return stem + sub if sub.isdigit() else f"{stem}_{sub}"

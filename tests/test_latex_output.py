@@ -42,7 +42,23 @@ def outputs() -> tuple[tuple[str, str], ...]:
                  matrices=[f"{k}:{v}" for k, v in case.get("matrices", {}).items()],
                  layout=case.get("layout", "numerator"))
         out += [(case["id"] + " steps", latex_steps(d)), (case["id"], d.latex)]
+    for i, (expr, wrt, decls) in enumerate(FORMS):
+        d = mcalc.diff(expr, wrt=wrt, **decls)
+        out += [(f"form {i + 1} steps", latex_steps(d)), (f"form {i + 1}", d.latex)]
     return tuple(out)
+
+
+# Names and forms where TeX or the reader could stumble: double transposes, subscripts
+# that are not digits, Greek in longer names, letter variants, log_softmax, the inverse
+# functions, a power of an inverse.
+FORMS = [
+    ("x^T^2", "x", {"vectors": ["x"]}), ("(X^T)^T@w", "w", {"matrices": ["X:n,n"]}),
+    ("x\'\'\'", "x", {"vectors": ["x"]}), ("sum(inv(A)^T^T @ x)", "x", {"matrices": ["A:n,n"], "vectors": ["x"]}),
+    ("η_t*x + lr2*x + lr_t*x", "x", {}), ("Δx^2", "Δx", {}), ("sum(Δx^2)", "Δx", {"vectors": ["Δx"]}),
+    ("ϑ^2 + ϖ*ϕ", "ϑ", {}), ("y · log_softmax(z)", "z", {"vectors": ["y", "z"]}),
+    ("asin(x/2) + acos(x/3) + atan(x) + asinh(x) + acosh(x^2 + 1) + atanh(x/2)", "x", {}),
+    ("sum(inv(S)^2 @ x)", "S", {"matrices": ["S:3,3"], "vectors": ["x:3"]}),
+]
 
 
 def _blocks(text: str) -> list[str]:
