@@ -296,6 +296,10 @@ class Algebra:
         if isinstance(c, A.Vec):
             inner = self.shape(c.arg)
             return c.arg if (inner.rows, inner.cols) == (rows, cols) else None
+        if isinstance(c, A.MatMul) and isinstance(c.left, A.Commutation) \
+                and (c.left.cols, c.left.rows) == (rows, cols):  # K(a, b) vec(H) = vec(Hᵀ), H a×b
+            h = self.unvec(c.right, c.left.rows, c.left.cols)
+            return None if h is None else self.transpose(h)
         if isinstance(c, A.Kron):  # kron(b, a) = vec(a bᵀ) for columns a (rows long) and b (cols long)
             sb, sa = self.shape(c.left), self.shape(c.right)
             if sa.is_col and sb.is_col and sa.rows == rows and sb.rows == cols:

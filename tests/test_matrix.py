@@ -167,6 +167,26 @@ def test_a_definition_named_with_a_digit_keeps_its_own_adjoint(expr):
         assert readback_error(d, d.text, seed) < 1e-8
 
 
+@pytest.mark.parametrize("expr,wrt", [
+    ("sum(softmax(S'@y))", "S"), ("x · softmax(P'@u)", "P"), ("sum(P')*tr(Q@P')", "P"),
+    ("norm(P'@Q@P')", "P"), ("v = P'@u; sum(Q@v@v')", "P"),
+])
+def test_a_scalar_by_a_transposed_matrix_has_its_closed_form(expr, wrt):
+    """K(m, n) vec(H) = vec(Hᵀ): a gradient through a transpose of the variable is laid
+    out as a matrix too (these were refused as 'only a row over vec(P)')."""
+    decls = {"matrices": ["P:m,n", "Q:m,n", "S:n,n"], "vectors": ["u:m", "x:n", "y:n"]}
+    for layout in ("numerator", "denominator"):
+        d = mcalc.diff(expr, wrt=wrt, layout=layout, **decls)
+        assert "kron" not in d.unicode and "vec" not in d.unicode
+        values = values_for(d, 0)
+        got = d.evaluate(values)
+        want = fd_jacobian(d, values)
+        if layout == "denominator":
+            want = [list(r) for r in zip(*want)]
+        assert max_rel_error(got, want) < 1e-6
+        assert readback_error(d, d.text) < 1e-8 and d.verify().ok
+
+
 # -- the four steps hold for matrices ------------------------------------------------
 def test_every_step_carries_its_shape():
     d = mcalc.diff("sum(tanh(W@x + b))", wrt="W", matrices=["W:m,n"], vectors=["x:n", "b:m"])
