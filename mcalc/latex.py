@@ -127,6 +127,8 @@ class LatexPrinter(JuxtaposingPrinter):
     def _juxtapose(self, left: str, right: str, node: A.Node) -> str:
         if isinstance(node.left, (A.Mul, A.MatMul)) and not self._scalars(node) and _ENDS_IN_TIMES.search(left[-40:]):
             left = self.paren(left)  # (u_{1} \times 2) x: u_{1} \times 2 x reads as u_{1} \times (2 x)
+        if _STARTS_WITH_DIGIT.match(right) and type(node) is A.MatMul and not self._scalars(node):
+            return left + " " + self.paren(right)  # x^{T} \left(2^{A}\right): a matrix product, not a scaling
         if _ENDS_IN_DIGIT.search(left[-16:]) and _STARTS_WITH_DIGIT.match(right):  # the tail: linear printing
             return left + " \\times " + right  # 300 \times 3^{99}: side by side, 300 3^{99} reads as 3003^{99}
         return left + " " + right

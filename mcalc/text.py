@@ -314,6 +314,8 @@ class UnicodePrinter(JuxtaposingPrinter):
         if isinstance(node.left, (A.Mul, A.MatMul)) and not self._scalars(node) and _ENDS_IN_TIMES.search(left[-40:]):
             left = self.paren(left)
         if _STARTS_NUMBER.match(right):
+            if type(node) is A.MatMul and not self._scalars(node):  # xᵀ(2^A): × would be element-wise
+                return left + self.paren(right)
             return f"{left} × {right}"  # x × 2, x² × 3, 2 × 3: never x2 or 23
         if not _LAST_NAME.search(left[-70:]):  # a name is at most 64 characters
             return left + right

@@ -97,3 +97,14 @@ def test_every_printed_equality_holds_with_named_adjoints(expr, wrt, declared, l
     d = mcalc.diff(expr, wrt=wrt, layout=layout, **declared)
     assert check(d, plain(d), "unicode", seed=5, tolerance=1e-4) >= 2
     assert check(d, latex_steps(d), "latex", seed=6, tolerance=1e-4) >= 2
+
+
+@pytest.mark.parametrize("expr,wrt,decls", [
+    ("x ⊗ (-2 w)", "w", {"vectors": ["x", "w"]}),  # diag(x) (-2I), not diag(x) -2I
+    ("[a, b]ᵀ[a, b]", "a", {}),  # u₂ ([1, 0]), not u₂ [1, 0]
+    ("x' @ 2^A @ x", "x", {"vectors": ["x"], "matrices": ["A:n,n"]}),  # xᵀ(2^A), not xᵀ × 2^A
+])
+def test_products_with_a_sign_a_bracket_or_a_number_in_front_read_as_products(expr, wrt, decls):
+    d = mcalc.diff(expr, wrt=wrt, **decls)
+    assert check(d, plain(d), "unicode", seed=1, tolerance=1e-6) >= 2
+    assert check(d, latex_steps(d), "latex", seed=2, tolerance=1e-6) >= 2
