@@ -92,6 +92,14 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
         if type(f) is A.Var and f.name not in res.base and _ATOM.fullmatch(f.name):
             res.note(f"'{f.name}(…)' is read as {f.name} times (…): mcalc has no user-defined functions", f.pos)
         return A.Juxtapose(_resolve(f, res), _resolve(node.right, res), pos=node.pos)
+    if type(node) is A.Pow and type(node.right) is A.Var and node.right.name[:1] == "T" and type(node.left) is not A.Num \
+            and len(node.right.name) > 1 and "T" not in res.base and node.right.name not in res.base:
+        # x^TAx: the paper's xᵀAx in ASCII (x^T Ax with a space is read so already)
+        rest = node.right.name[1:]
+        res.note(f"'^{node.right.name}' is read as the transpose ^T then {rest} "
+                 f"(declare T to read it as a power)", node.right.pos)
+        return A.Juxtapose(A.Transpose(_resolve(node.left, res), pos=node.pos),
+                           _name(A.Var(rest, pos=(node.right.pos or 1) + 1), res), pos=node.pos)
     if type(node) is A.Call and node.fn in _INVERSE and "a" in res.known:
         res.note(f"'{node.fn}(…)' is the inverse function {_INVERSE[node.fn]}; for a times "
                  f"{node.fn[1:]}(…) write a {node.fn[1:]}(…)", node.pos)

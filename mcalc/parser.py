@@ -41,6 +41,7 @@ _ALIASES = {"σ": "sigmoid", "log": "ln", "trace": "tr", "arcsin": "asin", "arcc
             "arctanh": "atanh"}
 _NODE_FUNCTIONS = {"dot": A.Dot, "kron": A.Kron}
 _UNARY_NODE_FUNCTIONS = {"diag": A.Diag, "vec": A.Vec}
+_SMALLEST, _LARGEST = Fraction(1, 10**300), Fraction(10**300)  # a number's magnitude, 1e-300 to 1e300
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _LETTERS = re.compile(r"(?:[^\W\d_][0-9₀-₉]*)+")  # x, u₁, W₁W₂: names the paper juxtaposes
 
@@ -413,7 +414,7 @@ def _make_transformer():
                 raise ParseError(f"number {str(tok)[:20]}… is out of range (1e-300 to 1e300)", tok.column, tok.line)
             value = Fraction(str(tok))
             if value.numerator.bit_length() > 1000 or value.denominator.bit_length() > 1000 or (
-                    value and not 1e-300 < abs(value) < 1e300):
+                    value and not _SMALLEST <= abs(value) <= _LARGEST):
                 raise ParseError(f"number {str(tok)[:20]} is out of range (1e-300 to 1e300)", tok.column, tok.line)
             return A.Num(value, pos=tok.column)
 

@@ -559,26 +559,27 @@ def _dot(ch, node):
 
 
 def _matmul(ch, node):
+    op = "'@'" if type(node) is A.MatMul else "a product written side by side"
     left, right = ch.check(node.left), ch.check(node.right)
     if isinstance(right, Flex):
         if isinstance(left, Flex):
             if isinstance(node.left, A.Transpose):  # xᵀ @ …: x is a vector
-                ch.force(left, vector(), node, "'@'")
-            ch.force(right, vector(), node, "'@'")
+                ch.force(left, vector(), node, op)
+            ch.force(right, vector(), node, op)
         if left.is_scalar or left.is_vector:
             raise ShapeError(f"cannot tell the shape of {', '.join(sorted(right.names))} on the right "
-                             f"of '@'; declare it with --vector or --matrix", node.pos)
-        ch.force(right, vector(ch.known(left.cols)), node, "'@'")
+                             f"of {op}; declare it with --vector or --matrix", node.pos)
+        ch.force(right, vector(ch.known(left.cols)), node, op)
     if isinstance(left, Flex):
         if isinstance(node.left, A.Transpose):  # xᵀ @ B: x is a vector
-            ch.force(left, vector(ch.known(right.rows)), node, "'@'")
+            ch.force(left, vector(ch.known(right.rows)), node, op)
         # X @ w: X's rows are sized by what X @ w meets (y - X@w makes them y's), else named N.
         rows = "?" + "_".join(sorted(left.names))
-        ch.force(left, Shape(rows, ch.known(right.rows)), node, "'@'")
+        ch.force(left, Shape(rows, ch.known(right.rows)), node, op)
     if left.is_scalar or right.is_scalar:
-        raise ch.clash(node, left, right, "'@' needs a matrix or vector on each side (use * with a scalar)")
+        raise ch.clash(node, left, right, f"{op} needs a matrix or vector on each side (use * with a scalar)")
     if not ch.unify(left.cols, right.rows):
-        raise ch.clash(node, left, right, "'@' needs the left side's columns to match the right side's rows")
+        raise ch.clash(node, left, right, f"{op} needs the left side's columns to match the right side's rows")
     return Shape(left.rows, right.cols)
 
 

@@ -60,7 +60,7 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
         raise McalcError("--steps goes with --latex (the text, rich and JSON views always show every step)")
     vectors, matrices, scalars = split_names(vector), split_matrices(matrix), split_names(scalar)
     if wrt is None:
-        wrt = _only_variable(source, vectors, matrices)
+        wrt = _only_variable(source, vectors, matrices, scalars)
     if emit is not None:
         return _emit(kind, source, wrt, vectors, matrices, scalars, layout, verify, strict_names, emit, output,
                      no_check)
@@ -200,9 +200,11 @@ def _source(expr: str | None, file: Path | None, kind: str = "diff") -> str:
     return expr
 
 
-def _only_variable(source: str, vectors: list[str], matrices: list[str]) -> str:
-    """The variable to differentiate by when --wrt is not given: the function's only one."""
+def _only_variable(source: str, vectors: list[str], matrices: list[str], scalars: list[str] = ()) -> str:
+    """The variable to differentiate by when --wrt is not given: the function's only one
+    (e and π are constants unless declared)."""
     from . import ast as A
+    from .names import CONSTANTS
     from .parser import parse
 
     program = parse(source)
@@ -210,7 +212,8 @@ def _only_variable(source: str, vectors: list[str], matrices: list[str]) -> str:
     names = set(A.names(program.body)).union(*(A.names(e) for _, e in program.definitions)) - defined
     sizes = {size for _, _, dims in program.declarations for size in dims}
     sizes |= {d.strip() for item in vectors + matrices for d in item.partition(":")[2].split(",")}
-    candidates = sorted(names - sizes)
+    declared = {item.partition(":")[0].strip() for item in [*vectors, *matrices, *scalars]}
+    candidates = sorted(names - sizes - (CONSTANTS - declared))
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

@@ -293,3 +293,9 @@ def test_printed_words_read_back_as_the_same_names(expr, wrt, decls, answer):
     assert d.unicode == answer
     for text in (d.text, d.unicode, d.latex):
         assert readback_error(d, text) < 1e-9, text
+
+
+def test_x_caret_TAx_is_the_papers_xTAx():
+    d = mcalc.diff("x^TAx", wrt="x", vectors=["x"], matrices=["A:n,n"])
+    assert d.unicode == "xᵀA + xᵀAᵀ" and any("read as the transpose ^T then Ax" in n for n in d.notes)
+    assert mcalc.diff("x^Tx", wrt="x", scalars=["Tx"]).text == "Tx*x^(Tx - 1)"  # T declared: a power
