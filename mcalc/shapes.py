@@ -402,7 +402,15 @@ class _Checker:
         a, b = self.resolve(a), self.resolve(b)
         if a == b:
             return True
-        pairs = ((b, a), (a, b)) if isinstance(a, str) and a.startswith("?=") else ((a, b), (b, a))
+        rows_a, rows_b = (isinstance(d, str) and d.startswith("?") and not d[1:].isdigit() for d in (a, b))
+        if rows_a and rows_b and a.startswith("?=") != b.startswith("?="):
+            # a vector's open length meets a matrix's open rows (b in W@x + b): the vector takes
+            # the matrix's, which settles to a new name (N), not the vector's default n
+            pairs = ((a, b),) if a.startswith("?=") else ((b, a),)
+        elif isinstance(a, str) and a.startswith("?="):
+            pairs = ((b, a), (a, b))
+        else:
+            pairs = ((a, b), (b, a))
         for open_, other in pairs:  # a length still open takes a declared vector's (default n)
             if isinstance(open_, str) and open_.startswith("?"):
                 if other == 1 and open_.startswith("?="):  # a declared vector is not a scalar
@@ -566,6 +574,9 @@ def _matmul(ch, node):
             if isinstance(node.left, A.Transpose):  # xᵀ @ …: x is a vector
                 ch.force(left, vector(), node, op)
             ch.force(right, vector(), node, op)
+        if left.is_row and not left.is_scalar:  # aᵀ @ X: X has a's length in rows; aᵀ @ x: x is a's length
+            ch.force(right, Shape(ch.known(left.cols), "?" + "_".join(sorted(right.names))) if _capitals(right)
+                     else vector(ch.known(left.cols)), node, op)
         if left.is_scalar or left.is_vector:
             raise ShapeError(f"cannot tell the shape of {', '.join(sorted(right.names))} on the right "
                              f"of {op}; declare it with --vector or --matrix", node.pos)
@@ -618,6 +629,9 @@ def _of_vector(ch, node: A.Call):
 
 def _norm(ch, node: A.Call):
     s = ch.check(node.args[0])
+    if isinstance(s, Flex):  # ‖x‖ of a name: a vector; ‖X‖ of a capital: a matrix, as Wx reads W
+        shape = Shape("?" + "_".join(sorted(s.names)), "n") if _capitals(s) else vector()
+        ch.force(s, shape, node, node.fn)
     if node.fn == "norm2" and isinstance(s, Shape) and s.is_matrix:
         raise ShapeError("‖X‖₂ of a matrix is its spectral norm, which mcalc does not derive; "
                          "‖X‖_F or norm(X) is the Frobenius norm", node.pos)

@@ -61,7 +61,7 @@ SHAPES = [
     _diff("w ⊗ X", "-v", "w", "-M", "X:N,n", wrt="w"), _diff("w · v", "-v", "w:n,v:m", wrt="w"),
     _diff("X @ w", "-v", "w:m", "-M", "X:N,n", wrt="w"), _diff("x @ 3", "-v", "x"),
     _diff("X * w", "-v", "w", "-M", "X:N,n", wrt="w"), _diff("[x, w]", "-v", "w"),
-    _diff("x' @ A @ x"), _diff("diag(X)", "-M", "X:N,n", wrt="X"), _diff("w + X", "-v", "w", "-M", "X:N,n", wrt="w"),
+    _diff("diag(X)", "-M", "X:N,n", wrt="X"), _diff("w + X", "-v", "w", "-M", "X:N,n", wrt="w"),
     _diff("sum(w) + v @ w", "-v", "w:n,v:m", wrt="w"), _diff("[[1,2],[3,4]] @ x", "-v", "x:3"),
     _diff("max(w, v)", "-v", "w:n,v:m", wrt="w"), _diff("(w > v)", "-v", "w:n,v:m", wrt="w"),
     _diff("A @ B", "-M", "A:n,m,B:n,m", wrt="A"), _diff("x^T + x", "-v", "x"),

@@ -187,6 +187,19 @@ def test_a_scalar_by_a_transposed_matrix_has_its_closed_form(expr, wrt):
         assert readback_error(d, d.text) < 1e-8 and d.verify().ok
 
 
+@pytest.mark.parametrize("expr,wrt,decls,shapes,num", [
+    ("W@x + b", "W", {"vectors": ["b"]}, {"W": ("N", "n"), "b": ("N", 1)}, "kron(xᵀ, I(N))"),  # b gets W's rows
+    ("a' @ X @ b", "X", {"vectors": ["a:m", "b:n"]}, {"X": ("m", "n")}, "baᵀ"),
+    ("x' @ A @ x", "x", {}, {"A": ("n", "n"), "x": ("n", 1)}, "xᵀA + xᵀAᵀ"),
+    ("norm(x)", "x", {}, {"x": ("n", 1)}, "xᵀ/‖x‖"),  # a norm is of a vector, or of a capital's matrix
+    ("norm(X)^2", "X", {}, {"X": ("N", "n")}, "2Xᵀ"),
+])
+def test_undeclared_shapes_are_inferred_as_the_readme_says(expr, wrt, decls, shapes, num):
+    d = mcalc.diff(expr, wrt=wrt, **decls)
+    assert {k: (v.rows, v.cols) for k, v in d.variables().items() if k in shapes} == shapes
+    assert d.unicode == num and d.verify().ok
+
+
 # -- the four steps hold for matrices ------------------------------------------------
 def test_every_step_carries_its_shape():
     d = mcalc.diff("sum(tanh(W@x + b))", wrt="W", matrices=["W:m,n"], vectors=["x:n", "b:m"])

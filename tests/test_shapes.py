@@ -24,6 +24,7 @@ INFERRED = [
     ("u = w ⊗ x; sum(u)", "w", {}, {"w": ("n", 1), "x": ("n", 1)}),
     ("𝐰 · 𝐱 + b", "w", {}, {"w": ("n", 1), "x": ("n", 1), "b": (1, 1)}),
     ("x' @ A @ x", "x", {"matrices": ["A:n,n"]}, {"A": ("n", "n"), "x": ("n", 1)}),
+    ("x' @ A @ x", "x", {}, {"A": ("n", "n"), "x": ("n", 1)}),  # xᵀ makes x a vector, A a matrix
     ("diag(v) @ x", "x", {}, {"v": ("n", 1), "x": ("n", 1)}),
     ("[x, y]", "x", {}, {"x": (1, 1), "y": (1, 1)}),
 ]
@@ -41,7 +42,7 @@ SHAPE_ERRORS = [
     ("x @ 3", {"vectors": ["x"]}, 3, ["use * with a scalar"]),
     ("X * w", {"vectors": ["w"], "matrices": ["X:N,n"]}, 3, ["for a matrix product use @"]),
     ("[x, w]", {"vectors": ["w"]}, None, ["a vector literal holds scalars"]),
-    ("x' @ A @ x", {}, None, ["cannot tell the shape of A", "declare it"]),
+    ("3 @ A", {}, None, ["cannot tell the shape of A", "declare it"]),
     ("diag(X)", {"matrices": ["X:N,n"]}, 1, ["diag needs a vector"]),
 ]
 
