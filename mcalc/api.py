@@ -276,6 +276,10 @@ class Derivation:
         from .evaluate import bind_sizes
 
         shapes = self.variables()
+        # a declared variable the answer has lost (a Hessian's, or one the function does not
+        # use) still gives its sizes: sum(I) needs n
+        known = {**self.typing.variables, **(self.gradient.typing.variables if self.gradient is not None else {})}
+        shapes = {**{n: known[n] for n in values if n in known and n not in shapes}, **shapes}
         mats = {name: _as_mat(v, name) for name, v in values.items() if name in shapes}
         sizes = bind_sizes(shapes, mats)
         for name, v in values.items():

@@ -38,8 +38,9 @@ class Intermediates:
         self.prefix = next(p for p in ("u", "v", "t", "q", "z_") if not any(
             name == p.rstrip("_") or name.startswith(p) and name[len(p):].isdigit() and name[len(p):].isascii()
             for name in taken))
+        # δ₁, δh₂, … unless a name of the function starts so already (a Hessian's gradient has its δs)
         self.adjoint_prefix = next(p for p in ("δ", "ε", "η", "d_") if not any(
-            name == p.rstrip("_") or name.startswith(p) and name[len(p):].isdigit() for name in taken))
+            name == p.rstrip("_") or name.startswith(p) for name in taken))
         self.root = self._visit(program.body)
 
     def _visit(self, node: A.Node, name: str | None = None) -> A.Node:

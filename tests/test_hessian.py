@@ -92,6 +92,27 @@ def test_printed_hessians_read_back(expr, wrt, decls, printed):
         assert readback_error(d, text, 4) < 1e-9, text
 
 
+SHARED = [  # definitions used more than once: their adjoints are named in the gradient, then again
+    "h = (1 + x'^2)^b; w2 = (1 + h^2)^b; q = (1 + w2^2)^b / (2 + tanh(x')); norm(q) / det(S @ S' + I(n))",
+    "g = ((S @ (x + x)) / exp(0.3*(exp(0.5*x)))); norm(g') * mean(S^3) * sum(c)",
+    "h2 = y' @ S + x'; z = (h2 * y') @ x^2; h1 = logsumexp(x) + a^2; (c' @ ln(2 + tanh(c))) / sigmoid(z^3) + h1",
+]
+
+
+@pytest.mark.parametrize("expr", SHARED)
+def test_the_hessians_adjoints_are_named_apart_from_the_gradients(expr):
+    d = mcalc.hessian(expr, wrt="x", vectors=["x:n", "y:n", "c:m"], matrices=["S:n,n"], scalars=["a", "b"])
+    values = random_values(d.gradient, 0)
+    assert max_rel_error(d.evaluate(values), fd_hessian(d, values)) < 1e-3  # entries up to 1e9: differences lose digits
+    assert d.verify().ok and readback_error(d, d.text, 0) < 1e-9
+
+
+def test_a_variable_the_hessian_lost_still_gives_its_size():
+    d = mcalc.hessian("sum(S + logsumexp(c)*I(n))", "c", matrices=["S:n,n"], vectors=["c:m"])
+    values = {"c": Mat(2, 1, (1.0, 2.0)), "S": Mat(3, 3, tuple(float(i) for i in range(9)))}
+    assert abs(d.evaluate(values)[0][0] - 3 * 0.19661193324148185) < 1e-12  # n = 3 from S: sum(I) = 3
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_matrix_toml_hessians(case):
     matrices = [f"{k}:{v}" for k, v in case.get("matrices", {}).items()]
