@@ -32,7 +32,9 @@ def hessian(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), sc
                            "matrix, ask for one variable")
     names = set(first.variables()) | {name for name, _ in first.shared}
     output = next(n for n in ("g", "grad", "∇y") if n not in names)
-    gradient = A.Program(tuple(first.shared), first.answer.expr, output=output)
+    shape = first.typing.shape
+    shared = tuple((name, _without_diagonals(e, shape)) for name, e in first.shared)
+    gradient = A.Program(shared, _without_diagonals(first.answer.expr, shape), output=output)
     decls = first.typing_declarations()
     second = derivation_from_program(
         first.text, gradient, first.wrt, layout=layout,
@@ -43,3 +45,53 @@ def hessian(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), sc
     second.notes = first.notes
     second.settle_symmetric()
     return second
+
+
+def _without_diagonals(node: A.Node, shape) -> A.Node:
+    """diag(v) times a column written element-wise, v ⊗ (…), and a row times diag(v)
+    as ((…)ᵀ ⊗ v)ᵀ: the same values, and a form whose derivative by v is diagonal
+    (the derivative of diag(v) itself would be a 3-index object)."""
+    if not node.children:
+        return node
+    if type(node) is A.MatMul:
+        factors = _chain(node)
+        rebuilt = [_without_diagonals(f, shape) for f in factors]
+        return _rejoin(rebuilt, factors, shape)
+    kids = tuple(_without_diagonals(c, shape) for c in node.children)
+    return node if all(a is b for a, b in zip(kids, node.children)) else node.rebuild(kids)
+
+
+def _chain(node: A.Node) -> list[A.Node]:
+    out = []
+    while type(node) is A.MatMul:
+        out.append(node.right)
+        node = node.left
+    out.append(node)
+    return out[::-1]
+
+
+def _product(factors: list[A.Node]) -> A.Node:
+    out = factors[0]
+    for f in factors[1:]:
+        out = A.MatMul(out, f)
+    return out
+
+
+def _rejoin(factors: list[A.Node], original: list[A.Node], shape) -> A.Node:
+    """The chain with each diag(v) that meets a column on its right (or a row on its left)
+    made element-wise; shapes are read from the original factors."""
+    for i in range(len(factors) - 1, -1, -1):
+        if type(factors[i]) is not A.Diag:
+            continue
+        v = factors[i].arg
+        right = original[i + 1:]
+        if right and shape(_product(right)).cols == 1:
+            tail = A.Mul(v, _product(factors[i + 1:]))  # and the diagonals before it, in turn
+            return _rejoin([*factors[:i], tail], [*original[:i], A.Mul(v, _product(right))], shape) if i else tail
+        left = original[:i]
+        if left and shape(_product(left)).rows == 1:
+            head = A.Transpose(A.Mul(A.Transpose(_product(factors[:i])), v))
+            rest = factors[i + 1:]
+            return _rejoin([head, *rest], [A.Transpose(A.Mul(A.Transpose(_product(left)), v)), *original[i + 1:]],
+                           shape) if rest else head
+    return _product(factors)

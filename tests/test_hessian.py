@@ -107,6 +107,17 @@ def test_the_hessians_adjoints_are_named_apart_from_the_gradients(expr):
     assert d.verify().ok and readback_error(d, d.text, 0) < 1e-9
 
 
+@pytest.mark.parametrize("expr", ["c' @ P @ tanh(x)", "sum(S @ exp(x))", "sum(P @ sigmoid(x))", "norm(P @ tanh(x))",
+                                  "c' @ diag(tanh(c)) @ P @ tanh(x)"])
+def test_a_gradient_with_a_diagonal_times_a_column_has_a_hessian(expr):
+    """The gradient Pᵀdiag(1 - tanh(x)²)… meets diag(v) w, which the Hessian reads as v ⊗ w
+    (these were refused as 'the derivative of diag(v) by v')."""
+    d = mcalc.hessian(expr, wrt="x", matrices=["P:m,n", "S:n,n"], vectors=["x:n", "c:m"])
+    values = random_values(d.gradient, 0)
+    assert max_rel_error(d.evaluate(values), fd_hessian(d, values)) < 1e-4
+    assert d.verify().ok and readback_error(d, d.text, 0) < 1e-9
+
+
 def test_a_variable_the_hessian_lost_still_gives_its_size():
     d = mcalc.hessian("sum(S + logsumexp(c)*I(n))", "c", matrices=["S:n,n"], vectors=["c:m"])
     values = {"c": Mat(2, 1, (1.0, 2.0)), "S": Mat(3, 3, tuple(float(i) for i in range(9)))}
