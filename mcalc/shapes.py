@@ -298,7 +298,8 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
         checker.check(node)
     except ShapeError:
         return {id(c) for c in constants}
-    out = set()
+    out = {id(n.arg) for n in A.walk(node) if type(n) is A.Vec and type(n.arg) in (A.Ones, A.Identity)}
+    out = {id(origin[k]) for k in out if k in origin}  # vec(I) is always sized: its length is its size squared
     for key, c in origin.items():
         hit = checker.memo.get(key)
         if hit is None or checker.concrete(hit[1]).rows != c.dim:

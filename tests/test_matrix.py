@@ -124,6 +124,9 @@ def test_a_scalar_expanded_to_a_matrix_is_not_distributed_as_a_scalar(expr):
     ("x[1] * x1", "x1", {"vectors": ["x:3", "x1:3"]}, "x[1]I(3)"),
     ("tr(c*S + c)", "c", {"matrices": ["S:3,3"]}, "sum(I(3))"),  # one I in two places, each read alone
     ("sum((c*S + c) @ x)", "c", {"matrices": ["S:3,3"], "vectors": ["x:3"]}, "sum(ones(3)xᵀ)"),
+    ("S + a*I(n) + sum(x)", "a,x", {"matrices": ["S:n,n"], "vectors": ["x:n"]}, "vec(I(n))"),  # vec(I) is n² long
+    ("S + ((c' * c') @ (P @ y))*I(n) + norm(P)", "P", {"matrices": ["S:n,n", "P:m,n"], "vectors": ["y:n", "c:m"]},
+     "vec(I(n))"),
 ])
 def test_what_is_printed_reads_back_where_a_reading_could_differ(expr, wrt, decls, printed):
     d = mcalc.diff(expr, wrt=wrt, **decls)
