@@ -300,6 +300,13 @@ class Algebra:
                 and (c.left.cols, c.left.rows) == (rows, cols):  # K(a, b) vec(H) = vec(Hᵀ), H a×b
             h = self.unvec(c.right, c.left.rows, c.left.cols)
             return None if h is None else self.transpose(h)
+        if isinstance(c, A.MatMul) and isinstance(c.left, A.Kron):  # kron(B, A) vec(X) = vec(A X Bᵀ)
+            b, a = c.left.left, c.left.right
+            sa, sb = self.shape(a), self.shape(b)
+            if (sa.rows, sb.rows) == (rows, cols):
+                x = self.unvec(c.right, sa.cols, sb.cols)
+                if x is not None:
+                    return self.jmul(self.jmul(a, x), self.transpose(b))
         if isinstance(c, A.Kron):  # kron(b, a) = vec(a bᵀ) for columns a (rows long) and b (cols long)
             sb, sa = self.shape(c.left), self.shape(c.right)
             if sa.is_col and sb.is_col and sa.rows == rows and sb.rows == cols:

@@ -173,6 +173,8 @@ def test_a_definition_named_with_a_digit_keeps_its_own_adjoint(expr):
 @pytest.mark.parametrize("expr,wrt", [
     ("sum(softmax(S'@y))", "S"), ("x · softmax(P'@u)", "P"), ("sum(P')*tr(Q@P')", "P"),
     ("norm(P'@Q@P')", "P"), ("v = P'@u; sum(Q@v@v')", "P"),
+    ("sum(tanh(x' @ P'))", "P"), ("sum(tanh(u' @ (P @ S)))", "P"), ("t = (x' @ P')'; t' @ t", "P"),
+    ("sum((x' @ P')^3)", "P"),  # kron(B, A) vec(X) = vec(A X Bᵀ)
 ])
 def test_a_scalar_by_a_transposed_matrix_has_its_closed_form(expr, wrt):
     """K(m, n) vec(H) = vec(Hᵀ): a gradient through a transpose of the variable is laid
