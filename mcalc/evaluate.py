@@ -15,6 +15,9 @@ from .errors import EvaluationError, MissingValue, Overflow
 from .shapes import Shape
 
 
+_SCALAR_SIGN = {"⊗": "×", "⊘": "/"}
+
+
 class Mat(NamedTuple):
     rows: int
     cols: int
@@ -183,6 +186,8 @@ class Evaluator:
 
     # -- element-wise -----------------------------------------------------------
     def _map2(self, a: Mat, b: Mat, f, what: str) -> Mat:
+        if (a.is_scalar or b.is_scalar) and what in _SCALAR_SIGN:  # 2x: ×, / as written, not ⊗ ⊘
+            what = _SCALAR_SIGN[what]
         if a.is_scalar and not b.is_scalar:
             a = Mat.fill(b.rows, b.cols, a.data[0])
         if b.is_scalar and not a.is_scalar:

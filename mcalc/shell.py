@@ -301,13 +301,22 @@ def _json(data) -> str:
     return json.dumps(data, ensure_ascii=not _utf(sys.stdout), indent=2) + "\n"
 
 
+def _escape(error: UnicodeError) -> tuple[str, int]:
+    chars = error.object[error.start:error.end]
+    return "".join(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in chars), error.end
+
+
 def _prepare_streams() -> None:
     """Text for a stream whose encoding cannot show it (ASCII, cp1252) is written with
-    backslash escapes (∂ as \\u2202) rather than failing."""
+    backslash escapes (∂ as \\u2202, × as \\u00d7: always four or eight hex digits, as
+    JSON and Python write them) rather than failing."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None and hasattr(stream, "reconfigure") and not _utf(stream):
+            import codecs
+
+            codecs.register_error("mcalc.escape", _escape)
             try:
-                stream.reconfigure(errors="backslashreplace")
+                stream.reconfigure(errors="mcalc.escape")
             except (ValueError, OSError):
                 pass
 

@@ -45,3 +45,21 @@ def test_there_are_examples_for_the_paper():
 
 def test_there_are_examples_beyond_it():
     assert {"two-layer.mc", "softmax-regression.mc", "least-squares.mc", "newton.mc"} <= {p.name for p in EXAMPLES}
+
+
+def _readme_block(command: str) -> str:
+    """The output the README shows after ``$ command``, up to the next $ line or the fence."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"$ {command}\n") + len(command) + 3
+    end = min(i for i in (text.find("\n$ ", start), text.find("```", start)) if i >= 0)
+    return text[start:end].rstrip("\n")
+
+
+@pytest.mark.parametrize("command", ['mcalc diff "sum(w*x)+b" --wrt w', "mcalc check examples/notes.md"])
+def test_the_readmes_outputs_are_what_mcalc_prints(command, capsys, monkeypatch):
+    from mcalc.cli import run
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    args = shlex.split(command)[1:]
+    run(args[:1] + ["--format", "text"] + args[1:] if args[0] == "diff" else args)
+    assert capsys.readouterr().out.rstrip("\n") == _readme_block(command)

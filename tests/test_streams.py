@@ -77,7 +77,7 @@ def test_terminals_that_cannot_show_the_symbols(encoding):
     env = {"PYTHONIOENCODING": encoding}
     r = shell("MCALC diff 'sum(w*x)+b' --wrt w --format text", env=env, encoding=encoding)
     assert r.returncode == 0 and r.stderr == ""
-    times = "\\xd7" if encoding == "ascii" else "×"  # cp1252 has ×, not ∂ or ᵀ
+    times = "\\u00d7" if encoding == "ascii" else "×"  # cp1252 has ×, not ∂ or ᵀ; escapes are all \\uXXXX
     assert r.stdout.rstrip().splitlines()[-1] == f"\\u2202y/\\u2202w = x\\u1d40    (1{times}n row vector)"
     r = shell("MCALC diff 'sum(w*x)+b' --wrt w --format json", env=env)
     assert r.returncode == 0 and r.stdout.isascii()
