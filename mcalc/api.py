@@ -193,12 +193,22 @@ class Derivation:
         arrays and scalars}) as rows — or, with ``as_array``, as a NumPy array,
         computed by NumPy with diagonal Jacobians kept diagonal until the end (for
         large sizes: a 10,000×10,000 diag(x) costs 10,000 numbers until then)."""
-        from .evaluate import Evaluator
-
         if not isinstance(values, Mapping):
             raise TypeError(f"values must be a mapping of names to values, not {type(values).__name__}")
 
         mats, sizes = self._bind(values)
+        try:
+            return self._evaluate(values, mats, sizes, as_array)
+        except MissingValue as e:  # a value given under another name (X for x) is ignored: say so
+            ignored = sorted(set(values) - set(mats) - set(sizes))
+            if not ignored:
+                raise
+            raise MissingValue(f"{e.message}; {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} "
+                               f"not a variable of the function") from None
+
+    def _evaluate(self, values, mats, sizes, as_array):
+        from .evaluate import Evaluator
+
         if as_array:
             from .arrays import ArrayEvaluator, dense
 

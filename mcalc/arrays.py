@@ -11,6 +11,7 @@ import numpy as np
 from . import ast as A
 from .errors import EvaluationError, MissingValue
 from .shapes import dim_value
+from .evaluate import missing
 
 
 class Diagonal:
@@ -69,7 +70,7 @@ class ArrayEvaluator:
             return self.values[node.name]
         if node.name in self.sizes:
             return np.array([[float(self.sizes[node.name])]])
-        raise MissingValue(f"no value for {node.name} (give --at {node.name}=...)")
+        raise MissingValue(missing(node.name, self.values))
 
     def _Ones(self, node):
         return np.ones((self.size(node.dim or "n"), 1))

@@ -96,6 +96,7 @@ _INCLUDE = re.compile(r"\\(input|include)\{([^}]*)\}")
 
 
 _NO_EQUATION = "<an annotation with no equation after it>"
+_MALFORMED = "<a malformed claim table>"
 
 
 def _is_claim(text: str) -> bool:
@@ -139,8 +140,13 @@ def _toml_claims(path: str, text: str) -> list[Claim]:
         line = _toml_line(lines, kind, table.get("id"))
         try:
             claims.append(Claim(path, line, _toml_claim_text(table), id=table.get("id")))
-        except (KeyError, TypeError) as e:
-            claims.append(Claim(path, line, f"<malformed: {e}>", id=table.get("id")))
+        except KeyError as e:
+            claims.append(Claim(path, line, _MALFORMED, id=table.get("id"), options=(
+                f"the [[{kind}]] table has no {e} (a claim needs expr, wrt and expect; "
+                f"it has {', '.join(sorted(table)) or 'no keys'})")))
+        except TypeError as e:
+            claims.append(Claim(path, line, _MALFORMED, id=table.get("id"),
+                                options=f"the [[{kind}]] table is malformed ({e})"))
     return claims
 
 
@@ -391,6 +397,8 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
     from .render import unicode_name
     from .second import hessian as second_derivative
 
+    if claim.text == _MALFORMED:
+        return Result(claim, "error", claim.options)
     if claim.text == _NO_EQUATION:
         return Result(claim, "error", f"the annotation '{claim.options}' is not a claim (d/dx (f) = answer, "
                       f"d2/dx2 (f) = answer) and no equation follows it to take it as that equation's "

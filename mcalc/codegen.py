@@ -169,15 +169,17 @@ NESTING = 40  # parentheses in one expression before it is cut into a temporary
 # ----- names -------------------------------------------------------------------------
 def code_name(name: str) -> str:
     """A name as Python reads it: identifiers are taken in NFKC form (ϑ is θ), and a
-    keyword argument passed as a string must be spelt so."""
-    return unicodedata.normalize("NFKC", name)
+    keyword argument passed as a string must be spelt so; a keyword takes a trailing
+    underscore, as Python's style guide spells one as a name (lambda → lambda_)."""
+    code = unicodedata.normalize("NFKC", name)
+    return code + "_" if keyword.iskeyword(code) else code
 
 
 def python_name(name: str, what: str) -> str:
     """A name of the derivation as a Python identifier (Greek letters stay), or a
     NotSupported error saying why it cannot be one."""
     code = code_name(name)
-    if not code.isidentifier() or keyword.iskeyword(code) or code == "_":
+    if not code.isidentifier() or code == "_":
         raise NotSupported(f"the {what} '{name}' cannot be a Python name in the emitted code; rename it")
     return code
 

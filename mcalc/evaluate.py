@@ -18,6 +18,13 @@ from .shapes import Shape
 _SCALAR_SIGN = {"⊗": "×", "⊘": "/"}
 
 
+def missing(name: str, given) -> str:
+    """The message for a variable with no value: how to give one, on the command line
+    and from Python, and the values that were given."""
+    have = f"; values were given for {', '.join(sorted(given))}" if given else ""
+    return f"no value for {name} (--at {name}=… on the command line, or {name!r} in the values){have}"
+
+
 class Mat(NamedTuple):
     rows: int
     cols: int
@@ -172,7 +179,7 @@ class Evaluator:
             return self.values[node.name]
         if node.name in self.sizes:
             return Mat.scalar(self.sizes[node.name])
-        raise MissingValue(f"no value for {node.name} (give --at {node.name}=...)")
+        raise MissingValue(missing(node.name, self.values))
 
     def _Ones(self, node):
         return Mat.fill(self.size(node.dim or "n"), 1, 1.0)

@@ -31,9 +31,10 @@ _CMP = {"≥": ">=", "≤": "<=", "\\geq": ">=", "\\ge": ">=", "\\leq": "<=", "\
 _CONSTANTS = {"I": A.Identity, "ones": A.Ones}
 # Sized constants written as calls: I(n), ones(n), zeros(m, n), commutation(m, n).
 _SIZED = {"I": 1, "ones": 1, "zeros": 2, "commutation": 2}
-# Python's keywords are no names in mcalc: 'x if y else z' is a mistake, not a product.
+# Python's keywords are no names in mcalc: 'x if y else z' is a mistake, not a product
+# (but lambda is: a regularisation weight, written λ or lambda).
 _RESERVED = {"and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
-             "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+             "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is",
              "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
              "None", "True", "False"}
 _ALIASES = {"σ": "sigmoid", "log": "ln", "trace": "tr", "arcsin": "asin", "arccos": "acos", "arctan": "atan",

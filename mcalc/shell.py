@@ -442,8 +442,9 @@ def run(argv: list[str] | None = None) -> int:
             return e.exit_code
         if isinstance(e, typer.Abort):
             return usage("aborted")
-        if type(e).__name__ == "NoArgsIsHelpError":  # usage errors: unknown option, bad --layout, …
-            return int(ExitCode.USAGE)  # (the help is already printed)
+        if type(e).__name__ == "NoArgsIsHelpError":  # `mcalc` alone, `mcalc check` with no file: the help
+            _out(e.ctx.get_help() + "\n")
+            return int(ExitCode.USAGE)
         return usage(" ".join(e.format_message().split()))
     except RecursionError:
         return usage("not supported: the expression nests too deeply", "not supported")

@@ -315,3 +315,13 @@ def test_the_default_pool_takes_only_the_free_cores(monkeypatch, cores, load, fr
     monkeypatch.setattr(C.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     monkeypatch.setattr(C.os, "getloadavg", lambda: (load, load, load))
     assert C.free_cores() == free
+
+
+@pytest.mark.parametrize("table,words", [
+    ('expr = "x^2"\nexpct = "2x"\nwrt = "x"', "has no 'expect' (a claim needs expr, wrt and expect; it has expct"),
+    ('expr = "x^2"\nexpect = "2x"', "has no 'wrt'"),
+])
+def test_a_toml_claim_missing_a_key_names_it(table, words):
+    (claim,) = find_claims("c.toml", '[[claim]]\nid = "a"\n' + table + "\n")
+    result = check_claim(claim)
+    assert result.status == "error" and words in result.message and claim.line == 2

@@ -602,3 +602,20 @@ def test_the_wheel_carries_license_py_typed_and_the_schema(tmp_path):
     assert "License-Expression: MIT" in metadata and "Classifier: Typing :: Typed" in metadata
     assert "Project-URL: " in metadata and "Requires-Python: >=3.11" in metadata
     assert "Requires-Dist: typer<0.29,>=0.27.2" in metadata
+
+
+def test_a_missing_value_says_how_to_give_it_and_what_was_ignored():
+    d = mcalc.diff("x*y", wrt="x")
+    with pytest.raises(mcalc.errors.MissingValue, match="'y' in the values.*Y is not a variable of the function"):
+        d.evaluate({"x": 1, "Y": 2})
+
+
+def test_lambda_is_a_name_and_emits_as_lambda_():
+    assert mcalc.diff("lambda*norm(w)^2", wrt="w", vectors=["w"]).text == "2*lambda*w^T"
+    assert "def f(*, lambda_, w):" in mcalc.emit("lambda*norm(w)^2", "w", vectors=["w"])
+
+
+def test_mcalc_alone_shows_the_usage(capsys):
+    from mcalc.shell import run as shell_run
+
+    assert shell_run([]) == 2 and "Usage: mcalc" in capsys.readouterr().out
