@@ -341,11 +341,15 @@ class _Builder:
         return isinstance(node, A.Mul) and any(isinstance(c, A.Identity) for c in node.children)
 
     def combine(self, c) -> Step:
+        from .text import unicode_name
+
+        # one Combine step per variable: by several, each says which it is
+        title = "Combine" if len(self.d.wrt) == 1 else f"Combine, by {unicode_name(c.variable)}"
         head = self.sym(self.t.output, c.variable, vec=self.d.kind() == "gradient")
         shape = self.lay_shape(c.shape)
         value = self.lay(c.value)
         if c.rule == TOTAL and c.paths:
-            return Step(3, "Combine", c.rule, self._totals(c, head, shape), "combine")
+            return Step(3, title, c.rule, self._totals(c, head, shape), "combine")
         rows = []
         note = ""
         if c.paths and all(c.paths):
@@ -372,7 +376,7 @@ class _Builder:
             rows.append(Row((), None, f"using {identity}", "note"))
         if head.vec:
             rows.insert(0, Row((), None, self.note("vecrow"), "note"))
-        return Step(3, "Combine", c.rule, tuple(rows), "combine")
+        return Step(3, title, c.rule, tuple(rows), "combine")
 
     def _totals(self, c, head: D, shape: Shape) -> tuple[Row, ...]:
         """§4.5.2: the total derivative of each intermediate that the variable

@@ -360,7 +360,12 @@ def _tex_dim(dim) -> str:
 
 
 def _tex_text(text: str) -> str:
-    return text.replace("§", r"\S ")
+    """Words for \\text{…}: § as \\S, a name (by w₁, by λ) as mathematics."""
+    from .latex import latex_name
+    from .parser import canonical_name
+
+    text = text.replace("§", r"\S ")
+    return re.sub(r"(?<=Combine, by )\S+", lambda m: f"${latex_name(canonical_name(m.group()))}$", text)
 
 
 def _node(d, node) -> dict:
