@@ -44,6 +44,7 @@ _NODE_FUNCTIONS = {"dot": A.Dot, "kron": A.Kron}
 _UNARY_NODE_FUNCTIONS = {"diag": A.Diag, "vec": A.Vec}
 _SMALLEST, _LARGEST = Fraction(1, 10**300), Fraction(10**300)  # a number's magnitude, 1e-300 to 1e300
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+_SUBSCRIPTED = re.compile(r"[^\W\d_][0-9]*_[0-9A-Za-z]+")  # η_t, u_k: a name with its index
 _LETTERS = re.compile(r"(?:[^\W\d_][0-9₀-₉]*)+")  # x, u₁, W₁W₂: names the paper juxtaposes
 
 _parser = None
@@ -439,7 +440,7 @@ def _make_transformer():
             if "}_{" in text:  # \mathbf{w}_{1}
                 text, sub = text.split("}_{", 1)
                 text, sub = text + "}", sub[:-1]
-            name = _bold_name(text) + sub
+            name = _bold_name(text) + (sub if sub.isdigit() or not sub else "_" + sub)  # \mathbf{u}_{k}: u_k
             self.bold_names.add(name)
             return A.Var(name, pos=tok.column)
 
@@ -491,8 +492,9 @@ def _make_transformer():
                 return self._sized(fn, args, tok)
             if fn not in FUNCTIONS:
                 split = _function_suffix(fn)
-                if split is None and len(args) == 1 and tok.type == "NAME" and _LETTERS.fullmatch(fn):
-                    name = self.name([tok])  # x(x + 1): x times (x + 1)
+                if split is None and len(args) == 1 and tok.type == "NAME" and \
+                        (_LETTERS.fullmatch(fn) or _SUBSCRIPTED.fullmatch(fn)):
+                    name = self.name([tok])  # x(x + 1), η_t(x + 1): a name times (…); names.py decides
                     return A.Apply(name, args[0], pos=tok.column + len(str(tok)))
                 if split is None:
                     known = ", ".join(sorted(FUNCTIONS))
@@ -605,8 +607,10 @@ def _postfix(arg: A.Node, build, grouped: dict) -> A.Node:
     """An operator written after x(…) or bsum(…) applies to the parenthesis or the
     call, not to the product: x(x + 1)² is x (x + 1)², bsum(x)ᵀ is b sum(x)ᵀ; but
     after a parenthesis around them, to all of it: (bsum(x))ᵀ is (b sum(x))ᵀ."""
-    if type(arg) in (A.Apply, A.Prefixed) and id(arg) not in grouped:
-        return type(arg)(arg.left, _postfix(arg.right, build, grouped), pos=arg.pos)
+    if type(arg) in (A.Apply, A.Prefixed) and id(arg) not in grouped:  # A(B(-C))ᵀ is A (B(-C))ᵀ
+        if type(arg) is A.Apply:  # the parenthesis is closed: A(xxᵀ)ᵀ is A (xxᵀ)ᵀ, not A x(xᵀ)ᵀ
+            grouped[id(arg.right)] = arg.right
+        return type(arg)(arg.left, build(arg.right), pos=arg.pos)
     return build(arg)
 
 

@@ -239,10 +239,10 @@ def _product(d, factors, style: str) -> str:
         text = _term(d, f, style, factor=True)
         if prev is not None:
             both = not _is_scalar(d, prev) and not _is_scalar(d, f)
-            if both and style != "latex" and text.startswith("(") and _ends_in_function(out):
-                out = f"({out})"  # I (-I) would read as the call I(-I); (I) alone after another I as I(I)
             if both and text.startswith(("-", "[")):  # diag(x) (-2I), not diag(x) -2I (a difference);
                 text = f"({text})" if style != "latex" else rf"\left({text}\right)"  # u₂ ([1, 0]), not x [1]
+            if both and style != "latex" and text.startswith("(") and _ends_in_function(out):
+                out = f"({out})"  # I (-I) would read as the call I(-I); (I) alone after another I as I(I)
             out += " " if both else times
         out += text
         prev = f

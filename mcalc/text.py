@@ -82,7 +82,10 @@ class Printer:
 
     def _binary(self, node, op: str) -> str:
         level = precedence(node)
-        return self.parenthesize(node.left, level) + op + self.parenthesize(node.right, level, strict=True)
+        right = self.parenthesize(node.right, level, strict=True)
+        if right.startswith("-") and op.strip() not in ("+", "-", ""):  # a · (-2x), not a · -2 × …
+            right = self.paren(right)
+        return self.parenthesize(node.left, level) + op + right
 
     # -- leaves ---------------------------------------------------------------
     def _print_Num(self, node):
@@ -179,6 +182,7 @@ class TextPrinter(Printer):
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _SUPERSCRIPT_DIGITS = set("⁰¹²³⁴⁵⁶⁷⁸⁹")
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_CARET_TAIL = re.compile(r"\^(\([^()]*\)|[^\s()^]+)$")  # a power written with ^ ends the text
 _PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
 
@@ -313,6 +317,10 @@ class UnicodePrinter(JuxtaposingPrinter):
         reads as Q × (2x)."""
         if isinstance(node.left, (A.Mul, A.MatMul)) and not self._scalars(node) and _ENDS_IN_TIMES.search(left[-40:]):
             left = self.paren(left)
+        if _CARET_TAIL.search(left[-70:]):  # (2^A)(2^A): 2^A(2^A) reads as 2^(A(2^A))
+            left = self.paren(left)
+        if right.startswith("[") and _LAST_NAME.search(left[-70:]):  # δ([0, 1]): δ[0, 1] reads as an element
+            right = self.paren(right)
         if _STARTS_NUMBER.match(right):
             if type(node) is A.MatMul and not self._scalars(node):  # xᵀ(2^A): × would be element-wise
                 return left + self.paren(right)

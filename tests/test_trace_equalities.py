@@ -103,8 +103,22 @@ def test_every_printed_equality_holds_with_named_adjoints(expr, wrt, declared, l
     ("x ⊗ (-2 w)", "w", {"vectors": ["x", "w"]}),  # diag(x) (-2I), not diag(x) -2I
     ("[a, b]ᵀ[a, b]", "a", {}),  # u₂ ([1, 0]), not u₂ [1, 0]
     ("x' @ 2^A @ x", "x", {"vectors": ["x"], "matrices": ["A:n,n"]}),  # xᵀ(2^A), not xᵀ × 2^A
+    # found by an independent random test of the traces:
+    ("sum(A@(B@(-C))')", "A", {"matrices": ["A:n,n", "B:n,n", "C:n,n"]}),  # A(B(-C))ᵀ, not AB(-C)ᵀ
+    ("A@(x@x')'", "A", {"matrices": ["A:n,n"], "vectors": ["x"]}),  # A(xxᵀ)ᵀ, not Ax(xᵀ)ᵀ
+    ("(2^A) @ (2^A)", "A", {"matrices": ["A:n,n"]}),  # (2^A)(2^A), not 2^(A(2^A))
+    ("1.5*(-2*z)", "z", {"vectors": ["z"]}), ("x/3 + (-3)*x", "x", {"vectors": ["x"]}),  # I (-2I) is no I(size)
+    ("η_t*(x + 1)", "x", {}),  # η_t(x + 1) is η_t times (x + 1)
+    ("norm(a*(-(2*(2*w))))", "a", {"vectors": ["w"]}),  # a · (-2 × 2w)
+    ("norm([sqrt(c^2 + 1), c/(x[1]^2 + 1)])*z", "c", {"vectors": ["x:3", "z"]}),  # δ([0, 1]), not δ[0, 1]
+    ("u_k = -z; softmax(u_k)", "z", {"vectors": ["z"]}), ("sum(x_t^2) + sum(x_t)", "x_t", {"vectors": ["x_t"]}),
 ])
 def test_products_with_a_sign_a_bracket_or_a_number_in_front_read_as_products(expr, wrt, decls):
-    d = mcalc.diff(expr, wrt=wrt, **decls)
-    assert check(d, plain(d), "unicode", seed=1, tolerance=1e-6) >= 2
-    assert check(d, latex_steps(d), "latex", seed=2, tolerance=1e-6) >= 2
+    from numeric import readback_error
+
+    for layout in ("numerator", "denominator"):
+        d = mcalc.diff(expr, wrt=wrt, layout=layout, **decls)
+        assert check(d, plain(d), "unicode", seed=1, tolerance=1e-6) >= 2
+        assert check(d, latex_steps(d), "latex", seed=2, tolerance=1e-6) >= 2
+        for text in (d.text, d.unicode, d.latex):
+            assert readback_error(d, text) < 1e-9, text

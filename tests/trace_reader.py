@@ -203,7 +203,8 @@ class Values:
             raise AssertionError(f"not a name: {text!r}")
         greek = {"delta": "δ", "varepsilon": "ε", "epsilon": "ε", "eta": "η", "lambda": "λ", "sigma": "σ"}
         stem = greek.get(m.group(1), m.group(1)) if text.startswith("\\") and "mathbf" not in text else m.group(1)
-        return stem + (m.group(2) or "")
+        sub = m.group(2) or ""
+        return stem + (sub if sub.isdigit() or not sub else "_" + sub)  # u_{k} is u_k, u_{1} is u1
 
     def _symbols(self, term: str, style: str, total_step: bool, subject, first: bool):
         """The term with each derivative symbol replaced by a bound placeholder."""
