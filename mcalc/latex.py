@@ -125,7 +125,8 @@ class LatexPrinter(JuxtaposingPrinter):
         return isinstance(node, A.Div) and self._vectorish(node.right) or super()._spaced(node)
 
     def _juxtapose(self, left: str, right: str, node: A.Node) -> str:
-        if isinstance(node.left, (A.Mul, A.MatMul)) and not self._scalars(node) and _ENDS_IN_TIMES.search(left[-40:]):
+        if isinstance(node.left, (A.Mul, A.MatMul, A.Neg)) and not self._scalars(node) \
+                and _ENDS_IN_TIMES.search(left[-40:]):
             left = self.paren(left)  # (u_{1} \times 2) x: u_{1} \times 2 x reads as u_{1} \times (2 x)
         if _STARTS_WITH_DIGIT.match(right) and type(node) is A.MatMul and not self._scalars(node):
             return left + " " + self.paren(right)  # x^{T} \left(2^{A}\right): a matrix product, not a scaling

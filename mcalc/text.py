@@ -315,7 +315,8 @@ class UnicodePrinter(JuxtaposingPrinter):
         right takes ×; a longer name a space (lossx would be another name).  A
         left factor written with × stands in parentheses: (Q × 2)x, since Q × 2x
         reads as Q × (2x)."""
-        if isinstance(node.left, (A.Mul, A.MatMul)) and not self._scalars(node) and _ENDS_IN_TIMES.search(left[-40:]):
+        if isinstance(node.left, (A.Mul, A.MatMul, A.Neg)) and not self._scalars(node) \
+                and _ENDS_IN_TIMES.search(left[-40:]):  # (-P × 2)x: -P × 2x reads as -P × (2x)
             left = self.paren(left)
         if _CARET_TAIL.search(left[-70:]):  # (2^A)(2^A): 2^A(2^A) reads as 2^(A(2^A))
             left = self.paren(left)

@@ -225,6 +225,7 @@ def _trace_holds(expr: str, wrt: str, layout: str, seed: int, declared: dict) ->
 @given(pair=_matrix_exprs(), kind=st.integers(0, 2), which=st.integers(0, 5), seed=st.integers(0, 10**6),
        layout=st.sampled_from(["numerator", "denominator"]))
 @example(pair=("(P) * (sum(P))", "sum(P)"), kind=1, which=1, seed=0, layout="denominator")  # (Psum(P))ᵀ
+@example(pair=("-((P) * (2))", "sum(P)"), kind=1, which=0, seed=0, layout="numerator")  # (-P × 2)x
 def test_every_printed_equality_holds_by_matrices(pair, kind, which, seed, layout):
     """The same for expressions over matrices (vec-Jacobians, gradients laid out as matrices)."""
     expr, names = _matrix_case(pair, kind)
