@@ -65,9 +65,16 @@ def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare
     if len(factors) != 1:
         return None
     (cond,) = factors
-    value = rest[0] if rest else A.ONE
-    for r in rest[1:]:
-        value = A.MatMul(value, r) if not shape(value).is_scalar and not shape(r).is_scalar else A.Mul(value, r)
+
+    def without(n: A.Node) -> A.Node:  # the product with the comparison taken out, each ⊗ and @ kept
+        if n is cond:
+            return A.ONE
+        if not isinstance(n, (A.Mul, A.MatMul)):
+            return n
+        left, right = without(n.left), without(n.right)
+        return right if left is A.ONE else left if right is A.ONE else n.rebuild((left, right))
+
+    value = without(node)
     s = shape(node)
     zero = A.ZERO if s.is_scalar else A.Zero(s.rows, s.cols)
     return value, cond, zero, A.Compare(_NEGATED[cond.op], cond.left, cond.right)

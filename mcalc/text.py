@@ -322,6 +322,8 @@ class UnicodePrinter(JuxtaposingPrinter):
             left = self.paren(left)
         if right.startswith("[") and _LAST_NAME.search(left[-70:]):  # δ([0, 1]): δ[0, 1] reads as an element
             right = self.paren(right)
+        if right.startswith("‖"):  # x(‖y‖): a bar right after x would close a norm, not open one
+            right = self.paren(right)
         if _STARTS_NUMBER.match(right):
             if type(node) is A.MatMul and not self._scalars(node):  # xᵀ(2^A): × would be element-wise
                 return left + self.paren(right)

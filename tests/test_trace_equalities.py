@@ -112,6 +112,9 @@ def test_every_printed_equality_holds_with_named_adjoints(expr, wrt, declared, l
     ("norm(a*(-(2*(2*w))))", "a", {"vectors": ["w"]}),  # a · (-2 × 2w)
     ("norm([sqrt(c^2 + 1), c/(x[1]^2 + 1)])*z", "c", {"vectors": ["x:3", "z"]}),  # δ([0, 1]), not δ[0, 1]
     ("u_k = -z; softmax(u_k)", "z", {"vectors": ["z"]}), ("sum(x_t^2) + sum(x_t)", "x_t", {"vectors": ["x_t"]}),
+    ("a*norm(x*norm(y))", "a", {"vectors": ["x", "y"]}),  # ‖x(‖y‖)‖, not ‖x‖y‖‖
+    ("relu(u' @ tanh(P) @ y)", "P", {"vectors": ["u:m", "y"], "matrices": ["P:m,n"]}),  # cases keep ⊗
+    ("relu((sigmoid(y)*(x-y))' @ (y*y))", "x", {"vectors": ["x", "y"]}),
 ])
 def test_products_with_a_sign_a_bracket_or_a_number_in_front_read_as_products(expr, wrt, decls):
     from numeric import readback_error
