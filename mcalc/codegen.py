@@ -1354,6 +1354,19 @@ _ARGUMENTS = {
 """ + _ARGUMENTS_BODY.replace("$convert", "$np.asarray(value, dtype=dtype)")),
 }
 
+# vec (columns stacked) and rows of any array, as a list of floats: $float_array is the library's conversion
+_FLAT = """\
+def _vec(x):
+    x = $float_array
+    return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
+
+
+def _rows(x):
+    return $float_array.tolist()
+
+
+"""
+
 _CHECK_HELPERS = {
     "numpy": """\
 def _random(seed, attempt, shapes, positive):
@@ -1365,16 +1378,7 @@ def _random(seed, attempt, shapes, positive):
     return out
 
 
-def _vec(x):
-    x = $np.asarray(x, dtype=float)
-    return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
-
-
-def _rows(x):
-    return $np.asarray(x, dtype=float).tolist()
-
-
-def _shifted(x, i, h):
+""" + _FLAT.replace("$float_array", "$np.asarray(x, dtype=float)") + """def _shifted(x, i, h):
     y = $np.array(x, dtype=float)
     if y.ndim == 2:
         y[i % y.shape[0], i // y.shape[0]] += h
@@ -1404,16 +1408,7 @@ def _random(seed, attempt, shapes, positive):
     return out
 
 
-def _vec(x):
-    x = $np.as_tensor(x, dtype=$np.float64)
-    return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
-
-
-def _rows(x):
-    return $np.as_tensor(x, dtype=$np.float64).tolist()
-
-
-def _shifted(x, i, h):
+""" + _FLAT.replace("$float_array", "$np.as_tensor(x, dtype=$np.float64)") + """def _shifted(x, i, h):
     y = x.clone()
     if y.ndim == 2:
         y[i % y.shape[0], i // y.shape[0]] += h
@@ -1444,16 +1439,7 @@ def _random(seed, attempt, shapes, positive):
     return out
 
 
-def _vec(x):
-    x = $np.asarray(x, dtype=$np.float64)
-    return (x.T if x.ndim == 2 else x).reshape(-1).tolist()
-
-
-def _rows(x):
-    return $np.asarray(x, dtype=$np.float64).tolist()
-
-
-def _shifted(x, i, h):
+""" + _FLAT.replace("$float_array", "$np.asarray(x, dtype=$np.float64)") + """def _shifted(x, i, h):
     if x.ndim == 2:
         return x.at[i % x.shape[0], i // x.shape[0]].add(h)
     if x.ndim == 1:

@@ -16,11 +16,11 @@ import re
 
 from . import ast as A
 from .errors import DeclarationError, ParseError
+from .parser import _CONSTANTS  # I and ones, as the parser reads them standing alone
 
 _LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
 _ATOM = re.compile(f"[{_LETTER}](?:_?[0-9]+)?")  # one letter and its index: x, w1, x_2, W₂
 CONSTANTS = {"e", "π"}
-_SIZED_CONSTANTS = {"I": A.Identity, "ones": A.Ones}  # as the parser reads them standing alone
 _SHORT = 3  # a run of at most this many letters kept as one name is noted
 
 
@@ -166,8 +166,8 @@ def _name(node: A.Var, res: Resolution) -> A.Node:
         pos = (node.pos or 1) + offset
         if part in CONSTANTS:
             leaf = _name(A.Var(part, pos=pos), res)
-        elif part in _SIZED_CONSTANTS and part not in res.base:  # Iw: the identity times w, as I w is
-            leaf = _SIZED_CONSTANTS[part](None, pos=pos)
+        elif part in _CONSTANTS and part not in res.base:  # Iw: the identity times w, as I w is
+            leaf = _CONSTANTS[part](None, pos=pos)
         else:
             leaf = A.Var(part, pos=pos)
         out = leaf if out is None else A.Juxtapose(out, leaf, pos=leaf.pos)

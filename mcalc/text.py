@@ -213,19 +213,6 @@ def subscripted(node: A.Index, typing) -> bool:
     return typing is None or name not in typing.variables and name not in typing.definitions
 
 
-def _glued_function(left: str, right: str) -> bool:
-    """Would the name ending ``left`` and the call starting ``right`` read as one
-    function?  a tanh(a) written atanh(a) is the inverse function."""
-    from .parser import _ALIASES, _SIZED
-    from .rules import FUNCTIONS
-
-    head, tail = _LAST_NAME.search(left[-70:]), _FIRST_NAME.match(right)
-    if head is None or tail is None:
-        return False
-    word = head.group() + tail.group()
-    return word in FUNCTIONS or word in _ALIASES or word in _SIZED
-
-
 class JuxtaposingPrinter(Printer):
     """Products written side by side, as the paper writes them (Unicode, LaTeX):
     ⊗ between two non-scalars, juxtaposition otherwise."""
@@ -344,7 +331,7 @@ class UnicodePrinter(JuxtaposingPrinter):
         if le is None or re_ is None:
             return f"{left} {right}"
         if not isinstance(re_, (A.Var, A.Const)):  # a function call: the parser splits bsum(
-            return left + right if single and not _glued_function(left, right) else f"{left} {right}"
+            return left + right if single and not self._one_word(left, right) else f"{left} {right}"
         if loose and _ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name)) \
                 and not self._one_word(left, right):
             return left + right
@@ -353,7 +340,7 @@ class UnicodePrinter(JuxtaposingPrinter):
     def _one_word(self, left: str, right: str) -> bool:
         """Would the letters where left and right meet read as one word: a name of
         the function (a b, not ab, where ab is declared), a function or a constant
-        (m a x, not max)?"""
+        (m a x, not max; a tanh(a), not atanh(a))?"""
         from .names import CONSTANTS
         from .parser import _ALIASES, _SIZED
         from .rules import FUNCTIONS

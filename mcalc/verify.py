@@ -458,9 +458,11 @@ def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
     other = {k: OTHER_SIZES.get(k, v + 1) for k, v in sizes.items()}
     second = _compare_at(sp, d, function, candidate, dim_of, other, tolerance, seed + 1, numeric=True)
     if second.status == "failed":
-        sizes_text = lambda sz: ", ".join(f"{k}={sz[k]}" for k in verdict.sizes)  # noqa: E731
+        def listed(at: dict) -> str:
+            return ", ".join(f"{k}={at[k]}" for k in verdict.sizes)
+
         second.reason = (f"{second.reason}; " if second.reason else "") + \
-            f"it holds at {sizes_text(verdict.sizes)} but not at {sizes_text(other)}"
+            f"it holds at {listed(verdict.sizes)} but not at {listed(other)}"
         return second
     return verdict
 

@@ -211,7 +211,7 @@ def test_emitted_torch_agrees_with_torch_autograd(case, tmp_path):
     targs = {k: torch.tensor(v, dtype=torch.float64) for k, v in args.items()}
     wrt = [w for dd in ds for w in (dd.gradient or dd).wrt]
     z0 = torch.tensor(np.concatenate([vec(args[w]) for w in wrt]), dtype=torch.float64)
-    unpack = pack_torch(targs, wrt)
+    _, unpack = pack(targs, wrt, torch)
     function = d.gradient or d
     if d.gradient is not None:
         got = torch.autograd.functional.hessian(lambda z: module.f(**unpack(z)), z0)
@@ -232,24 +232,6 @@ def test_emitted_torch_agrees_with_torch_autograd(case, tmp_path):
     value = numpy_module.f(**args)
     assert np.allclose(module.f(**targs).numpy(), value, rtol=1e-12, atol=1e-12)
     assert module.check_gradient().passed
-
-
-def pack_torch(args, wrt):
-    def unpack(z):
-        out, k = dict(args), 0
-        for w in wrt:
-            x = args[w]
-            size = x.numel()
-            if x.ndim == 2:
-                out[w] = z[k:k + size].reshape(x.shape[1], x.shape[0]).T
-            elif x.ndim == 1:
-                out[w] = z[k:k + size]
-            else:
-                out[w] = z[k]
-            k += size
-        return out
-
-    return unpack
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
