@@ -127,11 +127,13 @@ class Intermediates:
 def substitute(node: A.Node, values: dict[str, A.Node]) -> A.Node:
     """Replace intermediate variables by their expressions (step 4); an element
     of a bracket is that entry ([x², 3x]₁ is x²)."""
-    if isinstance(node, A.Var):
+    if type(node) is A.Var:
         return values.get(node.name, node)
-    if not node.children:
+    children = node.children
+    if not children or not values:
         return node
-    out = node.rebuild(tuple(substitute(c, values) for c in node.children))
+    new = tuple(substitute(c, values) for c in children)
+    out = node if all(a is b for a, b in zip(new, children)) else node.rebuild(new)  # unchanged: the same node
     if isinstance(out, A.Index) and isinstance(out.arg, A.VecLit):
         return out.arg.items[out.index - 1]
     return out
@@ -299,11 +301,12 @@ def _named_adjoint(alg, it: Intermediate, upstream: A.Node, out_shape: Shape, pr
 
 
 def _size_over(node: A.Node, limit: int) -> bool:
-    count = 0
-    for _ in A.walk(node):
+    count, stack = 0, [node]
+    while stack:
         count += 1
         if count > limit:
             return True
+        stack.extend(stack.pop().children)
     return False
 
 

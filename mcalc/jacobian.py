@@ -48,9 +48,7 @@ class Algebra:
         # node id -> (node, coefficient, factors): products built here are not taken apart again
         self._factored: dict[int, tuple[A.Node, A.Node, tuple[A.Node, ...]]] = {}
         self.identities: set[str] = set()  # the vec identities the products used, to name in the trace
-
-    def shape(self, node: A.Node) -> Shape:
-        return self.typing.shape(node)
+        self.shape = typing.shape  # the shape of a node (called often: bound once, not through a method)
 
     # -- element-wise and scalar expressions ---------------------------------
     def zero_like(self, shape: Shape) -> A.Node:

@@ -5,11 +5,11 @@ expected.  The LALR tables are cached on disk so start-up does not rebuild them.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 import unicodedata
 from fractions import Fraction
-from pathlib import Path
 
 from . import ast as A
 from .errors import ParseError
@@ -21,8 +21,9 @@ MAX_NAME = 64  # characters in a name
 MAX_EXPONENT = 1000  # a literal exponent's magnitude
 MAX_NODES = 50_000  # nodes in one program
 
-_HERE = Path(__file__).resolve().parent
-_GRAMMAR_PLACES = (_HERE / "grammar" / "mcalc.lark", _HERE.parent / "grammar" / "mcalc.lark")
+_HERE = os.path.dirname(os.path.realpath(__file__))  # os.path: pathlib is not on the start path
+_GRAMMAR_PLACES = (os.path.join(_HERE, "grammar", "mcalc.lark"),
+                   os.path.join(os.path.dirname(_HERE), "grammar", "mcalc.lark"))
 
 _OPS = {"*": A.Mul, "⊗": A.Mul, "∘": A.Mul, "×": A.Mul, "/": A.Div, "⊘": A.Div,
         "\\cdot": A.Dot, "\\otimes": A.Mul, "\\oslash": A.Div, "\\odot": A.Mul, "\\circ": A.Mul, "\\times": A.Mul,
@@ -48,12 +49,13 @@ _SUBSCRIPTED = re.compile(r"[^\W\d_][0-9]*_[0-9A-Za-z]+")  # η_t, u_k: a name w
 _LETTERS = re.compile(r"(?:[^\W\d_][0-9₀-₉]*)+")  # x, u₁, W₁W₂: names the paper juxtaposes
 
 _parser = None
+_driver = None
 _parser_lock = threading.Lock()
 
 
-def grammar_path() -> Path:
+def grammar_path() -> str:
     for place in _GRAMMAR_PLACES:
-        if place.exists():
+        if os.path.exists(place):
             return place
     raise FileNotFoundError("mcalc.lark is missing from the installation")
 
@@ -82,12 +84,15 @@ _GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": 
 _VARIANTS = str.maketrans("ϑϕϵ", "θφε")
 
 
+_SMALL_NUMBERS = {str(i): Fraction(i) for i in range(1000)}  # written often, each the same value
 _INDEX_MARK = re.compile(r"(?<=[^\W\d_])_(?=[0-9]+$)")
 
 
 def canonical_name(name: str) -> str:
     """One spelling for one name: w₁, w_1 and w1 are w1 (as w_{1} in LaTeX), ϕ is φ
     (as \\phi and \\varphi are), and a bold letter 𝐰 given as a name (--wrt 𝐰) is w."""
+    if name.isascii() and "_" not in name:
+        return name
     if any(0x1D400 <= ord(c) <= 0x1D7FF for c in name):
         name = "".join(unicodedata.normalize("NFKC", c) if 0x1D400 <= ord(c) <= 0x1D7FF else c for c in name)
     return _INDEX_MARK.sub("", name.translate(_SUBSCRIPT_DIGITS).translate(_VARIANTS))
@@ -412,6 +417,9 @@ def _make_transformer():
 
         def number(self, items):
             (tok,) = items
+            small = _SMALL_NUMBERS.get(tok)
+            if small is not None:
+                return A.Num(small, pos=tok.column)
             if len(tok) > 400:  # Fraction() of thousands of digits is slow, then refused
                 raise ParseError(f"number {str(tok)[:20]}… is out of range (1e-300 to 1e300)", tok.column, tok.line)
             value = Fraction(str(tok))
@@ -654,6 +662,134 @@ class _NormBars:
             yield tok
 
 
+class _NoParse(Exception):
+    """The input is not in the language: Lark's parser is to say why."""
+
+
+class _Driver:
+    """The LALR loop over Lark's own tables, lexer and callbacks, with the
+    grammar's chains of single-child rules (expr → comparison → sum → … → atom,
+    which Lark's ``?rule`` returns unchanged) taken as one step and each
+    reduction's callback looked up once, here, rather than by hashing the rule
+    at every step.  It accepts exactly what Lark's parser accepts and builds
+    the same tree with the same callbacks in the same order; on an input Lark
+    would reject it stops, and Lark's parser runs on the text to raise Lark's
+    own error with its position and expected tokens."""
+
+    def __init__(self, lark):
+        from lark.parse_tree_builder import ExpandSingleChild
+        from lark.parsers.lalr_analysis import Shift
+
+        frontend = lark.parser
+        inner = frontend.parser.parser
+        table, callbacks = inner.parse_table, inner.callbacks
+        basic = frontend.lexer.lexer  # the basic lexer behind the norm bars' post-lexer
+        self.patterns = basic.scanner._mres
+        self.ignore, self.newlines, self.lexer_callbacks = basic.ignore_types, basic.newline_types, basic.callback
+        self.postlex = frontend.lexer.postlexer
+        self.start_states, self.end_states = table.start_states, table.end_states
+        self.goto = {state: {name: arg for name, (action, arg) in row.items() if action is Shift and not name.isupper()}
+                     for state, row in table.states.items()}
+        self.terminal_callbacks = {k: v for k, v in callbacks.items() if isinstance(k, str)}
+        # per state and token: a state to shift to (an int), or a reduction (size, callback or None, origin)
+        self.actions = {}
+        for state, row in table.states.items():
+            acts = {}
+            for name, (action, arg) in row.items():
+                if not name.isupper() and name != "$END":
+                    continue
+                if action is Shift:
+                    acts[name] = arg
+                else:
+                    cb = callbacks[arg]
+                    single = isinstance(cb, ExpandSingleChild) and len(arg.expansion) == 1
+                    acts[name] = (len(arg.expansion), None if single else cb, arg.origin.name)
+            self.actions[state] = acts
+
+    def tokens(self, text: str):
+        """Lark's basic lexer, as a loop: the same tokens with the same positions;
+        _NoParse at a character no terminal matches."""
+        from lark import Token
+
+        ignore, newlines, callbacks = self.ignore, self.newlines, self.lexer_callbacks
+        pos, line, line_start, end = 0, 1, 0, len(text)
+        while pos < end:
+            for pattern in self.patterns:
+                m = pattern.match(text, pos)
+                if m:
+                    break
+            else:
+                raise _NoParse
+            value, kind = m.group(0), m.lastgroup
+            after = pos + len(value)
+            column = pos - line_start + 1
+            if kind in newlines and "\n" in value:
+                line_start = pos + value.rindex("\n") + 1
+                token_line, line = line, line + value.count("\n")
+            else:
+                token_line = line
+            if kind not in ignore or kind in callbacks:
+                token = Token(kind, value, pos, token_line, column, line, after - line_start + 1, after)
+                if kind in callbacks:
+                    token = callbacks[kind](token)
+                if kind not in ignore:
+                    yield token
+            pos = after
+
+    def parse(self, text: str, start: str):
+        """The value of ``text`` from ``start``, or None where Lark's parser would raise."""
+        try:
+            return self._parse(text, start)
+        except _NoParse:
+            return None
+
+    def _parse(self, text: str, start: str):
+        actions, goto, terminal_callbacks = self.actions, self.goto, self.terminal_callbacks
+        end_state = self.end_states[start]
+        states = [self.start_states[start]]
+        values: list = []
+        for token in self.postlex.process(self.tokens(text)):
+            kind = token.type
+            while True:
+                act = actions[states[-1]].get(kind)
+                if act is None:
+                    return None
+                if type(act) is int:
+                    states.append(act)
+                    values.append(terminal_callbacks[kind](token) if kind in terminal_callbacks else token)
+                    break
+                size, cb, origin = act
+                if cb is None:  # a single child passed up unchanged
+                    states[-1] = goto[states[-2]][origin]
+                    continue
+                if size:
+                    children = values[-size:]
+                    del states[-size:]
+                    del values[-size:]
+                else:
+                    children = []
+                values.append(cb(children))
+                states.append(goto[states[-1]][origin])
+        while True:
+            act = actions[states[-1]].get("$END")
+            if act is None or type(act) is int:
+                return None
+            size, cb, origin = act
+            if cb is None:
+                states[-1] = goto[states[-2]][origin]
+            else:
+                if size:
+                    children = values[-size:]
+                    del states[-size:]
+                    del values[-size:]
+                else:
+                    children = []
+                values.append(cb(children))
+                states.append(goto[states[-1]][origin])
+            if states[-1] == end_state:
+                return values[-1]
+
+
 def load_parser():
     """The LALR parser and its transformer, built once (from the on-disk cache when it can)."""
     if _parser is not None:
@@ -663,25 +799,24 @@ def load_parser():
 
 
 def _build_parser():
-    global _parser
-    if True:
-        from lark import Lark
+    global _parser, _driver
+    from lark import Lark
 
-        from .cache import grammar_cache
+    from .cache import grammar_cache
 
-        cache = grammar_cache()  # False where the pickled tables could be someone else's
-        # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
-        transformer = _make_transformer()()
-        # One lexer for all states: built once, where a contextual lexer compiles a regular
-        # expression per parser state at every start.
-        _parser = (Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic", cache=cache,
-                        start=["start", "claim"], maybe_placeholders=True, transformer=transformer,
-                        postlex=_NormBars()),
-                   transformer)
-        # Lark compiles its lexer's regular expressions at the first parse (a third of
-        # loading the parser): done here, so that loading the parser is all of it.
-        transformer.reset()
-        _parser[0].parse("x", start="start")
+    cache = grammar_cache()  # False where the pickled tables could be someone else's
+    # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
+    transformer = _make_transformer()()
+    # One lexer for all states: built once, where a contextual lexer compiles a regular
+    # expression per parser state at every start.
+    with open(grammar_path(), encoding="utf-8") as f:
+        grammar = f.read()
+    lark = Lark(grammar, parser="lalr", lexer="basic", cache=cache,
+                start=["start", "claim"], maybe_placeholders=True, transformer=transformer, postlex=_NormBars())
+    # Lark compiles its lexer's regular expressions when they are first used (a third
+    # of loading the parser): the loop takes them here, so that loading is all of it.
+    _driver = _Driver(lark)
+    _parser = (lark, transformer)  # last: another thread takes a parser that is whole
     return _parser
 
 
@@ -735,7 +870,10 @@ def parse(text: str, start: str = "start"):
     parser, transformer = load_parser()
     transformer.reset()
     try:
-        result = parser.parse(text, start=start)
+        result = _driver.parse(text, start)
+        if result is None:  # not in the language: Lark's parser says where and what was expected
+            transformer.reset()
+            result = parser.parse(text, start=start)
     except VisitError as e:  # pragma: no cover - inline transformers raise directly
         if isinstance(e.orig_exc, ParseError):
             raise e.orig_exc from None

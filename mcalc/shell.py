@@ -14,10 +14,13 @@ from __future__ import annotations
 import os
 import sys
 from enum import Enum
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import ExitCode, McalcError
+
+if TYPE_CHECKING:  # pathlib costs a few milliseconds of start-up, and only files need it
+    from pathlib import Path
 
 EXAMPLE = "sum(w*x)+b"
 
@@ -401,7 +404,11 @@ def quick(argv: list[str]) -> tuple | None:
     wrt = got.get("wrt")
     if got.get("example"):
         expr, wrt = EXAMPLE, wrt or "w"
-    path = {key: Path(got[key]) if key in got else None for key in ("file", "output", "diagram")}
+    path = {key: None for key in ("file", "output", "diagram")}
+    if any(key in got for key in path):
+        from pathlib import Path
+
+        path = {key: Path(got[key]) if key in got else None for key in path}
     return (kind, expr, wrt, path["file"], many.get("vector"), many.get("matrix"), many.get("scalar"),
             got.get("layout", Layout.numerator), got.get("fmt"), bool(got.get("latex")), bool(got.get("steps")),
             many.get("at"), bool(got.get("verify")), bool(got.get("strict_names")), got.get("emit"),

@@ -1,0 +1,87 @@
+"""The parser's own LALR loop (parser._Driver) against Lark's: over every
+expression, answer and claim the project ships and a set of inputs Lark
+rejects, the loop builds the same tree with the same positions, or declines
+exactly where Lark raises (and Lark's parser then gives the error)."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mcalc import ast as A
+from mcalc import parser as P
+from mcalc.claims import find_claims
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _layout(value):
+    """Everything about a parse result, positions included (equality of nodes ignores them)."""
+    if isinstance(value, A.Node):
+        return (type(value).__name__, value.pos, value._key() if not value.children else None,
+                tuple(_layout(c) for c in value.children))
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # Program, Claim
+        return (type(value).__name__, tuple(_layout(getattr(value, f)) for f in value._fields))
+    if isinstance(value, (tuple, list)):
+        return tuple(_layout(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(map(repr, value)))
+    return value
+
+
+def _lark(text: str, start: str):
+    lark, transformer = P.load_parser()
+    transformer.reset()
+    try:
+        return lark.parse(text, start=start)
+    except Exception as e:  # noqa: BLE001 - the kind of failure is compared
+        return type(e)
+
+
+def _driver(text: str, start: str):
+    _, transformer = P.load_parser()
+    transformer.reset()
+    try:
+        result = P._driver.parse(text, start)
+    except Exception as e:  # noqa: BLE001
+        return type(e)
+    return None if result is None else result
+
+
+def _corpus() -> list[tuple[str, str]]:
+    texts: list[tuple[str, str]] = []
+    for file in ("paper.toml", "matrix.toml"):
+        for case in tomllib.loads((ROOT / "tests" / "data" / file).read_text())["case"]:
+            texts += [(case["expr"], "start")] + [(case[k], "start") for k in ("expect", "denominator") if k in case]
+    for path in sorted((ROOT / "examples").glob("*.mc")):
+        texts.append((path.read_text(encoding="utf-8"), "start"))
+    for path in (ROOT / "README.md", ROOT / "examples" / "paper.tex", ROOT / "examples" / "notes.md"):
+        texts += [(f"{c.text} {c.options}".strip(), "claim") for c in find_claims(str(path), path.read_text(encoding="utf-8"))]
+    texts += [(t, "start") for t in (
+        "‖x‖ + ‖W‖_F", "‖x‖y‖‖", "\\|X\\|_F^2", "\\left\\| x \\right\\|", "x^T A x", "xᵀAx", "X⁻¹", "S⁻¹²",
+        "\\frac{1}{2} \\mathbf{w}^{T} \\mathbf{x}", "\\sqrt{x}", "I(3) @ x", "ones(n)ᵀ x", "𝟏ᵀx", "w₁ + w_2",
+        "h = W@x + b\nsum(max(0, h))", "u = x^2; v = sin(u); v * u", "[x^2, 3x]", "[[1, 2], [3, 4]] @ x",
+        "\\begin{bmatrix} x & y \\\\ 1 & 2 \\end{bmatrix}", "g[1] + g[2]", "2^2^2", "-x^2", "+x", "a ≤ b",
+        "x # a comment\n + 1", "max(x, 0) >= 1", "σ(Xw)", "\\sigma(z)", "w·x + b", "w ⊗ x ⊘ y", "kron(A, B)",
+        "vec(X)", "tr(AXBX)", "det(X)", "\\operatorname{tr}(X)", "x .^ 2", "(x + 1)(x - 1)", "3x²y")]
+    texts += [(t, "start") for t in (  # not in the language
+        "x +", "sin(x", "x ^^ 2", "‖x", "[1, , 2]", "(", ")", "x y )", "\\frac{1}", "1..2", "x ; ; y", "@x")]
+    texts += [(t, "claim") for t in ("d/dx x^2 =", "d/dx = 2x", "d/dw (w · x) = x^T where", "∂/∂x")]
+    return texts
+
+
+@pytest.mark.parametrize("text,start", _corpus())
+def test_the_loop_builds_what_lark_builds(text, start):
+    ours, theirs = _driver(text, start), _lark(text, start)
+    if ours is None:  # declined: Lark must reject it too
+        assert isinstance(theirs, type) and issubclass(theirs, Exception), f"Lark parses {text!r} to {theirs!r}"
+    else:
+        assert _layout(ours) == _layout(theirs)
+
+
+def test_declined_input_gets_larks_error_through_parse():
+    for text, column in (("x +", 4), ("sin(x", 6), ("[1, , 2]", 5)):
+        with pytest.raises(P.ParseError) as e:
+            P.parse(text)
+        assert e.value.column == column
