@@ -744,50 +744,39 @@ class _Driver:
             return None
 
     def _parse(self, text: str, start: str):
+        from itertools import chain
+
         actions, goto, terminal_callbacks = self.actions, self.goto, self.terminal_callbacks
         end_state = self.end_states[start]
         states = [self.start_states[start]]
         values: list = []
-        for token in self.postlex.process(self.tokens(text)):
-            kind = token.type
+        for token in chain(self.postlex.process(self.tokens(text)), (None,)):  # None: the end
+            kind = "$END" if token is None else token.type
             while True:
                 act = actions[states[-1]].get(kind)
                 if act is None:
                     return None
                 if type(act) is int:
+                    if token is None:
+                        return None
                     states.append(act)
                     values.append(terminal_callbacks[kind](token) if kind in terminal_callbacks else token)
                     break
                 size, cb, origin = act
                 if cb is None:  # a single child passed up unchanged
                     states[-1] = goto[states[-2]][origin]
-                    continue
-                if size:
-                    children = values[-size:]
-                    del states[-size:]
-                    del values[-size:]
                 else:
-                    children = []
-                values.append(cb(children))
-                states.append(goto[states[-1]][origin])
-        while True:
-            act = actions[states[-1]].get("$END")
-            if act is None or type(act) is int:
-                return None
-            size, cb, origin = act
-            if cb is None:
-                states[-1] = goto[states[-2]][origin]
-            else:
-                if size:
-                    children = values[-size:]
-                    del states[-size:]
-                    del values[-size:]
-                else:
-                    children = []
-                values.append(cb(children))
-                states.append(goto[states[-1]][origin])
-            if states[-1] == end_state:
-                return values[-1]
+                    if size:
+                        children = values[-size:]
+                        del states[-size:]
+                        del values[-size:]
+                    else:
+                        children = []
+                    values.append(cb(children))
+                    states.append(goto[states[-1]][origin])
+                if token is None and states[-1] == end_state:
+                    return values[-1]
+        return None  # pragma: no cover - the end token always ends the loop
 
 
 def load_parser():
