@@ -73,7 +73,7 @@ def test_declaration_errors(kwargs, words):
 
 @pytest.mark.parametrize("wrt,words", [
     ("sin", "not a variable name"), ("I", "not a variable name"), ("2x", "not a variable name"),
-    ("u", "names a definition"), ("n", "is a dimension"), ("x,x", "twice"), ("", "needs a variable"),
+    ("u", "names a definition"), ("n", "v's length is n by default"), ("x,x", "twice"), ("", "needs a variable"),
 ])
 def test_wrt_must_name_a_variable(wrt, words):
     with pytest.raises(DeclarationError) as info:
@@ -95,3 +95,26 @@ def test_definition_cannot_also_be_declared():
 ])
 def test_dot_with_a_scalar_side_is_a_product(expr, wrt, decls, answer):
     assert mcalc.diff(expr, wrt=wrt, **decls).text == answer
+
+
+@pytest.mark.parametrize("expr,wrt,decls,words", [
+    ("n*mean(x)", "x", {"vectors": ["x"], "scalars": ["n"]}, ["'n' is a scalar variable", "x's length is n by default"]),
+    ("n*mean(x)", "x", {"vectors": ["x:n"], "scalars": ["n"]}, ["'n' is a scalar variable", "x's length is n:"]),
+    ("n*sum(x)", "n", {"vectors": ["x"]}, ["'n' is a scalar variable", "-v x:k"]),
+    ("m*sum(W@x)", "x", {"matrices": ["W:m,n"], "scalars": ["m"]}, ["'m' is a scalar variable", "W's size is m"]),
+])
+def test_a_variable_is_not_also_a_size(expr, wrt, decls, words):
+    """n × mean(x) with n a scalar of the user's and x of the default length n
+    answered 𝟏ᵀ (n cancelled against mean's 1/n): the clash is an error that says
+    which size to rename."""
+    with pytest.raises(DeclarationError) as e:
+        mcalc.diff(expr, wrt=wrt, **decls)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_a_variable_n_with_sizes_named_otherwise():
+    assert mcalc.diff("n*mean(x)", wrt="x", vectors=["x:k"], scalars=["n"]).text == "n*ones(k)^T/k"
+    assert mcalc.diff("n*sum(x)", wrt="n", vectors=["x:k"]).text == "sum(x)"
+    assert mcalc.diff("n^2", wrt="n").text == "2*n"
+    assert mcalc.diff("sum(x)/n", wrt="x", vectors=["x"]).text == "ones^T/n"  # n the size, as a number
