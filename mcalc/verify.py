@@ -494,8 +494,8 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
         return Verdict("failed", reason=f"the shapes differ: {got.rows}×{got.cols}, where the Jacobian is "
                        f"{reference.rows}×{reference.cols}" + (f" (at {at})" if at else ""),
                        sizes=dict(inst.sizes))
-    if numeric:
-        return _numerically(sp, d, inst, reference, got, tolerance, seed)
+    if numeric:  # the pieces were searched at the first sizes
+        return _numerically(sp, d, inst, reference, got, tolerance, seed, across=False)
     try:
         with time_limit(max(remaining() or 0, 0) * SYMBOLIC_SHARE) as symbolic:
             equal = _symbolically_equal(sp, reference, got, inst.kinks)
@@ -534,27 +534,26 @@ def _symbolically_equal(sp, reference, got, kinks) -> bool:
     return True
 
 
-def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
-    """Compare at random points; where the function is piecewise, keep going
-    until every kink's argument has been seen on both sides (or MAX_POINTS)."""
+def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = True) -> Verdict:
+    """Compare at random points; where the function or the answer is piecewise,
+    keep going until every kink's argument has been seen on both sides (or
+    MAX_POINTS), then also at a point in every piece a line through the space
+    crosses: kinks at other places than the function's (max(0, x) claimed to be
+    (x > -0.9)) differ only between them, and there a random point seldom falls."""
     rng = random.Random(seed)
     worst, points, tries = 0.0, 0, 0
     sides: list[set[bool]] = [set() for _ in inst.kinks]
-    while points < POINTS or (points < MAX_POINTS and any(len(s) < 2 for s in sides)):
-        checkpoint()
-        tries += 1
-        if tries > 200:
-            if points >= POINTS:
-                break
-            return Verdict("inconclusive", reason="no point away from the kinks was found",
-                           sizes=dict(inst.sizes))
-        point = _point(rng, inst, tries - 1, points)
+    first: dict | None = None
+
+    def compare_at(point: dict) -> Verdict | bool | None:
+        """A failure, True where compared, None where the point is not usable."""
+        nonlocal worst, points
         try:
             kinks = [_number(sp, k, point) for k in inst.kinks]
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
-            continue
+            return None
         if any(abs(k) < KINK_MARGIN for k in kinks):
-            continue
+            return None
         try:
             if isinstance(reference, _Differences):
                 want = reference.at(point)
@@ -563,7 +562,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
                         for i in range(reference.rows)]
             have = [[_number(sp, got[i, j], point) for j in range(got.cols)] for i in range(got.rows)]
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
-            continue  # outside the domain (ln of a negative number): another point
+            return None  # outside the domain (ln of a negative number): another point
         points += 1
         for side, k in zip(sides, kinks):
             side.add(k > 0)
@@ -574,7 +573,81 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed) -> Verdict:
                 if err > tolerance:
                     return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
                                    expected=want, got=have, sizes=dict(inst.sizes))
+        return True
+
+    while points < POINTS or (points < MAX_POINTS and any(len(s) < 2 for s in sides)):
+        checkpoint()
+        tries += 1
+        if tries > 200:
+            if points >= POINTS:
+                break
+            return Verdict("inconclusive", reason="no point away from the kinks was found",
+                           sizes=dict(inst.sizes))
+        point = _point(rng, inst, tries - 1, points)
+        outcome = compare_at(point)
+        if isinstance(outcome, Verdict):
+            return outcome
+        if outcome and first is None:
+            first = point
+    if across and inst.kinks and first is not None:
+        for point in _across_the_kinks(sp, inst, first, rng):
+            checkpoint()
+            outcome = compare_at(point)
+            if isinstance(outcome, Verdict):
+                return outcome
     return Verdict("verified", "numeric", worst, points, sizes={k: inst.sizes[k] for k in sorted(inst.used)})
+
+
+# where a line crosses the kinks: t from the base point, both ways, 0.01 … 10⁴ (a kink at 300 too)
+_LINE = sorted({0.0, *(sign * 10 ** (k / 4) for k in range(-8, 17) for sign in (-1, 1))})
+
+
+def _across_the_kinks(sp, inst, base: dict, rng) -> list[dict]:
+    """Points on a line through ``base`` in a random direction, one in each piece
+    between the places where it crosses a kink (found on a grid, then by bisection)."""
+    direction = {s: rng.gauss(0, 1) for s in base}
+
+    def at(t: float) -> dict:
+        return {s: v + t * direction[s] for s, v in base.items()}
+
+    kinks = [_compiled(sp, k) for k in inst.kinks]
+
+    def signs(t: float, only: int | None = None):
+        point = at(t)
+        try:
+            if only is not None:
+                return kinks[only](point) > 0
+            return tuple(k(point) > 0 for k in kinks)
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+            return None
+
+    crossings = []
+    before_t, before = None, None
+    for t in _LINE:
+        now = signs(t)
+        if now is None:
+            before_t, before = None, None
+            continue
+        for i in range(len(now) if before is not None else 0):
+            if now[i] == before[i]:
+                continue
+            lo, hi = before_t, t  # each kink on its own: two close together are two crossings
+            for _ in range(24):  # the bracket to a ten-millionth of the grid's step
+                mid = (lo + hi) / 2
+                side = signs(mid, i)
+                if side is None:
+                    break
+                if side == before[i]:
+                    lo = mid
+                else:
+                    hi = mid
+            crossings.append((lo + hi) / 2)
+        before_t, before = t, now
+    crossings.sort()
+    if not crossings:
+        return []
+    ends = [crossings[0] - max(1.0, abs(crossings[0])), *crossings, crossings[-1] + max(1.0, abs(crossings[-1]))]
+    return [at((a + b) / 2) for a, b in zip(ends, ends[1:]) if abs(b - a) > 4 * KINK_MARGIN][:2 * MAX_POINTS]
 
 
 def _point(rng, inst, attempt: int, k: int) -> dict:
@@ -610,6 +683,42 @@ def _number(sp, expr, point) -> float:
 
 class _Unusual(Exception):
     pass
+
+
+def _compiled(sp, e):
+    """_number(sp, e, point) as a function of the point, the tree walked once (the
+    kinks are evaluated at a few hundred points along a line)."""
+    if e.is_Symbol:
+        return lambda point: point[e]
+    if e.is_Number:
+        value = float(e)
+        return lambda point: value
+    parts = [_compiled(sp, a) for a in e.args]
+    if e.is_Add:
+        return lambda point: math.fsum(f(point) for f in parts)
+    if e.is_Mul:
+        def product(point):
+            out = 1.0
+            for f in parts:
+                out *= f(point)
+            return out
+        return product
+    if e.is_Pow:
+        base_of, exponent_of = parts
+
+        def power(point):
+            base, exponent = base_of(point), exponent_of(point)
+            if base == 0 and exponent < 0:
+                raise ZeroDivisionError("0 to a negative power")
+            value = base ** exponent
+            if isinstance(value, complex):
+                raise ValueError("not real")
+            return value
+        return power
+    f = _FLOAT_FUNCTIONS.get(type(e).__name__)
+    if f is not None:
+        return lambda point: f(*(g(point) for g in parts))
+    return lambda point: _number(sp, e, point)  # anything unusual: the walk, and SymPy after it
 
 
 def _walk_number(sp, e, point) -> float:

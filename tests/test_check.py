@@ -121,6 +121,20 @@ def test_answers_right_on_one_side_only_fail(claim, right):
     assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
 
 
+@pytest.mark.parametrize("claim,right", [
+    ("d/dx (max(0, x)) = (x > -0.9)", "(x > 0)"),  # the kink moved: they differ only on (-0.9, 0]
+    ("d/dx (abs(x - 0.3)) = sign(x)", "sign(x - 0.3)"),
+    ("d/dx (max(x, 0.3)) = (x > 0)", "(x > 0.3)"),
+    ("d/dx (x^2) = 2*x + (x > 300)", "2*x"),  # a piece of the answer's own, far away
+    ("d/dw (max(0, w·x + b)) = (w·x + b > 0.4)*x' where w, x: vector", "(w·x + b > 0)*x' where w, x: vector"),
+])
+def test_answers_with_their_kinks_elsewhere_fail(claim, right):
+    """Every kink seen on both sides is not enough: the points must also fall between
+    the function's kinks and the answer's, where alone the two differ."""
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
+    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+
+
 def test_too_large_to_instantiate_is_inconclusive():
     d = mcalc.diff("x", wrt="x", vectors=["x:30"])
     verdict = d.verify()
