@@ -132,6 +132,12 @@ class ArrayEvaluator:
         if fn == "det":
             return np.array([[np.linalg.det(a)]])
         if fn == "inv":
+            from .evaluate import MAX_CONDITION
+
+            condition = np.linalg.cond(a, 1)
+            if not condition <= MAX_CONDITION:
+                raise EvaluationError(f"inv is undefined here (the matrix is singular to working precision: "
+                                      f"condition number {condition:.1e})")
             return np.linalg.inv(a)
         if fn in ("norm", "norm2"):
             return np.array([[np.sqrt((a * a).sum())]])

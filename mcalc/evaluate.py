@@ -359,10 +359,19 @@ def _det(a: Mat) -> Mat:
     return Mat.scalar(_checked(_lu(a)[1]))
 
 
+MAX_CONDITION = 1e12  # past it, an inverse has lost most of its digits: the matrix is taken as singular
+
+
 def _inv(a: Mat) -> Mat:
     inverse, det = _lu(a)
     if inverse is None or not math.isfinite(det):
         raise ZeroDivisionError("the matrix is singular")
+    n = a.rows
+    norm = max(math.fsum(abs(a.at(i, j)) for i in range(n)) for j in range(n))  # the 1-norms
+    inverse_norm = max(math.fsum(abs(inverse[i][j]) for i in range(n)) for j in range(n))
+    if not norm * inverse_norm <= MAX_CONDITION:
+        raise ZeroDivisionError(f"the matrix is singular to working precision: condition number "
+                                f"{norm * inverse_norm:.1e}")
     return Mat(a.rows, a.cols, tuple(_checked(x) for row in inverse for x in row))
 
 

@@ -28,16 +28,23 @@ _GREEK = {
 
 
 def latex_name(name: str, bold: bool = False) -> str:
-    """w1 → w_{1}; λ → \\lambda; vectors in bold."""
+    """w1 → w_{1}; w_in → w_{in}; λ → \\lambda; vectors in bold.  Every other
+    underscore stays in the name as \\_ (learning_rate2 → \\mathrm{learning\\_rate}_{2},
+    w_1_2 → \\mathrm{w\\_1\\_2}), and a name with σ stands in \\mathrm, where \\sigma
+    alone is the sigmoid: each reads back as the same name."""
     stem = name.rstrip("0123456789")
     digits = name[len(stem):]
-    if "_" in stem.strip("_") and not digits:
-        stem, digits = stem.split("_", 1)
-    stem = stem.rstrip("_") or stem
-    body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else c for c in stem).strip()
+    if digits and stem.endswith("_") and stem[:-1][-1:].isalpha():
+        stem = stem[:-1]  # x_2 (x2 by now): the subscript
+    elif digits and not stem[-1:].isalpha():  # w_1_2, x_: no subscript would read back so
+        stem, digits = name, ""
+    if not digits and stem.count("_") == 1 and not stem.startswith("_") and not stem.endswith("_") and \
+            stem.split("_")[1].isascii() and stem.split("_")[1].isalnum():
+        stem, digits = stem.split("_")  # w_in → w_{in}
+    body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else "\\_" if c == "_" else c for c in stem).strip()
     if bold and not any(c in _GREEK for c in stem):
         body = f"\\mathbf{{{body}}}"  # \mathbf{loss}: bold, and one name
-    elif len(stem) > 1:
+    elif len(stem) > 1 or "σ" in stem:
         body = f"\\mathrm{{{body}}}"  # \mathrm{\Delta x}: one name, not Δ times x
         if bold:
             body = f"\\boldsymbol{{{body}}}"

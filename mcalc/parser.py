@@ -65,11 +65,11 @@ def _bold_name(text: str) -> str:
         inner = text[text.index("{") + 1:-1].strip()
         if inner.startswith("\\mathrm{"):  # \boldsymbol{\mathrm{\Delta x}}
             return _mathrm_text(inner[len("\\mathrm{"):-1])
-        if inner.startswith("\\"):
+        if inner.startswith("\\") and not inner.startswith("\\_"):
             if inner[1:] not in _GREEK:
                 raise ParseError(f"'{inner}' is not a letter mcalc knows")
             return _GREEK[inner[1:]]
-        return inner
+        return inner.replace("\\_", "_")
     # MATHEMATICAL BOLD SMALL W -> w, MATHEMATICAL BOLD CAPITAL X -> X
     return unicodedata.normalize("NFKC", text)
 
@@ -79,7 +79,7 @@ _GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": 
           "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ", "tau": "τ", "upsilon": "υ", "phi": "φ",
           "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ", "Delta": "Δ",
           "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
-          "vartheta": "θ", "varpi": "ϖ"}
+          "vartheta": "θ", "varpi": "ϖ", "sigma": "σ", "Sigma": "Σ"}  # \sigma in \mathrm: σ_x (alone: sigmoid)
 # The letter forms LaTeX reads as one name (\phi and \varphi are φ): one name in Unicode too
 _VARIANTS = str.maketrans("ϑϕϵ", "θφε")
 
@@ -99,8 +99,8 @@ def canonical_name(name: str) -> str:
 
 
 def _mathrm_text(body: str) -> str:
-    """The name inside \\mathrm{…}: \\Delta x → Δx."""
-    out = re.sub(r"\\([A-Za-z]+)\s*", lambda m: _GREEK.get(m.group(1), "\0"), body)
+    """The name inside \\mathrm{…}: \\Delta x → Δx, learning\\_rate → learning_rate."""
+    out = re.sub(r"\\([A-Za-z]+)\s*", lambda m: _GREEK.get(m.group(1), "\0"), body.replace("\\_", "_"))
     if "\0" in out or not out:
         raise ParseError(f"'\\mathrm{{{body}}}' is not a name mcalc reads (letters, digits, Greek letters)")
     return out

@@ -187,12 +187,13 @@ _PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
 
 def unicode_name(name: str) -> str:
-    """u1 → u₁, x_2 → x₂."""
+    """u1 → u₁, x_2 → x₂; but w_1_2 as it is (w_1₂ would read back as w_12)."""
     stem = name.rstrip("0123456789")
     digits = name[len(stem):]
     if digits and stem:
         stem = stem[:-1] if stem.endswith("_") else stem
-        return stem + digits.translate(_SUBSCRIPT)
+        if stem[-1:].isalpha():
+            return stem + digits.translate(_SUBSCRIPT)
     return name
 
 

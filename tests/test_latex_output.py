@@ -203,3 +203,16 @@ def test_the_cases_form_reads_back():
         assert readback_error(d, d.latex) < 1e-12
     with pytest.raises(mcalc.McalcError, match="a case is 'value & condition'"):
         mcalc.diff("\\begin{cases} x & 1 \\end{cases}", wrt="x")
+
+
+@pytest.mark.parametrize("name", ["x_", "_x", "w_1_2", "w_in", "w_in2", "learning_rate", "learning_rate_2", "σ_x",
+                                  "σx", "σ2", "Σ1", "θ_1", "θ_in", "lr_2", "x__y", "W_out", "a_b_c", "Δx", "x_y1"])
+@pytest.mark.parametrize("vector", [False, True])
+def test_every_name_reads_back_in_every_format(name, vector):
+    """x_ printed x in LaTeX (x + 2x_ read back as 3x); w_1_2 printed w_1₂ (the name w_12);
+    \\sigma_{x} and \\mathrm{w_1}_{2} did not parse (\\sigma alone is the sigmoid)."""
+    from numeric import readback_error
+
+    d = mcalc.diff(f"{name}^2 + {name}*x", wrt=name, vectors=[name, "x"] if vector else [])
+    for printed in (d.text, d.unicode, d.latex):
+        assert readback_error(d, printed) < 1e-9, printed

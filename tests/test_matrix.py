@@ -289,3 +289,20 @@ def test_a_scalar_by_a_matrix_and_another_variable_is_refused():
 def test_incompatible_products_name_both_shapes():
     with pytest.raises(ShapeError, match="m×n.*m×n"):
         mcalc.diff("A@X", wrt="X", matrices=["A:m,n", "X:m,n"])
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_an_inverse_at_a_numerically_singular_matrix_is_refused(as_array):
+    """det(W V) with W 3×2 and V 2×3 is 0 everywhere (W V has rank 2), but its Hessian's
+    formula holds the inverse of W V: evaluated there it printed entries of about 10.
+    A matrix whose condition number passes 1e12 is singular to working precision."""
+    from mcalc.errors import EvaluationError
+
+    h = mcalc.hessian("det(W@V)", wrt="V", matrices=["W:m,n", "V:n,m"])
+    with pytest.raises(EvaluationError, match="singular to working precision"):
+        h.evaluate({"W": [[1, 2], [3, 4], [5, 7]], "V": [[1, 0, 2], [0, 1, 3]]}, as_array=as_array)
+    d = mcalc.diff("det(X)", wrt="X", matrices=["X:n,n"])
+    value = d.evaluate({"X": [[1, 2], [3, 4]]}, as_array=as_array)
+    assert [[round(float(x), 12) for x in row] for row in value] == [[4, -2], [-3, 1]]  # det(X)X⁻¹, numerator
+    with pytest.raises(EvaluationError, match="singular"):
+        d.evaluate({"X": [[1, 2], [2, 4 + 1e-15]]}, as_array=as_array)
