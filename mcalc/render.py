@@ -307,7 +307,8 @@ def _tex_shape(shape, words: bool = False) -> str:
 def _latex_block(d) -> str:
     t = d.trace
     steps = d.steps  # first: they name the function's value (y, bold when it is a vector)
-    rows = [f"{_tex(d, t.output)} &= {d.print(d.program.body, 'latex')}"]
+    rows = [f"{_tex(d, name)} &= {d.print(expr, 'latex')}" for name, expr in d.program.definitions]  # h₁ = S
+    rows.append(f"{_tex(d, t.output)} &= {d.print(d.program.body, 'latex')}")
     variables = d.variables()
     if variables:
         rows.append(r"& \text{where } " + ", ".join(

@@ -216,3 +216,11 @@ def test_every_name_reads_back_in_every_format(name, vector):
     d = mcalc.diff(f"{name}^2 + {name}*x", wrt=name, vectors=[name, "x"] if vector else [])
     for printed in (d.text, d.unicode, d.latex):
         assert readback_error(d, printed) < 1e-9, printed
+
+
+def test_the_latex_trace_opens_with_the_definitions_as_the_text_does():
+    d = mcalc.diff("h1 = S; g = h1@S; tr(g)", wrt="S", matrices=["S:n,n"])
+    head = latex_steps(d).splitlines()[1:4]
+    assert head == [r"\mathbf{h}_{1} &= \mathbf{S} \\", r"\mathbf{g} &= \mathbf{h}_{1} \mathbf{S} \\",
+                    r"y &= \operatorname{tr}\left(\mathbf{g}\right) \\"]
+    assert d.print(d.program.body, "unicode") in mcalc.render.function_text(d)

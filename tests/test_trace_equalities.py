@@ -91,6 +91,9 @@ def test_every_printed_equality_holds_by_matrices(case, layout):
      {"matrices": ["W1:n,n", "W2:n,n"], "vectors": ["x"]}),
     ("a = sin(x); b = a*a + a; c = b*b + b; d = c*c + c; d*d + d", "x", {}),
     ("w ⊗ w + x", "w", {"vectors": ["w", "x"]}),
+    # a definition that is another name: LaTeX wrote y = tr(h₁) without h₁ = S (found by an independent test)
+    ("h1 = S; tr(h1)", "S", {"matrices": ["S:n,n"]}),
+    ("h1 = S; g = h1@S; tr(g)", "S", {"matrices": ["S:n,n"]}),
 ])
 def test_every_printed_equality_holds_with_named_adjoints(expr, wrt, declared, layout):
     """Reverse accumulation's named adjoints δₖ, and a variable used twice by one operation."""

@@ -127,6 +127,8 @@ class Values:
         self.adjoints = [it.name for it in t.adjoints]
         for it in (*t.intermediates, *t.adjoints):
             self.shapes[it.name] = it.shape
+        for name, expr in d.program.definitions:
+            self.shapes.setdefault(name, d.typing.shape(expr))
         self.output = t.output
         last = t.intermediates[-1].name if t.intermediates else None
         self.alias = {t.output: last} if last and last != t.output else {}
@@ -136,6 +138,8 @@ class Values:
     def forward(self, point: dict[str, Mat]) -> dict[str, Mat]:
         values = dict(point)
         ev = Evaluator(values, self.sizes)
+        for name, expr in self.d.program.definitions:  # the user's own names (h1 = S), in order
+            values[name] = ev(expr)
         for name in self.order + self.adjoints:
             values[name] = ev(self.defs[name])
         values[self.output] = ev(self.d.function_expr())
