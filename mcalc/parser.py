@@ -666,6 +666,42 @@ class _NoParse(Exception):
     """The input is not in the language: Lark's parser is to say why."""
 
 
+class _Goto(dict):
+    """state -> {rule name: the state after reducing to it}, each row made when first used."""
+
+    def __init__(self, states):
+        super().__init__()
+        self.states = states
+
+    def __missing__(self, state):
+        row = self[state] = {name: arg for name, (_, arg) in self.states[state].items() if not name.isupper()}
+        return row
+
+
+class _Actions(dict):
+    """state -> {token: a state to shift to (an int), or a reduction (size, callback
+    or None where a single child passes up unchanged, rule name)}, each row made
+    when first used (building all of them would cost every start a millisecond)."""
+
+    def __init__(self, states, callbacks, shift, expand_single_child):
+        super().__init__()
+        self.states, self.callbacks, self.shift, self.single = states, callbacks, shift, expand_single_child
+
+    def __missing__(self, state):
+        row = {}
+        for name, (action, arg) in self.states[state].items():
+            if not name.isupper() and name != "$END":
+                continue
+            if action is self.shift:
+                row[name] = arg
+            else:
+                cb = self.callbacks[arg]
+                single = isinstance(cb, self.single) and len(arg.expansion) == 1
+                row[name] = (len(arg.expansion), None if single else cb, arg.origin.name)
+        self[state] = row
+        return row
+
+
 class _Driver:
     """The LALR loop over Lark's own tables, lexer and callbacks, with the
     grammar's chains of single-child rules (expr → comparison → sum → … → atom,
@@ -688,23 +724,9 @@ class _Driver:
         self.ignore, self.newlines, self.lexer_callbacks = basic.ignore_types, basic.newline_types, basic.callback
         self.postlex = frontend.lexer.postlexer
         self.start_states, self.end_states = table.start_states, table.end_states
-        self.goto = {state: {name: arg for name, (action, arg) in row.items() if action is Shift and not name.isupper()}
-                     for state, row in table.states.items()}
+        self.goto = _Goto(table.states)
         self.terminal_callbacks = {k: v for k, v in callbacks.items() if isinstance(k, str)}
-        # per state and token: a state to shift to (an int), or a reduction (size, callback or None, origin)
-        self.actions = {}
-        for state, row in table.states.items():
-            acts = {}
-            for name, (action, arg) in row.items():
-                if not name.isupper() and name != "$END":
-                    continue
-                if action is Shift:
-                    acts[name] = arg
-                else:
-                    cb = callbacks[arg]
-                    single = isinstance(cb, ExpandSingleChild) and len(arg.expansion) == 1
-                    acts[name] = (len(arg.expansion), None if single else cb, arg.origin.name)
-            self.actions[state] = acts
+        self.actions = _Actions(table.states, callbacks, Shift, ExpandSingleChild)
 
     def tokens(self, text: str):
         """Lark's basic lexer, as a loop: the same tokens with the same positions;
