@@ -264,7 +264,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         variables.update(_settle(shapes, checker, used | set(declared)))
         for name, _ in program.definitions:
             variables[name] = checker.concrete(checker.defined[name])
-        _no_size_named_as_variable(variables, declared)
+        _no_size_named_as_variable(variables, declared, set(defined))
         if unfinished:
             program = _finish(program, checker)
         typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"} | sizes)
@@ -274,22 +274,23 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     raise DeclarationError("could not work out the shapes; declare the vectors (-v) and matrices (-M)")
 
 
-def _no_size_named_as_variable(variables: dict[str, Shape], declared: dict[str, Shape]) -> None:
+def _no_size_named_as_variable(variables: dict[str, Shape], declared: dict[str, Shape], defined: set[str]) -> None:
     """A variable may not share its name with a size: n × mean(x) with n a scalar of
     the user's and x of the default length n would cancel n against 1/n."""
     for name in sorted(variables):
         users = sorted(other for other, shape in variables.items()
                        if other != name and name in dim_names(shape.rows) | dim_names(shape.cols))
         if users:
-            what = "a scalar" if variables[name].is_scalar else f"a {variables[name].kind}"
+            what = ("a scalar" if variables[name].is_scalar else f"a {variables[name].kind}") + \
+                (" defined in the function" if name in defined else " variable")
             default = name == "n" and not any(name in dim_names(declared[u].rows) | dim_names(declared[u].cols)
                                               for u in users if u in declared)
             size_of = f"{users[0]}'s {'length' if variables[users[0]].is_vector else 'size'} is {name}" + \
                 (" by default" if default else "")
             raise DeclarationError(
-                f"'{name}' is {what} variable, and {size_of}: one name cannot be both; "
+                f"'{name}' is {what}, and {size_of}: one name cannot be both; "
                 f"give the size another name ({'-v ' + users[0] + ':k' if variables[users[0]].is_col else 'e.g. k'}) "
-                f"or the variable another name")
+                f"or the {'definition' if name in defined else 'variable'} another name")
 
 
 def unsized_readback(node: A.Node, typing: Typing) -> set[int]:

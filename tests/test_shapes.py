@@ -102,6 +102,7 @@ def test_dot_with_a_scalar_side_is_a_product(expr, wrt, decls, answer):
     ("n*mean(x)", "x", {"vectors": ["x:n"], "scalars": ["n"]}, ["'n' is a scalar variable", "x's length is n:"]),
     ("n*sum(x)", "n", {"vectors": ["x"]}, ["'n' is a scalar variable", "-v x:k"]),
     ("m*sum(W@x)", "x", {"matrices": ["W:m,n"], "scalars": ["m"]}, ["'m' is a scalar variable", "W's size is m"]),
+    ("n = sum(x); n*mean(x)", "x", {"vectors": ["x"]}, ["'n' is a scalar defined in the function", "definition"]),
 ])
 def test_a_variable_is_not_also_a_size(expr, wrt, decls, words):
     """n × mean(x) with n a scalar of the user's and x of the default length n
