@@ -451,18 +451,39 @@ PARALLEL_FROM = 16  # claims; fewer are checked in this process
 
 
 def free_cores() -> int:
-    """The cores this process may use that other work is not already using: the
-    ones it may run on, less the last minute's load average (a worker pool on a
-    busy machine only waits for its turn), at least one."""
+    """The cores this process may use that other work is not using now: the ones it
+    may run on, less those the machine was busy with over the last 20 ms (/proc/stat;
+    elsewhere the last minute's load average), at least one.  A pool on a busy machine
+    only waits for its turn; the load average lags a minute behind (a check run right
+    after other work saw no free core for a minute)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
+    busy = _busy_cores()
+    return max(1, min(cores, round(cores - busy + 0.25)))  # a core three quarters idle is free
+
+
+def _busy_cores(window: float = 0.02) -> float:
+    """How many cores' worth of work the machine did over ``window`` seconds."""
+    import time
+
+    def sample():
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # all, idle + iowait
+
     try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on Unix
-        busy = 0.0
-    return max(1, cores - int(busy))
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+        machine = os.cpu_count() or 1
+        return machine * (1 - (idle1 - idle0) / max(1, total1 - total0))
+    except (OSError, ValueError, IndexError):  # not Linux: the load average
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return 0.0
 
 
 def check_files(paths: list[str], follow_includes: bool = False, tolerance: float | None = None,
@@ -470,7 +491,8 @@ def check_files(paths: list[str], follow_includes: bool = False, tolerance: floa
     """All claims of all files (a folder: its claim files), in order; also the named
     files that held none.  '-' is standard input, read as the kind of file
     ``stdin_filename`` names and reported under that name.  With jobs > 1, claims
-    are checked by that many processes; the results keep the claims' order."""
+    are checked by that many processes (0: one per free core); the results keep the
+    claims' order."""
     from .sources import expand, read_text
 
     claims, empty = [], []
@@ -481,6 +503,8 @@ def check_files(paths: list[str], follow_includes: bool = False, tolerance: floa
         if not found and named:
             empty.append(shown)
         claims.extend(found)
+    if jobs == 0:  # one per free core, where there are enough claims to spread
+        jobs = free_cores() if len(claims) >= PARALLEL_FROM else 1
     if jobs > 1 and len(claims) >= PARALLEL_FROM:
         results = _in_parallel(claims, tolerance, jobs)
     else:
@@ -507,7 +531,7 @@ def _in_parallel(claims: list[Claim], tolerance: float | None, jobs: int) -> lis
     pool = context.Pool(jobs, initializer=_worker_signals)
     try:
         results = pool.map(partial(check_claim, tolerance=tolerance), claims,
-                           chunksize=max(1, len(claims) // (4 * jobs)))
+                           chunksize=max(1, len(claims) // (16 * jobs)))  # small: the workers end together
         pool.close()
     except BaseException:
         pool.terminate()

@@ -194,7 +194,7 @@ def check(
         help="Relative tolerance of numeric comparisons, above 0 and below 1 (default 1e-9).")] = None,
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=0, max=256,
-        help="Processes checking claims at once; 0: one per core that is free (by the load average).")] = 0,
+        help="Processes checking claims at once; 0: one per core that is free now.")] = 0,
     stdin_filename: Annotated[Optional[str], typer.Option(
         "--stdin-filename", help="The name that '-' (stdin) stands for: its suffix picks the syntax "
                                  "(.md, .tex, .toml, .mcalc) and reports use it.")] = None,
@@ -206,7 +206,7 @@ def check(
         tolerance = C.valid_tolerance(tolerance, "--tolerance")
     except ValueError as e:
         raise McalcError(str(e)) from None
-    results, empty = C.check_files(files, follow_includes, tolerance, jobs or C.free_cores(),
+    results, empty = C.check_files(files, follow_includes, tolerance, jobs,
                                    stdin_filename=stdin_filename)
     if report is Report.json:
         _out(_json(C.json_report(results, strict)))

@@ -295,8 +295,27 @@ def _make_transformer():
 
         # -- claims -------------------------------------------------------------
         def claim(self, items):
-            _, wrt, function, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")]
+            deriv, wrt, function, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")]
+            self._whole_function(function, deriv)
             return self._claim(wrt, function, expect, clauses)
+
+        def _whole_function(self, function: A.Node, deriv) -> None:
+            """d/dx (x²) + 1 and d/dx x² + 1 do not say how far the derivative reaches
+            (to the parenthesis, or to the =): refused, saying how to write it."""
+            grouped = self._state.grouped
+            if id(function) in grouped:
+                return
+            node = function
+            while type(node) in _SPINE and id(node) not in grouped:
+                node = node.left
+            if node is not function and id(node) in grouped:
+                raise ParseError("the parenthesis after the derivative closes before the function ends, so it "
+                                 "is not clear what the derivative is of (d/dx (x²) + 1: of x², or of x² + 1?): "
+                                 "put the whole function in one pair of parentheses", deriv.column, deriv.line)
+            if type(function) in (A.Add, A.Sub, A.Compare):
+                raise ParseError("a sum after the derivative without parentheses (d/dx x² + 1: of x², or of "
+                                 "x² + 1?): put the whole function in one pair of parentheses",
+                                 deriv.column, deriv.line)
 
         def named_claim(self, items):
             # \frac{\partial C}{\partial w} = …: C is one of the definitions given
@@ -309,7 +328,8 @@ def _make_transformer():
             return self._claim(wrt, name, expect, clauses, output=name.name)
 
         def hessian_claim(self, items):
-            _, by, function, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")]
+            deriv, by, function, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")]
+            self._whole_function(function, deriv)
             return self._claim([by], function, expect, clauses)._replace(order=2)
 
         def named_hessian_claim(self, items):
@@ -609,6 +629,10 @@ def _make_transformer():
             return _postfix(arg, lambda a: A.Index(a, int(digits), pos=tok.column), self._state.grouped)
 
     return ToAST
+
+
+# operators a claim's function may continue with after a parenthesis: d/dx (x²) + 1, (x²) x
+_SPINE = (A.Add, A.Sub, A.Mul, A.Div, A.Dot, A.MatMul, A.Kron, A.Compare, A.Juxtapose, A.Apply, A.Prefixed)
 
 
 def _postfix(arg: A.Node, build, grouped: dict) -> A.Node:

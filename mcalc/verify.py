@@ -10,6 +10,7 @@ max, abs and comparisons.  Nothing here uses mcalc's rule table.
 """
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass, field
@@ -20,10 +21,13 @@ from .evaluate import format_point, format_rows
 from .shapes import dim_value
 from .limits import CLAIM_SECONDS, SYMBOLIC_SHARE, Timeout, checkpoint, remaining, time_limit
 
-SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 3, "q": 2, "r": 4}
-# A second instance, every size changed: an answer that writes a size as a number
-# (ones(n)ᵀ/3 for the mean's ones(n)ᵀ/n, I(3) for I(n)) agrees at one size only.
-OTHER_SIZES = {"n": 2, "N": 3, "m": 3, "k": 4, "p": 2, "q": 3, "r": 3}
+# Every size a different number, so that an answer with one size for another (ones(p)ᵀ
+# for ones(n)ᵀ) does not agree by chance.
+SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 6, "q": 7, "r": 8}
+# A second instance, every size changed, and their products and sums too (m·n 6 → 8,
+# m + n 5 → 6): an answer that writes a size as a number (ones(n)ᵀ/3 for the mean's
+# ones(n)ᵀ/n, I(6) for I(m·n)) agrees at one set of sizes only.
+OTHER_SIZES = {"n": 2, "N": 3, "m": 4, "k": 6, "p": 5, "q": 8, "r": 7}
 POINTS = 3
 MAX_POINTS = 24  # piecewise answers: sample until every kink was seen on both sides
 MAX_SYMBOLIC_OPS = 80
@@ -59,6 +63,8 @@ class Verdict:
             return f"inconclusive ({self.reason})"
         if self.at is None:
             return f"FAILED ({self.reason})"
+        if self.got is None:  # the answer has no value there
+            return f"FAILED at {format_point(self.at, 3)}: expected {format_rows(self.expected)}, {self.reason}"
         return (f"FAILED at {format_point(self.at, 3)}: expected {format_rows(self.expected)}, "
                 f"got {format_rows(self.got)}")
 
@@ -133,6 +139,7 @@ class _Instance:
         self.used: set[str] = set()  # the sizes this instance actually took
         self.dim_of = dim_of
         self.kinks: list = []
+        self._kinks: set = set()
         self.symbols: dict[str, object] = {}
         for name, shape in variables.items():
             r, c = self.size(shape.rows), self.size(shape.cols)
@@ -143,6 +150,13 @@ class _Instance:
                 m = _M(r, c, [sp.Symbol(f"{name}[{i},{j}]" if dense else f"{name}[{i + j}]", real=True)
                               for i in range(r) for j in range(c)])
             self.symbols[name] = m
+
+    def kink(self, k) -> None:
+        """Where a piece ends: the argument's sign changes there (z and -z are one kink:
+        max(0, z) and its mask (z > 0))."""
+        if k not in self._kinks and -k not in self._kinks:
+            self._kinks.add(k)
+            self.kinks.append(k)
 
     def size(self, dim) -> int:
         if isinstance(dim, int):
@@ -227,7 +241,7 @@ class _Instance:
         def f(a, b):  # unevaluated: SymPy would try to decide each comparison first
             if _constant(a - b):  # (1 <= 0): no kink, decided now
                 return sp.Integer(int(bool(rel(a, b))))
-            self.kinks.append(a - b)
+            self.kink(a - b)
             return sp.Piecewise((1, rel(a, b, evaluate=False)), (0, True), evaluate=False)
 
         return self._map2(node, f)
@@ -240,7 +254,7 @@ class _Instance:
             def f(a, b):  # unevaluated: SymPy would compare the arguments first
                 if _constant(a - b):  # max(2, 3): no kink, decided now
                     return pick(a, b)
-                self.kinks.append(a - b)
+                self.kink(a - b)
                 return pick(a, b, evaluate=False)
 
             return self._pairwise(node.args[0], node.args[1], f)
@@ -252,7 +266,9 @@ class _Instance:
         if node.fn == "mean":
             return _M.of(sp.Add(*m) / len(m))
         if node.fn in ("relu", "abs", "sign"):
-            self.kinks.extend(x for x in m if not _constant(x))
+            for x in m:
+                if not _constant(x):
+                    self.kink(x)
         f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": sp.tanh,
              "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "relu": lambda a: sp.Max(0, a, evaluate=False),
              "sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
@@ -281,6 +297,8 @@ class _Instance:
 
     def _Index(self, node):
         v = self(node.arg)
+        if node.index > v.rows:
+            raise _Inconclusive(f"element {node.index} of a vector of {v.rows} at these sizes")
         return _M(1, 1, [v[node.index - 1, 0]])
 
     def _VecLit(self, node):
@@ -450,12 +468,15 @@ def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
         for dim in (shape.rows, shape.cols):
             if isinstance(dim, str):
                 sizes.setdefault(dim, 3 + len(sizes))
+    other = {k: OTHER_SIZES.get(k, v + 1) for k, v in sizes.items()}
+    for dim, index in _indexed(function, candidate).items():  # x[3]: x has at least 3 elements, both times
+        sizes[dim] = max(sizes[dim], index)
+        other[dim] = max(other[dim], index) + (max(other[dim], index) == sizes[dim])
     dim_of = dim_of or (lambda node: node.dim if node.dim is not None else "n")
     verdict = _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed)
     if verdict.status != "verified" or not verdict.sizes:
         return verdict
     # the sizes were symbols: the same answer at other sizes, numerically
-    other = {k: OTHER_SIZES.get(k, v + 1) for k, v in sizes.items()}
     second = _compare_at(sp, d, function, candidate, dim_of, other, tolerance, seed + 1, numeric=True)
     if second.status == "failed":
         def listed(at: dict) -> str:
@@ -465,6 +486,19 @@ def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
             f"it holds at {listed(verdict.sizes)} but not at {listed(other)}"
         return second
     return verdict
+
+
+def _indexed(function, candidate: A.Node) -> dict[str, int]:
+    """The largest element taken of each vector size: x[3] needs n ≥ 3."""
+    variables = function.variables()
+    need: dict[str, int] = {}
+    for tree in (function.function_expr(), candidate):
+        for n in A.walk(tree):
+            if type(n) is A.Index and type(n.arg) is A.Var and n.arg.name in variables:
+                dim = variables[n.arg.name].rows
+                if isinstance(dim, str) and dim.isidentifier():
+                    need[dim] = max(need.get(dim, 0), n.index)
+    return need
 
 
 def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, numeric: bool = False) -> Verdict:
@@ -489,6 +523,8 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
         return Verdict("failed", reason=f"the answer cannot be instantiated: {e}", sizes=dict(inst.sizes))
     except (ValueError, TypeError, ArithmeticError) as e:  # SymPy's trouble, not the answer's
         return Verdict("inconclusive", reason=f"the answer cannot be instantiated: {e}", sizes=dict(inst.sizes))
+    if _may_hide_kinks(function.function_expr()) or _may_hide_kinks(candidate):
+        _hidden_kinks(sp, inst, [*(reference.f if isinstance(reference, _Differences) else reference), *got])
     if got.shape != reference.shape:
         at = ", ".join(f"{k}={inst.sizes[k]}" for k in sorted(inst.used))
         return Verdict("failed", reason=f"the shapes differ: {got.rows}×{got.cols}, where the Jacobian is "
@@ -505,10 +541,14 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
         equal = False
     except (ValueError, TypeError, ArithmeticError):  # SymPy could not decide: numbers will
         equal = False
-    if equal:
+    if equal is True:
         verdict = Verdict("verified", "symbolic", sizes={k: inst.sizes[k] for k in sorted(inst.used)})
-    else:
-        verdict = _numerically(sp, d, inst, reference, got, tolerance, seed)
+    else:  # where SymPy shows the difference is never 0, any difference the numbers see is real
+        verdict = _numerically(sp, d, inst, reference, got, 0.0 if equal is _DIFFERENT else tolerance, seed)
+    if verdict.ok and _restricted(candidate):  # SymPy's algebra may drop a domain: exp(2ln(x)) is x² to it
+        undefined = _undefined_where_defined(sp, inst, reference, candidate, seed)
+        if undefined is not None:
+            return undefined
     if verdict.ok and d.gradient is not None:  # a Hessian is symmetric: its transpose must agree too
         mirrored = _numerically(sp, d, inst, reference, got.T, tolerance, seed + 1)
         if mirrored.status == "failed":
@@ -518,7 +558,67 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
     return verdict
 
 
-def _symbolically_equal(sp, reference, got, kinks) -> bool:
+_PARTIAL_FUNCTIONS = {"ln", "log", "sqrt", "asin", "acos", "acosh", "atanh"}
+
+
+def _restricted(candidate: A.Node) -> bool:
+    """Whether the answer holds a function defined on part of the line only (ln,
+    sqrt, a power that is not a whole number, asin, …)."""
+    return any(type(n) is A.Call and n.fn in _PARTIAL_FUNCTIONS or _root(n) for n in A.walk(candidate))
+
+
+def _root(n: A.Node) -> bool:
+    """A power whose exponent is not a whole number."""
+    return type(n) is A.Pow and not (type(n.right) is A.Num and n.right.value.denominator == 1)
+
+
+def _undefined_where_defined(sp, inst, reference, candidate: A.Node, seed: int) -> Verdict | None:
+    """A failure where the answer, evaluated as mcalc reads it, has no value at a
+    point where the derivative has one (3exp(2ln(x)) for 3x², at x < 0): SymPy's
+    algebra takes the two as equal.  Points of both signs, as the first sampled."""
+    from .evaluate import Evaluator, Mat
+
+    rng = random.Random(seed)
+    for attempt in range(POINTS):
+        point = _point(rng, inst, attempt, 0)
+        try:
+            want = reference.at(point) if isinstance(reference, _Differences) else \
+                [[_number(sp, reference[i, j], point) for j in range(reference.cols)] for i in range(reference.rows)]
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+            continue
+        values = {name: Mat(m.rows, m.cols, tuple(float(point[s]) for s in m)) for name, m in inst.symbols.items()}
+        try:
+            Evaluator(values, dict(inst.sizes))(candidate)
+        except McalcError as e:
+            if "undefined" not in str(e):
+                continue  # a size or a name the instance lacks: not this answer's domain
+            return Verdict("failed", "numeric", None, attempt + 1, at=_point_values(inst, point), expected=want,
+                           reason=f"the answer has no value there, where the derivative has one: {e.message}",
+                           sizes=dict(inst.sizes))
+    return None
+
+
+def _may_hide_kinks(tree: A.Node) -> bool:
+    """A root (sqrt, a norm, a power that is not a whole number): where SymPy may make |u| of √(u²)."""
+    return any(type(n) is A.Call and n.fn in ("sqrt", "norm", "norm2") or _root(n) for n in A.walk(tree))
+
+
+def _hidden_kinks(sp, inst, entries) -> None:
+    """Kinks SymPy made of smooth-looking input: sqrt((x - 2)²) is |x - 2|, and its
+    derivative sign(x - 2); sampled like those written out, on both sides."""
+    for e in entries:
+        for a in e.atoms(sp.Abs, sp.sign, sp.Heaviside):
+            k = a.args[0]
+            if not _constant(k):
+                inst.kink(k)
+
+
+_DIFFERENT = "different"  # an entry's difference is never 0 (1e-10 exp(x) claimed as 0)
+
+
+def _symbolically_equal(sp, reference, got, kinks) -> bool | str:
+    """True where every entry's difference simplifies to 0; _DIFFERENT where SymPy
+    shows one never is 0, whatever the point; else False (the numbers decide)."""
     if kinks:  # piecewise: decided at points away from the kinks instead
         return False
     for a, b in zip(reference, got):
@@ -529,8 +629,9 @@ def _symbolically_equal(sp, reference, got, kinks) -> bool:
             return False
         if sp.expand(delta) == 0:
             continue
-        if sp.simplify(delta) != 0:
-            return False
+        simplified = sp.simplify(delta)
+        if simplified != 0:
+            return _DIFFERENT if simplified.is_zero is False else False
     return True
 
 
@@ -544,6 +645,21 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
     worst, points, tries = 0.0, 0, 0
     sides: list[set[bool]] = [set() for _ in inst.kinks]
     first: dict | None = None
+
+    two_signed: set[int] = set()  # the kinks SymPy could not show keep one sign
+
+    def one_sided() -> bool:
+        """A kink seen on one side only, whose argument may change sign (asked of SymPy,
+        which takes its time, once, and only for a kink the points have not crossed)."""
+        for i, (kink, side) in enumerate(zip(inst.kinks, sides)):
+            if len(side) < 2:
+                if i in two_signed:
+                    return True
+                if not _one_signed(kink):
+                    two_signed.add(i)
+                    return True
+                side.update((True, False))  # x² + 1: there is no other side
+        return False
 
     def compare_at(point: dict) -> Verdict | bool | None:
         """A failure, True where compared, None where the point is not usable."""
@@ -560,9 +676,17 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             else:
                 want = [[_number(sp, reference[i, j], point) for j in range(reference.cols)]
                         for i in range(reference.rows)]
-            have = [[_number(sp, got[i, j], point) for j in range(got.cols)] for i in range(got.rows)]
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None  # outside the domain (ln of a negative number): another point
+        try:
+            have = [[_number(sp, got[i, j], point) for j in range(got.cols)] for i in range(got.rows)]
+        except (ValueError, ZeroDivisionError) as e:  # 3exp(2ln(x)) for 3x²: right for x > 0 only
+            points += 1
+            return Verdict("failed", "numeric", None, points, at=_point_values(inst, point), expected=want,
+                           reason=f"the answer is undefined here ({e}), where the derivative is defined",
+                           sizes=dict(inst.sizes))
+        except (TypeError, OverflowError):
+            return None
         points += 1
         for side, k in zip(sides, kinks):
             side.add(k > 0)
@@ -575,7 +699,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                                    expected=want, got=have, sizes=dict(inst.sizes))
         return True
 
-    while points < POINTS or (points < MAX_POINTS and any(len(s) < 2 for s in sides)):
+    while points < POINTS or (points < MAX_POINTS and any(len(s) < 2 for s in sides) and one_sided()):
         checkpoint()
         tries += 1
         if tries > 200:
@@ -589,17 +713,30 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return outcome
         if outcome and first is None:
             first = point
-    if across and inst.kinks and first is not None:
+    # one kink seen on both sides: its two sides are the pieces; else follow a line across them
+    if across and first is not None and inst.kinks and (len(inst.kinks) > 1 or one_sided()):
         for point in _across_the_kinks(sp, inst, first, rng):
             checkpoint()
             outcome = compare_at(point)
             if isinstance(outcome, Verdict):
                 return outcome
+        if one_sided():  # max(x, 1e12): the other side never reached
+            kink = next(k for k, side in zip(inst.kinks, sides) if len(side) < 2)
+            return Verdict("inconclusive", reason=f"the kink where {kink} = 0 was met on one side only: "
+                           f"the answer holds on that side", sizes=dict(inst.sizes))
     return Verdict("verified", "numeric", worst, points, sizes={k: inst.sizes[k] for k in sorted(inst.used)})
 
 
-# where a line crosses the kinks: t from the base point, both ways, 0.01 … 10⁴ (a kink at 300 too)
-_LINE = sorted({0.0, *(sign * 10 ** (k / 4) for k in range(-8, 17) for sign in (-1, 1))})
+def _one_signed(kink) -> bool:
+    """Whether SymPy can tell the kink's argument never changes sign (x² + 1, exp(x)):
+    then there is no other side to see."""
+    return bool(kink.is_positive or kink.is_negative or kink.is_nonnegative or kink.is_nonpositive)
+
+
+# where a line crosses the kinks: t from the base point, both ways, 0.01 … 10⁸ (a kink at 1e5 too),
+# four steps a decade up to 100, two beyond
+_LINE = sorted({0.0, *(sign * 10 ** (k / 4) for k in range(-8, 9) for sign in (-1, 1)),
+                *(sign * 10 ** (k / 2) for k in range(5, 17) for sign in (-1, 1))})
 
 
 def _across_the_kinks(sp, inst, base: dict, rng) -> list[dict]:
@@ -610,14 +747,12 @@ def _across_the_kinks(sp, inst, base: dict, rng) -> list[dict]:
     def at(t: float) -> dict:
         return {s: v + t * direction[s] for s, v in base.items()}
 
-    kinks = [_compiled(sp, k) for k in inst.kinks]
-
     def signs(t: float, only: int | None = None):
         point = at(t)
         try:
             if only is not None:
-                return kinks[only](point) > 0
-            return tuple(k(point) > 0 for k in kinks)
+                return _number(sp, inst.kinks[only], point) > 0
+            return tuple(_number(sp, k, point) > 0 for k in inst.kinks)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None
 
@@ -670,10 +805,10 @@ def _point(rng, inst, attempt: int, k: int) -> dict:
 
 
 def _number(sp, expr, point) -> float:
-    """expr at the point, in floating point: a direct walk over SymPy's tree
-    (SymPy's own evaluation is the fallback for anything unusual)."""
+    """expr at the point, in floating point: SymPy's tree made once into nested
+    functions (SymPy's own evaluation is the fallback for anything unusual)."""
     try:
-        return _walk_number(sp, expr, point)
+        return _compiled(sp, expr)(point)
     except _Unusual:
         value = complex(sp.N(expr.xreplace(point)))
         if abs(value.imag) > 1e-12:
@@ -685,14 +820,25 @@ class _Unusual(Exception):
     pass
 
 
+@functools.lru_cache(maxsize=4096)
 def _compiled(sp, e):
-    """_number(sp, e, point) as a function of the point, the tree walked once (the
-    kinks are evaluated at a few hundred points along a line)."""
+    """The expression as a function of the point (a dict of its symbols' values), its
+    tree walked once: a comparison evaluates one at many points (the sampled points,
+    the line across the kinks).  Anything unusual raises _Unusual when evaluated."""
     if e.is_Symbol:
         return lambda point: point[e]
     if e.is_Number:
         value = float(e)
         return lambda point: value
+    if isinstance(e, sp.Piecewise):
+        pieces = [(_compiled(sp, value), _condition(sp, condition)) for value, condition in e.args]
+
+        def piecewise(point):
+            for value, holds in pieces:
+                if holds(point):
+                    return value(point)
+            raise ValueError("no piece applies")
+        return piecewise
     parts = [_compiled(sp, a) for a in e.args]
     if e.is_Add:
         return lambda point: math.fsum(f(point) for f in parts)
@@ -718,50 +864,28 @@ def _compiled(sp, e):
     f = _FLOAT_FUNCTIONS.get(type(e).__name__)
     if f is not None:
         return lambda point: f(*(g(point) for g in parts))
-    return lambda point: _number(sp, e, point)  # anything unusual: the walk, and SymPy after it
+    name = type(e).__name__
+
+    def unusual(point):
+        raise _Unusual(name)
+    return unusual
 
 
-def _walk_number(sp, e, point) -> float:
-    if e.is_Symbol:
-        return point[e]
-    if e.is_Number:
-        return float(e)
-    if e.is_Add:
-        return math.fsum(_walk_number(sp, a, point) for a in e.args)
-    if e.is_Mul:
-        out = 1.0
-        for a in e.args:
-            out *= _walk_number(sp, a, point)
-        return out
-    if e.is_Pow:
-        base, exp = (_walk_number(sp, a, point) for a in e.args)
-        if base == 0 and exp < 0:
-            raise ZeroDivisionError("0 to a negative power")
-        value = base ** exp
-        if isinstance(value, complex):
-            raise ValueError("not real")
-        return value
-    f = _FLOAT_FUNCTIONS.get(type(e).__name__)
-    if f is not None:
-        return f(*(_walk_number(sp, a, point) for a in e.args))
-    if isinstance(e, sp.Piecewise):
-        for value, condition in e.args:
-            if _truth(sp, condition, point):
-                return _walk_number(sp, value, point)
-        raise ValueError("no piece applies")
-    raise _Unusual(type(e).__name__)
-
-
-def _truth(sp, c, point) -> bool:
+def _condition(sp, c):
     if c is sp.true:
-        return True
+        return lambda point: True
     if c is sp.false:
-        return False
+        return lambda point: False
     compare = {"StrictGreaterThan": lambda a, b: a > b, "StrictLessThan": lambda a, b: a < b,
                "GreaterThan": lambda a, b: a >= b, "LessThan": lambda a, b: a <= b}.get(type(c).__name__)
     if compare is None:
-        raise _Unusual(type(c).__name__)
-    return compare(_walk_number(sp, c.lhs, point), _walk_number(sp, c.rhs, point))
+        name = type(c).__name__
+
+        def unusual(point):
+            raise _Unusual(name)
+        return unusual
+    lhs, rhs = _compiled(sp, c.lhs), _compiled(sp, c.rhs)
+    return lambda point: compare(lhs(point), rhs(point))
 
 
 def _heaviside(x, h0=0.5):
