@@ -339,7 +339,7 @@ def power(a: Sum, e: Sum) -> Sum:
             base, x = next(iter(p.items.items()))
             if x == 1:
                 return _term(_1, {base: exp})
-        elif coeff > 0 and k is not None:  # (4x)^(1/2) = 2·x^(1/2)
+        elif coeff > 0 and coeff != 1 and k is not None:  # (4x)^(1/2) = 2·x^(1/2); (x²y²)^(1/2) stays
             ck = _number_power(coeff, k)
             if ck is not None:
                 return scale(power(Sum({p: _1}), e), ck)

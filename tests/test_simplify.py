@@ -134,3 +134,15 @@ def test_numbers_side_by_side_are_kept_apart_in_latex():
     d = mcalc.diff("(3*x)^100", wrt="x")
     assert d.latex == "300 \\times {3}^{99} {x}^{99}"
     assert readback_error(d, d.latex) < 1e-12, d.latex
+
+
+def test_a_root_of_a_product_of_powers_is_simplified():
+    """(w²x²)^(1/2) recursed until Python's limit (caught: the answer was left as
+    2(1/(2sqrt((wx)²)))wxx, the time spent on a thousand frames)."""
+    from fractions import Fraction
+
+    from mcalc import simplify as S
+
+    a = S.mul(S.power(S.atom("w"), S.number(Fraction(2))), S.power(S.atom("x"), S.number(Fraction(2))))
+    assert S.power(a, S.number(Fraction(1, 2))) == S.power(a, S.number(Fraction(1, 2)))  # no RecursionError
+    assert mcalc.diff("sqrt((w*x)^2) + b", wrt="w").text == "w*x^2/sqrt(w^2*x^2)"
