@@ -683,7 +683,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         except (ValueError, ZeroDivisionError) as e:  # 3exp(2ln(x)) for 3x²: right for x > 0 only
             points += 1
             return Verdict("failed", "numeric", None, points, at=_point_values(inst, point), expected=want,
-                           reason=f"the answer is undefined here ({e}), where the derivative is defined",
+                           reason=f"the answer has no value there, where the derivative has one ({e})",
                            sizes=dict(inst.sizes))
         except (TypeError, OverflowError):
             return None
