@@ -369,8 +369,9 @@ class _Builder:
             rows.append(Row(tuple(_dedupe(terms)), shape, note))
         else:
             rows.append(Row((head, value), shape, ""))
+        used = A.names(c._raw) | A.names(c.value)  # once: walked per adjoint, a long chain's trace was quadratic
         for adj in self.t.adjoints:
-            if adj.name in A.names(c._raw) or adj.name in A.names(c.value):
+            if adj.name in used:
                 rows.append(Row((A.Var(adj.name), adj.expr), adj.shape, self.note("adjoint"), "definition"))
         for identity in c.identities:  # the vec identities that carried the gradient through
             rows.append(Row((), None, f"using {identity}", "note"))
@@ -449,12 +450,14 @@ class _Builder:
         defs = {it.name: it.expr for it in (*self.t.intermediates, *self.t.adjoints)}
         order = [it.name for it in reversed(self.t.adjoints)] + [it.name for it in reversed(self.t.intermediates)]
         chain = [value]
+        names = A.names(value)  # of the last in the chain, walked once per substitution, not per name
         for name in order:
-            if name in keep or name not in A.names(chain[-1]):
+            if name in keep or name not in names:
                 continue
             if len(chain) > MAX_SUBSTITUTIONS or _size(chain[-1]) > MAX_SHOWN_NODES:
                 return chain[:1]
             chain.append(substitute(chain[-1], {name: defs[name]}))
+            names = A.names(chain[-1])
         return chain
 
     def stack(self) -> Step:

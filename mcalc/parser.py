@@ -188,8 +188,20 @@ def _rightmost_number(node: A.Node, grouped: dict):
     return node if isinstance(node, A.Num) and id(node) not in grouped else None
 
 
-def _huge_exponent(node) -> bool:
-    return any(isinstance(n, A.Num) and abs(n.value) > MAX_EXPONENT for n in A.walk(node))
+def _huge_exponent(node, memo: dict) -> bool:
+    """A number beyond ±MAX_EXPONENT anywhere in the exponent.  Each node is looked at
+    once per parse (``memo``: id -> (node, answer)): x^x^…^x re-walked every level."""
+    order, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if id(n) not in memo:
+            order.append(n)
+            stack.extend(n.children)
+    for n in reversed(order):  # children before their parents
+        if id(n) not in memo:
+            memo[id(n)] = (n, type(n) is A.Num and abs(n.value) > MAX_EXPONENT
+                           or any(memo[id(c)][1] for c in n.children))
+    return memo[id(node)][1]
 
 
 _KINDS = ("SCALAR", "VECTOR", "MATRIX")
@@ -228,6 +240,7 @@ def _make_transformer():
             self._state.bold_names = set()
             self._state.brackets = {}
             self._state.grouped = {}
+            self._state.exponents = {}  # id -> (node, holds a number too large for an exponent)
 
         def _closed(self) -> tuple:
             return tuple(n for n in self._state.grouped.values()
@@ -586,9 +599,14 @@ def _make_transformer():
         def binary(self, items):
             left, op, right = items
             if str(op) in ("^", "**"):
-                if _huge_exponent(right):
+                grouped = self._state.grouped
+                if type(right) in (A.Apply, A.Prefixed) and id(right) not in grouped:
+                    # e^x (1 + x), a^b sum(x): the exponent is the name; what follows multiplies the power
+                    power = self.binary([left, op, right.left])
+                    return type(right)(power, right.right, pos=right.pos)
+                if _huge_exponent(right, self._state.exponents):
                     raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
-                return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), self._state.grouped)
+                return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), grouped)
             return _OPS[str(op)](left, right, pos=op.column)
 
         def compare(self, items):
@@ -613,7 +631,7 @@ def _make_transformer():
 
         def hadamard_power(self, items):
             arg, tok, exponent, *_ = items
-            if _huge_exponent(exponent):
+            if _huge_exponent(exponent, self._state.exponents):
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
             return _postfix(arg, lambda a: A.Pow(a, exponent, pos=tok.column), self._state.grouped)
 

@@ -144,7 +144,8 @@ def _steps_text(d) -> list[str]:
         if not step.rows:
             out.append("   (none: the function is a single variable or constant)" if step.number == 1 else "   (none)")
         rows = [(row, _row_lines(d, row, "unicode")) for row in step.rows]
-        width = max((len(lines[-1]) for row, lines in rows if lines and row.shape is not None), default=0)
+        width = max((len(lines[-1]) for row, lines in rows if lines and row.shape is not None
+                     and len(lines[-1]) <= COLUMN_MAX), default=0)  # a longer row does not widen the rest
         for row, lines in rows:
             shape = _shape_words(row.shape) if row.shape is not None and step.number == 1 else \
                 str(row.shape) if row.shape is not None else ""
@@ -480,15 +481,21 @@ def _rich_answer(d):
     return Panel(answer, expand=False)
 
 
+# the shapes stand in a column after rows up to this many characters; a longer row has
+# its shape right after it (padding every row to the longest made a long trace quadratic)
+COLUMN_MAX = 80
+
+
 def _rich_steps(d) -> list:
     from rich.cells import cell_len
     from rich.text import Text
 
     def column(pairs, left_style="", right_style=""):
         """Two columns two spaces apart, as plain Text (a value such as [y, 0] is not markup)."""
-        width = max((cell_len(a) for a, _ in pairs), default=0)
-        return [Text.assemble((a, left_style), " " * (width - cell_len(a) + 2) if b else "", b) if isinstance(b, Text)
-                else Text.assemble((a, left_style), (" " * (width - cell_len(a) + 2) + b if b else "", right_style))
+        width = max((cell_len(a) for a, _ in pairs if cell_len(a) <= COLUMN_MAX), default=0)
+        return [Text.assemble((a, left_style), " " * (max(width - cell_len(a), 0) + 2) if b else "", b)
+                if isinstance(b, Text) else
+                Text.assemble((a, left_style), (" " * (max(width - cell_len(a), 0) + 2) + b if b else "", right_style))
                 for a, b in pairs]
 
     head = [("function", Text(function_text(d)))]

@@ -206,7 +206,7 @@ def test_the_cases_form_reads_back():
 
 
 @pytest.mark.parametrize("name", ["x_", "_x", "w_1_2", "w_in", "w_in2", "learning_rate", "learning_rate_2", "σ_x",
-                                  "σx", "σ2", "Σ1", "θ_1", "θ_in", "lr_2", "x__y", "W_out", "a_b_c", "Δx", "x_y1"])
+                                  "σx", "σ2", "Σ1", "I1", "I_k", "θ_1", "θ_in", "lr_2", "x__y", "W_out", "a_b_c", "Δx", "x_y1"])
 @pytest.mark.parametrize("vector", [False, True])
 def test_every_name_reads_back_in_every_format(name, vector):
     """x_ printed x in LaTeX (x + 2x_ read back as 3x); w_1_2 printed w_1₂ (the name w_12);

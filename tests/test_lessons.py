@@ -242,3 +242,12 @@ def test_the_direct_partial_is_named_where_the_total_derivative_differs():
     text = plain(mcalc.diff("sin(x + x^2)", wrt="x"))
     partials = text.split("2. Compute the partials")[1].split("3. Combine")[0]
     assert "∂u₂/∂x = 1" in partials and "(the direct partial, the other arguments held fixed" in partials
+
+
+def test_a_long_trace_grows_with_the_function_not_its_square():
+    """x^x^…^x: every row of a step was padded to the step's longest (one row grows with
+    the function), and each named adjoint was looked for by walking the whole answer."""
+    from mcalc.render import plain
+
+    sizes = {k: len(plain(mcalc.diff("x^" * k + "x", wrt="x"))) for k in (50, 100, 200)}
+    assert sizes[100] / sizes[50] < 2.3 and sizes[200] / sizes[100] < 2.3, sizes

@@ -299,3 +299,15 @@ def test_x_caret_TAx_is_the_papers_xTAx():
     d = mcalc.diff("x^TAx", wrt="x", vectors=["x"], matrices=["A:n,n"])
     assert d.unicode == "xᵀA + xᵀAᵀ" and any("read as the transpose ^T then Ax" in n for n in d.notes)
     assert mcalc.diff("x^Tx", wrt="x", scalars=["Tx"]).text == "Tx*x^(Tx - 1)"  # T declared: a power
+
+
+@pytest.mark.parametrize("text,reading", [
+    ("e^x (1 + x)", "exp(x)*(1 + x)"), ("a^x (1 + x)", "a^x*(1 + x)"), ("x^x (ln(x) + 1)", "x^x*(ln(x) + 1)"),
+    ("2^x (x)", "2^x*x"), ("a^b^x(1+x)", "a^(b^x)*(1 + x)"),
+    ("a^(x(1 + x))", "a^(x*(1 + x))"), ("e^sin(x)", "exp(sin(x))"),
+])
+def test_a_parenthesis_after_a_named_exponent_multiplies_the_power(text, reading):
+    """e^x (1 + x) was read as exp(x(1 + x)), in silence: a single-letter name before a
+    parenthesis is a product, and the exponent is the name alone."""
+    d, r = mcalc.diff(text, wrt="x"), mcalc.diff(reading, wrt="x")
+    assert d.function_expr() == r.function_expr()
