@@ -12,7 +12,7 @@ from functools import cached_property
 
 from . import ast as A
 from .derive import derive
-from .errors import DeclarationError, MissingValue, NotSupported, Overflow
+from .errors import DeclarationError, MissingValue, NotSupported, Overflow, ShapeError
 from .latex import LatexPrinter, latex_name
 from .names import resolve_names
 from .parser import canonical_name, load_parser, parse
@@ -258,10 +258,24 @@ class Derivation:
                             {n: (s.rows, s.cols) for n, s in shapes.items() if s.kind == "matrix"},
                             {n for n, s in shapes.items() if s.kind == "scalar"})
 
-    def resolve(self, expr: A.Node | A.Program, closed: tuple = ()) -> A.Node:
+    def resolve(self, expr: A.Node | A.Program, closed: tuple = (), shape: Shape | None = None) -> A.Node:
         """Another expression (a claimed answer, or a printed one with its named
         subexpressions) typed with this function's variables: names read as the
-        function's, juxtapositions resolved, 𝟏 and I sized, definitions written out."""
+        function's, juxtapositions resolved, 𝟏 and I sized, definitions written out.
+        With ``shape`` (the Jacobian's), a 𝟏 or I that meets nothing else takes its
+        size from it: the answer I for tr(X) with X k×k is I(k), not I(n)."""
+        if shape is not None and not shape.is_scalar:
+            body = expr.body if isinstance(expr, A.Program) else expr
+            if any(type(n) in (A.Ones, A.Identity) and n.dim is None for n in A.walk(body)):
+                sized = A.Add(body, A.Zero(shape.rows, shape.cols))  # the answer's sizes unified with the shape
+                try:
+                    typed = self.resolve(expr._replace(body=sized) if isinstance(expr, A.Program) else sized, closed)
+                    return typed.left
+                except (ShapeError, DeclarationError):
+                    pass  # it is another shape: typed on its own, the comparison says so
+        return self._resolve(expr, closed)
+
+    def _resolve(self, expr: A.Node | A.Program, closed: tuple = ()) -> A.Node:
         from .derive import substitute
         from .names import resolve_names
 

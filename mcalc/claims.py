@@ -421,7 +421,7 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
     else:
         head = f"{d_}/∂{by} ({function.print(function.program.body, 'unicode')})"
     try:
-        claimed = d.resolve(parsed.expect, parsed.function.closed)
+        claimed = d.resolve(parsed.expect, parsed.function.closed, shape=d.shape)
     except ShapeError as e:  # a claimed answer that cannot even be formed is a wrong claim
         return Result(claim, "fail", f"{head}: the claimed answer is ill-formed ({e}); derived {d.unicode}",
                       column=e.column, derived=d.unicode, wrt=list(d.wrt))

@@ -32,7 +32,8 @@ POINTS = 3
 MAX_POINTS = 24  # piecewise answers: sample until every kink was seen on both sides
 MAX_SYMBOLIC_OPS = 80
 MAX_ENTRIES = 400
-KINK_MARGIN = 1e-3
+KINK_MARGIN = 1e-3  # central differences keep this far from a kink; exact values only EXACT_MARGIN
+EXACT_MARGIN = 1e-9  # (x > 0.001) for max(x, 0)'s derivative differs only on (0, 0.001]
 DIFFERENCES_STEP = 1e-5  # central differences: truncation ~1e-10, rounding ~1e-11
 DIFFERENCES_TOLERANCE = 1e-5
 
@@ -645,6 +646,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
     worst, points, tries = 0.0, 0, 0
     sides: list[set[bool]] = [set() for _ in inst.kinks]
     first: dict | None = None
+    margin = KINK_MARGIN if isinstance(reference, _Differences) else EXACT_MARGIN
 
     two_signed: set[int] = set()  # the kinks SymPy could not show keep one sign
 
@@ -668,7 +670,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             kinks = [_number(sp, k, point) for k in inst.kinks]
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None
-        if any(abs(k) < KINK_MARGIN for k in kinks):
+        if any(abs(k) < margin for k in kinks):
             return None
         try:
             if isinstance(reference, _Differences):
@@ -767,7 +769,7 @@ def _across_the_kinks(sp, inst, base: dict, rng) -> list[dict]:
             if now[i] == before[i]:
                 continue
             lo, hi = before_t, t  # each kink on its own: two close together are two crossings
-            for _ in range(24):  # the bracket to a ten-millionth of the grid's step
+            for _ in range(40):  # the bracket to a trillionth of the grid's step
                 mid = (lo + hi) / 2
                 side = signs(mid, i)
                 if side is None:
@@ -782,7 +784,7 @@ def _across_the_kinks(sp, inst, base: dict, rng) -> list[dict]:
     if not crossings:
         return []
     ends = [crossings[0] - max(1.0, abs(crossings[0])), *crossings, crossings[-1] + max(1.0, abs(crossings[-1]))]
-    return [at((a + b) / 2) for a, b in zip(ends, ends[1:]) if abs(b - a) > 4 * KINK_MARGIN][:2 * MAX_POINTS]
+    return [at((a + b) / 2) for a, b in zip(ends, ends[1:]) if b > a][:2 * MAX_POINTS]
 
 
 def _point(rng, inst, attempt: int, k: int) -> dict:
@@ -904,7 +906,7 @@ _FLOAT_FUNCTIONS = {
 def _point_values(inst, point) -> dict:
     out = {}
     for name, m in inst.symbols.items():
-        values = [round(float(point[s]), 6) for s in m]
+        values = [float(f"{float(point[s]):.12g}") for s in m]  # significant digits: 5e-8 is not 0
         if m.rows == 1 and m.cols == 1:
             out[name] = values[0]
         elif m.cols == 1 or m.rows == 1:

@@ -411,3 +411,25 @@ def test_a_kink_never_crossed_is_inconclusive():
 def test_a_claim_that_does_not_say_how_far_the_derivative_reaches_is_refused(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == "error" and "one pair of parentheses" in result.message
+
+
+@pytest.mark.parametrize("claim", [
+    # a bare I or 𝟏 takes its size from the Jacobian it is claimed as (it was always n)
+    "d/dX (tr(X)) = I where X: matrix[k, k]", "d/dx (x) = I where x: vector[3]",
+    "d/dx (sum(x)) = ones^T where x: vector[m]", "d/dx (sum(x)) = 𝟏ᵀ where x: vector[d]",
+    "d/dx (2x) = 2I where x: vector[m]",
+])
+def test_a_bare_identity_or_ones_is_sized_by_the_jacobian(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "pass", result.message
+
+
+@pytest.mark.parametrize("claim", [
+    "d/dX (tr(X)) = I(n) where X: matrix[k, k]", "d/dx (sum(x)) = ones(n)^T where x: vector[m]",
+    # a threshold a little off the kink: wrong on (0, 0.001], between the two
+    "d/dx (max(x, y)) = (x > y + 0.01)", "d/dw (max(0, w·x + b)) = (w·x + b > 0.01) x^T where w, x: vector",
+    "d/dx (max(x, 0)) = (x > 1e-3)", "d/dx (max(x, 2)) = (x > 2.001)", "d/dx (max(x, 0)) = (x > 1e-7)",
+])
+def test_a_size_named_otherwise_or_a_kink_a_little_off_fails(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail", result.message
