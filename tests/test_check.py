@@ -400,9 +400,13 @@ def test_their_right_forms_pass(claim):
     assert result.status == "pass", (claim, result.message)
 
 
-def test_a_kink_never_crossed_is_inconclusive():
-    result = check_claim(Claim("t.mcalc", 1, "d/dx (max(x, 1e12)) = 0"))
-    assert result.status == "inconclusive" and "one side only" in result.message
+def test_a_kink_far_out_is_crossed_and_one_never_crossed_is_no_kink():
+    """The line goes out to 10¹⁶ both ways: max(x, 1e12)'s kink is crossed; tanh(x) + 2
+    keeps its sign on two lines, so the answer holds (it went inconclusive)."""
+    assert check_claim(Claim("t.mcalc", 1, "d/dx (max(x, 1e12)) = 0")).status == "fail"
+    for claim in ("d/dx (max(tanh(x), -2)) = 1 - tanh(x)^2", "d/dx (abs(2 + sin(x))) = cos(x)"):
+        result = check_claim(Claim("t.mcalc", 1, claim))
+        assert result.status == "pass" and "kept one sign out to 1e16" in result.message
 
 
 @pytest.mark.parametrize("claim", ["d/dx (x^2) + 1 = 2x", "d/dx x^2 + 1 = 2x", "d/dx (x+1)(x-1) = 2x",
