@@ -164,9 +164,11 @@ def _dim_of_node(node: A.Node, column: int, line: int):
 
 
 def _latex_function(text: str) -> str:
-    """\\ln → ln, \\operatorname{diag} → diag, \\sigma → σ."""
+    """\\ln → ln, \\operatorname{diag} → diag, \\mathrm{tr} → tr, \\sigma → σ."""
     if text.startswith("\\operatorname{"):
         return text[len("\\operatorname{"):-1].replace("\\_", "_")
+    if text.startswith("\\mathrm{"):
+        return text[len("\\mathrm{"):-1]
     if text.startswith("\\"):
         return {"sigma": "σ"}.get(text[1:], text[1:])
     return text
@@ -883,6 +885,14 @@ _FRIENDLY = {
     "LBRACE": "'{'", "RBRACE": "'}'", "WHERE": "where", "LAYOUT": "layout", "TOLERANCE": "tolerance",
     "END_MATRIX": "\\end{bmatrix}", "_ROW_SEP": "\\\\", "AMPERSAND": "'&'", "LATEX_NAME": "a name",
     "LATEX_FUNCTION": "a function", "FRAC": "\\frac", "SQRT": "\\sqrt", "BEGIN_MATRIX": "a matrix",
+    "BEGIN_CASES": "\\begin{cases}", "END_CASES": "\\end{cases}", "COLON": "':'", "GIVEN": "given",
+    "DERIV": "d/dx", "DERIV2": "d2/dx2", "LATEX_DERIV": "\\frac{\\partial}{\\partial x}",
+    "LATEX_DERIV2": "\\frac{\\partial^2}{\\partial x^2}", "LATEX_DERIV_OF": "\\frac{\\partial f}{\\partial x}",
+    "LATEX_DERIV2_OF": "\\frac{\\partial^2 f}{\\partial x^2}", "LATEX_WHERE": "where", "PARTIAL": "\\partial",
+    "MATRIX": "matrix", "SCALAR": "scalar", "VECTOR": "vector", "NORM_BAR": "'‖'", "NORM_OPEN": "'‖'",
+    "NORM_CLOSE": "a closing '‖'", "VBAR": "'|'", "_MIDDLE": "\\middle|", "_LATEX_LSQB": "\\left[",
+    "_LATEX_RSQB": "\\right]", "SIZED_I": "I_{n}", "ZEROS": "\\mathbf{0}", "SUPERSCRIPT": "a superscript",
+    "INVERSE": "⁻¹", "INDEX": "[k]", "HADAMARD_POW": "^{\\circ k}",
 }
 _STARTS_EXPR = {"NUMBER", "NAME", "BOLD", "LPAR", "_OPEN", "LSQB", "ONES"}
 

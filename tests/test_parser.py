@@ -105,3 +105,23 @@ def test_error_names_the_column_and_what_was_expected(text, column, message):
         mcalc.diff(text, wrt="x")
     assert message in info.value.message
     assert info.value.column == column
+
+
+@pytest.mark.parametrize("latex,plain", [
+    (r"\mathrm{tr}(X)", "tr(X)"), (r"\mathrm{diag}(x) @ y", "diag(x) @ y"), (r"\mathrm{tr}\left(X\right)", "tr(X)"),
+    (r"\left[ x + 1 \right]^2", "(x + 1)^2"), (r"x \le 2", "x <= 2"),
+])
+def test_more_latex_spellings(latex, plain):
+    """\\mathrm{tr}(X) was refused as "'tr' is a function: write tr(...)"; \\left[ … \\right]
+    as a bracket was refused; \\left\\{ was read as \\le."""
+    assert parse_expr(latex) == parse_expr(plain)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("x: vectr; sum(x)", "expected matrix or scalar or vector"), ("‖x", "expected a closing '‖'"),
+    ("[x | y", "expected ']' or '|'"), (r"\left\{x\right\}", "unexpected character '\\'"),
+])
+def test_errors_name_what_was_expected_in_words(text, words):
+    with pytest.raises(ParseError) as e:
+        parse(text)
+    assert words in str(e.value) and "_" not in str(e.value).split("expected")[-1].replace("\\_", "")
