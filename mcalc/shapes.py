@@ -225,8 +225,8 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     for name in program.bold - set(defined):  # a bold name is a vector, unless defined
         declared.setdefault(name, vector(open_dim(name)))
     for name in program.bold_upper - set(defined):
-        if name not in declared:
-            declared[name] = Shape(_fresh_rows(set(declared), set()), "n")
+        if name not in declared:  # rows still open: tr(𝐗) makes them n, else they settle to N
+            declared[name] = Shape(f"?{name}", "n")
     for name in defined:
         if name in declared:
             raise DeclarationError(f"'{name}' is both declared and defined")

@@ -161,6 +161,8 @@ def test_latex_answer_parses_back_to_the_same_expression(case):
     (r"\frac{\partial}{\partial \mathbf{w}} \left(\mathbf{w} \otimes \mathbf{x}\right) = \operatorname{diag}(\mathbf{x})",
      ["w"]),
     ("∂/∂x (x³) = 3x²", ["x"]),
+    (r"\frac{\mathrm{d}}{\mathrm{d}x} \left(x^{2}\right) = 2x", ["x"]),  # an upright d
+    (r"\frac{\partial}{\partial \mathbf{X}} \mathrm{tr}\left(\mathbf{X}\right) = I", ["X"]),
 ])
 def test_claims_written_as_papers_write_them(claim, wrt):
     parsed = parse_claim(claim)
