@@ -32,6 +32,16 @@ class Claim:
     text: str  # in mcalc's claim syntax or LaTeX
     id: str | None = None
     options: str = ""  # where/layout/tolerance clauses from an annotation
+    # where the text's pieces stand in the file: (offset in text, line, column), 1-based
+    places: tuple[tuple[int, int, int], ...] = field(default=(), compare=False)
+
+    def locate(self, column: int | None) -> tuple[int, int | None]:
+        """The file's line and column of the text's 1-based ``column`` (an equation
+        spread over lines, after its \\begin or $$)."""
+        if column is None or not self.places:
+            return self.line, column
+        offset, line, start = next(p for p in reversed(self.places) if p[0] <= column - 1 or p is self.places[0])
+        return line, start + max(column - 1 - offset, 0)
 
 
 @dataclass
@@ -46,6 +56,11 @@ class Result:
     wrt: list[str] = field(default_factory=list)
     function: str | None = None
     seconds: float = 0.0  # wall-clock time the check took (JUnit reports it)
+
+    def place(self) -> tuple[int, int | None]:
+        """The file's line and column of what this result is about (an error's column
+        within the claim, mapped into a multi-line equation)."""
+        return self.claim.locate(self.column)
     head: str | None = None  # ∂/∂w (w · x + b), as mcalc read the claim
 
     @property
@@ -211,11 +226,11 @@ def _latex_claims(path: str, text: str, follow: bool, seen: dict | None) -> list
             if _is_claim(annotation):
                 claims.append(Claim(path, start, annotation))
                 continue
-            equation, line = _next_equation(lines, i)
+            equation, line, places = _next_equation(lines, i)
             if equation is None:
                 claims.append(Claim(path, start, _NO_EQUATION, options=annotation))
             else:
-                claims.append(Claim(path, line, equation, options=annotation))
+                claims.append(Claim(path, line, equation, options=annotation, places=places))
     return claims
 
 
@@ -245,32 +260,39 @@ def _blank_verbatim(lines: list[str]) -> list[str]:
     return out
 
 
-def _next_equation(lines: list[str], i: int) -> tuple[str | None, int]:
-    """The body of the equation that starts at or after line i (blank lines allowed)."""
+def _next_equation(lines: list[str], i: int) -> tuple[str | None, int, tuple]:
+    """The body of the equation that starts at or after line i (blank lines allowed),
+    the line it starts on, and where its pieces stand (Claim.places)."""
     while i < len(lines) and not lines[i].strip():
         i += 1
     if i >= len(lines):
-        return None, i
+        return None, i, ()
     begin = _BEGIN.search(lines[i])
     if not begin:
-        return None, i
+        return None, i, ()
     closer = {"$$": "$$", "\\[": "\\]"}.get(begin.group(0), f"\\end{{{begin.group(1)}}}")
     body, first = [], i + 1
-    rest = lines[i][begin.end():]
+    rest, start = lines[i][begin.end():], begin.end()
     j = i
     while True:
         end = rest.find(closer)
         if end >= 0:
-            body.append(rest[:end])
+            body.append((rest[:end], j + 1, start + 1))
             break
-        body.append(rest)
+        body.append((rest, j + 1, start + 1))
         j += 1
         if j >= len(lines):
-            return None, first
-        rest = lines[j]
-    equation = " ".join(_strip_latex_comment(b) for b in body)
-    equation = re.sub(r"\\(label|tag)\{[^}]*\}|\\nonumber|\\notag", " ", equation)
-    return equation.strip().rstrip(".,;").strip(), first
+            return None, first, ()
+        rest, start = lines[j], 0
+    equation, places = "", []
+    for piece, line, column in body:
+        places.append((len(equation) + (1 if equation else 0), line, column))
+        equation = f"{equation} {_strip_latex_comment(piece)}" if equation else _strip_latex_comment(piece)
+    # the same length: the places still hold
+    equation = re.sub(r"\\(label|tag)\{[^}]*\}|\\nonumber|\\notag", lambda m: " " * len(m.group()), equation)
+    lead = len(equation) - len(equation.lstrip())
+    places = [(max(offset - lead, 0), line, column + max(lead - offset, 0)) for offset, line, column in places]
+    return equation.strip().rstrip(".,;").strip(), places[0][1] if places else first, tuple(places)
 
 
 def _strip_latex_comment(line: str) -> str:
@@ -326,17 +348,17 @@ def _markdown_claims(path: str, text: str) -> list[Claim]:
             if _is_claim(annotation):
                 claims.append(Claim(path, line, annotation))
                 continue
-            equation, eq_line = None, line
+            equation, eq_line, places = None, line, ()
             if rest.strip():  # <!-- mcalc: where … --> $$ … $$ in one paragraph
-                equation, _ = _next_equation([" ".join(rest.split("\n"))], 0)
+                equation, _, _ = _next_equation([" ".join(rest.split("\n"))], 0)
             elif tok.type == "html_block":  # the next block, if it is a paragraph that opens with $$
                 following = next((t for t in tokens[k + 1:] if t.map is not None and t.level <= tok.level), None)
                 if following is not None and following.type == "paragraph_open":
-                    equation, eq_line = _next_equation(lines, following.map[0])
+                    equation, eq_line, places = _next_equation(lines, following.map[0])
             if equation is None:
                 claims.append(Claim(path, line, _NO_EQUATION, options=annotation))
             else:
-                claims.append(Claim(path, eq_line, equation, options=annotation))
+                claims.append(Claim(path, eq_line, equation, options=annotation, places=places))
     return claims
 
 
@@ -409,7 +431,7 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
         derive = derivation_from_program if parsed.order == 1 else second_derivative
         d: Derivation = derive(text, parsed.function, list(parsed.wrt), layout=parsed.layout or "numerator")
     except McalcError as e:
-        return Result(claim, "error", f"{e}", column=e.column)
+        return _error(claim, e)
     wrt = ",".join(unicode_name(w) for w in d.wrt)
     function = d.gradient or d
     d_ = "∂" if parsed.order == 1 else "∂²"
@@ -426,7 +448,7 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
         return Result(claim, "fail", f"{head}: the claimed answer is ill-formed ({e}); derived {d.unicode}",
                       column=e.column, derived=d.unicode, wrt=list(d.wrt))
     except McalcError as e:
-        return Result(claim, "error", f"{e}", column=e.column)
+        return _error(claim, e)
     verdict = d.verify(claimed, tolerance=parsed.tolerance or tolerance or 1e-9)
     claimed_text = d.print(claimed, "unicode")
     common = dict(claimed=claimed_text, derived=d.unicode, verdict=verdict.to_dict(), wrt=list(d.wrt),
@@ -439,6 +461,13 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
         return Result(claim, "fail", f"{head}: claimed {claimed_text}, derived {d.unicode}{where}", **common)
     return Result(claim, "inconclusive", f"{head}: claimed {claimed_text}, derived {d.unicode} ({verdict})",
                   **common)
+
+
+def _error(claim: Claim, e: McalcError) -> Result:
+    """An error in the claim; in an equation of several lines the column of the
+    claim's text means nothing to the reader: the location in the file says where."""
+    return Result(claim, "error", f"{e.kind}: {e.message}" if claim.places and e.column else f"{e}",
+                  column=e.column)
 
 
 def _point(verdict) -> str:
@@ -594,9 +623,10 @@ def lint_lines(results: list[Result]) -> list[str]:
     label = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive", "error": "ERROR"}
     out = []
     for r in results:
-        where = f"{r.claim.file}:{r.claim.line}"
-        if r.status == "error" and r.column:
-            where += f":{r.column}"
+        line, column = r.place()
+        where = f"{r.claim.file}:{line}"
+        if r.status == "error" and column:
+            where += f":{column}"
         out.append(f"{where}: {label[r.status]} {r.message}")
     return out
 
@@ -617,7 +647,7 @@ def json_report(results: list[Result], strict: bool = False) -> dict:
         "strict": strict,
         "summary": summary(results),
         "claims": [{
-            "file": r.claim.file, "line": r.claim.line, "column": r.column, "id": r.claim.id,
+            "file": r.claim.file, "line": r.place()[0], "column": r.place()[1], "id": r.claim.id,
             "claim": r.claim.text, "status": r.status, "message": r.message, "function": r.function,
             "wrt": r.wrt, "claimed": r.claimed, "derived": r.derived, "verification": r.verdict,
         } for r in results],
@@ -649,7 +679,8 @@ def junit_xml(results: list[Result], strict: bool = False) -> str:
         for r in rs:
             case = ET.SubElement(suite, "testcase", classname=file, name=f"line {r.claim.line}: {r.title}",
                                  time=f"{r.seconds:.3f}")
-            where = f"{r.claim.file}:{r.claim.line}" + (f":{r.column}" if r.column else "")
+            line, column = r.place()
+            where = f"{r.claim.file}:{line}" + (f":{column}" if column else "")
             body = f"{where}\n{r.claim.text}"
             if r.status == "fail" or (strict and r.status == "inconclusive"):
                 ET.SubElement(case, "failure", message=r.message, type=r.status).text = body
@@ -668,9 +699,10 @@ def github_annotations(results: list[Result], strict: bool = False) -> list[str]
         level = {"fail": "error", "error": "error",
                  "inconclusive": "error" if strict else "warning"}.get(r.status)
         if level:
-            props = {"file": r.claim.file, "line": str(r.claim.line)}
-            if r.column:
-                props["col"] = str(r.column)
+            line, column = r.place()
+            props = {"file": r.claim.file, "line": str(line)}
+            if column:
+                props["col"] = str(column)
             props["title"] = f"mcalc check: {r.status}"
             head = ",".join(f"{k}={_gh_property(v)}" for k, v in props.items())
             out.append(f"::{level} {head}::{_gh_data(r.message)}")

@@ -439,3 +439,20 @@ def test_a_bare_identity_or_ones_is_sized_by_the_jacobian(claim):
 def test_a_size_named_otherwise_or_a_kink_a_little_off_fails(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == "fail", result.message
+
+
+def test_an_error_in_an_equation_of_several_lines_points_into_the_file(tmp_path):
+    """Reported at the line of \\begin{equation} and the column within the joined claim
+    (p.tex:2:42 for an @ at 3:44): GitHub annotations went on the wrong line."""
+    tex = tmp_path / "p.tex"
+    tex.write_text("%% mcalc:\n\\begin{equation}\n  \\frac{\\partial}{\\partial x} \\left( x^2 + @ \\right) = 2x\n"
+                   "\\end{equation}\n\n% mcalc:\n\\[ \\frac{\\partial}{\\partial x} \\left( x^2 + @ \\right) = 2x \\]\n")
+    md = tmp_path / "p.md"
+    md.write_text("<!-- mcalc: -->\n$$\n\\frac{\\partial}{\\partial x} \\left( x^2 + @ \\right) = 2x\n$$\n\n"
+                  "<!-- mcalc: -->\n$$ \\frac{\\partial}{\\partial x} \\left( x^2 + @ \\right) = 2x $$\n")
+    for path in (tex, md):
+        results = [check_claim(c) for c in find_claims(str(path), path.read_text())]
+        lines = path.read_text().split("\n")
+        for r in results:
+            line, column = r.place()
+            assert r.status == "error" and lines[line - 1][column - 1] == "@", (path.name, line, column)
