@@ -10,7 +10,6 @@ max, abs and comparisons.  Nothing here uses mcalc's rule table.
 """
 from __future__ import annotations
 
-import functools
 import math
 import random
 from dataclasses import dataclass, field
@@ -405,6 +404,7 @@ class _Differences:
     def __init__(self, sp, inst: _Instance, function: A.Node, wrt: list[str], layout: str):
         self.sp = sp
         self.f = inst(function).vec()
+        self.values = _Values(sp, self.f)
         symbols = [inst.symbols.get(name, _M.of(sp.Symbol(name, real=True))) for name in wrt]
         self.columns = [s for m in symbols for s in m.vec()]
         if len(self.f) * len(self.columns) > MAX_ENTRIES:
@@ -422,15 +422,15 @@ class _Differences:
         self.shape = (self.rows, self.cols)
 
     def at(self, point: dict) -> list[list[float]]:
-        sp, columns = self.sp, []
+        columns = []
         for c in self.columns:
             if c not in point:  # a variable the function lacks
                 columns.append([0.0] * len(self.f))
                 continue
             x = point[c]
             h = DIFFERENCES_STEP * (1 + abs(x))
-            ahead = [_number(sp, fi, {**point, c: x + h}) for fi in self.f]
-            behind = [_number(sp, fi, {**point, c: x - h}) for fi in self.f]
+            ahead = self.values.all({**point, c: x + h})
+            behind = self.values.all({**point, c: x - h})
             columns.append([(a - b) / (2 * h) for a, b in zip(ahead, behind)])
         if self.matrix is not None:
             r, c = self.matrix
@@ -580,11 +580,11 @@ def _undefined_where_defined(sp, inst, reference, candidate: A.Node, seed: int) 
     from .evaluate import Evaluator, Mat
 
     rng = random.Random(seed)
+    want_values = None if isinstance(reference, _Differences) else _Values(sp, list(reference))
     for attempt in range(POINTS):
         point = _point(rng, inst, attempt, 0)
         try:
-            want = reference.at(point) if isinstance(reference, _Differences) else \
-                [[_number(sp, reference[i, j], point) for j in range(reference.cols)] for i in range(reference.rows)]
+            want = reference.at(point) if want_values is None else want_values.rows(point, reference.cols)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             continue
         values = {name: Mat(m.rows, m.cols, tuple(float(point[s]) for s in m)) for name, m in inst.symbols.items()}
@@ -663,25 +663,25 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 side.update((True, False))  # x² + 1: there is no other side
         return False
 
+    kink_values = _Values(sp, inst.kinks)
+    want_values = None if isinstance(reference, _Differences) else _Values(sp, list(reference))
+    have_values = _Values(sp, list(got))
+
     def compare_at(point: dict) -> Verdict | bool | None:
         """A failure, True where compared, None where the point is not usable."""
         nonlocal worst, points
         try:
-            kinks = [_number(sp, k, point) for k in inst.kinks]
+            kinks = kink_values.all(point)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None
         if any(abs(k) < margin for k in kinks):
             return None
         try:
-            if isinstance(reference, _Differences):
-                want = reference.at(point)
-            else:
-                want = [[_number(sp, reference[i, j], point) for j in range(reference.cols)]
-                        for i in range(reference.rows)]
+            want = reference.at(point) if want_values is None else want_values.rows(point, reference.cols)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None  # outside the domain (ln of a negative number): another point
         try:
-            have = [[_number(sp, got[i, j], point) for j in range(got.cols)] for i in range(got.rows)]
+            have = have_values.rows(point, got.cols)
         except (ValueError, ZeroDivisionError) as e:  # 3exp(2ln(x)) for 3x²: right for x > 0 only
             points += 1
             return Verdict("failed", "numeric", None, points, at=_point_values(inst, point), expected=want,
@@ -753,12 +753,14 @@ def _across_the_kinks(sp, inst, base: dict, rng) -> list[dict]:
     def at(t: float) -> dict:
         return {s: v + t * direction[s] for s, v in base.items()}
 
+    kinks = _Values(sp, inst.kinks)
+
     def signs(t: float, only: int | None = None):
         point = at(t)
         try:
             if only is not None:
-                return _number(sp, inst.kinks[only], point) > 0
-            return tuple(_number(sp, k, point) > 0 for k in inst.kinks)
+                return kinks(only, point) > 0
+            return tuple(k > 0 for k in kinks.all(point))
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None
 
@@ -810,23 +812,43 @@ def _point(rng, inst, attempt: int, k: int) -> dict:
     return point
 
 
+class _Values:
+    """SymPy expressions at points, in floating point: each tree made once into
+    nested functions of the point (a comparison evaluates the same entries at many
+    points: the sampled ones, the line across the kinks), SymPy's own evaluation the
+    fallback for anything unusual."""
+
+    def __init__(self, sp, exprs):
+        self.sp, self.exprs = sp, list(exprs)
+        self.fns = [_compiled(sp, e) for e in self.exprs]
+
+    def __call__(self, i: int, point: dict) -> float:
+        try:
+            return self.fns[i](point)
+        except _Unusual:
+            value = complex(self.sp.N(self.exprs[i].xreplace(point)))
+            if abs(value.imag) > 1e-12:
+                raise ValueError("not real") from None
+            return value.real
+
+    def all(self, point: dict) -> list[float]:
+        return [self(i, point) for i in range(len(self.fns))]
+
+    def rows(self, point: dict, cols: int) -> list[list[float]]:
+        """The values of a matrix's entries, given row by row, as rows."""
+        flat = self.all(point)
+        return [flat[i:i + cols] for i in range(0, len(flat), cols)]
+
+
 def _number(sp, expr, point) -> float:
-    """expr at the point, in floating point: SymPy's tree made once into nested
-    functions (SymPy's own evaluation is the fallback for anything unusual)."""
-    try:
-        return _compiled(sp, expr)(point)
-    except _Unusual:
-        value = complex(sp.N(expr.xreplace(point)))
-        if abs(value.imag) > 1e-12:
-            raise ValueError("not real") from None
-        return value.real
+    """One expression at one point."""
+    return _Values(sp, [expr])(0, point)
 
 
 class _Unusual(Exception):
     pass
 
 
-@functools.lru_cache(maxsize=4096)
 def _compiled(sp, e):
     """The expression as a function of the point (a dict of its symbols' values), its
     tree walked once: a comparison evaluates one at many points (the sampled points,
