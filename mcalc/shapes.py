@@ -384,6 +384,7 @@ def _settle(shapes: dict[str, Shape], checker: _Checker, names: set[str]) -> dic
                 d = fresh[d]
             sides.append(d)
         out[name] = Shape(*sides)
+    checker.settled = fresh  # a 𝟏 or I that met the open size (𝟏ᵀ𝐗) takes the same name
     return out
 
 
@@ -411,6 +412,7 @@ class _Checker:
         self.defined: dict[str, Shape | Flex] = {}
         self.memo: dict[int, tuple[A.Node, Shape | Flex]] = {}
         self.bind: dict[str, Dim] = {}
+        self.settled: dict[str, str] = {}  # open sizes and the names they settled to (_settle)
         self.fresh = 0
         self.expanded: set[str] = set()  # undeclared names taken as scalars beside a vector
 
@@ -446,15 +448,14 @@ class _Checker:
             return SCALAR
         if not self.bind and not self.fresh and not (isinstance(s.rows, str) and s.rows.startswith("?")):
             return s  # nothing bound or left open: already concrete
-        r, c = self.resolve(s.rows), self.resolve(s.cols)
-        r = "n" if isinstance(r, str) and r.startswith("?") else r
-        c = "n" if isinstance(c, str) and c.startswith("?") else c
-        return Shape(r, c)
+        return Shape(self.known(s.rows), self.known(s.cols))
 
     def known(self, d: Dim) -> Dim:
-        """d resolved; a size still unknown becomes the default n."""
+        """d resolved; a size still unknown becomes the name it settled to, else the default n."""
         d = self.resolve(d)
-        return "n" if isinstance(d, str) and d.startswith("?") else d
+        if isinstance(d, str) and d.startswith("?"):
+            return self.settled.get(d, "n")
+        return d
 
     def fresh_dim(self) -> str:
         self.fresh += 1

@@ -119,3 +119,12 @@ def test_a_variable_n_with_sizes_named_otherwise():
     assert mcalc.diff("n*sum(x)", wrt="n", vectors=["x:k"]).text == "sum(x)"
     assert mcalc.diff("n^2", wrt="n").text == "2*n"
     assert mcalc.diff("sum(x)/n", wrt="x", vectors=["x"]).text == "ones^T/n"  # n the size, as a number
+
+
+@pytest.mark.parametrize("latex,wrt,answer", [
+    (r"\mathbf{1}^{T}\mathbf{X}\mathbf{w}", "w", "ones^T @ X"),  # 𝟏 of X's rows, whatever they settle to
+    (r"\operatorname{tr}(\mathbf{X})", "X", "I"),  # a bold capital's rows stay open: tr makes it square
+    (r"\mathbf{y}^{T}\mathbf{X}\mathbf{w}", "w", "y^T @ X"),
+])
+def test_bold_capitals_take_their_rows_from_what_they_meet(latex, wrt, answer):
+    assert mcalc.diff(latex, wrt=wrt).text == answer
