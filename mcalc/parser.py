@@ -606,6 +606,10 @@ def _make_transformer():
                     # e^x (1 + x), a^b sum(x): the exponent is the name; what follows multiplies the power
                     power = self.binary([left, op, right.left])
                     return type(right)(power, right.right, pos=right.pos)
+                if type(right) is A.Neg and type(right.arg) in (A.Apply, A.Prefixed) and id(right) not in grouped \
+                        and id(right.arg) not in grouped:  # e^-x (1 + x): e^(-x) times (1 + x)
+                    power = self.binary([left, op, A.Neg(right.arg.left, pos=right.pos)])
+                    return type(right.arg)(power, right.arg.right, pos=right.arg.pos)
                 if _huge_exponent(right, self._state.exponents):
                     raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
                 return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), grouped)

@@ -471,3 +471,10 @@ def test_a_narrow_piece_is_found(claim, right):
     """Taken as no kink once two lines did not cross them (found by an independent test)."""
     assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
     assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+
+
+def test_a_tolerance_asked_for_is_kept_where_sympy_shows_a_difference():
+    """0.333333 for the derivative of x/3 is never exactly right; with tolerance 1e-3 it
+    passes (the rule that a difference SymPy shows fails however small overrode it)."""
+    assert check_claim(Claim("t.mcalc", 1, "d/dx (x/3) = 0.333333 tolerance 1e-3")).status == "pass"
+    assert check_claim(Claim("t.mcalc", 1, "d/dx (x/3) = 0.333333")).status == "fail"

@@ -305,6 +305,7 @@ def test_x_caret_TAx_is_the_papers_xTAx():
     ("e^x (1 + x)", "exp(x)*(1 + x)"), ("a^x (1 + x)", "a^x*(1 + x)"), ("x^x (ln(x) + 1)", "x^x*(ln(x) + 1)"),
     ("2^x (x)", "2^x*x"), ("a^b^x(1+x)", "a^(b^x)*(1 + x)"),
     ("a^(x(1 + x))", "a^(x*(1 + x))"), ("e^sin(x)", "exp(sin(x))"),
+    ("e^-x (1 + x)", "exp(-x)*(1 + x)"), ("x^-y(x+1)", "x^(-y)*(x + 1)"), ("e^-(x(1+x))", "exp(-(x*(1 + x)))"),
 ])
 def test_a_parenthesis_after_a_named_exponent_multiplies_the_power(text, reading):
     """e^x (1 + x) was read as exp(x(1 + x)), in silence: a single-letter name before a
