@@ -34,10 +34,16 @@ class Claim:
     options: str = ""  # where/layout/tolerance clauses from an annotation
     # where the text's pieces stand in the file: (offset in text, line, column), 1-based
     places: tuple[tuple[int, int, int], ...] = field(default=(), compare=False)
+    # where the options (the annotation's where …) stand: (line, column or None)
+    options_at: tuple[int, int | None] | None = field(default=None, compare=False)
 
     def locate(self, column: int | None) -> tuple[int, int | None]:
         """The file's line and column of the text's 1-based ``column`` (an equation
-        spread over lines, after its \\begin or $$)."""
+        spread over lines, after its \\begin or $$; or the annotation's options, which
+        the parser reads after the equation)."""
+        if column is not None and self.options_at and column - 1 > len(self.text):
+            line, start = self.options_at
+            return line, start + column - 2 - len(self.text) if start else None
         if column is None or not self.places:
             return self.line, column
         offset, line, start = next(p for p in reversed(self.places) if p[0] <= column - 1 or p is self.places[0])
@@ -213,8 +219,10 @@ def _latex_claims(path: str, text: str, follow: bool, seen: dict | None) -> list
         # line continues a claim that has no '=' yet; other lines are options for the
         # equation that follows.
         groups: list[tuple[int, list[str]]] = []
+        columns: dict[int, int] = {}  # an annotation's line -> the column its text starts at
         while i < len(lines) and (note := _LATEX_NOTE.match(lines[i])):
             part = note.group(1).strip()
+            columns[i + 1] = note.start(1) + len(note.group(1)) - len(note.group(1).lstrip()) + 1
             previous = " ".join(groups[-1][1]) if groups else ""
             if not groups or _is_claim(part) or (_is_claim(previous) and "=" in previous):
                 groups.append((i + 1, [part]))
@@ -230,7 +238,8 @@ def _latex_claims(path: str, text: str, follow: bool, seen: dict | None) -> list
             if equation is None:
                 claims.append(Claim(path, start, _NO_EQUATION, options=annotation))
             else:
-                claims.append(Claim(path, line, equation, options=annotation, places=places))
+                claims.append(Claim(path, line, equation, options=annotation, places=places,
+                                    options_at=(start, columns.get(start) if len(parts) == 1 else None)))
     return claims
 
 
@@ -354,12 +363,30 @@ def _markdown_claims(path: str, text: str) -> list[Claim]:
             elif tok.type == "html_block":  # the next block, if it is a paragraph that opens with $$
                 following = next((t for t in tokens[k + 1:] if t.map is not None and t.level <= tok.level), None)
                 if following is not None and following.type == "paragraph_open":
-                    equation, eq_line, places = _next_equation(lines, following.map[0])
+                    view, widths = _unquoted(lines, following)
+                    equation, eq_line, places = _next_equation(view, following.map[0])
+                    places = tuple((o, n, c + widths.get(n, 0)) for o, n, c in places)
             if equation is None:
                 claims.append(Claim(path, line, _NO_EQUATION, options=annotation))
             else:
-                claims.append(Claim(path, eq_line, equation, options=annotation, places=places))
+                claims.append(Claim(path, eq_line, equation, options=annotation, places=places,
+                                    options_at=(line, None)))
     return claims
+
+
+_QUOTE = re.compile(r"^ {0,3}(?:> ?)+")
+
+
+def _unquoted(lines: list[str], paragraph) -> tuple[list[str], dict[int, int]]:
+    """The lines with a block quote's '> ' taken off the paragraph's (a $$ block inside
+    > quotes), and how wide what was taken off each (1-based) line was."""
+    start, end = paragraph.map
+    if paragraph.level == 0:
+        return lines, {}
+    marks = [_QUOTE.match(line) for line in lines[start:end]]
+    widths = {start + k + 1: m.end() for k, m in enumerate(marks) if m}
+    return [*lines[:start], *(line[m.end():] if m else line for line, m in zip(lines[start:end], marks)),
+            *lines[end:]], widths
 
 
 def _prefix_end(text: str, last: int) -> int:

@@ -478,3 +478,19 @@ def test_a_tolerance_asked_for_is_kept_where_sympy_shows_a_difference():
     passes (the rule that a difference SymPy shows fails however small overrode it)."""
     assert check_claim(Claim("t.mcalc", 1, "d/dx (x/3) = 0.333333 tolerance 1e-3")).status == "pass"
     assert check_claim(Claim("t.mcalc", 1, "d/dx (x/3) = 0.333333")).status == "fail"
+
+
+def test_an_error_in_the_annotations_options_points_at_the_annotation(tmp_path):
+    tex = tmp_path / "q.tex"
+    tex.write_text("% mcalc: where w: vector; x: vectr\n"
+                   "\\[ \\frac{\\partial}{\\partial \\mathbf{w}} (\\mathbf{w} \\cdot \\mathbf{x}) = \\mathbf{x}^{T} \\]\n")
+    (r,) = [check_claim(c) for c in find_claims(str(tex), tex.read_text())]
+    assert r.status == "error" and r.place() == (1, tex.read_text().index("vectr") + 1)
+
+
+def test_a_claim_in_a_block_quote(tmp_path):
+    md = tmp_path / "q.md"
+    md.write_text("> <!-- mcalc: -->\n> $$\n> \\frac{\\partial}{\\partial \\mathbf{w}} \\left( \\mathbf{w} \\cdot "
+                  "\\mathbf{x} \\right) = \\mathbf{x}^{T}\n> $$\n")
+    (r,) = [check_claim(c) for c in find_claims(str(md), md.read_text())]
+    assert r.status == "pass", r.message
