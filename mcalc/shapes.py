@@ -277,9 +277,11 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
 def _no_size_named_as_variable(variables: dict[str, Shape], declared: dict[str, Shape], defined: set[str]) -> None:
     """A variable may not share its name with a size: n × mean(x) with n a scalar of
     the user's and x of the default length n would cancel n against 1/n."""
-    for name in sorted(variables):
-        users = sorted(other for other, shape in variables.items()
-                       if other != name and name in dim_names(shape.rows) | dim_names(shape.cols))
+    sizes = {other: dim_names(shape.rows) | dim_names(shape.cols) for other, shape in variables.items()
+             if not shape.is_scalar}  # each variable's sizes, once: the check is linear in the variables
+    named = set().union(*sizes.values()) & set(variables) if sizes else set()
+    for name in sorted(named):
+        users = sorted(other for other, used in sizes.items() if other != name and name in used)
         if users:
             what = ("a scalar" if variables[name].is_scalar else f"a {variables[name].kind}") + \
                 (" defined in the function" if name in defined else " variable")
