@@ -623,6 +623,7 @@ def hessian(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str 
     from .second import hessian as second_derivative
     from .parser import parse
 
+    wrt, vectors, matrices, scalars = _arguments(expr, wrt, vectors, matrices, scalars, layout)  # as diff takes them
     with _PAUSED_GC:
         return second_derivative(expr, parse(expr), wrt, vectors=vectors, matrices=matrices, scalars=scalars,
                                  layout=layout, strict_names=strict_names)

@@ -42,7 +42,7 @@ def latex_name(name: str, bold: bool = False) -> str:
             stem.split("_")[1].isascii() and stem.split("_")[1].isalnum():
         stem, digits = stem.split("_")  # w_in → w_{in}
     body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else "\\_" if c == "_" else c for c in stem).strip()
-    if bold and not any(c in _GREEK for c in stem):
+    if bold and not any(c in _GREEK for c in stem) and stem != "I":  # \\mathbf{I} is the identity
         body = f"\\mathbf{{{body}}}"  # \mathbf{loss}: bold, and one name
     elif len(stem) > 1 or "σ" in stem or stem == "I" and digits:  # I_{1} is the 1×1 identity: \mathrm{I}_{1}
         body = f"\\mathrm{{{body}}}"  # \mathrm{\Delta x}: one name, not Δ times x

@@ -40,7 +40,7 @@ _RESERVED = {"and", "as", "assert", "async", "await", "break", "class", "continu
              "None", "True", "False"}
 _ALIASES = {"σ": "sigmoid", "log": "ln", "trace": "tr", "arcsin": "asin", "arccos": "acos", "arctan": "atan",
             "arsinh": "asinh", "arcosh": "acosh", "artanh": "atanh", "arcsinh": "asinh", "arccosh": "acosh",
-            "arctanh": "atanh"}
+            "arctanh": "atanh", "ReLU": "relu"}
 _NODE_FUNCTIONS = {"dot": A.Dot, "kron": A.Kron}
 _UNARY_NODE_FUNCTIONS = {"diag": A.Diag, "vec": A.Vec}
 _SMALLEST, _LARGEST = Fraction(1, 10**300), Fraction(10**300)  # a number's magnitude, 1e-300 to 1e300
@@ -483,7 +483,13 @@ def _make_transformer():
             if "}_{" in text:  # \mathbf{w}_{1}
                 text, sub = text.split("}_{", 1)
                 text, sub = text + "}", sub[:-1]
-            name = _bold_name(text) + (sub if sub.isdigit() or not sub else "_" + sub)  # \mathbf{u}_{k}: u_k
+            elif text.startswith("\\") and text[-2:-1] == "_" and text[-3:-2] == "}":  # \mathbf{W}_1, as LaTeX allows
+                text, sub = text[:-2], text[-1]
+            stem = _bold_name(text)
+            if text.endswith("{I}"):  # \mathbf{I}, \mathbf{I}_n: the identity, as papers write it
+                sizes = _size_text(sub, tok.column, tok.line) if sub else [None]
+                return A.Identity(sizes[0], pos=tok.column)
+            name = stem + (sub if sub.isdigit() or not sub else "_" + sub)  # \mathbf{u}_{k}: u_k
             self.bold_names.add(name)
             return A.Var(name, pos=tok.column)
 
@@ -492,6 +498,9 @@ def _make_transformer():
             text = str(tok)
             if "_{" in text:  # \mathbf{1}_{n}
                 (dim,) = _size_text(text[text.index("_{") + 2:-1], tok.column, tok.line)[:1] or [None]
+                return A.Ones(dim, pos=tok.column)
+            if text[-2:-1] == "_":  # \mathbf{1}_n
+                (dim,) = _size_text(text[-1], tok.column, tok.line)[:1] or [None]
                 return A.Ones(dim, pos=tok.column)
             return A.Ones(pos=tok.column)
 

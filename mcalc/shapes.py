@@ -598,7 +598,9 @@ def _matmul(ch, node):
         if isinstance(left, Flex):
             if isinstance(node.left, A.Transpose):  # xᵀ @ …: x is a vector
                 ch.force(left, vector(), node, op)
-            ch.force(right, vector(), node, op)
+            # X @ X, A @ B: capitals on the right are matrices (their columns n), else a vector
+            ch.force(right, Shape("?" + "_".join(sorted(right.names)), "n") if _capitals(right) else vector(),
+                     node, op)
         if left.is_row and not left.is_scalar:  # aᵀ @ X: X has a's length in rows; aᵀ @ x: x is a's length
             ch.force(right, Shape(ch.known(left.cols), "?" + "_".join(sorted(right.names))) if _capitals(right)
                      else vector(ch.known(left.cols)), node, op)

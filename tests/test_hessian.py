@@ -208,3 +208,10 @@ def test_the_command_line_refuses_a_vector_function_in_one_line():
 def test_latex_steps_show_both_derivations():
     p = mcalc_cli("hessian", "sum(x^3)", "--wrt", "x", "-v", "x", "--latex", "--steps")
     assert p.stdout.count("\\begin{align*}") == 2
+
+
+def test_the_library_takes_names_as_diff_does():
+    """mcalc.hessian('(w·x)^2', wrt='w', vectors='w,x') read the string letter by letter."""
+    assert mcalc.hessian("(w·x)^2", wrt="w", vectors="w,x").text == mcalc.hessian(
+        "(w·x)^2", wrt="w", vectors=["w", "x"]).text
+    assert mcalc.hessian("x' @ A @ x", wrt="x", matrices="A:n,n").text == "A + A^T"

@@ -5,6 +5,7 @@ from fractions import Fraction
 
 import pytest
 
+import mcalc
 from mcalc import ast as A
 from mcalc.errors import ParseError
 from mcalc.parser import parse, parse_expr
@@ -125,3 +126,16 @@ def test_errors_name_what_was_expected_in_words(text, words):
     with pytest.raises(ParseError) as e:
         parse(text)
     assert words in str(e.value) and "_" not in str(e.value).split("expected")[-1].replace("\\_", "")
+
+
+@pytest.mark.parametrize("latex,plain", [
+    (r"\mathbf{1}_n^T \mathbf{x}", "ones(n)^T @ x"), (r"\mathbf{W}_1 \mathbf{x}", "W1 @ x"),
+    (r"2\mathbf{I}\mathbf{x}", "2 I @ x"), (r"\mathbf{I}_n \mathbf{x}", "I(n) @ x"),
+    (r"\mathrm{ReLU}(\mathbf{w} \cdot \mathbf{x})", "relu(w · x)"), (r"\mathrm{sigmoid}(x)", "sigmoid(x)"),
+    ("ReLU(x)", "relu(x)"),
+])
+def test_latex_subscripts_without_braces_and_named_functions(latex, plain):
+    """\\mathbf{1}_n was 𝟏 times a vector named _n; \\mathrm{ReLU}(z) was a scalar ReLU
+    times z, in silence; \\mathbf{I} was a variable I (found by an independent test)."""
+    a, b = mcalc.diff(latex, wrt="x" if "x" in plain else "w"), mcalc.diff(plain, wrt="x" if "x" in plain else "w")
+    assert a.function_expr() == b.function_expr()

@@ -128,3 +128,9 @@ def test_a_variable_n_with_sizes_named_otherwise():
 ])
 def test_bold_capitals_take_their_rows_from_what_they_meet(latex, wrt, answer):
     assert mcalc.diff(latex, wrt=wrt).text == answer
+
+
+def test_capitals_on_both_sides_of_a_matrix_product_are_matrices():
+    """tr(X@X) was refused: X was made a vector (tr(XX) worked)."""
+    assert mcalc.diff("tr(X@X)", wrt="X").variables()["X"] == mcalc.diff("tr(XX)", wrt="X").variables()["X"]
+    assert mcalc.diff("sum(A@B)", wrt="A").variables()["B"].is_matrix
