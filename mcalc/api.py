@@ -242,9 +242,10 @@ class Derivation:
             expanded[name] = substitute(expr, expanded)
         return substitute(self.program.body, expanded)
 
-    def verify(self, candidate: A.Node | None = None, tolerance: float = 1e-9):
+    def verify(self, candidate: A.Node | None = None, tolerance: float | None = None):
         """Check the answer (or ``candidate``) by the independent route of
-        :mod:`mcalc.verify`: scalar expansion at small sizes, SymPy derivatives."""
+        :mod:`mcalc.verify`: scalar expansion at small sizes, SymPy derivatives;
+        ``tolerance`` a relative one for numeric comparisons (default 1e-9)."""
         from .claims import valid_tolerance
         from .verify import compare
 
@@ -269,8 +270,8 @@ class Derivation:
             if any(type(n) in (A.Ones, A.Identity) and n.dim is None for n in A.walk(body)):
                 sized = A.Add(body, A.Zero(shape.rows, shape.cols))  # the answer's sizes unified with the shape
                 try:
-                    typed = self.resolve(expr._replace(body=sized) if isinstance(expr, A.Program) else sized, closed)
-                    return typed.left
+                    return self._resolve(expr._replace(body=sized) if isinstance(expr, A.Program) else sized,
+                                         closed).left
                 except (ShapeError, DeclarationError):
                     pass  # it is another shape: typed on its own, the comparison says so
         return self._resolve(expr, closed)

@@ -132,12 +132,11 @@ class ArrayEvaluator:
         if fn == "det":
             return np.array([[np.linalg.det(a)]])
         if fn == "inv":
-            from .evaluate import MAX_CONDITION
+            from .evaluate import ill_conditioned
 
-            condition = np.linalg.cond(a, 1)
-            if not condition <= MAX_CONDITION:
-                raise EvaluationError(f"inv is undefined here (the matrix is singular to working precision: "
-                                      f"condition number {condition:.1e})")
+            why = ill_conditioned(np.linalg.cond(a, 1))
+            if why:
+                raise EvaluationError(f"inv is undefined here ({why})")
             return np.linalg.inv(a)
         if fn in ("norm", "norm2"):
             return np.array([[np.sqrt((a * a).sum())]])

@@ -62,12 +62,12 @@ class Result:
     wrt: list[str] = field(default_factory=list)
     function: str | None = None
     seconds: float = 0.0  # wall-clock time the check took (JUnit reports it)
+    head: str | None = None  # ∂/∂w (w · x + b), as mcalc read the claim
 
     def place(self) -> tuple[int, int | None]:
         """The file's line and column of what this result is about (an error's column
         within the claim, mapped into a multi-line equation)."""
         return self.claim.locate(self.column)
-    head: str | None = None  # ∂/∂w (w · x + b), as mcalc read the claim
 
     @property
     def title(self) -> str:
@@ -301,7 +301,7 @@ def _next_equation(lines: list[str], i: int) -> tuple[str | None, int, tuple]:
     equation = re.sub(r"\\(label|tag)\{[^}]*\}|\\nonumber|\\notag", lambda m: " " * len(m.group()), equation)
     lead = len(equation) - len(equation.lstrip())
     places = [(max(offset - lead, 0), line, column + max(lead - offset, 0)) for offset, line, column in places]
-    return equation.strip().rstrip(".,;").strip(), places[0][1] if places else first, tuple(places)
+    return equation.strip().rstrip(".,;").strip(), first, tuple(places)
 
 
 def _strip_latex_comment(line: str) -> str:
@@ -476,7 +476,7 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
                       column=e.column, derived=d.unicode, wrt=list(d.wrt))
     except McalcError as e:
         return _error(claim, e)
-    verdict = d.verify(claimed, tolerance=parsed.tolerance or tolerance or 1e-9)
+    verdict = d.verify(claimed, tolerance=parsed.tolerance or tolerance)
     claimed_text = d.print(claimed, "unicode")
     common = dict(claimed=claimed_text, derived=d.unicode, verdict=verdict.to_dict(), wrt=list(d.wrt),
                   function=function.print(function.program.body, "text"), head=head)

@@ -362,6 +362,13 @@ def _det(a: Mat) -> Mat:
 MAX_CONDITION = 1e12  # past it, an inverse has lost most of its digits: the matrix is taken as singular
 
 
+def ill_conditioned(condition: float) -> str | None:
+    """Why an inverse at a matrix of this (1-norm) condition number means nothing, or None."""
+    if condition <= MAX_CONDITION:
+        return None
+    return f"the matrix is singular to working precision: condition number {condition:.1e}"
+
+
 def _inv(a: Mat) -> Mat:
     inverse, det = _lu(a)
     if inverse is None or not math.isfinite(det):
@@ -369,9 +376,9 @@ def _inv(a: Mat) -> Mat:
     n = a.rows
     norm = max(math.fsum(abs(a.at(i, j)) for i in range(n)) for j in range(n))  # the 1-norms
     inverse_norm = max(math.fsum(abs(inverse[i][j]) for i in range(n)) for j in range(n))
-    if not norm * inverse_norm <= MAX_CONDITION:
-        raise ZeroDivisionError(f"the matrix is singular to working precision: condition number "
-                                f"{norm * inverse_norm:.1e}")
+    why = ill_conditioned(norm * inverse_norm)
+    if why:
+        raise ZeroDivisionError(why)
     return Mat(a.rows, a.cols, tuple(_checked(x) for row in inverse for x in row))
 
 

@@ -38,9 +38,9 @@ def latex_name(name: str, bold: bool = False) -> str:
         stem = stem[:-1]  # x_2 (x2 by now): the subscript
     elif digits and not stem[-1:].isalpha():  # w_1_2, x_: no subscript would read back so
         stem, digits = name, ""
-    if not digits and stem.count("_") == 1 and not stem.startswith("_") and not stem.endswith("_") and \
-            stem.split("_")[1].isascii() and stem.split("_")[1].isalnum():
-        stem, digits = stem.split("_")  # w_in → w_{in}
+    head, _, sub = stem.partition("_")
+    if not digits and head and "_" not in sub and sub.isascii() and sub.isalnum():
+        stem, digits = head, sub  # w_in → w_{in}
     body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else "\\_" if c == "_" else c for c in stem).strip()
     if bold and not any(c in _GREEK for c in stem) and stem != "I":  # \\mathbf{I} is the identity
         body = f"\\mathbf{{{body}}}"  # \mathbf{loss}: bold, and one name

@@ -10,6 +10,7 @@ import re
 import threading
 import unicodedata
 from fractions import Fraction
+from itertools import chain
 
 from . import ast as A
 from .errors import ParseError
@@ -485,11 +486,10 @@ def _make_transformer():
                 text, sub = text + "}", sub[:-1]
             elif text.startswith("\\") and text[-2:-1] == "_" and text[-3:-2] == "}":  # \mathbf{W}_1, as LaTeX allows
                 text, sub = text[:-2], text[-1]
-            stem = _bold_name(text)
             if text.endswith("{I}"):  # \mathbf{I}, \mathbf{I}_n: the identity, as papers write it
                 sizes = _size_text(sub, tok.column, tok.line) if sub else [None]
                 return A.Identity(sizes[0], pos=tok.column)
-            name = stem + (sub if sub.isdigit() or not sub else "_" + sub)  # \mathbf{u}_{k}: u_k
+            name = _bold_name(text) + (sub if sub.isdigit() or not sub else "_" + sub)  # \mathbf{u}_{k}: u_k
             self.bold_names.add(name)
             return A.Var(name, pos=tok.column)
 
@@ -611,14 +611,13 @@ def _make_transformer():
             left, op, right = items
             if str(op) in ("^", "**"):
                 grouped = self._state.grouped
-                if type(right) in (A.Apply, A.Prefixed) and id(right) not in grouped:
-                    # e^x (1 + x), a^b sum(x): the exponent is the name; what follows multiplies the power
-                    power = self.binary([left, op, right.left])
-                    return type(right)(power, right.right, pos=right.pos)
-                if type(right) is A.Neg and type(right.arg) in (A.Apply, A.Prefixed) and id(right) not in grouped \
-                        and id(right.arg) not in grouped:  # e^-x (1 + x): e^(-x) times (1 + x)
-                    power = self.binary([left, op, A.Neg(right.arg.left, pos=right.pos)])
-                    return type(right.arg)(power, right.arg.right, pos=right.arg.pos)
+                negated = type(right) is A.Neg and id(right) not in grouped
+                head = right.arg if negated else right
+                if type(head) in (A.Apply, A.Prefixed) and id(head) not in grouped:
+                    # e^x (1 + x), e^-x (1 + x), a^b sum(x): the exponent is the name (and its sign);
+                    # what follows multiplies the power
+                    exponent = A.Neg(head.left, pos=right.pos) if negated else head.left
+                    return type(head)(self.binary([left, op, exponent]), head.right, pos=head.pos)
                 if _huge_exponent(right, self._state.exponents):
                     raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
                 return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), grouped)
@@ -723,18 +722,6 @@ class _NoParse(Exception):
     """The input is not in the language: Lark's parser is to say why."""
 
 
-class _Goto(dict):
-    """state -> {rule name: the state after reducing to it}, each row made when first used."""
-
-    def __init__(self, states):
-        super().__init__()
-        self.states = states
-
-    def __missing__(self, state):
-        row = self[state] = {name: arg for name, (_, arg) in self.states[state].items() if not name.isupper()}
-        return row
-
-
 class _Actions(dict):
     """state -> {token: a state to shift to (an int), or a reduction (size, callback
     or None where a single child passes up unchanged, rule name)}, each row made
@@ -770,9 +757,11 @@ class _Driver:
     own error with its position and expected tokens."""
 
     def __init__(self, lark):
+        from lark import Token
         from lark.parse_tree_builder import ExpandSingleChild
         from lark.parsers.lalr_analysis import Shift
 
+        self.token = Token
         frontend = lark.parser
         inner = frontend.parser.parser
         table, callbacks = inner.parse_table, inner.callbacks
@@ -781,16 +770,14 @@ class _Driver:
         self.ignore, self.newlines, self.lexer_callbacks = basic.ignore_types, basic.newline_types, basic.callback
         self.postlex = frontend.lexer.postlexer
         self.start_states, self.end_states = table.start_states, table.end_states
-        self.goto = _Goto(table.states)
+        self.states = table.states  # after a reduction: states[state][rule name] is (Shift, the next state)
         self.terminal_callbacks = {k: v for k, v in callbacks.items() if isinstance(k, str)}
         self.actions = _Actions(table.states, callbacks, Shift, ExpandSingleChild)
 
     def tokens(self, text: str):
         """Lark's basic lexer, as a loop: the same tokens with the same positions;
         _NoParse at a character no terminal matches."""
-        from lark import Token
-
-        ignore, newlines, callbacks = self.ignore, self.newlines, self.lexer_callbacks
+        ignore, newlines, callbacks, Token = self.ignore, self.newlines, self.lexer_callbacks, self.token
         pos, line, line_start, end = 0, 1, 0, len(text)
         while pos < end:
             for pattern in self.patterns:
@@ -823,9 +810,7 @@ class _Driver:
             return None
 
     def _parse(self, text: str, start: str):
-        from itertools import chain
-
-        actions, goto, terminal_callbacks = self.actions, self.goto, self.terminal_callbacks
+        actions, table, terminal_callbacks = self.actions, self.states, self.terminal_callbacks
         end_state = self.end_states[start]
         states = [self.start_states[start]]
         values: list = []
@@ -843,7 +828,7 @@ class _Driver:
                     break
                 size, cb, origin = act
                 if cb is None:  # a single child passed up unchanged
-                    states[-1] = goto[states[-2]][origin]
+                    states[-1] = table[states[-2]][origin][1]
                 else:
                     if size:
                         children = values[-size:]
@@ -852,7 +837,7 @@ class _Driver:
                     else:
                         children = []
                     values.append(cb(children))
-                    states.append(goto[states[-1]][origin])
+                    states.append(table[states[-1]][origin][1])
                 if token is None and states[-1] == end_state:
                     return values[-1]
         return None  # pragma: no cover - the end token always ends the loop

@@ -15,6 +15,9 @@ from .lesson import Blocks, Cases, D, Product, Sum, note_text
 from .text import unicode_name
 
 NOTE_WIDTH = 100  # a note in words wraps here (the formulas never do)
+# the shapes stand in a column after rows up to this many characters; a longer row has
+# its shape right after it (padding every row to the longest made a long trace quadratic)
+COLUMN_MAX = 80
 KINK_NOTE = ("piecewise: a comparison such as (z > 0) is 1 where true, else 0, and sign(z) is 1, 0 or -1; "
              "at a kink (max, relu, abs at 0) the derivative is taken as 0 (the paper's convention)")
 
@@ -481,11 +484,6 @@ def _rich_answer(d):
     return Panel(answer, expand=False)
 
 
-# the shapes stand in a column after rows up to this many characters; a longer row has
-# its shape right after it (padding every row to the longest made a long trace quadratic)
-COLUMN_MAX = 80
-
-
 def _rich_steps(d) -> list:
     from rich.cells import cell_len
     from rich.text import Text
@@ -493,9 +491,11 @@ def _rich_steps(d) -> list:
     def column(pairs, left_style="", right_style=""):
         """Two columns two spaces apart, as plain Text (a value such as [y, 0] is not markup)."""
         width = max((cell_len(a) for a, _ in pairs if cell_len(a) <= COLUMN_MAX), default=0)
-        return [Text.assemble((a, left_style), " " * (max(width - cell_len(a), 0) + 2) if b else "", b)
-                if isinstance(b, Text) else
-                Text.assemble((a, left_style), (" " * (max(width - cell_len(a), 0) + 2) + b if b else "", right_style))
+
+        def gap(a: str) -> str:
+            return " " * (max(width - cell_len(a), 0) + 2)
+        return [Text.assemble((a, left_style), gap(a) if b else "", b) if isinstance(b, Text)
+                else Text.assemble((a, left_style), (gap(a) + b if b else "", right_style))
                 for a, b in pairs]
 
     head = [("function", Text(function_text(d)))]

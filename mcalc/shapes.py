@@ -599,10 +599,9 @@ def _matmul(ch, node):
             if isinstance(node.left, A.Transpose):  # xᵀ @ …: x is a vector
                 ch.force(left, vector(), node, op)
             # X @ X, A @ B: capitals on the right are matrices (their columns n), else a vector
-            ch.force(right, Shape("?" + "_".join(sorted(right.names)), "n") if _capitals(right) else vector(),
-                     node, op)
+            ch.force(right, Shape(_open_size(right), "n") if _capitals(right) else vector(), node, op)
         if left.is_row and not left.is_scalar:  # aᵀ @ X: X has a's length in rows; aᵀ @ x: x is a's length
-            ch.force(right, Shape(ch.known(left.cols), "?" + "_".join(sorted(right.names))) if _capitals(right)
+            ch.force(right, Shape(ch.known(left.cols), _open_size(right)) if _capitals(right)
                      else vector(ch.known(left.cols)), node, op)
         if left.is_scalar or left.is_vector:
             raise ShapeError(f"cannot tell the shape of {', '.join(sorted(right.names))} on the right "
@@ -612,7 +611,7 @@ def _matmul(ch, node):
         if isinstance(node.left, A.Transpose):  # xᵀ @ B: x is a vector
             ch.force(left, vector(ch.known(right.rows)), node, op)
         # X @ w: X's rows are sized by what X @ w meets (y - X@w makes them y's), else named N.
-        rows = "?" + "_".join(sorted(left.names))
+        rows = _open_size(left)
         ch.force(left, Shape(rows, ch.known(right.rows)), node, op)
     if left.is_scalar or right.is_scalar:
         raise ch.clash(node, left, right, f"{op} needs a matrix or vector on each side (use * with a scalar)")
@@ -657,7 +656,7 @@ def _of_vector(ch, node: A.Call):
 def _norm(ch, node: A.Call):
     s = ch.check(node.args[0])
     if isinstance(s, Flex):  # ‖x‖ of a name: a vector; ‖X‖ of a capital: a matrix, as Wx reads W
-        shape = Shape("?" + "_".join(sorted(s.names)), "n") if _capitals(s) else vector()
+        shape = Shape(_open_size(s), "n") if _capitals(s) else vector()
         ch.force(s, shape, node, node.fn)
     if node.fn == "norm2" and isinstance(s, Shape) and s.is_matrix:
         raise ShapeError("‖X‖₂ of a matrix is its spectral norm, which mcalc does not derive; "
@@ -738,6 +737,11 @@ def _juxtapose(ch, node):
     if isinstance(left, Flex) and isinstance(right, Shape) and right.is_col and _capitals(left):
         return _matmul(ch, node)  # Wx: a capital letter before a vector is a matrix, as the paper writes it
     return _elementwise(ch, node)
+
+
+def _open_size(flex: Flex) -> str:
+    """A size still open, named after the names it sizes (?X): what it meets fixes it, else it settles."""
+    return "?" + "_".join(sorted(flex.names))
 
 
 def _capitals(flex: Flex) -> bool:

@@ -447,9 +447,10 @@ class _Inconclusive(Exception):
 DEFAULT_TOLERANCE = 1e-9
 
 
-def compare(d, candidate: A.Node, dim_of=None, tolerance: float = DEFAULT_TOLERANCE, seed: int = 0,
+def compare(d, candidate: A.Node, dim_of=None, tolerance: float | None = None, seed: int = 0,
             seconds: float = CLAIM_SECONDS) -> Verdict:
-    """Is ``candidate`` the Jacobian of d's function by d's variables?  Within
+    """Is ``candidate`` the Jacobian of d's function by d's variables (numbers within
+    ``tolerance``, DEFAULT_TOLERANCE where none is asked for)?  Within
     ``seconds`` of wall-clock time (inside a claim's budget, within what is left
     of it): past that, the verdict is inconclusive (time)."""
     try:
@@ -506,6 +507,7 @@ def _indexed(function, candidate: A.Node) -> dict[str, int]:
 
 
 def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, numeric: bool = False) -> Verdict:
+    asked, tolerance = tolerance is not None, DEFAULT_TOLERANCE if tolerance is None else tolerance
     inst = _Instance(sp, function.variables(), dim_of, sizes)
     try:
         if d.gradient is None and numeric:  # at the other sizes, differences are enough
@@ -547,9 +549,8 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
         equal = False
     if equal is True:
         verdict = Verdict("verified", "symbolic", sizes={k: inst.sizes[k] for k in sorted(inst.used)})
-    else:  # where SymPy shows the difference is never 0, any difference the numbers see is real
-        # a difference SymPy shows is never 0 fails however small, unless a tolerance was asked for
-        strict = equal is _DIFFERENT and tolerance <= DEFAULT_TOLERANCE
+    else:  # a difference SymPy shows is never 0 fails however small, unless a tolerance was asked for
+        strict = equal is _DIFFERENT and not asked
         verdict = _numerically(sp, d, inst, reference, got, 0.0 if strict else tolerance, seed)
     if verdict.ok and _restricted(candidate):  # SymPy's algebra may drop a domain: exp(2ln(x)) is x² to it
         undefined = _undefined_where_defined(sp, inst, reference, candidate, seed)
@@ -598,10 +599,14 @@ def _undefined_where_defined(sp, inst, reference, candidate: A.Node, seed: int) 
         except McalcError as e:
             if "undefined" not in str(e):
                 continue  # a size or a name the instance lacks: not this answer's domain
-            return Verdict("failed", "numeric", None, attempt + 1, at=_point_values(inst, point), expected=want,
-                           reason=f"the answer has no value there, where the derivative has one: {e.message}",
-                           sizes=dict(inst.sizes))
+            return _no_value(inst, point, want, attempt + 1, e.message)
     return None
+
+
+def _no_value(inst, point: dict, want, points: int, why: str) -> Verdict:
+    return Verdict("failed", "numeric", None, points, at=_point_values(inst, point), expected=want,
+                   reason=f"the answer has no value there, where the derivative has one ({why})",
+                   sizes=dict(inst.sizes))
 
 
 def _may_hide_kinks(tree: A.Node) -> bool:
@@ -644,7 +649,7 @@ def _symbolically_equal(sp, reference, got, kinks) -> bool | str:
 def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = True) -> Verdict:
     """Compare at random points; where the function or the answer is piecewise,
     keep going until every kink's argument has been seen on both sides (or
-    MAX_POINTS), then also at a point in every piece a line through the space
+    MAX_POINTS), then also at two points in every piece a line through the space
     crosses: kinks at other places than the function's (max(0, x) claimed to be
     (x > -0.9)) differ only between them, and there a random point seldom falls."""
     rng = random.Random(seed)
@@ -689,9 +694,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             have = have_values.rows(point, got.cols)
         except (ValueError, ZeroDivisionError) as e:  # 3exp(2ln(x)) for 3x²: right for x > 0 only
             points += 1
-            return Verdict("failed", "numeric", None, points, at=_point_values(inst, point), expected=want,
-                           reason=f"the answer has no value there, where the derivative has one ({e})",
-                           sizes=dict(inst.sizes))
+            return _no_value(inst, point, want, points, str(e))
         except (TypeError, OverflowError):
             return None
         points += 1
@@ -794,14 +797,14 @@ def _one_signed(kink) -> bool:
     return bool(kink.is_positive or kink.is_negative or kink.is_nonnegative or kink.is_nonpositive)
 
 
-# where a line crosses the kinks: t from the base point, both ways, 0.01 … 10⁸ (a kink at 1e5 too),
+# where a line crosses the kinks: t from the base point, both ways, 0.01 … 10¹⁶ (a kink at 1e12 too),
 # four steps a decade up to 100, two beyond
 _LINE = sorted({0.0, *(sign * 10 ** (k / 4) for k in range(-8, 9) for sign in (-1, 1)),
                 *(sign * 10 ** (k / 2) for k in range(5, 33) for sign in (-1, 1))})
 
 
 def _across_the_kinks(sp, inst, base: dict, rng) -> list[dict]:
-    """Points on a line through ``base`` in a random direction, one in each piece
+    """Points on a line through ``base`` in a random direction, two in each piece
     between the places where it crosses a kink (found on a grid, then by bisection)."""
     direction = {s: rng.gauss(0, 1) for s in base}
 
@@ -896,11 +899,6 @@ class _Values:
         return [flat[i:i + cols] for i in range(0, len(flat), cols)]
 
 
-def _number(sp, expr, point) -> float:
-    """One expression at one point."""
-    return _Values(sp, [expr])(0, point)
-
-
 class _Unusual(Exception):
     pass
 
@@ -948,8 +946,11 @@ def _compiled(sp, e):
     f = _FLOAT_FUNCTIONS.get(type(e).__name__)
     if f is not None:
         return lambda point: f(*(g(point) for g in parts))
-    name = type(e).__name__
+    return _unusual(type(e).__name__)
 
+
+def _unusual(name: str):
+    """A function of the point that raises _Unusual: SymPy's evaluation is to take over."""
     def unusual(point):
         raise _Unusual(name)
     return unusual
@@ -963,11 +964,7 @@ def _condition(sp, c):
     compare = {"StrictGreaterThan": lambda a, b: a > b, "StrictLessThan": lambda a, b: a < b,
                "GreaterThan": lambda a, b: a >= b, "LessThan": lambda a, b: a <= b}.get(type(c).__name__)
     if compare is None:
-        name = type(c).__name__
-
-        def unusual(point):
-            raise _Unusual(name)
-        return unusual
+        return _unusual(type(c).__name__)
     lhs, rhs = _compiled(sp, c.lhs), _compiled(sp, c.rhs)
     return lambda point: compare(lhs(point), rhs(point))
 
