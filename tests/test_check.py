@@ -494,3 +494,53 @@ def test_a_claim_in_a_block_quote(tmp_path):
                   "\\mathbf{x} \\right) = \\mathbf{x}^{T}\n> $$\n")
     (r,) = [check_claim(c) for c in find_claims(str(md), md.read_text())]
     assert r.status == "pass", r.message
+
+
+# -- the verification's own differentiation ---------------------------------------------
+MATRIX_FILE_CASES = tomllib.loads((ROOT / "tests" / "data" / "matrix.toml").read_text())["case"]
+
+
+@pytest.mark.parametrize("case", CASES + MATRIX_FILE_CASES, ids=IDS + [c["id"] for c in MATRIX_FILE_CASES])
+def test_verification_differentiates_as_sympy_does(case):
+    """verify.derivative (the sum, product and power rules over SymPy's tree, each
+    function's fdiff) forms exactly SymPy's diff, term for term, on every case's
+    instantiated function and every component (for a Hessian's case, the second
+    partials too)."""
+    import sympy as sp
+
+    from mcalc.verify import SIZES, _Instance, derivative
+
+    d = derive(case)
+    sizes = dict(SIZES)
+    for shape in d.variables().values():
+        for dim in (shape.rows, shape.cols):
+            if isinstance(dim, str):
+                sizes.setdefault(dim, 3 + len(sizes))
+    inst = _Instance(sp, d.variables(), lambda node: node.dim if node.dim is not None else "n", sizes)
+    components = inst(d.function_expr()).vec()
+    columns = [s for name in d.wrt for s in inst.symbols[name].vec()] if all(
+        name in inst.symbols for name in d.wrt) else [sp.Symbol(w, real=True) for w in d.wrt]
+    for f in components:
+        for s in columns:
+            first = derivative(sp, f, s)
+            assert first == sp.diff(f, s), (f, s)
+            if case.get("kind") == "hessian":
+                for t in columns:
+                    assert derivative(sp, first, t) == sp.diff(first, t), (first, t)
+
+
+def test_verification_differentiates_functions_as_sympy_does():
+    import sympy as sp
+
+    from mcalc.verify import derivative
+
+    x, y, z = sp.symbols("x y z", real=True)
+    exprs = [sp.exp(x * y) * sp.sin(x ** 2), sp.log(x ** 2 + 1) ** 3, sp.tanh(sp.Max(0, x * y + z, evaluate=False)) ** 2,
+             sp.sqrt(x ** 2 + y ** 2), x ** x, sp.Abs(x - y) * x, sp.sign(x) * x ** 3,
+             sp.Piecewise((x ** 2, x > 0), (x, True)), sp.atan(x / y), sp.asinh(x) * sp.acos(x / 3),
+             sp.Min(x, y ** 2, evaluate=False), 1 / (1 + sp.exp(-x * y)), (x * y + 1) ** sp.Rational(3, 2),
+             sp.cos(sp.tan(x)) ** -2, 2 ** x, sp.E ** (x * z), sp.Max(x, y, z), sp.Heaviside(x) * x,
+             sp.atanh(x / 4) + sp.acosh(x + 3), sp.Max(0, x, evaluate=False) ** 2 * sp.Max(0, x, evaluate=False)]
+    for e in exprs:
+        for s in (x, y, z):
+            assert derivative(sp, e, s) == sp.diff(e, s), (e, s)

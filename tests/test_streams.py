@@ -153,7 +153,7 @@ def test_sigterm_stops_a_parallel_check_and_its_workers(tmp_path):
         e = f"tanh(W{i} @ {e} + c{i})"
     decls = ", ".join(f"W{i}" for i in range(1, 9))
     claims = tmp_path / "slow.mcalc"  # each claim takes the whole budget
-    claims.write_text("".join(f"d/dx (v · {e}) = {k} where {decls}: matrix[n, n]\n" for k in range(20)))
+    claims.write_text("".join(f"d/dx (v · {e}) = {k} * ones(n)^T where {decls}: matrix[n, n]\n" for k in range(20)))
     proc = subprocess.Popen([*MCALC, "check", str(claims), "--jobs", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
