@@ -931,13 +931,19 @@ class _Values:
     """SymPy expressions at points, in floating point: each tree made once into
     nested functions of the point (a comparison evaluates the same entries at many
     points: the sampled ones, the line across the kinks), SymPy's own evaluation the
-    fallback for anything unusual."""
+    fallback for anything unusual.  A subtree the entries share (SymPy shares them:
+    a network's layer in every unit of the next) is made once and evaluated once a
+    point, so the cost follows the expressions as SymPy holds them, not written out."""
 
     def __init__(self, sp, exprs):
         self.sp, self.exprs = sp, list(exprs)
-        self.fns = [_compiled(sp, e) for e in self.exprs]
+        shared: dict = {}
+        self.fns = [_compiled(sp, e, shared) for e in self.exprs]
 
     def __call__(self, i: int, point: dict) -> float:
+        return self._one(i, dict(point))  # a dict of its own: the values kept for it hold for it alone
+
+    def _one(self, i: int, point: dict) -> float:
         try:
             return self.fns[i](point)
         except _Unusual:
@@ -947,7 +953,8 @@ class _Values:
             return value.real
 
     def all(self, point: dict) -> list[float]:
-        return [self(i, point) for i in range(len(self.fns))]
+        point = dict(point)
+        return [self._one(i, point) for i in range(len(self.fns))]
 
     def rows(self, point: dict, cols: int) -> list[list[float]]:
         """The values of a matrix's entries, given row by row, as rows."""
@@ -959,17 +966,41 @@ class _Unusual(Exception):
     pass
 
 
-def _compiled(sp, e):
+def _compiled(sp, e, shared: dict):
     """The expression as a function of the point (a dict of its symbols' values), its
     tree walked once: a comparison evaluates one at many points (the sampled points,
-    the line across the kinks).  Anything unusual raises _Unusual when evaluated."""
+    the line across the kinks).  Anything unusual raises _Unusual when evaluated.
+    ``shared`` holds the functions made so far: a subtree met again is the same
+    function, which computes its value once for each point (each point a dict
+    that is not changed afterwards)."""
+    hit = shared.get(e)
+    if hit is None:
+        hit = shared[e] = _made(sp, e, shared) if e.args else _node(sp, e, shared)
+    return hit
+
+
+def _made(sp, e, shared: dict):
+    """A function of several values: its value kept for the last point asked."""
+    f = _node(sp, e, shared)
+    last: list = [None, 0.0]
+
+    def once(point):
+        if last[0] is point:
+            return last[1]
+        value = f(point)
+        last[0], last[1] = point, value
+        return value
+    return once
+
+
+def _node(sp, e, shared: dict):
     if e.is_Symbol:
         return lambda point: point[e]
     if e.is_Number:
         value = float(e)
         return lambda point: value
     if isinstance(e, sp.Piecewise):
-        pieces = [(_compiled(sp, value), _condition(sp, condition)) for value, condition in e.args]
+        pieces = [(_compiled(sp, value, shared), _condition(sp, condition, shared)) for value, condition in e.args]
 
         def piecewise(point):
             for value, holds in pieces:
@@ -977,7 +1008,7 @@ def _compiled(sp, e):
                     return value(point)
             raise ValueError("no piece applies")
         return piecewise
-    parts = [_compiled(sp, a) for a in e.args]
+    parts = [_compiled(sp, a, shared) for a in e.args]
     if e.is_Add:
         return lambda point: math.fsum(f(point) for f in parts)
     if e.is_Mul:
@@ -1012,7 +1043,7 @@ def _unusual(name: str):
     return unusual
 
 
-def _condition(sp, c):
+def _condition(sp, c, shared: dict):
     if c is sp.true:
         return lambda point: True
     if c is sp.false:
@@ -1021,7 +1052,7 @@ def _condition(sp, c):
                "GreaterThan": lambda a, b: a >= b, "LessThan": lambda a, b: a <= b}.get(type(c).__name__)
     if compare is None:
         return _unusual(type(c).__name__)
-    lhs, rhs = _compiled(sp, c.lhs), _compiled(sp, c.rhs)
+    lhs, rhs = _compiled(sp, c.lhs, shared), _compiled(sp, c.rhs, shared)
     return lambda point: compare(lhs(point), rhs(point))
 
 

@@ -544,3 +544,22 @@ def test_verification_differentiates_functions_as_sympy_does():
     for e in exprs:
         for s in (x, y, z):
             assert derivative(sp, e, s) == sp.diff(e, s), (e, s)
+
+
+def test_verification_evaluates_each_shared_subtree_once_a_point():
+    """SymPy shares subtrees: 40 levels of u ↦ sin(u)·u + u/2 hold 3⁴⁰ paths, 160 nodes; the
+    float evaluation follows the nodes (and the compiled form of one entry is the
+    other's, a point at a time)."""
+    import math
+
+    import sympy as sp
+
+    from mcalc.verify import _Values
+
+    x = sp.Symbol("x", real=True)
+    u, v = x, 0.3
+    for _ in range(40):
+        u, v = sp.sin(u) * u + u / 2, math.sin(v) * v + v / 2
+    values = _Values(sp, [u, 2 * u])
+    assert values.all({x: 0.3}) == pytest.approx([v, 2 * v], rel=1e-12)
+    assert values(0, {x: 0.1}) != values(0, {x: 0.3})  # a new point is evaluated anew
