@@ -121,7 +121,7 @@ def test_a_claims_whole_check_has_one_budget(monkeypatch):
     from mcalc import limits
 
     monkeypatch.setattr(limits, "CLAIM_SECONDS", 0.3)
-    k = 8
+    k = 16
     decls = ", ".join(f"W{i}" for i in range(1, k + 1))
     result = check_claim(Claim("t", 1, f"d/dx ({_network(k)}) = 0 * ones(n)^T where {decls}: matrix[n, n]"))
     assert result.status == "inconclusive" and result.message.endswith("inconclusive (time: over 0.3 s)")
