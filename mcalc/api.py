@@ -3,6 +3,7 @@ mcalc text, Unicode, LaTeX, JSON, rich or Jupyter output, and evaluates."""
 from __future__ import annotations
 
 import gc
+import os
 import re
 import sys
 import threading
@@ -32,26 +33,42 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 # printers, so that the first derivation in a process costs what any other does.
 load_parser()
 
-class _PausedGC(threading.local):
+class _PausedGC:
     """The cycle collector paused while parsing, deriving and printing: they make
     many small acyclic objects, and each full collection walks every live node,
     so with it a large tree costs more than its size (printing an answer twice
-    as long took four times as long).  Nested uses keep it paused; each thread
-    restores what it found."""
+    as long took four times as long).  The collector is the process's: it is
+    paused while any thread derives, and restored as it was found when the last
+    one ends (per thread, a thread that came in while another had paused it and
+    read "paused" could pause it again after that other had restored it, and
+    leave it off)."""
 
-    depth = 0
-    enabled = False
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.enabled = False
+        if hasattr(os, "register_at_fork"):  # POSIX
+            os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self):
+        """In a child, the threads that paused the collector are not: it is as they found it."""
+        self.lock = threading.Lock()  # one held at the fork would be held for ever
+        if self.depth and self.enabled:
+            gc.enable()
+        self.depth = 0
 
     def __enter__(self):
-        if not self.depth:
-            self.enabled = gc.isenabled()
-            gc.disable()
-        self.depth += 1
+        with self.lock:
+            if not self.depth:
+                self.enabled = gc.isenabled()
+                gc.disable()
+            self.depth += 1
 
     def __exit__(self, *exc):
-        self.depth -= 1
-        if not self.depth and self.enabled:
-            gc.enable()
+        with self.lock:
+            self.depth = max(0, self.depth - 1)  # max: a thread that paused it before a fork, ending in the child
+            if not self.depth and self.enabled:
+                gc.enable()
 
 
 _PAUSED_GC = _PausedGC()
