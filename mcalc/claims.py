@@ -423,11 +423,12 @@ def _inline_notes(md, content: str):
 def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
     """Derive the claim and compare, all within one wall-clock budget (limits.CLAIM_SECONDS):
     past it, the claim is inconclusive (time)."""
-    from .limits import CLAIM_SECONDS, Timeout, time_limit
+    from .limits import CLAIM_SECONDS, Limit, Timeout, time_limit
 
     start = time.perf_counter()
+    limit = Limit(CLAIM_SECONDS)
     try:
-        with time_limit(CLAIM_SECONDS) as limit:
+        with time_limit(limit):
             result = _check_claim(claim, tolerance)
     except Timeout as e:
         if e.limit is not limit:

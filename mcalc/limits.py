@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 CLAIM_SECONDS = 3.0  # everything `--verify` or `check` does for one claim
 SYMBOLIC_SHARE = 2 / 3  # of what is left, before verification turns to numbers
+REPEAT = 0.05  # seconds: a Timeout that did not reach its budget is raised again
 
 
 class Timeout(Exception):
@@ -56,6 +57,10 @@ def _expired() -> Limit | None:
 def _on_alarm(signum, frame):
     limit = _expired()
     if limit is not None:
+        # again in 50 ms unless the Timeout reaches its budget (which stops the timer): code
+        # that swallows exceptions (a collector's callback, a library's bare except) would
+        # otherwise leave the work running with no budget at all
+        signal.setitimer(signal.ITIMER_REAL, REPEAT)
         raise Timeout(limit)
     _arm()  # woke a little early: sleep again until the nearest deadline
 
@@ -63,23 +68,30 @@ def _on_alarm(signum, frame):
 def _arm() -> None:
     if _ACTIVE.limits:
         left = min(limit.deadline for limit in _ACTIVE.limits) - time.monotonic()
-        signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+        # a budget already spent: its Timeout is on its way to its owner, or comes at the
+        # next checkpoint; the alarm leaves it REPEAT to get there (1 ms could land it in
+        # the owner's own handler)
+        signal.setitimer(signal.ITIMER_REAL, max(left, 1e-4) if left > 0 else REPEAT)
     else:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 @contextmanager
-def time_limit(seconds: float):
-    """A budget of ``seconds`` for the block; Timeout(limit) when it runs out.
+def time_limit(budget: Limit | float):
+    """A budget (a Limit, or seconds from now) for the block; Timeout(limit) when it
+    runs out.  The caller makes the Limit first, so that it knows its own budget
+    from a Timeout however early that comes (at the block's start, when an outer
+    budget has already run out):
 
+        limit = Limit(3)
         try:
-            with time_limit(3) as limit:
+            with time_limit(limit):
                 work()
         except Timeout as e:
             if e.limit is not limit:
                 raise  # an outer budget ran out
     """
-    limit = Limit(seconds)
+    limit = budget if isinstance(budget, Limit) else Limit(budget)
     alarm = _alarm_usable()
     previous = None
     if alarm and not _ACTIVE.alarm:

@@ -19,7 +19,7 @@ from . import ast as A
 from .errors import McalcError
 from .evaluate import format_point, format_rows
 from .shapes import dim_value
-from .limits import CLAIM_SECONDS, SYMBOLIC_SHARE, Timeout, checkpoint, remaining, time_limit
+from .limits import CLAIM_SECONDS, SYMBOLIC_SHARE, Limit, Timeout, checkpoint, remaining, time_limit
 
 # Every size a different number, so that an answer with one size for another (ones(p)ᵀ
 # for ones(n)ᵀ) does not agree by chance.
@@ -31,6 +31,7 @@ OTHER_SIZES = {"n": 2, "N": 3, "m": 4, "k": 6, "p": 5, "q": 8, "r": 7}
 POINTS = 3
 MAX_POINTS = 24  # piecewise answers: sample until every kink was seen on both sides
 MAX_SYMBOLIC_OPS = 80
+NODES_PER_OP = 10  # more than SymPy writes an operation with (five at most: a test holds it)
 MAX_ENTRIES = 400
 KINK_MARGIN = 1e-3  # central differences keep this far from a kink; exact values only EXACT_MARGIN
 EXACT_MARGIN = 1e-9  # (x > 0.001) for max(x, 0)'s derivative differs only on (0, 0.001]
@@ -270,7 +271,7 @@ class _Instance:
             for x in m:
                 if not _constant(x):
                     self.kink(x)
-        f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": sp.tanh,
+        f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": _real_tanh(),
              "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "relu": lambda a: sp.Max(0, a, evaluate=False),
              "sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
              "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh}[node.fn]
@@ -362,6 +363,12 @@ class _Instance:
 
 
 _MATRIX_CALLS = ("tr", "det", "inv", "norm", "norm2", "softmax", "logsumexp", "log_softmax")
+
+
+def _real_tanh():
+    from .real_functions import tanh
+
+    return tanh
 
 
 def _constant(e) -> bool:
@@ -509,8 +516,9 @@ def compare(d, candidate: A.Node, dim_of=None, tolerance: float | None = None, s
     ``tolerance``, DEFAULT_TOLERANCE where none is asked for)?  Within
     ``seconds`` of wall-clock time (inside a claim's budget, within what is left
     of it): past that, the verdict is inconclusive (time)."""
+    limit = Limit(seconds)
     try:
-        with time_limit(seconds) as limit:
+        with time_limit(limit):
             return _compare(d, candidate, dim_of, tolerance, seed)
     except Timeout as e:
         if e.limit is not limit:
@@ -594,8 +602,9 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
                        sizes=dict(inst.sizes))
     if numeric:  # the pieces were searched at the first sizes
         return _numerically(sp, d, inst, reference, got, tolerance, seed, across=False)
+    symbolic = Limit(max(remaining() or 0, 0) * SYMBOLIC_SHARE)
     try:
-        with time_limit(max(remaining() or 0, 0) * SYMBOLIC_SHARE) as symbolic:
+        with time_limit(symbolic):
             equal = _symbolically_equal(sp, reference, got, inst.kinks)
     except Timeout as e:
         if e.limit is not symbolic:
@@ -692,7 +701,7 @@ def _symbolically_equal(sp, reference, got, kinks) -> bool | str:
         delta = a - b
         if delta == 0:
             continue
-        if sp.count_ops(delta) > MAX_SYMBOLIC_OPS:
+        if _nodes_over(sp, delta, NODES_PER_OP * MAX_SYMBOLIC_OPS) or sp.count_ops(delta) > MAX_SYMBOLIC_OPS:
             return False
         if sp.expand(delta) == 0:
             continue
@@ -700,6 +709,18 @@ def _symbolically_equal(sp, reference, got, kinks) -> bool | str:
         if simplified != 0:
             return _DIFFERENT if simplified.is_zero is False else False
     return True
+
+
+def _nodes_over(sp, e, limit: int) -> bool:
+    """More than ``limit`` nodes in e written out, counted no further than that: SymPy's
+    count_ops walks the whole tree, which a network's shares exponentially.  SymPy
+    writes an operation in a few nodes (x/y, one division, is Mul(x, Pow(y, -1)): five
+    nodes), so over NODES_PER_OP·MAX_SYMBOLIC_OPS nodes is over MAX_SYMBOLIC_OPS
+    operations: the bound decides as count_ops would."""
+    for count, _ in enumerate(sp.preorder_traversal(e), 1):
+        if count > limit:
+            return True
+    return False
 
 
 def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = True) -> Verdict:

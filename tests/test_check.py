@@ -563,3 +563,50 @@ def test_verification_evaluates_each_shared_subtree_once_a_point():
     values = _Values(sp, [u, 2 * u])
     assert values.all({x: 0.3}) == pytest.approx([v, 2 * v], rel=1e-12)
     assert values(0, {x: 0.1}) != values(0, {x: 0.3})  # a new point is evaluated anew
+
+
+def test_an_expression_over_the_node_bound_is_over_the_operation_bound():
+    """The symbolic route is skipped by counting nodes no further than NODES_PER_OP times
+    the operation bound: that must decide as SymPy's count_ops would."""
+    import random
+
+    import sympy as sp
+
+    from mcalc.verify import MAX_SYMBOLIC_OPS, NODES_PER_OP, _nodes_over
+
+    x, y, z = sp.symbols("x y z", real=True)
+    rng = random.Random(5)
+    atoms = [x, y, z, sp.Integer(2), sp.Rational(1, 3), sp.Integer(-1)]
+
+    def random_expr(depth):
+        if depth == 0 or rng.random() < 0.2:
+            return rng.choice(atoms)
+        a, b = random_expr(depth - 1), random_expr(depth - 1)
+        return rng.choice([a + b, a * b, a / b if b != 0 else a, a ** 2, sp.sin(a), sp.exp(-a), 1 / (1 + a * a), a - b,
+                           sp.Max(a, b), sp.tanh(a) / b if b != 0 else a])
+
+    for _ in range(150):
+        e = random_expr(rng.randrange(1, 6))
+        nodes = sum(1 for _ in sp.preorder_traversal(e))
+        assert nodes <= NODES_PER_OP * max(1, sp.count_ops(e)) or nodes == 1, e
+        assert _nodes_over(sp, e, nodes) is False and _nodes_over(sp, e, nodes - 1) is True
+        if _nodes_over(sp, e, NODES_PER_OP * MAX_SYMBOLIC_OPS):
+            assert sp.count_ops(e) > MAX_SYMBOLIC_OPS
+
+
+def test_verification_takes_tanh_of_a_real_as_finite_without_expanding():
+    """SymPy's tanh asks whether it is finite by splitting its argument into real and
+    imaginary parts; verification's tanh answers for a real argument first, and its
+    derivative is in the same tanh (so the reference and the answer meet)."""
+    import sympy as sp
+
+    from mcalc.real_functions import tanh
+    from mcalc.verify import derivative
+
+    x, y = sp.Symbol("x", real=True), sp.Symbol("y")
+    assert tanh(x).is_finite is True and tanh(x ** 2 + 3 * x).is_finite is True
+    assert tanh(y).is_finite is None  # not known real: SymPy's own answer
+    assert tanh(x).fdiff() == 1 - tanh(x) ** 2 and type(tanh(x).fdiff().args[1].args[1].args[0]) is tanh
+    assert derivative(sp, tanh(x ** 2), x) == sp.diff(tanh(x ** 2), x)
+    assert tanh(-x) == -tanh(x) and type(tanh(-x).args[1]) is tanh  # SymPy's own evaluation, in this class
+    assert float(tanh(sp.Rational(1, 2))) == pytest.approx(0.46211715726000974)

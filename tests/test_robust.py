@@ -106,9 +106,19 @@ def _network(k: int) -> str:
     return f"v · {e}"
 
 
+def slow_claim(k: int = 16) -> str:
+    """A claim of a k-layer network's own derivative (2,600 characters at k = 16): right,
+    and its verification takes more than a claim's budget."""
+    from mcalc.text import TextPrinter
+
+    d = mcalc.diff(_network(k), wrt="x", matrices=[f"W{i}:n,n" for i in range(1, k + 1)])
+    decls = ", ".join(f"W{i}" for i in range(1, k + 1))
+    return f"d/dx ({_network(k)}) = {TextPrinter(d.typing).doprint(d.expanded())} where {decls}: matrix[n, n]"
+
+
 def test_verification_runs_out_of_time_as_inconclusive():
     """A deep network whose SymPy route takes minutes: the budget ends it."""
-    k = 8
+    k = 16
     d = mcalc.diff(_network(k), wrt="x", matrices=[f"W{i}:n,n" for i in range(1, k + 1)])
     from mcalc.verify import compare
 
@@ -120,10 +130,9 @@ def test_verification_runs_out_of_time_as_inconclusive():
 def test_a_claims_whole_check_has_one_budget(monkeypatch):
     from mcalc import limits
 
+    claim = slow_claim()
     monkeypatch.setattr(limits, "CLAIM_SECONDS", 0.3)
-    k = 16
-    decls = ", ".join(f"W{i}" for i in range(1, k + 1))
-    result = check_claim(Claim("t", 1, f"d/dx ({_network(k)}) = 0 * ones(n)^T where {decls}: matrix[n, n]"))
+    result = check_claim(Claim("t", 1, claim))
     assert result.status == "inconclusive" and result.message.endswith("inconclusive (time: over 0.3 s)")
     assert result.verdict["reason"] == "time: over 0.3 s" and result.seconds < 2
 
@@ -142,6 +151,55 @@ def test_nested_budgets_each_catch_their_own():
                 assert e.limit is not inner
                 raise
     assert outer_info.value.limit is outer
+
+
+def test_a_budget_already_spent_when_an_inner_one_starts_reaches_its_owner():
+    """compare() inside a claim whose budget is gone when verification starts (in a
+    thread, where budgets are kept at checkpoints): the claim's Timeout, not an error
+    about the inner budget's name."""
+    import threading
+    import time
+
+    from mcalc.limits import Limit, Timeout, time_limit
+    from mcalc.verify import compare
+
+    d = mcalc.diff("sin(x)", wrt="x")
+    outer, seen = Limit(0.05), []
+
+    def work():
+        try:
+            with time_limit(outer):
+                time.sleep(0.1)
+                compare(d, d.expr)
+        except BaseException as e:  # noqa: BLE001 - the test looks at what came out
+            seen.append(e)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert len(seen) == 1 and isinstance(seen[0], Timeout) and seen[0].limit is outer, seen
+
+
+def test_a_timeout_swallowed_by_the_work_comes_again():
+    """Work that swallows the Timeout (a bare except in a library, a collector's
+    callback) is interrupted again: the budget holds."""
+    import time
+
+    from mcalc.limits import Limit, Timeout, time_limit
+
+    swallowed = 0
+    limit = Limit(0.1)
+    start = time.monotonic()
+    with pytest.raises(Timeout) as info:
+        with time_limit(limit):
+            while time.monotonic() - start < 5:
+                try:
+                    sum(range(1000))
+                except Timeout:
+                    swallowed += 1
+                    if swallowed > 1:
+                        raise
+    assert info.value.limit is limit and swallowed == 2 and time.monotonic() - start < 1
 
 
 # -- the library names the argument it refuses ----------------------------------------

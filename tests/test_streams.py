@@ -148,12 +148,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to see the workers")
 def test_sigterm_stops_a_parallel_check_and_its_workers(tmp_path):
-    e = "x"
-    for i in range(1, 9):
-        e = f"tanh(W{i} @ {e} + c{i})"
-    decls = ", ".join(f"W{i}" for i in range(1, 9))
-    claims = tmp_path / "slow.mcalc"  # each claim takes seconds
-    claims.write_text("".join(f"d/dx (v · {e}) = {k} * ones(n)^T where {decls}: matrix[n, n]\n" for k in range(20)))
+    from test_robust import slow_claim
+
+    claims = tmp_path / "slow.mcalc"  # each claim takes the whole budget
+    claims.write_text((slow_claim() + "\n") * 20)
     proc = subprocess.Popen([*MCALC, "check", str(claims), "--jobs", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
