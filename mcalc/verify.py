@@ -614,9 +614,10 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
         equal = False
     if equal is True:
         verdict = Verdict("verified", "symbolic", sizes={k: inst.sizes[k] for k in sorted(inst.used)})
-    else:  # a difference SymPy shows is never 0 fails however small, unless a tolerance was asked for
-        strict = equal is _DIFFERENT and not asked
-        verdict = _numerically(sp, d, inst, reference, got, 0.0 if strict else tolerance, seed)
+    elif isinstance(equal, _Different) and not asked:  # never 0, however small: floats may not see it
+        return Verdict("failed", "symbolic", reason=equal.reason(sp), sizes=dict(inst.sizes))
+    else:
+        verdict = _numerically(sp, d, inst, reference, got, tolerance, seed)
     if verdict.ok and _restricted(candidate):  # SymPy's algebra may drop a domain: exp(2ln(x)) is x² to it
         undefined = _undefined_where_defined(sp, inst, reference, candidate, seed)
         if undefined is not None:
@@ -689,11 +690,24 @@ def _hidden_kinks(sp, inst, entries) -> None:
                 inst.kink(k)
 
 
-_DIFFERENT = "different"  # an entry's difference is never 0 (1e-10 exp(x) claimed as 0)
+class _Different:
+    """An entry's difference that SymPy shows is never 0 (1e-10 exp(x) claimed as 0,
+    2x + exp(-1000x²) for 2x): wrong everywhere, though floats may round it away."""
+
+    def __init__(self, delta):
+        self.delta = delta
+
+    def reason(self, sp) -> str:
+        delta = self.delta
+        if delta.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            return f"the answer has no finite value ({delta})"
+        text = str(sp.N(delta, 4) if not delta.free_symbols else delta)
+        text = text if len(text) <= 80 else text[:77] + "…"
+        return f"the answer differs from the derivative by {text}, which SymPy shows is never 0"
 
 
-def _symbolically_equal(sp, reference, got, kinks) -> bool | str:
-    """True where every entry's difference simplifies to 0; _DIFFERENT where SymPy
+def _symbolically_equal(sp, reference, got, kinks) -> bool | _Different:
+    """True where every entry's difference simplifies to 0; a _Different where SymPy
     shows one never is 0, whatever the point; else False (the numbers decide)."""
     if kinks:  # piecewise: decided at points away from the kinks instead
         return False
@@ -707,7 +721,7 @@ def _symbolically_equal(sp, reference, got, kinks) -> bool | str:
             continue
         simplified = sp.simplify(delta)
         if simplified != 0:
-            return _DIFFERENT if simplified.is_zero is False else False
+            return _Different(simplified) if simplified.is_zero is False else False
     return True
 
 
@@ -780,10 +794,10 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         for wr, hr in zip(want, have):
             for w, h in zip(wr, hr):
                 err = abs(w - h) / (1 + abs(w))
-                worst = max(worst, err)
-                if err > tolerance:
+                if not err <= tolerance:  # not: a NaN is no agreement
                     return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
                                    expected=want, got=have, sizes=dict(inst.sizes))
+                worst = max(worst, err)
         return True
 
     while points < POINTS or (points < MAX_POINTS and any(len(s) < 2 for s in sides) and one_sided()):
@@ -966,12 +980,19 @@ class _Values:
 
     def _one(self, i: int, point: dict) -> float:
         try:
-            return self.fns[i](point)
+            value = self.fns[i](point)
         except _Unusual:
-            value = complex(self.sp.N(self.exprs[i].xreplace(point)))
-            if abs(value.imag) > 1e-12:
-                raise ValueError("not real") from None
-            return value.real
+            value = math.nan
+        if math.isfinite(value):
+            return value
+        # unusual, or beyond floating point on the way (10⁴⁰⁰ e⁻⁸⁰⁰ is inf · 0): SymPy's own
+        # evaluation, which has the precision; without a finite value there, none here
+        value = complex(self.sp.N(self.exprs[i].xreplace(point), 20))
+        if not (math.isfinite(value.real) and math.isfinite(value.imag)):
+            raise ValueError("no finite value")
+        if abs(value.imag) > 1e-12 * max(1.0, abs(value.real)):
+            raise ValueError("not real")
+        return value.real
 
     def all(self, point: dict) -> list[float]:
         point = dict(point)

@@ -383,6 +383,14 @@ def test_a_toml_claim_missing_a_key_names_it(table, words):
     "d/dx (x^3) = 3 exp(2 ln(x))", "d/dx (x^2) = 2 sqrt(x)^2",
     # a difference too small for the tolerance, but never 0
     "d/dx (1e-10 * exp(x)) = 0", "d/dx (x^2) = 2x + 1e-12",
+    # ... or too small for floating point, or away from every point sampled
+    "d/dx (x^2) = 2x + 10^-20", "d/dx (x^2) = 2x + 10^-400", "d/dx (x^2) = 2x + exp(-1000 x^2)",
+    "d/dx (x^2) = 2x + exp(-(x - 50)^2)", "d/dx (sum(x^2)) = 2 x^T + exp(-10000 x^T@x) ones(n)^T where x: vector",
+    # no value anywhere: a NaN is no agreement
+    "d/dx (x^2) = 2x + 0/0", "d/dx (x) = 1 + 0*(1/0)", "d/dx (x^2) = 3x + 0^(-1)",
+    "d/dx (x^2) = 3x + 10^400*(x^2 < -1)",
+    # a derivative beyond floating point on the way (10⁴⁰⁰ e⁻⁸⁰⁰ is inf · 0 in floats)
+    "d/dx (10^400 exp(-800) x) = 0", "d/dx (10^400 exp(-800) x) = 5",
 ])
 def test_wrong_claims_that_passed_now_fail(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
@@ -396,6 +404,8 @@ def test_wrong_claims_that_passed_now_fail(claim):
     "d/dx (max(x, 1e5)) = (x > 1e5)", "d/dx (abs(x^2 + 1)) = 2x", "d/dx (ln(x)) = 1/x",
     "d/dx (sqrt(x)) = 1/(2sqrt(x))", "d/dx (1e-10 * exp(x)) = 1e-10 exp(x)",
     "d/db (b * x[3]) = x[3] where x: vector",  # x has 3 elements at both sizes (it was a traceback)
+    "d/dx (10^400 exp(-800) x) = 10^400 exp(-800)", "d/dx (x^2 + 10^-400 x) = 2x + 10^-400",
+    "d/dx (10^400 exp(-800) sin(x)) = 10^400 exp(-800) cos(x)",
 ])
 def test_their_right_forms_pass(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
