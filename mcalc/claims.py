@@ -421,7 +421,7 @@ def _inline_notes(md, content: str):
 
 # -- checking a claim --------------------------------------------------------------
 def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
-    """Derive the claim and compare, all within one wall-clock budget (limits.CLAIM_SECONDS):
+    """Derive the claim and compare, all within one budget of processor time (limits.CLAIM_SECONDS):
     past it, the claim is inconclusive (time)."""
     from .limits import CLAIM_SECONDS, Limit, Timeout, time_limit
 

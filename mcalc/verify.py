@@ -514,7 +514,7 @@ def compare(d, candidate: A.Node, dim_of=None, tolerance: float | None = None, s
             seconds: float = CLAIM_SECONDS) -> Verdict:
     """Is ``candidate`` the Jacobian of d's function by d's variables (numbers within
     ``tolerance``, DEFAULT_TOLERANCE where none is asked for)?  Within
-    ``seconds`` of wall-clock time (inside a claim's budget, within what is left
+    ``seconds`` of processor time (inside a claim's budget, within what is left
     of it): past that, the verdict is inconclusive (time)."""
     limit = Limit(seconds)
     try:

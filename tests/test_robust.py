@@ -137,16 +137,23 @@ def test_a_claims_whole_check_has_one_budget(monkeypatch):
     assert result.verdict["reason"] == "time: over 0.3 s" and result.seconds < 2
 
 
-def test_nested_budgets_each_catch_their_own():
+def _busy(seconds: float) -> None:
+    """Work, not waiting: budgets count processor time."""
     import time
 
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        sum(range(100))
+
+
+def test_nested_budgets_each_catch_their_own():
     from mcalc.limits import Timeout, time_limit
 
     with pytest.raises(Timeout) as outer_info:
         with time_limit(0.2) as outer:
             try:
                 with time_limit(5) as inner:
-                    time.sleep(1)
+                    _busy(1)
             except Timeout as e:
                 assert e.limit is not inner
                 raise
@@ -158,18 +165,19 @@ def test_a_budget_already_spent_when_an_inner_one_starts_reaches_its_owner():
     thread, where budgets are kept at checkpoints): the claim's Timeout, not an error
     about the inner budget's name."""
     import threading
-    import time
 
     from mcalc.limits import Limit, Timeout, time_limit
     from mcalc.verify import compare
 
     d = mcalc.diff("sin(x)", wrt="x")
-    outer, seen = Limit(0.05), []
+    seen, made = [], []
 
     def work():
+        outer = Limit(0.05)  # in the thread that works under it: its clock is the thread's
+        made.append(outer)
         try:
             with time_limit(outer):
-                time.sleep(0.1)
+                _busy(0.1)
                 compare(d, d.expr)
         except BaseException as e:  # noqa: BLE001 - the test looks at what came out
             seen.append(e)
@@ -177,7 +185,7 @@ def test_a_budget_already_spent_when_an_inner_one_starts_reaches_its_owner():
     t = threading.Thread(target=work)
     t.start()
     t.join()
-    assert len(seen) == 1 and isinstance(seen[0], Timeout) and seen[0].limit is outer, seen
+    assert len(seen) == 1 and isinstance(seen[0], Timeout) and seen[0].limit is made[0], seen
 
 
 def test_a_timeout_swallowed_by_the_work_comes_again():
@@ -189,17 +197,17 @@ def test_a_timeout_swallowed_by_the_work_comes_again():
 
     swallowed = 0
     limit = Limit(0.1)
-    start = time.monotonic()
+    start = time.thread_time()
     with pytest.raises(Timeout) as info:
         with time_limit(limit):
-            while time.monotonic() - start < 5:
+            while time.thread_time() - start < 5:
                 try:
                     sum(range(1000))
                 except Timeout:
                     swallowed += 1
                     if swallowed > 1:
                         raise
-    assert info.value.limit is limit and swallowed == 2 and time.monotonic() - start < 1
+    assert info.value.limit is limit and swallowed == 2 and time.thread_time() - start < 1
 
 
 # -- the library names the argument it refuses ----------------------------------------
@@ -677,3 +685,17 @@ def test_mcalc_alone_shows_the_usage(capsys):
     from mcalc.shell import run as shell_run
 
     assert shell_run([]) == 2 and "Usage: mcalc" in capsys.readouterr().out
+
+
+def test_a_budget_counts_processor_time_not_waiting():
+    """The same work gets the same verdict on a busy machine: waiting (for the processor,
+    here for a sleep) does not spend a budget; working does."""
+    import time
+
+    from mcalc.limits import Timeout, time_limit
+
+    with time_limit(0.2):
+        time.sleep(0.4)  # no work: the budget holds
+    with pytest.raises(Timeout):
+        with time_limit(0.2):
+            _busy(0.4)
