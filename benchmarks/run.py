@@ -188,7 +188,7 @@ def _end_to_end() -> bool:
         for m in kw.get("matrices", ()):
             cmd += ["-M", m]
         cmds.append(cmd)
-    times = _walls(cmds, max(3, ROUNDS // 2))
+    times = _walls(cmds, ROUNDS)
     for f in files:
         os.unlink(f)
     medians = [statistics.median(t) for t in times]
@@ -223,7 +223,7 @@ def network() -> bool:
         f.write(kw["expr"])
     cmd = [*_mcalc_command(), "diff", "-f", f.name, "--wrt", "W1", "--layout", "denominator", "--format", "text",
            *[a for v in kw["vectors"] for a in ("-v", v)], *[a for m in kw["matrices"] for a in ("-M", m)]]
-    (wall,) = _walls([cmd], max(3, ROUNDS // 2))
+    (wall,) = _walls([cmd], ROUNDS)
     os.unlink(f.name)
     return _row("k = 160 end to end (a fresh process)", _spread(wall, 1, "s", 2), "< 2 s",
                 statistics.median(wall) < 2) and ok
@@ -297,7 +297,7 @@ def _paper_claims(count: int) -> list[str]:
 
 
 def batch(count: int = 500) -> bool:
-    print(f"5. Batch: mcalc check on {count} claims, each verified, default options, {max(3, ROUNDS // 2)} rounds")
+    print(f"5. Batch: mcalc check on {count} claims, each verified, default options, {ROUNDS} rounds")
     mix = [CLAIMS[i % len(CLAIMS)].format(w=f"w{i}", x=f"x{i}", b=f"b{i}", y=f"y{i}") for i in range(count)]
     ok = True
     for name, lines in (("the benchmark's mix of 10 templates", mix), ("paper-style claims", _paper_claims(count))):
@@ -305,7 +305,7 @@ def batch(count: int = 500) -> bool:
             f.write("\n".join(lines) + "\n")
         p = subprocess.run([*_mcalc_command(), "check", f.name], capture_output=True, text=True, env=ENV)
         last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr.strip()
-        (times,) = _walls([[*_mcalc_command(), "check", f.name]], max(3, ROUNDS // 2))
+        (times,) = _walls([[*_mcalc_command(), "check", f.name]], ROUNDS)
         os.unlink(f.name)
         rates = [count / t for t in times]
         ok &= _row(f"{name}: result", last[:30], f"{count} passed", last.startswith(f"{count} passed"))
@@ -320,14 +320,14 @@ def at() -> bool:
     import mcalc
 
     n = 10_000
-    print(f"6. --at: a vector-by-vector Jacobian at n = {n}, {max(3, ROUNDS // 2)} rounds")
+    print(f"6. --at: a vector-by-vector Jacobian at n = {n}, {ROUNDS} rounds")
     rng = [((i * 7919) % 1000) / 1000 + 0.5 for i in range(n)]
     values = {"w": rng, "x": rng[::-1]}
     ok = True
     for expr in ("w ⊗ x", "tanh(w ⊗ x) + w"):
         d = mcalc.diff(expr, wrt="w", vectors=["w", "x"])
         times = []
-        for _ in range(max(3, ROUNDS // 2)):
+        for _ in range(ROUNDS):
             start = time.perf_counter()
             value = d.evaluate(values, as_array=True)
             times.append(time.perf_counter() - start)
