@@ -425,6 +425,7 @@ def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
     past it, the claim is inconclusive (time)."""
     from .limits import CLAIM_SECONDS, Limit, Timeout, time_limit
 
+    _warm_up()
     start = time.perf_counter()
     limit = Limit(CLAIM_SECONDS)
     try:
@@ -577,12 +578,7 @@ def _in_parallel(claims: list[Claim], tolerance: float | None, jobs: int) -> lis
     from .parser import load_parser
 
     load_parser()  # once, before the workers are forked, as SymPy: each would load its own
-    try:
-        import importlib
-
-        importlib.import_module("sympy")
-    except ImportError:  # pragma: no cover - each claim says so
-        pass
+    _warm_up()
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     pool = context.Pool(jobs, initializer=_worker_signals)
@@ -596,6 +592,19 @@ def _in_parallel(claims: list[Claim], tolerance: float | None, jobs: int) -> lis
     finally:
         pool.join()
     return results
+
+
+def _warm_up() -> None:
+    """SymPy loaded and verification warmed once a process, outside any claim's budget."""
+    import importlib
+
+    try:
+        importlib.import_module("sympy")
+    except ImportError:  # pragma: no cover - each claim says so
+        return
+    from .verify import warm_up
+
+    warm_up()
 
 
 def _worker_signals() -> None:
