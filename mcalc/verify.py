@@ -673,13 +673,15 @@ def _root(n: A.Node) -> bool:
 def _undefined_where_defined(sp, inst, reference, candidate: A.Node, function: A.Node, seed: int) -> Verdict | None:
     """A failure where the answer, evaluated as mcalc reads it, has no value at a
     point where the derivative has one (3exp(2ln(x)) for 3x², at x < 0): SymPy's
-    algebra takes the two as equal.  Points of both signs, as the first sampled."""
+    algebra takes the two as equal.  Points of both signs, as the first sampled, and near 0."""
     from .evaluate import Evaluator, Mat
 
     rng = random.Random(seed)
     want_values = None if isinstance(reference, _Differences) else _Values(sp, list(reference))
-    for attempt in range(POINTS):
-        point = _point(rng, inst, attempt, 0)
+    tried = [_point(rng, inst, attempt, 0) for attempt in range(POINTS)]
+    tried += [{s: v * scale for s, v in _point(rng, inst, attempt, 0).items()}  # and near 0, as the numbers go
+              for attempt, scale in enumerate(NEAR_ZERO)]
+    for attempt, point in enumerate(tried):
         try:
             want = reference.at(point) if want_values is None else want_values.rows(point, reference.cols)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
@@ -823,32 +825,47 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return None
         if function is not None and not _defined(inst, function, point):
             return None  # the function has no value here (SymPy's reference may)
+        why = None
         try:
             want = reference.at(point) if want_values is None else want_values.rows(point, reference.cols)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
-            return None  # outside the domain (ln of a negative number): another point
+            if want_values is None:
+                return None  # outside the domain (ln of a negative number): another point
+            want = None  # or beyond floating point on the way: SymPy's digits below
         try:
             have = have_values.rows(point, got.cols)
-        except (ValueError, ZeroDivisionError) as e:  # 3exp(2ln(x)) for 3x²: right for x > 0 only
-            points += 1
-            return _no_value(inst, point, want, points, str(e))
-        except (TypeError, OverflowError):
+        except (ValueError, ZeroDivisionError, OverflowError) as e:  # 3exp(2ln(x)) for 3x²: right for x > 0 only
+            have, why = None, str(e)
+        except TypeError:
             return None
+        if want is None or have is None or not _agree(want, have, tolerance):
+            if want_values is not None:  # SymPy's digits at the exact point decide: floats overflow,
+                exact_want = want_values.exact_rows(point, reference.cols)  # underflow and cancel
+                if exact_want is None:
+                    return None  # the derivative has no value here: another point
+                exact_have = have_values.exact_rows(point, got.cols)
+                want = [[float(v) for v in row] for row in exact_want]
+                if exact_have is None:
+                    points += 1
+                    return _no_value(inst, point, want, points, why or "no finite value")
+                have = [[float(v) for v in row] for row in exact_have]
+                errors = [float(abs(w - h) / (1 + abs(w))) for wr, hr in zip(exact_want, exact_have)
+                          for w, h in zip(wr, hr)]
+            elif have is None:
+                points += 1
+                return _no_value(inst, point, want, points, why)
+            else:
+                errors = [abs(w - h) / (1 + abs(w)) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
+        else:
+            errors = [abs(w - h) / (1 + abs(w)) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
         points += 1
         for side, k in zip(sides, kinks):
             side.add(k > 0)
-        for r, (wr, hr) in enumerate(zip(want, have)):
-            for c, (w, h) in enumerate(zip(wr, hr)):
-                err = abs(w - h) / (1 + abs(w))
-                if not err <= tolerance and want_values is not None:  # floats may have cancelled: SymPy's digits decide
-                    i = r * len(hr) + c
-                    w_, h_ = want_values.precise(i, point), have_values.precise(i, point)
-                    if w_ is not None and h_ is not None:
-                        err = abs(w_ - h_) / (1 + abs(w_))
-                if not err <= tolerance:  # not: a NaN is no agreement
-                    return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
-                                   expected=want, got=have, sizes=dict(inst.sizes))
-                worst = max(worst, err)
+        for err in errors:
+            if not err <= tolerance:  # not: a NaN is no agreement
+                return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
+                               expected=want, got=have, sizes=dict(inst.sizes))
+            worst = max(worst, err)
         return True
 
     while points < POINTS or (points < MAX_POINTS and any(len(s) < 2 for s in sides) and one_sided()):
@@ -866,9 +883,9 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if outcome and first is None:
             first = point
     if across:  # a difference near 0, where the points (|x| from 0.5 to 1.5) never go: x exp(-1000x²)
-        for scale in NEAR_ZERO:
+        for attempt, scale in enumerate(NEAR_ZERO):  # attempts 0 and 1: each coordinate on both sides of 0
             checkpoint()
-            point = {s: v * scale for s, v in _point(rng, inst, 0, 0).items()}
+            point = {s: v * scale for s, v in _point(rng, inst, attempt, 0).items()}
             outcome = compare_at(point)
             if isinstance(outcome, Verdict):
                 return outcome
@@ -899,6 +916,10 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                     reason = f"{kink} kept one sign: taken as no kink"
     return Verdict("verified", "numeric", worst, points, reason=reason,
                    sizes={k: inst.sizes[k] for k in sorted(inst.used)})
+
+
+def _agree(want, have, tolerance: float) -> bool:
+    return all(abs(w - h) / (1 + abs(w)) <= tolerance for wr, hr in zip(want, have) for w, h in zip(wr, hr))
 
 
 def _along_one_variable(sp, kink, base: dict) -> list[dict]:
@@ -1051,29 +1072,42 @@ class _Values:
             return value
         # unusual, or beyond floating point on the way (10⁴⁰⁰ e⁻⁸⁰⁰ is inf · 0): SymPy's own
         # evaluation, which has the precision; without a finite value there, none here
-        value = complex(self.sp.N(self.exprs[i].xreplace(self._exact(point)), 20))
-        if not (math.isfinite(value.real) and math.isfinite(value.imag)):
+        exact = self.exact(i, point)
+        if exact is None:
             raise ValueError("no finite value")
-        if abs(value.imag) > 1e-12 * max(1.0, abs(value.real)):
-            raise ValueError("not real")
-        return value.real
+        value = float(exact)
+        if not math.isfinite(value):
+            raise OverflowError("beyond floating point")  # a value, which SymPy's digits can compare
+        return value
 
     def _exact(self, point: dict) -> dict:
         """The point's floats as the exact numbers they are: a float in SymPy has a float's
         15 digits, which 10²⁰⁰ eˣ (x + 1) - 10²⁰⁰ eˣ x loses all of."""
         return {s: self.sp.Rational(v) if isinstance(v, float) else v for s, v in point.items()}
 
-    def precise(self, i: int, point: dict) -> float | None:
-        """Entry i at the point by SymPy to 30 digits, where floats may have lost the
-        difference or made one (1 + e⁻⁴⁰ times e⁴⁰, less e⁴⁰, is 1, not 0); None where it
-        has no real value there."""
+    def exact(self, i: int, point: dict):
+        """Entry i at the exact point by SymPy to 30 digits (a SymPy Float, which may lie
+        beyond floating point: e²⁰⁰⁰ˣ at x = 1), where floats may have lost the difference or
+        made one (1 + e⁻⁴⁰ times e⁴⁰, less e⁴⁰, is 1, not 0), or overflowed or underflowed on
+        the way; None where it has no real value there."""
+        sp = self.sp
         try:
-            value = complex(self.sp.N(self.exprs[i].xreplace(self._exact(point)), 30))
+            value = sp.N(self.exprs[i].xreplace(self._exact(point)), 30)
         except (TypeError, ValueError, ArithmeticError):
             return None
-        if not math.isfinite(value.real) or abs(value.imag) > 1e-12 * max(1.0, abs(value.real)):
+        if not value.is_number or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             return None
-        return value.real
+        re, im = value.as_real_imag()
+        if not isinstance(re, sp.Number) or not isinstance(im, sp.Number) or abs(im) > 1e-12 * max(1, abs(re)):
+            return None
+        return sp.Float(re, 30)
+
+    def exact_rows(self, point: dict, cols: int):
+        """Every entry exactly (see exact), as rows; None where one has no value."""
+        flat = [self.exact(i, point) for i in range(len(self.fns))]
+        if any(v is None for v in flat):
+            return None
+        return [flat[i:i + cols] for i in range(0, len(flat), cols)]
 
     def all(self, point: dict) -> list[float]:
         point = dict(point)
