@@ -59,13 +59,18 @@ class Mat(NamedTuple):
         return Mat(self.cols, self.rows, tuple(self.at(i, j) for j in range(self.cols) for i in range(self.rows)))
 
 
+def _number(x, digits: int) -> str:
+    """A number to ``digits`` significant digits; one beyond floating point comes as its text."""
+    return f"{x:.{digits}g}" if isinstance(x, (int, float)) else str(x)
+
+
 def format_rows(rows, digits: int = 6) -> str:
     """[[1, 2], [3, 4]]; a 1×1 as a plain number."""
     if rows is None:
         return "?"
     if len(rows) == 1 and len(rows[0]) == 1:
-        return f"{rows[0][0]:.{digits}g}"
-    return "[" + ", ".join("[" + ", ".join(f"{x:.{digits}g}" for x in r) + "]" for r in rows) + "]"
+        return _number(rows[0][0], digits)
+    return "[" + ", ".join("[" + ", ".join(_number(x, digits) for x in r) + "]" for r in rows) + "]"
 
 
 def format_point(point: dict, digits: int = 6) -> str:

@@ -401,6 +401,9 @@ def test_a_toml_claim_missing_a_key_names_it(table, words):
     # no value near 0, where the derivative has one (and SymPy's algebra cancels the sqrt)
     "d/dx (x^2) = 2x sqrt(x^2 - 0.01)/sqrt(x^2 - 0.01)",
     "d/dx (x^2 + abs(x)) = 2x sqrt(x^2 - 0.01)/sqrt(x^2 - 0.01) + sign(x)",
+    # an imaginary part beside a real part beyond floating point is no rounding noise
+    "d/dx (exp(4000x^2) + sqrt(x^2 - 0.01) + abs(x)) = 8000x exp(4000x^2) + x/sqrt(x^2 - 0.01) + sign(x) "
+    "+ sqrt(-1 - x^2)",
 ])
 def test_wrong_claims_that_passed_now_fail(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
@@ -428,6 +431,9 @@ def test_wrong_claims_that_passed_now_fail(claim):
     "d/dx (1/(1 + exp(-1/x)) + abs(x)) = ((3/x^2) exp(-3/x) (exp(-3/x) + exp(-4/x)) - exp(-3/x) ((3/x^2) "
     "exp(-3/x) + (4/x^2) exp(-4/x)))/(exp(-3/x) + exp(-4/x))^2 + sign(x)",
     "d/dx (exp(800) x^2 + abs(x)) = exp(800) 2x + sign(x)",  # every value beyond floating point
+    # at the second sizes, differences round a small entry away beside a huge one
+    "d/dx (sum(exp(800 x))) = 800 exp(800 x)^T where x: vector",
+    "d/dW (sum(exp(800 W))) = 800 exp(800 W) where W: matrix[n,n] layout denominator",
 ])
 def test_their_right_forms_pass(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
@@ -656,3 +662,13 @@ def test_the_first_claim_of_a_process_has_the_same_budget_as_the_others(monkeypa
     assert check_claim(Claim("t.mcalc", 1, "d/dx (x^2) = 2x")).status == "pass"
     assert seen and seen[0] == [], seen  # no budget was running
     assert verify._WARM  # and the next claims find it done
+
+
+def test_a_failure_beyond_floating_point_shows_its_values_and_is_valid_json():
+    """Values beyond floating point are shown in SymPy's digits, as text: JSON has no
+    infinity, and "expected inf, got inf" tells the reader nothing."""
+    result = check_claim(Claim("t.mcalc", 1, "d/dx (exp(4000x^2)) = 8001x exp(4000x^2)"))
+    assert result.status == "fail"
+    assert result.verdict["expected"] == [["8.48817e+3143"]] and result.verdict["got"] == [["8.48923e+3143"]]
+    assert "expected 8.48817e+3143, got 8.48923e+3143" in result.verdict["summary"]
+    json.loads(json.dumps(result.verdict), parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
