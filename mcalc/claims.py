@@ -425,7 +425,9 @@ def check_claim(claim: Claim, tolerance: float | None = None) -> Result:
     past it, the claim is inconclusive (time)."""
     from .limits import CLAIM_SECONDS, Limit, Timeout, time_limit
 
-    _warm_up()
+    from .verify import warm_up
+
+    warm_up()  # outside the budget: SymPy loaded, verification warmed, once a process
     start = time.perf_counter()
     limit = Limit(CLAIM_SECONDS)
     try:
@@ -577,8 +579,10 @@ def _in_parallel(claims: list[Claim], tolerance: float | None, jobs: int) -> lis
 
     from .parser import load_parser
 
+    from .verify import warm_up
+
     load_parser()  # once, before the workers are forked, as SymPy: each would load its own
-    _warm_up()
+    warm_up()
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     pool = context.Pool(jobs, initializer=_worker_signals)
@@ -592,19 +596,6 @@ def _in_parallel(claims: list[Claim], tolerance: float | None, jobs: int) -> lis
     finally:
         pool.join()
     return results
-
-
-def _warm_up() -> None:
-    """SymPy loaded and verification warmed once a process, outside any claim's budget."""
-    import importlib
-
-    try:
-        importlib.import_module("sympy")
-    except ImportError:  # pragma: no cover - each claim says so
-        return
-    from .verify import warm_up
-
-    warm_up()
 
 
 def _worker_signals() -> None:

@@ -272,7 +272,9 @@ class _Instance:
             for x in m:
                 if not _constant(x):
                     self.kink(x)
-        f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": _real_tanh(),
+        from .real_functions import tanh as real_tanh  # it imports SymPy: loaded with verification's first call
+
+        f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": real_tanh,
              "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "relu": lambda a: sp.Max(0, a, evaluate=False),
              "sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
              "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh}[node.fn]
@@ -364,12 +366,6 @@ class _Instance:
 
 
 _MATRIX_CALLS = ("tr", "det", "inv", "norm", "norm2", "softmax", "logsumexp", "log_softmax")
-
-
-def _real_tanh():
-    from .real_functions import tanh
-
-    return tanh
 
 
 def _constant(e) -> bool:
@@ -676,13 +672,9 @@ def _undefined_where_defined(sp, inst, reference, candidate: A.Node, function: A
     """A failure where the answer, evaluated as mcalc reads it, has no value at a
     point where the derivative has one (3exp(2ln(x)) for 3x², at x < 0): SymPy's
     algebra takes the two as equal.  Points of both signs, as the first sampled, and near 0."""
-    from .evaluate import Evaluator, Mat
-
     rng = random.Random(seed)
     want_values = None if isinstance(reference, _Differences) else _Values(sp, list(reference))
-    tried = [_point(rng, inst, attempt, 0) for attempt in range(POINTS)]
-    tried += [{s: v * scale for s, v in _point(rng, inst, attempt, 0).items()}  # and near 0, as the numbers go
-              for attempt, scale in enumerate(NEAR_ZERO)]
+    tried = [_point(rng, inst, attempt, 0) for attempt in range(POINTS)] + _near_zero(rng, inst)
     for attempt, point in enumerate(tried):
         try:
             want = reference.at(point) if want_values is None else want_values.rows(point, reference.cols)
@@ -690,9 +682,8 @@ def _undefined_where_defined(sp, inst, reference, candidate: A.Node, function: A
             continue
         if not _defined(inst, function, point):
             continue  # nor the function: SymPy took exp(2ln(x)) as x², whose derivative exists at x < 0
-        values = {name: Mat(m.rows, m.cols, tuple(float(point[s]) for s in m)) for name, m in inst.symbols.items()}
         try:
-            Evaluator(values, dict(inst.sizes))(candidate)
+            _as_mcalc_reads(inst, candidate, point)
         except McalcError as e:
             if "undefined" not in str(e):
                 continue  # a size or a name the instance lacks: not this answer's domain
@@ -700,15 +691,26 @@ def _undefined_where_defined(sp, inst, reference, candidate: A.Node, function: A
     return None
 
 
+def _as_mcalc_reads(inst, expr: A.Node, point: dict):
+    """``expr`` at an instance's point by mcalc's own evaluator (McalcError where it has no value)."""
+    from .evaluate import Evaluator, Mat
+
+    values = {name: Mat(m.rows, m.cols, tuple(float(point[s]) for s in m)) for name, m in inst.symbols.items()}
+    return Evaluator(values, dict(inst.sizes))(expr)
+
+
+def _near_zero(rng, inst) -> list[dict]:
+    """Points near 0, where the sampled ones (|x| from 0.5 to 1.5) never go: one per
+    NEAR_ZERO scale, attempts 0 and 1 giving each coordinate both signs."""
+    return [{s: v * scale for s, v in _point(rng, inst, attempt, 0).items()} for attempt, scale in enumerate(NEAR_ZERO)]
+
+
 def _defined(inst, function: A.Node, point: dict) -> bool:
     """Whether the function, as mcalc reads it, has a value at the point: SymPy
     simplifies as it builds (exp(2ln(x)) is x², √x√x is x), so the derivative it
     finds has values where the function has none, which are no test of an answer."""
-    from .evaluate import Evaluator, Mat
-
-    values = {name: Mat(m.rows, m.cols, tuple(float(point[s]) for s in m)) for name, m in inst.symbols.items()}
     try:
-        Evaluator(values, dict(inst.sizes))(function)
+        _as_mcalc_reads(inst, function, point)
     except McalcError as e:
         return "undefined" not in str(e)  # a size or name the instance lacks: not a question of domain
     except (ValueError, ArithmeticError):
@@ -840,26 +842,22 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             have, why = None, str(e)
         except TypeError:
             return None
-        if want is None or have is None or not _agree(want, have, tolerance):
-            if want_values is not None:  # SymPy's digits at the exact point decide: floats overflow,
-                exact_want = want_values.exact_rows(point, reference.cols)  # underflow and cancel
-                if exact_want is None:
-                    return None  # the derivative has no value here: another point
-                exact_have = have_values.exact_rows(point, got.cols)
-                want = [[_shown(v) for v in row] for row in exact_want]
-                if exact_have is None:
-                    points += 1
-                    return _no_value(inst, point, want, points, why or "no finite value")
-                have = [[_shown(v) for v in row] for row in exact_have]
-                errors = [float(abs(w - h) / (1 + abs(w))) for wr, hr in zip(exact_want, exact_have)
-                          for w, h in zip(wr, hr)]
-            elif have is None:
-                points += 1
-                return _no_value(inst, point, want, points, why)
+        errors = None if want is None or have is None else _errors(want, have)
+        if (errors is None or not all(e <= tolerance for e in errors)) and want_values is not None:
+            # SymPy's digits at the exact point decide: floats overflow, underflow and cancel
+            exact_want = want_values.exact_rows(point, reference.cols)
+            if exact_want is None:
+                return None  # the derivative has no value here: another point
+            exact_have = have_values.exact_rows(point, got.cols)
+            want = [[_shown(v) for v in row] for row in exact_want]
+            if exact_have is None:
+                have = None
             else:
-                errors = [abs(w - h) / (1 + abs(w)) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
-        else:
-            errors = [abs(w - h) / (1 + abs(w)) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
+                have = [[_shown(v) for v in row] for row in exact_have]
+                errors = [float(e) for e in _errors(exact_want, exact_have)]
+        if have is None:
+            points += 1
+            return _no_value(inst, point, want, points, why or "no finite value")
         points += 1
         for side, k in zip(sides, kinks):
             side.add(k > 0)
@@ -884,10 +882,9 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return outcome
         if outcome and first is None:
             first = point
-    if across:  # a difference near 0, where the points (|x| from 0.5 to 1.5) never go: x exp(-1000x²)
-        for attempt, scale in enumerate(NEAR_ZERO):  # attempts 0 and 1: each coordinate on both sides of 0
+    if across:  # a difference only near 0: x exp(-1000x²)
+        for point in _near_zero(rng, inst):
             checkpoint()
-            point = {s: v * scale for s, v in _point(rng, inst, attempt, 0).items()}
             outcome = compare_at(point)
             if isinstance(outcome, Verdict):
                 return outcome
@@ -927,8 +924,9 @@ def _shown(value) -> float | str:
     return f if math.isfinite(f) else str(value.n(6))
 
 
-def _agree(want, have, tolerance: float) -> bool:
-    return all(abs(w - h) / (1 + abs(w)) <= tolerance for wr, hr in zip(want, have) for w, h in zip(wr, hr))
+def _errors(want, have) -> list:
+    """Each entry's relative error, |w - h| / (1 + |w|), row by row (floats or SymPy's)."""
+    return [abs(w - h) / (1 + abs(w)) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
 
 
 def _along_one_variable(sp, kink, base: dict) -> list[dict]:
@@ -1116,9 +1114,7 @@ class _Values:
     def exact_rows(self, point: dict, cols: int):
         """Every entry exactly (see exact), as rows; None where one has no value."""
         flat = [self.exact(i, point) for i in range(len(self.fns))]
-        if any(v is None for v in flat):
-            return None
-        return [flat[i:i + cols] for i in range(0, len(flat), cols)]
+        return None if any(v is None for v in flat) else _in_rows(flat, cols)
 
     def all(self, point: dict) -> list[float]:
         point = dict(point)
@@ -1126,8 +1122,11 @@ class _Values:
 
     def rows(self, point: dict, cols: int) -> list[list[float]]:
         """The values of a matrix's entries, given row by row, as rows."""
-        flat = self.all(point)
-        return [flat[i:i + cols] for i in range(0, len(flat), cols)]
+        return _in_rows(self.all(point), cols)
+
+
+def _in_rows(flat: list, cols: int) -> list[list]:
+    return [flat[i:i + cols] for i in range(0, len(flat), cols)]
 
 
 class _Unusual(Exception):
