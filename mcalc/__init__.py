@@ -12,19 +12,14 @@ __all__ = ["diff", "hessian", "emit", "check", "parse", "Derivation", "McalcErro
 
 def __getattr__(name):  # heavy parts load on first use, keeping `import mcalc` fast
     if name in ("diff", "hessian", "emit", "Derivation"):
-        from . import api
-
-        return getattr(api, name)
-    if name == "check":
-        from .claims import check
-
-        return check
-    if name == "parse":
-        from .parser import parse
-
-        return parse
-    if name == "McalcError":
-        from .errors import McalcError
-
-        return McalcError
-    raise AttributeError(name)
+        from . import api as module
+    elif name == "check":
+        from . import claims as module
+    elif name == "parse":
+        from . import parser as module
+    elif name == "McalcError":
+        from . import errors as module
+    else:
+        raise AttributeError(name)
+    value = globals()[name] = getattr(module, name)  # found once: later uses read the module's own name
+    return value

@@ -777,7 +777,8 @@ class _Driver:
     def tokens(self, text: str):
         """Lark's basic lexer, as a loop: the same tokens with the same positions;
         _NoParse at a character no terminal matches."""
-        ignore, newlines, callbacks, Token = self.ignore, self.newlines, self.lexer_callbacks, self.token
+        ignore, newlines, callbacks = self.ignore, self.newlines, self.lexer_callbacks
+        new_token = getattr(self.token, "_future_new", self.token)  # Token's constructor, without its argument shim
         pos, line, line_start, end = 0, 1, 0, len(text)
         while pos < end:
             for pattern in self.patterns:
@@ -795,7 +796,7 @@ class _Driver:
             else:
                 token_line = line
             if kind not in ignore or kind in callbacks:
-                token = Token(kind, value, pos, token_line, column, line, after - line_start + 1, after)
+                token = new_token(kind, value, pos, token_line, column, line, after - line_start + 1, after)
                 if kind in callbacks:
                     token = callbacks[kind](token)
                 if kind not in ignore:
@@ -814,7 +815,10 @@ class _Driver:
         end_state = self.end_states[start]
         states = [self.start_states[start]]
         values: list = []
-        for token in chain(self.postlex.process(self.tokens(text)), (None,)):  # None: the end
+        stream = self.tokens(text)
+        if "‖" in text or "\\|" in text or "Vert" in text:  # what a norm bar's pattern needs
+            stream = self.postlex.process(stream)
+        for token in chain(stream, (None,)):  # None: the end
             kind = "$END" if token is None else token.type
             while True:
                 act = actions[states[-1]].get(kind)
@@ -904,9 +908,14 @@ def _expected(terminals) -> str:
     return " or ".join(names) if names else "something else"
 
 
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")  # Cc, but tab, new line, \r and \f
+
+
 def _check_limits(text: str) -> None:
     if len(text) > MAX_INPUT:
         raise ParseError(f"input is {len(text)} characters; the limit is {MAX_INPUT}")
+    if text.isascii() and not _ASCII_CONTROL.search(text) and text.count("(") + text.count("[") <= MAX_DEPTH:
+        return  # no control character, and too few brackets to nest too deep
     depth = 0
     for col, ch in enumerate(text, 1):
         if ch in "([":
@@ -923,18 +932,31 @@ def _check_limits(text: str) -> None:
 
 def parse(text: str, start: str = "start"):
     """Parse a program (definitions and a final expression), or a claim."""
-    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
-
     _check_limits(text)
     if not text.strip():
         raise ParseError("empty expression")
     parser, transformer = load_parser()
     transformer.reset()
+    result = _driver.parse(text, start)
+    if result is None:  # not in the language: Lark's parser says where and what was expected
+        transformer.reset()
+        result = _lark_parse(parser, text, start)
+    program = result.function if isinstance(result, A.Claim) else result
+    size, stack = 0, [program.body, *(d for _, d in program.definitions)]
+    while stack:  # the nodes, counted
+        size += 1
+        stack.extend(stack.pop().children)
+    if size > MAX_NODES:
+        raise ParseError(f"the expression has {size} parts; the limit is {MAX_NODES}")
+    return result
+
+
+def _lark_parse(parser, text: str, start: str):
+    """Lark's own parse of text the loop rejected: its error, as a ParseError with the position."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+
     try:
-        result = _driver.parse(text, start)
-        if result is None:  # not in the language: Lark's parser says where and what was expected
-            transformer.reset()
-            result = parser.parse(text, start=start)
+        return parser.parse(text, start=start)
     except VisitError as e:  # pragma: no cover - inline transformers raise directly
         if isinstance(e.orig_exc, ParseError):
             raise e.orig_exc from None
@@ -953,11 +975,6 @@ def parse(text: str, start: str = "start"):
                          e.column, e.line) from None
     except UnexpectedInput as e:
         raise ParseError("unexpected input", getattr(e, "column", None)) from None
-    program = result.function if isinstance(result, A.Claim) else result
-    size = sum(1 for e in (program.body, *(d for _, d in program.definitions)) for _ in A.walk(e))
-    if size > MAX_NODES:
-        raise ParseError(f"the expression has {size} parts; the limit is {MAX_NODES}")
-    return result
 
 
 def parse_claim(text: str) -> A.Claim:
