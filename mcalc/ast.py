@@ -55,9 +55,7 @@ class Node:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self._fields)})"
 
-    @property
-    def children(self) -> tuple[Node, ...]:
-        return ()
+    children: tuple[Node, ...] = ()  # a leaf's; a node with children sets or computes its own
 
     def rebuild(self, children: tuple[Node, ...]) -> Node:
         """The same node over new children (for tree rewrites)."""
@@ -134,20 +132,17 @@ class Commutation(Node):
 
 
 class _Unary(Node):
-    __slots__ = ("arg",)
+    __slots__ = ("arg", "children")  # children kept: the walks read them far more often than nodes are made
     _fields = ("arg",)
 
     def __init__(self, arg, pos: int | None = None):  # the hot constructors, spelled out
         _set(self, "arg", arg)
+        _set(self, "children", (arg,))
         _set(self, "pos", pos)
         _set(self, "_hash", None)
 
     def _key(self) -> tuple:
-        return (self.arg,)
-
-    @property
-    def children(self):
-        return (self.arg,)
+        return self.children
 
     def rebuild(self, children):
         return type(self)(children[0], pos=self.pos)
@@ -174,21 +169,18 @@ class Vec(_Unary):
 
 
 class _Binary(Node):
-    __slots__ = ("left", "right")
+    __slots__ = ("left", "right", "children")
     _fields = ("left", "right")
 
     def __init__(self, left, right, pos: int | None = None):
         _set(self, "left", left)
         _set(self, "right", right)
+        _set(self, "children", (left, right))
         _set(self, "pos", pos)
         _set(self, "_hash", None)
 
     def _key(self) -> tuple:
-        return (self.left, self.right)
-
-    @property
-    def children(self):
-        return (self.left, self.right)
+        return self.children
 
     def rebuild(self, children):
         return type(self)(children[0], children[1], pos=self.pos)

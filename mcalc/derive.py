@@ -9,6 +9,8 @@ Nothing here prints: the result is a :class:`Trace`.
 """
 from __future__ import annotations
 
+from operator import is_
+
 from . import ast as A
 from . import rules
 from .errors import NotSupported
@@ -55,7 +57,7 @@ class Intermediates:
             node = A.Mul(node.left.arg, node.right, pos=node.pos)  # diag(v) c = v ⊗ c (§4.5.3)
         if isinstance(node, A.VecLit) and self._whole(node):
             return self._bracket(node, name)
-        return self._add(node.rebuild(tuple(self._visit(c) for c in node.children)), name)
+        return self._add(node.rebuild(tuple([self._visit(c) for c in node.children])), name)
 
     def _add(self, shallow: A.Node, name: str | None) -> A.Node:
         if shallow in self._by_expr:
@@ -132,8 +134,8 @@ def substitute(node: A.Node, values: dict[str, A.Node]) -> A.Node:
     children = node.children
     if not children or not values:
         return node
-    new = tuple(substitute(c, values) for c in children)
-    out = node if all(a is b for a, b in zip(new, children)) else node.rebuild(new)  # unchanged: the same node
+    new = tuple([substitute(c, values) for c in children])
+    out = node if all(map(is_, new, children)) else node.rebuild(new)  # unchanged: the same node
     if isinstance(out, A.Index) and isinstance(out.arg, A.VecLit):
         return out.arg.items[out.index - 1]
     return out

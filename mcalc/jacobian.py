@@ -131,42 +131,44 @@ class Algebra:
         """Scalar times anything, or ⊗; numbers gather at the front."""
         if (a is A.ZERO or b is A.ZERO) and self.shape(a).is_scalar and self.shape(b).is_scalar:
             return A.ZERO
-        if isinstance(a, A.Num) and isinstance(b, A.Num):
+        ta, tb = type(a), type(b)  # (no node kind below has subclasses: type() is isinstance() here)
+        a_num, b_num = ta is A.Num, tb is A.Num
+        if a_num and b_num:
             if _small(a.value * b.value):
                 return A.Num(a.value * b.value)
             if a.value and b.value and abs(a.value) != 1 and abs(b.value) != 1:
                 return A.Mul(a, b)  # numbers too large to fold stay side by side
-        if self.is_zero(a) or self.is_zero(b):
+        if (a_num and a.value == 0) or ta is A.Zero or (b_num and b.value == 0) or tb is A.Zero:
             return self.zero_like(self._broadcast(a, b))
-        if _is_num(a, 1) or (isinstance(a, A.Ones) and self._covers(b, a)):
+        if (a_num and a.value == 1) or (ta is A.Ones and self._covers(b, a)):
             return b
-        if _is_num(b, 1) or (isinstance(b, A.Ones) and self._covers(a, b)):
+        if (b_num and b.value == 1) or (tb is A.Ones and self._covers(a, b)):
             return a
-        if _is_num(a, -1):
+        if a_num and a.value == -1:
             return self.neg(b)
-        if _is_num(b, -1):
+        if b_num and b.value == -1:
             return self.neg(a)
-        if isinstance(a, A.Neg):
+        if ta is A.Neg:
             return self.neg(self.mul(a.arg, b))
-        if isinstance(b, A.Neg):
+        if tb is A.Neg:
             return self.neg(self.mul(a, b.arg))
-        if isinstance(b, A.Num) and not isinstance(a, A.Num):
+        if b_num and not a_num:
             return self.mul(b, a)
-        if isinstance(a, A.Num) and isinstance(b, A.Mul) and isinstance(b.left, A.Num):
-            if _small(a.value * b.left.value):
-                return self.mul(A.Num(a.value * b.left.value), b.right)
-            return A.Mul(a, b)
-        if isinstance(b, A.Mul) and isinstance(b.left, A.Num) and not isinstance(a, A.Num):
-            return self.mul(b.left, self.mul(a, b.right))
-        if isinstance(b, A.Mul):  # a(bc) = (ab)c: products read left to right, as the paper writes them
-            return self.mul(self.mul(a, b.left), b.right)
-        if isinstance(a, A.Vec) and isinstance(b, A.Vec):  # vec(A) ⊗ vec(B) = vec(A ⊗ B)
+        if tb is A.Mul:
+            if type(b.left) is A.Num:
+                if a_num:
+                    if _small(a.value * b.left.value):
+                        return self.mul(A.Num(a.value * b.left.value), b.right)
+                    return A.Mul(a, b)
+                return self.mul(b.left, self.mul(a, b.right))
+            return self.mul(self.mul(a, b.left), b.right)  # a(bc) = (ab)c: read left to right, as the paper does
+        if ta is A.Vec and tb is A.Vec:  # vec(A) ⊗ vec(B) = vec(A ⊗ B)
             return self.vec(self.mul(a.arg, b.arg))
-        if isinstance(b, A.Vec) and self.shape(a).is_scalar:  # c vec(A) = vec(c A)
+        if tb is A.Vec and self.shape(a).is_scalar:  # c vec(A) = vec(c A)
             return self.vec(self.mul(a, b.arg))
-        if isinstance(a, A.VecLit) and self.shape(b).is_scalar:
+        if ta is A.VecLit and self.shape(b).is_scalar:
             return self._veclit(a, tuple(self.mul(x, b) for x in a.items))
-        if isinstance(b, A.VecLit) and self.shape(a).is_scalar:
+        if tb is A.VecLit and self.shape(a).is_scalar:
             return self._veclit(b, tuple(self.mul(a, x) for x in b.items))
         return A.Mul(a, b)
 
@@ -496,7 +498,7 @@ class Algebra:
         substitution, identities may apply that did not before)."""
         if not node.children:
             return node
-        kids = tuple(self.normalize(c) for c in node.children)
+        kids = tuple([self.normalize(c) for c in node.children])
         build = _BUILD.get(type(node))
         if build is None or (isinstance(node, A.Call) and node.fn != "sum"):
             return node.rebuild(kids)

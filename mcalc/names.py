@@ -13,6 +13,7 @@ with ``strict`` it is an error instead.
 from __future__ import annotations
 
 import re
+from operator import is_
 
 from . import ast as A
 from .errors import DeclarationError, ParseError
@@ -108,8 +109,8 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
         return last if prefix is None else A.Juxtapose(prefix, last, pos=last.pos)
     if not node.children:
         return node
-    kids = tuple(_resolve(c, res) for c in node.children)
-    if all(a is b for a, b in zip(kids, node.children)):
+    kids = tuple([_resolve(c, res) for c in node.children])
+    if all(map(is_, kids, node.children)):
         return node
     return node.rebuild(kids)
 

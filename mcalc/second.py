@@ -9,6 +9,8 @@ derivations, so a Hessian has exactly the rules a gradient has.
 """
 from __future__ import annotations
 
+from operator import is_
+
 from . import ast as A
 from .errors import NotSupported
 from .shapes import SCALAR
@@ -57,8 +59,8 @@ def _without_diagonals(node: A.Node, shape) -> A.Node:
         factors = _chain(node)
         rebuilt = [_without_diagonals(f, shape) for f in factors]
         return _rejoin(rebuilt, factors, shape)
-    kids = tuple(_without_diagonals(c, shape) for c in node.children)
-    return node if all(a is b for a, b in zip(kids, node.children)) else node.rebuild(kids)
+    kids = tuple([_without_diagonals(c, shape) for c in node.children])
+    return node if all(map(is_, kids, node.children)) else node.rebuild(kids)
 
 
 def _chain(node: A.Node) -> list[A.Node]:

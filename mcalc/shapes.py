@@ -7,6 +7,7 @@ an element-wise operation stay scalars (scalar expansion, paper §4.3).
 """
 from __future__ import annotations
 
+from operator import is_
 from typing import NamedTuple
 
 from . import ast as A
@@ -347,7 +348,7 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
             return t(checker.concrete(checker.check(node)).rows, pos=node.pos) if node.dim is None else node
         if not node.children:
             return node
-        kids = tuple(finish(c) for c in node.children)
+        kids = tuple([finish(c) for c in node.children])
         if isinstance(node, A.Juxtapose):
             matrix = all(_nonscalar(checker.check(c)) for c in node.children)
             return (A.MatMul if matrix else A.Mul)(*kids, pos=node.pos)
@@ -357,7 +358,7 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
             return A.Div(A.ONE, kids[0], pos=node.pos)
         if t is A.Call and node.fn == "norm2" and checker.concrete(checker.check(node.args[0])).is_vector:
             return A.Call("norm", kids, pos=node.pos)
-        if all(a is b for a, b in zip(kids, node.children)):
+        if all(map(is_, kids, node.children)):
             return node
         return node.rebuild(kids)
 
@@ -502,7 +503,8 @@ class _Checker:
 
 
 def _elementwise(ch: _Checker, node: A.Node) -> Shape | Flex:
-    left, right = (ch.check(c) for c in node.children)
+    left, right = node.children
+    left, right = ch.check(left), ch.check(right)
     lflex, rflex = isinstance(left, Flex), isinstance(right, Flex)
     if lflex and rflex:
         return Flex(left.names | right.names)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import gcd, lcm
+from operator import is_
 
 from . import ast as A
 
@@ -62,7 +63,7 @@ def _worth(node: A.Node) -> bool | str:
         if not _in_blob(n):
             continue  # an opaque atom, simplified on its own
         if worth:
-            stack.extend((c, False) for c in n.children)
+            stack.extend([(c, False) for c in n.children])
             continue
         if isinstance(n, (A.Add, A.Sub)) and (under_product or _scaled(n.left) and _scaled(n.right)):
             worth = True  # a sum to multiply out, or whose terms share a number: 0.5A + 0.5B = (A + B)/2
@@ -77,7 +78,7 @@ def _worth(node: A.Node) -> bool | str:
             worth = n.name in seen
             seen.add(n.name)
         product = isinstance(n, (A.Mul, A.Neg))
-        stack.extend((c, product) for c in n.children)
+        stack.extend([(c, product) for c in n.children])
     return _RELU if relu else worth
 
 
@@ -752,8 +753,8 @@ def _rebuilt(node: A.Node, fn) -> A.Node:
     children = node.children
     if not children:
         return node
-    new = tuple(fn(c) for c in children)
-    if all(a is b for a, b in zip(new, children)):
+    new = tuple([fn(c) for c in children])
+    if all(map(is_, new, children)):
         return node
     return node.rebuild(new)
 
