@@ -9,6 +9,7 @@ and a repr (cheaper to import and to hash than dataclasses, for deep trees).
 from __future__ import annotations
 
 from fractions import Fraction
+from operator import attrgetter
 from typing import NamedTuple
 
 
@@ -19,7 +20,6 @@ class Node:
     __slots__ = ("pos", "_hash")
     _fields: tuple[str, ...] = ()
     _defaults: dict = {}
-    _compared: tuple[str, ...] | None = None  # the fields equality looks at (default: all)
 
     def __init__(self, *args, pos: int | None = None, **kwargs):
         set_ = object.__setattr__
@@ -32,8 +32,8 @@ class Node:
         set_(self, "pos", pos)
         set_(self, "_hash", None)
 
-    def _key(self) -> tuple:
-        return tuple(getattr(self, f) for f in (self._compared if self._compared is not None else self._fields))
+    def _key(self) -> tuple:  # what equality and the hash look at (the hot kinds spell theirs out)
+        return tuple([getattr(self, f) for f in self._fields])
 
     def __eq__(self, other) -> bool:
         if self is other:
@@ -97,6 +97,14 @@ class Const(Node):
     __slots__ = ("name",)
     _fields = ("name",)
 
+    def __init__(self, name, pos: int | None = None):
+        _set(self, "name", name)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.name,)
+
 
 class Ones(Node):
     """𝟏, the all-ones column vector of length ``dim`` (None until shape
@@ -104,7 +112,14 @@ class Ones(Node):
 
     __slots__ = ("dim",)
     _fields = ("dim",)
-    _defaults = {"dim": None}
+
+    def __init__(self, dim=None, pos: int | None = None):
+        _set(self, "dim", dim)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.dim,)
 
 
 class Identity(Node):
@@ -112,7 +127,14 @@ class Identity(Node):
 
     __slots__ = ("dim",)
     _fields = ("dim",)
-    _defaults = {"dim": None}
+
+    def __init__(self, dim=None, pos: int | None = None):
+        _set(self, "dim", dim)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.dim,)
 
 
 class Zero(Node):
@@ -120,7 +142,15 @@ class Zero(Node):
 
     __slots__ = ("rows", "cols")
     _fields = ("rows", "cols")
-    _defaults = {"rows": 1, "cols": 1}
+
+    def __init__(self, rows=1, cols=1, pos: int | None = None):
+        _set(self, "rows", rows)
+        _set(self, "cols", cols)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.rows, self.cols)
 
 
 class Commutation(Node):
@@ -256,12 +286,18 @@ class Prefixed(Juxtapose):
 class Index(Node):
     """g[i], the paper's gᵢ: element i (from 1) of a column vector."""
 
-    __slots__ = ("arg", "index")
+    __slots__ = ("arg", "index", "children")
     _fields = ("arg", "index")
 
-    @property
-    def children(self):
-        return (self.arg,)
+    def __init__(self, arg, index, pos: int | None = None):
+        _set(self, "arg", arg)
+        _set(self, "index", index)
+        _set(self, "children", (arg,))
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.arg, self.index)
 
     def rebuild(self, children):
         return Index(children[0], self.index, pos=self.pos)
@@ -270,12 +306,19 @@ class Index(Node):
 class Compare(Node):
     """(a > b): 1 where true, else 0, element-wise."""
 
-    __slots__ = ("op", "left", "right")
+    __slots__ = ("op", "left", "right", "children")
     _fields = ("op", "left", "right")
 
-    @property
-    def children(self):
-        return (self.left, self.right)
+    def __init__(self, op, left, right, pos: int | None = None):
+        _set(self, "op", op)
+        _set(self, "left", left)
+        _set(self, "right", right)
+        _set(self, "children", (left, right))
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.op, self.left, self.right)
 
     def rebuild(self, children):
         return Compare(self.op, children[0], children[1], pos=self.pos)
@@ -286,10 +329,16 @@ class Call(Node):
 
     __slots__ = ("fn", "args")
     _fields = ("fn", "args")
+    children = property(attrgetter("args"))
 
-    @property
-    def children(self):
-        return self.args
+    def __init__(self, fn, args, pos: int | None = None):
+        _set(self, "fn", fn)
+        _set(self, "args", args)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.fn, self.args)
 
     def rebuild(self, children):
         return Call(self.fn, tuple(children), pos=self.pos)
@@ -298,10 +347,15 @@ class Call(Node):
 class _Items(Node):
     __slots__ = ("items",)
     _fields = ("items",)
+    children = property(attrgetter("items"))
 
-    @property
-    def children(self):
-        return self.items
+    def __init__(self, items, pos: int | None = None):
+        _set(self, "items", items)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.items,)
 
     def rebuild(self, children):
         return type(self)(tuple(children), pos=self.pos)

@@ -37,7 +37,10 @@ def _is_num(node, value=None) -> bool:
 def _small(value: Fraction) -> bool:
     """Fold only to modest numbers that print exactly as decimals (so the
     printed answer parses back to the same tree: 1/3 stays a quotient)."""
-    return A.terminating(value) and abs(value.numerator) < _FOLD_LIMIT and value.denominator < _FOLD_LIMIT
+    d = value.denominator
+    if d == 1:
+        return -_FOLD_LIMIT < value.numerator < _FOLD_LIMIT
+    return A.terminating(value) and abs(value.numerator) < _FOLD_LIMIT and d < _FOLD_LIMIT
 
 
 class Algebra:
@@ -134,8 +137,9 @@ class Algebra:
         ta, tb = type(a), type(b)  # (no node kind below has subclasses: type() is isinstance() here)
         a_num, b_num = ta is A.Num, tb is A.Num
         if a_num and b_num:
-            if _small(a.value * b.value):
-                return A.Num(a.value * b.value)
+            value = a.value * b.value
+            if _small(value):
+                return A.Num(value)
             if a.value and b.value and abs(a.value) != 1 and abs(b.value) != 1:
                 return A.Mul(a, b)  # numbers too large to fold stay side by side
         if (a_num and a.value == 0) or ta is A.Zero or (b_num and b.value == 0) or tb is A.Zero:
