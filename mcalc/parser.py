@@ -702,7 +702,7 @@ class _NormBars:
     def process(self, stream):
         from lark import Token
 
-        depth, last = 0, None
+        depth, last, end = 0, None, None
         for tok in stream:
             if tok.type == "NORM_BAR":
                 text = str(tok)
@@ -714,7 +714,11 @@ class _NormBars:
                 else:
                     depth += 1
                     tok = Token.new_borrow_pos("NORM_OPEN", text, tok)
-            last = tok.type
+            elif last == "NORM_CLOSE" and tok.type == "NAME" and str(tok).startswith("_") and tok.start_pos == end:
+                raise ParseError(f"'‖…‖{tok if len(tok) > 1 else '_{…}'}': mcalc knows the norms ‖x‖ (the 2-norm of a vector, the Frobenius "
+                                 f"norm of a matrix), ‖X‖_F and ‖·‖₂ (the spectral norm of a matrix) only",
+                                 tok.column, tok.line)
+            last, end = tok.type, tok.end_pos
             yield tok
 
 

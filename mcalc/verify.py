@@ -30,6 +30,8 @@ SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 6, "q": 7, "r": 8}
 OTHER_SIZES = {"n": 2, "N": 3, "m": 4, "k": 6, "p": 5, "q": 8, "r": 7}
 POINTS = 3
 NEAR_ZERO = (0.02, 0.003)  # scales of two more points, each coordinate times the scale
+LINES = 4  # lines across the kinks at most (one may cross none: w·x + b along a line is a parabola)
+FAR = (3.0, 3.0)  # and of two farther out (|x| 1.5 to 4.5): asin(sin(x)) turns back at π/2
 MAX_POINTS = 24  # piecewise answers: sample until every kink was seen on both sides
 MAX_SYMBOLIC_OPS = 80
 NODES_PER_OP = 10  # more than SymPy writes an operation with (five at most: a test holds it)
@@ -699,10 +701,11 @@ def _as_mcalc_reads(inst, expr: A.Node, point: dict):
     return Evaluator(values, dict(inst.sizes))(expr)
 
 
-def _near_zero(rng, inst) -> list[dict]:
-    """Points near 0, where the sampled ones (|x| from 0.5 to 1.5) never go: one per
-    NEAR_ZERO scale, attempts 0 and 1 giving each coordinate both signs."""
-    return [{s: v * scale for s, v in _point(rng, inst, attempt, 0).items()} for attempt, scale in enumerate(NEAR_ZERO)]
+def _near_zero(rng, inst, scales: tuple[float, float] = NEAR_ZERO) -> list[dict]:
+    """Points near 0, where the sampled ones (|x| from 0.5 to 1.5) never go (or, with
+    the FAR scales, beyond them): one per scale, attempts 0 and 1 giving each coordinate
+    both signs."""
+    return [{s: v * scale for s, v in _point(rng, inst, attempt, 0).items()} for attempt, scale in enumerate(scales)]
 
 
 def _defined(inst, function: A.Node, point: dict) -> bool:
@@ -817,12 +820,29 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
     kink_values = _Values(sp, inst.kinks)
     want_values = None if isinstance(reference, _Differences) else _Values(sp, list(reference))
     have_values = _Values(sp, list(got))
+    differences: list = []  # central differences of the function, made when first needed
 
-    def compare_at(point: dict) -> Verdict | bool | None:
-        """A failure, True where compared, None where the point is not usable."""
+    def by_differences(point: dict, kinks: list) -> list | None:
+        """The Jacobian by central differences where SymPy's derivative has no value but
+        the function has one and is smooth (√max(0, x) for x < 0: SymPy's derivative is
+        0/0 there, the function's is 0); None where they cannot tell either."""
+        if d.gradient is not None or function is None or any(abs(k) < KINK_MARGIN for k in kinks):
+            return None
+        try:
+            if not differences:
+                differences.append(_Differences(sp, inst, function, d.wrt, d.layout))
+            rows = differences[0].at(point)
+        except (_Inconclusive, ValueError, TypeError, ZeroDivisionError, OverflowError):
+            return None
+        return rows if _finite(rows) else None
+
+    def compare_at(point: dict, probe: bool = False) -> Verdict | bool | None:
+        """A failure, True where compared, None where the point is not usable (a probe
+        farther out, also where floating point cannot hold the values: a nested power
+        there is beyond it, and SymPy's digits would take long)."""
         nonlocal worst, points
         try:
-            kinks = kink_values.all(point)
+            kinks = kink_values.all(point, probe)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None
         if any(abs(k) < margin for k in kinks):
@@ -831,23 +851,36 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return None  # the function has no value here (SymPy's reference may)
         why = None
         try:
-            want = reference.at(point) if want_values is None else want_values.rows(point, reference.cols)
+            want = reference.at(point) if want_values is None else want_values.rows(point, reference.cols, probe)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
-            if want_values is None:
+            if want_values is None or probe:
                 return None  # outside the domain (ln of a negative number): another point
             want = None  # or beyond floating point on the way: SymPy's digits below
         try:
-            have = have_values.rows(point, got.cols)
+            have = have_values.rows(point, got.cols, probe)
         except (ValueError, ZeroDivisionError, OverflowError) as e:  # 3exp(2ln(x)) for 3x²: right for x > 0 only
             have, why = None, str(e)
         except TypeError:
+            return None
+        if probe and (want is None or have is None or not _finite(want) or not _finite(have)):
             return None
         errors = None if want is None or have is None else _errors(want, have)
         if (errors is None or not all(e <= tolerance for e in errors)) and want_values is not None:
             # SymPy's digits at the exact point decide: floats overflow, underflow and cancel
             exact_want = want_values.exact_rows(point, reference.cols)
-            if exact_want is None:
-                return None  # the derivative has no value here: another point
+            if exact_want is None:  # SymPy's derivative has no value here: the function's differences decide
+                want = by_differences(point, kinks)
+                if want is None:
+                    return None  # another point
+                points += 1
+                if have is None:
+                    return _no_value(inst, point, want, points, why or "no finite value")
+                error = max(_errors(want, have))
+                if not error <= max(tolerance, DIFFERENCES_TOLERANCE):
+                    return Verdict("failed", "numeric", error, points, at=_point_values(inst, point),
+                                   expected=want, got=have, sizes=dict(inst.sizes))
+                worst = max(worst, error)
+                return True
             exact_have = have_values.exact_rows(point, got.cols)
             want = [[_shown(v) for v in row] for row in exact_want]
             if exact_have is None:
@@ -882,24 +915,25 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return outcome
         if outcome and first is None:
             first = point
-    if across:  # a difference only near 0: x exp(-1000x²)
-        for point in _near_zero(rng, inst):
+    if across:  # a difference only near 0 (x exp(-1000x²)), or only farther out (asin(sin(x)) for x)
+        for point, probe in [*((p, False) for p in _near_zero(rng, inst)), *((p, True) for p in _near_zero(rng, inst, FAR))]:
             checkpoint()
-            outcome = compare_at(point)
+            outcome = compare_at(point, probe)
             if isinstance(outcome, Verdict):
                 return outcome
     # one kink seen on both sides: its two sides are the pieces; else follow a line across them
     reason = None
     if across and first is not None and inst.kinks and (len(inst.kinks) > 1 or one_sided()):
-        for line in range(2):  # a second line, in another direction, where a kink was not crossed
-            for point in _across_the_kinks(sp, inst, first, rng):
+        for line in range(LINES):  # another line, in another direction, where no kink or one was not crossed
+            crossing = _across_the_kinks(sp, inst, first, rng, line)
+            for point in crossing:
                 checkpoint()
                 outcome = compare_at(point)
                 if isinstance(outcome, Verdict):
                     return outcome
-            if not one_sided():
+            if crossing and not one_sided():
                 break
-        else:  # not crossed on two lines: where the kink has one variable, look along it closely
+        else:  # not crossed on every line: where the kink has one variable, look along it closely
             for i, (kink, side) in enumerate(zip(inst.kinks, sides)):
                 if len(side) == 2 or i not in two_signed:
                     continue
@@ -922,6 +956,10 @@ def _shown(value) -> float | str:
     to 6 digits ("8.48812e+3143": JSON has no infinity, and inf tells the reader nothing)."""
     f = float(value)
     return f if math.isfinite(f) else str(value.n(6))
+
+
+def _finite(rows) -> bool:
+    return all(math.isfinite(v) for row in rows for v in row)
 
 
 def _errors(want, have) -> list:
@@ -980,10 +1018,15 @@ _LINE = sorted({0.0, *(sign * 10 ** (k / 4) for k in range(-8, 9) for sign in (-
                 *(sign * 10 ** (k / 2) for k in range(5, 33) for sign in (-1, 1))})
 
 
-def _across_the_kinks(sp, inst, base: dict, rng) -> list[dict]:
+def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0) -> list[dict]:
     """Points on a line through ``base`` in a random direction, two in each piece
-    between the places where it crosses a kink (found on a grid, then by bisection)."""
-    direction = {s: rng.gauss(0, 1) for s in base}
+    between the places where it crosses a kink (found on a grid, then by bisection).
+    Line 0 moves every coordinate; each later one the coordinates of one variable
+    only, in turn: along those a kink like w·x + b is linear, and crosses 0, where
+    along a line moving all it may be a parabola that never does."""
+    names = sorted(name for name, m in inst.symbols.items() if any(s in base for s in m))
+    moving = set(base) if line == 0 or not names else set(inst.symbols[names[(line - 1) % len(names)]])
+    direction = {s: rng.gauss(0, 1) if s in moving else 0.0 for s in base}
 
     def at(t: float) -> dict:
         return {s: v + t * direction[s] for s, v in base.items()}
@@ -1064,7 +1107,7 @@ class _Values:
     def __call__(self, i: int, point: dict) -> float:
         return self._one(i, dict(point))  # a dict of its own: the values kept for it hold for it alone
 
-    def _one(self, i: int, point: dict) -> float:
+    def _one(self, i: int, point: dict, floats_only: bool = False) -> float:
         try:
             value = self.fns[i](point)
         except _Unusual:
@@ -1077,6 +1120,8 @@ class _Values:
             value = math.nan
         if math.isfinite(value):
             return value
+        if floats_only:
+            raise OverflowError("beyond floating point, or unusual")
         # unusual, or beyond floating point on the way (10⁴⁰⁰ e⁻⁸⁰⁰ is inf · 0): SymPy's own
         # evaluation, which has the precision; without a finite value there, none here
         exact = self.exact(i, point)
@@ -1116,13 +1161,13 @@ class _Values:
         flat = [self.exact(i, point) for i in range(len(self.fns))]
         return None if any(v is None for v in flat) else _in_rows(flat, cols)
 
-    def all(self, point: dict) -> list[float]:
+    def all(self, point: dict, floats_only: bool = False) -> list[float]:
         point = dict(point)
-        return [self._one(i, point) for i in range(len(self.fns))]
+        return [self._one(i, point, floats_only) for i in range(len(self.fns))]
 
-    def rows(self, point: dict, cols: int) -> list[list[float]]:
+    def rows(self, point: dict, cols: int, floats_only: bool = False) -> list[list[float]]:
         """The values of a matrix's entries, given row by row, as rows."""
-        return _in_rows(self.all(point), cols)
+        return _in_rows(self.all(point, floats_only), cols)
 
 
 def _in_rows(flat: list, cols: int) -> list[list]:

@@ -479,6 +479,69 @@ def test_a_size_named_otherwise_or_a_kink_a_little_off_fails(claim):
     assert result.status == "fail", result.message
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_a_kink_a_little_off_fails_whatever_the_points(seed):
+    """Between two kinks 0.01 apart, along a line moving every coordinate, w·x + b is
+    a parabola that may never reach them (one seed in forty passed the claim): lines
+    that move one variable at a time cross them."""
+    from mcalc import verify
+    from mcalc.parser import parse_expr
+
+    d = mcalc.diff("max(0, w·x + b)", wrt="w", vectors=["w", "x"])
+    assert verify.compare(d, d.resolve(parse_expr("(w·x + b > 0.01) x^T")), seed=seed).status == "failed"
+    assert verify.compare(d, d.resolve(parse_expr("(w·x + b > 0) x^T")), seed=seed).ok
+
+
+@pytest.mark.parametrize("claim", [
+    # mcalc's own derivative, cos(x)/sqrt(1 - sin(x)²), is |cos x|/cos x: it turns back at π/2,
+    # beyond the sampled |x| ≤ 1.5, where no kink shows
+    "d/dx (asin(sin(x))) = 1", "d/dx (acos(cos(x))) = sign(x)", "d/dx (sqrt(1 - sin(x)^2)) = -sin(x)",
+    "d/dx (asin(sin(x)) + x^2) = 1 + 2x", "d/dx (sum(asin(sin(x)))) = ones(n)^T where x: vector",
+    # SymPy's derivative is 0/0 for x < 0, where the function's is 0: the differences decide
+    "d/dx (sqrt(max(0, x))) = 1/(2 sqrt(x))", "d/dx (sqrt(max(0, x))) = (x > 0)/(2 sqrt(abs(x))) + 7(x < 0)",
+    "d/dx (max(0, x)^0.5) = 0.5/sqrt(x)",
+    "d/dx (norm(relu(x)) + sum(x)) = (relu(x)/norm(relu(x)))^T + ones(2)^T + 4(x[1] < 0)(x[2] < 0) ones(2)^T "
+    "where x: vector[2]",
+])
+def test_a_difference_beyond_the_sampled_points_or_where_sympy_has_no_value_fails(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail", result.message
+
+
+@pytest.mark.parametrize("claim", [
+    "d/dx (asin(sin(x))) = cos(x)/abs(cos(x))", "d/dx (asin(sin(x))) = sign(cos(x))",
+    "d/dx (sqrt(max(0, x)^2 + 1)) = max(0, x)/sqrt(max(0, x)^2 + 1)",
+    "d/dx (sqrt(max(0, x))) = (x > 0)/(2 sqrt(abs(x)))",  # 0 for x < 0, as the differences are
+])
+def test_the_same_functions_right_derivatives_pass(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "pass", result.message
+
+
+def test_mcalcs_own_derivative_without_a_value_where_the_function_has_one_fails_its_verification():
+    """√max(0, x): the chain rule gives (x > 0)/(2√(x(x > 0))), 0/0 for x < 0, where the
+    derivative is 0: --verify says so, rather than passing on the side it can evaluate."""
+    verdict = mcalc.diff("sqrt(max(0, x))", wrt="x").verify()
+    assert verdict.status == "failed" and "no value" in verdict.reason and verdict.at["x"] < 0
+
+
+@pytest.mark.parametrize("tex, function", [
+    (r"\|\mathbf{X}\|_{\mathrm{F}}^{2}", "norm(X)^2"), (r"\|\mathbf{X}\|_{\rm F}", "norm(X)"),
+    (r"\left\| \mathbf{X} \right\|_{\text{F}}", "norm(X)"), (r"\|\mathbf{X}\|_\mathrm{F}", "norm(X)"),
+    (r"\lVert\mathbf{X}\rVert_{\mathrm{F}}^2", "norm(X)^2"), (r"\|\mathbf{X}\|_{2}", "‖X‖₂"),
+])
+def test_a_frobenius_norm_reads_in_the_ways_papers_write_it(tex, function):
+    from mcalc.parser import parse_expr
+
+    assert parse_expr(tex) == parse_expr(function)
+
+
+@pytest.mark.parametrize("text", [r"\|x\|_1", r"\|x\|_{1}", "‖x‖_1", r"\|x\|_{\infty}", "‖X‖_*"])
+def test_a_norm_mcalc_does_not_know_is_refused_not_read_as_a_product(text):
+    with pytest.raises(mcalc.McalcError):
+        mcalc.diff(text, wrt="x")
+
+
 def test_an_error_in_an_equation_of_several_lines_points_into_the_file(tmp_path):
     """Reported at the line of \\begin{equation} and the column within the joined claim
     (p.tex:2:42 for an @ at 3:44): GitHub annotations went on the wrong line."""
