@@ -15,7 +15,7 @@ from . import ast as A
 from .derive import derive
 from .errors import DeclarationError, MissingValue, NotSupported, Overflow, ShapeError
 from .latex import LatexPrinter, latex_name
-from .names import resolve_names
+from .names import CONSTANTS, resolve_names
 from .parser import canonical_name, load_parser, parse
 from .rules import FUNCTIONS
 from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
@@ -483,7 +483,7 @@ def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
         claim(name, "vector")
         if sep and not dim.strip():
             raise DeclarationError(f"vector '{item}': write NAME or NAME:length (y:N)")
-        once(decls.vectors, name, _dim(dim.strip(), item) if dim.strip() else None, item)
+        once(decls.vectors, name, _own_size(name, _dim(dim.strip(), item), item) if dim.strip() else None, item)
     for item in matrices:
         name, _, dims = item.partition(":")
         name = canonical_name(name.strip())
@@ -491,12 +491,19 @@ def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
         if len(parts) != 2 or not all(parts):
             raise DeclarationError(f"matrix '{item}': write NAME:rows,cols (X:N,n)")
         claim(name, "matrix")
-        once(decls.matrices, name, (_dim(parts[0], item), _dim(parts[1], item)), item)
+        once(decls.matrices, name, (_own_size(name, _dim(parts[0], item), item),
+                                    _own_size(name, _dim(parts[1], item), item)), item)
     for name in scalars:
         name = canonical_name(name.strip())
         claim(name, "scalar")
         decls.scalars.add(name)
     return decls
+
+
+def _own_size(name: str, dim, item: str):
+    if dim == name:
+        raise DeclarationError(f"'{item}': {name}'s size cannot be named {name}; name it otherwise (n, m, N, …)")
+    return dim
 
 
 def _dim(text: str, item: str):
@@ -507,6 +514,10 @@ def _dim(text: str, item: str):
         return value
     if not _IDENT.match(text):
         raise DeclarationError(f"'{text}' in '{item}' is not a size (a number or a name like n)")
+    what = f"the constant {text}" if text in CONSTANTS else f"the function {text}" if text in FUNCTIONS else \
+        "a name mcalc keeps (I, ones, T)" if text in _RESERVED else None
+    if what is not None:  # printed, the size would read back as that: e ones(e)ᵀ/e
+        raise DeclarationError(f"'{text}' in '{item}' is {what}, not a size: name the size otherwise (n, m, N, …)")
     return text
 
 
@@ -602,9 +613,36 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
         if typing.is_dimension(w):
             raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")
     notes += _assumption_notes(program, typing, declared, wrt_list)
+    _has_a_value(program)
     with _PAUSED_GC:
         trace, alg = derive(program, typing, wrt_list)
         return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
+
+
+def _has_a_value(program: A.Program) -> None:
+    """A division by a number that is 0 (1/0, x/(2 - 2)) leaves the function no value
+    anywhere, and so no derivative: refused, where it stands (its derivative by x would
+    be 1 for x + 1/0)."""
+    from fractions import Fraction
+
+    def number(node: A.Node) -> Fraction | None:  # the value of a subtree of numbers only
+        t = type(node)
+        if t is A.Num:
+            return node.value
+        if t is A.Neg:
+            v = number(node.arg)
+            return None if v is None else -v
+        if t in (A.Add, A.Sub, A.Mul):
+            a, b = number(node.left), number(node.right)
+            if a is None or b is None:
+                return None
+            return a + b if t is A.Add else a - b if t is A.Sub else a * b
+        return None
+
+    for e in (program.body, *(d for _, d in program.definitions)):
+        for n in A.walk(e):
+            if type(n) is A.Div and number(n.right) == 0:
+                raise NotSupported("a division by 0: the function has no value anywhere, and no derivative", n.pos)
 
 
 def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:

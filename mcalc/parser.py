@@ -28,7 +28,7 @@ _GRAMMAR_PLACES = (os.path.join(_HERE, "grammar", "mcalc.lark"),
 
 _OPS = {"*": A.Mul, "⊗": A.Mul, "∘": A.Mul, "×": A.Mul, "/": A.Div, "⊘": A.Div,
         "\\cdot": A.Dot, "\\otimes": A.Mul, "\\oslash": A.Div, "\\odot": A.Mul, "\\circ": A.Mul, "\\times": A.Mul,
-        "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "^": A.Pow, "**": A.Pow}
+        "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "−": A.Sub, "^": A.Pow, "**": A.Pow}
 _CMP = {"≥": ">=", "≤": "<=", "\\geq": ">=", "\\ge": ">=", "\\leq": "<=", "\\le": "<="}
 _CONSTANTS = {"I": A.Identity, "ones": A.Ones}
 # Sized constants written as calls: I(n), ones(n), zeros(m, n), commutation(m, n).
@@ -337,7 +337,7 @@ def _make_transformer():
             # \frac{\partial C}{\partial w} = …: C is one of the definitions given
             _, name, _partial, wrt, expect, *clauses = [i for i in items if not _is_token(i, "RBRACE")
                                                          and not _is_token(i, "LBRACE")]
-            defined = {n for kind, value in clauses if kind == "given" for n, _ in value}
+            defined = {n for c in clauses if c[0] == "given" for n, _ in c[1]}
             if name.name not in defined:
                 raise ParseError(f"∂{name.name}: say what {name.name} is, e.g. 'given {name.name} = …' in the "
                                  f"annotation", name.pos)
@@ -376,9 +376,13 @@ def _make_transformer():
             return names[0]
 
         def _claim(self, wrt, function, expect, clauses, output=None):
-            decls = tuple(d for kind, value in clauses if kind == "where" for d in value)
-            defs = tuple(d for kind, value in clauses if kind == "given" for d in value)
-            options = {kind: value for kind, value in clauses if kind not in ("where", "given")}
+            decls = tuple(d for c in clauses if c[0] == "where" for d in c[1])
+            defs = tuple(d for c in clauses if c[0] == "given" for d in c[1])
+            options = {}
+            for kind, value, column, line in (c for c in clauses if c[0] not in ("where", "given")):
+                if kind in options:  # the last would win, in silence
+                    raise ParseError(f"'{kind}' is given twice in one claim", column, line)
+                options[kind] = value
             bold = frozenset(self.bold_names)
             program = A.Program(defs, function, frozenset(n for n in bold if n.islower()),
                                 frozenset(n for n in bold if not n.islower()), output, decls, self._closed())
@@ -397,7 +401,7 @@ def _make_transformer():
             value = str(items[-1])
             if value not in ("numerator", "denominator"):
                 raise ParseError(f"layout is numerator or denominator, not '{value}'", items[-1].column)
-            return ("layout", value)
+            return ("layout", value, items[-1].column, items[-1].line)
 
         def tolerance(self, items):
             tok = items[-1]
@@ -405,7 +409,7 @@ def _make_transformer():
             if not 0 < value < 1:
                 raise ParseError(f"tolerance {str(tok)[:20]} is not a relative tolerance above 0 and below 1 "
                                  f"(e.g. 1e-9)", tok.column, tok.line)
-            return ("tolerance", value)
+            return ("tolerance", value, tok.column, tok.line)
 
         # -- LaTeX ----------------------------------------------------------------
         def juxtapose(self, items):

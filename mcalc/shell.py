@@ -57,6 +57,8 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
         what = "--format" if fmt is not None else "--latex" if latex else "--steps" if steps else "--at" if at \
             else "--diagram"
         raise McalcError(f"--emit prints a Python module; {what} goes without it")
+    if latex and fmt not in (None, Format.latex):
+        raise McalcError(f"--latex is --format latex; it goes without --format {fmt.value}")
     if latex:
         fmt = Format.latex
     if steps and fmt is not Format.latex:
@@ -229,7 +231,9 @@ def _values(at: list[str] | None) -> dict[str, str]:
     values: dict[str, str] = {}
     for item in at or ():
         name, sep, value = item.partition("=")
-        name = name.strip()
+        from .parser import canonical_name
+
+        name = canonical_name(name.strip())  # w₁, w_1 and w1 are one name, here as in the function
         if not sep or not name or not value.strip():
             raise McalcError(f"--at '{item[:40]}': write NAME=VALUE, e.g. x=[1,2,3]")
         if name in values:

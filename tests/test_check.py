@@ -735,3 +735,10 @@ def test_a_failure_beyond_floating_point_shows_its_values_and_is_valid_json():
     assert result.verdict["expected"] == [["8.48817e+3143"]] and result.verdict["got"] == [["8.48923e+3143"]]
     assert "expected 8.48817e+3143, got 8.48923e+3143" in result.verdict["summary"]
     json.loads(json.dumps(result.verdict), parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+
+
+@pytest.mark.parametrize("claim", ["d/dx (x*y) = y layout denominator layout numerator",
+                                   "d/dx (x^2) = 2.0001x tolerance 1e-9 tolerance 1e-3"])
+def test_an_option_given_twice_is_an_error_not_the_last_one_silently(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "error" and "given twice" in result.message

@@ -221,3 +221,34 @@ def test_derivations_leave_the_cycle_collector_as_they_found_it():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("declaration, word", [
+    (["-v", "x:e"], "constant e"), (["-v", "x:π"], "constant π"), (["-v", "x:sum"], "function sum"),
+    (["-v", "x:x"], "cannot be named x"), (["-M", "A:I,I"], "a name mcalc keeps"),
+])
+def test_a_size_named_as_a_constant_a_function_or_its_own_variable_is_refused(declaration, word, capsys):
+    """With x's length e, mean(x)·e printed e ones(e)ᵀ/e, which reads back as 1 (both e's Euler's)."""
+    expr = "mean(A)" if "-M" in declaration else "mean(x)*2"
+    assert run(["diff", expr, "--wrt", expr[5], *declaration]) == 2
+    err = capsys.readouterr().err
+    assert word in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["w_1", "w₁", "w1"])
+def test_at_takes_every_spelling_of_a_name(name, capsys):
+    assert run(["diff", "w_1^2", "--wrt", "w_1", "--at", f"{name}=3", "--format", "text"]) == 0
+    assert "value at w1=3: 6" in capsys.readouterr().out
+
+
+def test_latex_with_another_format_is_refused(capsys):
+    assert run(["diff", "x^2", "--latex", "--format", "json"]) == 2
+    assert "--latex is --format latex" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expr", ["x + 1/0", "x^2 + 1/(2 - 2)", "u = 3/(-0 * 2); x * u"])
+def test_a_division_by_zero_is_refused_where_it_stands(expr, capsys):
+    """x + 1/0 has no value anywhere: its derivative by x was printed as 1."""
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
+    err = capsys.readouterr().err
+    assert "division by 0" in err and "column" in err

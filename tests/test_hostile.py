@@ -37,7 +37,7 @@ SYNTAX = [
     "max(x)", "max(x, x, x)", "sin(x, x)", "sum()", "dot(x)", "diag(x, x)", "sqrt()", "exp()", "min(x)",
     "sin", "sum", "max", "sin + x",
     # look-alikes, invisible and control characters
-    "х", "x − y", "x ∗ y", "ｘ", "𝑥", "x ÷ y", "x ‐ y", "x\u200b", "\u200bx", "x\u200d+x", "\ufeffx",
+    "х", "x ∗ y", "ｘ", "𝑥", "x ÷ y", "x ‐ y", "x\u200b", "\u200bx", "x\u200d+x", "\ufeffx",
     "x\u2060", "x\u00ad", "x\x00", "x\x07", "\x1b[31mx", "x\x7f", "x\x01+x", "x\u202e+x", "x\u2028",
     # punctuation from other languages
     "x.y", "x.__class__", "x[0]", "x [1, 2]", "x!", "x?", "x $ y", "x % y", "x & y", "x | y", "x ~ y",

@@ -139,3 +139,9 @@ def test_latex_subscripts_without_braces_and_named_functions(latex, plain):
     times z, in silence; \\mathbf{I} was a variable I (found by an independent test)."""
     a, b = mcalc.diff(latex, wrt="x" if "x" in plain else "w"), mcalc.diff(plain, wrt="x" if "x" in plain else "w")
     assert a.function_expr() == b.function_expr()
+
+
+def test_the_typeset_minus_sign_is_a_minus():
+    """U+2212, as mcalc's own tables and typeset papers write it (2(Wx + b − y)xᵀ)."""
+    assert parse_expr("x − y") == parse_expr("x - y")
+    assert parse_expr("−x^2 − 3") == parse_expr("-x^2 - 3")
