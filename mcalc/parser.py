@@ -414,7 +414,8 @@ def _make_transformer():
         # -- LaTeX ----------------------------------------------------------------
         def juxtapose(self, items):
             left, right = items
-            if self.brackets.get(id(right)) is right and isinstance(left, A.Var):  # x [1, 2] looks like indexing
+            if self.brackets.get(id(right)) is right and isinstance(left, A.Var) and \
+                    id(right) not in self._state.grouped and id(left) not in self._state.grouped:  # x [1, 2]: indexing?
                 raise ParseError("x [...]: write x[1] (no space) for element 1 of x, x * [...] for a product",
                                  right.pos)
             first = _leftmost_number(right, self._state.grouped)

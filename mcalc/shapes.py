@@ -423,7 +423,14 @@ class _Checker:
     def resolve(self, d: Dim) -> Dim:
         while isinstance(d, str) and d in self.bind:
             d = self.bind[d]
+        if isinstance(d, str) and "?" in d and ("*" in d or "+" in d):  # 2·?1 once ?1 is bound: 6
+            return self._each_size(d, self.resolve)
         return d
+
+    @staticmethod
+    def _each_size(d: str, fn) -> Dim:
+        """A sum of products of sizes with ``fn`` of each size in it."""
+        return dim_sum([dim_mul(coef, *(fn(name) for name in names)) for coef, names in _terms(d)])
 
     def unify(self, a: Dim, b: Dim) -> bool:
         a, b = self.resolve(a), self.resolve(b)
@@ -449,14 +456,17 @@ class _Checker:
     def concrete(self, s: Shape | Flex) -> Shape:
         if isinstance(s, Flex):
             return SCALAR
-        if not self.bind and not self.fresh and not (isinstance(s.rows, str) and s.rows.startswith("?")):
+        if not self.bind and not self.fresh and not (isinstance(s.rows, str) and "?" in s.rows) and \
+                not (isinstance(s.cols, str) and "?" in s.cols):
             return s  # nothing bound or left open: already concrete
         return Shape(self.known(s.rows), self.known(s.cols))
 
     def known(self, d: Dim) -> Dim:
         """d resolved; a size still unknown becomes the name it settled to, else the default n."""
         d = self.resolve(d)
-        if isinstance(d, str) and d.startswith("?"):
+        if isinstance(d, str) and "?" in d:
+            if "*" in d or "+" in d:
+                return self._each_size(d, self.known)
             return self.settled.get(d, "n")
         return d
 

@@ -334,9 +334,14 @@ class UnicodePrinter(JuxtaposingPrinter):
         if not isinstance(re_, (A.Var, A.Const)):  # a function call: the parser splits bsum(
             return left + right if single and not self._one_word(left, right) else f"{left} {right}"
         if loose and _ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name)) \
-                and not self._one_word(left, right):
+                and not self._one_word(left, right) and not self._size(le) and not self._size(re_):
             return left + right
         return f"{left} {right}"
+
+    def _size(self, node: A.Node) -> bool:
+        """A size used as a number (2m n): read back, mn would be one name, since sizes
+        are not split apart as the function's variables are."""
+        return type(node) is A.Var and self.typing is not None and self.typing.is_dimension(node.name)
 
     def _one_word(self, left: str, right: str) -> bool:
         """Would the letters where left and right meet read as one word: a name of

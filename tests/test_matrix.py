@@ -127,6 +127,17 @@ def test_a_scalar_expanded_to_a_matrix_is_not_distributed_as_a_scalar(expr):
     ("S + a*I(n) + sum(x)", "a,x", {"matrices": ["S:n,n"], "vectors": ["x:n"]}, "vec(I(n))"),  # vec(I) is n² long
     ("S + ((c' * c') @ (P @ y))*I(n) + norm(P)", "P", {"matrices": ["S:n,n", "P:m,n"], "vectors": ["y:n", "c:m"]},
      "vec(I(n))"),
+    # two sizes side by side are spaced: mn would read back as one new name
+    ("sum(w · w + B)", "w", {"matrices": ["B:m,n"], "vectors": ["w:n"]}, "2m n wᵀ"),
+    # a name run and a bracket, both in parentheses, are a product, not an element written with a space
+    ("tr(C @ ([(z' @ A @ z), tr(C @ B)] @ (inv(3*I + (-A)@(-A)') @ softmax(w))'))", "C",
+     {"matrices": ["A:3,3", "B:2,3", "C:3,2"], "vectors": ["w:3", "z:3"]}, "(u₁₅C)([0, 1])B"),
+    # a bare I whose size a product inside vec(…) settles only later (2·?1 once ?1 is 3)
+    ("sigmoid((max(inv(3*I + A@A'), A) @ ((x @ y') @ (B / (1 + B^2)))))", "B",
+     {"matrices": ["A:3,3", "B:2,3"], "vectors": ["x:3", "y:2"]}, "I"),
+    ("asinh(inv(3*I + D@D') @ y @ softmax(w)' @ (c * A))", "c,w",
+     {"matrices": ["A:n,n", "D:m,m"], "vectors": ["w:n", "y:m"], "scalars": ["c"]}, "I"),
+    ("vec((I + A) @ x @ y')' @ vec(x @ y')", "x", {"matrices": ["A:3,3"], "vectors": ["x:3", "y:2"]}, "A"),
 ])
 def test_what_is_printed_reads_back_where_a_reading_could_differ(expr, wrt, decls, printed):
     d = mcalc.diff(expr, wrt=wrt, **decls)
