@@ -85,7 +85,9 @@ _NUMPY = {
     "ones": "{np}.ones({0})", "zeros": "{np}.zeros({0})", "eye": "{np}.eye({0})", "arange": "{np}.arange({0})",
     "diag": "{np}.diag({0})", "outer": "{np}.outer({0}, {1})", "kron": "{np}.kron({0}, {1})",
     "einsum": "{np}.einsum({0}, optimize=True)", "axis_sum": "{np}.sum({0}, axis={1})",
-    "stack": "{np}.stack([{0}])", "hstack": "{np}.hstack([{0}])", "column_stack": "{np}.column_stack([{0}])",
+    # (floats: [2, 2, 2] as integers would refuse a negative power)
+    "stack": "{np}.array([{0}], dtype=float)", "hstack": "{np}.hstack([{0}]).astype(float)",
+    "column_stack": "{np}.column_stack([{0}])",
     "concat_columns": "{np}.concatenate([{0}], axis=1)", "permute": "{0}.transpose{1}",
 }
 _TORCH = {
@@ -99,7 +101,7 @@ _TORCH = {
     # torch.kron views its arguments: a transposed one must be laid out anew
     "kron": "{np}.kron({0}.contiguous(), {1}.contiguous())",
     "einsum": "{np}.einsum({0})", "axis_sum": "{np}.sum({0}, {1})", "concat_columns": "{np}.cat([{0}], dim=1)",
-    "permute": "{0}.permute{1}",
+    "permute": "{0}.permute{1}", "stack": "{np}.stack([{0}])", "hstack": "{np}.hstack([{0}])",  # (numbers are tensors)
 }
 _JAX = {
     **_NUMPY,
@@ -107,7 +109,8 @@ _JAX = {
     "log_softmax": "{jax}.nn.log_softmax({0})", "logsumexp": "{jax}.nn.logsumexp({0})",
     "scalar": "{np}.asarray({0}, dtype={ref}.dtype)", "ones": "{np}.ones({0}, dtype={ref}.dtype)",
     "zeros": "{np}.zeros({0}, dtype={ref}.dtype)", "eye": "{np}.eye({0}, dtype={ref}.dtype)",
-    "einsum": "{np}.einsum({0})",
+    "einsum": "{np}.einsum({0})", "stack": "{np}.asarray([{0}], dtype={ref}.dtype)",
+    "hstack": "{np}.hstack([{0}]).astype({ref}.dtype)",
 }
 
 
@@ -692,11 +695,8 @@ class Printer:
         s = Shape(a.shape.rows, b.shape.cols)
         if a.form == "zero" or b.form == "zero":
             return V("", _ATOM, s, "zero")
-        if a.shape.is_scalar or b.shape.is_scalar:
-            if a.shape.is_scalar and b.form != "ones":
-                return self._scale(b, a, s)
-            if b.shape.is_scalar and a.form != "ones":
-                return self._scale(a, b, s)
+        if a.shape.is_scalar or b.shape.is_scalar:  # (a 1×1 product is a number in NumPy, which @ refuses)
+            return self._scale(b, a, s) if a.shape.is_scalar else self._scale(a, b, s)
         if a.form == "diag" and a.parts[0].shape.is_scalar:
             return self._scale(b, a.parts[0], s)
         if b.form == "diag" and b.parts[0].shape.is_scalar:

@@ -743,11 +743,13 @@ class Algebra:
         if isinstance(a, A.VecLit) and sb.is_row and all(self.shape(x).is_scalar for x in a.items):
             return A.ONE, [A.VecLit(tuple(self.mul(x, b) for x in a.items))]
         if isinstance(a, A.Transpose) and isinstance(a.arg, A.VecLit) and isinstance(b, A.VecLit) \
-                and len(a.arg.items) == len(b.items):
+                and len(a.arg.items) == len(b.items) and sa.is_row:
+            # [a, b, 1]ᵀ times rows stacked ([a zᵀ, b zᵀ, zᵀ]): the rows summed, a row (a column
+            # would have been an inner product, above), a factor and not a scalar
             total = A.ZERO
             for x, y in zip(a.arg.items, b.items):
                 total = self.add(total, self.mul(x, y))
-            return total, []
+            return A.ONE, [total]
         return self._written_product(a, b)
 
     def _written_product(self, a: A.Node, b: A.Node):

@@ -602,3 +602,13 @@ def test_a_size_no_variable_has_is_an_argument(tmp_path):
         module.f(x=2.0, y=[1.0])
     with pytest.raises(ValueError, match="the size N must be a whole number from 1, not 0"):
         module.f(x=2.0, y=[1.0], N=0)
+
+
+@pytest.mark.parametrize("kind, expr, wrt, vectors", [
+    ("diff", "z · [2, 2, 2]^(-1)", "z", ["z:3"]),  # NumPy refuses integers to a negative power
+    ("diff", "(y · softmax(sum(x)*y))*x", "x", ["x:n", "y:m"]),  # a 1×1 product is a number: not @ 𝟏ᵀ
+    ("hessian", "logsumexp(sum(x) * y)", "x", ["x:n", "y:m"]),
+])
+def test_emitted_code_passes_its_own_check_where_numbers_stand_in_arrays(kind, expr, wrt, vectors, tmp_path):
+    d = getattr(mcalc, kind)(expr, wrt=wrt, vectors=vectors)
+    assert load(d.to_code("numpy"), tmp_path).check_gradient().passed

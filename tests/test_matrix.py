@@ -138,6 +138,9 @@ def test_a_scalar_expanded_to_a_matrix_is_not_distributed_as_a_scalar(expr):
     ("asinh(inv(3*I + D@D') @ y @ softmax(w)' @ (c * A))", "c,w",
      {"matrices": ["A:n,n", "D:m,m"], "vectors": ["w:n", "y:m"], "scalars": ["c"]}, "I"),
     ("vec((I + A) @ x @ y')' @ vec(x @ y')", "x", {"matrices": ["A:3,3"], "vectors": ["x:3", "y:2"]}, "A"),
+    # a row of numbers times rows stacked is a row, not a scalar (the product was built ill-shaped, and refused)
+    ("(z @ [a, b, 1]')@(z @ [a, b, 1]')'", "a", {"vectors": ["z:3"], "scalars": ["a", "b"]}, "[azᵀ, bzᵀ, zᵀ]ᵀ"),
+    ("(z @ [a, b, 1]')@(z @ [a, b, 1]')'", "z", {"vectors": ["z:3"], "scalars": ["a", "b"]}, "[azᵀ, bzᵀ, zᵀ]ᵀ"),
 ])
 def test_what_is_printed_reads_back_where_a_reading_could_differ(expr, wrt, decls, printed):
     d = mcalc.diff(expr, wrt=wrt, **decls)
@@ -317,3 +320,13 @@ def test_an_inverse_at_a_numerically_singular_matrix_is_refused(as_array):
     assert [[round(float(x), 12) for x in row] for row in value] == [[4, -2], [-3, 1]]  # det(X)X⁻¹, numerator
     with pytest.raises(EvaluationError, match="singular"):
         d.evaluate({"X": [[1, 2], [2, 4 + 1e-15]]}, as_array=as_array)
+
+
+@pytest.mark.parametrize("wrt", ["a", "b", "z"])
+def test_a_row_of_numbers_times_rows_stacked_is_a_row(wrt):
+    """[a, b, 1]ᵀ[a zᵀ, b zᵀ, zᵀ] is (a² + b² + 1)zᵀ, a row: the algebra took it for the
+    scalar coefficient of the product, and built a ⊗ of a row and a column."""
+    d = mcalc.diff("(z @ [a, b, 1]')@(z @ [a, b, 1]')'", wrt=wrt, vectors=["z:3"], scalars=["a", "b"])
+    for seed in (0, 1):
+        values = random_values(d, seed)
+        assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
