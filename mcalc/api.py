@@ -304,7 +304,11 @@ class Derivation:
         used = A.names(program.body).union(*(A.names(e) for _, e in program.definitions))
         unknown = sorted(used - set(self.variables()) - self.typing.dims - defined)
         if unknown:
-            raise DeclarationError(f"the answer uses {', '.join(unknown)}, which the function does not")
+            first = next((n for n in A.walk(program.body) if type(n) is A.Var and n.name == unknown[0]), None)
+            hint = "; for the identity write I or I_{n}" if any(re.fullmatch(r"I_?[A-Za-z0-9]", u) for u in unknown) \
+                else ""
+            raise DeclarationError(f"the answer uses {', '.join(unknown)}, which the function does not{hint}",
+                                   first.pos if first is not None else None)
         typed = infer(program, self.typing_declarations()).program
         values: dict[str, A.Node] = {}
         for name, e in typed.definitions:

@@ -976,6 +976,7 @@ def _lark_parse(parser, text: str, start: str):
         raise ParseError(f"unexpected character {shown}, expected {_expected(e.allowed or ())}",
                          e.column, e.line) from None
     except UnexpectedToken as e:
+        _function_without_parentheses(text, e.token)
         if e.token.type == "$END":
             raise ParseError(f"unexpected end of input, expected {_expected(e.expected)}",
                              len(text.rstrip().splitlines()[-1]) + 1 if text.strip() else 1,
@@ -984,6 +985,30 @@ def _lark_parse(parser, text: str, start: str):
                          e.column, e.line) from None
     except UnexpectedInput as e:
         raise ParseError("unexpected input", getattr(e, "column", None)) from None
+
+
+_LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|exp|arcsin|arccos|arctan|det|tr)\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")
+
+
+def _function_without_parentheses(text: str, token) -> None:
+    """\ln x, \sin^2 x: a function's argument in LaTeX without parentheses, which
+    mcalc does not read (how far would it reach?): said so, at the function."""
+    start = getattr(token, "start_pos", None)
+    if token.type == "$END" or start is None or token.type in ("LPAR", "_OPEN", "_LATEX_OPEN"):
+        return
+    m = _LATEX_CALL.search(text[:start])
+    if m is None:
+        return
+    fn, power = m.group(1), m.group(2)
+    if not power and text[start:start + 1] == "^":  # \sin^2(x): the power before the argument
+        power = "^" + text[start + 1:].lstrip()[:1].replace("{", "…")
+    line = text.count("\n", 0, m.start()) + 1
+    column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    if power:
+        raise ParseError(f"\\{fn}{power.replace(' ', '')} …: write \\{fn}(x){power.replace(' ', '')} (mcalc reads a "
+                         f"power of a function after its argument)", column, line)
+    raise ParseError(f"\\{fn} …: a function's argument goes in parentheses, \\{fn}(x) or "
+                     f"\\{fn}\\left(x\\right)", column, line)
 
 
 def parse_claim(text: str) -> A.Claim:

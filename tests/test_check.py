@@ -742,3 +742,9 @@ def test_a_failure_beyond_floating_point_shows_its_values_and_is_valid_json():
 def test_an_option_given_twice_is_an_error_not_the_last_one_silently(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == "error" and "given twice" in result.message
+
+
+def test_an_answer_with_i_n_is_refused_at_the_name_with_the_identitys_spelling():
+    """I_n is a name (I_k may be a variable's); the identity of size n is I_{n}, or I."""
+    result = check_claim(Claim("t.mcalc", 1, "d/dx (x) = I_n where x: vector"))
+    assert result.status == "error" and "I_{n}" in result.message and result.column == 12

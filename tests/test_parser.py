@@ -145,3 +145,11 @@ def test_the_typeset_minus_sign_is_a_minus():
     """U+2212, as mcalc's own tables and typeset papers write it (2(Wx + b − y)xᵀ)."""
     assert parse_expr("x − y") == parse_expr("x - y")
     assert parse_expr("−x^2 − 3") == parse_expr("-x^2 - 3")
+
+
+@pytest.mark.parametrize("text, hint", [("\\ln x", "\\ln(x)"), ("\\log x + 1", "\\log(x)"), ("\\exp x", "\\exp(x)"),
+                                        ("\\sin^2 x", "\\sin(x)^2"), ("\\sin^2(x)", "\\sin(x)^2")])
+def test_a_latex_function_without_parentheses_says_how_to_write_it(text, hint):
+    with pytest.raises(ParseError) as e:
+        parse(text)
+    assert hint in str(e.value) and e.value.column == 1
