@@ -652,7 +652,7 @@ def _has_a_value(program: A.Program) -> None:
 def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:
     """What mcalc assumed that changes the answer, said once each."""
     used = A.names(program.body).union(*(A.names(e) for _, e in program.definitions))
-    name = program.output or "y"
+    name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)  # as derive names it
     notes = []
     for w in wrt:
         if w not in used:
@@ -664,6 +664,9 @@ def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[
             notes.append(f"∂{name}/∂{w} = 0: {name} does not contain {w}{hint}")
     for d in sorted(declared - used - set(wrt)):
         notes.append(f"{d} is declared but the function does not use it")
+    for x in sorted(typing.inverted - declared):
+        notes.append(f"{x} is taken as a square matrix, since it is inverted ({x}⁻¹); declare it a scalar "
+                     f"(-s {x}) to read {x}⁻¹ as 1/{x}")
     for e in sorted(typing.expanded - declared):
         notes.append(f"{e} is taken as a scalar, added to or multiplied into every element (scalar expansion, "
                      f"§4.3); declare it a vector (-v {e}) if it is one")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from decimal import Decimal
 from typing import NamedTuple
 
 from . import ast as A
@@ -61,7 +62,7 @@ class Mat(NamedTuple):
 
 def _number(x, digits: int) -> str:
     """A number to ``digits`` significant digits; one beyond floating point comes as its text."""
-    return f"{x:.{digits}g}" if isinstance(x, (int, float)) else str(x)
+    return f"{x + 0.0:.{digits}g}" if isinstance(x, (int, float)) else str(x)  # + 0.0: -0 is 0
 
 
 def format_rows(rows, digits: int = 6) -> str:
@@ -88,14 +89,14 @@ def format_point(point: dict, digits: int = 6) -> str:
 def parse_value(text: str) -> Mat:
     """A number, [1, 2, 3] (a column vector) or [[1, 2], [3, 4]] (a matrix), read as JSON."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_float=Decimal)  # exact: 1e-400 is not 0
     except (ValueError, RecursionError):
         raise EvaluationError(f"'{text[:40]}' is not a number, [list] or [[matrix]]") from None
     if isinstance(data, bool):
         raise EvaluationError(f"'{text[:40]}' is not a number")
-    if isinstance(data, (int, float)):
+    if isinstance(data, (int, float, Decimal)):
         return Mat.scalar(_finite(data))
-    if isinstance(data, list) and data and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+    if isinstance(data, list) and data and all(isinstance(x, (int, float, Decimal)) and not isinstance(x, bool)
                                                for x in data):
         return Mat(len(data), 1, tuple(_finite(x) for x in data))
     if isinstance(data, list) and data and all(isinstance(r, list) and r for r in data):
@@ -103,7 +104,7 @@ def parse_value(text: str) -> Mat:
         if any(len(r) != width for r in data):
             raise EvaluationError("matrix rows differ in length")
         flat = [x for r in data for x in r]
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in flat):
+        if not all(isinstance(x, (int, float, Decimal)) and not isinstance(x, bool) for x in flat):
             raise EvaluationError("a matrix holds numbers")
         return Mat(len(data), width, tuple(_finite(x) for x in flat))
     raise EvaluationError(f"'{text[:40]}' is not a number, [list] or [[matrix]]")
@@ -114,8 +115,11 @@ def _finite(x) -> float:
         f = float(x)
     except OverflowError:
         raise EvaluationError(f"{str(x)[:20]} is too large") from None
-    if not math.isfinite(f):
-        raise EvaluationError(f"{x} is not a finite number")
+    if not math.isfinite(f):  # Infinity and NaN (as JSON has them), or beyond floating point
+        raise EvaluationError(f"{str(x).lower()[:20]} is too large" if isinstance(x, Decimal)
+                              else f"{x} is not a finite number")
+    if f == 0 and x != 0:
+        raise EvaluationError(f"{str(x).lower()[:20]} is too small: as a float it is 0")
     return f
 
 

@@ -416,8 +416,10 @@ def _make_transformer():
             left, right = items
             if self.brackets.get(id(right)) is right and isinstance(left, A.Var) and \
                     id(right) not in self._state.grouped and id(left) not in self._state.grouped:  # x [1, 2]: indexing?
-                raise ParseError("x [...]: write x[1] (no space) for element 1 of x, x * [...] for a product",
-                                 right.pos)
+                spaced = left.pos is None or right.pos is None or right.pos > left.pos + len(left.name)
+                raise ParseError("x [...]: write x[1] (no space) for element 1 of x, x * [...] for a product"
+                                 if spaced else "x[...]: an element is x[k], k a whole number from 1 (x[1] is the "
+                                 "first); for a product write x * [...]", right.pos)
             first = _leftmost_number(right, self._state.grouped)
             if first is not None and _rightmost_number(left, self._state.grouped) is not None:
                 raise ParseError("two numbers side by side (a typo such as 1..2?); write * between them",
@@ -568,7 +570,9 @@ def _make_transformer():
         def _call(self, fn, args, tok, column):
             arity = FUNCTIONS[fn]
             if len(args) != arity:
-                raise ParseError(f"{fn} takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
+                written = str(tok).split("(")[0].strip().lstrip("\\")
+                shown = written if _ALIASES.get(written) == fn else fn  # log(x, 2): log, as written
+                raise ParseError(f"{shown} takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
                                  column, tok.line)
             if fn in _NODE_FUNCTIONS:
                 return _NODE_FUNCTIONS[fn](args[0], args[1], pos=column)

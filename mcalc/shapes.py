@@ -159,8 +159,9 @@ class Flex(NamedTuple):
 
 
 class _Force(Exception):
-    def __init__(self, shapes: dict[str, Shape]):
+    def __init__(self, shapes: dict[str, Shape], inverted: bool = False):
         self.shapes = shapes
+        self.inverted = inverted  # forced to a square matrix by inv (x⁻¹), which of a scalar is 1/x
 
 
 _OP_SYMBOL = {A.Add: "+", A.Sub: "-", A.Mul: "⊗", A.Div: "⊘", A.Pow: "^", A.Dot: "·",
@@ -197,6 +198,7 @@ class Typing:
         self._shapes: dict[int, tuple[A.Node, Shape]] = {}
         self.program: A.Program | None = None  # the program with juxtapositions resolved
         self.expanded: set[str] = set()  # undeclared names taken as scalars next to non-scalars
+        self.inverted: set[str] = set()  # undeclared names taken as square matrices, being inverted
 
     def shape(self, node: A.Node) -> Shape:
         hit = self._shapes.get(id(node))
@@ -247,6 +249,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
                 for d in n._key():
                     sizes |= dim_names(d) if d is not None else set()
     forced: dict[str, Shape] = {}
+    inverted: set[str] = set()
     for _ in range(4 * len(used) + 4):
         shapes = {**declared, **forced}
         # n is the default size, unless it is a variable to differentiate by (then no vector may take it)
@@ -260,6 +263,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
             checker.shape(program.body)
         except _Force as f:
             forced.update(f.shapes)
+            inverted |= set(f.shapes) if f.inverted else set()
             continue
         variables = {name: SCALAR for name in flexible}
         variables.update(_settle(shapes, checker, used | set(declared)))
@@ -271,6 +275,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"} | sizes)
         typing.program = program
         typing.expanded = checker.expanded
+        typing.inverted = inverted
         return typing
     raise DeclarationError("could not work out the shapes; declare the vectors (-v) and matrices (-M)")
 
@@ -497,7 +502,7 @@ class _Checker:
         names = sorted(flex.names)
         if not names:
             raise ShapeError(f"{what} needs a vector, got a scalar", node.pos)
-        raise _Force({name: shape for name in names})
+        raise _Force({name: shape for name in names}, inverted=what == "inv")
 
     def same(self, a: Shape, b: Shape) -> bool:
         before = dict(self.bind)

@@ -252,3 +252,37 @@ def test_a_division_by_zero_is_refused_where_it_stands(expr, capsys):
     assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
     err = capsys.readouterr().err
     assert "division by 0" in err and "column" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["log(x, 2)", "--wrt", "x"], "log takes 1 argument"),  # the name as written, not ln
+    (["x[1.5]", "--wrt", "x", "-v", "x"], "k a whole number from 1"),  # no space to blame
+    (["1/x", "--wrt", "x", "--at", "x=1e-400"], "too small: as a float it is 0"),  # not x = 0 in silence
+])
+def test_messages_say_what_was_written(args, message, capsys):
+    assert run(["diff", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_inverted_undeclared_name_is_said_to_be_a_matrix(capsys):
+    """x⁻¹ with x undeclared makes x an n×n matrix (inv needs one): said, with how to get 1/x."""
+    assert run(["diff", "x⁻¹", "--wrt", "x", "--format", "text"]) == 0
+    assert "declare it a scalar (-s x) to read x⁻¹ as 1/x" in capsys.readouterr().err
+    assert run(["diff", "x⁻¹", "--wrt", "x", "-s", "x", "--format", "text"]) == 0
+    assert "-1/x²" in capsys.readouterr().out
+
+
+def test_the_note_names_the_function_as_the_answer_does(capsys):
+    assert run(["diff", "sum(y)", "--wrt", "x", "-v", "y,x", "--format", "text"]) == 0
+    captured = capsys.readouterr()
+    assert "∂f/∂x = 0: f does not contain x" in captured.err and "∂f/∂x =" in captured.out
+
+
+def test_values_show_no_negative_zero(capsys):
+    assert run(["diff", "x - w", "--wrt", "w,x", "-v", "w:2,x:2", "--at", "w=[1,2]", "--at", "x=[1,2]",
+                "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["value"] == [[-1, 0, 1, 0], [0, -1, 0, 1]] and "-0.0" not in out
+    assert run(["diff", "x - w", "--wrt", "w,x", "-v", "w:2,x:2", "--at", "w=[1,2]", "--at", "x=[1,2]",
+                "--format", "text"]) == 0
+    assert "[[-1, 0, 1, 0], [0, -1, 0, 1]]" in capsys.readouterr().out
