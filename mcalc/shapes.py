@@ -441,22 +441,43 @@ class _Checker:
         a, b = self.resolve(a), self.resolve(b)
         if a == b:
             return True
-        rows_a, rows_b = (isinstance(d, str) and d.startswith("?") and not d[1:].isdigit() for d in (a, b))
+        rows_a, rows_b = (_open(d) and not d[1:].isdigit() for d in (a, b))
         if rows_a and rows_b and a.startswith("?=") != b.startswith("?="):
             # a vector's open length meets a matrix's open rows (b in W@x + b): the vector takes
             # the matrix's, which settles to a new name (N), not the vector's default n
             pairs = ((a, b),) if a.startswith("?=") else ((b, a),)
-        elif isinstance(a, str) and a.startswith("?="):
+        elif _open(a) and a.startswith("?="):
             pairs = ((b, a), (a, b))
         else:
             pairs = ((a, b), (b, a))
         for open_, other in pairs:  # a length still open takes a declared vector's (default n)
-            if isinstance(open_, str) and open_.startswith("?"):
+            if _open(open_):
                 if other == 1 and open_.startswith("?="):  # a declared vector is not a scalar
                     return False
                 self.bind[open_] = other
                 return True
-        return False
+        return self._solve(a, b) or self._solve(b, a)
+
+    def _solve(self, product: Dim, other: Dim) -> bool:
+        """A product of sizes with one still open, met by a known size: the open one is
+        the quotient (kron(I, A) with A m×n met by mk × nk: I is k×k)."""
+        if not (isinstance(product, str) and "?" in product and "*" in product and "+" not in product):
+            return False
+        ((coef, names),), theirs = _terms(product), _terms(other)
+        opens = [x for x in names if x.startswith("?")]
+        if len(theirs) != 1 or len(opens) != 1 or theirs[0][0] % coef:
+            return False
+        rest = list(theirs[0][1])
+        for x in names:
+            if x != opens[0]:
+                if x not in rest:
+                    return False
+                rest.remove(x)
+        value = dim_mul(theirs[0][0] // coef, *rest)
+        if value == 1 and opens[0].startswith("?="):  # a declared vector is not a scalar
+            return False
+        self.bind[opens[0]] = value
+        return True
 
     def concrete(self, s: Shape | Flex) -> Shape:
         if isinstance(s, Flex):
@@ -698,9 +719,15 @@ def _vec(ch, node: A.Vec):
     return Shape(s.flat, 1)
 
 
+def _open(d: Dim) -> bool:
+    """A size still to be inferred (?1, ?=x), not a product or sum that holds one (2·?1)."""
+    return isinstance(d, str) and d.startswith("?") and "*" not in d and "+" not in d
+
+
 def _kron(ch, node: A.Kron):
-    a, b = (ch.concrete(ch.check(c)) for c in node.children)
-    return Shape(dim_mul(a.rows, b.rows), dim_mul(a.cols, b.cols))
+    """Sizes still open stay open (kron(xᵀ, I): I takes its size from what the product meets)."""
+    a, b = (SCALAR if isinstance(s, Flex) else s for s in (ch.check(c) for c in node.children))
+    return Shape(dim_mul(ch.resolve(a.rows), ch.resolve(b.rows)), dim_mul(ch.resolve(a.cols), ch.resolve(b.cols)))
 
 
 def _commutation(ch, node: A.Commutation):

@@ -748,3 +748,21 @@ def test_an_answer_with_i_n_is_refused_at_the_name_with_the_identitys_spelling()
     """I_n is a name (I_k may be a variable's); the identity of size n is I_{n}, or I."""
     result = check_claim(Claim("t.mcalc", 1, "d/dx (x) = I_n where x: vector"))
     assert result.status == "error" and "I_{n}" in result.message and result.column == 12
+
+
+@pytest.mark.parametrize("claim", [
+    "d/dX (X@x) = kron(x^T, I) where X: matrix[m,n]; x: vector[n]",
+    "d/dX (x'@X) = kron(I, x^T) where X: matrix[m,k]; x: vector[m]",
+    "d/dX (A@X) = kron(I, A) where X: matrix[n,k]; A: matrix[m,n]",
+    "d/dX (X@B) = kron(B^T, I) where X: matrix[m,n]; B: matrix[n,k]",
+    "d/dX (X@x) = kron(x, I) where X: matrix[m,n]; x: vector[n] layout denominator",
+])
+def test_a_bare_identity_in_kron_is_sized_by_the_jacobian(claim):
+    """kron(xᵀ, I) met m × mn: I is m×m (it was taken as n×n, and right claims failed)."""
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "pass", result.message
+
+
+def test_a_bare_identity_in_kron_on_the_wrong_side_still_fails():
+    result = check_claim(Claim("t.mcalc", 1, "d/dX (X@x) = kron(I, x^T) where X: matrix[m,n]; x: vector[n]"))
+    assert result.status == "fail", result.message
