@@ -602,7 +602,11 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
 
     defined = {name for name, _ in program.definitions}
     for w in wrt_list:
-        if not _IDENT.match(w) or w in _RESERVED or w in FUNCTIONS or len(w) > 64:
+        if w in _RESERVED or w in FUNCTIONS:
+            what = {"I": "identity", "ones": "vector of ones", "T": "transpose mark (x^T)"}.get(w, f"function {w}")
+            raise DeclarationError(f"'{w}' is mcalc's {what}, not a variable to differentiate by; name the "
+                                   f"variable otherwise")
+        if not _IDENT.match(w) or len(w) > 64:
             raise DeclarationError(f"--wrt '{w}' is not a variable name")
         if w in defined:
             raise DeclarationError(f"--wrt '{w}' names a definition, not a variable")

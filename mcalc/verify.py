@@ -26,8 +26,10 @@ from .limits import CLAIM_SECONDS, SYMBOLIC_SHARE, Limit, Timeout, checkpoint, r
 SIZES = {"n": 3, "N": 4, "m": 2, "k": 5, "p": 6, "q": 7, "r": 8}
 # A second instance, every size changed, and their products and sums too (m·n 6 → 8,
 # m + n 5 → 6): an answer that writes a size as a number (ones(n)ᵀ/3 for the mean's
-# ones(n)ᵀ/n, I(6) for I(m·n)) agrees at one set of sizes only.
-OTHER_SIZES = {"n": 2, "N": 3, "m": 4, "k": 6, "p": 5, "q": 8, "r": 7}
+# ones(n)ᵀ/n, I(6) for I(m·n)) agrees at one set of sizes only.  No relation between
+# sizes that holds in the first holds here (N = n + 1 there, 4 and 3: /n for /(N - 1)
+# passed at both; k = m + n, p = m·n, q = N + n, r = 2N).
+OTHER_SIZES = {"n": 2, "N": 5, "m": 4, "k": 7, "p": 9, "q": 8, "r": 11}
 POINTS = 3
 NEAR_ZERO = (0.02, 0.003)  # scales of two more points, each coordinate times the scale
 LINES = 4  # lines across the kinks at most (one may cross none: w·x + b along a line is a parabola)
@@ -40,6 +42,7 @@ KINK_MARGIN = 1e-3  # central differences keep this far from a kink; exact value
 EXACT_MARGIN = 1e-9  # (x > 0.001) for max(x, 0)'s derivative differs only on (0, 0.001]
 DIFFERENCES_STEP = 1e-5  # central differences: truncation ~1e-10, rounding ~1e-11
 DIFFERENCES_TOLERANCE = 1e-5
+ERROR_FLOOR = 1e-6  # × the Jacobian's largest entry: below it an entry's error counts against that
 
 
 @dataclass
@@ -712,13 +715,20 @@ def _defined(inst, function: A.Node, point: dict) -> bool:
     """Whether the function, as mcalc reads it, has a value at the point: SymPy
     simplifies as it builds (exp(2ln(x)) is x², √x√x is x), so the derivative it
     finds has values where the function has none, which are no test of an answer."""
+    return _magnitude(inst, function, point) is not None
+
+
+def _magnitude(inst, function: A.Node, point: dict) -> float | None:
+    """The function's largest |entry| at the point as mcalc reads it (the scale its
+    derivative's rounding has: sum(softmax(z)) is 1, its derivative 0 give or take
+    10⁻¹⁷); None where it has no value, 0 where floats cannot tell."""
     try:
-        _as_mcalc_reads(inst, function, point)
+        value = _as_mcalc_reads(inst, function, point)
     except McalcError as e:
-        return "undefined" not in str(e)  # a size or name the instance lacks: not a question of domain
+        return 0.0 if "undefined" not in str(e) else None  # a size or name the instance lacks, an overflow
     except (ValueError, ArithmeticError):
-        return False
-    return True
+        return None
+    return max(map(abs, value.data), default=0.0)
 
 
 def _no_value(inst, point: dict, want, points: int, why: str) -> Verdict:
@@ -847,7 +857,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return None
         if any(abs(k) < margin for k in kinks):
             return None
-        if function is not None and not _defined(inst, function, point):
+        size = 0.0 if function is None else _magnitude(inst, function, point)
+        if size is None:
             return None  # the function has no value here (SymPy's reference may)
         why = None
         try:
@@ -864,7 +875,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return None
         if probe and (want is None or have is None or not _finite(want) or not _finite(have)):
             return None
-        errors = None if want is None or have is None else _errors(want, have)
+        errors = None if want is None or have is None else \
+            _errors(want, have, size, differences=want_values is None)
         if (errors is None or not all(e <= tolerance for e in errors)) and want_values is not None:
             # SymPy's digits at the exact point decide: floats overflow, underflow and cancel
             exact_want = want_values.exact_rows(point, reference.cols)
@@ -875,7 +887,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 points += 1
                 if have is None:
                     return _no_value(inst, point, want, points, why or "no finite value")
-                error = max(_errors(want, have))
+                error = max(_errors(want, have, size, differences=True))
                 if not error <= max(tolerance, DIFFERENCES_TOLERANCE):
                     return Verdict("failed", "numeric", error, points, at=_point_values(inst, point),
                                    expected=want, got=have, sizes=dict(inst.sizes))
@@ -887,7 +899,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 have = None
             else:
                 have = [[_shown(v) for v in row] for row in exact_have]
-                errors = [float(e) for e in _errors(exact_want, exact_have)]
+                errors = [float(e) for e in _errors(exact_want, exact_have, size)]
         if have is None:
             points += 1
             return _no_value(inst, point, want, points, why or "no finite value")
@@ -962,9 +974,20 @@ def _finite(rows) -> bool:
     return all(math.isfinite(v) for row in rows for v in row)
 
 
-def _errors(want, have) -> list:
-    """Each entry's relative error, |w - h| / (1 + |w|), row by row (floats or SymPy's)."""
-    return [abs(w - h) / (1 + abs(w)) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
+def _errors(want, have, size: float = 0.0, differences: bool = False) -> list:
+    """Each entry's relative error, row by row (floats or SymPy's): |w - h| over
+    |w| + |h| + 10⁻⁶ × the larger of the Jacobian's largest |w| and the function's
+    own ``size`` there, relative for tiny values too (1e-12x claimed as 0 is wrong
+    everywhere; over 1 + |w| it passed), while rounding in an entry that is 0 beside
+    large ones, or in a derivative that is 0 of a function that is not, is no
+    difference.  Against central differences, whose rounding grows with the
+    function's size: over 1 + |w|."""
+    pairs = [(w, h) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
+    if differences:
+        return [abs(w - h) / (1 + abs(w)) for w, h in pairs]
+    scale = max(max((abs(w) for w, _ in pairs), default=0), size if math.isfinite(size) else 0)
+    floor = ERROR_FLOOR * scale + 1e-300
+    return [abs(w - h) / (abs(w) + abs(h) + floor) for w, h in pairs]
 
 
 def _along_one_variable(sp, kink, base: dict) -> list[dict]:

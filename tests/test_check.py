@@ -766,3 +766,34 @@ def test_a_bare_identity_in_kron_is_sized_by_the_jacobian(claim):
 def test_a_bare_identity_in_kron_on_the_wrong_side_still_fails():
     result = check_claim(Claim("t.mcalc", 1, "d/dX (X@x) = kron(I, x^T) where X: matrix[m,n]; x: vector[n]"))
     assert result.status == "fail", result.message
+
+
+@pytest.mark.parametrize("claim", [
+    # right at the first sizes (N = 4 = n + 1) and, before, at the second too (N = 3 = n + 1)
+    "d/dw (sum((X@w - y)^2)/(N-1)) = 2(X@w - y)^T X/n where X: matrix[N, n]; w: vector[n]; y: vector[N]",
+    "d/dw (mean((X@w - y)^2)) = 2(X@w - y)^T X/(n+1) where X: matrix[N, n]; w: vector[n]; y: vector[N]",
+    "d/dx (sum(x) * k) = (m + n) * ones(n)^T where x: vector[n]; z: vector[k]; u: vector[m]",
+])
+def test_a_claim_right_only_where_two_sizes_are_related_fails(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail", result.message
+
+
+@pytest.mark.parametrize("claim", [
+    "d/dx (1e-12*x^2) = 0", "d/dx (6.674e-11*x^2/2) = 2*6.674e-11*x", "d/dx (1e-10*x^3) = 0",
+    "d/dw (1e-10 * sum(w^2)) = 1e-10 * w^T where w: vector",
+])
+def test_a_tiny_derivative_is_compared_relatively(claim):
+    """Over 1 + |w|, an error in a derivative of 10⁻¹² was 10⁻¹² 'relative': the claims passed."""
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail", result.message
+
+
+@pytest.mark.parametrize("claim", [
+    "d/dx (6.674e-11*x^2/2) = 6.674e-11*x", "d/dw (1e-10 * sum(w^2)) = 2e-10 * w^T where w: vector",
+    # 0, give or take rounding, of a function that is 1: still agreement
+    "d/dz (sum(softmax(z))) = zeros(1, n) where z: vector",
+])
+def test_tiny_and_zero_derivatives_that_are_right_pass(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "pass", result.message
