@@ -72,7 +72,8 @@ def test_declaration_errors(kwargs, words):
 
 
 @pytest.mark.parametrize("wrt,words", [
-    ("sin", "not a variable name"), ("I", "not a variable name"), ("2x", "not a variable name"),
+    ("sin", "mcalc's function sin, not a variable"), ("I", "mcalc's identity, not a variable"),
+    ("T", "transpose mark"), ("2x", "not a variable name"),
     ("u", "names a definition"), ("n", "v's length is n by default"), ("x,x", "twice"), ("", "needs a variable"),
 ])
 def test_wrt_must_name_a_variable(wrt, words):
