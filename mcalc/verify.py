@@ -33,7 +33,8 @@ OTHER_SIZES = {"n": 2, "N": 5, "m": 4, "k": 7, "p": 9, "q": 8, "r": 11}
 POINTS = 3
 NEAR_ZERO = (0.02, 0.003)  # scales of two more points, each coordinate times the scale
 LINES = 4  # lines across the kinks at most (one may cross none: w·x + b along a line is a parabola)
-FAR = (3.0, 3.0)  # and of two farther out (|x| 1.5 to 4.5): asin(sin(x)) turns back at π/2
+FAR = (3.0, 3.0)
+DOMAIN_SCALES = (0.03, 4.0, 16.0, 0.0005)  # where the function has no value at the first points  # and of two farther out (|x| 1.5 to 4.5): asin(sin(x)) turns back at π/2
 MAX_POINTS = 24  # piecewise answers: sample until every kink was seen on both sides
 MAX_SYMBOLIC_OPS = 80
 NODES_PER_OP = 10  # more than SymPy writes an operation with (five at most: a test holds it)
@@ -846,6 +847,9 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return None
         return rows if _finite(rows) else None
 
+    skipped = {"kink": 0, "no value": 0}  # the points not used, and why
+    scale = None  # the scale of the points, where the first ones found no value of the function
+
     def compare_at(point: dict, probe: bool = False) -> Verdict | bool | None:
         """A failure, True where compared, None where the point is not usable (a probe
         farther out, also where floating point cannot hold the values: a nested power
@@ -856,9 +860,11 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None
         if any(abs(k) < margin for k in kinks):
+            skipped["kink"] += 1
             return None
         size = 0.0 if function is None else _magnitude(inst, function, point)
         if size is None:
+            skipped["no value"] += 1
             return None  # the function has no value here (SymPy's reference may)
         why = None
         try:
@@ -919,12 +925,20 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if tries > 200:
             if points >= POINTS:
                 break
-            return Verdict("inconclusive", reason="no point away from the kinks was found",
-                           sizes=dict(inst.sizes))
+            reason = "no point away from the kinks was found" if skipped["kink"] >= skipped["no value"] else \
+                "the function has no value at any point tried (coordinates from ±0.00025 to ±24)"
+            return Verdict("inconclusive", reason=reason, sizes=dict(inst.sizes))
         point = _point(rng, inst, tries - 1, points)
+        factor = scale
+        if factor is None and tries > 20 and points < POINTS:  # (ln(x - 10), ln(0.01 - x²)): nearer 0, farther
+            factor = DOMAIN_SCALES[tries % len(DOMAIN_SCALES)]
+        if factor is not None:
+            point = {s: v * factor for s, v in point.items()}
         outcome = compare_at(point)
         if isinstance(outcome, Verdict):
             return outcome
+        if outcome and factor is not None:
+            scale = factor  # where the function has values: the points to come are taken there too
         if outcome and first is None:
             first = point
     if across:  # a difference only near 0 (x exp(-1000x²)), or only farther out (asin(sin(x)) for x)
