@@ -976,6 +976,10 @@ def _lark_parse(parser, text: str, start: str):
         raise
     except UnexpectedCharacters as e:
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
+        command = re.match(r"\\([A-Za-z]+)", text[e.pos_in_stream:])
+        said = command and _unknown_command(command.group(1), text[e.pos_in_stream:])
+        if said:
+            raise ParseError(said, e.column, e.line) from None
         shown = f"'{ch}'" if ch.isprintable() and ch != " " else f"U+{ord(ch):04X}"
         raise ParseError(f"unexpected character {shown}, expected {_expected(e.allowed or ())}",
                          e.column, e.line) from None
@@ -994,6 +998,39 @@ def _lark_parse(parser, text: str, start: str):
 _LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|exp|arcsin|arccos|arctan|det|tr)\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")
 
 
+_COMMAND_HINTS = {
+    "Bigl": "write \\left( … \\right) (or plain parentheses)", "bigl": "write \\left( … \\right)",
+    "Big": "write \\left( … \\right)", "big": "write \\left( … \\right)", "Bigr": "write \\left( … \\right)",
+    "bigr": "write \\left( … \\right)", "Biggl": "write \\left( … \\right)", "biggl": "write \\left( … \\right)",
+    "lvert": "for |x| write \\operatorname{abs}(x)", "rvert": "for |x| write \\operatorname{abs}(x)",
+}
+
+
+def _unknown_command(name: str, rest: str) -> str | None:
+    """What to say of a LaTeX command mcalc does not read, where it can say more than 'unexpected \\'."""
+    shown = f"\\{name}"
+    if name == "left" and re.match(r"\\left\s*\|", rest):
+        shown, hint = "\\left|", "for |x| write \\operatorname{abs}(x); a norm is \\left\\| x \\right\\|"
+    elif name == "mathbf" and re.match(r"\\mathbf\s*\{\s*0\s*\}", rest):
+        shown, hint = "\\mathbf{0}", "a zero block is \\mathbf{0}_{m \\times n}, with its size"
+    elif name == "begin":
+        env = re.match(r"\\begin\s*\{([^}]*)\}", rest)
+        shown = f"\\begin{{{env.group(1) if env else ''}}}"
+        hint = "mcalc reads bmatrix and cases inside a formula (write one claim per equation)"
+    elif name in _COMMAND_HINTS:
+        hint = _COMMAND_HINTS[name]
+    elif name in _grammar_text():  # a command mcalc reads, here out of place: what was expected says more
+        return None
+    else:
+        hint = "see the README's table of what mcalc reads"
+    return f"{shown}: LaTeX that mcalc does not read here; {hint}"
+
+
+def _grammar_text() -> str:
+    with open(grammar_path(), encoding="utf-8") as f:
+        return f.read()
+
+
 def _function_without_parentheses(text: str, token) -> None:
     """\ln x, \sin^2 x: a function's argument in LaTeX without parentheses, which
     mcalc does not read (how far would it reach?): said so, at the function."""
@@ -1004,10 +1041,13 @@ def _function_without_parentheses(text: str, token) -> None:
     if m is None:
         return
     fn, power = m.group(1), m.group(2)
-    if not power and text[start:start + 1] == "^":  # \sin^2(x): the power before the argument
-        power = "^" + text[start + 1:].lstrip()[:1].replace("{", "…")
     line = text.count("\n", 0, m.start()) + 1
     column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    if re.match(r"\^\s*(\{\s*-\s*1\s*\}|-\s*1)", power or text[start:]) and fn in ("sin", "cos", "tan"):
+        raise ParseError(f"\\{fn}^{{-1}}: for the inverse function write \\arc{fn}(x); for 1/{fn} write "
+                         f"\\{fn}(x)^{{-1}}", column, line)  # not \\{fn}(x)^{-1}, which would be 1/{fn}
+    if not power and text[start:start + 1] == "^":  # \sin^2(x): the power before the argument
+        power = "^" + text[start + 1:].lstrip()[:1].replace("{", "…")
     if power:
         raise ParseError(f"\\{fn}{power.replace(' ', '')} …: write \\{fn}(x){power.replace(' ', '')} (mcalc reads a "
                          f"power of a function after its argument)", column, line)

@@ -153,3 +153,15 @@ def test_a_latex_function_without_parentheses_says_how_to_write_it(text, hint):
     with pytest.raises(ParseError) as e:
         parse(text)
     assert hint in str(e.value) and e.value.column == 1
+
+
+@pytest.mark.parametrize("text, words", [
+    ("\\sin^{-1}(x)", "\\arcsin(x)"), ("\\Bigl( x \\Bigr)", "\\left( … \\right)"),
+    ("\\left| x \\right|", "\\operatorname{abs}(x)"), ("\\lvert x \\rvert", "\\operatorname{abs}(x)"),
+    ("\\mathbf{0} + x", "\\mathbf{0}_{m \\times n}"), ("\\begin{split} x \\end{split}", "bmatrix and cases"),
+    ("\\foo{x}", "\\foo: LaTeX that mcalc does not read"),
+])
+def test_latex_mcalc_does_not_read_is_named_with_what_to_write(text, words):
+    with pytest.raises(ParseError) as e:
+        parse(text)
+    assert words in str(e.value) and e.value.column == 1
