@@ -443,6 +443,12 @@ def _make_transformer():
             rows = [r for r in items if isinstance(r, tuple)]
             if any(len(r) != 2 or not isinstance(r[1], A.Compare) for r in rows):
                 raise ParseError("a case is 'value & condition', the condition a comparison", items[0].column)
+            for i, (_, first) in enumerate(rows):  # where two hold at once, their values would be added
+                for _, second in rows[i + 1:]:
+                    if _overlap(first, second):
+                        raise ParseError("two conditions of the cases hold at once (the values would be added "
+                                         "there): make them exclusive (x > 0 and x \\le 0)",
+                                         second.pos or items[0].column)
             out = None
             for value, condition in rows:
                 term = A.Juxtapose(value, condition, pos=items[0].column)
@@ -1029,6 +1035,33 @@ def _unknown_command(name: str, rest: str) -> str | None:
 def _grammar_text() -> str:
     with open(grammar_path(), encoding="utf-8") as f:
         return f.read()
+
+
+def _interval(condition: A.Compare):
+    """(E, low, low_closed, high, high_closed) for a comparison of E with a number (x - y for x > y)."""
+    op, left, right = condition.op, condition.left, condition.right
+    if type(left) is A.Num and type(right) is not A.Num:
+        op, left, right = {">": "<", "<": ">", ">=": "<=", "<=": ">="}[op], right, left
+    if type(right) is A.Num:
+        e, bound = left, right.value
+    else:
+        e, bound = A.Sub(left, right), Fraction(0)
+    if op in (">", ">="):
+        return e, bound, op == ">=", None, False
+    return e, None, False, bound, op == "<="
+
+
+def _overlap(a: A.Compare, b: A.Compare) -> bool:
+    """Whether two comparisons of one expression with numbers hold at once somewhere
+    (x > 0 and x > -1 do; x > 0 and x <= 0 do not; of different expressions: not told)."""
+    (ea, *ia), (eb, *ib) = _interval(a), _interval(b)
+    if ea != eb:
+        return False
+    low, low_closed = max((ia[0], ia[1]), (ib[0], ib[1]), key=lambda t: (t[0] is not None, t[0] or 0, not t[1]))
+    high, high_closed = min((ia[2], ia[3]), (ib[2], ib[3]), key=lambda t: (t[0] is None, t[0] or 0, t[1]))
+    if low is None or high is None:
+        return True
+    return low < high or (low == high and low_closed and high_closed)
 
 
 def _function_without_parentheses(text: str, token) -> None:

@@ -250,10 +250,12 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
                     sizes |= dim_names(d) if d is not None else set()
     forced: dict[str, Shape] = {}
     inverted: set[str] = set()
-    for _ in range(4 * len(used) + 4):
+    # n is the default size, unless it is a variable to differentiate by (then no vector may take it),
+    # or nothing has that size (n x²: then it is a variable)
+    n_size = "n" not in extra_names
+    for _ in range(4 * len(used) + 5):
         shapes = {**declared, **forced}
-        # n is the default size, unless it is a variable to differentiate by (then no vector may take it)
-        dims = _dims_of(shapes.values()) | ({"n"} if "n" not in extra_names else set()) | sizes
+        dims = _dims_of(shapes.values()) | ({"n"} if n_size else set()) | sizes
         flexible = {name for name in used | set(extra_names)
                     if name not in shapes and name not in defined and name not in dims}
         checker = _Checker(shapes, dims, flexible, forced_names=set(forced))
@@ -269,10 +271,14 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         variables.update(_settle(shapes, checker, used | set(declared)))
         for name, _ in program.definitions:
             variables[name] = checker.concrete(checker.defined[name])
+        if n_size and "n" in used and "n" not in sizes and "n" not in _dims_of(variables.values()):
+            n_size = False  # the function uses n, and no vector or matrix has n for a size: a variable
+            continue
         _no_size_named_as_variable(variables, declared, set(defined))
         if unfinished:
             program = _finish(program, checker)
-        typing = Typing(variables, dict(program.definitions), _dims_of(variables.values()) | {"n"} | sizes)
+        typing = Typing(variables, dict(program.definitions),
+                        _dims_of(variables.values()) | ({"n"} if n_size else set()) | sizes)
         typing.program = program
         typing.expanded = checker.expanded
         typing.inverted = inverted

@@ -286,3 +286,25 @@ def test_values_show_no_negative_zero(capsys):
     assert run(["diff", "x - w", "--wrt", "w,x", "-v", "w:2,x:2", "--at", "w=[1,2]", "--at", "x=[1,2]",
                 "--format", "text"]) == 0
     assert "[[-1, 0, 1, 0], [0, -1, 0, 1]]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cases", ["\\begin{cases} x^2 & x > 0 \\\\ 3 x & x > -1 \\end{cases}",
+                                   "\\begin{cases} x & x>0 \\\\ x & x>0 \\end{cases}",
+                                   "\\begin{cases} x^2 & x \\ge 0 \\\\ 3 x & x \\le 0 \\end{cases}"])
+def test_cases_whose_conditions_overlap_are_refused(cases, capsys):
+    """Read as Σ value·(condition), overlapping cases added their values: ∂/∂x was 5 at x = 1."""
+    assert run(["diff", cases, "--wrt", "x"]) == 2
+    assert "hold at once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cases", ["\\begin{cases} x^2 & x > 0 \\\\ 3 x & x \\le 0 \\end{cases}",
+                                   "\\begin{cases} x^2 & x > y \\\\ 3 x & x \\le y \\end{cases}",
+                                   "\\begin{cases} x^2 & 0 < x \\\\ 3 x & x < 0 \\end{cases}"])
+def test_cases_whose_conditions_exclude_each_other_are_read(cases):
+    assert run(["diff", cases, "--wrt", "x", "--format", "text"]) == 0
+
+
+def test_n_that_no_vector_has_for_a_size_is_a_variable(capsys):
+    """n x² with n undeclared: n was taken for a size, and --at n=2.5 refused."""
+    assert run(["diff", "n*x^2", "--wrt", "x", "--at", "x=2", "--at", "n=2.5", "--format", "text"]) == 0
+    assert "value at x=2, n=2.5: 10" in capsys.readouterr().out
