@@ -13,7 +13,7 @@ from functools import cached_property
 
 from . import ast as A
 from .derive import derive
-from .errors import DeclarationError, MissingValue, NotSupported, Overflow, ShapeError
+from .errors import DeclarationError, EvaluationError, MissingValue, NotSupported, Overflow, ShapeError
 from .latex import LatexPrinter, latex_name
 from .names import CONSTANTS, resolve_names
 from .parser import canonical_name, load_parser, parse
@@ -628,29 +628,38 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
 
 
 def _has_a_value(program: A.Program) -> None:
-    """A division by a number that is 0 (1/0, x/(2 - 2)) leaves the function no value
-    anywhere, and so no derivative: refused, where it stands (its derivative by x would
-    be 1 for x + 1/0)."""
-    from fractions import Fraction
+    """A part made of numbers alone that has no value (1/0, 0^(-1), ln(0), sqrt(-1))
+    leaves the function no value anywhere, and so no derivative: refused, where it
+    stands (the derivative of x + 1/0 by x would be printed as 1)."""
+    from .evaluate import Evaluator
 
-    def number(node: A.Node) -> Fraction | None:  # the value of a subtree of numbers only
-        t = type(node)
-        if t is A.Num:
-            return node.value
-        if t is A.Neg:
-            v = number(node.arg)
-            return None if v is None else -v
-        if t in (A.Add, A.Sub, A.Mul):
-            a, b = number(node.left), number(node.right)
-            if a is None or b is None:
-                return None
-            return a + b if t is A.Add else a - b if t is A.Sub else a * b
-        return None
+    evaluate = Evaluator({}, {})
+    numbers_only: dict[int, bool] = {}
+
+    def constant(node: A.Node) -> bool:  # numbers and constants only, no name and no size
+        known = numbers_only.get(id(node))
+        if known is None:
+            t = type(node)
+            known = t is A.Num or t is A.Const or (t in _NUMERIC and all(constant(c) for c in node.children)) or (
+                t is A.Call and node.fn in _SCALAR_FUNCTIONS and all(constant(c) for c in node.children))
+            numbers_only[id(node)] = known
+        return known
 
     for e in (program.body, *(d for _, d in program.definitions)):
         for n in A.walk(e):
-            if type(n) is A.Div and number(n.right) == 0:
-                raise NotSupported("a division by 0: the function has no value anywhere, and no derivative", n.pos)
+            if n.children and constant(n):
+                try:
+                    evaluate(n)
+                except EvaluationError as error:
+                    if "overflow" in str(error):
+                        continue  # a value, beyond floating point: SymPy's digits take it
+                    raise NotSupported(f"a part made of numbers has no value ({error.message}): the function "
+                                       f"has none anywhere, and no derivative", n.pos) from None
+
+
+_NUMERIC = (A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
+_SCALAR_FUNCTIONS = {"exp", "ln", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs", "sign",
+                     "asin", "acos", "atan", "asinh", "acosh", "atanh", "max", "min"}
 
 
 def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:

@@ -44,6 +44,7 @@ class ArrayEvaluator:
     def __init__(self, values: dict, sizes: dict[str, int]):
         self.values = {k: np.asarray(v.data, dtype=float).reshape(v.rows, v.cols) for k, v in values.items()}
         self.sizes = sizes
+        self._done: dict[int, tuple] = {}  # a shared subtree computed once (see Evaluator)
 
     def size(self, dim) -> int:
         try:
@@ -52,11 +53,17 @@ class ArrayEvaluator:
             raise MissingValue(f"the size {e.args[0]} is unknown: give a value for a variable of that size") from None
 
     def __call__(self, node: A.Node):
+        hit = self._done.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
         with np.errstate(all="raise"):
             try:
-                return getattr(self, "_" + type(node).__name__)(node)
+                value = getattr(self, "_" + type(node).__name__)(node)
             except FloatingPointError as e:
                 raise EvaluationError(f"the value leaves floating point or is undefined here ({e})") from None
+        if node.children:
+            self._done[id(node)] = (node, value)
+        return value
 
     # -- leaves ---------------------------------------------------------------
     def _Num(self, node):

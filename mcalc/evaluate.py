@@ -151,6 +151,8 @@ class Evaluator:
     def __init__(self, values: dict[str, Mat], sizes: dict[str, int]):
         self.values = values
         self.sizes = sizes
+        self._done: dict[int, tuple[A.Node, Mat]] = {}  # a subtree met again (definitions written out share
+        # theirs: a chain of k definitions each used twice is a tree of 2ᵏ nodes, a graph of k) is computed once
 
     def size(self, dim) -> int:
         if isinstance(dim, int):
@@ -167,6 +169,9 @@ class Evaluator:
         """The value of node in finite real numbers; Overflow names the operation
         whose value leaves them (the values given are finite, so only an overflow
         can: 1e308 + 1e308, and then inf − inf or 0·inf)."""
+        hit = self._done.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
         try:
             value = getattr(self, "_" + type(node).__name__)(node)
         except OverflowError:  # fsum's intermediate overflow
@@ -177,6 +182,8 @@ class Evaluator:
             value = None
         if value is None or not all(map(math.isfinite, value.data)):
             raise Overflow(f"the value of {_what(node)} overflows here (beyond ±{sys.float_info.max:.1e})")
+        if node.children:
+            self._done[id(node)] = (node, value)
         return value
 
     # -- leaves ---------------------------------------------------------------
