@@ -898,6 +898,9 @@ def _gradient_expr(d, comb, v_shape: Shape) -> tuple[A.Node, Shape]:
         g = alg.unvec(alg.vec(value), v_shape.rows, v_shape.cols)
         if g is None:
             g = alg.unvec(alg.vec(comb._raw), v_shape.rows, v_shape.cols)
+        if g is None and len(d.wrt) == 1:  # found in closed form only once written out (vec(A) · vec(A): 2A)
+            answer = d.expanded()
+            g = alg.transpose(answer) if d.layout == "numerator" else answer
         if g is None:
             raise NotSupported(f"∂/∂{comb.variable}: mcalc found the derivative only as a row over "
                                f"vec({comb.variable}), not as a matrix in closed form")

@@ -612,3 +612,11 @@ def test_a_size_no_variable_has_is_an_argument(tmp_path):
 def test_emitted_code_passes_its_own_check_where_numbers_stand_in_arrays(kind, expr, wrt, vectors, tmp_path):
     d = getattr(mcalc, kind)(expr, wrt=wrt, vectors=vectors)
     assert load(d.to_code("numpy"), tmp_path).check_gradient().passed
+
+
+@pytest.mark.parametrize("expr", ["vec(A) · vec(A)", "vec(A) · vec(exp(A))", "vec(A ⊗ A) · vec(A)"])
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+def test_code_for_a_gradient_found_in_closed_form_only_written_out(expr, layout, tmp_path):
+    """diff printed 2Aᵀ for vec(A) · vec(A), yet --emit said the derivative had no closed form."""
+    d = mcalc.diff(expr, wrt="A", matrices=["A:n,n"], layout=layout)
+    assert load(d.to_code("numpy"), tmp_path).check_gradient().passed
