@@ -630,31 +630,37 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
 def _has_a_value(program: A.Program) -> None:
     """A part made of numbers alone that has no value (1/0, 0^(-1), ln(0), sqrt(-1))
     leaves the function no value anywhere, and so no derivative: refused, where it
-    stands (the derivative of x + 1/0 by x would be printed as 1)."""
-    from .evaluate import Evaluator
-
-    evaluate = Evaluator({}, {})
+    stands (the derivative of x + 1/0 by x would be printed as 1).  Only a quotient,
+    a power or a function of numbers can lack a value: only those are evaluated."""
     numbers_only: dict[int, bool] = {}
 
     def constant(node: A.Node) -> bool:  # numbers and constants only, no name and no size
         known = numbers_only.get(id(node))
         if known is None:
             t = type(node)
-            known = t is A.Num or t is A.Const or (t in _NUMERIC and all(constant(c) for c in node.children)) or (
-                t is A.Call and node.fn in _SCALAR_FUNCTIONS and all(constant(c) for c in node.children))
+            known = t is A.Num or t is A.Const or (t in _NUMERIC or t is A.Call and node.fn in _SCALAR_FUNCTIONS) \
+                and all(constant(c) for c in node.children)
             numbers_only[id(node)] = known
         return known
 
-    for e in (program.body, *(d for _, d in program.definitions)):
-        for n in A.walk(e):
-            if n.children and constant(n):
-                try:
-                    evaluate(n)
-                except EvaluationError as error:
-                    if "overflow" in str(error):
-                        continue  # a value, beyond floating point: SymPy's digits take it
+    evaluate = None
+    stack = [program.body, *(d for _, d in program.definitions)]
+    while stack:
+        n = stack.pop()
+        t = type(n)
+        if (t is A.Div or t is A.Pow or t is A.Call) and constant(n):
+            if evaluate is None:
+                from .evaluate import Evaluator
+
+                evaluate = Evaluator({}, {})
+            try:
+                evaluate(n)
+            except EvaluationError as error:
+                if "overflow" not in str(error):  # beyond floating point is a value: SymPy's digits take it
                     raise NotSupported(f"a part made of numbers has no value ({error.message}): the function "
                                        f"has none anywhere, and no derivative", n.pos) from None
+            continue
+        stack.extend(n.children)
 
 
 _NUMERIC = (A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
