@@ -504,6 +504,12 @@ def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
     return decls
 
 
+def _a_function(text: str) -> bool:
+    from .parser import _ALIASES, _SIZED
+
+    return text in FUNCTIONS or text in _ALIASES or text in _SIZED
+
+
 def _own_size(name: str, dim, item: str):
     if dim == name:
         raise DeclarationError(f"'{item}': {name}'s size cannot be named {name}; name it otherwise (n, m, N, …)")
@@ -518,8 +524,8 @@ def _dim(text: str, item: str):
         return value
     if not _IDENT.match(text):
         raise DeclarationError(f"'{text}' in '{item}' is not a size (a number or a name like n)")
-    what = f"the constant {text}" if text in CONSTANTS else f"the function {text}" if text in FUNCTIONS else \
-        "a name mcalc keeps (I, ones, T)" if text in _RESERVED else None
+    what = f"the constant {text}" if text in CONSTANTS else "a name mcalc keeps (I, ones, T)" if text in _RESERVED \
+        else f"the function {text}" if _a_function(text) else None
     if what is not None:  # printed, the size would read back as that: e ones(e)ᵀ/e
         raise DeclarationError(f"'{text}' in '{item}' is {what}, not a size: name the size otherwise (n, m, N, …)")
     return text
@@ -648,6 +654,17 @@ def _has_a_value(program: A.Program) -> None:
     while stack:
         n = stack.pop()
         t = type(n)
+        if t is A.Div and not constant(n) and constant(n.right):  # x/0, x/(1 - 1)
+            if evaluate is None:
+                from .evaluate import Evaluator
+
+                evaluate = Evaluator({}, {})
+            try:
+                zero = not any(evaluate(n.right).data)
+            except EvaluationError:
+                zero = False  # the divisor's own trouble is found below
+            if zero:
+                raise NotSupported("a division by 0: the function has no value anywhere, and no derivative", n.pos)
         if (t is A.Div or t is A.Pow or t is A.Call) and constant(n):
             if evaluate is None:
                 from .evaluate import Evaluator

@@ -89,7 +89,7 @@ def format_point(point: dict, digits: int = 6) -> str:
 def parse_value(text: str) -> Mat:
     """A number, [1, 2, 3] (a column vector) or [[1, 2], [3, 4]] (a matrix), read as JSON."""
     try:
-        data = json.loads(text, parse_float=Decimal)  # exact: 1e-400 is not 0
+        data = json.loads(text.replace("−", "-"), parse_float=Decimal)  # exact: 1e-400 is not 0; − a minus
     except (ValueError, RecursionError):
         raise EvaluationError(f"'{text[:40]}' is not a number, [list] or [[matrix]]") from None
     if isinstance(data, bool):

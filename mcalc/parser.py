@@ -28,7 +28,7 @@ _GRAMMAR_PLACES = (os.path.join(_HERE, "grammar", "mcalc.lark"),
 
 _OPS = {"*": A.Mul, "⊗": A.Mul, "∘": A.Mul, "×": A.Mul, "/": A.Div, "⊘": A.Div,
         "\\cdot": A.Dot, "\\otimes": A.Mul, "\\oslash": A.Div, "\\odot": A.Mul, "\\circ": A.Mul, "\\times": A.Mul,
-        "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "−": A.Sub, "^": A.Pow, "**": A.Pow}
+        "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "^": A.Pow, "**": A.Pow}
 _CMP = {"≥": ">=", "≤": "<=", "\\geq": ">=", "\\ge": ">=", "\\leq": "<=", "\\le": "<="}
 _CONSTANTS = {"I": A.Identity, "ones": A.Ones}
 # Sized constants written as calls: I(n), ones(n), zeros(m, n), commutation(m, n).
@@ -443,12 +443,15 @@ def _make_transformer():
             rows = [r for r in items if isinstance(r, tuple)]
             if any(len(r) != 2 or not isinstance(r[1], A.Compare) for r in rows):
                 raise ParseError("a case is 'value & condition', the condition a comparison", items[0].column)
-            for i, (_, first) in enumerate(rows):  # where two hold at once, their values would be added
-                for _, second in rows[i + 1:]:
-                    if _overlap(first, second):
+            for i in range(len(rows)):  # where two hold at once, their values would be added
+                for j in range(i + 1, len(rows)):
+                    overlap = _overlap(rows[i][1], rows[j][1])
+                    if overlap == "point":  # x ≥ 0 and x ≤ 0, as papers write them: the first takes the point
+                        rows[j] = (rows[j][0], _strict(rows[j][1]))
+                    elif overlap:
                         raise ParseError("two conditions of the cases hold at once (the values would be added "
                                          "there): make them exclusive (x > 0 and x \\le 0)",
-                                         second.pos or items[0].column)
+                                         rows[j][1].pos or items[0].column)
             out = None
             for value, condition in rows:
                 term = A.Juxtapose(value, condition, pos=items[0].column)
@@ -949,11 +952,26 @@ def _check_limits(text: str) -> None:
             raise ParseError(f"invisible or control character U+{ord(ch):04X}", col)
 
 
+_NORM_POWER_FIRST = re.compile(r"(‖|\\\||\\rVert)(\^\s*(?:\{[^{}]*\}|[0-9]))(_(?:\{(?:[^{}]|\{[^{}]*\})*\}|[A-Za-z0-9]))")
+
+
+def _typeset(text: str) -> str:
+    """Typesetting read as what it means, each change the same length (the columns
+    stay): the minus sign U+2212 is a minus (in X^{−1} and 1e−3 too), and a norm's
+    subscript written after its power (‖X‖^2_F) stands before it (‖X‖_F^2)."""
+    if "−" in text:
+        text = text.replace("−", "-")
+    if "_" in text and "^" in text:
+        text = _NORM_POWER_FIRST.sub(lambda m: m.group(1) + m.group(3) + m.group(2), text)
+    return text
+
+
 def parse(text: str, start: str = "start"):
     """Parse a program (definitions and a final expression), or a claim."""
     _check_limits(text)
     if not text.strip():
         raise ParseError("empty expression")
+    text = _typeset(text)
     parser, transformer = load_parser()
     transformer.reset()
     result = _driver.parse(text, start)
@@ -1051,9 +1069,14 @@ def _interval(condition: A.Compare):
     return e, None, False, bound, op == "<="
 
 
-def _overlap(a: A.Compare, b: A.Compare) -> bool:
+def _strict(c: A.Compare) -> A.Compare:
+    return A.Compare({">=": ">", "<=": "<"}.get(c.op, c.op), c.left, c.right, pos=c.pos)
+
+
+def _overlap(a: A.Compare, b: A.Compare) -> bool | str:
     """Whether two comparisons of one expression with numbers hold at once somewhere
-    (x > 0 and x > -1 do; x > 0 and x <= 0 do not; of different expressions: not told)."""
+    (x > 0 and x > -1 do; x > 0 and x <= 0 do not; of different expressions: not
+    told): "point" where they share one point only (x >= 0 and x <= 0)."""
     (ea, *ia), (eb, *ib) = _interval(a), _interval(b)
     if ea != eb:
         return False
@@ -1061,7 +1084,9 @@ def _overlap(a: A.Compare, b: A.Compare) -> bool:
     high, high_closed = min((ia[2], ia[3]), (ib[2], ib[3]), key=lambda t: (t[0] is None, t[0] or 0, t[1]))
     if low is None or high is None:
         return True
-    return low < high or (low == high and low_closed and high_closed)
+    if low == high and low_closed and high_closed:
+        return "point"
+    return low < high
 
 
 def _function_without_parentheses(text: str, token) -> None:

@@ -44,6 +44,7 @@ EXACT_MARGIN = 1e-9  # (x > 0.001) for max(x, 0)'s derivative differs only on (0
 DIFFERENCES_STEP = 1e-5  # central differences: truncation ~1e-10, rounding ~1e-11
 DIFFERENCES_TOLERANCE = 1e-5
 ERROR_FLOOR = 1e-6  # × the Jacobian's largest entry: below it an entry's error counts against that
+EXACT_FLOOR = 1e-20  # the same in SymPy's 30 digits, at least this: a derivative that is 0 has rounding there
 
 
 @dataclass
@@ -862,8 +863,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if any(abs(k) < margin for k in kinks):
             skipped["kink"] += 1
             return None
-        size = 0.0 if function is None else _magnitude(inst, function, point)
-        if size is None:
+        if function is not None and _magnitude(inst, function, point) is None:
             skipped["no value"] += 1
             return None  # the function has no value here (SymPy's reference may)
         why = None
@@ -882,7 +882,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if probe and (want is None or have is None or not _finite(want) or not _finite(have)):
             return None
         errors = None if want is None or have is None else \
-            _errors(want, have, size, differences=want_values is None)
+            _errors(want, have, differences=want_values is None)
         if (errors is None or not all(e <= tolerance for e in errors)) and want_values is not None:
             # SymPy's digits at the exact point decide: floats overflow, underflow and cancel
             exact_want = want_values.exact_rows(point, reference.cols)
@@ -893,7 +893,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 points += 1
                 if have is None:
                     return _no_value(inst, point, want, points, why or "no finite value")
-                error = max(_errors(want, have, size, differences=True))
+                error = max(_errors(want, have, differences=True))
                 if not error <= max(tolerance, DIFFERENCES_TOLERANCE):
                     return Verdict("failed", "numeric", error, points, at=_point_values(inst, point),
                                    expected=want, got=have, sizes=dict(inst.sizes))
@@ -905,7 +905,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 have = None
             else:
                 have = [[_shown(v) for v in row] for row in exact_have]
-                errors = [float(e) for e in _errors(exact_want, exact_have, size)]
+                errors = [float(e) for e in _errors(exact_want, exact_have, exact=True)]
         if have is None:
             points += 1
             return _no_value(inst, point, want, points, why or "no finite value")
@@ -988,19 +988,20 @@ def _finite(rows) -> bool:
     return all(math.isfinite(v) for row in rows for v in row)
 
 
-def _errors(want, have, size: float = 0.0, differences: bool = False) -> list:
-    """Each entry's relative error, row by row (floats or SymPy's): |w - h| over
-    |w| + |h| + 10⁻⁶ × the larger of the Jacobian's largest |w| and the function's
-    own ``size`` there, relative for tiny values too (1e-12x claimed as 0 is wrong
-    everywhere; over 1 + |w| it passed), while rounding in an entry that is 0 beside
-    large ones, or in a derivative that is 0 of a function that is not, is no
-    difference.  Against central differences, whose rounding grows with the
-    function's size: over 1 + |w|."""
+def _errors(want, have, exact: bool = False, differences: bool = False) -> list:
+    """Each entry's relative error, row by row: |w - h| over |w| + |h| + a floor,
+    relative for tiny values too (1e-12x claimed as 0 is wrong everywhere; over
+    1 + |w| it passed).  In floats the floor is 10⁻⁶ × the Jacobian's largest |w|,
+    so that rounding in an entry that is 0 beside large ones is no difference; in
+    SymPy's 30 digits (``exact``) it is 10⁻²⁰ × that (at least 10⁻²⁰), so that a
+    derivative that is 0 (of sum(softmax(z)), 1 whatever z) agrees with its rounding.
+    Against central differences, whose rounding grows with the function's size:
+    over 1 + |w|."""
     pairs = [(w, h) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
     if differences:
         return [abs(w - h) / (1 + abs(w)) for w, h in pairs]
-    scale = max(max((abs(w) for w, _ in pairs), default=0), size if math.isfinite(size) else 0)
-    floor = ERROR_FLOOR * scale + 1e-300
+    scale = max((abs(w) for w, _ in pairs), default=0)
+    floor = EXACT_FLOOR * max(scale, 1) if exact else ERROR_FLOOR * scale + 1e-300
     return [abs(w - h) / (abs(w) + abs(h) + floor) for w, h in pairs]
 
 

@@ -812,3 +812,10 @@ def test_a_function_with_values_only_far_from_or_near_0_is_checked_where_it_has_
     from the kinks' (there was none to be away from): the points move nearer 0 and farther out."""
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == status, result.message
+
+
+@pytest.mark.parametrize("claim", ["d/dx (1e15 + x^2) = 2.1*x", "d/dx (1e12 + x^2) = 2*x + 1e-3*sin(x)^2",
+                                   "d/dX (tr(X^{−1})) = −(I ⊘ X^2)^T where X: matrix[n, n]"])
+def test_a_large_function_or_a_typeset_minus_does_not_loosen_the_check(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail", result.message

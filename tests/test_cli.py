@@ -317,7 +317,7 @@ def test_values_show_no_negative_zero(capsys):
 
 @pytest.mark.parametrize("cases", ["\\begin{cases} x^2 & x > 0 \\\\ 3 x & x > -1 \\end{cases}",
                                    "\\begin{cases} x & x>0 \\\\ x & x>0 \\end{cases}",
-                                   "\\begin{cases} x^2 & x \\ge 0 \\\\ 3 x & x \\le 0 \\end{cases}"])
+                                   "\\begin{cases} x^2 & x \\ge -1 \\\\ 3 x & x \\le 0 \\end{cases}"])
 def test_cases_whose_conditions_overlap_are_refused(cases, capsys):
     """Read as Σ value·(condition), overlapping cases added their values: ∂/∂x was 5 at x = 1."""
     assert run(["diff", cases, "--wrt", "x"]) == 2
@@ -335,3 +335,18 @@ def test_n_that_no_vector_has_for_a_size_is_a_variable(capsys):
     """n x² with n undeclared: n was taken for a size, and --at n=2.5 refused."""
     assert run(["diff", "n*x^2", "--wrt", "x", "--at", "x=2", "--at", "n=2.5", "--format", "text"]) == 0
     assert "value at x=2, n=2.5: 10" in capsys.readouterr().out
+
+
+def test_cases_that_share_one_closed_boundary_give_it_to_the_first(capsys):
+    """2x for x ≥ 0, -2x for x ≤ 0 (as papers write |x|'s kin): at 0 both held, and were added;
+    the first case takes the point, as the reader does."""
+    cases = "\\begin{cases} x^2 & x \\ge 0 \\\\ -x^2 & x \\le 0 \\end{cases}"
+    assert run(["diff", cases, "--wrt", "x", "--at", "x=0", "--format", "text"]) == 0
+    assert run(["diff", cases, "--wrt", "x", "--at", "x=-2", "--format", "text"]) == 0
+    assert "value at x=-2: 4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("expr", ["x/0", "x/(1-1)", "(x-x)/0", "x*0/0"])
+def test_a_division_of_anything_by_0_is_refused(expr, capsys):
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
+    assert "division by 0" in capsys.readouterr().err

@@ -165,3 +165,12 @@ def test_latex_mcalc_does_not_read_is_named_with_what_to_write(text, words):
     with pytest.raises(ParseError) as e:
         parse(text)
     assert words in str(e.value) and e.value.column == 1
+
+
+@pytest.mark.parametrize("typeset, plain", [
+    ("X^{−1}", "X^{-1}"), ("X^{−T}", "X^{-T}"), ("1e−3*x", "1e-3*x"), ("2.5e−2*x^2", "2.5e-2*x^2"),
+    ("\\|X\\|^2_F", "\\|X\\|_F^2"), ("\\|X\\|^{2}_{\\mathrm{F}}", "\\|X\\|_{\\mathrm{F}}^{2}"), ("‖x‖^2_2", "‖x‖₂^2"),
+])
+def test_typesetting_reads_as_what_it_means(typeset, plain):
+    """X^{−1} with the typeset minus was read as an element-wise power; 1e−3 as 1·e − 3."""
+    assert parse_expr(typeset) == parse_expr(plain)
