@@ -13,7 +13,7 @@ from functools import cached_property
 
 from . import ast as A
 from .derive import derive
-from .errors import DeclarationError, EvaluationError, MissingValue, NotSupported, Overflow, ShapeError
+from .errors import DeclarationError, MissingValue, NotSupported, Overflow, ShapeError
 from .latex import LatexPrinter, latex_name
 from .names import CONSTANTS, resolve_names
 from .parser import canonical_name, load_parser, parse
@@ -634,55 +634,37 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
 
 
 def _has_a_value(program: A.Program) -> None:
-    """A part made of numbers alone that has no value (1/0, 0^(-1), ln(0), sqrt(-1))
-    leaves the function no value anywhere, and so no derivative: refused, where it
-    stands (the derivative of x + 1/0 by x would be printed as 1).  Only a quotient,
-    a power or a function of numbers can lack a value: only those are evaluated."""
-    numbers_only: dict[int, bool] = {}
-
-    def constant(node: A.Node) -> bool:  # numbers and constants only, no name and no size
-        known = numbers_only.get(id(node))
-        if known is None:
-            t = type(node)
-            known = t is A.Num or t is A.Const or (t in _NUMERIC or t is A.Call and node.fn in _SCALAR_FUNCTIONS) \
-                and all(constant(c) for c in node.children)
-            numbers_only[id(node)] = known
-        return known
-
-    evaluate = None
+    """A part of the function that has no value for certain — a division by a part of
+    numbers that is exactly 0 (x/0, x/(0.1 + 0.2 - 0.3)), 0 to a negative power, ln
+    or sqrt of an exact number out of their domain — leaves it no value anywhere, and
+    so no derivative: refused, where it stands (the derivative of x + 1/0 was printed
+    as 1).  Exact rationals only: a float that rounds to 0 (1e-200 · 1e-200) is no
+    such certainty."""
     stack = [program.body, *(d for _, d in program.definitions)]
     while stack:
         n = stack.pop()
         t = type(n)
-        if t is A.Div and not constant(n) and constant(n.right):  # x/0, x/(1 - 1)
-            if evaluate is None:
-                from .evaluate import Evaluator
-
-                evaluate = Evaluator({}, {})
-            try:
-                zero = not any(evaluate(n.right).data)
-            except EvaluationError:
-                zero = False  # the divisor's own trouble is found below
-            if zero:
-                raise NotSupported("a division by 0: the function has no value anywhere, and no derivative", n.pos)
-        if (t is A.Div or t is A.Pow or t is A.Call) and constant(n):
-            if evaluate is None:
-                from .evaluate import Evaluator
-
-                evaluate = Evaluator({}, {})
-            try:
-                evaluate(n)
-            except EvaluationError as error:
-                if "overflow" not in str(error):  # beyond floating point is a value: SymPy's digits take it
-                    raise NotSupported(f"a part made of numbers has no value ({error.message}): the function "
-                                       f"has none anywhere, and no derivative", n.pos) from None
-            continue
+        why = None
+        if t is A.Div and A.rational(n.right) == 0:
+            why = "a division by 0"
+        elif t is A.Pow:
+            base, exponent = A.rational(n.left), A.rational(n.right)
+            if base == 0 and exponent is not None and exponent < 0:
+                why = "0 to a negative power"
+            elif base is not None and base < 0 and exponent is not None and exponent.denominator != 1:
+                why = "a negative number to a power that is not whole"
+        elif t is A.Call and n.fn in _DOMAINS and len(n.args) == 1:
+            value = A.rational(n.args[0])
+            if value is not None and not _DOMAINS[n.fn](value):
+                why = f"{n.fn} of {value}, outside its domain"
+        if why is not None:
+            raise NotSupported(f"{why}: the function has no value anywhere, and no derivative", n.pos)
         stack.extend(n.children)
 
 
-_NUMERIC = (A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
-_SCALAR_FUNCTIONS = {"exp", "ln", "log", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs", "sign",
-                     "asin", "acos", "atan", "asinh", "acosh", "atanh", "max", "min"}
+_DOMAINS = {"ln": lambda v: v > 0, "log": lambda v: v > 0, "sqrt": lambda v: v >= 0,
+            "asin": lambda v: -1 <= v <= 1, "acos": lambda v: -1 <= v <= 1, "acosh": lambda v: v >= 1,
+            "atanh": lambda v: -1 < v < 1}
 
 
 def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:

@@ -437,6 +437,32 @@ def terminating(value: Fraction) -> bool:
     return d == 1
 
 
+def rational(node: Node) -> Fraction | None:
+    """The exact value of a part made of numbers with + - * / and whole powers; None
+    for anything else (a name, a function, a power that is not whole, a division by 0)."""
+    t = type(node)
+    if t is Num:
+        return node.value
+    if t is Neg:
+        v = rational(node.arg)
+        return None if v is None else -v
+    if t in (Add, Sub, Mul, Div, Pow):
+        a, b = rational(node.left), rational(node.right)
+        if a is None or b is None:
+            return None
+        if t is Add:
+            return a + b
+        if t is Sub:
+            return a - b
+        if t is Mul:
+            return a * b
+        if t is Div:
+            return None if b == 0 else a / b
+        if b.denominator == 1 and abs(b) <= 64 and (a != 0 or b >= 0):
+            return a ** int(b)
+    return None
+
+
 def num(value) -> Num:
     return Num(Fraction(value))
 

@@ -1058,10 +1058,10 @@ def _grammar_text() -> str:
 def _interval(condition: A.Compare):
     """(E, low, low_closed, high, high_closed) for a comparison of E with a number (x - y for x > y)."""
     op, left, right = condition.op, condition.left, condition.right
-    if type(left) is A.Num and type(right) is not A.Num:
+    if A.rational(left) is not None and A.rational(right) is None:
         op, left, right = {">": "<", "<": ">", ">=": "<=", "<=": ">="}[op], right, left
-    if type(right) is A.Num:
-        e, bound = left, right.value
+    if A.rational(right) is not None:
+        e, bound = left, A.rational(right)
     else:
         e, bound = A.Sub(left, right), Fraction(0)
     if op in (">", ">="):

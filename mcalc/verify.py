@@ -44,7 +44,7 @@ EXACT_MARGIN = 1e-9  # (x > 0.001) for max(x, 0)'s derivative differs only on (0
 DIFFERENCES_STEP = 1e-5  # central differences: truncation ~1e-10, rounding ~1e-11
 DIFFERENCES_TOLERANCE = 1e-5
 ERROR_FLOOR = 1e-6  # × the Jacobian's largest entry: below it an entry's error counts against that
-EXACT_FLOOR = 1e-20  # the same in SymPy's 30 digits, at least this: a derivative that is 0 has rounding there
+EXACT_FLOOR = 1e-20  # in SymPy's 30 digits, × the larger of that and the function's size there
 
 
 @dataclass
@@ -863,7 +863,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if any(abs(k) < margin for k in kinks):
             skipped["kink"] += 1
             return None
-        if function is not None and _magnitude(inst, function, point) is None:
+        size = 0.0 if function is None else _magnitude(inst, function, point)
+        if size is None:
             skipped["no value"] += 1
             return None  # the function has no value here (SymPy's reference may)
         why = None
@@ -905,7 +906,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 have = None
             else:
                 have = [[_shown(v) for v in row] for row in exact_have]
-                errors = [float(e) for e in _errors(exact_want, exact_have, exact=True)]
+                errors = [float(e) for e in _errors(exact_want, exact_have, exact=size)]
         if have is None:
             points += 1
             return _no_value(inst, point, want, points, why or "no finite value")
@@ -988,20 +989,24 @@ def _finite(rows) -> bool:
     return all(math.isfinite(v) for row in rows for v in row)
 
 
-def _errors(want, have, exact: bool = False, differences: bool = False) -> list:
+def _errors(want, have, exact: float | None = None, differences: bool = False) -> list:
     """Each entry's relative error, row by row: |w - h| over |w| + |h| + a floor,
     relative for tiny values too (1e-12x claimed as 0 is wrong everywhere; over
     1 + |w| it passed).  In floats the floor is 10⁻⁶ × the Jacobian's largest |w|,
     so that rounding in an entry that is 0 beside large ones is no difference; in
-    SymPy's 30 digits (``exact``) it is 10⁻²⁰ × that (at least 10⁻²⁰), so that a
-    derivative that is 0 (of sum(softmax(z)), 1 whatever z) agrees with its rounding.
+    SymPy's 30 digits it is 10⁻²⁰ × the larger of that and the function's own size
+    there (``exact``), so that a derivative that is 0 (of sum(softmax(z)), which is
+    1 whatever z) agrees with its rounding, and 1e-30x claimed as 0 still does not.
     Against central differences, whose rounding grows with the function's size:
     over 1 + |w|."""
     pairs = [(w, h) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
     if differences:
         return [abs(w - h) / (1 + abs(w)) for w, h in pairs]
     scale = max((abs(w) for w, _ in pairs), default=0)
-    floor = EXACT_FLOOR * max(scale, 1) if exact else ERROR_FLOOR * scale + 1e-300
+    if exact is not None:
+        floor = EXACT_FLOOR * max(scale, exact if math.isfinite(exact) else 0) + 1e-300
+    else:
+        floor = ERROR_FLOOR * scale + 1e-300
     return [abs(w - h) / (abs(w) + abs(h) + floor) for w, h in pairs]
 
 

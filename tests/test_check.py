@@ -819,3 +819,11 @@ def test_a_function_with_values_only_far_from_or_near_0_is_checked_where_it_has_
 def test_a_large_function_or_a_typeset_minus_does_not_loosen_the_check(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == "fail", result.message
+
+
+@pytest.mark.parametrize("claim", ["d/dx (1e-30 * x^2) = 0", "d/dx (1e-30 * x^2) = 3e-30 x",
+                                   "d/dw (1e-30 * sum(w*w)) = 4e-30 w^T where w: vector"])
+def test_a_derivative_far_below_1e20_is_still_compared_relatively(claim):
+    """In SymPy's digits the floor was 10⁻²⁰ at least: every claim of 1e-30x passed."""
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail", result.message

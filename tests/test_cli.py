@@ -350,3 +350,15 @@ def test_cases_that_share_one_closed_boundary_give_it_to_the_first(capsys):
 def test_a_division_of_anything_by_0_is_refused(expr, capsys):
     assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
     assert "division by 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expr", ["x/(1e20+1-1e20)", "x/(1 - tanh(100))", "x/exp(-1000)", "x/(1e-200*1e-200)"])
+def test_a_divisor_floats_round_to_0_is_no_division_by_0(expr):
+    """Judged in floats, 1e-200·1e-200 and 1 - tanh(100) were 0, and the functions refused."""
+    assert run(["diff", expr, "--wrt", "x", "-s", "x", "--format", "text"]) == 0
+
+
+def test_a_case_bound_written_as_a_quotient_is_a_number(capsys):
+    cases = "\\begin{cases} 2w & w \\geq 0.5 \\\\ 3w & w \\leq 1/2 \\end{cases}"
+    assert run(["diff", cases, "--wrt", "w", "-s", "w", "--at", "w=0.5", "--format", "text"]) == 0
+    assert "value at w=0.5: 2" in capsys.readouterr().out
