@@ -16,7 +16,7 @@ from .derive import derive
 from .errors import DeclarationError, MissingValue, NotSupported, Overflow, ShapeError
 from .latex import LatexPrinter, latex_name
 from .names import CONSTANTS, resolve_names
-from .parser import canonical_name, load_parser, parse
+from .parser import _ALIASES, _SIZED, canonical_name, load_parser, parse
 from .rules import FUNCTIONS
 from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
 from .text import TextPrinter, UnicodePrinter, unicode_name
@@ -505,8 +505,7 @@ def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
 
 
 def _a_function(text: str) -> bool:
-    from .parser import _ALIASES, _SIZED
-
+    """A function's name, as written (log, σ, trace, zeros as well as ln, sigmoid, tr)."""
     return text in FUNCTIONS or text in _ALIASES or text in _SIZED
 
 
@@ -608,7 +607,7 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
 
     defined = {name for name, _ in program.definitions}
     for w in wrt_list:
-        if w in _RESERVED or w in FUNCTIONS:
+        if w in _RESERVED or _a_function(w):
             what = {"I": "identity", "ones": "vector of ones", "T": "transpose mark (x^T)"}.get(w, f"function {w}")
             raise DeclarationError(f"'{w}' is mcalc's {what}, not a variable to differentiate by; name the "
                                    f"variable otherwise")

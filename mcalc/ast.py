@@ -75,66 +75,56 @@ class Num(Node):
         return (self.value,)
 
 
-class Var(Node):
+class _Named(Node):
+    __slots__ = ("name",)
+    _fields = ("name",)
+
+    def __init__(self, name, pos: int | None = None):  # the hot constructors, spelled out
+        _set(self, "name", name)
+        _set(self, "pos", pos)
+        _set(self, "_hash", None)
+
+    def _key(self) -> tuple:
+        return (self.name,)
+
+
+class Var(_Named):
     """A variable: a user's scalar/vector/matrix, a dimension used as a
     number (``1/N``), or an intermediate variable ``u1`` of the derivation."""
 
-    __slots__ = ("name",)
-    _fields = ("name",)
-
-    def __init__(self, name, pos: int | None = None):
-        _set(self, "name", name)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
-
-    def _key(self) -> tuple:
-        return (self.name,)
+    __slots__ = ()
 
 
-class Const(Node):
+class Const(_Named):
     """A named mathematical constant: e or π (a name the user did not declare)."""
 
-    __slots__ = ("name",)
-    _fields = ("name",)
+    __slots__ = ()
 
-    def __init__(self, name, pos: int | None = None):
-        _set(self, "name", name)
+
+class _Sized(Node):
+    __slots__ = ("dim",)
+    _fields = ("dim",)
+
+    def __init__(self, dim=None, pos: int | None = None):
+        _set(self, "dim", dim)
         _set(self, "pos", pos)
         _set(self, "_hash", None)
 
     def _key(self) -> tuple:
-        return (self.name,)
+        return (self.dim,)
 
 
-class Ones(Node):
+class Ones(_Sized):
     """𝟏, the all-ones column vector of length ``dim`` (None until shape
     inference sizes it: then it takes its length from what it meets)."""
 
-    __slots__ = ("dim",)
-    _fields = ("dim",)
-
-    def __init__(self, dim=None, pos: int | None = None):
-        _set(self, "dim", dim)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
-
-    def _key(self) -> tuple:
-        return (self.dim,)
+    __slots__ = ()
 
 
-class Identity(Node):
+class Identity(_Sized):
     """I, the dim×dim identity matrix."""
 
-    __slots__ = ("dim",)
-    _fields = ("dim",)
-
-    def __init__(self, dim=None, pos: int | None = None):
-        _set(self, "dim", dim)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
-
-    def _key(self) -> tuple:
-        return (self.dim,)
+    __slots__ = ()
 
 
 class Zero(Node):

@@ -888,9 +888,7 @@ def _build_parser():
     transformer = _make_transformer()()
     # One lexer for all states: built once, where a contextual lexer compiles a regular
     # expression per parser state at every start.
-    with open(grammar_path(), encoding="utf-8") as f:
-        grammar = f.read()
-    lark = Lark(grammar, parser="lalr", lexer="basic", cache=cache,
+    lark = Lark(_grammar_text(), parser="lalr", lexer="basic", cache=cache,
                 start=["start", "claim"], maybe_placeholders=True, transformer=transformer, postlex=_NormBars())
     # Lark compiles its lexer's regular expressions when they are first used (a third
     # of loading the parser): the loop takes them here, so that loading is all of it.
@@ -1022,27 +1020,24 @@ def _lark_parse(parser, text: str, start: str):
 _LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|exp|arcsin|arccos|arctan|det|tr)\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")
 
 
-_COMMAND_HINTS = {
-    "Bigl": "write \\left( … \\right) (or plain parentheses)", "bigl": "write \\left( … \\right)",
-    "Big": "write \\left( … \\right)", "big": "write \\left( … \\right)", "Bigr": "write \\left( … \\right)",
-    "bigr": "write \\left( … \\right)", "Biggl": "write \\left( … \\right)", "biggl": "write \\left( … \\right)",
-    "lvert": "for |x| write \\operatorname{abs}(x)", "rvert": "for |x| write \\operatorname{abs}(x)",
-}
+_ABS_HINT = "for |x| write \\operatorname{abs}(x)"
 
 
 def _unknown_command(name: str, rest: str) -> str | None:
     """What to say of a LaTeX command mcalc does not read, where it can say more than 'unexpected \\'."""
     shown = f"\\{name}"
     if name == "left" and re.match(r"\\left\s*\|", rest):
-        shown, hint = "\\left|", "for |x| write \\operatorname{abs}(x); a norm is \\left\\| x \\right\\|"
+        shown, hint = "\\left|", f"{_ABS_HINT}; a norm is \\left\\| x \\right\\|"
     elif name == "mathbf" and re.match(r"\\mathbf\s*\{\s*0\s*\}", rest):
         shown, hint = "\\mathbf{0}", "a zero block is \\mathbf{0}_{m \\times n}, with its size"
     elif name == "begin":
         env = re.match(r"\\begin\s*\{([^}]*)\}", rest)
         shown = f"\\begin{{{env.group(1) if env else ''}}}"
         hint = "mcalc reads bmatrix and cases inside a formula (write one claim per equation)"
-    elif name in _COMMAND_HINTS:
-        hint = _COMMAND_HINTS[name]
+    elif re.fullmatch(r"[Bb]igg?[lr]?", name):  # \Bigl( … \Bigr), \big(, …
+        hint = "write \\left( … \\right) (or plain parentheses)"
+    elif name in ("lvert", "rvert"):
+        hint = _ABS_HINT
     elif name in _grammar_text():  # a command mcalc reads, here out of place: what was expected says more
         return None
     else:
@@ -1058,12 +1053,13 @@ def _grammar_text() -> str:
 def _interval(condition: A.Compare):
     """(E, low, low_closed, high, high_closed) for a comparison of E with a number (x - y for x > y)."""
     op, left, right = condition.op, condition.left, condition.right
-    if A.rational(left) is not None and A.rational(right) is None:
-        op, left, right = {">": "<", "<": ">", ">=": "<=", "<=": ">="}[op], right, left
-    if A.rational(right) is not None:
-        e, bound = left, A.rational(right)
-    else:
+    on_left, bound = A.rational(left), A.rational(right)
+    if on_left is not None and bound is None:  # 0 < x is x > 0
+        op, left, bound = {">": "<", "<": ">", ">=": "<=", "<=": ">="}[op], right, on_left
+    if bound is None:  # x > y is x - y > 0
         e, bound = A.Sub(left, right), Fraction(0)
+    else:
+        e = left
     if op in (">", ">="):
         return e, bound, op == ">=", None, False
     return e, None, False, bound, op == "<="
