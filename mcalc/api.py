@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
+from fractions import Fraction
 from functools import cached_property
 
 from . import ast as A
@@ -626,39 +627,105 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
         if typing.is_dimension(w):
             raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")
     notes += _assumption_notes(program, typing, declared, wrt_list)
-    _has_a_value(program)
+    _has_a_value(program, typing)
     with _PAUSED_GC:
         trace, alg = derive(program, typing, wrt_list)
         return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
 
 
-def _has_a_value(program: A.Program) -> None:
+def _has_a_value(program: A.Program, typing) -> None:
     """A part of the function that has no value for certain — a division by a part of
     numbers that is exactly 0 (x/0, x/(0.1 + 0.2 - 0.3)), 0 to a negative power, ln
     or sqrt of an exact number out of their domain — leaves it no value anywhere, and
     so no derivative: refused, where it stands (the derivative of x + 1/0 was printed
     as 1).  Exact rationals only: a float that rounds to 0 (1e-200 · 1e-200) is no
-    such certainty."""
-    stack = [program.body, *(d for _, d in program.definitions)]
+    such certainty.  Then the same with what a division, a power or a function takes
+    simplified, where that may be a number (x/(exp(1000) - exp(1000)), w/(x - x),
+    ln(x - x): their derivatives were printed as 1/0, 0 and 1)."""
+    stack = [program.body, *(d for _, d in reversed(program.definitions))]  # the first definition first
+    defined = dict(program.definitions)
+    simplify = []
     while stack:
         n = stack.pop()
         t = type(n)
-        why = None
-        if t is A.Div and A.rational(n.right) == 0:
-            why = "a division by 0"
-        elif t is A.Pow:
-            base, exponent = A.rational(n.left), A.rational(n.right)
-            if base == 0 and exponent is not None and exponent < 0:
-                why = "0 to a negative power"
-            elif base is not None and base < 0 and exponent is not None and exponent.denominator != 1:
-                why = "a negative number to a power that is not whole"
-        elif t is A.Call and n.fn in _DOMAINS and len(n.args) == 1:
-            value = A.rational(n.args[0])
-            if value is not None and not _DOMAINS[n.fn](value):
-                why = f"{n.fn} of {value}, outside its domain"
-        if why is not None:
-            raise NotSupported(f"{why}: the function has no value anywhere, and no derivative", n.pos)
+        if t is A.Div or t is A.Pow or t is A.Call:
+            why = _no_value(n, _exact)
+            if why is not None:
+                raise NotSupported(f"{why}: the function has no value anywhere, and no derivative", n.pos)
+            part = n.right if t is A.Div else n.left if t is A.Pow else n.args[0] if n.args else A.ONE
+            if part.children or type(part) is A.Var and part.name in defined:
+                simplify.append(n)
         stack.extend(n.children)
+    if not simplify:
+        return
+    from .derive import _size_over, substitute
+    from .jacobian import Algebra
+    from .simplify import Simplifier
+
+    polish = Simplifier(Algebra(typing)).polish
+    written: dict[str, A.Node] = {}  # the definitions written out, while they stay small
+    for name, e in program.definitions:
+        e = substitute(e, written)
+        if not _size_over(e, 200):
+            written[name] = e
+
+    def simplified(node: A.Node) -> Fraction | None:
+        node = substitute(node, written)  # u = x - x; x/u
+        if not node.children or not _may_be_constant(node):
+            return None
+        return _exact(polish(node))
+
+    for n in simplify:
+        why = _no_value(n, simplified)
+        if why is not None:
+            raise NotSupported(f"{why}, once simplified: the function has no value anywhere, and no derivative",
+                               n.pos)
+
+
+def _exact(node: A.Node) -> Fraction | None:
+    t = type(node)
+    if t is A.Zero:
+        return Fraction(0)
+    if t is A.Mul and (A.rational(node.left) == 0 or A.rational(node.right) == 0):
+        return Fraction(0)  # 0·y: 0 wherever y has a value
+    return A.rational(node)
+
+
+def _no_value(n: A.Node, value) -> str | None:
+    """Why n has no value anywhere, judged by ``value`` of its parts (exact, or
+    exact once simplified); None if it may have one."""
+    t = type(n)
+    if t is A.Div:
+        return "a division by 0" if value(n.right) == 0 else None
+    if t is A.Pow:
+        exponent = _exact(n.right)
+        if exponent is None:
+            return None
+        base = value(n.left)
+        if base == 0 and exponent < 0:
+            return "0 to a negative power"
+        if base is not None and base < 0 and exponent.denominator != 1:
+            return "a negative number to a power that is not whole"
+    elif t is A.Call and n.fn in _DOMAINS and len(n.args) == 1:
+        v = value(n.args[0])
+        if v is not None and not _DOMAINS[n.fn](v):
+            return f"{n.fn} of {v}, outside its domain"
+    return None
+
+
+def _may_be_constant(node: A.Node) -> bool:
+    """Whether node may simplify to a number: it has no name, or a name twice (x - x),
+    or a 0 (0·y); one with each of its names once (ln(1 + x²)) is not."""
+    seen: set[str] = set()
+    for n in A.walk(node):
+        t = type(n)
+        if t is A.Var:
+            if n.name in seen:
+                return True
+            seen.add(n.name)
+        elif t is A.Num and n.value == 0 or t is A.Zero:
+            return True
+    return not seen
 
 
 _DOMAINS = {"ln": lambda v: v > 0, "log": lambda v: v > 0, "sqrt": lambda v: v >= 0,

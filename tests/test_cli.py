@@ -255,7 +255,24 @@ def test_a_part_of_numbers_without_a_value_is_refused_where_it_stands(expr, caps
     assert "has no value" in err and "column" in err
 
 
-@pytest.mark.parametrize("expr", ["x + exp(1000)", "x*ln(2)", "x + 2^0.5", "x/2"])
+@pytest.mark.parametrize("expr, column", [
+    ("x/(exp(1000) - exp(1000))", 2), ("w/(x - x)", 2), ("x + ln(x - x)", 5), ("x/(0*y)", 2),
+    ("x + 1/(2*y - y - y)", 6), ("u = x - x; x/u", 13), ("u = x - x; v = u; x/v", 20),
+    ("u = y*y; x/(u - y^2)", 11), ("x*(x - x)^(-1)", 10), ("x + sqrt(y - y - 1)", 5),
+    ("sum(w/(x - x))", 6),
+])
+def test_a_part_that_simplifies_to_no_value_is_refused_where_it_stands(expr, column, capsys):
+    """What a division, a power or ln takes can be 0 once simplified where exact rationals
+    cannot say: the derivative of x/(exp(1000) - exp(1000)) was printed as 1/0, of w/(x - x)
+    by x as 0, of x + ln(x - x) as 1."""
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
+    err = capsys.readouterr().err
+    assert "has no value anywhere" in err and f"column {column}:" in err, err
+
+
+@pytest.mark.parametrize("expr", ["x + exp(1000)", "x*ln(2)", "x + 2^0.5", "x/2", "x/(y - y + 1)",
+                                  "x/(1 + x^2)", "x + (y - y)^0.5", "u = x + 1; x/(u - x)",
+                                  "exp(x)/sum(exp(x))"])
 def test_a_part_of_numbers_with_a_value_is_read(expr):
     assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 0
 
