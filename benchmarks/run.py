@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.setrecursionlimit(100_000)
 ROUNDS = int(os.environ.get("MCALC_BENCH_ROUNDS", "7"))
+WARMUP = 5  # untimed runs of each side of a comparison before its timed rounds
 
 
 def _mcalc_command() -> list[str]:
@@ -424,7 +425,14 @@ class _ToSympy:
         raise NotImplementedError(t.__name__)
 
 
-def _median_time(fn, repeats: int, before=None) -> float:
+def _median_time(fn, repeats: int, before=None, warmup: int = 0) -> float:
+    """The median over ``repeats`` timed runs, after ``warmup`` untimed ones (the first
+    runs after other work are cold: the processor's caches hold the other work's code
+    and data, which costs a 150 µs derivation a larger share than a 10 ms one)."""
+    for _ in range(warmup):
+        if before is not None:
+            before()
+        fn()
     times = []
     for _ in range(repeats):
         if before is not None:
@@ -462,15 +470,17 @@ def against_sympy(repeats: int = ROUNDS) -> bool:
     """Every paper and matrix case that SymPy's diff can express (MatrixSymbol for
     vectors and matrices), derived both ways in this process — SymPy's diff of its
     already built expression, from an empty cache (SymPy caches results), against
-    mcalc from the text, parse included, with no cache between derivations — and
-    the first derivation in a fresh process, imports excluded on both sides."""
+    mcalc from the text, parse included, with no cache between derivations; each
+    side warm (WARMUP untimed runs before its timed ones) — and the first
+    derivation in a fresh process, imports excluded on both sides."""
     import sympy as sp
     from sympy.core.cache import clear_cache
 
     import mcalc
 
     mcalc.diff("sum(w*x)+b", wrt="w").text  # warm: parser tables and imports
-    print(f"7. Against SymPy's diff (MatrixSymbol for vectors and matrices), per expression, median of {repeats}")
+    print(f"7. Against SymPy's diff (MatrixSymbol for vectors and matrices), per expression, median of {repeats} "
+          f"after {WARMUP} untimed runs of each")
     warm, compared, skipped = [], [], []
     print(f"  {'case':<32} {'SymPy':>9} {'mcalc':>9} {'ratio':>7}")
     for name, text, wrt, vectors, matrices in _cases():
@@ -481,8 +491,9 @@ def against_sympy(repeats: int = ROUNDS) -> bool:
         except Exception as e:  # noqa: BLE001 - SymPy cannot express or differentiate this one
             skipped.append(f"{name} ({type(e).__name__})")
             continue
-        sympy_time = _median_time(theirs, repeats, before=clear_cache)
-        ours = _median_time(lambda: mcalc.diff(text, wrt=wrt, vectors=vectors, matrices=matrices).text, repeats)
+        sympy_time = _median_time(theirs, repeats, before=clear_cache, warmup=WARMUP)
+        ours = _median_time(lambda: mcalc.diff(text, wrt=wrt, vectors=vectors, matrices=matrices).text, repeats,
+                            warmup=WARMUP)
         warm.append(sympy_time / ours)
         compared.append((name, text, wrt, vectors, matrices))
         print(f"  {name:<32} {sympy_time * 1e6:7.0f}µs {ours * 1e6:7.0f}µs {warm[-1]:6.1f}×")

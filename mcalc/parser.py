@@ -243,11 +243,12 @@ def _make_transformer():
             self._state.bold_names = set()
             self._state.brackets = {}
             self._state.grouped = {}
+            self._state.latex_power = {}  # {2} as an exponent, and bold names: X^{2} may be X X
             self._state.exponents = {}  # id -> (node, holds a number too large for an exponent)
 
         def _closed(self) -> tuple:
             return tuple(n for n in self._state.grouped.values()
-                         if type(n) in (A.Transpose, A.Pow) or (type(n) is A.Call and n.fn == "inv"))
+                         if type(n) in (A.Transpose, A.Pow) or (type(n) is A.Call and n.fn in ("inv", "mpow")))
 
         def group(self, items):
             """(…) or {…}: closed, so an operator after the parenthesis applies to all of it
@@ -255,6 +256,11 @@ def _make_transformer():
             numbers outside ((x × 2)(2a))."""
             node = items[0]
             self._state.grouped[id(node)] = node  # kept: ids are reused
+            return node
+
+        def brace_group(self, items):
+            node = self.group(items)
+            self._state.latex_power[id(node)] = node
             return node
 
         def start(self, items):
@@ -487,6 +493,9 @@ def _make_transformer():
                 raise ParseError(f"a name of {len(text)} characters; the limit is {MAX_NAME}", tok.column, tok.line)
             if text in _RESERVED:
                 raise ParseError(f"'{text}' is a reserved word, not part of mcalc", tok.column, tok.line)
+            if text == "T":  # x^(T) would print as x^T, the transpose
+                raise ParseError("'T' is the transpose mark (x^T is xᵀ), not a variable: name the variable "
+                                 "otherwise (t, T1, τ)", tok.column, tok.line)
             if text in _CONSTANTS:
                 return _CONSTANTS[text](pos=tok.column)
             if text in FUNCTIONS or text in _ALIASES or text in _SIZED:
@@ -507,7 +516,9 @@ def _make_transformer():
                 return A.Identity(sizes[0], pos=tok.column)
             name = _bold_name(text) + (sub if sub.isdigit() or not sub else "_" + sub)  # \mathbf{u}_{k}: u_k
             self.bold_names.add(name)
-            return A.Var(name, pos=tok.column)
+            node = A.Var(name, pos=tok.column)
+            self._state.latex_power[id(node)] = node
+            return node
 
         def ones(self, items):
             (tok,) = items
@@ -543,7 +554,7 @@ def _make_transformer():
 
         def inverse(self, items):
             arg, tok = items
-            transposed = "T" in str(tok) or "top" in str(tok) or "ᵀ" in str(tok)
+            transposed = "1" not in str(tok) and "¹" not in str(tok)  # ⁻ᵀ, ^{-T}, ^{-\top}, ^{-\mathrm{T}}
 
             def build(a):
                 inv = A.Call("inv", (a,), pos=tok.column)
@@ -638,6 +649,12 @@ def _make_transformer():
                     return type(head)(self.binary([left, op, exponent]), head.right, pos=head.pos)
                 if _huge_exponent(right, self._state.exponents):
                     raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
+                latex = self._state.latex_power
+                if type(right) is A.Num and right.value.denominator == 1 and right.value >= 2 and \
+                        (id(right) in latex or id(left) in latex) and not _scalar_valued(left):
+                    # \mathbf{X}^2, X^{2}: of a square matrix, the matrix power, as LaTeX means it
+                    # (the shapes decide; mcalc writes its element-wise power X^{\circ 2})
+                    return _postfix(left, lambda a: A.Call("mpow", (a, right), pos=op.column), grouped)
                 return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), grouped)
             return _OPS[str(op)](left, right, pos=op.column)
 
@@ -683,6 +700,13 @@ def _make_transformer():
 
 # operators a claim's function may continue with after a parenthesis: d/dx (x²) + 1, (x²) x
 _SPINE = (A.Add, A.Sub, A.Mul, A.Div, A.Dot, A.MatMul, A.Kron, A.Compare, A.Juxtapose, A.Apply, A.Prefixed)
+
+
+def _scalar_valued(node: A.Node) -> bool:
+    """A number, or a function whose value is a scalar whatever it takes (‖X‖, tr, sum)."""
+    t = type(node)
+    return t is A.Num or t is A.Const or t is A.Call and node.fn in (
+        "norm", "norm2", "tr", "det", "sum", "mean", "logsumexp")
 
 
 def _postfix(arg: A.Node, build, grouped: dict) -> A.Node:

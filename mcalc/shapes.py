@@ -346,7 +346,7 @@ def _unfinished(n: A.Node) -> bool:
     """A node whose meaning its shapes decide (see _finish)."""
     t = type(n)
     return isinstance(n, A.Juxtapose) or t is A.Dot or (t is A.Ones or t is A.Identity) and n.dim is None or \
-        t is A.Call and n.fn in ("inv", "norm2")
+        t is A.Call and n.fn in ("inv", "norm2", "mpow")
 
 
 def _finish(program: A.Program, checker: _Checker) -> A.Program:
@@ -367,6 +367,14 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
             return A.Mul(*kids, pos=node.pos)
         if t is A.Call and node.fn == "inv" and not _nonscalar(checker.check(node.args[0])):
             return A.Div(A.ONE, kids[0], pos=node.pos)
+        if t is A.Call and node.fn == "mpow":  # X^{2}: X X of a matrix, else element-wise
+            base, k = kids
+            if not checker.concrete(checker.check(node.args[0])).is_matrix:
+                return A.Pow(base, k, pos=node.pos)
+            product = base
+            for _ in range(int(k.value) - 1):
+                product = A.MatMul(product, base, pos=node.pos)
+            return product
         if t is A.Call and node.fn == "norm2" and checker.concrete(checker.check(node.args[0])).is_vector:
             return A.Call("norm", kids, pos=node.pos)
         if all(map(is_, kids, node.children)):
@@ -708,7 +716,25 @@ def _norm(ch, node: A.Call):
     return SCALAR
 
 
-_CALLS = {"sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,
+MAX_MATRIX_POWER = 16
+
+
+def _matrix_power(ch, node: A.Call):
+    """X^{k} in LaTeX: of a matrix, the matrix power (square); else element-wise."""
+    s = ch.check(node.args[0])
+    if isinstance(s, Flex) or not s.is_matrix:
+        return s
+    k = node.args[1].value
+    if not ch.unify(s.rows, s.cols):
+        raise ShapeError(f"X^{{{k}}} of a matrix is its matrix power, which needs a square matrix, got "
+                         f"{ch.concrete(s).describe()}; the element-wise power is X^{{\\circ {k}}}", node.pos)
+    if k > MAX_MATRIX_POWER:
+        raise ShapeError(f"a matrix power above {MAX_MATRIX_POWER} is not supported (X^{{{k}}}); the element-wise "
+                         f"power is X^{{\\circ {k}}}", node.pos)
+    return s
+
+
+_CALLS = {"mpow": _matrix_power, "sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,
           "tr": _square, "det": _square, "inv": _square, "softmax": _of_vector, "log_softmax": _of_vector,
           "logsumexp": _of_vector, "norm": _norm, "norm2": _norm}
 

@@ -512,6 +512,11 @@ class _Inconclusive(Exception):
 
 
 DEFAULT_TOLERANCE = 1e-9
+# Where no tolerance is asked for, floats only screen: an error over SCREEN_TOLERANCE (a claim
+# of 3.000000001x² for 3x², 3e-10 off) is taken to SymPy's 30 digits, where a difference over
+# EXACT_TOLERANCE fails — beyond a double's precision, so no rounding of the claim's numbers.
+SCREEN_TOLERANCE = 1e-12
+EXACT_TOLERANCE = 1e-15
 
 
 def compare(d, candidate: A.Node, dim_of=None, tolerance: float | None = None, seed: int = 0,
@@ -641,19 +646,21 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
         equal = False
     except (ValueError, TypeError, ArithmeticError):  # SymPy could not decide: numbers will
         equal = False
+    exact = {} if asked else {"screen": SCREEN_TOLERANCE, "exact_tolerance": EXACT_TOLERANCE}
     if equal is True:
         verdict = Verdict("verified", "symbolic", sizes={k: inst.sizes[k] for k in sorted(inst.used)})
     elif isinstance(equal, _Different) and not asked:  # never 0, however small: floats may not see it
         return Verdict("failed", "symbolic", reason=equal.reason(sp), sizes=dict(inst.sizes))
     else:
-        verdict = _numerically(sp, d, inst, reference, got, tolerance, seed, function=function.function_expr())
+        verdict = _numerically(sp, d, inst, reference, got, tolerance, seed, function=function.function_expr(),
+                               **exact)
     if verdict.ok and _restricted(candidate):  # SymPy's algebra may drop a domain: exp(2ln(x)) is x² to it
         undefined = _undefined_where_defined(sp, inst, reference, candidate, function.function_expr(), seed)
         if undefined is not None:
             return undefined
     if verdict.ok and d.gradient is not None:  # a Hessian is symmetric: its transpose must agree too
         mirrored = _numerically(sp, d, inst, reference, got.T, tolerance, seed + 1,
-                                function=function.function_expr())
+                                function=function.function_expr(), **exact)
         if mirrored.status == "failed":
             mirrored.reason = "the answer is not symmetric"
             return mirrored
@@ -802,13 +809,16 @@ def _nodes_over(sp, e, limit: int) -> bool:
 
 
 def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = True,
-                 function: A.Node | None = None) -> Verdict:
+                 function: A.Node | None = None, screen: float | None = None,
+                 exact_tolerance: float | None = None) -> Verdict:
     """Compare at random points; where the function or the answer is piecewise,
     keep going until every kink's argument has been seen on both sides (or
     MAX_POINTS), then also at two points in every piece a line through the space
     crosses: kinks at other places than the function's (max(0, x) claimed to be
     (x > -0.9)) differ only between them, and there a random point seldom falls."""
     rng = random.Random(seed)
+    screen = tolerance if screen is None else min(screen, tolerance)  # floats within it agree
+    exact_tolerance = tolerance if exact_tolerance is None else exact_tolerance  # SymPy's digits within it
     worst, points, tries = 0.0, 0, 0
     sides: list[set[bool]] = [set() for _ in inst.kinks]
     first: dict | None = None
@@ -849,6 +859,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         return rows if _finite(rows) else None
 
     skipped = {"kink": 0, "no value": 0}  # the points not used, and why
+    patterns: set[tuple[bool, ...]] = set()  # the kinks' signs at the points compared
     scale = None  # the scale of the points, where the first ones found no value of the function
 
     def compare_at(point: dict, probe: bool = False) -> Verdict | bool | None:
@@ -884,7 +895,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             return None
         errors = None if want is None or have is None else \
             _errors(want, have, differences=want_values is None)
-        if (errors is None or not all(e <= tolerance for e in errors)) and want_values is not None:
+        limit = tolerance
+        if (errors is None or not all(e <= screen for e in errors)) and want_values is not None:
             # SymPy's digits at the exact point decide: floats overflow, underflow and cancel
             exact_want = want_values.exact_rows(point, reference.cols)
             if exact_want is None:  # SymPy's derivative has no value here: the function's differences decide
@@ -907,14 +919,16 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             else:
                 have = [[_shown(v) for v in row] for row in exact_have]
                 errors = [float(e) for e in _errors(exact_want, exact_have, exact=size)]
+                limit = exact_tolerance
         if have is None:
             points += 1
             return _no_value(inst, point, want, points, why or "no finite value")
         points += 1
         for side, k in zip(sides, kinks):
             side.add(k > 0)
+        patterns.add(tuple([k > 0 for k in kinks]))
         for err in errors:
-            if not err <= tolerance:  # not: a NaN is no agreement
+            if not err <= limit:  # not: a NaN is no agreement
                 return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
                                expected=want, got=have, sizes=dict(inst.sizes))
             worst = max(worst, err)
@@ -974,6 +988,12 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                         return outcome
                 if len(side) < 2:  # max(tanh(x), -2): its argument keeps one sign
                     reason = f"{kink} kept one sign: taken as no kink"
+    if across and first is not None and len(inst.kinks) > 1:  # the pieces several kinks bound together
+        for point in _unseen_patterns(rng, inst, kink_values, patterns, margin):
+            checkpoint()
+            outcome = compare_at(point)
+            if isinstance(outcome, Verdict):
+                return outcome
     return Verdict("verified", "numeric", worst, points, reason=reason,
                    sizes={k: inst.sizes[k] for k in sorted(inst.used)})
 
@@ -1017,10 +1037,13 @@ def _along_one_variable(sp, kink, base: dict) -> list[dict]:
     to 100 (0.005 apart) and the line's coarse steps beyond."""
     (s,) = kink.free_symbols
     roots: list[float] = []
-    try:
-        poly = sp.Poly(kink, s)
-        roots = sorted(float(r) for r in poly.real_roots()) if poly.degree() <= 8 else []
-        scan = poly.degree() > 8
+    try:  # |u| as u and as -u in turn (|x - 7.77| - 0.001 changes sign twice, 0.002 apart): a superset
+        branches = [kink]
+        for a in sorted(kink.atoms(sp.Abs), key=str)[:3]:
+            branches = [b.xreplace({a: sign * a.args[0]}) for b in branches for sign in (1, -1)]
+        polys = [sp.Poly(b, s) for b in branches]
+        scan = any(poly.degree() > 8 for poly in polys)
+        roots = [] if scan else sorted({float(r) for poly in polys for r in poly.real_roots()})
     except (sp.PolynomialError, ValueError, TypeError, NotImplementedError):
         scan = True
     if scan:
@@ -1113,6 +1136,39 @@ def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0) -> list[dict]:
     ends = [crossings[0] - max(1.0, abs(crossings[0])), *crossings, crossings[-1] + max(1.0, abs(crossings[-1]))]
     # two points a piece (at a third and two thirds): the answer may agree at its middle (x = 0 in |x² - 1/4|)
     return [at(a + (b - a) * f) for a, b in zip(ends, ends[1:]) if b > a for f in (1 / 3, 2 / 3)][:4 * MAX_POINTS]
+
+
+PATTERN_TRIES = 400  # points tried for the kinks' sign patterns not yet compared
+MAX_PATTERNS = 32  # of those, compared at most
+
+
+def _unseen_patterns(rng, inst, kink_values, seen: set, margin: float) -> list[dict]:
+    """One point for each pattern of the kinks' signs not compared yet, among
+    PATTERN_TRIES random points at scales from 0.005 to 1500 (all coordinates at
+    one scale, or each at its own): each kink crossed on its own is not every piece
+    (relu(x)relu(y)relu(z) claimed as relu(y)relu(z) differs only where x < 0 < y, z;
+    (x > y)(xy < 30) for max(x, y)'s derivative only where xy > 30)."""
+    found: dict[tuple[bool, ...], dict] = {}
+    every = 2 ** len(inst.kinks)
+    for attempt in range(PATTERN_TRIES):
+        if len(seen) + len(found) >= every or len(found) >= MAX_PATTERNS:
+            break
+        common = 10 ** rng.uniform(-2, 3)
+        point = {}
+        for m in inst.symbols.values():
+            for s in m:
+                scale = common if attempt % 2 == 0 else 10 ** rng.uniform(-2, 3)
+                point[s] = rng.choice((-1, 1)) * rng.uniform(0.5, 1.5) * scale
+        try:
+            kinks = kink_values.all(point, True)
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+            continue
+        if any(abs(k) < margin for k in kinks):
+            continue
+        pattern = tuple([k > 0 for k in kinks])
+        if pattern not in seen and pattern not in found:
+            found[pattern] = point
+    return list(found.values())
 
 
 def _point(rng, inst, attempt: int, k: int) -> dict:

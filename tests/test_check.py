@@ -518,6 +518,38 @@ def test_the_same_functions_right_derivatives_pass(claim):
     assert result.status == "pass", result.message
 
 
+@pytest.mark.parametrize("claim", [
+    # wrong only in a piece several kinks bound together: each kink crossed on its own is not every piece
+    "d/dx (max(0,x)^2 max(0,y) max(0,z)) = max(0,x) max(0,y) max(0,z)",
+    "d/dx (relu(x) relu(y) relu(z)) = relu(y) relu(z)",
+    "d/dx (x^2 y z) = 2x y z + (x > 0)(y > 0)(z > 0)",
+    "d/dx (sum(x^2)) = 2x^T + (x[1] > 1)(x[2] > 1)(x[3] > 1) ones(n)^T where x: vector",
+    "d/dx (max(x, y)) = (x > y)(x y < 30)", "d/dx (max(x, y)) = (x > y)(x > -50)",
+    "d/dx (x^2 y) = 2x y + (x > 1)(x < 2)(y > 1)(y < 2)",
+    # off by less than the default tolerance, in numbers no float rounding made: SymPy's digits decide
+    "d/dx (x^3) = 3.000000001 x^2", "d/dx (sin(x)) = 1.000000001 cos(x)",
+    "d/dx (sum(x^2)) = 2.000000001 x^T where x: vector",
+    "d/dW (sum((W@x)^2)) = 2.000000001 x(W@x)^T where x: vector; W: matrix[n, n]",
+    "d/dx (x^2) = 2x + (x > 1e10)", "d/dx (max(0,x)^2) = 2max(0,x)*1.0000000001",
+    # a kink of |u| changes sign twice, closer together than a scan's steps
+    "d/dx (x^2) = 2x + (abs(x - 7.77) < 1e-3)", "d/dx (x^2) = 2x + (abs(abs(x) - 7.77) < 1e-3)",
+])
+def test_a_difference_in_a_corner_or_below_the_tolerance_fails(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail", result.message
+
+
+@pytest.mark.parametrize("claim", [
+    "d/dx (max(0,x)^2 max(0,y) max(0,z)) = 2max(0,x) max(0,y) max(0,z)",
+    "d/dx (relu(x) relu(y) relu(z)) = (x > 0) relu(y) relu(z)", "d/dx (max(x, y)) = (x > y)",
+    "d/dx (x^3) = 3.000000001 x^2 tolerance 1e-8",  # asked for: the tolerance is the user's
+    "d/dx (x^2/8) = 0.25x", "d/dx (abs(x - 7.77)) = sign(x - 7.77)",
+])
+def test_the_same_claims_right_or_within_an_asked_tolerance_pass(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "pass", result.message
+
+
 def test_mcalcs_own_derivative_without_a_value_where_the_function_has_one_fails_its_verification():
     """√max(0, x): the chain rule gives (x > 0)/(2√(x(x > 0))), 0/0 for x < 0, where the
     derivative is 0: --verify says so, rather than passing on the side it can evaluate."""

@@ -174,3 +174,48 @@ def test_latex_mcalc_does_not_read_is_named_with_what_to_write(text, words):
 def test_typesetting_reads_as_what_it_means(typeset, plain):
     """X^{−1} with the typeset minus was read as an element-wise power; 1e−3 as 1·e − 3."""
     assert parse_expr(typeset) == parse_expr(plain)
+
+
+@pytest.mark.parametrize("latex, plain", [
+    ("x^{\\mathrm{T}} x", "x^T x"), ("x^\\mathrm{T} x", "x^T x"), ("x^{\\rm T} x", "x^T x"),
+    ("x^{ \\mathrm{T} } x", "x^T x"), ("x^{\\text{T}} x", "x^T x"), ("x^{\\intercal} x", "x^T x"),
+    ("X^{-\\mathrm{T}}", "X^{-T}"), ("X^{-\\intercal}", "X^{-T}"), ("X^{-\\top}", "X^{-T}"),
+])
+def test_every_typeset_transpose_is_a_transpose(latex, plain):
+    """x^{\\mathrm{T}} was x to the power of a hidden scalar T (∂/∂x: Tx^(T - 1))."""
+    assert parse_expr(latex) == parse_expr(plain)
+
+
+@pytest.mark.parametrize("text", ["x^(T)", "exp(z/T)", "T*x"])
+def test_t_is_no_variable(text):
+    """x^(T), T a scalar, printed as x^T: the transpose."""
+    with pytest.raises(ParseError, match="transpose mark"):
+        parse(text)
+
+
+@pytest.mark.parametrize("expr, wrt, matrices, answer", [
+    ("\\operatorname{tr}(\\mathbf{X}^{2})", "X", [], "2*X"),  # Cookbook (100), ∂tr(X²)/∂X = 2Xᵀ, in numerator layout
+    ("\\operatorname{tr}(\\mathbf{X}^2)", "X", [], "2*X"),
+    ("tr(X^{3})", "X", ["X:n,n"], "3*(X @ X)"),
+    ("\\mathbf{x}^2", "x", [], "2*diag(x)"), ("x^{2}", "x", [], "2*x"),
+    ("sum(X^2)", "X", ["X:n,n"], "2*X^T"),  # plain ^: element-wise, as always
+])
+def test_a_latex_power_of_a_matrix_is_the_matrix_power(expr, wrt, matrices, answer):
+    """In LaTeX, X^2 and X^{2} of a square matrix mean X X (mcalc writes its own element-wise
+    power X^{\\circ 2}); of a scalar or a vector, and the plain X^2, element-wise."""
+    from numeric import fd_jacobian, max_rel_error, random_values
+
+    from mcalc import verify
+
+    d = mcalc.diff(expr, wrt=wrt, matrices=matrices)
+    assert verify.compare(d, d.resolve(parse_expr(answer))).ok
+    for seed in (0, 1):
+        values = random_values(d, seed)
+        assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
+
+
+def test_a_latex_power_of_a_matrix_that_is_not_square_says_what_to_write():
+    from mcalc.errors import ShapeError
+
+    with pytest.raises(ShapeError, match=r"circ 2"):
+        mcalc.diff("sum(X^{2})", wrt="X", matrices=["X:m,n"])
