@@ -493,6 +493,9 @@ def _make_transformer():
                 raise ParseError(f"a name of {len(text)} characters; the limit is {MAX_NAME}", tok.column, tok.line)
             if text in _RESERVED:
                 raise ParseError(f"'{text}' is a reserved word, not part of mcalc", tok.column, tok.line)
+            if text.startswith("_"):  # 1_000, 2_x: not a name of its own
+                raise ParseError(f"a name begins with a letter, not '_' ({text[:12]}); for an element write x_1, "
+                                 f"for a number 1000", tok.column, tok.line)
             if text == "T":  # x^(T) would print as x^T, the transpose
                 raise ParseError("'T' is the transpose mark (x^T is xᵀ), not a variable: name the variable "
                                  "otherwise (t, T1, τ)", tok.column, tok.line)
@@ -977,14 +980,19 @@ def _check_limits(text: str) -> None:
 _NORM_POWER_FIRST = re.compile(r"(‖|\\\||\\rVert)(\^\s*(?:\{[^{}]*\}|[0-9]))(_(?:\{(?:[^{}]|\{[^{}]*\})*\}|[A-Za-z0-9]))")
 
 
+# x^2_1, x^{2}_{1}, \mathbf{x}^{2}_{i}: the subscript, written after the power (LaTeX sets both alike), first
+_NAME_POWER_FIRST = re.compile(r"(?<=[A-Za-z0-9}])(?<![0-9][0-9])(\^\s*(?:\{[^{}]*\}|[0-9]))(_(?:\{[^{}]*\}|[A-Za-z0-9]))")
+
+
 def _typeset(text: str) -> str:
     """Typesetting read as what it means, each change the same length (the columns
-    stay): the minus sign U+2212 is a minus (in X^{−1} and 1e−3 too), and a norm's
-    subscript written after its power (‖X‖^2_F) stands before it (‖X‖_F^2)."""
+    stay): the minus sign U+2212 is a minus (in X^{−1} and 1e−3 too), and a
+    subscript written after a power (‖X‖^2_F, x^2_1) stands before it (‖X‖_F^2, x_1^2)."""
     if "−" in text:
         text = text.replace("−", "-")
     if "_" in text and "^" in text:
         text = _NORM_POWER_FIRST.sub(lambda m: m.group(1) + m.group(3) + m.group(2), text)
+        text = _NAME_POWER_FIRST.sub(lambda m: m.group(2) + m.group(1), text)
     return text
 
 

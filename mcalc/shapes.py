@@ -683,6 +683,8 @@ def _square(ch, node: A.Call):
     """tr, det, inv: a square matrix (a scalar is a 1×1 one)."""
     s = ch.check(node.args[0])
     if isinstance(s, Flex):
+        if node.fn == "inv" and not _capitals(s):
+            return s  # x⁻¹ of names in lower case, as scalars are written: 1/x
         ch.force(s, Shape("n", "n"), node, node.fn)
     arg = node.args[0]
     if s.is_col and not s.is_scalar and type(arg) is A.MatMul and type(arg.right) is A.Var \

@@ -309,11 +309,17 @@ def test_messages_say_what_was_written(args, message, capsys):
 
 
 def test_an_inverted_undeclared_name_is_said_to_be_a_matrix(capsys):
-    """x⁻¹ with x undeclared makes x an n×n matrix (inv needs one): said, with how to get 1/x."""
-    assert run(["diff", "x⁻¹", "--wrt", "x", "--format", "text"]) == 0
-    assert "declare it a scalar (-s x) to read x⁻¹ as 1/x" in capsys.readouterr().err
-    assert run(["diff", "x⁻¹", "--wrt", "x", "-s", "x", "--format", "text"]) == 0
-    assert "-1/x²" in capsys.readouterr().out
+    """X⁻¹ with X undeclared makes X an n×n matrix (inv needs one): said, with how to get 1/X;
+    x⁻¹, in lower case as scalars are written, is 1/x (it was a matrix, and a LaTeX claim of
+    -x^{-2} for the derivative of x^{-1} failed on its shapes)."""
+    assert run(["diff", "X⁻¹", "--wrt", "X", "--format", "text"]) == 0
+    assert "declare it a scalar (-s X) to read X⁻¹ as 1/X" in capsys.readouterr().err
+    assert run(["diff", "X⁻¹", "--wrt", "X", "-s", "X", "--format", "text"]) == 0
+    assert "-1/X²" in capsys.readouterr().out
+    for text in ("x⁻¹", "x^{-1}", "inv(x)"):
+        assert run(["diff", text, "--wrt", "x", "--format", "text"]) == 0
+        captured = capsys.readouterr()
+        assert "-1/x²" in captured.out and "matrix" not in captured.err
 
 
 def test_the_note_names_the_function_as_the_answer_does(capsys):
