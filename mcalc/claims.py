@@ -143,7 +143,7 @@ def _line_claims(path: str, text: str) -> list[Claim]:
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
-            claims.append(Claim(path, number, stripped))
+            claims.append(Claim(path, number, stripped, places=((0, number, line.index(stripped) + 1),)))
     return claims
 
 
@@ -157,10 +157,14 @@ def _toml_claims(path: str, text: str) -> list[Claim]:
     claims = []
     lines = text.splitlines()
     tables = [("claim", t) for t in data.get("claim", [])] + [("case", t) for t in data.get("case", [])]
+    seen = {"claim": 0, "case": 0}
     for kind, table in tables:
-        line = _toml_line(lines, kind, table.get("id"))
+        seen[kind] += 1
+        header = _toml_header(lines, kind, seen[kind])
+        line = _toml_line(lines, kind, table.get("id"), header)
         try:
-            claims.append(Claim(path, line, _toml_claim_text(table), id=table.get("id")))
+            claims.append(Claim(path, line, _toml_claim_text(table), id=table.get("id"),
+                                places=_toml_places(lines, header, table)))
         except KeyError as e:
             claims.append(Claim(path, line, _MALFORMED, id=table.get("id"), options=(
                 f"the [[{kind}]] table has no {e} (a claim needs expr, wrt and expect; "
@@ -171,12 +175,44 @@ def _toml_claims(path: str, text: str) -> list[Claim]:
     return claims
 
 
-def _toml_line(lines: list[str], kind: str, ident) -> int:
+def _toml_header(lines: list[str], kind: str, index: int) -> int:
+    """The line of the index-th [[kind]] header (1-based), else 1."""
+    count = 0
+    for number, line in enumerate(lines, 1):
+        if re.match(rf"\s*\[\[\s*{kind}\s*\]\]", line):
+            count += 1
+            if count == index:
+                return number
+    return 1
+
+
+def _toml_line(lines: list[str], kind: str, ident, header: int = 1) -> int:
     if ident is not None:
         for number, line in enumerate(lines, 1):
             if re.match(rf'\s*id\s*=\s*["\']{re.escape(str(ident))}["\']', line):
                 return number
-    return 1
+    return header
+
+
+def _toml_places(lines: list[str], header: int, table: dict) -> tuple[tuple[int, int, int], ...]:
+    """Where the claim text's expr and expect stand in the file, where each is a string
+    on one line as written (no escapes): so an error's column is the file's."""
+    wrt = table["wrt"] if isinstance(table["wrt"], str) else ",".join(table["wrt"])
+    offsets = {"expr": len(f"d/d{wrt} ("), "expect": len(f"d/d{wrt} ({table['expr']}) = ")}
+    places = []
+    for key in ("expr", "expect"):
+        value = table[key]
+        for number in range(header, len(lines) + 1):
+            text = lines[number - 1]
+            if number > header and re.match(r"\s*\[", text):
+                break
+            m = re.match(rf"\s*{key}\s*=\s*([\"'])", text)
+            if m and text[m.end():m.end() + len(value)] == value:
+                places.append((offsets[key], number, m.end() + 1))
+                break
+        else:
+            return ()
+    return tuple(places)
 
 
 def _toml_claim_text(t: dict) -> str:
@@ -232,7 +268,8 @@ def _latex_claims(path: str, text: str, follow: bool, seen: dict | None) -> list
         for start, parts in groups:
             annotation = " ".join(p for p in parts if p)
             if _is_claim(annotation):
-                claims.append(Claim(path, start, annotation))
+                one = len(parts) == 1 and start in columns  # on one line: the file's columns
+                claims.append(Claim(path, start, annotation, places=((0, start, columns[start]),) if one else ()))
                 continue
             equation, line, places = _next_equation(lines, i)
             if equation is None:
@@ -355,7 +392,8 @@ def _markdown_claims(path: str, text: str) -> list[Claim]:
             line = tok.map[0] + offset + 1
             annotation = " ".join(annotation.split())
             if _is_claim(annotation):
-                claims.append(Claim(path, line, annotation))
+                column = lines[line - 1].find(annotation) if line <= len(lines) else -1
+                claims.append(Claim(path, line, annotation, places=((0, line, column + 1),) if column >= 0 else ()))
                 continue
             equation, eq_line, places = None, line, ()
             if rest.strip():  # <!-- mcalc: where … --> $$ … $$ in one paragraph

@@ -859,3 +859,18 @@ def test_a_derivative_far_below_1e20_is_still_compared_relatively(claim):
     """In SymPy's digits the floor was 10⁻²⁰ at least: every claim of 1e-30x passed."""
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == "fail", result.message
+
+
+@pytest.mark.parametrize("name, content, where", [
+    ("a.md", "Intro\n\n<!-- mcalc: d/dx (x^2) = 2x + $ -->\n", "a.md:3:31:"),
+    ("a.tex", "% mcalc: d/dx (x^2) = 2x + $\n", "a.tex:1:28:"),
+    ("a.mcalc", "  d/dx (x^2) = 2x + $\n", "a.mcalc:1:21:"),
+    ("a.toml", '[[claim]]\nexpr = "x^3"\nwrt = "x"\nexpect = "3x^2"\n\n'
+               '[[claim]]\nexpr = "x^2"\nwrt = "x"\nexpect = "2x + $"\n', "a.toml:9:16:"),
+])
+def test_an_error_in_a_one_line_claim_points_at_the_files_column(tmp_path, capsys, name, content, where):
+    """The column was the claim text's (19 for each of these), and --github put it there."""
+    (tmp_path / name).write_text(content)
+    assert run(["check", str(tmp_path / name)]) == 2
+    out = capsys.readouterr().out
+    assert f"{tmp_path / name}"[:-len(name)] + where in out, out
