@@ -443,23 +443,47 @@ def _make_transformer():
         def cells(self, items):
             return tuple(items)
 
+        def otherwise(self, items):
+            (tok,) = items
+            return A.Var(OTHERWISE, pos=tok.column)  # a case's condition, replaced there (else refused)
+
         def latex_cases(self, items):
             """Each value times its condition (1 where it holds, else 0), summed: the
-            conditions of the paper's cases do not overlap."""
+            conditions of the paper's cases do not overlap.  \\text{otherwise} holds
+            where no other does: the other's complement (x ≤ 0 for x > 0), else 1 less
+            the others' sum."""
             rows = [r for r in items if isinstance(r, tuple)]
-            if any(len(r) != 2 or not isinstance(r[1], A.Compare) for r in rows):
-                raise ParseError("a case is 'value & condition', the condition a comparison", items[0].column)
-            for i in range(len(rows)):  # where two hold at once, their values would be added
-                for j in range(i + 1, len(rows)):
-                    overlap = _overlap(rows[i][1], rows[j][1])
+            rest = [i for i, r in enumerate(rows) if len(r) == 2 and type(r[1]) is A.Var and r[1].name == OTHERWISE]
+            if len(rest) > 1 or rest and len(rows) < 2:
+                raise ParseError("\\text{otherwise} is the condition of one case, after the others",
+                                 rows[rest[-1]][1].pos)
+            compared = [r for i, r in enumerate(rows) if i not in rest]
+            if any(len(r) != 2 or not isinstance(r[1], A.Compare) for r in compared):
+                raise ParseError("a case is 'value & condition', the condition a comparison (or "
+                                 "\\text{otherwise})", items[0].column)
+            for i in range(len(compared)):  # where two hold at once, their values would be added
+                for j in range(i + 1, len(compared)):
+                    overlap = _overlap(compared[i][1], compared[j][1])
                     if overlap == "point":  # x ≥ 0 and x ≤ 0, as papers write them: the first takes the point
-                        rows[j] = (rows[j][0], _strict(rows[j][1]))
+                        compared[j] = (compared[j][0], _strict(compared[j][1]))
                     elif overlap:
                         raise ParseError("two conditions of the cases hold at once (the values would be added "
                                          "there): make them exclusive (x > 0 and x \\le 0)",
-                                         rows[j][1].pos or items[0].column)
+                                         compared[j][1].pos or items[0].column)
+            if rest:
+                value, mark = rows[rest[0]]
+                conditions = [c for _, c in compared]
+                if len(conditions) == 1:
+                    c = conditions[0]
+                    condition = A.Compare(_COMPLEMENT[c.op], c.left, c.right, pos=mark.pos)
+                else:
+                    total = conditions[0]
+                    for c in conditions[1:]:
+                        total = A.Add(total, c, pos=mark.pos)
+                    condition = A.Sub(A.ONE, total, pos=mark.pos)
+                compared.append((value, condition))
             out = None
-            for value, condition in rows:
+            for value, condition in compared:
                 term = A.Juxtapose(value, condition, pos=items[0].column)
                 out = term if out is None else A.Add(out, term, pos=items[0].column)
             return out
@@ -1012,7 +1036,10 @@ def parse(text: str, start: str = "start"):
     size, stack = 0, [program.body, *(d for _, d in program.definitions)]
     while stack:  # the nodes, counted
         size += 1
-        stack.extend(stack.pop().children)
+        node = stack.pop()
+        if type(node) is A.Var and node.name == OTHERWISE:
+            raise ParseError("\\text{otherwise} stands only as the condition of a case", node.pos)
+        stack.extend(node.children)
     if size > MAX_NODES:
         raise ParseError(f"the expression has {size} parts; the limit is {MAX_NODES}")
     return result
@@ -1095,6 +1122,10 @@ def _interval(condition: A.Compare):
     if op in (">", ">="):
         return e, bound, op == ">=", None, False
     return e, None, False, bound, op == "<="
+
+
+OTHERWISE = "\\otherwise"  # no name a user can write: \\text{otherwise}, until its cases replace it
+_COMPLEMENT = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 
 
 def _strict(c: A.Compare) -> A.Compare:

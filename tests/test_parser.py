@@ -219,3 +219,25 @@ def test_a_latex_power_of_a_matrix_that_is_not_square_says_what_to_write():
 
     with pytest.raises(ShapeError, match=r"circ 2"):
         mcalc.diff("sum(X^{2})", wrt="X", matrices=["X:m,n"])
+
+
+@pytest.mark.parametrize("latex, plain", [
+    ("\\begin{cases} x & x > 0 \\\\ 0 & \\text{otherwise} \\end{cases}", "x (x > 0) + 0 (x <= 0)"),
+    ("\\begin{cases} x & \\text{if } x > 0 \\\\ -x & \\text{if } x \\le 0 \\end{cases}", "x (x > 0) + (-x) (x <= 0)"),
+    ("\\begin{cases} x & x \\ge 0 \\\\ -x & \\text{else} \\end{cases}", "x (x >= 0) + (-x) (x < 0)"),
+    ("\\begin{cases} x^2 & x > 1 \\\\ 1 & x < -1 \\\\ x & \\mathrm{otherwise} \\end{cases}",
+     "x^2 (x > 1) + 1 (x < -1) + x (1 - ((x > 1) + (x < -1)))"),
+])
+def test_cases_read_as_papers_write_them(latex, plain):
+    """\\text{otherwise} and \\text{if } were refused."""
+    assert parse_expr(latex) == parse_expr(plain)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("x + \\text{otherwise}", "only as the condition of a case"),
+    ("\\begin{cases} x & \\text{otherwise} \\end{cases}", "condition of one case"),
+    ("\\begin{cases} x & \\text{otherwise} \\\\ 1 & \\text{otherwise} \\end{cases}", "condition of one case"),
+])
+def test_otherwise_elsewhere_is_refused(text, words):
+    with pytest.raises(ParseError, match=words):
+        parse(text)
