@@ -389,6 +389,10 @@ def _make_transformer():
                 if kind in options:  # the last would win, in silence
                     raise ParseError(f"'{kind}' is given twice in one claim", column, line)
                 options[kind] = value
+            used = A.names(function).union(*(A.names(e) for _, e in defs)) | ({output} if output else set())
+            for name, e in defs:  # given and never used: it changes nothing, and was ignored in silence
+                if name not in used:
+                    raise ParseError(f"'given {name} = …': the function does not use {name}", e.pos)
             bold = frozenset(self.bold_names)
             program = A.Program(defs, function, frozenset(n for n in bold if n.islower()),
                                 frozenset(n for n in bold if not n.islower()), output, decls, self._closed())

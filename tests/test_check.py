@@ -874,3 +874,10 @@ def test_an_error_in_a_one_line_claim_points_at_the_files_column(tmp_path, capsy
     assert run(["check", str(tmp_path / name)]) == 2
     out = capsys.readouterr().out
     assert f"{tmp_path / name}"[:-len(name)] + where in out, out
+
+
+def test_a_given_definition_the_function_does_not_use_is_an_error():
+    """d/dx (x^2) = 2x given y = 3 passed, the given ignored in silence."""
+    result = check_claim(Claim("t.mcalc", 1, "d/dx (x^2) = 2x given y = 3"))
+    assert result.status == "error" and "does not use y" in result.message
+    assert check_claim(Claim("t.mcalc", 1, "d/dx (u^2) = 2 sin(x) cos(x) given u = sin(x)")).status == "pass"
