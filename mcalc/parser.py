@@ -1012,6 +1012,19 @@ _NORM_POWER_FIRST = re.compile(r"(‖|\\\||\\rVert)(\^\s*(?:\{[^{}]*\}|[0-9]))(_
 _NAME_POWER_FIRST = re.compile(r"(?<=[A-Za-z0-9}])(?<![0-9][0-9])(\^\s*(?:\{[^{}]*\}|[0-9]))(_(?:\{[^{}]*\}|[A-Za-z0-9]))")
 
 
+_NAME_DOT_NUMBER = re.compile(r"(?<=[A-Za-z_\u0370-\u03ff)\]])\.(?=[0-9])")
+
+
+def _no_name_dot_number(text: str) -> None:
+    """x.5 was x times 0.5, in silence: a mistake for x*5, x^5 or x_5 as likely."""
+    for m in _NAME_DOT_NUMBER.finditer(text):
+        start = text.rfind("\n", 0, m.start()) + 1
+        if "#" in text[start:m.start()]:
+            continue  # in a comment
+        raise ParseError("a number written right after a name or a bracket (x.5): write the operator, "
+                         "x*0.5, or the number apart, x 0.5", m.start() - start + 1, text.count("\n", 0, m.start()) + 1)
+
+
 def _typeset(text: str) -> str:
     """Typesetting read as what it means, each change the same length (the columns
     stay): the minus sign U+2212 is a minus (in X^{−1} and 1e−3 too), and a
@@ -1030,6 +1043,8 @@ def parse(text: str, start: str = "start"):
     if not text.strip():
         raise ParseError("empty expression")
     text = _typeset(text)
+    if "." in text:
+        _no_name_dot_number(text)
     parser, transformer = load_parser()
     transformer.reset()
     result = _driver.parse(text, start)

@@ -241,3 +241,12 @@ def test_cases_read_as_papers_write_them(latex, plain):
 def test_otherwise_elsewhere_is_refused(text, words):
     with pytest.raises(ParseError, match=words):
         parse(text)
+
+
+@pytest.mark.parametrize("text, column", [("x.5", 2), ("2*x.5", 4), ("(x+1).5", 6), ("a\nx.5", 2)])
+def test_a_number_right_after_a_name_is_refused(text, column):
+    """x.5 was x times 0.5, in silence."""
+    with pytest.raises(ParseError, match="right after a name") as e:
+        parse(text)
+    assert e.value.column == column
+    assert mcalc.diff("x 0.5", wrt="x").program.body == mcalc.diff("x*0.5", wrt="x").program.body
