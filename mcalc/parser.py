@@ -814,12 +814,26 @@ class _Actions(dict):
             if not name.isupper() and name != "$END":
                 continue
             if action is self.shift:
-                row[name] = arg
+                row[str(name)] = arg
             else:
                 cb = self.callbacks[arg]
                 single = isinstance(cb, self.single) and len(arg.expansion) == 1
-                row[name] = (len(arg.expansion), None if single else cb, arg.origin.name)
+                row[str(name)] = (len(arg.expansion), None if single else cb, str(arg.origin.name))
         self[state] = row
+        return row
+
+
+class _Gotos(dict):
+    """state -> {rule name: (Shift, the next state)}, Lark's row with plain str keys,
+    each made when first used: tables Lark has just built (not read from its cache)
+    hold its Token for a name, whose == runs in Python at every lookup."""
+
+    def __init__(self, states):
+        super().__init__()
+        self.states = states
+
+    def __missing__(self, state):
+        row = self[state] = {str(k): v for k, v in self.states[state].items()}
         return row
 
 
@@ -847,7 +861,7 @@ class _Driver:
         self.ignore, self.newlines, self.lexer_callbacks = basic.ignore_types, basic.newline_types, basic.callback
         self.postlex = frontend.lexer.postlexer
         self.start_states, self.end_states = table.start_states, table.end_states
-        self.states = table.states  # after a reduction: states[state][rule name] is (Shift, the next state)
+        self.states = _Gotos(table.states)  # after a reduction: states[state][rule name] is (Shift, the next state)
         self.terminal_callbacks = {k: v for k, v in callbacks.items() if isinstance(k, str)}
         self.actions = _Actions(table.states, callbacks, Shift, ExpandSingleChild)
 

@@ -289,6 +289,9 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
 def _no_size_named_as_variable(variables: dict[str, Shape], declared: dict[str, Shape], defined: set[str]) -> None:
     """A variable may not share its name with a size: n × mean(x) with n a scalar of
     the user's and x of the default length n would cancel n against 1/n."""
+    if not any(type(d) is str and (d in variables or not d.isidentifier())
+               for shape in variables.values() for d in shape):
+        return  # every size a plain name no variable has (or a number): nothing to refuse
     sizes = {other: dim_names(shape.rows) | dim_names(shape.cols) for other, shape in variables.items()
              if not shape.is_scalar}  # each variable's sizes, once: the check is linear in the variables
     named = set().union(*sizes.values()) & set(variables) if sizes else set()
@@ -395,6 +398,10 @@ def _settle(shapes: dict[str, Shape], checker: _Checker, names: set[str]) -> dic
     dims = _dims_of(shapes.values())
     out = {}
     for name, shape in shapes.items():
+        rows, cols = shape
+        if not (type(rows) is str and "?" in rows) and not (type(cols) is str and "?" in cols):
+            out[name] = shape  # nothing open in it: settled already (only open sizes are bound)
+            continue
         sides = []
         for d in (shape.rows, shape.cols):
             d = checker.resolve(d)
