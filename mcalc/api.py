@@ -626,6 +626,12 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
     for w in wrt_list:
         if typing.is_dimension(w):
             raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")
+        if w in decls.matrices and decls.matrices[w][0] == 1 and typing.shape(program.body).is_scalar:
+            cols = decls.matrices[w][1]
+            raise NotSupported(f"∂/∂{w}, {w} declared a 1×{cols} matrix: mcalc reads a matrix with one row as a "
+                               f"row vector, and would lay its gradient out as a vector's, not shaped like {w} "
+                               f"as a matrix's is; declare a vector (-v {w.lower()}:{cols}) and write "
+                               f"{w.lower()}ᵀ where the row is meant")
     notes += _assumption_notes(program, typing, declared, wrt_list)
     _has_a_value(program, typing)
     with _PAUSED_GC:

@@ -330,3 +330,23 @@ def test_a_row_of_numbers_times_rows_stacked_is_a_row(wrt):
     for seed in (0, 1):
         values = random_values(d, seed)
         assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
+
+
+@pytest.mark.parametrize("args", [
+    ["diff", "sum(W*V)", "--wrt", "W", "-M", "W:1,3,V:1,3", "--layout", "denominator"],
+    ["diff", "sum(tanh(W@x))", "--wrt", "W", "-M", "W:1,n", "-v", "x"],
+    ["hessian", "sum((W@A)^2)", "--wrt", "W", "-M", "W:1,3,A:3,3"],
+])
+def test_a_scalar_by_a_matrix_with_one_row_is_refused_not_laid_out_as_a_vector(args, capsys):
+    """A declared 1×3 W was read as a row vector: its gradient laid out as a vector's (Vᵀ,
+    3×1, in denominator layout, where the gradient shaped like W is V), and check judged
+    the right claim wrong."""
+    from mcalc.cli import run
+
+    assert run(args) == 2
+    assert "one row" in capsys.readouterr().err
+
+
+def test_a_matrix_with_one_row_is_still_a_variable_of_vec_jacobians():
+    d = mcalc.diff("W@A", wrt="W", matrices=["W:1,3", "A:3,3"])
+    assert d.verify().ok
