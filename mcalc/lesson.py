@@ -370,6 +370,13 @@ class _Builder:
         else:
             rows.append(Row((head, value), shape, ""))
         used = A.names(c._raw) | A.names(c.value)  # once: walked per adjoint, a long chain's trace was quadratic
+        adjoints = {adj.name: adj for adj in self.t.adjoints}
+        stack = [name for name in used if name in adjoints]
+        while stack:  # and the adjoints those use (ε₂ = εδ₂(…) in a Hessian: εδ₂ was never defined)
+            for name in A.names(adjoints[stack.pop()].expr):
+                if name in adjoints and name not in used:
+                    used.add(name)
+                    stack.append(name)
         for adj in self.t.adjoints:
             if adj.name in used:
                 rows.append(Row((A.Var(adj.name), adj.expr), adj.shape, self.note("adjoint"), "definition"))

@@ -215,3 +215,12 @@ def test_the_library_takes_names_as_diff_does():
     assert mcalc.hessian("(w·x)^2", wrt="w", vectors="w,x").text == mcalc.hessian(
         "(w·x)^2", wrt="w", vectors=["w", "x"]).text
     assert mcalc.hessian("x' @ A @ x", wrt="x", matrices="A:n,n").text == "A + A^T"
+
+
+def test_every_adjoint_the_combination_uses_is_defined_in_the_trace(capsys):
+    """ε₂ = εδ₂(…): the adjoint of the gradient's δ₂, used by another adjoint only, was never defined."""
+    from mcalc.cli import run
+
+    assert run(["hessian", "det(Am2 + W@W')", "--wrt", "W", "-M", "W:m,n,Am2:m,m", "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    assert "εδ₂(" in out and "εδ₂ = " in out
