@@ -521,9 +521,6 @@ def _make_transformer():
                 raise ParseError(f"a name of {len(text)} characters; the limit is {MAX_NAME}", tok.column, tok.line)
             if text in _RESERVED:
                 raise ParseError(f"'{text}' is a reserved word, not part of mcalc", tok.column, tok.line)
-            if text.startswith("_"):  # 1_000, 2_x: not a name of its own
-                raise ParseError(f"a name begins with a letter, not '_' ({text[:12]}); for an element write x_1, "
-                                 f"for a number 1000", tok.column, tok.line)
             if text == "T":  # x^(T) would print as x^T, the transpose
                 raise ParseError("'T' is the transpose mark (x^T is xᵀ), not a variable: name the variable "
                                  "otherwise (t, T1, τ)", tok.column, tok.line)
@@ -1027,16 +1024,22 @@ _NAME_POWER_FIRST = re.compile(r"(?<=[A-Za-z0-9}])(?<![0-9][0-9])(\^\s*(?:\{[^{}
 
 
 _NAME_DOT_NUMBER = re.compile(r"(?<=[A-Za-z_\u0370-\u03ff)\]])\.(?=[0-9])")
+_NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])[0-9][0-9.]*(?=_)")
 
 
 def _no_name_dot_number(text: str) -> None:
-    """x.5 was x times 0.5, in silence: a mistake for x*5, x^5 or x_5 as likely."""
-    for m in _NAME_DOT_NUMBER.finditer(text):
-        start = text.rfind("\n", 0, m.start()) + 1
-        if "#" in text[start:m.start()]:
-            continue  # in a comment
-        raise ParseError("a number written right after a name or a bracket (x.5): write the operator, "
-                         "x*0.5, or the number apart, x 0.5", m.start() - start + 1, text.count("\n", 0, m.start()) + 1)
+    """x.5 was x times 0.5, and 1_000 or 2_x 1 times a name _000, in silence: mistakes
+    for x*5, 1000 or 2 x as likely."""
+    for pattern, message in ((_NAME_DOT_NUMBER, "a number written right after a name or a bracket (x.5): write "
+                              "the operator, x*0.5, or the number apart, x 0.5"),
+                             (_NUMBER_UNDERSCORE, "an underscore right after a number (1_000, 2_x): write 1000, "
+                              "or the product apart, 2 x")):
+        for m in pattern.finditer(text):
+            start = text.rfind("\n", 0, m.start()) + 1
+            if "#" in text[start:m.start()]:
+                continue  # in a comment
+            raise ParseError(message, (m.start() if pattern is _NAME_DOT_NUMBER else m.end()) - start + 1,
+                             text.count("\n", 0, m.start()) + 1)
 
 
 def _typeset(text: str) -> str:
@@ -1057,7 +1060,7 @@ def parse(text: str, start: str = "start"):
     if not text.strip():
         raise ParseError("empty expression")
     text = _typeset(text)
-    if "." in text:
+    if "." in text or "_" in text:
         _no_name_dot_number(text)
     parser, transformer = load_parser()
     transformer.reset()

@@ -317,6 +317,8 @@ class UnicodePrinter(JuxtaposingPrinter):
                 return left + self.paren(right)
             return f"{left} × {right}"  # x × 2, x² × 3, 2 × 3: never x2 or 23
         if not _LAST_NAME.search(left[-70:]):  # a name is at most 64 characters
+            if right.startswith("_") and left[-1:].isdigit():
+                return f"{left} {right}"  # 2 _x: 2_x is refused (1_000)
             return left + right
         # Read back, a run of letters is one group: uᵀPx·kron(…) would be uᵀ(P(x kron(…))).
         # Where the left side is itself a product and regrouping could change the shapes

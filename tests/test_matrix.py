@@ -350,3 +350,14 @@ def test_a_scalar_by_a_matrix_with_one_row_is_refused_not_laid_out_as_a_vector(a
 def test_a_matrix_with_one_row_is_still_a_variable_of_vec_jacobians():
     d = mcalc.diff("W@A", wrt="W", matrices=["W:1,3", "A:3,3"])
     assert d.verify().ok
+
+
+def test_an_identity_no_variable_sizes_is_printed_with_its_size():
+    """kron(I, u), u of length m: read alone, I's size was unknown (the default n is no size of u)."""
+    from numeric import readback_error
+
+    d = mcalc.diff("u@x'", wrt="x", vectors=["x:n", "u:m"])
+    assert "I(n)" in d.text and "I_{n}" in d.latex
+    for printed in (d.text, d.unicode, d.latex):
+        assert readback_error(d, printed) < 1e-9
+    assert mcalc.diff("w + x", wrt="w", vectors=["w", "x"]).text == "I"  # n: the variables' size

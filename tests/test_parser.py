@@ -250,3 +250,12 @@ def test_a_number_right_after_a_name_is_refused(text, column):
         parse(text)
     assert e.value.column == column
     assert mcalc.diff("x 0.5", wrt="x").program.body == mcalc.diff("x*0.5", wrt="x").program.body
+
+
+@pytest.mark.parametrize("text, column", [("1_000*x", 2), ("2_x", 2), ("x + 12_3", 7)])
+def test_an_underscore_right_after_a_number_is_refused(text, column):
+    """1_000 was 1 times a name _000; 2_x, 2 times _x."""
+    with pytest.raises(ParseError, match="underscore right after a number") as e:
+        parse(text)
+    assert e.value.column == column
+    assert parse_expr("x_1 + _a") is not None  # a name may begin with _ (a Python-minded _arguments)
