@@ -590,6 +590,11 @@ def _make_transformer():
 
             return _postfix(arg, build, self._state.grouped)
 
+        def call_of_call(self, items):
+            """\\log\\det(X), as papers write it: \\log(\\det(X))."""
+            outer, inner, *args = items
+            return self.call([outer, self.call([inner, *args])])
+
         def call(self, items):
             tok, *args = items
             args = [a for a in args if a is not None]
@@ -1024,7 +1029,7 @@ _NAME_POWER_FIRST = re.compile(r"(?<=[A-Za-z0-9}])(?<![0-9][0-9])(\^\s*(?:\{[^{}
 
 
 _NAME_DOT_NUMBER = re.compile(r"(?<=[A-Za-z_\u0370-\u03ff)\]])\.(?=[0-9])")
-_NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])[0-9][0-9.]*(?=_)")
+_NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])[0-9][0-9.]*(?=_)|[)\]](?=_)")
 
 
 def _no_name_dot_number(text: str) -> None:
@@ -1032,8 +1037,8 @@ def _no_name_dot_number(text: str) -> None:
     for x*5, 1000 or 2 x as likely."""
     for pattern, message in ((_NAME_DOT_NUMBER, "a number written right after a name or a bracket (x.5): write "
                               "the operator, x*0.5, or the number apart, x 0.5"),
-                             (_NUMBER_UNDERSCORE, "an underscore right after a number (1_000, 2_x): write 1000, "
-                              "or the product apart, 2 x")):
+                             (_NUMBER_UNDERSCORE, "an underscore right after a number or a bracket (1_000, 2_x, "
+                              "norm(W)_F): write 1000, the product apart, 2 x, or the norm ‖W‖_F")):
         for m in pattern.finditer(text):
             start = text.rfind("\n", 0, m.start()) + 1
             if "#" in text[start:m.start()]:

@@ -259,3 +259,19 @@ def test_an_underscore_right_after_a_number_is_refused(text, column):
         parse(text)
     assert e.value.column == column
     assert parse_expr("x_1 + _a") is not None  # a name may begin with _ (a Python-minded _arguments)
+
+
+@pytest.mark.parametrize("latex, plain", [
+    ("\\log\\det(\\mathbf{X})", "ln(det(X))"), ("\\ln \\det\\left(X\\right)", "ln(det(X))"),
+    ("\\sin \\cos(x)", "sin(cos(x))"),
+])
+def test_a_function_of_a_function_call_reads_as_papers_write_it(latex, plain):
+    """\\log\\det(X) was refused: a function's argument goes in parentheses."""
+    assert parse_expr(latex) == parse_expr(plain)
+
+
+def test_a_subscript_after_a_bracket_is_refused():
+    """norm(W)_F was norm(W) times a name _F."""
+    with pytest.raises(ParseError, match="‖W‖_F") as e:
+        parse("norm(W)_F")
+    assert e.value.column == 8
