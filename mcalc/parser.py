@@ -683,8 +683,7 @@ def _make_transformer():
                 if _huge_exponent(right, self._state.exponents):
                     raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
                 latex = self._state.latex_power
-                if type(right) is A.Num and right.value.denominator == 1 and right.value >= 2 and \
-                        (id(right) in latex or id(left) in latex) and not _scalar_valued(left):
+                if (id(right) in latex or id(left) in latex) and not _scalar_valued(left):
                     # \mathbf{X}^2, X^{2}: of a square matrix, the matrix power, as LaTeX means it
                     # (the shapes decide; mcalc writes its element-wise power X^{\circ 2})
                     return _postfix(left, lambda a: A.Call("mpow", (a, right), pos=op.column), grouped)
@@ -1028,6 +1027,19 @@ _NORM_POWER_FIRST = re.compile(r"(‖|\\\||\\rVert)(\^\s*(?:\{[^{}]*\}|[0-9]))(_
 _NAME_POWER_FIRST = re.compile(r"(?<=[A-Za-z0-9}])(?<![0-9][0-9])(\^\s*(?:\{[^{}]*\}|[0-9]))(_(?:\{[^{}]*\}|[A-Za-z0-9]))")
 
 
+_LAYER_INDEX = re.compile(r"\^\s*\{\s*\(\s*[0-9A-Za-z]+\s*\)\s*\}")
+
+
+def _no_layer_index(text: str) -> None:
+    """W^{(2)}: papers index layers so, and a power it is not (it read as W squared)."""
+    m = _LAYER_INDEX.search(text)
+    if m:
+        start = text.rfind("\n", 0, m.start()) + 1
+        raise ParseError(f"{m.group(0).strip()}: a superscript in parentheses indexes (a layer's W^{{(2)}}), it is no "
+                         f"power: name it W2, W_{{2}}; a power is written without them", m.start() - start + 1,
+                         text.count("\n", 0, m.start()) + 1)
+
+
 _NAME_DOT_NUMBER = re.compile(r"(?<=[A-Za-z_\u0370-\u03ff)\]])\.(?=[0-9])")
 _NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])[0-9][0-9.]*(?=_)|[)\]](?=_)")
 
@@ -1067,6 +1079,8 @@ def parse(text: str, start: str = "start"):
     text = _typeset(text)
     if "." in text or "_" in text:
         _no_name_dot_number(text)
+    if "^" in text and "(" in text:
+        _no_layer_index(text)
     parser, transformer = load_parser()
     transformer.reset()
     result = _driver.parse(text, start)

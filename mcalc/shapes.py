@@ -740,7 +740,11 @@ def _matrix_power(ch, node: A.Call):
     s = ch.check(node.args[0])
     if isinstance(s, Flex) or not s.is_matrix:
         return s
-    k = node.args[1].value
+    exponent = node.args[1]
+    if type(exponent) is not A.Num or exponent.value.denominator != 1 or exponent.value < 1:
+        raise ShapeError("X^{k} of a matrix in LaTeX is its matrix power, which mcalc takes for a whole k ≥ 1 "
+                         "(X^{-1} is the inverse); the element-wise power is X^{\\circ k}", node.pos)
+    k = exponent.value
     if not ch.unify(s.rows, s.cols):
         raise ShapeError(f"X^{{{k}}} of a matrix is its matrix power, which needs a square matrix, got "
                          f"{ch.concrete(s).describe()}; the element-wise power is X^{{\\circ {k}}}", node.pos)

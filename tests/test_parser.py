@@ -275,3 +275,19 @@ def test_a_subscript_after_a_bracket_is_refused():
     with pytest.raises(ParseError, match="‖W‖_F") as e:
         parse("norm(W)_F")
     assert e.value.column == 8
+
+
+@pytest.mark.parametrize("text", ["tr(\\mathbf{X}^{1/2})", "tr(X^{n})"])
+def test_a_latex_power_of_a_matrix_that_is_not_whole_is_refused(text):
+    """X^{1/2} of a matrix (its square root to a paper) was the element-wise root, in silence."""
+    from mcalc.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="circ k"):
+        mcalc.diff(text, wrt="X")
+
+
+@pytest.mark.parametrize("text", ["\\mathbf{W}^{(2)} x", "x^{(n)}"])
+def test_a_superscript_in_parentheses_is_an_index_not_a_power(text):
+    """W^{(2)}, a layer's weights in a paper, read as W squared."""
+    with pytest.raises(ParseError, match="indexes"):
+        parse(text)
