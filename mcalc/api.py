@@ -689,12 +689,40 @@ def _has_a_value(program: A.Program, typing) -> None:
 
 
 def _exact(node: A.Node) -> Fraction | None:
+    """node's exact value where it is a number whatever its names (1 > 2, sign(0), y > y,
+    max(y, y) - y, 0·y), else None."""
     t = type(node)
+    if t is A.Num:
+        return node.value
     if t is A.Zero:
         return Fraction(0)
-    if t is A.Mul and (A.rational(node.left) == 0 or A.rational(node.right) == 0):
-        return Fraction(0)  # 0·y: 0 wherever y has a value
-    return A.rational(node)
+    if t is A.Neg:
+        v = _exact(node.arg)
+        return None if v is None else -v
+    if t in (A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Compare):
+        a, b = _exact(node.left), _exact(node.right)
+        if t is A.Mul and (a == 0 or b == 0):
+            return Fraction(0)  # 0·y: 0 wherever y has a value
+        same = _unwrapped(node.left) == _unwrapped(node.right)
+        if t is A.Compare and same:
+            return Fraction(int(node.op in (">=", "<=")))  # y > y: 0, y >= y: 1
+        if t is A.Sub and same:
+            return Fraction(0)  # max(y, y) - y
+        if a is None or b is None:
+            return None
+        if t is A.Compare:
+            return Fraction(int({">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[node.op]))
+        return A.rational(type(node)(A.Num(a), A.Num(b)))
+    if t is A.Call and node.fn in ("sign", "abs", "relu", "max", "min") and node.args:
+        values = [_exact(a) for a in node.args]
+        if node.fn in ("max", "min") and len(node.args) == 2 and node.args[0] == node.args[1]:
+            return values[0]  # max(y, y) is y
+        if any(v is None for v in values):
+            return None
+        v = values[0]
+        return {"sign": lambda: Fraction((v > 0) - (v < 0)), "abs": lambda: abs(v), "relu": lambda: max(v, 0),
+                "max": lambda: max(values), "min": lambda: min(values)}[node.fn]()
+    return None
 
 
 def _no_value(n: A.Node, value) -> str | None:
@@ -717,6 +745,13 @@ def _no_value(n: A.Node, value) -> str | None:
         if v is not None and not _DOMAINS[n.fn](v):
             return f"{n.fn} of {v}, outside its domain"
     return None
+
+
+def _unwrapped(node: A.Node) -> A.Node:
+    """max(y, y) and min(y, y) are y."""
+    while type(node) is A.Call and node.fn in ("max", "min") and len(node.args) == 2 and node.args[0] == node.args[1]:
+        node = node.args[0]
+    return node
 
 
 def _may_be_constant(node: A.Node) -> bool:

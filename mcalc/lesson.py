@@ -348,8 +348,8 @@ class _Builder:
         head = self.sym(self.t.output, c.variable, vec=self.d.kind() == "gradient")
         shape = self.lay_shape(c.shape)
         value = self.lay(c.value)
-        if c.rule == TOTAL and c.paths:
-            return Step(3, title, c.rule, self._totals(c, head, shape), "combine")
+        if c.rule == TOTAL and c.paths:  # step 4 starts from the value with its adjoints: they are defined here
+            return Step(3, title, c.rule, (*self._totals(c, head, shape), *self._adjoint_rows(c)), "combine")
         rows = []
         note = ""
         if c.paths and all(c.paths):
@@ -369,22 +369,26 @@ class _Builder:
             rows.append(Row(tuple(_dedupe(terms)), shape, note))
         else:
             rows.append(Row((head, value), shape, ""))
-        used = A.names(c._raw) | A.names(c.value)  # once: walked per adjoint, a long chain's trace was quadratic
-        adjoints = {adj.name: adj for adj in self.t.adjoints}
-        stack = [name for name in used if name in adjoints]
-        while stack:  # and the adjoints those use (ε₂ = εδ₂(…) in a Hessian: εδ₂ was never defined)
-            for name in A.names(adjoints[stack.pop()].expr):
-                if name in adjoints and name not in used:
-                    used.add(name)
-                    stack.append(name)
-        for adj in self.t.adjoints:
-            if adj.name in used:
-                rows.append(Row((A.Var(adj.name), adj.expr), adj.shape, self.note("adjoint"), "definition"))
+        rows.extend(self._adjoint_rows(c))
         for identity in c.identities:  # the vec identities that carried the gradient through
             rows.append(Row((), None, f"using {identity}", "note"))
         if head.vec:
             rows.insert(0, Row((), None, self.note("vecrow"), "note"))
         return Step(3, title, c.rule, tuple(rows), "combine")
+
+    def _adjoint_rows(self, c) -> list[Row]:
+        """The named adjoints c's value uses, and those they use (ε₂ = εδ₂(…) in a
+        Hessian: εδ₂ was never defined), each defined once, in order."""
+        used = A.names(c._raw) | A.names(c.value)  # once: walked per adjoint, a long chain's trace was quadratic
+        adjoints = {adj.name: adj for adj in self.t.adjoints}
+        stack = [name for name in used if name in adjoints]
+        while stack:
+            for name in A.names(adjoints[stack.pop()].expr):
+                if name in adjoints and name not in used:
+                    used.add(name)
+                    stack.append(name)
+        return [Row((A.Var(adj.name), adj.expr), adj.shape, self.note("adjoint"), "definition")
+                for adj in self.t.adjoints if adj.name in used]
 
     def _totals(self, c, head: D, shape: Shape) -> tuple[Row, ...]:
         """§4.5.2: the total derivative of each intermediate that the variable

@@ -487,8 +487,8 @@ def _make_transformer():
                     condition = A.Sub(A.ONE, total, pos=mark.pos)
                 compared.append((value, condition))
             out = None
-            for value, condition in compared:
-                term = A.Juxtapose(value, condition, pos=items[0].column)
+            for value, condition in compared:  # element-wise: a matrix's cases are its entries'
+                term = A.Mul(value, condition, pos=items[0].column)
                 out = term if out is None else A.Add(out, term, pos=items[0].column)
             return out
 
@@ -1028,6 +1028,21 @@ _NAME_POWER_FIRST = re.compile(r"(?<=[A-Za-z0-9}])(?<![0-9][0-9])(\^\s*(?:\{[^{}
 
 
 _LAYER_INDEX = re.compile(r"\^\s*\{\s*\(\s*[0-9A-Za-z]+\s*\)\s*\}")
+# x_{1}_{2}: TeX refuses a double subscript; x^y_1: in TeX the subscript is the base's (x₁ʸ), in
+# plain text it may be the exponent's (x^(y₁)): which, mcalc does not guess
+_AMBIGUOUS_SUBSCRIPT = re.compile(r"_\s*\{[^{}]*\}\s*_|\^\s*[A-Za-z\u0370-\u03ff]_")
+
+
+def _no_ambiguous_subscript(text: str) -> None:
+    m = _AMBIGUOUS_SUBSCRIPT.search(text)
+    if m:
+        start = text.rfind("\n", 0, m.start()) + 1
+        column, line = m.end() - start, text.count("\n", 0, m.start()) + 1
+        if m.group(0).startswith("_"):
+            raise ParseError("a second subscript (x_{1}_{2}), which TeX refuses too: write x_{12} or x_{1,2}",
+                             column, line)
+        raise ParseError(f"{m.group(0)}…: a subscript after a one-letter power is the base's in LaTeX (x_1^y) and "
+                         f"may be the power's in plain text (x^(y_1)): write which", column, line)
 
 
 def _no_layer_index(text: str) -> None:
@@ -1040,7 +1055,11 @@ def _no_layer_index(text: str) -> None:
                          text.count("\n", 0, m.start()) + 1)
 
 
-_NAME_DOT_NUMBER = re.compile(r"(?<=[A-Za-z_\u0370-\u03ff)\]])\.(?=[0-9])")
+# a "." before a digit, after anything but a number's own digits, a space or an operator: x.5, x1.5,
+# x_{1}.5, x₁.5, x².5, x'.5 (a run of name characters before it that starts with a letter is a name)
+_NAME_DOT_NUMBER = re.compile(r"(?:(?<=[)\]}'\u00b2\u00b3\u00b9\u1d40\u2070-\u209f])|(?<=[A-Za-z_\u0370-\u03ff])"
+                              r"|(?<=[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]))\.(?=[0-9])"
+                              r"|(?<=[A-Za-z_\u0370-\u03ff][0-9])[0-9]*\.(?=[0-9])")
 _NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])[0-9][0-9.]*(?=_)|[)\]](?=_)")
 
 
@@ -1055,7 +1074,7 @@ def _no_name_dot_number(text: str) -> None:
             start = text.rfind("\n", 0, m.start()) + 1
             if "#" in text[start:m.start()]:
                 continue  # in a comment
-            raise ParseError(message, (m.start() if pattern is _NAME_DOT_NUMBER else m.end()) - start + 1,
+            raise ParseError(message, m.end() - start + (pattern is not _NAME_DOT_NUMBER),
                              text.count("\n", 0, m.start()) + 1)
 
 
@@ -1081,6 +1100,8 @@ def parse(text: str, start: str = "start"):
         _no_name_dot_number(text)
     if "^" in text and "(" in text:
         _no_layer_index(text)
+    if "_" in text:
+        _no_ambiguous_subscript(text)
     parser, transformer = load_parser()
     transformer.reset()
     result = _driver.parse(text, start)

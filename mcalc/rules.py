@@ -58,7 +58,8 @@ BINARY = {
     A.Div: (lambda alg, a, b: alg.div(ONE, b),                                  # 1/b
             lambda alg, a, b: alg.neg(alg.div(a, alg.pow(b, A.num(2))))),       # -a/b²
     A.Pow: (lambda alg, a, b: alg.mul(b, alg.pow(a, alg.sub(b, ONE))),          # b a^(b-1)
-            lambda alg, a, b: alg.mul(alg.pow(a, b), alg.call("ln", a))),       # a^b ln(a)
+            lambda alg, a, b: A.ZERO if A.rational(a) == 0 else                  # 0^b: 0 where it has a value
+            alg.mul(alg.pow(a, b), alg.call("ln", a))),                            # a^b ln(a)
     A.Compare: (lambda alg, a, b: A.ZERO,                                       # piecewise constant
                 lambda alg, a, b: A.ZERO),
     # max(0, z): (z > 0), the paper's §5, 0 at the kink.  Against a variable a tie goes

@@ -381,8 +381,10 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
             base, k = kids
             if not checker.concrete(checker.check(node.args[0])).is_matrix:
                 return A.Pow(base, k, pos=node.pos)
+            if k.value < 0:  # X^{-2}: (X⁻¹)²
+                base = A.Call("inv", (base,), pos=node.pos)
             product = base
-            for _ in range(int(k.value) - 1):
+            for _ in range(abs(int(k.value)) - 1):
                 product = A.MatMul(product, base, pos=node.pos)
             return product
         if t is A.Call and node.fn == "norm2" and checker.concrete(checker.check(node.args[0])).is_vector:
@@ -740,18 +742,24 @@ def _matrix_power(ch, node: A.Call):
     s = ch.check(node.args[0])
     if isinstance(s, Flex) or not s.is_matrix:
         return s
-    exponent = node.args[1]
-    if type(exponent) is not A.Num or exponent.value.denominator != 1 or exponent.value < 1:
-        raise ShapeError("X^{k} of a matrix in LaTeX is its matrix power, which mcalc takes for a whole k ≥ 1 "
-                         "(X^{-1} is the inverse); the element-wise power is X^{\\circ k}", node.pos)
+    exponent, base = node.args[1], node.args[0]
+    x = unicode_base(base)
+    if type(exponent) is not A.Num or exponent.value.denominator != 1 or exponent.value == 0:
+        raise ShapeError(f"{x}^{{k}} of a matrix in LaTeX is its matrix power, which mcalc takes for a whole k "
+                         f"other than 0 ({x}^{{-1}} is the inverse); the element-wise power is {x}^{{\\circ k}}",
+                         node.pos)
     k = exponent.value
     if not ch.unify(s.rows, s.cols):
-        raise ShapeError(f"X^{{{k}}} of a matrix is its matrix power, which needs a square matrix, got "
-                         f"{ch.concrete(s).describe()}; the element-wise power is X^{{\\circ {k}}}", node.pos)
-    if k > MAX_MATRIX_POWER:
-        raise ShapeError(f"a matrix power above {MAX_MATRIX_POWER} is not supported (X^{{{k}}}); the element-wise "
-                         f"power is X^{{\\circ {k}}}", node.pos)
+        raise ShapeError(f"{x}^{{{k}}} of a matrix is its matrix power, which needs a square matrix, got "
+                         f"{ch.concrete(s).describe()}; the element-wise power is {x}^{{\\circ {k}}}", node.pos)
+    if abs(k) > MAX_MATRIX_POWER:
+        raise ShapeError(f"a matrix power beyond ±{MAX_MATRIX_POWER} is not supported ({x}^{{{k}}}); the "
+                         f"element-wise power is {x}^{{\\circ {k}}}", node.pos)
     return s
+
+
+def unicode_base(node: A.Node) -> str:
+    return node.name if type(node) is A.Var else "X"
 
 
 _CALLS = {"mpow": _matrix_power, "sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,

@@ -860,6 +860,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
 
     skipped = {"kink": 0, "no value": 0}  # the points not used, and why
     patterns: set[tuple[bool, ...]] = set()  # the kinks' signs at the points compared
+    representatives: dict[tuple[bool, ...], dict] = {}  # a point of each
     scale = None  # the scale of the points, where the first ones found no value of the function
 
     def compare_at(point: dict, probe: bool = False) -> Verdict | bool | None:
@@ -898,7 +899,9 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         limit = tolerance
         if (errors is None or not all(e <= screen for e in errors)) and want_values is not None:
             # SymPy's digits at the exact point decide: floats overflow, underflow and cancel
-            exact_want = want_values.exact_rows(point, reference.cols)
+            # a value SymPy gives no digit of, under 10⁻²⁵ of the function's size, is 0 to the comparison
+            negligible = 1e-5 * EXACT_FLOOR * size if size and math.isfinite(size) else 0.0
+            exact_want = want_values.exact_rows(point, reference.cols, negligible)
             if exact_want is None:  # SymPy's derivative has no value here: the function's differences decide
                 want = by_differences(point, kinks)
                 if want is None:
@@ -912,7 +915,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                                    expected=want, got=have, sizes=dict(inst.sizes))
                 worst = max(worst, error)
                 return True
-            exact_have = have_values.exact_rows(point, got.cols)
+            exact_have = have_values.exact_rows(point, got.cols, negligible)
             want = [[_shown(v) for v in row] for row in exact_want]
             if exact_have is None:
                 have = None
@@ -926,7 +929,10 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         points += 1
         for side, k in zip(sides, kinks):
             side.add(k > 0)
-        patterns.add(tuple([k > 0 for k in kinks]))
+        pattern = tuple([k > 0 for k in kinks])
+        patterns.add(pattern)
+        if pattern not in representatives:
+            representatives[pattern] = point
         for err in errors:
             if not err <= limit:  # not: a NaN is no agreement
                 return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
@@ -994,6 +1000,34 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             outcome = compare_at(point)
             if isinstance(outcome, Verdict):
                 return outcome
+        # a strip one variable's kinks bound (3 < x < 3.1), met with the other variables' other sides
+        # (y > 0): each piece along a line moving one variable, with the others from each pattern seen
+        tried = set(patterns)
+        budget = MAX_PATTERNS
+        for line in range(1, min(len(inst.symbols), MAX_HYBRID_LINES) + 1):
+            for point in _across_the_kinks(sp, inst, first, rng, line):
+                moved = {s: v for s, v in point.items() if v != first[s]}
+                for rep in list(representatives.values()):
+                    hybrid = {**rep, **moved}
+                    try:
+                        kinks = kink_values.all(hybrid, True)
+                    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+                        continue
+                    pattern = tuple([k > 0 for k in kinks])
+                    if pattern in tried or any(abs(k) < margin for k in kinks):
+                        continue
+                    tried.add(pattern)
+                    checkpoint()
+                    outcome = compare_at(hybrid)
+                    if isinstance(outcome, Verdict):
+                        return outcome
+                    budget -= 1
+                    if budget <= 0:
+                        break
+                if budget <= 0:
+                    break
+            if budget <= 0:
+                break
     return Verdict("verified", "numeric", worst, points, reason=reason,
                    sizes={k: inst.sizes[k] for k in sorted(inst.used)})
 
@@ -1037,31 +1071,45 @@ def _along_one_variable(sp, kink, base: dict) -> list[dict]:
     to 100 (0.005 apart) and the line's coarse steps beyond."""
     (s,) = kink.free_symbols
     roots: list[float] = []
-    try:  # |u| as u and as -u in turn (|x - 7.77| - 0.001 changes sign twice, 0.002 apart): a superset
-        branches = [kink]
-        for a in sorted(kink.atoms(sp.Abs), key=str)[:3]:
-            branches = [b.xreplace({a: sign * a.args[0]}) for b in branches for sign in (1, -1)]
+    # |u| as u and as -u in turn (|x - 7.77| - 0.001 changes sign twice, 0.002 apart): a superset
+    branches = [kink]
+    for a in sorted(kink.atoms(sp.Abs), key=str)[:3]:
+        branches = [b.xreplace({a: sign * a.args[0]}) for b in branches for sign in (1, -1)]
+    try:
         polys = [sp.Poly(b, s) for b in branches]
         scan = any(poly.degree() > 8 for poly in polys)
         roots = [] if scan else sorted({float(r) for poly in polys for r in poly.real_roots()})
     except (sp.PolynomialError, ValueError, TypeError, NotImplementedError):
         scan = True
-    if scan:
-        values = _Values(sp, [kink])
+    if scan:  # each branch scanned (|eˣ - 3| - 0.001: eˣ - 3 ∓ 0.001 each change sign once)
+        values = _Values(sp, branches)
         grid = [k * 0.005 for k in range(-20000, 20001)] + [t for t in _LINE if abs(t) > 100]
         grid.sort()
-        before, defined = None, False
-        for t in grid:
+        def sign(i: int, t: float):
             try:
-                now = values(0, {**base, s: t}) > 0
+                return values(i, {**base, s: t}) > 0
             except (ValueError, TypeError, ZeroDivisionError, OverflowError):
-                if defined:
-                    roots.append(t)  # where the kink's argument ends (sqrt(x) - 0.3 at x < 0)
-                before, defined = None, False
-                continue
-            if before is None or now != before:
-                roots.append(t)  # a sign change, or where the argument begins to have a value
-            before, defined = now, True
+                return None
+
+        for i in range(len(branches)):
+            before, before_t, defined = None, None, False
+            for t in grid:
+                now = sign(i, t)
+                if now is None:
+                    if defined:
+                        roots.append(t)  # where the kink's argument ends (sqrt(x) - 0.3 at x < 0)
+                    before, defined = None, False
+                    continue
+                if before is None:
+                    roots.append(t)  # where the argument begins to have a value
+                elif now != before:  # a sign change: found by bisection (two 0.0007 apart are two)
+                    lo, hi = before_t, t
+                    for _ in range(40):
+                        mid = (lo + hi) / 2
+                        lo, hi = (mid, hi) if sign(i, mid) == before else (lo, mid)
+                    roots.append((lo + hi) / 2)
+                before, before_t, defined = now, t, True
+        roots = sorted(set(roots))
     points = []
     for a, b in zip(roots, roots[1:]):
         points += [{**base, s: a + (b - a) / 3}, {**base, s: a + 2 * (b - a) / 3}]
@@ -1139,6 +1187,7 @@ def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0) -> list[dict]:
 
 
 PATTERN_TRIES = 400  # points tried for the kinks' sign patterns not yet compared
+MAX_HYBRID_LINES = 6  # variables whose one-variable lines are met with the other patterns
 MAX_PATTERNS = 32  # of those, compared at most
 
 
@@ -1236,28 +1285,33 @@ class _Values:
         15 digits, which 10²⁰⁰ eˣ (x + 1) - 10²⁰⁰ eˣ x loses all of."""
         return {s: self.sp.Rational(v) if isinstance(v, float) else v for s, v in point.items()}
 
-    def exact(self, i: int, point: dict):
+    def exact(self, i: int, point: dict, negligible: float = 0.0):
         """Entry i at the exact point by SymPy to 30 digits (a SymPy Float, which may lie
         beyond floating point: e²⁰⁰⁰ˣ at x = 1), where floats may have lost the difference or
         made one (1 + e⁻⁴⁰ times e⁴⁰, less e⁴⁰, is 1, not 0), or overflowed or underflowed on
         the way; None where it has no real value there."""
         sp = self.sp
         try:
-            value = sp.N(self.exprs[i].xreplace(self._exact(point)), 30)
+            at = self.exprs[i].xreplace(self._exact(point))
+            value = sp.N(at, 30)
+            if _digitless(sp, value):  # 1 - 1/(1 + e⁻⁵⁶⁶): 0.e-165, no digit of the 30 asked for
+                if abs(value) <= negligible:  # below anything the comparison can see: 0 (no more
+                    return sp.Float(0, 30)  # precision finds a digit of an exact 0, at length)
+                value = sp.N(at, 30, maxn=MAX_PRECISION)
         except (TypeError, ValueError, ArithmeticError):
             return None
         if not value.is_number or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             return None
         re, im = value.as_real_imag()
-        if not isinstance(re, sp.Number) or not isinstance(im, sp.Number):
+        if not isinstance(re, sp.Number) or not isinstance(im, sp.Number) or _digitless(sp, re):
             return None
         if im != 0 and abs(im) > 1e-12 * min(1, abs(re)):  # min: beside a huge real part, 1.7i is no noise
             return None
         return sp.Float(re, 30)
 
-    def exact_rows(self, point: dict, cols: int):
+    def exact_rows(self, point: dict, cols: int, negligible: float = 0.0):
         """Every entry exactly (see exact), as rows; None where one has no value."""
-        flat = [self.exact(i, point) for i in range(len(self.fns))]
+        flat = [self.exact(i, point, negligible) for i in range(len(self.fns))]
         return None if any(v is None for v in flat) else _in_rows(flat, cols)
 
     def all(self, point: dict, floats_only: bool = False) -> list[float]:
@@ -1267,6 +1321,15 @@ class _Values:
     def rows(self, point: dict, cols: int, floats_only: bool = False) -> list[list[float]]:
         """The values of a matrix's entries, given row by row, as rows."""
         return _in_rows(self.all(point, floats_only), cols)
+
+
+MAX_PRECISION = 2000  # bits SymPy may work with where its first 30 digits came out with none
+
+
+def _digitless(sp, value) -> bool:
+    """A SymPy Float with next to no significant bits (0.e-165): SymPy's evaluation lost
+    them all to cancellation; it is no value, 0 or otherwise."""
+    return isinstance(value, sp.Float) and value._prec < 60 and value != 0
 
 
 def _in_rows(flat: list, cols: int) -> list[list]:

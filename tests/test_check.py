@@ -881,3 +881,29 @@ def test_a_given_definition_the_function_does_not_use_is_an_error():
     result = check_claim(Claim("t.mcalc", 1, "d/dx (x^2) = 2x given y = 3"))
     assert result.status == "error" and "does not use y" in result.message
     assert check_claim(Claim("t.mcalc", 1, "d/dx (u^2) = 2 sin(x) cos(x) given u = sin(x)")).status == "pass"
+
+
+@pytest.mark.parametrize("claim", [
+    # wrong only in a strip one variable's kinks bound, where another variable is on its other side
+    "d/dx (relu(x - 3) * relu(y)) = (x > 3.1)*relu(y)", "d/dx (relu(x - 3) * relu(y)) = (x > 2.9)*relu(y)",
+    "d/dx (max(0, x - 3) * max(0, y)) = (x > 3.01)*max(0, y)",
+    "d/dx (relu(x) * relu(y)) = (x>0)*relu(y) + (x > 3)*(x < 3.001)*(y>0)",
+    "d/dx (x^2*y) = 2*x*y + (x > 3)*(x < 3.1)*(y>0)",
+    # |u| of a function that is no polynomial: each branch scanned, crossings found by bisection
+    "d/dx (relu(abs(exp(x) - 3) - 0.001)) = exp(x)*sign(exp(x) - 3)",
+])
+def test_a_difference_in_a_strip_of_several_kinks_fails(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "fail", result.message
+
+
+@pytest.mark.parametrize("claim", [
+    "d/dx (relu(x - 3) * relu(y)) = (x > 3)*relu(y)",
+    "d/dx (relu(abs(exp(x) - 3) - 0.001)) = exp(x)*sign(exp(x) - 3)*(abs(exp(x) - 3) > 0.001)",
+    # SymPy's 30 digits of 1 - 1/(1 + e⁻⁵⁶⁶) came out as 0.e-165, no digit: taken as 1.1e-165, it failed
+    "d/dx (ln(1 + exp(x)) + relu(x + 500) + relu(-x - 700)) = 1 - 1/(1 + exp(x)) + (x > -500) - (x < -700)",
+    "d/dx (ln(1 + exp(x)) + relu(x + 500) + relu(-x - 700)) = 1 - sigmoid(-x) + (x > -500) - (x < -700)",
+])
+def test_the_same_right_claims_pass(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "pass", result.message

@@ -385,3 +385,22 @@ def test_a_case_bound_written_as_a_quotient_is_a_number(capsys):
     cases = "\\begin{cases} 2w & w \\geq 0.5 \\\\ 3w & w \\leq 1/2 \\end{cases}"
     assert run(["diff", cases, "--wrt", "w", "-s", "w", "--at", "w=0.5", "--format", "text"]) == 0
     assert "value at w=0.5: 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("expr", ["x/(1 > 2)", "x/sign(0)", "x/(y > y)", "x/(max(y,y) - y)",
+                                  "u = y - y; x/relu(u)"])
+def test_a_divisor_that_is_0_whatever_its_names_is_refused(expr, capsys):
+    """x/(1 > 2), x/sign(0), x/(y > y): their derivatives were printed as 1/(1 > 2) and the like."""
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
+    assert "no value anywhere" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expr", ["x/(y >= y)", "x/(1 < 2)", "x/(abs(y) - y)", "x/max(y, 1)", "u = y - y; x/sigmoid(u)"])
+def test_a_divisor_with_a_value_somewhere_is_read(expr):
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 0
+
+
+def test_zero_to_a_variable_power_has_derivative_zero(capsys):
+    """0^x printed 0^x ln(0), a value nowhere, where the derivative is 0 (for x > 0)."""
+    assert run(["diff", "0^x", "--wrt", "x", "--format", "text"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("∂y/∂x = 0    (1×1 scalar)")

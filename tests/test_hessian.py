@@ -224,3 +224,12 @@ def test_every_adjoint_the_combination_uses_is_defined_in_the_trace(capsys):
     assert run(["hessian", "det(Am2 + W@W')", "--wrt", "W", "-M", "W:m,n,Am2:m,m", "--format", "text"]) == 0
     out = capsys.readouterr().out
     assert "εδ₂(" in out and "εδ₂ = " in out
+
+
+def test_the_total_derivative_rule_defines_the_adjoints_step_4_starts_from(capsys):
+    """∂f/∂x = δu y opened step 4, with δu defined nowhere (the total-derivative rule's step 3)."""
+    from mcalc.cli import run
+
+    assert run(["diff", "u = x*y; v = sin(u) + u^2; v*u", "--wrt", "x,y", "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    assert "∂f/∂x = δu y" in out and "δu = " in out

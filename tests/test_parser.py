@@ -291,3 +291,36 @@ def test_a_superscript_in_parentheses_is_an_index_not_a_power(text):
     """W^{(2)}, a layer's weights in a paper, read as W squared."""
     with pytest.raises(ParseError, match="indexes"):
         parse(text)
+
+
+@pytest.mark.parametrize("text", ["x1.5", "x_1.5", "x_{1}.5", "W_{1}.5", "x₁.5", "α1.5", "\\mathbf{x}.5", "x'.5",
+                                  "x².5", "x^{2}.5"])
+def test_every_number_right_after_a_name_is_refused(text):
+    with pytest.raises(ParseError, match="right after a name"):
+        parse(text)
+
+
+@pytest.mark.parametrize("text, words", [("x_{1}_{2}", "second subscript"), ("e^x_1", "which"),
+                                         ("y^x_1", "which")])
+def test_ambiguous_subscripts_are_refused(text, words):
+    """x_{1}_{2} was x1 × _ × 2; e^x_1 was exp(x1), where TeX sets e₁ˣ."""
+    with pytest.raises(ParseError, match=words):
+        parse(text)
+
+
+def test_latex_cases_of_a_matrix_are_element_wise():
+    """The cases of a square matrix were a matrix product, X @ (X > 0)."""
+    from numeric import fd_jacobian, max_rel_error, random_values
+
+    d = mcalc.diff("sum(\\begin{cases} \\mathbf{X} & \\mathbf{X} > 0 \\\\ 0 & \\text{otherwise} \\end{cases})",
+                   wrt="X", matrices=["X:2,2"])
+    assert d.text == "(X > 0)^T"
+    values = random_values(d, 0)
+    assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
+
+
+def test_a_negative_latex_power_of_a_matrix_is_the_inverses_power():
+    from mcalc import verify
+
+    d = mcalc.diff("tr(\\mathbf{X}^{-2})", wrt="X", matrices=["X:n,n"])
+    assert verify.compare(d, d.resolve(parse_expr("-2*inv(X) @ inv(X) @ inv(X)"))).ok
