@@ -972,7 +972,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
     reason = None
     if across and first is not None and inst.kinks and (len(inst.kinks) > 1 or one_sided()):
         for line in range(LINES):  # another line, in another direction, where no kink or one was not crossed
-            crossing = _across_the_kinks(sp, inst, first, rng, line)
+            crossing = _across_the_kinks(sp, inst, first, rng, line, kink_values)
             for point in crossing:
                 checkpoint()
                 outcome = compare_at(point)
@@ -1005,7 +1005,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         tried = set(patterns)
         budget = MAX_PATTERNS
         for line in range(1, min(len(inst.symbols), MAX_HYBRID_LINES) + 1):
-            for point in _across_the_kinks(sp, inst, first, rng, line):
+            for point in _across_the_kinks(sp, inst, first, rng, line, kink_values, HYBRID_STEPS, _HYBRID_LINE):
                 moved = {s: v for s, v in point.items() if v != first[s]}
                 for rep in list(representatives.values()):
                     hybrid = {**rep, **moved}
@@ -1132,7 +1132,11 @@ _LINE = sorted({0.0, *(sign * 10 ** (k / 4) for k in range(-8, 9) for sign in (-
                 *(sign * 10 ** (k / 2) for k in range(5, 33) for sign in (-1, 1))})
 
 
-def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0) -> list[dict]:
+_HYBRID_LINE = _LINE[::2]  # each kink's own crossings are found on a coarser grid as well
+
+
+def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0, kinks=None, steps: int = 40,
+                      grid: list[float] = _LINE) -> list[dict]:
     """Points on a line through ``base`` in a random direction, two in each piece
     between the places where it crosses a kink (found on a grid, then by bisection).
     Line 0 moves every coordinate; each later one the coordinates of one variable
@@ -1145,7 +1149,7 @@ def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0) -> list[dict]:
     def at(t: float) -> dict:
         return {s: v + t * direction[s] for s, v in base.items()}
 
-    kinks = _Values(sp, inst.kinks)
+    kinks = kinks or _Values(sp, inst.kinks)  # made once a comparison: making it compiles every kink
 
     def signs(t: float, only: int | None = None):
         point = at(t)
@@ -1158,7 +1162,7 @@ def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0) -> list[dict]:
 
     crossings = []
     before_t, before = None, None
-    for t in _LINE:
+    for t in grid:
         now = signs(t)
         if now is None:
             before_t, before = None, None
@@ -1167,7 +1171,7 @@ def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0) -> list[dict]:
             if now[i] == before[i]:
                 continue
             lo, hi = before_t, t  # each kink on its own: two close together are two crossings
-            for _ in range(40):  # the bracket to a trillionth of the grid's step
+            for _ in range(steps):  # the bracket to a trillionth of the grid's step (40 steps)
                 mid = (lo + hi) / 2
                 side = signs(mid, i)
                 if side is None:
@@ -1188,6 +1192,7 @@ def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0) -> list[dict]:
 
 PATTERN_TRIES = 400  # points tried for the kinks' sign patterns not yet compared
 MAX_HYBRID_LINES = 6  # variables whose one-variable lines are met with the other patterns
+HYBRID_STEPS = 24  # bisection steps on those lines: a crossing to a ten-millionth of the grid's step
 MAX_PATTERNS = 32  # of those, compared at most
 
 
