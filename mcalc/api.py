@@ -700,14 +700,14 @@ def _exact(node: A.Node) -> Fraction | None:
         v = _exact(node.arg)
         return None if v is None else -v
     if t in (A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Compare):
-        a, b = _exact(node.left), _exact(node.right)
+        if (t is A.Compare or t is A.Sub) and _unwrapped(node.left) == _unwrapped(node.right):
+            return Fraction(int(node.op in (">=", "<="))) if t is A.Compare else Fraction(0)  # y > y; max(y, y) - y
+        a = _exact(node.left)
+        if a is None and t is not A.Mul:  # no value to find on the right (x^x^…^x: once a level, not k)
+            return None
+        b = _exact(node.right)
         if t is A.Mul and (a == 0 or b == 0):
             return Fraction(0)  # 0·y: 0 wherever y has a value
-        same = _unwrapped(node.left) == _unwrapped(node.right)
-        if t is A.Compare and same:
-            return Fraction(int(node.op in (">=", "<=")))  # y > y: 0, y >= y: 1
-        if t is A.Sub and same:
-            return Fraction(0)  # max(y, y) - y
         if a is None or b is None:
             return None
         if t is A.Compare:

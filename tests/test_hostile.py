@@ -193,3 +193,23 @@ def test_kink_convention_is_applied_and_stated(capsys):
         data = json.loads(capsys.readouterr().out)
         assert data["value"] == [[0.0]], expr
         assert any("kink" in note for note in data["notes"]), expr
+
+
+def test_a_tower_of_powers_is_judged_for_a_value_in_linear_steps(monkeypatch):
+    """x^x^…^x: the exact value of each power's exponent was looked for all the way down (k²)."""
+    from mcalc import api
+    from mcalc.parser import parse
+
+    exact, calls = api._exact, []
+
+    def counted(node):
+        calls.append(node)
+        return exact(node)
+
+    monkeypatch.setattr(api, "_exact", counted)
+    counts = []
+    for k in (200, 800):
+        calls.clear()
+        api._has_a_value(parse("x^" * k + "x"), None)
+        counts.append(len(calls))
+    assert counts[1] <= 4 * counts[0] + 10, counts
