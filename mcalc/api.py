@@ -713,6 +713,11 @@ def _exact(node: A.Node) -> Fraction | None:
         if t is A.Compare:
             return Fraction(int({">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[node.op]))
         return A.rational(type(node)(A.Num(a), A.Num(b)))
+    if t is A.Call and node.fn in ("sum", "mean") and len(node.args) == 1:
+        return Fraction(0) if _exact(node.args[0]) == 0 else None  # sum(y - y): sum(zeros)
+    if t is A.Call and node.fn == "tr" and len(node.args) == 1 and type(node.args[0]) is A.Identity \
+            and isinstance(node.args[0].dim, int):
+        return Fraction(node.args[0].dim)  # tr(I(3)) - 3
     if t is A.Call and node.fn in ("sign", "abs", "relu", "max", "min") and node.args:
         values = [_exact(a) for a in node.args]
         if node.fn in ("max", "min") and len(node.args) == 2 and node.args[0] == node.args[1]:

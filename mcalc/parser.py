@@ -1086,6 +1086,12 @@ def _typeset(text: str) -> str:
         text = text.replace("−", "-")
     if "_" in text and "^" in text:
         text = _NORM_POWER_FIRST.sub(lambda m: m.group(1) + m.group(3) + m.group(2), text)
+        for m in _NAME_POWER_FIRST.finditer(text):
+            if re.match(r"[A-Za-z0-9.{(\u0370-\u03ff]", text[m.end():m.end() + 1]):
+                start = text.rfind("\n", 0, m.start()) + 1
+                raise ParseError(f"{m.group(0)}{text[m.end()]}…: after a power, TeX takes one character for the "
+                                 f"subscript and sets the rest beside it; write the subscript first, in braces: "
+                                 f"x_{{10}}^2", m.end() - start + 1, text.count("\n", 0, m.start()) + 1)
         text = _NAME_POWER_FIRST.sub(lambda m: m.group(2) + m.group(1), text)
     return text
 

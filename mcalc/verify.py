@@ -987,7 +987,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 if len(kink.free_symbols) != 1:
                     return Verdict("inconclusive", reason=f"the kink where {kink} = 0 was met on one side "
                                    f"only: the answer holds on that side", sizes=dict(inst.sizes))
-                for point in _along_one_variable(sp, kink, first):
+                others = [k for k in inst.kinks if k is not kink and k.free_symbols == kink.free_symbols]
+                for point in _along_one_variable(sp, kink, first, others):
                     checkpoint()
                     outcome = compare_at(point)
                     if isinstance(outcome, Verdict):
@@ -995,7 +996,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 if len(side) < 2:  # max(tanh(x), -2): its argument keeps one sign
                     reason = f"{kink} kept one sign: taken as no kink"
     if across and first is not None and len(inst.kinks) > 1:  # the pieces several kinks bound together
-        for point in _unseen_patterns(rng, inst, kink_values, patterns, margin):
+        for point in [*_polynomial_pieces(sp, inst, first),
+                      *_unseen_patterns(rng, inst, kink_values, patterns, margin)]:
             checkpoint()
             outcome = compare_at(point)
             if isinstance(outcome, Verdict):
@@ -1048,39 +1050,82 @@ def _errors(want, have, exact: float | None = None, differences: bool = False) -
     relative for tiny values too (1e-12x claimed as 0 is wrong everywhere; over
     1 + |w| it passed).  In floats the floor is 10⁻⁶ × the Jacobian's largest |w|,
     so that rounding in an entry that is 0 beside large ones is no difference; in
-    SymPy's 30 digits it is 10⁻²⁰ × the larger of that and the function's own size
-    there (``exact``), so that a derivative that is 0 (of sum(softmax(z)), which is
-    1 whatever z) agrees with its rounding, and 1e-30x claimed as 0 still does not.
+    SymPy's 30 digits it is 10⁻²⁰ × that (``exact``): a derivative that is 0 (of
+    sum(softmax(z)), which is 1 whatever z) comes out of SymPy with no digit, and is
+    0 there already (_Values.exact), and an added constant (1e40 + relu(x)) hides no
+    difference of the derivative's, as the function's size in the floor let it.
     Against central differences, whose rounding grows with the function's size:
     over 1 + |w|."""
     pairs = [(w, h) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
     if differences:
         return [abs(w - h) / (1 + abs(w)) for w, h in pairs]
     scale = max((abs(w) for w, _ in pairs), default=0)
-    if exact is not None:
-        floor = EXACT_FLOOR * max(scale, exact if math.isfinite(exact) else 0) + 1e-300
+    if exact is not None:  # (a 0 SymPy gives no digit of, beside the function's size, is 0 already: exact())
+        floor = EXACT_FLOOR * scale + 1e-300
     else:
         floor = ERROR_FLOOR * scale + 1e-300
     return [abs(w - h) / (abs(w) + abs(h) + floor) for w, h in pairs]
 
 
-def _along_one_variable(sp, kink, base: dict) -> list[dict]:
+def _along_one_variable(sp, kink, base: dict, others=()) -> list[dict]:
     """Points on both sides of every place where a kink of one variable changes sign,
     and between them: its real roots where it is a polynomial ((x - 5)² - 0.01, whose
     sign changes lie closer together than a line's steps), else a fine scan from -100
-    to 100 (0.005 apart) and the line's coarse steps beyond."""
+    to 100 (0.005 apart) and the line's coarse steps beyond.  The pieces are split
+    at the roots of ``others``, the other kinks of that variable, too: the claim may
+    change between them (sign(x) + sign(x - 0.01) for the derivative of
+    max(|x| + |x - 0.01|, 0.0105), wrong only on (-0.00025, 0))."""
     (s,) = kink.free_symbols
+    return _pieces(sorted({r for k in (kink, *others) for r in _roots_along(sp, k, s, base)}), base, s)
+
+
+def _pieces(roots: list[float], base: dict, s) -> list[dict]:
+    """Two points in every piece between the roots along s, and one beyond each end."""
+    points = []
+    for a, b in zip(roots, roots[1:]):
+        points += [{**base, s: a + (b - a) / 3}, {**base, s: a + 2 * (b - a) / 3}]
+    for r in roots[:1]:
+        points.append({**base, s: r - max(1.0, abs(r))})
+    for r in roots[-1:]:
+        points.append({**base, s: r + max(1.0, abs(r))})
+    return points[:4 * MAX_POINTS]
+
+
+def _polynomial_pieces(sp, inst, base: dict) -> list[dict]:
+    """For each variable two or more kinks of its own share (|x| + |x - 0.01| - 0.0105,
+    x, x - 0.01), the pieces between all their real roots, where each (|u| as ±u) is
+    a polynomial: a line's grid steps over a kink that turns twice in one step."""
+    by_symbol: dict = {}
+    for kink in inst.kinks:
+        if len(kink.free_symbols) == 1:
+            by_symbol.setdefault(next(iter(kink.free_symbols)), []).append(kink)
+    points = []
+    for s, kinks in sorted(by_symbol.items(), key=lambda sk: str(sk[0])):
+        if len(kinks) > 1:
+            roots = {r for k in kinks for r in _roots_along(sp, k, s, base, scan=False)}
+            points += _pieces(sorted(roots), base, s)
+    return points
+
+
+def _roots_along(sp, kink, s, base: dict, scan: bool = True) -> list[float]:
+    """Where the kink changes sign along s (see _along_one_variable); without ``scan``,
+    only where it is a polynomial (else none)."""
     roots: list[float] = []
+    allowed = scan
     # |u| as u and as -u in turn (|x - 7.77| - 0.001 changes sign twice, 0.002 apart): a superset
+    # (and max(a, b) as a and as b: relu(x - 3) + relu(3.01 - x) - 0.0105 is a polynomial in each piece)
     branches = [kink]
-    for a in sorted(kink.atoms(sp.Abs), key=str)[:3]:
-        branches = [b.xreplace({a: sign * a.args[0]}) for b in branches for sign in (1, -1)]
+    for a in sorted(kink.atoms(sp.Abs, sp.Max, sp.Min), key=str)[:4]:
+        options = [sign * a.args[0] for sign in (1, -1)] if isinstance(a, sp.Abs) else list(a.args)
+        branches = [b.xreplace({a: o}) for b in branches for o in options]
     try:
         polys = [sp.Poly(b, s) for b in branches]
         scan = any(poly.degree() > 8 for poly in polys)
         roots = [] if scan else sorted({float(r) for poly in polys for r in poly.real_roots()})
     except (sp.PolynomialError, ValueError, TypeError, NotImplementedError):
         scan = True
+    if scan and not allowed:
+        return []
     if scan:  # each branch scanned (|eˣ - 3| - 0.001: eˣ - 3 ∓ 0.001 each change sign once)
         values = _Values(sp, branches)
         grid = [k * 0.005 for k in range(-20000, 20001)] + [t for t in _LINE if abs(t) > 100]
@@ -1110,14 +1155,7 @@ def _along_one_variable(sp, kink, base: dict) -> list[dict]:
                     roots.append((lo + hi) / 2)
                 before, before_t, defined = now, t, True
         roots = sorted(set(roots))
-    points = []
-    for a, b in zip(roots, roots[1:]):
-        points += [{**base, s: a + (b - a) / 3}, {**base, s: a + 2 * (b - a) / 3}]
-    for r in roots[:1]:
-        points.append({**base, s: r - max(1.0, abs(r))})
-    for r in roots[-1:]:
-        points.append({**base, s: r + max(1.0, abs(r))})
-    return points[:4 * MAX_POINTS]
+    return roots
 
 
 def _one_signed(kink) -> bool:

@@ -404,3 +404,9 @@ def test_zero_to_a_variable_power_has_derivative_zero(capsys):
     """0^x printed 0^x ln(0), a value nowhere, where the derivative is 0 (for x > 0)."""
     assert run(["diff", "0^x", "--wrt", "x", "--format", "text"]) == 0
     assert capsys.readouterr().out.rstrip().endswith("∂y/∂x = 0    (1×1 scalar)")
+
+
+@pytest.mark.parametrize("expr", ["x/(sum(y - y))", "x/(tr(I(3)) - 3)"])
+def test_a_sum_of_zeros_or_a_trace_of_a_sized_identity_is_a_number(expr, capsys):
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
+    assert "no value anywhere" in capsys.readouterr().err

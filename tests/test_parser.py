@@ -324,3 +324,10 @@ def test_a_negative_latex_power_of_a_matrix_is_the_inverses_power():
 
     d = mcalc.diff("tr(\\mathbf{X}^{-2})", wrt="X", matrices=["X:n,n"])
     assert verify.compare(d, d.resolve(parse_expr("-2*inv(X) @ inv(X) @ inv(X)"))).ok
+
+
+@pytest.mark.parametrize("text", ["x^2_10", "x^3_12", "x^2_{1}0", "x^2_1.5"])
+def test_characters_after_a_subscript_that_follows_a_power_are_refused(text):
+    """x^2_10 was read as x₁²⁰ (the 0 glued onto the power once the subscript moved before it)."""
+    with pytest.raises(ParseError, match="subscript first"):
+        parse(text)
