@@ -1087,11 +1087,14 @@ def _typeset(text: str) -> str:
     if "_" in text and "^" in text:
         text = _NORM_POWER_FIRST.sub(lambda m: m.group(1) + m.group(3) + m.group(2), text)
         for m in _NAME_POWER_FIRST.finditer(text):
-            if re.match(r"[A-Za-z0-9.{(\u0370-\u03ff]", text[m.end():m.end() + 1]):
+            braced = m.group(1).rstrip().endswith("}") and m.group(2).endswith("}")  # x^{2}_{1}2: x₁² 2, plainly
+            if not braced and re.match(r"[0-9.]", text[m.end():m.end() + 1]) and not text[m.end():].startswith(".\n") and \
+                    text[m.end():].rstrip() != ".":  # x^2_10: a number glued on; x^2_1. ends a sentence
                 start = text.rfind("\n", 0, m.start()) + 1
-                raise ParseError(f"{m.group(0)}{text[m.end()]}…: after a power, TeX takes one character for the "
-                                 f"subscript and sets the rest beside it; write the subscript first, in braces: "
-                                 f"x_{{10}}^2", m.end() - start + 1, text.count("\n", 0, m.start()) + 1)
+                raise ParseError(f"{m.group(0)}{text[m.end()]}…: a number right after a subscript that follows a "
+                                 f"power (TeX takes one character for the subscript and sets the rest beside it); "
+                                 f"write the subscript first, in braces, x_{{10}}^2, or the number apart",
+                                 m.end() - start + 1, text.count("\n", 0, m.start()) + 1)
         text = _NAME_POWER_FIRST.sub(lambda m: m.group(2) + m.group(1), text)
     return text
 

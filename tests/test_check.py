@@ -930,3 +930,15 @@ def test_wrong_claims_beside_a_large_constant_or_in_a_narrow_piece_fail(claim):
 def test_right_claims_beside_a_large_constant_or_with_narrow_pieces_pass(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == "pass", result.message
+
+
+@pytest.mark.parametrize("claim", [
+    # SymPy's 30 digits of the reference had none (0.e-163) beside a claim with them (2.1e-195)
+    "d/dy (x^2 + 2*sigmoid(600*y) + relu(x)) = 300*(1 - tanh(300*y)^2)",
+    "d/dy (x^2 + tanh(300*y) + relu(x)) = 1200*sigmoid(600*y)*sigmoid(-600*y)",
+    "d2/dy2 (x^2 + tanh(300*y) + relu(x)) = -720000*tanh(300*y)*sigmoid(600*y)*sigmoid(-600*y)",
+    "d/dx (1e40 + x*(1 - 1/(1 + exp(-566))) + relu(y)) = exp(-566)/(1 + exp(-566))",
+])
+def test_a_tiny_derivative_sympy_first_gives_no_digit_of_passes_when_right(claim):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "pass", result.message

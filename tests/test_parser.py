@@ -329,5 +329,14 @@ def test_a_negative_latex_power_of_a_matrix_is_the_inverses_power():
 @pytest.mark.parametrize("text", ["x^2_10", "x^3_12", "x^2_{1}0", "x^2_1.5"])
 def test_characters_after_a_subscript_that_follows_a_power_are_refused(text):
     """x^2_10 was read as x₁²⁰ (the 0 glued onto the power once the subscript moved before it)."""
-    with pytest.raises(ParseError, match="subscript first"):
+    with pytest.raises(ParseError, match="a number right after a subscript"):
         parse(text)
+
+
+@pytest.mark.parametrize("text, plain", [
+    ("x^{2}_{1}(x_1+1)", "x_1^2 (x_1 + 1)"), ("x^2_1(x_1+1)", "x_1^2 (x_1 + 1)"), ("x^2_1x_2", "x_1^2 x_2"),
+    ("x^{2}_{1}2", "x_1^2 * 2"), ("x^2_1.", "x_1^2"),
+])
+def test_what_follows_a_subscript_after_a_power_is_read_as_tex_sets_it(text, plain):
+    """Refused for a while: only a number glued to an unbraced subscript or power is ambiguous."""
+    assert mcalc.diff(text, wrt="x_1").program.body == mcalc.diff(plain, wrt="x_1").program.body
