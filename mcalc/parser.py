@@ -1023,6 +1023,8 @@ def _check_limits(text: str) -> None:
 _NORM_POWER_FIRST = re.compile(r"(‖|\\\||\\rVert)(\^\s*(?:\{[^{}]*\}|[0-9]))(_(?:\{(?:[^{}]|\{[^{}]*\})*\}|[A-Za-z0-9]))")
 
 
+# {x}_{1}, {x}_1: a name in braces with its subscript after them (not \mathbf{x}_{1}: a command's braces)
+_BRACED_BASE = re.compile(r"(?<![A-Za-z\\}^_])\{([A-Za-z\u0370-\u03ff])\}_(\{[^{}]*\}|[A-Za-z0-9])")
 # x^2_1, x^{2}_{1}, \mathbf{x}^{2}_{i}: the subscript, written after the power (LaTeX sets both alike), first
 _NAME_POWER_FIRST = re.compile(r"(?<=[A-Za-z0-9}])(?<![0-9][0-9])(\^\s*(?:\{[^{}]*\}|[0-9]))(_(?:\{[^{}]*\}|[A-Za-z0-9]))")
 
@@ -1084,6 +1086,8 @@ def _typeset(text: str) -> str:
     subscript written after a power (‖X‖^2_F, x^2_1) stands before it (‖X‖_F^2, x_1^2)."""
     if "−" in text:
         text = text.replace("−", "-")
+    if "{" in text and "_" in text:  # {x}_{1}: x_{1}, its braces a space each side (the columns stay)
+        text = _BRACED_BASE.sub(lambda m: f" {m.group(1)}_{m.group(2)} ", text)
     if "_" in text and "^" in text:
         text = _NORM_POWER_FIRST.sub(lambda m: m.group(1) + m.group(3) + m.group(2), text)
         for m in _NAME_POWER_FIRST.finditer(text):

@@ -340,3 +340,10 @@ def test_characters_after_a_subscript_that_follows_a_power_are_refused(text):
 def test_what_follows_a_subscript_after_a_power_is_read_as_tex_sets_it(text, plain):
     """Refused for a while: only a number glued to an unbraced subscript or power is ambiguous."""
     assert mcalc.diff(text, wrt="x_1").program.body == mcalc.diff(plain, wrt="x_1").program.body
+
+
+@pytest.mark.parametrize("text, plain", [("{x}_{1}^2", "x_1^2"), ("{x}_1 + x", "x_1 + x"), ("2{x}_{1}", "2 x_1")])
+def test_a_braced_name_with_its_subscript_after_the_braces(text, plain):
+    """{x}_{1} was x times a name _ times 1."""
+    assert mcalc.diff(text, wrt="x_1").program.body == mcalc.diff(plain, wrt="x_1").program.body
+    assert parse_expr("\\mathbf{x}_{1}") == parse_expr("\\mathbf{x}_{1}")  # a command's braces stay
