@@ -691,6 +691,7 @@ def _has_a_value(program: A.Program, typing) -> None:
 def _exact(node: A.Node) -> Fraction | None:
     """node's exact value where it is a number whatever its names (1 > 2, sign(0), y > y,
     max(y, y) - y, 0·y), else None."""
+    node = _unwrapped(node)
     t = type(node)
     if t is A.Num:
         return node.value
@@ -720,8 +721,6 @@ def _exact(node: A.Node) -> Fraction | None:
         return Fraction(node.args[0].dim)  # tr(I(3)) - 3
     if t is A.Call and node.fn in ("sign", "abs", "relu", "max", "min") and node.args:
         values = [_exact(a) for a in node.args]
-        if node.fn in ("max", "min") and len(node.args) == 2 and node.args[0] == node.args[1]:
-            return values[0]  # max(y, y) is y
         if any(v is None for v in values):
             return None
         v = values[0]

@@ -293,6 +293,9 @@ class Index(Node):
         return Index(children[0], self.index, pos=self.pos)
 
 
+NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}  # where (a > b) fails, (a <= b) holds
+
+
 class Compare(Node):
     """(a > b): 1 where true, else 0, element-wise."""
 

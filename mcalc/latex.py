@@ -53,7 +53,6 @@ def latex_name(name: str, bold: bool = False) -> str:
     return body + (f"_{{{digits}}}" if digits else "")
 
 
-_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 
 
 def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare] | None:
@@ -84,7 +83,7 @@ def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare
     value = without(node)
     s = shape(node)
     zero = A.ZERO if s.is_scalar else A.Zero(s.rows, s.cols)
-    return value, cond, zero, A.Compare(_NEGATED[cond.op], cond.left, cond.right)
+    return value, cond, zero, A.Compare(A.NEGATED[cond.op], cond.left, cond.right)
 
 
 class LatexPrinter(JuxtaposingPrinter):

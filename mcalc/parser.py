@@ -479,7 +479,7 @@ def _make_transformer():
                 conditions = [c for _, c in compared]
                 if len(conditions) == 1:
                     c = conditions[0]
-                    condition = A.Compare(_COMPLEMENT[c.op], c.left, c.right, pos=mark.pos)
+                    condition = A.Compare(A.NEGATED[c.op], c.left, c.right, pos=mark.pos)
                 else:
                     total = conditions[0]
                     for c in conditions[1:]:
@@ -1035,11 +1035,15 @@ _LAYER_INDEX = re.compile(r"\^\s*\{\s*\(\s*[0-9A-Za-z]+\s*\)\s*\}")
 _AMBIGUOUS_SUBSCRIPT = re.compile(r"_\s*\{[^{}]*\}\s*_|\^\s*[A-Za-z\u0370-\u03ff]_")
 
 
+def _place(text: str, index: int) -> tuple[int, int]:
+    """The 1-based column and line of text[index]."""
+    return index - text.rfind("\n", 0, index), text.count("\n", 0, index) + 1
+
+
 def _no_ambiguous_subscript(text: str) -> None:
     m = _AMBIGUOUS_SUBSCRIPT.search(text)
     if m:
-        start = text.rfind("\n", 0, m.start()) + 1
-        column, line = m.end() - start, text.count("\n", 0, m.start()) + 1
+        column, line = _place(text, m.end() - 1)
         if m.group(0).startswith("_"):
             raise ParseError("a second subscript (x_{1}_{2}), which TeX refuses too: write x_{12} or x_{1,2}",
                              column, line)
@@ -1051,16 +1055,13 @@ def _no_layer_index(text: str) -> None:
     """W^{(2)}: papers index layers so, and a power it is not (it read as W squared)."""
     m = _LAYER_INDEX.search(text)
     if m:
-        start = text.rfind("\n", 0, m.start()) + 1
         raise ParseError(f"{m.group(0).strip()}: a superscript in parentheses indexes (a layer's W^{{(2)}}), it is no "
-                         f"power: name it W2, W_{{2}}; a power is written without them", m.start() - start + 1,
-                         text.count("\n", 0, m.start()) + 1)
+                         f"power: name it W2, W_{{2}}; a power is written without them", *_place(text, m.start()))
 
 
 # a "." before a digit, after anything but a number's own digits, a space or an operator: x.5, x1.5,
 # x_{1}.5, x₁.5, x².5, x'.5 (a run of name characters before it that starts with a letter is a name)
-_NAME_DOT_NUMBER = re.compile(r"(?:(?<=[)\]}'\u00b2\u00b3\u00b9\u1d40\u2070-\u209f])|(?<=[A-Za-z_\u0370-\u03ff])"
-                              r"|(?<=[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]))\.(?=[0-9])"
+_NAME_DOT_NUMBER = re.compile(r"(?:(?<=[)\]}'\u00b2\u00b3\u00b9\u1d40\u2070-\u209f])|(?<=[A-Za-z_\u0370-\u03ff]))\.(?=[0-9])"
                               r"|(?<=[A-Za-z_\u0370-\u03ff][0-9])[0-9]*\.(?=[0-9])")
 _NUMBER_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])[0-9][0-9.]*(?=_)|[)\]](?=_)")
 
@@ -1073,11 +1074,9 @@ def _no_name_dot_number(text: str) -> None:
                              (_NUMBER_UNDERSCORE, "an underscore right after a number or a bracket (1_000, 2_x, "
                               "norm(W)_F): write 1000, the product apart, 2 x, or the norm ‖W‖_F")):
         for m in pattern.finditer(text):
-            start = text.rfind("\n", 0, m.start()) + 1
-            if "#" in text[start:m.start()]:
+            if "#" in text[text.rfind("\n", 0, m.start()) + 1:m.start()]:
                 continue  # in a comment
-            raise ParseError(message, m.end() - start + (pattern is not _NAME_DOT_NUMBER),
-                             text.count("\n", 0, m.start()) + 1)
+            raise ParseError(message, *_place(text, m.end() - (pattern is _NAME_DOT_NUMBER)))
 
 
 def _typeset(text: str) -> str:
@@ -1094,11 +1093,10 @@ def _typeset(text: str) -> str:
             braced = m.group(1).rstrip().endswith("}") and m.group(2).endswith("}")  # x^{2}_{1}2: x₁² 2, plainly
             if not braced and re.match(r"[0-9.]", text[m.end():m.end() + 1]) and not text[m.end():].startswith(".\n") and \
                     text[m.end():].rstrip() != ".":  # x^2_10: a number glued on; x^2_1. ends a sentence
-                start = text.rfind("\n", 0, m.start()) + 1
                 raise ParseError(f"{m.group(0)}{text[m.end()]}…: a number right after a subscript that follows a "
                                  f"power (TeX takes one character for the subscript and sets the rest beside it); "
                                  f"write the subscript first, in braces, x_{{10}}^2, or the number apart",
-                                 m.end() - start + 1, text.count("\n", 0, m.start()) + 1)
+                                 *_place(text, m.end()))
         text = _NAME_POWER_FIRST.sub(lambda m: m.group(2) + m.group(1), text)
     return text
 
@@ -1214,7 +1212,6 @@ def _interval(condition: A.Compare):
 
 
 OTHERWISE = "\\otherwise"  # no name a user can write: \\text{otherwise}, until its cases replace it
-_COMPLEMENT = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 
 
 def _strict(c: A.Compare) -> A.Compare:
@@ -1247,8 +1244,7 @@ def _function_without_parentheses(text: str, token) -> None:
     if m is None:
         return
     fn, power = m.group(1), m.group(2)
-    line = text.count("\n", 0, m.start()) + 1
-    column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    column, line = _place(text, m.start())
     if re.match(r"\^\s*(\{\s*-\s*1\s*\}|-\s*1)", power or text[start:]) and fn in ("sin", "cos", "tan"):
         raise ParseError(f"\\{fn}^{{-1}}: for the inverse function write \\arc{fn}(x); for 1/{fn} write "
                          f"\\{fn}(x)^{{-1}}", column, line)  # not \\{fn}(x)^{-1}, which would be 1/{fn}

@@ -743,7 +743,7 @@ def _matrix_power(ch, node: A.Call):
     if isinstance(s, Flex) or not s.is_matrix:
         return s
     exponent, base = node.args[1], node.args[0]
-    x = unicode_base(base)
+    x = base.name if type(base) is A.Var else "X"  # as the message names it
     if type(exponent) is not A.Num or exponent.value.denominator != 1 or exponent.value == 0:
         raise ShapeError(f"{x}^{{k}} of a matrix in LaTeX is its matrix power, which mcalc takes for a whole k "
                          f"other than 0 ({x}^{{-1}} is the inverse); the element-wise power is {x}^{{\\circ k}}",
@@ -757,9 +757,6 @@ def _matrix_power(ch, node: A.Call):
                          f"element-wise power is {x}^{{\\circ {k}}}", node.pos)
     return s
 
-
-def unicode_base(node: A.Node) -> str:
-    return node.name if type(node) is A.Var else "X"
 
 
 _CALLS = {"mpow": _matrix_power, "sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,

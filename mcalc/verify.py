@@ -33,8 +33,8 @@ OTHER_SIZES = {"n": 2, "N": 5, "m": 4, "k": 7, "p": 9, "q": 8, "r": 11}
 POINTS = 3
 NEAR_ZERO = (0.02, 0.003)  # scales of two more points, each coordinate times the scale
 LINES = 4  # lines across the kinks at most (one may cross none: w·x + b along a line is a parabola)
-FAR = (3.0, 3.0)
-DOMAIN_SCALES = (0.03, 4.0, 16.0, 0.0005)  # where the function has no value at the first points  # and of two farther out (|x| 1.5 to 4.5): asin(sin(x)) turns back at π/2
+FAR = (3.0, 3.0)  # and of two farther out (|x| 1.5 to 4.5): asin(sin(x)) turns back at π/2
+DOMAIN_SCALES = (0.03, 4.0, 16.0, 0.0005)  # where the function has no value at the first points
 MAX_POINTS = 24  # piecewise answers: sample until every kink was seen on both sides
 MAX_SYMBOLIC_OPS = 80
 NODES_PER_OP = 10  # more than SymPy writes an operation with (five at most: a test holds it)
@@ -44,7 +44,7 @@ EXACT_MARGIN = 1e-9  # (x > 0.001) for max(x, 0)'s derivative differs only on (0
 DIFFERENCES_STEP = 1e-5  # central differences: truncation ~1e-10, rounding ~1e-11
 DIFFERENCES_TOLERANCE = 1e-5
 ERROR_FLOOR = 1e-6  # × the Jacobian's largest entry: below it an entry's error counts against that
-EXACT_FLOOR = 1e-20  # in SymPy's 30 digits, × the larger of that and the function's size there
+EXACT_FLOOR = 1e-20  # in SymPy's 30 digits, × the Jacobian's largest entry
 
 
 @dataclass
@@ -724,20 +724,13 @@ def _defined(inst, function: A.Node, point: dict) -> bool:
     """Whether the function, as mcalc reads it, has a value at the point: SymPy
     simplifies as it builds (exp(2ln(x)) is x², √x√x is x), so the derivative it
     finds has values where the function has none, which are no test of an answer."""
-    return _magnitude(inst, function, point) is not None
-
-
-def _magnitude(inst, function: A.Node, point: dict) -> float | None:
-    """The function's largest |entry| at the point as mcalc reads it (the scale its
-    derivative's rounding has: sum(softmax(z)) is 1, its derivative 0 give or take
-    10⁻¹⁷); None where it has no value, 0 where floats cannot tell."""
     try:
-        value = _as_mcalc_reads(inst, function, point)
+        _as_mcalc_reads(inst, function, point)
     except McalcError as e:
-        return 0.0 if "undefined" not in str(e) else None  # a size or name the instance lacks, an overflow
+        return "undefined" not in str(e)  # a size or name the instance lacks, an overflow: not a question of domain
     except (ValueError, ArithmeticError):
-        return None
-    return max(map(abs, value.data), default=0.0)
+        return False
+    return True
 
 
 def _no_value(inst, point: dict, want, points: int, why: str) -> Verdict:
@@ -875,8 +868,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if any(abs(k) < margin for k in kinks):
             skipped["kink"] += 1
             return None
-        size = 0.0 if function is None else _magnitude(inst, function, point)
-        if size is None:
+        if function is not None and not _defined(inst, function, point):
             skipped["no value"] += 1
             return None  # the function has no value here (SymPy's reference may)
         why = None
@@ -923,7 +915,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 have = None
             else:
                 have = [[_shown(v) for v in row] for row in exact_have]
-                errors = [float(e) for e in _errors(exact_want, exact_have, exact=size)]
+                errors = [float(e) for e in _errors(exact_want, exact_have, exact=True)]
                 limit = exact_tolerance
         if have is None:
             points += 1
@@ -1006,30 +998,27 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 return outcome
         # a strip one variable's kinks bound (3 < x < 3.1), met with the other variables' other sides
         # (y > 0): each piece along a line moving one variable, with the others from each pattern seen
-        tried = set(patterns)
-        budget = MAX_PATTERNS
-        for line in range(1, min(len(inst.symbols), MAX_HYBRID_LINES) + 1):
-            for point in _across_the_kinks(sp, inst, first, rng, line, kink_values, HYBRID_STEPS, _HYBRID_LINE):
-                moved = {s: v for s, v in point.items() if v != first[s]}
-                for rep in list(representatives.values()):
-                    hybrid = {**rep, **moved}
-                    try:
-                        kinks = kink_values.all(hybrid, True)
-                    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
-                        continue
-                    pattern = tuple([k > 0 for k in kinks])
-                    if pattern in tried or any(abs(k) < margin for k in kinks):
-                        continue
-                    tried.add(pattern)
-                    checkpoint()
-                    outcome = compare_at(hybrid)
-                    if isinstance(outcome, Verdict):
-                        return outcome
-                    budget -= 1
-                    if budget <= 0:
-                        break
-                if budget <= 0:
-                    break
+        def hybrids():  # lazily: the lines are made only while the budget lasts
+            for line in range(1, min(len(inst.symbols), MAX_HYBRID_LINES) + 1):
+                for point in _across_the_kinks(sp, inst, first, rng, line, kink_values, HYBRID_STEPS, _HYBRID_LINE):
+                    moved = {s: v for s, v in point.items() if v != first[s]}
+                    yield from ({**rep, **moved} for rep in list(representatives.values()))
+
+        tried, budget = set(patterns), MAX_PATTERNS
+        for hybrid in hybrids():
+            try:
+                kinks = kink_values.all(hybrid, True)
+            except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+                continue
+            pattern = tuple([k > 0 for k in kinks])
+            if pattern in tried or any(abs(k) < margin for k in kinks):
+                continue
+            tried.add(pattern)
+            checkpoint()
+            outcome = compare_at(hybrid)
+            if isinstance(outcome, Verdict):
+                return outcome
+            budget -= 1
             if budget <= 0:
                 break
     return Verdict("verified", "numeric", worst, points, reason=reason,
@@ -1047,14 +1036,14 @@ def _finite(rows) -> bool:
     return all(math.isfinite(v) for row in rows for v in row)
 
 
-def _errors(want, have, exact: float | None = None, differences: bool = False) -> list:
+def _errors(want, have, exact: bool = False, differences: bool = False) -> list:
     """Each entry's relative error, row by row: |w - h| over |w| + |h| + a floor,
     relative for tiny values too (1e-12x claimed as 0 is wrong everywhere; over
     1 + |w| it passed).  In floats the floor is 10⁻⁶ × the Jacobian's largest |w|,
     so that rounding in an entry that is 0 beside large ones is no difference; in
     SymPy's 30 digits it is 10⁻²⁰ × that (``exact``): a derivative that is 0 (of
     sum(softmax(z)), which is 1 whatever z) comes out of SymPy with no digit, and is
-    0 there already (_Values.exact), and an added constant (1e40 + relu(x)) hides no
+    0 there already (_settled), and an added constant (1e40 + relu(x)) hides no
     difference of the derivative's, as the function's size in the floor let it.
     Against central differences, whose rounding grows with the function's size:
     over 1 + |w|."""
@@ -1062,10 +1051,7 @@ def _errors(want, have, exact: float | None = None, differences: bool = False) -
     if differences:
         return [abs(w - h) / (1 + abs(w)) for w, h in pairs]
     scale = max((abs(w) for w, _ in pairs), default=0)
-    if exact is not None:  # (a 0 SymPy gives no digit of, beside the function's size, is 0 already: exact())
-        floor = EXACT_FLOOR * scale + 1e-300
-    else:
-        floor = ERROR_FLOOR * scale + 1e-300
+    floor = (EXACT_FLOOR if exact else ERROR_FLOOR) * scale + 1e-300
     return [abs(w - h) / (abs(w) + abs(h) + floor) for w, h in pairs]
 
 
@@ -1113,7 +1099,6 @@ def _roots_along(sp, kink, s, base: dict, scan: bool = True) -> list[float]:
     """Where the kink changes sign along s (see _along_one_variable); without ``scan``,
     only where it is a polynomial (else none)."""
     roots: list[float] = []
-    allowed = scan
     # |u| as u and as -u in turn (|x - 7.77| - 0.001 changes sign twice, 0.002 apart): a superset
     # (and max(a, b) as a and as b: relu(x - 3) + relu(3.01 - x) - 0.0105 is a polynomial in each piece)
     branches = [kink]
@@ -1122,13 +1107,13 @@ def _roots_along(sp, kink, s, base: dict, scan: bool = True) -> list[float]:
         branches = [b.xreplace({a: o}) for b in branches for o in options]
     try:
         polys = [sp.Poly(b, s) for b in branches]
-        scan = any(poly.degree() > 8 for poly in polys)
-        roots = [] if scan else sorted({float(r) for poly in polys for r in poly.real_roots()})
+        unsolved = any(poly.degree() > 8 for poly in polys)
+        roots = [] if unsolved else sorted({float(r) for poly in polys for r in poly.real_roots()})
     except (sp.PolynomialError, ValueError, TypeError, NotImplementedError):
-        scan = True
-    if scan and not allowed:
+        unsolved = True
+    if unsolved and not scan:
         return []
-    if scan:  # each branch scanned (|eˣ - 3| - 0.001: eˣ - 3 ∓ 0.001 each change sign once)
+    if unsolved:  # each branch scanned (|eˣ - 3| - 0.001: eˣ - 3 ∓ 0.001 each change sign once)
         values = _Values(sp, branches)
         grid = [k * 0.005 for k in range(-20000, 20001)] + [t for t in _LINE if abs(t) > 100]
         grid.sort()

@@ -533,8 +533,21 @@ def test_the_same_functions_right_derivatives_pass(claim):
     "d/dx (x^2) = 2x + (x > 1e10)", "d/dx (max(0,x)^2) = 2max(0,x)*1.0000000001",
     # a kink of |u| changes sign twice, closer together than a scan's steps
     "d/dx (x^2) = 2x + (abs(x - 7.77) < 1e-3)", "d/dx (x^2) = 2x + (abs(abs(x) - 7.77) < 1e-3)",
+    # wrong only in a strip one variable's kinks bound, where another variable is on its other side
+    "d/dx (relu(x - 3) * relu(y)) = (x > 3.1)*relu(y)", "d/dx (relu(x - 3) * relu(y)) = (x > 2.9)*relu(y)",
+    "d/dx (max(0, x - 3) * max(0, y)) = (x > 3.01)*max(0, y)",
+    "d/dx (relu(x) * relu(y)) = (x>0)*relu(y) + (x > 3)*(x < 3.001)*(y>0)",
+    "d/dx (x^2*y) = 2*x*y + (x > 3)*(x < 3.1)*(y>0)",
+    # |u| of a function that is no polynomial: each branch scanned, crossings found by bisection
+    "d/dx (relu(abs(exp(x) - 3) - 0.001)) = exp(x)*sign(exp(x) - 3)",
+    # an added constant hid the derivative: the floor in SymPy's digits followed the function's size
+    "d/dx (1e40 + relu(x)) = 0", "d/dx (1e40 + relu(x)) = 5*(x > 0)", "d/dx (1e40*y + relu(x)) = 0",
+    "d/dx (exp(100) + relu(x)*y) = 0", "d/dx (1e40 + x^2 + relu(x)) = 2*x",
+    # pieces a line's grid steps over: a kink that turns twice within one step, split by the others' roots
+    "d/dx (max(abs(x) + abs(x - 0.01), 0.0105)) = sign(x) + sign(x - 0.01)",
+    "d/dx (max(relu(x - 3) + relu(3.01 - x), 0.0105)) = (x > 3) - (x < 3.01)",
 ])
-def test_a_difference_in_a_corner_or_below_the_tolerance_fails(claim):
+def test_a_difference_only_a_closer_look_sees_fails(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == "fail", result.message
 
@@ -544,6 +557,19 @@ def test_a_difference_in_a_corner_or_below_the_tolerance_fails(claim):
     "d/dx (relu(x) relu(y) relu(z)) = (x > 0) relu(y) relu(z)", "d/dx (max(x, y)) = (x > y)",
     "d/dx (x^3) = 3.000000001 x^2 tolerance 1e-8",  # asked for: the tolerance is the user's
     "d/dx (x^2/8) = 0.25x", "d/dx (abs(x - 7.77)) = sign(x - 7.77)",
+    "d/dx (relu(x - 3) * relu(y)) = (x > 3)*relu(y)",
+    "d/dx (relu(abs(exp(x) - 3) - 0.001)) = exp(x)*sign(exp(x) - 3)*(abs(exp(x) - 3) > 0.001)",
+    # SymPy's 30 digits of 1 - 1/(1 + e⁻⁵⁶⁶) came out as 0.e-165, no digit: taken as 1.1e-165, it failed
+    "d/dx (ln(1 + exp(x)) + relu(x + 500) + relu(-x - 700)) = 1 - 1/(1 + exp(x)) + (x > -500) - (x < -700)",
+    "d/dx (ln(1 + exp(x)) + relu(x + 500) + relu(-x - 700)) = 1 - sigmoid(-x) + (x > -500) - (x < -700)",
+    "d/dx (1e40 + relu(x)) = (x > 0)", "d/dz (1e300*sum(softmax(z))) = zeros(1,n) where z: vector",
+    "d/dx (exp(500)*(sigmoid(x) + sigmoid(-x)) + relu(x)) = (x > 0)",
+    "d/dx (max(abs(x) + abs(x - 0.01), 0.0105)) = (sign(x) + sign(x - 0.01))*(abs(x) + abs(x - 0.01) > 0.0105)",
+    # SymPy's 30 digits of the reference had none (0.e-163) beside a claim with them (2.1e-195)
+    "d/dy (x^2 + 2*sigmoid(600*y) + relu(x)) = 300*(1 - tanh(300*y)^2)",
+    "d/dy (x^2 + tanh(300*y) + relu(x)) = 1200*sigmoid(600*y)*sigmoid(-600*y)",
+    "d2/dy2 (x^2 + tanh(300*y) + relu(x)) = -720000*tanh(300*y)*sigmoid(600*y)*sigmoid(-600*y)",
+    "d/dx (1e40 + x*(1 - 1/(1 + exp(-566))) + relu(y)) = exp(-566)/(1 + exp(-566))",
 ])
 def test_the_same_claims_right_or_within_an_asked_tolerance_pass(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
@@ -883,62 +909,3 @@ def test_a_given_definition_the_function_does_not_use_is_an_error():
     assert check_claim(Claim("t.mcalc", 1, "d/dx (u^2) = 2 sin(x) cos(x) given u = sin(x)")).status == "pass"
 
 
-@pytest.mark.parametrize("claim", [
-    # wrong only in a strip one variable's kinks bound, where another variable is on its other side
-    "d/dx (relu(x - 3) * relu(y)) = (x > 3.1)*relu(y)", "d/dx (relu(x - 3) * relu(y)) = (x > 2.9)*relu(y)",
-    "d/dx (max(0, x - 3) * max(0, y)) = (x > 3.01)*max(0, y)",
-    "d/dx (relu(x) * relu(y)) = (x>0)*relu(y) + (x > 3)*(x < 3.001)*(y>0)",
-    "d/dx (x^2*y) = 2*x*y + (x > 3)*(x < 3.1)*(y>0)",
-    # |u| of a function that is no polynomial: each branch scanned, crossings found by bisection
-    "d/dx (relu(abs(exp(x) - 3) - 0.001)) = exp(x)*sign(exp(x) - 3)",
-])
-def test_a_difference_in_a_strip_of_several_kinks_fails(claim):
-    result = check_claim(Claim("t.mcalc", 1, claim))
-    assert result.status == "fail", result.message
-
-
-@pytest.mark.parametrize("claim", [
-    "d/dx (relu(x - 3) * relu(y)) = (x > 3)*relu(y)",
-    "d/dx (relu(abs(exp(x) - 3) - 0.001)) = exp(x)*sign(exp(x) - 3)*(abs(exp(x) - 3) > 0.001)",
-    # SymPy's 30 digits of 1 - 1/(1 + e⁻⁵⁶⁶) came out as 0.e-165, no digit: taken as 1.1e-165, it failed
-    "d/dx (ln(1 + exp(x)) + relu(x + 500) + relu(-x - 700)) = 1 - 1/(1 + exp(x)) + (x > -500) - (x < -700)",
-    "d/dx (ln(1 + exp(x)) + relu(x + 500) + relu(-x - 700)) = 1 - sigmoid(-x) + (x > -500) - (x < -700)",
-])
-def test_the_same_right_claims_pass(claim):
-    result = check_claim(Claim("t.mcalc", 1, claim))
-    assert result.status == "pass", result.message
-
-
-@pytest.mark.parametrize("claim", [
-    # an added constant hid the derivative: the floor in SymPy's digits followed the function's size
-    "d/dx (1e40 + relu(x)) = 0", "d/dx (1e40 + relu(x)) = 5*(x > 0)", "d/dx (1e40*y + relu(x)) = 0",
-    "d/dx (exp(100) + relu(x)*y) = 0", "d/dx (1e40 + x^2 + relu(x)) = 2*x",
-    # pieces a line's grid steps over: a kink that turns twice within one step, split by the others' roots
-    "d/dx (max(abs(x) + abs(x - 0.01), 0.0105)) = sign(x) + sign(x - 0.01)",
-    "d/dx (max(relu(x - 3) + relu(3.01 - x), 0.0105)) = (x > 3) - (x < 3.01)",
-])
-def test_wrong_claims_beside_a_large_constant_or_in_a_narrow_piece_fail(claim):
-    result = check_claim(Claim("t.mcalc", 1, claim))
-    assert result.status == "fail", result.message
-
-
-@pytest.mark.parametrize("claim", [
-    "d/dx (1e40 + relu(x)) = (x > 0)", "d/dz (1e300*sum(softmax(z))) = zeros(1,n) where z: vector",
-    "d/dx (exp(500)*(sigmoid(x) + sigmoid(-x)) + relu(x)) = (x > 0)",
-    "d/dx (max(abs(x) + abs(x - 0.01), 0.0105)) = (sign(x) + sign(x - 0.01))*(abs(x) + abs(x - 0.01) > 0.0105)",
-])
-def test_right_claims_beside_a_large_constant_or_with_narrow_pieces_pass(claim):
-    result = check_claim(Claim("t.mcalc", 1, claim))
-    assert result.status == "pass", result.message
-
-
-@pytest.mark.parametrize("claim", [
-    # SymPy's 30 digits of the reference had none (0.e-163) beside a claim with them (2.1e-195)
-    "d/dy (x^2 + 2*sigmoid(600*y) + relu(x)) = 300*(1 - tanh(300*y)^2)",
-    "d/dy (x^2 + tanh(300*y) + relu(x)) = 1200*sigmoid(600*y)*sigmoid(-600*y)",
-    "d2/dy2 (x^2 + tanh(300*y) + relu(x)) = -720000*tanh(300*y)*sigmoid(600*y)*sigmoid(-600*y)",
-    "d/dx (1e40 + x*(1 - 1/(1 + exp(-566))) + relu(y)) = exp(-566)/(1 + exp(-566))",
-])
-def test_a_tiny_derivative_sympy_first_gives_no_digit_of_passes_when_right(claim):
-    result = check_claim(Claim("t.mcalc", 1, claim))
-    assert result.status == "pass", result.message
