@@ -3,6 +3,7 @@ mcalc text, Unicode, LaTeX, JSON, rich or Jupyter output, and evaluates."""
 from __future__ import annotations
 
 import gc
+import math
 import os
 import re
 import sys
@@ -719,6 +720,8 @@ def _exact(node: A.Node) -> Fraction | None:
     if t is A.Call and node.fn == "tr" and len(node.args) == 1 and type(node.args[0]) is A.Identity \
             and isinstance(node.args[0].dim, int):
         return Fraction(node.args[0].dim)  # tr(I(3)) - 3
+    if t is A.Call and len(node.args) == 1 and node.fn in _AT_EXACT:
+        return _value_at(node.fn, node.args[0])
     if t is A.Call and node.fn in ("sign", "abs", "relu", "max", "min") and node.args:
         values = [_exact(a) for a in node.args]
         if any(v is None for v in values):
@@ -727,6 +730,62 @@ def _exact(node: A.Node) -> Fraction | None:
         return {"sign": lambda: Fraction((v > 0) - (v < 0)), "abs": lambda: abs(v), "relu": lambda: max(v, 0),
                 "max": lambda: max(values), "min": lambda: min(values)}[node.fn]()
     return None
+
+
+# f(v) at the v where it is a rational number: sin(0) = 0, ln(1) = 0, σ(0) = 1/2 (√ and the
+# multiples of π below); x/atan(0) and x/(σ(0) - 1/2) have no value, as x/sin(0) has none
+_AT_EXACT = {"sin": {0: 0}, "tan": {0: 0}, "tanh": {0: 0}, "asin": {0: 0}, "atan": {0: 0}, "asinh": {0: 0},
+             "atanh": {0: 0}, "cos": {0: 1}, "exp": {0: 1}, "sigmoid": {0: Fraction(1, 2)}, "ln": {1: 0},
+             "acos": {1: 0}, "acosh": {1: 0}, "sqrt": {}}
+# sin(mπ) and tan(mπ) where rational, by m modulo 2 and 1; cos(mπ) = sin((m + 1/2)π)
+_SIN_AT_PI = {Fraction(k, 6): Fraction(v) for k, v in
+              ((0, 0), (1, Fraction(1, 2)), (3, 1), (5, Fraction(1, 2)), (6, 0), (7, Fraction(-1, 2)), (9, -1),
+               (11, Fraction(-1, 2)))}
+_TAN_AT_PI = {Fraction(0): Fraction(0), Fraction(1, 4): Fraction(1), Fraction(3, 4): Fraction(-1)}
+
+
+def _value_at(fn: str, arg: A.Node) -> Fraction | None:
+    """fn(arg) where it is exactly a rational number, else None."""
+    v = _exact(arg)
+    if v is not None:
+        if fn == "sqrt":
+            if v < 0:
+                return None
+            top, bottom = math.isqrt(v.numerator), math.isqrt(v.denominator)
+            return Fraction(top, bottom) if top * top == v.numerator and bottom * bottom == v.denominator else None
+        value = _AT_EXACT[fn].get(v)
+        return None if value is None else Fraction(value)
+    if fn in ("sin", "cos", "tan"):
+        m = _pi_multiple(arg)
+        if m is not None:
+            if fn == "tan":
+                return _TAN_AT_PI.get(m % 1)
+            return _SIN_AT_PI.get((m + (Fraction(1, 2) if fn == "cos" else 0)) % 2)
+    return None
+
+
+def _pi_multiple(node: A.Node) -> Fraction | None:
+    """m where node is exactly mπ (π, 2π, π/2, -π, π + π/2, 0), else None."""
+    t = type(node)
+    if t is A.Const:
+        return Fraction(1) if node.name == "π" else None
+    if t is A.Neg:
+        m = _pi_multiple(node.arg)
+        return None if m is None else -m
+    if t is A.Mul or t is A.Div:
+        m = _pi_multiple(node.left)
+        k = _exact(node.right)
+        if m is None and t is A.Mul:
+            m, k = _pi_multiple(node.right), _exact(node.left)
+        if m is None or k is None or t is A.Div and k == 0:
+            return None
+        return m * k if t is A.Mul else m / k
+    if t is A.Add or t is A.Sub:
+        a, b = _pi_multiple(node.left), _pi_multiple(node.right)
+        if a is None or b is None:
+            return None
+        return a + b if t is A.Add else a - b
+    return Fraction(0) if _exact(node) == 0 else None
 
 
 def _no_value(n: A.Node, value) -> str | None:
@@ -744,6 +803,11 @@ def _no_value(n: A.Node, value) -> str | None:
             return "0 to a negative power"
         if base is not None and base < 0 and exponent.denominator != 1:
             return "a negative number to a power that is not whole"
+    elif t is A.Call and n.fn == "tan" and len(n.args) == 1:
+        m = _pi_multiple(n.args[0])
+        if m is not None and m % 1 == Fraction(1, 2):
+            k = m.numerator
+            return f"tan({'' if k == 1 else '-' if k == -1 else k}π/2), an odd multiple of π/2, has no value"
     elif t is A.Call and n.fn in _DOMAINS and len(n.args) == 1:
         v = value(n.args[0])
         if v is not None and not _DOMAINS[n.fn](v):

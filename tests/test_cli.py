@@ -406,6 +406,26 @@ def test_zero_to_a_variable_power_has_derivative_zero(capsys):
     assert capsys.readouterr().out.rstrip().endswith("∂y/∂x = 0    (1×1 scalar)")
 
 
+@pytest.mark.parametrize("expr", ["x/sin(π)", "x/sin(2π)", "x/cos(π/2)", "x/tan(-π)", "x/sqrt(0)", "x/atan(0)",
+                                  "x/(sigmoid(0) - 1/2)", "x/(sin(π/6) - 0.5)", "x/(cos(π + π) - 1)",
+                                  "x/(sqrt(9/4) - 1.5)", "x + tan(π/2)", "x*tan(-3π/2)", "x/acos(1)"])
+def test_a_function_at_a_point_where_its_value_is_exact_is_that_number(expr, capsys):
+    """x/sin(π) printed 1/sin(π) and x/sqrt(0) 1/sqrt(0) (floats make sin(π) 1.2e-16, not 0);
+    tan(π/2) has no value at all."""
+    import math
+
+    assert math.sin(math.pi) != 0  # what a float evaluation would have seen
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
+    err = capsys.readouterr().err
+    assert "no value anywhere" in err and "column" in err, err
+
+
+@pytest.mark.parametrize("expr", ["x/sin(3π/4)", "x/sin(1)", "x/sqrt(2)", "x/tan(π/3)", "x/(sin(π/6) - 0.4)",
+                                  "x/cos(π)", "x + tan(π/4)", "sin(π*x)", "x/(sin(π) + y)"])
+def test_a_function_at_a_point_with_a_value_is_read(expr):
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 0
+
+
 @pytest.mark.parametrize("expr", ["x/(sum(y - y))", "x/(tr(I(3)) - 3)"])
 def test_a_sum_of_zeros_or_a_trace_of_a_sized_identity_is_a_number(expr, capsys):
     assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
