@@ -1079,6 +1079,49 @@ def _no_name_dot_number(text: str) -> None:
             raise ParseError(message, *_place(text, m.end() - (pattern is _NAME_DOT_NUMBER)))
 
 
+def _no_subscript_after_a_command(text: str) -> None:
+    """\\frac{a}{b}_1 and \\sqrt{x}_1 read as a product with a name _1, in silence: a
+    subscript stands on a name (\\mathbf{x}_1, {x}_1), not on a fraction or a root."""
+    for m in re.finditer(r"\}\s*_", text):
+        at = m.start()
+        group = _group_start(text, at)
+        if group is None:
+            continue
+        before = _skip_spaces_back(text, group)
+        if before > 0 and text[before - 1] == "}":  # the second argument of \frac{…}{…}
+            first = _group_start(text, before - 1)
+            before = _skip_spaces_back(text, first) if first is not None else 0
+        elif before > 0 and text[before - 1] == "]":  # \sqrt[3]{x}
+            before = _skip_spaces_back(text, max(text.rfind("[", 0, before), 0))
+        if _COMMAND_BEFORE.search(text, max(before - 6, 0), before):
+            raise ParseError("a subscript right after a fraction or a root (\\frac{a}{b}_1): a subscript goes "
+                             "on a name inside, a_1, or write the product apart", *_place(text, m.end() - 1))
+
+
+_COMMAND_BEFORE = re.compile(r"\\(?:[dt]?frac|sqrt)$")
+
+
+def _skip_spaces_back(text: str, index: int) -> int:
+    """The index just after the last non-space character before ``index``."""
+    while index > 0 and text[index - 1].isspace():
+        index -= 1
+    return index
+
+
+def _group_start(text: str, close: int) -> int | None:
+    """The index of the '{' the '}' at ``close`` closes, or None."""
+    depth = 0
+    for i in range(close, -1, -1):
+        ch = text[i]
+        if ch == "}":
+            depth += 1
+        elif ch == "{":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
 def _typeset(text: str) -> str:
     """Typesetting read as what it means, each change the same length (the columns
     stay): the minus sign U+2212 is a minus (in X^{−1} and 1e−3 too), and a
@@ -1113,6 +1156,8 @@ def parse(text: str, start: str = "start"):
         _no_layer_index(text)
     if "_" in text:
         _no_ambiguous_subscript(text)
+        if "}" in text:
+            _no_subscript_after_a_command(text)
     parser, transformer = load_parser()
     transformer.reset()
     result = _driver.parse(text, start)

@@ -261,6 +261,22 @@ def test_an_underscore_right_after_a_number_is_refused(text, column):
     assert parse_expr("x_1 + _a") is not None  # a name may begin with _ (a Python-minded _arguments)
 
 
+@pytest.mark.parametrize("text, column", [("\\frac{a}{b}_1 x", 12), ("\\frac{a}{b} _1 x", 13),
+                                          ("x + \\sqrt{y}_{2}", 13), ("\\frac{a}{\\frac{b}{c}}_1 x", 22),
+                                          ("\\frac{a}{b}\n_1 x", 1)])
+def test_a_subscript_after_a_fraction_or_a_root_is_refused(text, column):
+    """\\frac{a}{b}_1 was a/b times a name _1, in silence (TeX sets the 1 below the fraction)."""
+    with pytest.raises(ParseError, match="after a fraction or a root") as e:
+        parse(text)
+    assert e.value.column == column
+
+
+@pytest.mark.parametrize("latex, plain", [("\\frac{a_1}{b_{2}}", "a_1/b_2"), ("\\mathbf{x}_1 + {y}_1", "x_1 + y_1"),
+                                          ("\\sqrt{x_{1}}", "sqrt(x_1)")])
+def test_a_subscript_inside_a_fraction_or_after_a_bold_name_is_read(latex, plain):
+    assert parse_expr(latex) == parse_expr(plain)
+
+
 @pytest.mark.parametrize("latex, plain", [
     ("\\log\\det(\\mathbf{X})", "ln(det(X))"), ("\\ln \\det\\left(X\\right)", "ln(det(X))"),
     ("\\sin \\cos(x)", "sin(cos(x))"),
