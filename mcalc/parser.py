@@ -838,6 +838,139 @@ class _Gotos(dict):
         return row
 
 
+class _ByFirstCharacter:
+    """Lark's lexer tries one alternation of every terminal at each position, in its
+    order: the first alternative that matches is the token.  An alternative that
+    cannot begin with the character at that position matches nothing there, so the
+    alternation of only those that can — in the same order — finds the same token;
+    built once for each character met.  Which characters a terminal may begin with
+    is read from its regular expression's parse; wherever that reading is unsure (a
+    case-insensitive part, a back-reference, an unknown node), the terminal is
+    kept for every character.  A process that parses a few times (the command
+    line) does not pay for the building: the first WARMUP positions use the whole
+    alternation."""
+
+    WARMUP = 64
+
+    _CLASSES = {"CATEGORY_DIGIT": r"\d", "CATEGORY_NOT_DIGIT": r"\D", "CATEGORY_SPACE": r"\s",
+                "CATEGORY_NOT_SPACE": r"\S", "CATEGORY_WORD": r"\w", "CATEGORY_NOT_WORD": r"\W"}
+
+    def __init__(self, terminals, flags: int, fallback):
+        self.flags, self.fallback, self.source = flags, fallback, terminals
+        self.terminals: list | None = None
+        self.by_char: dict[str, list] = {}
+        self.countdown = self.WARMUP
+
+    def __call__(self, ch: str) -> list:
+        """The patterns to try at a position where ``ch`` stands, in order."""
+        patterns = self.by_char.get(ch)
+        if patterns is None:
+            if self.countdown > 0:
+                self.countdown -= 1
+                return self.fallback
+            if self.terminals is None:
+                self.terminals = [(f"(?P<{t.name}>{t.pattern.to_regexp()})",
+                                   self._first(t.pattern.to_regexp(), self.flags)) for t in self.source]
+            wanted = [regex for regex, first in self.terminals if first is None or self._may(first, ch)]
+            try:
+                patterns = [re.compile("|".join(wanted), self.flags)] if wanted else []
+            except (AssertionError, re.error, OverflowError):  # too many groups for one pattern
+                patterns = self.fallback
+            if len(self.by_char) < 4096:
+                self.by_char[ch] = patterns
+        return patterns
+
+    @staticmethod
+    def _may(first, ch: str) -> bool:
+        code = ord(ch)
+        for test in first:
+            kind = test[0]
+            if kind == 0 and test[1] == code or kind == 1 and test[1] <= code <= test[2] or \
+                    kind == 2 and test[1].match(ch):
+                return True
+        return False
+
+    def _first(self, regex: str, flags: int):
+        """The tests a first character passes, or None (any character may begin it)."""
+        try:
+            import re._constants as C
+            import re._parser as P
+
+            if flags & re.IGNORECASE:
+                return None
+            first, nullable = self._of(P.parse(regex, flags), C)
+            return None if nullable else first
+        except Exception:  # noqa: BLE001 - a regular expression not read here: tried everywhere
+            return None
+
+    def _of(self, items, C):
+        """(tests, nullable) for a sequence of parsed items; raises where unsure."""
+        out: list = []
+        for op, av in items:
+            first, nullable = self._item(op, av, C)
+            out += first
+            if not nullable:
+                return out, False
+        return out, True
+
+    def _item(self, op, av, C):
+        if op is C.LITERAL:
+            return [(0, av)], False
+        if op is C.IN:
+            return self._in(av, C), False
+        if op is C.BRANCH:
+            first, nullable = [], False
+            for seq in av[1]:
+                f, n = self._of(seq, C)
+                first += f
+                nullable |= n
+            return first, nullable
+        if op is C.SUBPATTERN:
+            _group, add, _delete, items = av
+            if add & re.IGNORECASE:
+                raise ValueError("case-insensitive")
+            return self._of(items, C)
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT) or op is getattr(C, "POSSESSIVE_REPEAT", None):
+            low, _high, items = av
+            first, nullable = self._of(items, C)
+            return first, nullable or low == 0
+        if op is getattr(C, "ATOMIC_GROUP", None):
+            return self._of(av, C)
+        if op in (C.ASSERT, C.ASSERT_NOT, C.AT):
+            return [], True  # zero-width: what follows begins the token
+        if op is C.CATEGORY:
+            return self._in([(op, av)], C), False
+        raise ValueError(f"not read: {op}")
+
+    def _in(self, items, C):
+        tests, negate = [], False
+        for op, av in items:
+            if op is C.NEGATE:
+                negate = True
+            elif op is C.LITERAL:
+                tests.append((0, av))
+            elif op is C.RANGE:
+                tests.append((1, av[0], av[1]))
+            elif op is C.CATEGORY and str(av) in self._CLASSES:
+                tests.append((2, re.compile(self._CLASSES[str(av)])))
+            else:
+                raise ValueError(f"not read: {op} {av}")
+        if negate:
+            inner = tests
+            return [(2, _NotIn(inner, self._may))]
+        return tests
+
+
+class _NotIn:
+    """A first-character test that passes what none of ``tests`` pass ([^…])."""
+
+    def __init__(self, tests, may):
+        self.tests, self.may = tests, may
+
+    def match(self, ch: str) -> bool:
+        return not self.may(self.tests, ch)
+
+
 class _Driver:
     """The LALR loop over Lark's own tables, lexer and callbacks, with the
     grammar's chains of single-child rules (expr → comparison → sum → … → atom,
@@ -858,7 +991,7 @@ class _Driver:
         inner = frontend.parser.parser
         table, callbacks = inner.parse_table, inner.callbacks
         basic = frontend.lexer.lexer  # the basic lexer behind the norm bars' post-lexer
-        self.patterns = basic.scanner._mres
+        self.patterns = _ByFirstCharacter(basic.scanner.terminals, basic.scanner.g_regex_flags, basic.scanner._mres)
         self.ignore, self.newlines, self.lexer_callbacks = basic.ignore_types, basic.newline_types, basic.callback
         self.postlex = frontend.lexer.postlexer
         self.start_states, self.end_states = table.start_states, table.end_states
@@ -872,8 +1005,9 @@ class _Driver:
         ignore, newlines, callbacks = self.ignore, self.newlines, self.lexer_callbacks
         new_token = getattr(self.token, "_future_new", self.token)  # Token's constructor, without its argument shim
         pos, line, line_start, end = 0, 1, 0, len(text)
+        by_char = self.patterns
         while pos < end:
-            for pattern in self.patterns:
+            for pattern in by_char(text[pos]):
                 m = pattern.match(text, pos)
                 if m:
                     break

@@ -85,3 +85,42 @@ def test_declined_input_gets_larks_error_through_parse():
         with pytest.raises(P.ParseError) as e:
             P.parse(text)
         assert e.value.column == column
+
+
+def _tokens(text: str, patterns):
+    driver = P._driver
+    kept, driver.patterns = driver.patterns, patterns
+    try:
+        return [(t.type, str(t), t.start_pos, t.line, t.column, t.end_column) for t in driver.tokens(text)]
+    except P._NoParse:
+        return None
+    finally:
+        driver.patterns = kept
+
+
+_PIECES = ("x", "W", "x_1", "_a", "w₁", "α", "σ", "e", "π", "1", "2.5", ".5", "1e-3", "3E+2", " ", "\n", "\t", "+", "-",
+           "*", "**", "/", "^", "^T", "^{T}", "^{-1}", "^{\\top}", "^{\\circ 2}", "ᵀ", "⁻¹", "²", "(", ")", "[", "]", "[2]",
+           "{", "}", ",", ";", ":", "=", "<", ">=", "≤", "@", "·", "⊗", "⊘", "∘", "×", "‖", "|", "&", "#c\n", "\\frac",
+           "\\frac{\\partial}{\\partial x}", "\\frac{\\partial f}", "\\sqrt", "\\left(", "\\right)", "\\left[",
+           "\\right]", "\\middle|", "\\|", "\\lVert", "\\mathbf{x}", "\\mathbf{1}", "\\mathbf{0}_{n}", "𝟏", "I_{n}",
+           "\\cdot", "\\otimes", "\\geq", "\\le", "\\sigma", "\\lambda", "\\mathrm{T}", "\\mathrm{diag}",
+           "\\operatorname{tr}", "\\text{if }", "\\text{otherwise}", "\\quad", "\\,", "\\\\", "\\begin{bmatrix}",
+           "\\end{bmatrix}", "\\begin{cases}", "\\end{cases}", "d/dx", "∂/∂x", "d2/dx2", "where", "given", "\\",
+           "$", "?", "!", "é", "\x00")
+
+
+def test_the_lexer_by_first_character_finds_larks_tokens():
+    """The lexer tries at each position only the terminals that may begin with the
+    character there: over thousands of random inputs made of the grammar's pieces,
+    the same tokens (kinds, text, positions) as Lark's whole alternation, or the same
+    refusal."""
+    import random
+
+    rng = random.Random(7)
+    whole = P._driver.patterns.fallback
+    P._driver.patterns.countdown = 0
+    texts = [t for t, _ in _corpus()]
+    texts += ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    texts += ["".join(rng.choice("xW1._^{}()[]\\ +-*/|‖Tᵀ⁻¹²e∂d") for _ in range(rng.randint(1, 10))) for _ in range(3000)]
+    for text in texts:
+        assert _tokens(text, P._driver.patterns) == _tokens(text, lambda ch: whole), text
