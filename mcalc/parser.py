@@ -971,6 +971,9 @@ class _NotIn:
         return not self.may(self.tests, ch)
 
 
+_END = object()  # the input read whole: the value on top is the parse
+
+
 class _Driver:
     """The LALR loop over Lark's own tables, lexer and callbacks, with the
     grammar's chains of single-child rules (expr → comparison → sum → … → atom,
@@ -998,6 +1001,7 @@ class _Driver:
         self.states = _Gotos(table.states)  # after a reduction: states[state][rule name] is (Shift, the next state)
         self.terminal_callbacks = {k: v for k, v in callbacks.items() if isinstance(k, str)}
         self.actions = _Actions(table.states, callbacks, Shift, ExpandSingleChild)
+        self.units: dict[str, dict] = {}  # start -> {(below, top, kind ahead): what _units finds}
 
     def tokens(self, text: str):
         """Lark's basic lexer, as a loop: the same tokens with the same positions;
@@ -1029,6 +1033,19 @@ class _Driver:
                     yield token
             pos = after
 
+    def _units(self, below: int, top: int, kind: str, end_state: int):
+        """After a chain of single-child reductions with ``below`` under ``top`` and
+        ``kind`` ahead (expr → comparison → sum → … → atom, a third of all the steps):
+        the state on top, and the action there that is not one (or _END, the input
+        read whole)."""
+        while True:
+            act = self.actions[top].get(kind)
+            if act is None or type(act) is int or act[1] is not None:
+                return top, act
+            top = self.states[below][act[2]][1]
+            if kind == "$END" and top == end_state:
+                return top, _END
+
     def parse(self, text: str, start: str):
         """The value of ``text`` from ``start``, or None where Lark's parser would raise."""
         try:
@@ -1044,10 +1061,19 @@ class _Driver:
         stream = self.tokens(text)
         if "‖" in text or "\\|" in text or "Vert" in text:  # what a norm bar's pattern needs
             stream = self.postlex.process(stream)
+        units = self.units.setdefault(start, {})
         for token in chain(stream, (None,)):  # None: the end
             kind = "$END" if token is None else token.type
             while True:
                 act = actions[states[-1]].get(kind)
+                if act is not None and type(act) is not int and act[1] is None:  # a chain of single children
+                    key = (states[-2], states[-1], kind)
+                    hit = units.get(key)
+                    if hit is None:
+                        hit = units[key] = self._units(states[-2], states[-1], kind, end_state)
+                    states[-1], act = hit
+                    if act is _END:
+                        return values[-1]
                 if act is None:
                     return None
                 if type(act) is int:
@@ -1057,17 +1083,14 @@ class _Driver:
                     values.append(terminal_callbacks[kind](token) if kind in terminal_callbacks else token)
                     break
                 size, cb, origin = act
-                if cb is None:  # a single child passed up unchanged
-                    states[-1] = table[states[-2]][origin][1]
+                if size:
+                    children = values[-size:]
+                    del states[-size:]
+                    del values[-size:]
                 else:
-                    if size:
-                        children = values[-size:]
-                        del states[-size:]
-                        del values[-size:]
-                    else:
-                        children = []
-                    values.append(cb(children))
-                    states.append(table[states[-1]][origin][1])
+                    children = []
+                values.append(cb(children))
+                states.append(table[states[-1]][origin][1])
                 if token is None and states[-1] == end_state:
                     return values[-1]
         return None  # pragma: no cover - the end token always ends the loop

@@ -124,3 +124,25 @@ def test_the_lexer_by_first_character_finds_larks_tokens():
     texts += ["".join(rng.choice("xW1._^{}()[]\\ +-*/|‖Tᵀ⁻¹²e∂d") for _ in range(rng.randint(1, 10))) for _ in range(3000)]
     for text in texts:
         assert _tokens(text, P._driver.patterns) == _tokens(text, lambda ch: whole), text
+
+
+def test_the_loop_builds_what_lark_builds_over_random_inputs():
+    """The same over random inputs of the grammar's pieces, the chains of single-child
+    reductions the loop takes in one step (remembered by the states and the token
+    ahead) among them."""
+    import random
+
+    rng = random.Random(11)
+    simple = ("x", "W", "2", "+", "-", "*", "^", "(", ")", "[", "]", ",", "sin", "sum", "@", "·", "ᵀ", "^T", "‖", " ",
+              "=", ";", "<", "max", "d/dx", "\\frac{", "}{", "}", "\\left(", "\\right)", "where", "given")
+    compared = 0
+    for _ in range(4000):
+        text = "".join(rng.choice(simple) for _ in range(rng.randint(1, 9)))
+        for start in ("start", "claim"):
+            ours, theirs = _driver(text, start), _lark(text, start)
+            if ours is None:
+                assert isinstance(theirs, type) and issubclass(theirs, Exception), (text, start, theirs)
+            else:
+                compared += 1
+                assert _layout(ours) == _layout(theirs), (text, start)
+    assert compared > 300  # enough of them parse
