@@ -1186,7 +1186,7 @@ _BRACED_BASE = re.compile(r"(?<![A-Za-z\\}^_])\{([A-Za-z\u0370-\u03ff])\}_(\{[^{
 _NAME_POWER_FIRST = re.compile(r"(?<=[A-Za-z0-9}])(?<![0-9][0-9])(\^\s*(?:\{[^{}]*\}|[0-9]))(_(?:\{[^{}]*\}|[A-Za-z0-9]))")
 
 
-_LAYER_INDEX = re.compile(r"\^\s*\{\s*\(\s*[0-9A-Za-z]+\s*\)\s*\}")
+_LAYER_INDEX = re.compile(r"\^\s*\{\s*(?:\(\s*[0-9A-Za-z]+\s*\)|\[\s*[0-9A-Za-z]+\s*\])\s*\}")
 # x_{1}_{2}: TeX refuses a double subscript; x^y_1: in TeX the subscript is the base's (x₁ʸ), in
 # plain text it may be the exponent's (x^(y₁)): which, mcalc does not guess
 _AMBIGUOUS_SUBSCRIPT = re.compile(r"_\s*\{[^{}]*\}\s*_|\^\s*[A-Za-z\u0370-\u03ff]_")
@@ -1208,12 +1208,31 @@ def _no_ambiguous_subscript(text: str) -> None:
                          f"may be the power's in plain text (x^(y_1)): write which", column, line)
 
 
+# the words of a case's condition, which the grammar passes over: \text{if}, \text{for}, …
+_CONDITION_WORD = re.compile(r"\\(text|textrm|mathrm|mbox)\s*\{\s*(if|for|when|where)\s*,?\s*\}")
+_CASES = re.compile(r"\\begin\s*\{cases\}.*?(\\end\s*\{cases\}|$)", re.S)
+
+
+def _no_condition_outside_cases(text: str) -> None:
+    """x^2 \\text{ if } x > 0 read as x² times (x > 0), the words passed over in silence:
+    they are read in a case's condition only."""
+    inside = [m.span() for m in _CASES.finditer(text)]
+    for m in _CONDITION_WORD.finditer(text):
+        if m.group(2) == "where" and re.search(r"\\q?quad\s*,?\s*$", text[max(0, m.start() - 12):m.start()]):
+            continue  # a claim's "\quad \text{where} f = …"
+        if not any(start <= m.start() < end for start, end in inside):
+            raise ParseError(f"{m.group(0)} outside \\begin{{cases}}: a condition is read in a case only; write "
+                             f"the function piecewise, \\begin{{cases}} x^2 & x > 0 \\\\ 0 & x \\leq 0 "
+                             f"\\end{{cases}}, or as a product with the comparison, x^2 (x > 0)",
+                             *_place(text, m.start()))
+
+
 def _no_layer_index(text: str) -> None:
     """W^{(2)}: papers index layers so, and a power it is not (it read as W squared)."""
     m = _LAYER_INDEX.search(text)
     if m:
-        raise ParseError(f"{m.group(0).strip()}: a superscript in parentheses indexes (a layer's W^{{(2)}}), it is no "
-                         f"power: name it W2, W_{{2}}; a power is written without them", *_place(text, m.start()))
+        raise ParseError(f"{m.group(0).strip()}: a superscript in brackets indexes (a layer's W^{{(2)}}, W^{{[2]}}), it "
+                         f"is no power: name it W2, W_{{2}}; a power is written without them", *_place(text, m.start()))
 
 
 # a "." before a digit, after anything but a number's own digits, a space or an operator: x.5, x1.5,
@@ -1309,8 +1328,10 @@ def parse(text: str, start: str = "start"):
     text = _typeset(text)
     if "." in text or "_" in text:
         _no_name_dot_number(text)
-    if "^" in text and "(" in text:
+    if "^" in text and ("(" in text or "[" in text):
         _no_layer_index(text)
+    if "\\" in text and "{" in text:
+        _no_condition_outside_cases(text)
     if "_" in text:
         _no_ambiguous_subscript(text)
         if "}" in text:

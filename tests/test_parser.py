@@ -180,9 +180,11 @@ def test_typesetting_reads_as_what_it_means(typeset, plain):
     ("x^{\\mathrm{T}} x", "x^T x"), ("x^\\mathrm{T} x", "x^T x"), ("x^{\\rm T} x", "x^T x"),
     ("x^{ \\mathrm{T} } x", "x^T x"), ("x^{\\text{T}} x", "x^T x"), ("x^{\\intercal} x", "x^T x"),
     ("X^{-\\mathrm{T}}", "X^{-T}"), ("X^{-\\intercal}", "X^{-T}"), ("X^{-\\top}", "X^{-T}"),
+    ("w^{T}x + b", "w^T x + b"), ("x^{\\top}x", "x^T x"), ("X^{T}y", "X^T y"), ("x^{\\mathrm{T}}x", "x^T x"),
 ])
 def test_every_typeset_transpose_is_a_transpose(latex, plain):
-    """x^{\\mathrm{T}} was x to the power of a hidden scalar T (∂/∂x: Tx^(T - 1))."""
+    """x^{\\mathrm{T}} was x to the power of a hidden scalar T (∂/∂x: Tx^(T - 1)); w^{T}x, a
+    braced transpose with a name right after it, was refused (the guard for x^Tau)."""
     assert parse_expr(latex) == parse_expr(plain)
 
 
@@ -302,9 +304,9 @@ def test_a_latex_power_of_a_matrix_that_is_not_whole_is_refused(text):
         mcalc.diff(text, wrt="X")
 
 
-@pytest.mark.parametrize("text", ["\\mathbf{W}^{(2)} x", "x^{(n)}"])
+@pytest.mark.parametrize("text", ["\\mathbf{W}^{(2)} x", "x^{(n)}", "W^{[2]} x", "\\mathbf{a}^{[l]}"])
 def test_a_superscript_in_parentheses_is_an_index_not_a_power(text):
-    """W^{(2)}, a layer's weights in a paper, read as W squared."""
+    """W^{(2)} and W^{[2]}, a layer's weights in a paper, read as W squared."""
     with pytest.raises(ParseError, match="indexes"):
         parse(text)
 
@@ -363,3 +365,18 @@ def test_a_braced_name_with_its_subscript_after_the_braces(text, plain):
     """{x}_{1} was x times a name _ times 1."""
     assert mcalc.diff(text, wrt="x_1").program.body == mcalc.diff(plain, wrt="x_1").program.body
     assert parse_expr("\\mathbf{x}_{1}") == parse_expr("\\mathbf{x}_{1}")  # a command's braces stay
+
+
+@pytest.mark.parametrize("text, column", [("x^2 \\text{ if } x > 0", 5), ("x^2 \\text{for} x > 0", 5),
+                                          ("\\begin{cases} x & x > 0 \\\\ 0 & x \\leq 0 \\end{cases} + y \\mbox{when} y", 57)])
+def test_a_condition_outside_cases_is_refused(text, column):
+    """x^2 \\text{ if } x > 0 was x² times (x > 0), the words passed over in silence."""
+    with pytest.raises(ParseError, match="outside") as e:
+        parse(text)
+    assert e.value.column == column
+
+
+def test_a_condition_in_cases_and_an_answers_where_are_read():
+    cases = parse_expr("\\begin{cases} x^2 & \\text{if } x > 0 \\\\ 0 & \\text{otherwise} \\end{cases}")
+    assert cases == parse_expr("\\begin{cases} x^2 & x > 0 \\\\ 0 & \\text{otherwise} \\end{cases}")
+    assert parse("u_3 x, \\quad \\text{where } u_3 = y^2") is not None
