@@ -58,7 +58,7 @@ def resolve_names(program: A.Program, known: set[str], strict: bool = False,
     res = Resolution(base, base | standalone, strict, vectors)
     res.closed = {id(n): n for n in program.closed}
     for name in sorted(used - res.known, key=len):  # words that split into nothing stay names,
-        if _split(name, res.known) is None:       # and may then help split longer runs
+        if _split(name, _known_in(name, res)) is None:  # and may then help split longer runs
             res.known.add(name)
             res.words.add(name)
     rebuilt = program._replace(
@@ -155,10 +155,10 @@ def _name(node: A.Var, res: Resolution) -> A.Node:
         return node
     parts = res.splits.get(name)
     if name not in res.splits:
-        parts = res.splits[name] = _split(name, res.known)
+        parts = res.splits[name] = _split(name, _known_in(name, res))
     if parts is None:
         return node
-    unknown = [p for p in parts if p not in res.known]
+    unknown = [p for p in parts if p not in res.known and not _element_of_a_vector(p, res)]
     if unknown:
         res.note(f"'{name}' is read as the product {' '.join(parts)}, as the paper writes products; "
                  f"declare {name} (e.g. -s {name}) to read it as one name", node.pos)
@@ -169,11 +169,25 @@ def _name(node: A.Var, res: Resolution) -> A.Node:
             leaf = _name(A.Var(part, pos=pos), res)
         elif part in _CONSTANTS and part not in res.base:  # Iw: the identity times w, as I w is
             leaf = _CONSTANTS[part](None, pos=pos)
+        elif part not in res.known and _element_of_a_vector(part, res):  # w₁x₁: x₁, an element of x
+            leaf = _name(A.Var(part, pos=pos), res)
         else:
             leaf = A.Var(part, pos=pos)
         out = leaf if out is None else A.Juxtapose(out, leaf, pos=leaf.pos)
         offset += len(part)
     return out
+
+
+def _element_of_a_vector(part: str, res: Resolution) -> bool:
+    element = _ELEMENT.fullmatch(part)
+    return element is not None and element.group(1) in res.vectors and part not in res.base
+
+
+def _known_in(name: str, res: Resolution) -> set[str]:
+    """The names known in reading ``name``: res.known and the elements of vectors in it
+    (w₁x₁ with x a vector is w₁ x₁, as x₁ alone is x's first element)."""
+    elements = {a for a in _ATOM.findall(name) if _element_of_a_vector(a, res)}
+    return res.known | elements if elements else res.known
 
 
 def _constant_note(name: str, pos: int | None, res: Resolution) -> None:

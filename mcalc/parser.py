@@ -89,6 +89,9 @@ _SMALL_NUMBERS = {str(i): Fraction(i) for i in range(1000)}  # written often, ea
 _INDEX_MARK = re.compile(r"(?<=[^\W\d_])_(?=[0-9]+$)")
 
 
+_SUBSCRIPT_THEN_DIGIT = re.compile("[\u2080-\u2089]+[0-9]")  # x₁2: x₁₂ or x₁ times 2?
+
+
 def canonical_name(name: str) -> str:
     """One spelling for one name: w₁, w_1 and w1 are w1 (as w_{1} in LaTeX), ϕ is φ
     (as \\phi and \\varphi are), and a bold letter 𝐰 given as a name (--wrt 𝐰) is w."""
@@ -516,6 +519,17 @@ def _make_transformer():
 
         def name(self, items):
             (tok,) = items
+            stem = str(tok).partition("_{")[0]
+            if stem != str(tok) and (stem in FUNCTIONS or stem in _ALIASES or stem in ("log", "ln")):
+                hint = "; for the logarithm to base 10 write ln(x)/ln(10)" if stem in ("log", "ln") else \
+                    f"; write {stem}(…) without it"
+                raise ParseError(f"'{tok}': mcalc does not read a subscript on the function {stem}{hint}",
+                                 tok.column, tok.line)
+            mixed = _SUBSCRIPT_THEN_DIGIT.search(str(tok))
+            if mixed:
+                raise ParseError(f"'{tok}': a digit right after a subscript digit; write the index whole, "
+                                 f"{tok[:mixed.start()]}₁₂ or {tok[:mixed.start()]}_{{12}}, or the number apart, "
+                                 f"{tok[:mixed.end() - 1]} {tok[mixed.end() - 1:]}", tok.column, tok.line)
             text = _latex_name(str(tok))
             if len(text) > MAX_NAME:
                 raise ParseError(f"a name of {len(text)} characters; the limit is {MAX_NAME}", tok.column, tok.line)

@@ -35,6 +35,9 @@ PRODUCTS = [
     ("v·W₂relu(W₁x)", "x", {"matrices": ["W1:n,n", "W2:m,n"], "vectors": ["x", "v:m"]},
      "v · (W2 @ relu(W1 @ x))"),
     ("x(x + 1)²", "x", {}, "x*(x + 1)^2"),
+    # elements of a vector run together (x₁x₃ was one new name, its derivative by x 0)
+    ("x₁x₃", "x", {"vectors": ["x:3"]}, "x_1 * x_3"),
+    ("w₁x₁ + w₂x₂", "w", {"vectors": ["w:2", "x:2"]}, "w_1*x_1 + w_2*x_2"),
 ]
 
 

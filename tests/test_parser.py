@@ -380,3 +380,23 @@ def test_a_condition_in_cases_and_an_answers_where_are_read():
     cases = parse_expr("\\begin{cases} x^2 & \\text{if } x > 0 \\\\ 0 & \\text{otherwise} \\end{cases}")
     assert cases == parse_expr("\\begin{cases} x^2 & x > 0 \\\\ 0 & \\text{otherwise} \\end{cases}")
     assert parse("u_3 x, \\quad \\text{where } u_3 = y^2") is not None
+
+
+@pytest.mark.parametrize("latex, plain", [("lr_{2} x", "lr_2 x"), ("ab_{c}", "ab_c"), ("W_{12}x", "W_12 x"),
+                                          ("\\mathrm{lr}_{2}", "lr_2")])
+def test_a_longer_name_with_a_braced_subscript_is_that_name(latex, plain):
+    """lr_{2} x was a name lr_ times 2x (only one letter before _{…} made a name)."""
+    assert parse_expr(latex) == parse_expr(plain)
+
+
+@pytest.mark.parametrize("text", ["log_{10}(x)", "ln_{2}(x)", "sum_{i}(x)", "max_{2}"])
+def test_a_function_with_a_subscript_is_refused(text):
+    with pytest.raises(ParseError, match="subscript on the function"):
+        parse(text)
+
+
+def test_a_digit_right_after_a_subscript_digit_is_refused():
+    """x₁2 read as x₁₂ (element 12 of a 12-vector), where x_{1}2 is x₁ times 2."""
+    with pytest.raises(ParseError, match="right after a subscript digit"):
+        parse("x₁2")
+    assert parse_expr("x₁₂") == parse_expr("x_{12}")
