@@ -248,6 +248,7 @@ def _make_transformer():
             self._state.grouped = {}
             self._state.latex_power = {}  # {2} as an exponent, and bold names: X^{2} may be X X
             self._state.exponents = {}  # id -> (node, holds a number too large for an exponent)
+            self._state.bold_inside = {}  # id -> (node, a bold name stands in it)
 
         def _closed(self) -> tuple:
             return tuple(n for n in self._state.grouped.values()
@@ -259,7 +260,24 @@ def _make_transformer():
             numbers outside ((x × 2)(2a))."""
             node = items[0]
             self._state.grouped[id(node)] = node  # kept: ids are reused
+            if self._state.bold_names and self._holds_bold(node):
+                self._state.latex_power[id(node)] = node  # (\mathbf{A} + \mathbf{X})^2, as \mathbf{X}^2
             return node
+
+        def _holds_bold(self, node: A.Node) -> bool:
+            """Whether a bold name stands in ``node`` (each subtree looked at once)."""
+            latex, seen = self._state.latex_power, self._state.bold_inside
+            stack, found = [node], False
+            while stack and not found:
+                n = stack.pop()
+                hit = seen.get(id(n))
+                if hit is not None and hit[0] is n:
+                    found = hit[1]
+                    continue
+                found = type(n) is A.Var and id(n) in latex
+                stack.extend(n.children)
+            seen[id(node)] = (node, found)  # the node kept: ids are reused
+            return found
 
         def brace_group(self, items):
             node = self.group(items)
@@ -721,8 +739,10 @@ def _make_transformer():
             digits = str(tok).translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789"))
             if len(digits.lstrip("-")) > len(str(MAX_EXPONENT)) or abs(int(digits)) > MAX_EXPONENT:
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
-            return _postfix(arg, lambda a: A.Pow(a, A.Num(Fraction(int(digits))), pos=tok.column),
-                            self._state.grouped)
+            k = A.Num(Fraction(int(digits)))
+            if k.value < 0 and not _scalar_valued(arg):  # X⁻²: (X⁻¹)² of a matrix, as X⁻¹ is its inverse
+                return _postfix(arg, lambda a: A.Call("mpow", (a, k), pos=tok.column), self._state.grouped)
+            return _postfix(arg, lambda a: A.Pow(a, k, pos=tok.column), self._state.grouped)
 
         def hadamard_power(self, items):
             arg, tok, exponent, *_ = items

@@ -201,6 +201,13 @@ def test_t_is_no_variable(text):
     ("tr(X^{3})", "X", ["X:n,n"], "3*(X @ X)"),
     ("\\mathbf{x}^2", "x", [], "2*diag(x)"), ("x^{2}", "x", [], "2*x"),
     ("sum(X^2)", "X", ["X:n,n"], "2*X^T"),  # plain ^: element-wise, as always
+    # a parenthesis holding bold names is LaTeX too (it was element-wise, where (\mathbf{A})^2 was A A)
+    ("tr((\\mathbf{A}+\\mathbf{X})^2)", "X", ["A:n,n", "X:n,n"], "2*(A + X)"),
+    ("tr((\\mathbf{A}\\mathbf{X})^2)", "X", ["A:n,n", "X:n,n"], "2*A @ X @ A"),
+    ("sum((\\mathbf{x} + 1)^2)", "x", [], "2*(x + 1)^T"), ("tr((A + X)^2)", "X", ["A:n,n", "X:n,n"], "2*(I(n) * (A + X))^T"),
+    # X⁻² is (X⁻¹)², as X⁻¹ is the inverse (it was element-wise); of a vector, element-wise
+    ("sum(X⁻²)", "X", ["X:n,n"], "-inv(X) @ (inv(X) @ ones(n) @ ones(n)^T + ones(n) @ ones(n)^T @ inv(X)) @ inv(X)"),
+    ("sum(x⁻²)", "x", [], "-2*(x^-3)^T"),
 ])
 def test_a_latex_power_of_a_matrix_is_the_matrix_power(expr, wrt, matrices, answer):
     """In LaTeX, X^2 and X^{2} of a square matrix mean X X (mcalc writes its own element-wise
