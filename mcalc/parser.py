@@ -720,6 +720,9 @@ def _make_transformer():
                     # (the shapes decide; mcalc writes its element-wise power X^{\circ 2})
                     return _postfix(left, lambda a: A.Call("mpow", (a, right), pos=op.column), grouped)
                 return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), grouped)
+            if str(op) in ("×", "\\times") and not (type(left) is A.Num or type(right) is A.Num):
+                # a scalar product (2 × x, as mcalc prints one); between two vectors, a cross product?
+                return A.Call("times", (left, right), pos=op.column)
             return _OPS[str(op)](left, right, pos=op.column)
 
         def compare(self, items):

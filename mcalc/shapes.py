@@ -356,7 +356,7 @@ def _unfinished(n: A.Node) -> bool:
     """A node whose meaning its shapes decide (see _finish)."""
     t = type(n)
     return isinstance(n, A.Juxtapose) or t is A.Dot or (t is A.Ones or t is A.Identity) and n.dim is None or \
-        t is A.Call and n.fn in ("inv", "norm2", "mpow")
+        t is A.Call and n.fn in ("inv", "norm2", "mpow", "times")
 
 
 def _finish(program: A.Program, checker: _Checker) -> A.Program:
@@ -377,6 +377,8 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
             return A.Mul(*kids, pos=node.pos)
         if t is A.Call and node.fn == "inv" and not _nonscalar(checker.check(node.args[0])):
             return A.Div(A.ONE, kids[0], pos=node.pos)
+        if t is A.Call and node.fn == "times":  # a × b, a scalar on one side (the rule refuses the rest)
+            return A.Mul(*kids, pos=node.pos)
         if t is A.Call and node.fn == "mpow":  # X^{2}: X X of a matrix, else element-wise
             base, k = kids
             if not checker.concrete(checker.check(node.args[0])).is_matrix:
@@ -759,7 +761,18 @@ def _matrix_power(ch, node: A.Call):
 
 
 
-_CALLS = {"mpow": _matrix_power, "sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,
+def _times(ch, node: A.Call):
+    """a × b: a product with a scalar on one side; between two vectors (a cross product
+    to a physicist, element-wise to others) or matrices, mcalc does not choose."""
+    left, right = ch.check(node.args[0]), ch.check(node.args[1])
+    if _nonscalar(left) and _nonscalar(right):
+        raise ch.clash(node, left, right, "'×' between two vectors or matrices (a cross product?): mcalc reads "
+                                          "it with a scalar on one side only; write ⊗ for the element-wise "
+                                          "product, @ for the matrix product, kron(a, b) for the Kronecker one")
+    return _elementwise(ch, node)
+
+
+_CALLS = {"mpow": _matrix_power, "times": _times, "sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,
           "tr": _square, "det": _square, "inv": _square, "softmax": _of_vector, "log_softmax": _of_vector,
           "logsumexp": _of_vector, "norm": _norm, "norm2": _norm}
 

@@ -407,3 +407,19 @@ def test_a_digit_right_after_a_subscript_digit_is_refused():
     with pytest.raises(ParseError, match="right after a subscript digit"):
         parse("x₁2")
     assert parse_expr("x₁₂") == parse_expr("x_{12}")
+
+
+@pytest.mark.parametrize("expr, vectors, matrices", [("\\mathbf{x} \\times \\mathbf{w}", [], []),
+                                                     ("x × w", ["x", "w"], []), ("A × B", [], ["A:n,n", "B:n,n"])])
+def test_times_between_two_vectors_or_matrices_is_refused(expr, vectors, matrices):
+    """\\mathbf{x} \\times \\mathbf{w} was the element-wise product, in silence (a cross product to many)."""
+    from mcalc.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="cross product"):
+        mcalc.diff(expr, wrt="x" if "x" in expr else "A", vectors=vectors, matrices=matrices)
+
+
+@pytest.mark.parametrize("expr, plain", [("a × x", "a * x"), ("x \\times b", "x * b"), ("2 × x", "2 * x")])
+def test_times_with_a_scalar_side_is_the_product(expr, plain):
+    d, want = mcalc.diff(expr, wrt="x", vectors=["x"]), mcalc.diff(plain, wrt="x", vectors=["x"])
+    assert d.expr == want.expr and d.text == want.text
