@@ -284,13 +284,16 @@ class Derivation:
         function's, juxtapositions resolved, 𝟏 and I sized, definitions written out.
         With ``shape`` (the Jacobian's), a 𝟏 or I that meets nothing else takes its
         size from it: the answer I for tr(X) with X k×k is I(k), not I(n)."""
-        if shape is not None and not shape.is_scalar:
+        if shape is not None:  # a scalar one too: I for the derivative of x, x a vector[1], is I(1)
             body = expr.body if isinstance(expr, A.Program) else expr
             if any(type(n) in (A.Ones, A.Identity) and n.dim is None for n in A.walk(body)):
-                sized = A.Add(body, A.Zero(shape.rows, shape.cols))  # the answer's sizes unified with the shape
+                if shape.is_scalar:  # a scalar meets I by scalar expansion: each unsized one is 1×1
+                    sized = _sized_one(body)
+                else:
+                    sized = A.Add(body, A.Zero(shape.rows, shape.cols))  # the answer's sizes unified with the shape
                 try:
-                    return self._resolve(expr._replace(body=sized) if isinstance(expr, A.Program) else sized,
-                                         closed).left
+                    typed = self._resolve(expr._replace(body=sized) if isinstance(expr, A.Program) else sized, closed)
+                    return typed if shape.is_scalar else typed.left
                 except (ShapeError, DeclarationError):
                     pass  # it is another shape: typed on its own, the comparison says so
         return self._resolve(expr, closed)
@@ -638,6 +641,15 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
     with _PAUSED_GC:
         trace, alg = derive(program, typing, wrt_list)
         return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
+
+
+def _sized_one(node: A.Node) -> A.Node:
+    """node with every 𝟏 and I that has no size given size 1."""
+    if type(node) in (A.Ones, A.Identity) and node.dim is None:
+        return type(node)(1, pos=node.pos)
+    if not node.children:
+        return node
+    return node.rebuild(tuple(_sized_one(c) for c in node.children))
 
 
 def _has_a_value(program: A.Program, typing) -> None:

@@ -197,8 +197,8 @@ def _toml_line(lines: list[str], kind: str, ident, header: int = 1) -> int:
 def _toml_places(lines: list[str], header: int, table: dict) -> tuple[tuple[int, int, int], ...]:
     """Where the claim text's expr and expect stand in the file, where each is a string
     on one line as written (no escapes): so an error's column is the file's."""
-    wrt = table["wrt"] if isinstance(table["wrt"], str) else ",".join(table["wrt"])
-    offsets = {"expr": len(f"d/d{wrt} ("), "expect": len(f"d/d{wrt} ({table['expr']}) = ")}
+    head = _toml_head(table)
+    offsets = {"expr": len(f"{head} ("), "expect": len(f"{head} ({table['expr']}) = ")}
     places = []
     for key in ("expr", "expect"):
         value = table[key]
@@ -215,8 +215,20 @@ def _toml_places(lines: list[str], header: int, table: dict) -> tuple[tuple[int,
     return tuple(places)
 
 
-def _toml_claim_text(t: dict) -> str:
+def _toml_head(t: dict) -> str:
+    """d/dw, or d2/dx2 for a table of kind "hessian" (its matrix of second partials)."""
     wrt = t["wrt"] if isinstance(t["wrt"], str) else ",".join(t["wrt"])
+    kind = t.get("kind")
+    if kind is None:
+        return f"d/d{wrt}"
+    if kind != "hessian":
+        raise TypeError(f"kind is \"hessian\" or absent, not {kind!r}")
+    if "," in wrt:
+        raise TypeError("a Hessian is by one variable: wrt names one")
+    return f"d2/d{wrt}2"
+
+
+def _toml_claim_text(t: dict) -> str:
     decls = []
     for v in t.get("vectors", []):
         name, _, dim = v.partition(":")
@@ -227,7 +239,7 @@ def _toml_claim_text(t: dict) -> str:
         decls.append(f"{name}: scalar")
     if t.get("where"):
         decls.append(t["where"])
-    text = f"d/d{wrt} ({t['expr']}) = {t['expect']}"
+    text = f"{_toml_head(t)} ({t['expr']}) = {t['expect']}"
     if decls:
         text += " where " + "; ".join(decls)
     if t.get("layout"):

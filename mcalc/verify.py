@@ -43,8 +43,6 @@ KINK_MARGIN = 1e-3  # central differences keep this far from a kink; exact value
 EXACT_MARGIN = 1e-9  # (x > 0.001) for max(x, 0)'s derivative differs only on (0, 0.001]
 DIFFERENCES_STEP = 1e-5  # central differences: truncation ~1e-10, rounding ~1e-11
 DIFFERENCES_TOLERANCE = 1e-5
-ERROR_FLOOR = 1e-6  # × the Jacobian's largest entry: below it an entry's error counts against that
-EXACT_FLOOR = 1e-20  # in SymPy's 30 digits, × the Jacobian's largest entry
 
 
 @dataclass
@@ -915,7 +913,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                 have = None
             else:
                 have = [[_shown(v) for v in row] for row in exact_have]
-                errors = [float(e) for e in _errors(exact_want, exact_have, exact=True)]
+                errors = [float(e) for e in _errors(exact_want, exact_have)]
                 limit = exact_tolerance
         if have is None:
             points += 1
@@ -1036,23 +1034,20 @@ def _finite(rows) -> bool:
     return all(math.isfinite(v) for row in rows for v in row)
 
 
-def _errors(want, have, exact: bool = False, differences: bool = False) -> list:
-    """Each entry's relative error, row by row: |w - h| over |w| + |h| + a floor,
-    relative for tiny values too (1e-12x claimed as 0 is wrong everywhere; over
-    1 + |w| it passed).  In floats the floor is 10⁻⁶ × the Jacobian's largest |w|,
-    so that rounding in an entry that is 0 beside large ones is no difference; in
-    SymPy's 30 digits it is 10⁻²⁰ × that (``exact``): a derivative that is 0 (of
-    sum(softmax(z)), which is 1 whatever z) comes out of SymPy with no digit, and is
-    0 there already (_settled), and an added constant (1e40 + relu(x)) hides no
-    difference of the derivative's, as the function's size in the floor let it.
-    Against central differences, whose rounding grows with the function's size:
-    over 1 + |w|."""
+def _errors(want, have, differences: bool = False) -> list:
+    """Each entry's relative error, row by row: |w - h| over |w| + |h| (0 where both
+    are 0), relative for tiny values too (1e-12x claimed as 0 is wrong everywhere;
+    over 1 + |w| it passed).  Each entry is measured by itself: a floor taken from the
+    Jacobian's largest entry let an entry 10¹⁸ times smaller be anything ((x₂ > 0)
+    claimed as 0 beside 1e20x₁, a Hessian's 7 for 0 beside exp(x₁ + 50)).  Floats
+    only screen: where an entry differs in them, SymPy's 30 digits decide, and there
+    a value that cancelled to no digit is 0 beside a 0 (_settled: the derivative of
+    sum(softmax(z))).  Against central differences, whose rounding grows with the
+    function's size: over 1 + |w|."""
     pairs = [(w, h) for wr, hr in zip(want, have) for w, h in zip(wr, hr)]
     if differences:
         return [abs(w - h) / (1 + abs(w)) for w, h in pairs]
-    scale = max((abs(w) for w, _ in pairs), default=0)
-    floor = (EXACT_FLOOR if exact else ERROR_FLOOR) * scale + 1e-300
-    return [abs(w - h) / (abs(w) + abs(h) + floor) for w, h in pairs]
+    return [abs(w - h) / (abs(w) + abs(h) + 1e-300) for w, h in pairs]
 
 
 def _along_one_variable(sp, kink, base: dict, others=()) -> list[dict]:
