@@ -664,11 +664,16 @@ def _has_a_value(program: A.Program, typing) -> None:
     stack = [program.body, *(d for _, d in reversed(program.definitions))]  # the first definition first
     defined = dict(program.definitions)
     simplify = []
+    memo: dict = {}  # the functions' values, each worked out once
+
+    def exact(node: A.Node) -> Fraction | None:
+        return _exact(node, memo)
+
     while stack:
         n = stack.pop()
         t = type(n)
         if t is A.Div or t is A.Pow or t is A.Call:
-            why = _no_value(n, _exact)
+            why = _no_value(n, exact)
             if why is not None:
                 raise NotSupported(f"{why}: the function has no value anywhere, and no derivative", n.pos)
             part = n.right if t is A.Div else n.left if t is A.Pow else n.args[0] if n.args else A.ONE
@@ -701,9 +706,11 @@ def _has_a_value(program: A.Program, typing) -> None:
                                n.pos)
 
 
-def _exact(node: A.Node) -> Fraction | None:
+def _exact(node: A.Node, memo: dict | None = None) -> Fraction | None:
     """node's exact value where it is a number whatever its names (1 > 2, sign(0), y > y,
-    max(y, y) - y, 0·y), else None."""
+    max(y, y) - y, 0·y, sin(π)), else None.  ``memo`` keeps a function's value (each
+    call of the function's walk asks of the one inside it: sin(sin(…sin(x)…)) once a
+    level, not a level's depth)."""
     node = _unwrapped(node)
     t = type(node)
     if t is A.Num:
@@ -711,15 +718,15 @@ def _exact(node: A.Node) -> Fraction | None:
     if t is A.Zero:
         return Fraction(0)
     if t is A.Neg:
-        v = _exact(node.arg)
+        v = _exact(node.arg, memo)
         return None if v is None else -v
     if t in (A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Compare):
         if (t is A.Compare or t is A.Sub) and _unwrapped(node.left) == _unwrapped(node.right):
             return Fraction(int(node.op in (">=", "<="))) if t is A.Compare else Fraction(0)  # y > y; max(y, y) - y
-        a = _exact(node.left)
+        a = _exact(node.left, memo)
         if a is None and t is not A.Mul:  # no value to find on the right (x^x^…^x: once a level, not k)
             return None
-        b = _exact(node.right)
+        b = _exact(node.right, memo)
         if t is A.Mul and (a == 0 or b == 0):
             return Fraction(0)  # 0·y: 0 wherever y has a value
         if a is None or b is None:
@@ -728,14 +735,19 @@ def _exact(node: A.Node) -> Fraction | None:
             return Fraction(int({">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[node.op]))
         return A.rational(type(node)(A.Num(a), A.Num(b)))
     if t is A.Call and node.fn in ("sum", "mean") and len(node.args) == 1:
-        return Fraction(0) if _exact(node.args[0]) == 0 else None  # sum(y - y): sum(zeros)
+        return Fraction(0) if _exact(node.args[0], memo) == 0 else None  # sum(y - y): sum(zeros)
     if t is A.Call and node.fn == "tr" and len(node.args) == 1 and type(node.args[0]) is A.Identity \
             and isinstance(node.args[0].dim, int):
         return Fraction(node.args[0].dim)  # tr(I(3)) - 3
     if t is A.Call and len(node.args) == 1 and node.fn in _AT_EXACT:
-        return _value_at(node.fn, node.args[0])
+        if memo is None:
+            return _value_at(node.fn, node.args[0], None)
+        hit = memo.get(id(node))
+        if hit is None or hit[0] is not node:
+            hit = memo[id(node)] = (node, _value_at(node.fn, node.args[0], memo))
+        return hit[1]
     if t is A.Call and node.fn in ("sign", "abs", "relu", "max", "min") and node.args:
-        values = [_exact(a) for a in node.args]
+        values = [_exact(a, memo) for a in node.args]
         if any(v is None for v in values):
             return None
         v = values[0]
@@ -756,9 +768,9 @@ _SIN_AT_PI = {Fraction(k, 6): Fraction(v) for k, v in
 _TAN_AT_PI = {Fraction(0): Fraction(0), Fraction(1, 4): Fraction(1), Fraction(3, 4): Fraction(-1)}
 
 
-def _value_at(fn: str, arg: A.Node) -> Fraction | None:
+def _value_at(fn: str, arg: A.Node, memo: dict | None) -> Fraction | None:
     """fn(arg) where it is exactly a rational number, else None."""
-    v = _exact(arg)
+    v = _exact(arg, memo)
     if v is not None:
         if fn == "sqrt":
             if v < 0:
@@ -777,7 +789,9 @@ def _value_at(fn: str, arg: A.Node) -> Fraction | None:
 
 
 def _pi_multiple(node: A.Node) -> Fraction | None:
-    """m where node is exactly mπ (π, 2π, π/2, -π, π + π/2, 0), else None."""
+    """m where node is exactly mπ (π, 2π, π/2, -π, π + π/2, 0), else None: the
+    multiples are numbers written out (_number), so that this costs the size of the
+    π-part alone."""
     t = type(node)
     if t is A.Const:
         return Fraction(1) if node.name == "π" else None
@@ -786,18 +800,36 @@ def _pi_multiple(node: A.Node) -> Fraction | None:
         return None if m is None else -m
     if t is A.Mul or t is A.Div:
         m = _pi_multiple(node.left)
-        k = _exact(node.right)
+        k = _number(node.right)
         if m is None and t is A.Mul:
-            m, k = _pi_multiple(node.right), _exact(node.left)
+            m, k = _pi_multiple(node.right), _number(node.left)
         if m is None or k is None or t is A.Div and k == 0:
             return None
         return m * k if t is A.Mul else m / k
     if t is A.Add or t is A.Sub:
-        a, b = _pi_multiple(node.left), _pi_multiple(node.right)
+        a = _pi_multiple(node.left)
+        b = _pi_multiple(node.right) if a is not None else None
         if a is None or b is None:
             return None
         return a + b if t is A.Add else a - b
-    return Fraction(0) if _exact(node) == 0 else None
+    return Fraction(0) if _number(node) == 0 else None
+
+
+def _number(node: A.Node) -> Fraction | None:
+    """The value of a number written with numbers alone (3/4, -2, 2·3 + 1), else None."""
+    t = type(node)
+    if t is A.Num:
+        return node.value
+    if t is A.Neg:
+        v = _number(node.arg)
+        return None if v is None else -v
+    if t is A.Add or t is A.Sub or t is A.Mul or t is A.Div:
+        a = _number(node.left)
+        b = _number(node.right) if a is not None else None
+        if b is None or t is A.Div and b == 0:
+            return None
+        return a + b if t is A.Add else a - b if t is A.Sub else a * b if t is A.Mul else a / b
+    return None
 
 
 def _no_value(n: A.Node, value) -> str | None:

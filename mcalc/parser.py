@@ -902,7 +902,7 @@ class _ByFirstCharacter:
         """The patterns to try at a position where ``ch`` stands, in order."""
         patterns = self.by_char.get(ch)
         if patterns is None:
-            if self.countdown > 0:
+            if self.countdown > 0 or len(self.by_char) >= 4096:  # warming up, or a character past the cache
                 self.countdown -= 1
                 return self.fallback
             if self.terminals is None:
@@ -913,8 +913,7 @@ class _ByFirstCharacter:
                 patterns = [re.compile("|".join(wanted), self.flags)] if wanted else []
             except (AssertionError, re.error, OverflowError):  # too many groups for one pattern
                 patterns = self.fallback
-            if len(self.by_char) < 4096:
-                self.by_char[ch] = patterns
+            self.by_char[ch] = patterns
         return patterns
 
     @staticmethod
@@ -1293,46 +1292,42 @@ def _no_name_dot_number(text: str) -> None:
 
 
 def _no_subscript_after_a_command(text: str) -> None:
-    """\\frac{a}{b}_1 and \\sqrt{x}_1 read as a product with a name _1, in silence: a
-    subscript stands on a name (\\mathbf{x}_1, {x}_1), not on a fraction or a root."""
-    for m in re.finditer(r"\}\s*_", text):
-        at = m.start()
-        group = _group_start(text, at)
-        if group is None:
+    """\\frac{a}{b}_1, \\sqrt{x}_1 and \\sqrt{a}{c}_1 read as a product with a name _1, in
+    silence: a subscript stands on a name (\\mathbf{x}_1, \\mathrm{lr}_{2}, {x}_1), not on
+    a fraction, a root or another group.  One pass: each '}' paired with its '{' by a
+    stack, comments (# …) and line ends left alone (_a = 2 may start the next line)."""
+    opens: dict[int, int] = {}  # the index of a '}' -> the index of its '{'
+    stack: list[int] = []
+    comment = False
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            comment = False
+        elif comment:
             continue
-        before = _skip_spaces_back(text, group)
-        if before > 0 and text[before - 1] == "}":  # the second argument of \frac{…}{…}
-            first = _group_start(text, before - 1)
-            before = _skip_spaces_back(text, first) if first is not None else 0
-        elif before > 0 and text[before - 1] == "]":  # \sqrt[3]{x}
-            before = _skip_spaces_back(text, max(text.rfind("[", 0, before), 0))
-        if _COMMAND_BEFORE.search(text, max(before - 6, 0), before):
-            raise ParseError("a subscript right after a fraction or a root (\\frac{a}{b}_1): a subscript goes "
-                             "on a name inside, a_1, or write the product apart", *_place(text, m.end() - 1))
+        elif ch == "#":
+            comment = True
+        elif ch == "{":
+            stack.append(i)
+        elif ch == "}":
+            if stack:
+                opens[i] = stack.pop()
+        elif ch == "_":
+            close = _skip_spaces_back(text, i) - 1
+            if close in opens and not _NAME_GROUP.search(text, max(opens[close] - 12, 0), opens[close]):
+                raise ParseError("a subscript right after a braced group that is not a name's (\\frac{a}{b}_1, "
+                                 "\\sqrt{x}_1): a subscript goes on a name, a_1, \\mathbf{x}_1; write the "
+                                 "product apart", *_place(text, i))
 
 
-_COMMAND_BEFORE = re.compile(r"\\(?:[dt]?frac|sqrt)$")
+# the commands whose braces hold a name that may take a subscript: \mathbf{x}_1, \mathrm{lr}_{2}, \mathbb{1}_n
+_NAME_GROUP = re.compile(r"\\(?:mathbf|boldsymbol|bm|vec|mathrm|mathsf|mathbb|operatorname)\s*$")
 
 
 def _skip_spaces_back(text: str, index: int) -> int:
-    """The index just after the last non-space character before ``index``."""
-    while index > 0 and text[index - 1].isspace():
+    """The index just after the last space or tab before ``index`` (a line end is no space here)."""
+    while index > 0 and text[index - 1] in " \t":
         index -= 1
     return index
-
-
-def _group_start(text: str, close: int) -> int | None:
-    """The index of the '{' the '}' at ``close`` closes, or None."""
-    depth = 0
-    for i in range(close, -1, -1):
-        ch = text[i]
-        if ch == "}":
-            depth += 1
-        elif ch == "{":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
 
 
 def _typeset(text: str) -> str:

@@ -202,14 +202,44 @@ def test_a_tower_of_powers_is_judged_for_a_value_in_linear_steps(monkeypatch):
 
     exact, calls = api._exact, []
 
-    def counted(node):
+    def counted(node, memo=None):
         calls.append(node)
-        return exact(node)
+        return exact(node, memo)
 
     monkeypatch.setattr(api, "_exact", counted)
     counts = []
     for k in (200, 800):
         calls.clear()
         api._has_a_value(parse("x^" * k + "x"), None)
+        counts.append(len(calls))
+    assert counts[1] <= 4 * counts[0] + 10, counts
+
+
+@pytest.mark.parametrize("template", ["1/{}", "ln({})", "x^{}", "{}"])
+@pytest.mark.parametrize("nest", ["sin({})", "tan({})", "sin(x*{})", "sin(π*{})", "ln(1 + {})"])
+def test_nested_functions_are_judged_for_a_value_in_linear_steps(monkeypatch, template, nest):
+    """1/sin(sin(…x…)): each sin's exact value (sin(π) = 0) was looked for twice a level, 2ᵏ
+    (24 levels took 19 s)."""
+    from mcalc import api
+    from mcalc.parser import parse
+    from mcalc.shapes import Declarations, infer
+
+    exact, calls = api._exact, []
+
+    def counted(node, memo=None):
+        calls.append(node)
+        assert len(calls) < 10_000, "exponential"  # a regression fails, it does not hang
+        return exact(node, memo)
+
+    monkeypatch.setattr(api, "_exact", counted)
+    counts = []
+    for k in (8, 32):  # 2ᵏ would be 256 and 4·10⁹
+        calls.clear()
+        inner = "x"
+        for _ in range(k):
+            inner = nest.format(inner)
+        typing = infer(parse(template.format(inner)), Declarations.empty())
+        calls.clear()
+        api._has_a_value(typing.program, typing)
         counts.append(len(calls))
     assert counts[1] <= 4 * counts[0] + 10, counts
