@@ -287,7 +287,12 @@ class Derivation:
         if shape is not None:  # a scalar one too: I for the derivative of x, x a vector[1], is I(1)
             body = expr.body if isinstance(expr, A.Program) else expr
             if any(type(n) in (A.Ones, A.Identity) and n.dim is None for n in A.walk(body)):
-                if shape.is_scalar:  # a scalar meets I by scalar expansion: each unsized one is 1×1
+                if shape.is_scalar:
+                    # what the answer's 𝟏 and I meet sizes them (𝟏ᵀx); where nothing does, the answer
+                    # comes out of another shape than 1×1, and each unsized one is 1×1 (I, 3I, 2xI)
+                    typed, claimed = self._resolve(expr, closed, with_shape=True)
+                    if claimed.is_scalar:
+                        return typed
                     sized = _sized_one(body)
                 else:
                     sized = A.Add(body, A.Zero(shape.rows, shape.cols))  # the answer's sizes unified with the shape
@@ -298,7 +303,7 @@ class Derivation:
                     pass  # it is another shape: typed on its own, the comparison says so
         return self._resolve(expr, closed)
 
-    def _resolve(self, expr: A.Node | A.Program, closed: tuple = ()) -> A.Node:
+    def _resolve(self, expr: A.Node | A.Program, closed: tuple = (), with_shape: bool = False):
         from .derive import substitute
         from .names import resolve_names
 
@@ -314,11 +319,13 @@ class Derivation:
                 else ""
             raise DeclarationError(f"the answer uses {', '.join(unknown)}, which the function does not{hint}",
                                    first.pos if first is not None else None)
-        typed = infer(program, self.typing_declarations()).program
+        typing = infer(program, self.typing_declarations())
+        typed = typing.program
         values: dict[str, A.Node] = {}
         for name, e in typed.definitions:
             values[name] = substitute(e, values)
-        return substitute(typed.body, values)
+        body = substitute(typed.body, values)
+        return (body, typing.shape(typed.body)) if with_shape else body
 
     def _bind(self, values: dict) -> tuple[dict[str, Mat], dict[str, int]]:
         """Values of the variables, and the sizes they imply; a size may also be given
@@ -673,7 +680,7 @@ def _has_a_value(program: A.Program, typing) -> None:
         n = stack.pop()
         t = type(n)
         if t is A.Div or t is A.Pow or t is A.Call:
-            why = _no_value(n, exact)
+            why = _no_value(n, exact, memo)
             if why is not None:
                 raise NotSupported(f"{why}: the function has no value anywhere, and no derivative", n.pos)
             part = n.right if t is A.Div else n.left if t is A.Pow else n.args[0] if n.args else A.ONE
@@ -697,10 +704,10 @@ def _has_a_value(program: A.Program, typing) -> None:
         node = substitute(node, written)  # u = x - x; x/u
         if not node.children or not _may_be_constant(node):
             return None
-        return _exact(polish(node))
+        return _exact(polish(node), {})
 
     for n in simplify:
-        why = _no_value(n, simplified)
+        why = _no_value(n, simplified, memo)
         if why is not None:
             raise NotSupported(f"{why}, once simplified: the function has no value anywhere, and no derivative",
                                n.pos)
@@ -711,6 +718,8 @@ def _exact(node: A.Node, memo: dict | None = None) -> Fraction | None:
     max(y, y) - y, 0·y, sin(π)), else None.  ``memo`` keeps a function's value (each
     call of the function's walk asks of the one inside it: sin(sin(…sin(x)…)) once a
     level, not a level's depth)."""
+    if memo is None:
+        memo = {}
     node = _unwrapped(node)
     t = type(node)
     if t is A.Num:
@@ -740,8 +749,6 @@ def _exact(node: A.Node, memo: dict | None = None) -> Fraction | None:
             and isinstance(node.args[0].dim, int):
         return Fraction(node.args[0].dim)  # tr(I(3)) - 3
     if t is A.Call and len(node.args) == 1 and node.fn in _AT_EXACT:
-        if memo is None:
-            return _value_at(node.fn, node.args[0], None)
         hit = memo.get(id(node))
         if hit is None or hit[0] is not node:
             hit = memo[id(node)] = (node, _value_at(node.fn, node.args[0], memo))
@@ -768,7 +775,7 @@ _SIN_AT_PI = {Fraction(k, 6): Fraction(v) for k, v in
 _TAN_AT_PI = {Fraction(0): Fraction(0), Fraction(1, 4): Fraction(1), Fraction(3, 4): Fraction(-1)}
 
 
-def _value_at(fn: str, arg: A.Node, memo: dict | None) -> Fraction | None:
+def _value_at(fn: str, arg: A.Node, memo: dict) -> Fraction | None:
     """fn(arg) where it is exactly a rational number, else None."""
     v = _exact(arg, memo)
     if v is not None:
@@ -780,7 +787,7 @@ def _value_at(fn: str, arg: A.Node, memo: dict | None) -> Fraction | None:
         value = _AT_EXACT[fn].get(v)
         return None if value is None else Fraction(value)
     if fn in ("sin", "cos", "tan"):
-        m = _pi_multiple(arg)
+        m = _pi_multiple(arg, memo)
         if m is not None:
             if fn == "tan":
                 return _TAN_AT_PI.get(m % 1)
@@ -788,51 +795,33 @@ def _value_at(fn: str, arg: A.Node, memo: dict | None) -> Fraction | None:
     return None
 
 
-def _pi_multiple(node: A.Node) -> Fraction | None:
-    """m where node is exactly mπ (π, 2π, π/2, -π, π + π/2, 0), else None: the
-    multiples are numbers written out (_number), so that this costs the size of the
-    π-part alone."""
+def _pi_multiple(node: A.Node, memo: dict | None = None) -> Fraction | None:
+    """m where node is exactly mπ (π, 2π, π/2, -π, π - sin(π), 0), else None."""
     t = type(node)
     if t is A.Const:
         return Fraction(1) if node.name == "π" else None
     if t is A.Neg:
-        m = _pi_multiple(node.arg)
+        m = _pi_multiple(node.arg, memo)
         return None if m is None else -m
     if t is A.Mul or t is A.Div:
-        m = _pi_multiple(node.left)
-        k = _number(node.right)
+        m = _pi_multiple(node.left, memo)
+        k = _exact(node.right, memo) if m is not None else None
         if m is None and t is A.Mul:
-            m, k = _pi_multiple(node.right), _number(node.left)
+            m = _pi_multiple(node.right, memo)
+            k = _exact(node.left, memo) if m is not None else None
         if m is None or k is None or t is A.Div and k == 0:
             return None
         return m * k if t is A.Mul else m / k
     if t is A.Add or t is A.Sub:
-        a = _pi_multiple(node.left)
-        b = _pi_multiple(node.right) if a is not None else None
+        a = _pi_multiple(node.left, memo)
+        b = _pi_multiple(node.right, memo) if a is not None else None
         if a is None or b is None:
             return None
         return a + b if t is A.Add else a - b
-    return Fraction(0) if _number(node) == 0 else None
+    return Fraction(0) if _exact(node, memo) == 0 else None
 
 
-def _number(node: A.Node) -> Fraction | None:
-    """The value of a number written with numbers alone (3/4, -2, 2·3 + 1), else None."""
-    t = type(node)
-    if t is A.Num:
-        return node.value
-    if t is A.Neg:
-        v = _number(node.arg)
-        return None if v is None else -v
-    if t is A.Add or t is A.Sub or t is A.Mul or t is A.Div:
-        a = _number(node.left)
-        b = _number(node.right) if a is not None else None
-        if b is None or t is A.Div and b == 0:
-            return None
-        return a + b if t is A.Add else a - b if t is A.Sub else a * b if t is A.Mul else a / b
-    return None
-
-
-def _no_value(n: A.Node, value) -> str | None:
+def _no_value(n: A.Node, value, memo: dict | None = None) -> str | None:
     """Why n has no value anywhere, judged by ``value`` of its parts (exact, or
     exact once simplified); None if it may have one."""
     t = type(n)
@@ -848,7 +837,7 @@ def _no_value(n: A.Node, value) -> str | None:
         if base is not None and base < 0 and exponent.denominator != 1:
             return "a negative number to a power that is not whole"
     elif t is A.Call and n.fn == "tan" and len(n.args) == 1:
-        m = _pi_multiple(n.args[0])
+        m = _pi_multiple(n.args[0], memo)
         if m is not None and m % 1 == Fraction(1, 2):
             k = m.numerator
             return f"tan({'' if k == 1 else '-' if k == -1 else k}π/2), an odd multiple of π/2, has no value"

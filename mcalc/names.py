@@ -116,7 +116,7 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
 
 
 def _is_postfix(node: A.Node) -> bool:
-    return type(node) in (A.Transpose, A.Pow) or (type(node) is A.Call and node.fn in ("inv", "mpow"))
+    return type(node) in (A.Transpose, A.Pow) or (type(node) is A.Call and node.fn in ("inv", "mpow", "gpow"))
 
 
 def _postfix(node: A.Node, res: Resolution) -> tuple[A.Node | None, A.Node]:
@@ -169,7 +169,7 @@ def _name(node: A.Var, res: Resolution) -> A.Node:
             leaf = _name(A.Var(part, pos=pos), res)
         elif part in _CONSTANTS and part not in res.base:  # Iw: the identity times w, as I w is
             leaf = _CONSTANTS[part](None, pos=pos)
-        elif part not in res.known and _element_of_a_vector(part, res):  # w₁x₁: x₁, an element of x
+        elif _element_of_a_vector(part, res):  # w₁x₁: x₁, an element of x (as x₁ alone is)
             leaf = _name(A.Var(part, pos=pos), res)
         else:
             leaf = A.Var(part, pos=pos)

@@ -5,6 +5,7 @@ expected.  The LALR tables are cached on disk so start-up does not rebuild them.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import threading
@@ -110,12 +111,16 @@ def _mathrm_text(body: str) -> str:
     return out
 
 
+_MATHRM_INDEX = re.compile(r"\}_(?:\{([A-Za-z0-9]+)\}|([A-Za-z0-9]))$")  # \mathrm{…}'s subscript
+
+
 def _latex_name(text: str) -> str:
     """\\lambda → λ, \\mathrm{loss} → loss, u_{1} → u1, w₁ → w1 (subscript digits
     are the digits of the same name)."""
-    if text.startswith("\\mathrm{"):  # \mathrm{loss}, \mathrm{lr}_{2}, \mathrm{\Delta x}
-        body, _, index = text[len("\\mathrm{"):].partition("}_{")
-        body, index = body.rstrip("}"), index.rstrip("}")
+    if text.startswith("\\mathrm{"):  # \mathrm{loss}, \mathrm{lr}_{2}, \mathrm{w}_1, \mathrm{\Delta x}
+        m = _MATHRM_INDEX.search(text)
+        body, index = (text[len("\\mathrm{"):m.start()], m.group(1) or m.group(2)) if m else \
+            (text[len("\\mathrm{"):].rstrip("}"), "")
         return _mathrm_text(body) + (index if index.isdigit() or not index else "_" + index)
     if text.startswith("\\"):  # \lambda, \delta_{3}
         letter, _, index = text[1:].partition("_{")
@@ -249,10 +254,11 @@ def _make_transformer():
             self._state.latex_power = {}  # {2} as an exponent, and bold names: X^{2} may be X X
             self._state.exponents = {}  # id -> (node, holds a number too large for an exponent)
             self._state.bold_inside = {}  # id -> (node, a bold name stands in it)
+            self._state.bold_groups = {}  # parentheses with a bold name in them: (…)^2 may mean either power
 
         def _closed(self) -> tuple:
             return tuple(n for n in self._state.grouped.values()
-                         if type(n) in (A.Transpose, A.Pow) or (type(n) is A.Call and n.fn in ("inv", "mpow")))
+                         if type(n) in (A.Transpose, A.Pow) or (type(n) is A.Call and n.fn in ("inv", "mpow", "gpow")))
 
         def group(self, items):
             """(…) or {…}: closed, so an operator after the parenthesis applies to all of it
@@ -260,8 +266,8 @@ def _make_transformer():
             numbers outside ((x × 2)(2a))."""
             node = items[0]
             self._state.grouped[id(node)] = node  # kept: ids are reused
-            if self._state.bold_names and self._holds_bold(node):
-                self._state.latex_power[id(node)] = node  # (\mathbf{A} + \mathbf{X})^2, as \mathbf{X}^2
+            if self._state.bold_names and type(node) is not A.Var and self._holds_bold(node):
+                self._state.bold_groups[id(node)] = node  # (\mathbf{Y} - \mathbf{X}\mathbf{W})^2: which power?
             return node
 
         def _holds_bold(self, node: A.Node) -> bool:
@@ -539,7 +545,7 @@ def _make_transformer():
             (tok,) = items
             stem = str(tok).partition("_{")[0]
             if stem != str(tok) and (stem in FUNCTIONS or stem in _ALIASES or stem in ("log", "ln")):
-                hint = "; for the logarithm to base 10 write ln(x)/ln(10)" if stem in ("log", "ln") else \
+                hint = "; for a logarithm to a base b write ln(x)/ln(b)" if stem in ("log", "ln") else \
                     f"; write {stem}(…) without it"
                 raise ParseError(f"'{tok}': mcalc does not read a subscript on the function {stem}{hint}",
                                  tok.column, tok.line)
@@ -719,6 +725,10 @@ def _make_transformer():
                     # \mathbf{X}^2, X^{2}: of a square matrix, the matrix power, as LaTeX means it
                     # (the shapes decide; mcalc writes its element-wise power X^{\circ 2})
                     return _postfix(left, lambda a: A.Call("mpow", (a, right), pos=op.column), grouped)
+                if id(left) in self._state.bold_groups and self._state.bold_groups[id(left)] is left:
+                    # the shapes decide: of a square matrix, refused (a paper's tr((A + X)²) means the
+                    # matrix power, its sum((Y - XW)²) each entry squared); else element-wise
+                    return A.Call("gpow", (left, right), pos=op.column)
                 return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), grouped)
             if str(op) in ("×", "\\times") and not (type(left) is A.Num or type(right) is A.Num):
                 # a scalar product (2 × x, as mcalc prints one); between two vectors, a cross product?
@@ -1246,26 +1256,47 @@ def _no_ambiguous_subscript(text: str) -> None:
 
 # the words of a case's condition, which the grammar passes over: \text{if}, \text{for}, …
 _CONDITION_WORD = re.compile(r"\\(text|textrm|mathrm|mbox)\s*\{\s*(if|for|when|where)\s*,?\s*\}")
-_CASES = re.compile(r"\\begin\s*\{cases\}.*?(\\end\s*\{cases\}|$)", re.S)
+_CASES_EDGE = re.compile(r"\\(begin|end)\s*\{cases\}")
 
 
 def _no_condition_outside_cases(text: str) -> None:
     """x^2 \\text{ if } x > 0 read as x² times (x > 0), the words passed over in silence:
-    they are read in a case's condition only."""
-    inside = [m.span() for m in _CASES.finditer(text)]
-    for m in _CONDITION_WORD.finditer(text):
+    they are read in a case's condition only (cases within cases too)."""
+    words = [m for m in _CONDITION_WORD.finditer(text) if not _commented(text, m.start())]
+    if not words:
+        return
+    inside, depth, start = [], 0, 0  # the spans within cases, outermost
+    for edge in _CASES_EDGE.finditer(text):
+        if edge.group(1) == "begin":
+            depth += 1
+            if depth == 1:
+                start = edge.start()
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                inside.append((start, edge.end()))
+    if depth:
+        inside.append((start, len(text)))
+    starts = [a for a, _ in inside]
+    for m in words:
         if m.group(2) == "where" and re.search(r"\\q?quad\s*,?\s*$", text[max(0, m.start() - 12):m.start()]):
-            continue  # a claim's "\quad \text{where} f = …"
-        if not any(start <= m.start() < end for start, end in inside):
+            continue  # an answer's "\quad \text{where} u₃ = …"
+        k = bisect.bisect_right(starts, m.start()) - 1
+        if k < 0 or m.start() >= inside[k][1]:
             raise ParseError(f"{m.group(0)} outside \\begin{{cases}}: a condition is read in a case only; write "
                              f"the function piecewise, \\begin{{cases}} x^2 & x > 0 \\\\ 0 & x \\leq 0 "
                              f"\\end{{cases}}, or as a product with the comparison, x^2 (x > 0)",
                              *_place(text, m.start()))
 
 
+def _commented(text: str, index: int) -> bool:
+    """Whether text[index] stands in a comment (after a # on its line)."""
+    return "#" in text[text.rfind("\n", 0, index) + 1:index]
+
+
 def _no_layer_index(text: str) -> None:
     """W^{(2)}: papers index layers so, and a power it is not (it read as W squared)."""
-    m = _LAYER_INDEX.search(text)
+    m = next((m for m in _LAYER_INDEX.finditer(text) if not _commented(text, m.start())), None)
     if m:
         raise ParseError(f"{m.group(0).strip()}: a superscript in brackets indexes (a layer's W^{{(2)}}, W^{{[2]}}), it "
                          f"is no power: name it W2, W_{{2}}; a power is written without them", *_place(text, m.start()))
@@ -1312,15 +1343,38 @@ def _no_subscript_after_a_command(text: str) -> None:
             if stack:
                 opens[i] = stack.pop()
         elif ch == "_":
-            close = _skip_spaces_back(text, i) - 1
-            if close in opens and not _NAME_GROUP.search(text, max(opens[close] - 12, 0), opens[close]):
-                raise ParseError("a subscript right after a braced group that is not a name's (\\frac{a}{b}_1, "
-                                 "\\sqrt{x}_1): a subscript goes on a name, a_1, \\mathbf{x}_1; write the "
-                                 "product apart", *_place(text, i))
+            close = _skip_spacing_back(text, i) - 1
+            if close not in opens:
+                continue
+            if _NAME_GROUP.search(text, max(opens[close] - 12, 0), opens[close]):
+                if close == i - 1 and _NAME_SUBSCRIPT.match(text, i + 1):
+                    continue  # \mathbf{x}_1, \mathrm{lr}_{2}: the name's own subscript
+                raise ParseError("a subscript after a name in braces is written right after it, one character "
+                                 "or in braces: \\mathbf{x}_1, \\mathrm{w}_{12}", *_place(text, i))
+            raise ParseError("a subscript right after a braced group that is not a name's (\\frac{a}{b}_1, "
+                             "\\sqrt{x}_1): a subscript goes on a name, a_1, \\mathbf{x}_1; write the "
+                             "product apart", *_place(text, i))
 
 
+_NAME_SUBSCRIPT = re.compile(r"\{|[A-Za-z0-9](?![A-Za-z0-9_])")  # what the name's token takes: _{…} or _1
 # the commands whose braces hold a name that may take a subscript: \mathbf{x}_1, \mathrm{lr}_{2}, \mathbb{1}_n
 _NAME_GROUP = re.compile(r"\\(?:mathbf|boldsymbol|bm|vec|mathrm|mathsf|mathbb|operatorname)\s*$")
+
+
+_SPACING_BEFORE = re.compile(r"(?:\\[,;:! ]|\\q?quad)$")
+
+
+def _skip_spacing_back(text: str, index: int) -> int:
+    """Back over spaces, tabs and LaTeX's spacing commands (\\frac{a}{b}\\,_1), which the grammar passes over."""
+    while True:
+        m = _SPACING_BEFORE.search(text, max(index - 6, 0), index)
+        if m:
+            index = m.start()
+            continue
+        back = _skip_spaces_back(text, index)
+        if back == index:
+            return index
+        index = back
 
 
 def _skip_spaces_back(text: str, index: int) -> int:

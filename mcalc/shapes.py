@@ -356,7 +356,7 @@ def _unfinished(n: A.Node) -> bool:
     """A node whose meaning its shapes decide (see _finish)."""
     t = type(n)
     return isinstance(n, A.Juxtapose) or t is A.Dot or (t is A.Ones or t is A.Identity) and n.dim is None or \
-        t is A.Call and n.fn in ("inv", "norm2", "mpow", "times")
+        t is A.Call and n.fn in ("inv", "norm2", "mpow", "gpow", "times")
 
 
 def _finish(program: A.Program, checker: _Checker) -> A.Program:
@@ -379,6 +379,8 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
             return A.Div(A.ONE, kids[0], pos=node.pos)
         if t is A.Call and node.fn == "times":  # a × b, a scalar on one side (the rule refuses the rest)
             return A.Mul(*kids, pos=node.pos)
+        if t is A.Call and node.fn == "gpow":  # (…)^k of anything but a square matrix: element-wise
+            return A.Pow(*kids, pos=node.pos)
         if t is A.Call and node.fn == "mpow":  # X^{2}: X X of a matrix, else element-wise
             base, k = kids
             if not checker.concrete(checker.check(node.args[0])).is_matrix:
@@ -772,7 +774,19 @@ def _times(ch, node: A.Call):
     return _elementwise(ch, node)
 
 
-_CALLS = {"mpow": _matrix_power, "times": _times, "sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,
+def _group_power(ch, node: A.Call):
+    """(…)^k in LaTeX with bold names in the parenthesis: of a square matrix the matrix
+    power to one paper (tr((A + X)²)) and each entry's to another (sum((Y - XW)²)),
+    and mcalc does not choose; of anything else, element-wise."""
+    s = ch.check(node.args[0])
+    if isinstance(s, Shape) and s.is_matrix and ch.resolve(s.rows) == ch.resolve(s.cols):
+        raise ShapeError("(…)^k of a square matrix in LaTeX: the matrix power or each entry's? write "
+                         "(…)^{\\circ k} for each entry's, or the product (…) @ (…) (as \\mathbf{X}^{2} is X X)",
+                         node.pos)
+    return _elementwise(ch, A.Pow(node.args[0], node.args[1], pos=node.pos))
+
+
+_CALLS = {"mpow": _matrix_power, "gpow": _group_power, "times": _times, "sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,
           "tr": _square, "det": _square, "inv": _square, "softmax": _of_vector, "log_softmax": _of_vector,
           "logsumexp": _of_vector, "norm": _norm, "norm2": _norm}
 

@@ -602,6 +602,9 @@ def test_a_difference_only_a_closer_look_sees_fails(claim):
     # entries that are 0 beside large ones, in floats not quite: SymPy's digits settle them
     "d/dx,y (exp(x + 50) + y*(sigmoid(3) + sigmoid(-3) - 1) + relu(x)) = [exp(x + 50) + (x > 0), 0]^T",
     "d/dz (100*sum(softmax(z)) + 1e6*relu(z[1])) = [1e6*(z[1] > 0), 0, 0]^T where z: vector[3]",
+    # a bare I for a 1×1 Jacobian is I(1); a 𝟏 that meets a vector takes its size
+    "d/dx (x) = I where x: vector[1]", "d2/dx2 (norm(x)^2) = 2I where x: vector[1]",
+    "d/dt (t sum(x)) = ones^T x where x: vector", "d/dt (t sum(x)) = x^T ones where x: vector[3]",
     "d/dx (exp(x[1] + 50)*relu(x[2]) + x[3]*(sin(2)^2 + cos(2)^2 - 1)) = "
     "[exp(x[1] + 50)*relu(x[2]), exp(x[1] + 50)*(x[2] > 0), 0]^T where x: vector[3]",
 ])

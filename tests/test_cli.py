@@ -408,7 +408,8 @@ def test_zero_to_a_variable_power_has_derivative_zero(capsys):
 
 @pytest.mark.parametrize("expr", ["x/sin(π)", "x/sin(2π)", "x/cos(π/2)", "x/tan(-π)", "x/sqrt(0)", "x/atan(0)",
                                   "x/(sigmoid(0) - 1/2)", "x/(sin(π/6) - 0.5)", "x/(cos(π + π) - 1)",
-                                  "x/(sqrt(9/4) - 1.5)", "x + tan(π/2)", "x*tan(-3π/2)", "x/acos(1)"])
+                                  "x/(sqrt(9/4) - 1.5)", "x + tan(π/2)", "x*tan(-3π/2)", "x/acos(1)",
+                                  "x/sin(π - sin(π))", "x^sin(π)/sin(2π + sin(0))"])
 def test_a_function_at_a_point_where_its_value_is_exact_is_that_number(expr, capsys):
     """x/sin(π) printed 1/sin(π) and x/sqrt(0) 1/sqrt(0) (floats make sin(π) 1.2e-16, not 0);
     tan(π/2) has no value at all."""

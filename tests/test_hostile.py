@@ -215,8 +215,9 @@ def test_a_tower_of_powers_is_judged_for_a_value_in_linear_steps(monkeypatch):
     assert counts[1] <= 4 * counts[0] + 10, counts
 
 
-@pytest.mark.parametrize("template", ["1/{}", "ln({})", "x^{}", "{}"])
-@pytest.mark.parametrize("nest", ["sin({})", "tan({})", "sin(x*{})", "sin(π*{})", "ln(1 + {})"])
+@pytest.mark.parametrize("template", ["1/{}", "ln({})", "x^{}", "{}", "2^{}"])
+@pytest.mark.parametrize("nest", ["sin({})", "tan({})", "sin(x*{})", "sin(π*{})", "ln(1 + {})", "sin(π - {})",
+                                  "cos(π/2 + {})"])
 def test_nested_functions_are_judged_for_a_value_in_linear_steps(monkeypatch, template, nest):
     """1/sin(sin(…x…)): each sin's exact value (sin(π) = 0) was looked for twice a level, 2ᵏ
     (24 levels took 19 s)."""

@@ -38,6 +38,7 @@ PRODUCTS = [
     # elements of a vector run together (x₁x₃ was one new name, its derivative by x 0)
     ("x₁x₃", "x", {"vectors": ["x:3"]}, "x_1 * x_3"),
     ("w₁x₁ + w₂x₂", "w", {"vectors": ["w:2", "x:2"]}, "w_1*x_1 + w_2*x_2"),
+    ("x₁x₃ + x₁", "x", {"vectors": ["x:3"]}, "x_1 * x_3 + x_1"),  # x₁ standing alone too
 ]
 
 

@@ -201,9 +201,9 @@ def test_t_is_no_variable(text):
     ("tr(X^{3})", "X", ["X:n,n"], "3*(X @ X)"),
     ("\\mathbf{x}^2", "x", [], "2*diag(x)"), ("x^{2}", "x", [], "2*x"),
     ("sum(X^2)", "X", ["X:n,n"], "2*X^T"),  # plain ^: element-wise, as always
-    # a parenthesis holding bold names is LaTeX too (it was element-wise, where (\mathbf{A})^2 was A A)
-    ("tr((\\mathbf{A}+\\mathbf{X})^2)", "X", ["A:n,n", "X:n,n"], "2*(A + X)"),
-    ("tr((\\mathbf{A}\\mathbf{X})^2)", "X", ["A:n,n", "X:n,n"], "2*A @ X @ A"),
+    # a parenthesis holding bold names: of a square matrix refused (below), else element-wise
+    ("tr((\\mathbf{A}+\\mathbf{X})^{2})", "X", ["A:n,n", "X:n,n"], "2*(A + X)"),
+    ("sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)", "W", ["Y:N,k", "X:N,n", "W:n,k"], "-2*(Y - X @ W)^T @ X"),
     ("sum((\\mathbf{x} + 1)^2)", "x", [], "2*(x + 1)^T"), ("tr((A + X)^2)", "X", ["A:n,n", "X:n,n"], "2*(I(n) * (A + X))^T"),
     # X⁻² is (X⁻¹)², as X⁻¹ is the inverse (it was element-wise); of a vector, element-wise
     ("sum(X⁻²)", "X", ["X:n,n"], "-inv(X) @ (inv(X) @ ones(n) @ ones(n)^T + ones(n) @ ones(n)^T @ inv(X)) @ inv(X)"),
@@ -430,3 +430,35 @@ def test_times_between_two_vectors_or_matrices_is_refused(expr, vectors, matrice
 def test_times_with_a_scalar_side_is_the_product(expr, plain):
     d, want = mcalc.diff(expr, wrt="x", vectors=["x"]), mcalc.diff(plain, wrt="x", vectors=["x"])
     assert d.expr == want.expr and d.text == want.text
+
+
+@pytest.mark.parametrize("expr", ["tr((\\mathbf{A}+\\mathbf{X})^2)", "tr((\\mathbf{A}\\mathbf{X})^2)",
+                                  "sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)"])
+def test_a_plain_power_of_a_parenthesis_of_bold_square_matrices_is_refused(expr):
+    """tr((A + X)²) means the matrix power to a paper, sum((Y - XW)²) each entry squared: of a
+    square matrix mcalc does not choose (it squared each entry, in silence)."""
+    from mcalc.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="matrix power or each entry"):
+        mcalc.diff(expr, wrt="X" if "A" in expr else "W", matrices=["A:n,n", "X:n,n", "Y:n,n", "W:n,n"])
+
+
+@pytest.mark.parametrize("text", [
+    "\\begin{cases} x^2 & \\text{if } x > 0 \\\\ \\begin{cases} x & \\text{if } x < -1 \\\\ 0 & \\text{otherwise}"
+    "\\end{cases} & \\text{if } x \\leq 0 \\end{cases}",  # cases within cases
+    "x^2  # \\text{if} x > 0", "x^2 # W^{[2]} is a layer's index"])  # in a comment
+def test_conditions_in_nested_cases_and_comments_are_read(text):
+    assert parse(text) is not None
+
+
+@pytest.mark.parametrize("latex, plain", [("\\mathrm{w}_1 + \\mathrm{w}_2", "w_1 + w_2"), ("\\mathrm{lr}_2 x", "lr_2 x")])
+def test_a_roman_name_with_a_one_character_subscript_is_that_name(latex, plain):
+    """\\mathrm{w}_1 was w times a name _1."""
+    assert parse_expr(latex) == parse_expr(plain)
+
+
+@pytest.mark.parametrize("text", ["\\frac{a}{b}\\,_1", "\\frac{a}{b}\\ _1", "\\sqrt{x}\\!_1", "\\mathrm{w}_12",
+                                  "\\mathbf{x} _1"])
+def test_a_subscript_after_spacing_or_too_long_is_refused(text):
+    with pytest.raises(ParseError, match="subscript"):
+        parse(text)
