@@ -287,18 +287,16 @@ class Derivation:
         if shape is not None:  # a scalar one too: I for the derivative of x, x a vector[1], is I(1)
             body = expr.body if isinstance(expr, A.Program) else expr
             if any(type(n) in (A.Ones, A.Identity) and n.dim is None for n in A.walk(body)):
-                if shape.is_scalar:
-                    # what the answer's 𝟏 and I meet sizes them (𝟏ᵀx); where nothing does, the answer
-                    # comes out of another shape than 1×1, and each unsized one is 1×1 (I, 3I, 2xI)
-                    typed, claimed = self._resolve(expr, closed, with_shape=True)
+                # a scalar meets 𝟏 and I by scalar expansion: each unsized one 1×1 (I, 3I, 𝟏ᵀ𝟏), where
+                # the answer is then 1×1; else what they meet sizes them (𝟏ᵀx, x a vector)
+                sized = _sized_one(body) if shape.is_scalar else A.Add(body, A.Zero(shape.rows, shape.cols))
+                try:
+                    typed, claimed = self._resolve(expr._replace(body=sized) if isinstance(expr, A.Program)
+                                                   else sized, closed, with_shape=True)
+                    if not shape.is_scalar:
+                        return typed.left  # the answer's sizes unified with the shape
                     if claimed.is_scalar:
                         return typed
-                    sized = _sized_one(body)
-                else:
-                    sized = A.Add(body, A.Zero(shape.rows, shape.cols))  # the answer's sizes unified with the shape
-                try:
-                    typed = self._resolve(expr._replace(body=sized) if isinstance(expr, A.Program) else sized, closed)
-                    return typed if shape.is_scalar else typed.left
                 except (ShapeError, DeclarationError):
                     pass  # it is another shape: typed on its own, the comparison says so
         return self._resolve(expr, closed)

@@ -1267,6 +1267,8 @@ def _no_condition_outside_cases(text: str) -> None:
         return
     inside, depth, start = [], 0, 0  # the spans within cases, outermost
     for edge in _CASES_EDGE.finditer(text):
+        if _commented(text, edge.start()):
+            continue
         if edge.group(1) == "begin":
             depth += 1
             if depth == 1:
@@ -1349,8 +1351,9 @@ def _no_subscript_after_a_command(text: str) -> None:
             if _NAME_GROUP.search(text, max(opens[close] - 12, 0), opens[close]):
                 if close == i - 1 and _NAME_SUBSCRIPT.match(text, i + 1):
                     continue  # \mathbf{x}_1, \mathrm{lr}_{2}: the name's own subscript
-                raise ParseError("a subscript after a name in braces is written right after it, one character "
-                                 "or in braces: \\mathbf{x}_1, \\mathrm{w}_{12}", *_place(text, i))
+                raise ParseError("a subscript after a name in braces stands right after it, and is one letter or "
+                                 "digit with nothing glued after it, or in braces: \\mathbf{x}_1 y, "
+                                 "\\mathrm{w}_{12}", *_place(text, i))
             raise ParseError("a subscript right after a braced group that is not a name's (\\frac{a}{b}_1, "
                              "\\sqrt{x}_1): a subscript goes on a name, a_1, \\mathbf{x}_1; write the "
                              "product apart", *_place(text, i))

@@ -380,6 +380,11 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
         if t is A.Call and node.fn == "times":  # a × b, a scalar on one side (the rule refuses the rest)
             return A.Mul(*kids, pos=node.pos)
         if t is A.Call and node.fn == "gpow":  # (…)^k of anything but a square matrix: element-wise
+            base = checker.concrete(checker.check(node.args[0]))  # once every size is settled (tr squares)
+            if base.is_matrix and base.rows == base.cols:
+                raise ShapeError("(…)^k of a square matrix in LaTeX: the matrix power or each entry's? write "
+                                 "(…)^{\\circ k} for each entry's, or the product (…) @ (…) (as \\mathbf{X}^{2} "
+                                 "is X X)", node.pos)
             return A.Pow(*kids, pos=node.pos)
         if t is A.Call and node.fn == "mpow":  # X^{2}: X X of a matrix, else element-wise
             base, k = kids
@@ -777,12 +782,8 @@ def _times(ch, node: A.Call):
 def _group_power(ch, node: A.Call):
     """(…)^k in LaTeX with bold names in the parenthesis: of a square matrix the matrix
     power to one paper (tr((A + X)²)) and each entry's to another (sum((Y - XW)²)),
-    and mcalc does not choose; of anything else, element-wise."""
-    s = ch.check(node.args[0])
-    if isinstance(s, Shape) and s.is_matrix and ch.resolve(s.rows) == ch.resolve(s.cols):
-        raise ShapeError("(…)^k of a square matrix in LaTeX: the matrix power or each entry's? write "
-                         "(…)^{\\circ k} for each entry's, or the product (…) @ (…) (as \\mathbf{X}^{2} is X X)",
-                         node.pos)
+    and mcalc does not choose (refused in _finish, once the sizes are settled); of
+    anything else, element-wise."""
     return _elementwise(ch, A.Pow(node.args[0], node.args[1], pos=node.pos))
 
 

@@ -605,6 +605,7 @@ def test_a_difference_only_a_closer_look_sees_fails(claim):
     # a bare I for a 1×1 Jacobian is I(1); a 𝟏 that meets a vector takes its size
     "d/dx (x) = I where x: vector[1]", "d2/dx2 (norm(x)^2) = 2I where x: vector[1]",
     "d/dt (t sum(x)) = ones^T x where x: vector", "d/dt (t sum(x)) = x^T ones where x: vector[3]",
+    "d/dx (x) = ones^T ones", "d/dx (2x) = ones^T + I ones",
     "d/dx (exp(x[1] + 50)*relu(x[2]) + x[3]*(sin(2)^2 + cos(2)^2 - 1)) = "
     "[exp(x[1] + 50)*relu(x[2]), exp(x[1] + 50)*(x[2] > 0), 0]^T where x: vector[3]",
 ])
