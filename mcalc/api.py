@@ -287,14 +287,24 @@ class Derivation:
         if shape is not None:  # a scalar one too: I for the derivative of x, x a vector[1], is I(1)
             body = expr.body if isinstance(expr, A.Program) else expr
             if any(type(n) in (A.Ones, A.Identity) and n.dim is None for n in A.walk(body)):
-                # a scalar meets 𝟏 and I by scalar expansion: each unsized one 1×1 (I, 3I, 𝟏ᵀ𝟏), where
-                # the answer is then 1×1; else what they meet sizes them (𝟏ᵀx, x a vector)
-                sized = _sized_one(body) if shape.is_scalar else A.Add(body, A.Zero(shape.rows, shape.cols))
+                if shape.is_scalar:
+                    # a scalar meets 𝟏 and I by scalar expansion, which sizes nothing: the answer is read
+                    # as written (𝟏ᵀx, 𝟏ᵀ𝟏 = n, as in the function); only where that is no 1×1 answer,
+                    # each unsized 𝟏 and I is 1×1 (I claimed for the derivative of x, a vector[1])
+                    try:
+                        typed, claimed = self._resolve(expr, closed, with_shape=True)
+                        if claimed.is_scalar:
+                            return typed
+                    except (ShapeError, DeclarationError):
+                        pass
+                    sized = _sized_one(body)
+                else:
+                    sized = A.Add(body, A.Zero(shape.rows, shape.cols))  # the answer's sizes unified with the shape
                 try:
                     typed, claimed = self._resolve(expr._replace(body=sized) if isinstance(expr, A.Program)
                                                    else sized, closed, with_shape=True)
                     if not shape.is_scalar:
-                        return typed.left  # the answer's sizes unified with the shape
+                        return typed.left
                     if claimed.is_scalar:
                         return typed
                 except (ShapeError, DeclarationError):

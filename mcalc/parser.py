@@ -753,6 +753,8 @@ def _make_transformer():
             if len(digits.lstrip("-")) > len(str(MAX_EXPONENT)) or abs(int(digits)) > MAX_EXPONENT:
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
             k = A.Num(Fraction(int(digits)))
+            if k.value > 0 and id(arg) in self._state.bold_groups and self._state.bold_groups[id(arg)] is arg:
+                return A.Call("gpow", (arg, k), pos=tok.column)  # (𝐀 + 𝐗)², as (𝐀 + 𝐗)^2
             if k.value < 0 and not _scalar_valued(arg):  # X⁻²: (X⁻¹)² of a matrix, as X⁻¹ is its inverse
                 return _postfix(arg, lambda a: A.Call("mpow", (a, k), pos=tok.column), self._state.grouped)
             return _postfix(arg, lambda a: A.Pow(a, k, pos=tok.column), self._state.grouped)
@@ -1547,7 +1549,7 @@ def _overlap(a: A.Compare, b: A.Compare) -> bool | str:
 
 
 def _function_without_parentheses(text: str, token) -> None:
-    """\ln x, \sin^2 x: a function's argument in LaTeX without parentheses, which
+    """\\ln x, \\sin^2 x: a function's argument in LaTeX without parentheses, which
     mcalc does not read (how far would it reach?): said so, at the function."""
     start = getattr(token, "start_pos", None)
     if token.type == "$END" or start is None or token.type in ("LPAR", "_OPEN", "_LATEX_OPEN"):

@@ -572,6 +572,9 @@ def test_the_same_functions_right_derivatives_pass(claim):
     "d2/dx2 (exp(x[1] + 50) + abs(x[2])^3) = [[exp(x[1] + 50), 7], [7, -6 abs(x[2])]] where x: vector[2]",
     "d/dx (1e14*exp(x[1]) + x[2]) = [1e14 exp(x[1]), 0]^T where x: vector[2] tolerance 1e-3",
     "d/dx,y (1e14*exp(x) + y) = [1e14 exp(x), 2]^T tolerance 1e-6",
+    # a 𝟏 read as 1×1 where it has the size n: xᵀ𝟏𝟏ᵀx is sum(x)², not ‖x‖²
+    "d/dt (t * x^T x) = x^T ones ones^T x where x: vector", "d/dt (t * sum(x)) = sum(x) / (ones^T ones) where x: vector",
+    "d/dx (x) = ones^T ones",
 ])
 def test_a_difference_only_a_closer_look_sees_fails(claim):
     result = check_claim(Claim("t.mcalc", 1, claim))
@@ -605,7 +608,10 @@ def test_a_difference_only_a_closer_look_sees_fails(claim):
     # a bare I for a 1×1 Jacobian is I(1); a 𝟏 that meets a vector takes its size
     "d/dx (x) = I where x: vector[1]", "d2/dx2 (norm(x)^2) = 2I where x: vector[1]",
     "d/dt (t sum(x)) = ones^T x where x: vector", "d/dt (t sum(x)) = x^T ones where x: vector[3]",
-    "d/dx (x) = ones^T ones", "d/dx (2x) = ones^T + I ones",
+    "d/dx (2x) = ones^T + I ones",  # no 1×1 answer as written: each unsized one is 1×1
+    # as written where that is 1×1: 𝟏ᵀ𝟏 is n, as in the function
+    "d/dt (t * ones^T ones) = ones^T ones", "d/dt (t * tr(I)) = tr(I)",
+    "d/dt (t * sum(x)^2) = x^T ones ones^T x where x: vector", "d2/dt2 (t^2 * ones^T ones) = 2 ones^T ones",
     "d/dx (exp(x[1] + 50)*relu(x[2]) + x[3]*(sin(2)^2 + cos(2)^2 - 1)) = "
     "[exp(x[1] + 50)*relu(x[2]), exp(x[1] + 50)*(x[2] > 0), 0]^T where x: vector[3]",
 ])

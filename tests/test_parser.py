@@ -205,6 +205,7 @@ def test_t_is_no_variable(text):
     ("tr((\\mathbf{A}+\\mathbf{X})^{2})", "X", ["A:n,n", "X:n,n"], "2*(A + X)"),
     ("sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)", "W", ["Y:N,k", "X:N,n", "W:n,k"], "-2*(Y - X @ W)^T @ X"),
     ("sum((\\mathbf{x} + 1)^2)", "x", [], "2*(x + 1)^T"), ("tr((A + X)^2)", "X", ["A:n,n", "X:n,n"], "2*(I(n) * (A + X))^T"),
+    ("sum((\\mathbf{x}\\mathbf{y}^T)^2)", "x", [], "2*(y · y)*x^T"),  # x yᵀ: n×n by default, not square by itself
     # X⁻² is (X⁻¹)², as X⁻¹ is the inverse (it was element-wise); of a vector, element-wise
     ("sum(X⁻²)", "X", ["X:n,n"], "-inv(X) @ (inv(X) @ ones(n) @ ones(n)^T + ones(n) @ ones(n)^T @ inv(X)) @ inv(X)"),
     ("sum(x⁻²)", "x", [], "-2*(x^-3)^T"),
@@ -433,7 +434,7 @@ def test_times_with_a_scalar_side_is_the_product(expr, plain):
 
 
 @pytest.mark.parametrize("expr", ["tr((\\mathbf{A}+\\mathbf{X})^2)", "tr((\\mathbf{A}\\mathbf{X})^2)",
-                                  "sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)"])
+                                  "sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)", "tr((\\mathbf{A}+\\mathbf{X})²)"])
 def test_a_plain_power_of_a_parenthesis_of_bold_square_matrices_is_refused(expr):
     """tr((A + X)²) means the matrix power to a paper, sum((Y - XW)²) each entry squared: of a
     square matrix mcalc does not choose (it squared each entry, in silence) — declared square,
