@@ -753,8 +753,10 @@ def _make_transformer():
             if len(digits.lstrip("-")) > len(str(MAX_EXPONENT)) or abs(int(digits)) > MAX_EXPONENT:
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
             k = A.Num(Fraction(int(digits)))
-            if k.value > 0 and id(arg) in self._state.bold_groups and self._state.bold_groups[id(arg)] is arg:
-                return A.Call("gpow", (arg, k), pos=tok.column)  # (𝐀 + 𝐗)², as (𝐀 + 𝐗)^2
+            state = self._state
+            if k.value > 0 and (state.bold_groups.get(id(arg)) is arg or type(arg) is A.Var and
+                                state.latex_power.get(id(arg)) is arg and state.grouped.get(id(arg)) is arg):
+                return A.Call("gpow", (arg, k), pos=tok.column)  # (𝐀 + 𝐗)² and (𝐗)², as with ^2
             if k.value < 0 and not _scalar_valued(arg):  # X⁻²: (X⁻¹)² of a matrix, as X⁻¹ is its inverse
                 return _postfix(arg, lambda a: A.Call("mpow", (a, k), pos=tok.column), self._state.grouped)
             return _postfix(arg, lambda a: A.Pow(a, k, pos=tok.column), self._state.grouped)

@@ -380,9 +380,8 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
         if t is A.Call and node.fn == "times":  # a × b, a scalar on one side (the rule refuses the rest)
             return A.Mul(*kids, pos=node.pos)
         if t is A.Call and node.fn == "gpow":  # (…)^k of anything but a square matrix: element-wise
-            base = checker.check(node.args[0])  # once every size is bound (tr ties rows to columns)
-            if isinstance(base, Shape) and checker.concrete(base).is_matrix and \
-                    checker.resolve(base.rows) == checker.resolve(base.cols):  # x yᵀ, both of default n: not tied
+            base = checker.concrete(checker.check(node.args[0]))  # once every size is settled (tr squares)
+            if base.is_matrix and base.rows == base.cols:  # x yᵀ too, x and y both of the default length n
                 raise ShapeError("(…)^k of a square matrix in LaTeX: the matrix power or each entry's? write "
                                  "(…)^{\\circ k} for each entry's, or the product (…) @ (…) (as \\mathbf{X}^{2} "
                                  "is X X)", node.pos)

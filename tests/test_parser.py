@@ -205,7 +205,6 @@ def test_t_is_no_variable(text):
     ("tr((\\mathbf{A}+\\mathbf{X})^{2})", "X", ["A:n,n", "X:n,n"], "2*(A + X)"),
     ("sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)", "W", ["Y:N,k", "X:N,n", "W:n,k"], "-2*(Y - X @ W)^T @ X"),
     ("sum((\\mathbf{x} + 1)^2)", "x", [], "2*(x + 1)^T"), ("tr((A + X)^2)", "X", ["A:n,n", "X:n,n"], "2*(I(n) * (A + X))^T"),
-    ("sum((\\mathbf{x}\\mathbf{y}^T)^2)", "x", [], "2*(y · y)*x^T"),  # x yᵀ: n×n by default, not square by itself
     # X⁻² is (X⁻¹)², as X⁻¹ is the inverse (it was element-wise); of a vector, element-wise
     ("sum(X⁻²)", "X", ["X:n,n"], "-inv(X) @ (inv(X) @ ones(n) @ ones(n)^T + ones(n) @ ones(n)^T @ inv(X)) @ inv(X)"),
     ("sum(x⁻²)", "x", [], "-2*(x^-3)^T"),
@@ -472,3 +471,26 @@ def test_a_roman_name_with_a_one_character_subscript_is_that_name(latex, plain):
 def test_a_subscript_after_spacing_or_too_long_is_refused(text):
     with pytest.raises(ParseError, match="subscript"):
         parse(text)
+
+
+def test_an_outer_product_squared_in_latex_is_refused_where_square():
+    """x yᵀ, both of the default length n (as mcalc reads and prints them), is square: refused like
+    a declared one; with lengths of their own, each entry squared."""
+    from mcalc.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="matrix power or each entry"):
+        mcalc.diff("sum((\\mathbf{x}\\mathbf{y}^T)^2)", wrt="x")
+    d = mcalc.diff("sum((\\mathbf{x}\\mathbf{y}^T)^2)", wrt="x", vectors=["x:n", "y:m"])
+    from mcalc import verify
+
+    assert verify.compare(d, d.resolve(parse_expr("2 * (y · y) * x^T"))).ok
+
+
+@pytest.mark.parametrize("expr", ["tr((𝐗)²)", "tr((\\mathbf{X})²)"])
+def test_a_parenthesised_bold_matrix_squared_is_judged_as_with_a_caret(expr):
+    """(𝐗)² squared each entry where (𝐗)^2 is the matrix power: refused for a square matrix."""
+    from mcalc.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="matrix power or each entry"):
+        mcalc.diff(expr, wrt="X", matrices=["X:n,n"])
+    assert mcalc.diff("sum(𝐗²)", wrt="X", matrices=["X:n,n"]).text == "2*X^T"  # bare: each entry, as documented
