@@ -255,6 +255,7 @@ def _make_transformer():
             self._state.exponents = {}  # id -> (node, holds a number too large for an exponent)
             self._state.bold_inside = {}  # id -> (node, a bold name stands in it)
             self._state.bold_groups = {}  # parentheses with a bold name in them: (…)^2 may mean either power
+            self._state.big_sums = {}  # \sum (…): a power after the parenthesis is its operand's
 
         def _closed(self) -> tuple:
             return tuple(n for n in self._state.grouped.values()
@@ -656,7 +657,10 @@ def _make_transformer():
                 call = self._sized(fn, args, tok) if fn in _SIZED else self._call(fn, args, tok,
                                                                                      tok.column + len(prefix))
                 return A.Prefixed(A.Var(prefix, pos=tok.column), call, pos=tok.column + len(prefix))
-            return self._call(fn, args, tok, tok.column)
+            node = self._call(fn, args, tok, tok.column)
+            if fn == "sum" and str(tok).startswith("\\sum"):  # \sum (…)^2: Σ of the squares, as TeX sets it
+                self._state.big_sums[id(node)] = node
+            return node
 
         def _call(self, fn, args, tok, column):
             arity = FUNCTIONS[fn]
@@ -709,6 +713,10 @@ def _make_transformer():
 
         def binary(self, items):
             left, op, right = items
+            if str(op) in ("^", "**") and self._state.big_sums.get(id(left)) is left and \
+                    self._state.grouped.get(id(left)) is not left:
+                # \sum (y - Xw)^2 is the sum of the squares (TeX sets the power on the parenthesis)
+                return A.Call("sum", (self.binary([left.args[0], op, right]),), pos=left.pos)
             if str(op) in ("^", "**"):
                 grouped = self._state.grouped
                 negated = type(right) is A.Neg and id(right) not in grouped
@@ -721,14 +729,14 @@ def _make_transformer():
                 if _huge_exponent(right, self._state.exponents):
                     raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
                 latex = self._state.latex_power
+                positive = type(right) is A.Num and right.value > 0 or type(right) is not A.Num and not negated
+                if positive and self._state.bold_groups.get(id(left)) is left:
+                    # (…)^2 and (…)^{2} of bold names alike: the shapes decide (square: refused)
+                    return A.Call("gpow", (left, right), pos=op.column)
                 if (id(right) in latex or id(left) in latex) and not _scalar_valued(left):
                     # \mathbf{X}^2, X^{2}: of a square matrix, the matrix power, as LaTeX means it
                     # (the shapes decide; mcalc writes its element-wise power X^{\circ 2})
                     return _postfix(left, lambda a: A.Call("mpow", (a, right), pos=op.column), grouped)
-                if id(left) in self._state.bold_groups and self._state.bold_groups[id(left)] is left:
-                    # the shapes decide: of a square matrix, refused (a paper's tr((A + X)²) means the
-                    # matrix power, its sum((Y - XW)²) each entry squared); else element-wise
-                    return A.Call("gpow", (left, right), pos=op.column)
                 return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), grouped)
             if str(op) in ("×", "\\times") and not (type(left) is A.Num or type(right) is A.Num):
                 # a scalar product (2 × x, as mcalc prints one); between two vectors, a cross product?
@@ -1353,17 +1361,20 @@ def _no_subscript_after_a_command(text: str) -> None:
             if close not in opens:
                 continue
             if _NAME_GROUP.search(text, max(opens[close] - 12, 0), opens[close]):
-                if close == i - 1 and _NAME_SUBSCRIPT.match(text, i + 1):
+                sized = text[opens[close] + 1:close] in ("0", "1")  # \mathbf{1}_{n}, \mathbf{0}_{1 \times n}: sizes
+                if close == i - 1 and (_SIZE_SUBSCRIPT if sized else _NAME_SUBSCRIPT).match(text, i + 1):
                     continue  # \mathbf{x}_1, \mathrm{lr}_{2}: the name's own subscript
                 raise ParseError("a subscript after a name in braces stands right after it, and is one letter or "
-                                 "digit with nothing glued after it, or in braces: \\mathbf{x}_1 y, "
-                                 "\\mathrm{w}_{12}", *_place(text, i))
+                                 "digit with nothing glued after it, or letters and digits in braces: "
+                                 "\\mathbf{x}_1 y, \\mathrm{w}_{12} (\\mathbf{h}_{t-1}, \\mathbf{W}_{\\mathrm{Q}}: "
+                                 "name them h_prev, W_Q)", *_place(text, i))
             raise ParseError("a subscript right after a braced group that is not a name's (\\frac{a}{b}_1, "
                              "\\sqrt{x}_1): a subscript goes on a name, a_1, \\mathbf{x}_1; write the "
                              "product apart", *_place(text, i))
 
 
-_NAME_SUBSCRIPT = re.compile(r"\{|[A-Za-z0-9](?![A-Za-z0-9_])")  # what the name's token takes: _{…} or _1
+_NAME_SUBSCRIPT = re.compile(r"\{[A-Za-z0-9]+\}|[A-Za-z0-9](?![A-Za-z0-9_])")  # what its token takes: _{t1}, _1
+_SIZE_SUBSCRIPT = re.compile(r"\{[^{}]*\}|[A-Za-z0-9](?![A-Za-z0-9_])")  # 𝟏's and 0's: _{n}, _{1 \times n}
 # the commands whose braces hold a name that may take a subscript: \mathbf{x}_1, \mathrm{lr}_{2}, \mathbb{1}_n
 _NAME_GROUP = re.compile(r"\\(?:mathbf|boldsymbol|bm|vec|mathrm|mathsf|mathbb|operatorname)\s*$")
 

@@ -202,7 +202,6 @@ def test_t_is_no_variable(text):
     ("\\mathbf{x}^2", "x", [], "2*diag(x)"), ("x^{2}", "x", [], "2*x"),
     ("sum(X^2)", "X", ["X:n,n"], "2*X^T"),  # plain ^: element-wise, as always
     # a parenthesis holding bold names: of a square matrix refused (below), else element-wise
-    ("tr((\\mathbf{A}+\\mathbf{X})^{2})", "X", ["A:n,n", "X:n,n"], "2*(A + X)"),
     ("sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)", "W", ["Y:N,k", "X:N,n", "W:n,k"], "-2*(Y - X @ W)^T @ X"),
     ("sum((\\mathbf{x} + 1)^2)", "x", [], "2*(x + 1)^T"), ("tr((A + X)^2)", "X", ["A:n,n", "X:n,n"], "2*(I(n) * (A + X))^T"),
     # X⁻² is (X⁻¹)², as X⁻¹ is the inverse (it was element-wise); of a vector, element-wise
@@ -433,7 +432,8 @@ def test_times_with_a_scalar_side_is_the_product(expr, plain):
 
 
 @pytest.mark.parametrize("expr", ["tr((\\mathbf{A}+\\mathbf{X})^2)", "tr((\\mathbf{A}\\mathbf{X})^2)",
-                                  "sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)", "tr((\\mathbf{A}+\\mathbf{X})²)"])
+                                  "sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^2)", "tr((\\mathbf{A}+\\mathbf{X})²)",
+                                  "tr((\\mathbf{A}+\\mathbf{X})^{2})", "sum((\\mathbf{Y} - \\mathbf{X}\\mathbf{W})^{2})"])
 def test_a_plain_power_of_a_parenthesis_of_bold_square_matrices_is_refused(expr):
     """tr((A + X)²) means the matrix power to a paper, sum((Y - XW)²) each entry squared: of a
     square matrix mcalc does not choose (it squared each entry, in silence) — declared square,
@@ -494,3 +494,21 @@ def test_a_parenthesised_bold_matrix_squared_is_judged_as_with_a_caret(expr):
     with pytest.raises(ShapeError, match="matrix power or each entry"):
         mcalc.diff(expr, wrt="X", matrices=["X:n,n"])
     assert mcalc.diff("sum(𝐗²)", wrt="X", matrices=["X:n,n"]).text == "2*X^T"  # bare: each entry, as documented
+
+
+@pytest.mark.parametrize("latex, plain", [
+    ("\\sum (\\mathbf{y} - \\mathbf{X}\\mathbf{w})^2", "sum((y - X@w)^2)"),
+    ("\\sum \\left(\\mathbf{y} - \\mathbf{X}\\mathbf{w}\\right)^{2}", "sum((y - X@w)^2)"),
+    ("(\\sum (\\mathbf{w}))^2", "sum(w)^2"), ("\\operatorname{sum}(\\mathbf{w})^2", "sum(w)^2")])
+def test_a_power_after_sums_parenthesis_is_its_operands(latex, plain):
+    """\\sum (y - Xw)^2 was (Σ(y - Xw))², where TeX sets the power on the parenthesis: the sum of squares."""
+    d = mcalc.diff(latex, wrt="w", vectors=["y", "w"], matrices=["X:N,n"])
+    assert d.program.body == mcalc.diff(plain, wrt="w", vectors=["y", "w"], matrices=["X:N,n"]).program.body
+
+
+@pytest.mark.parametrize("text", ["\\mathbf{W}_{\\mathrm{Q}}\\mathbf{x}", "\\mathbf{W}\\mathbf{h}_{t-1}",
+                                  "\\mathbf{W}_{ 1 }\\mathbf{x}"])
+def test_a_subscript_a_bold_name_cannot_take_is_refused(text):
+    """\\mathbf{W}_{\\mathrm{Q}} was W times a name _ times Q."""
+    with pytest.raises(ParseError, match="subscript after a name in braces"):
+        parse(text)
