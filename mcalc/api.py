@@ -284,31 +284,29 @@ class Derivation:
         function's, juxtapositions resolved, 𝟏 and I sized, definitions written out.
         With ``shape`` (the Jacobian's), a 𝟏 or I that meets nothing else takes its
         size from it: the answer I for tr(X) with X k×k is I(k), not I(n)."""
-        if shape is not None:  # a scalar one too: I for the derivative of x, x a vector[1], is I(1)
+        if shape is not None:
             body = expr.body if isinstance(expr, A.Program) else expr
+
+            def with_body(b: A.Node):
+                return expr._replace(body=b) if isinstance(expr, A.Program) else b
+
             if any(type(n) in (A.Ones, A.Identity) and n.dim is None for n in A.walk(body)):
-                if shape.is_scalar:
-                    # a scalar meets 𝟏 and I by scalar expansion, which sizes nothing: the answer is read
-                    # as written (𝟏ᵀx, 𝟏ᵀ𝟏 = n, as in the function); only where that is no 1×1 answer,
-                    # each unsized 𝟏 and I is 1×1 (I claimed for the derivative of x, a vector[1])
-                    try:
-                        typed, claimed = self._resolve(expr, closed, with_shape=True)
+                if not shape.is_scalar:
+                    try:  # the answer's sizes unified with the shape
+                        return self._resolve(with_body(A.Add(body, A.Zero(shape.rows, shape.cols))), closed).left
+                    except (ShapeError, DeclarationError):
+                        pass  # it is another shape: typed on its own, the comparison says so
+                else:
+                    # a scalar meets 𝟏 and I by scalar expansion, which sizes nothing: the answer as
+                    # written (𝟏ᵀx, 𝟏ᵀ𝟏 = n, as in the function) where that is 1×1, else each unsized
+                    # 𝟏 and I 1×1 (I claimed for the derivative of x, a vector[1])
+                    for reading in (body, _sized_one(body)):
+                        try:
+                            typed, claimed = self._resolve(with_body(reading), closed, with_shape=True)
+                        except (ShapeError, DeclarationError):
+                            continue
                         if claimed.is_scalar:
                             return typed
-                    except (ShapeError, DeclarationError):
-                        pass
-                    sized = _sized_one(body)
-                else:
-                    sized = A.Add(body, A.Zero(shape.rows, shape.cols))  # the answer's sizes unified with the shape
-                try:
-                    typed, claimed = self._resolve(expr._replace(body=sized) if isinstance(expr, A.Program)
-                                                   else sized, closed, with_shape=True)
-                    if not shape.is_scalar:
-                        return typed.left
-                    if claimed.is_scalar:
-                        return typed
-                except (ShapeError, DeclarationError):
-                    pass  # it is another shape: typed on its own, the comparison says so
         return self._resolve(expr, closed)
 
     def _resolve(self, expr: A.Node | A.Program, closed: tuple = (), with_shape: bool = False):
@@ -712,7 +710,7 @@ def _has_a_value(program: A.Program, typing) -> None:
         node = substitute(node, written)  # u = x - x; x/u
         if not node.children or not _may_be_constant(node):
             return None
-        return _exact(polish(node), {})
+        return _exact(polish(node))
 
     for n in simplify:
         why = _no_value(n, simplified, memo)

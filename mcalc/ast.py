@@ -294,6 +294,8 @@ class Index(Node):
 
 
 NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}  # where (a > b) fails, (a <= b) holds
+# the calls the parser makes of a postfix operator: X⁻¹, X^{2} (matrix power), (𝐀 + 𝐗)^2 (shapes decide)
+POSTFIX_CALLS = ("inv", "mpow", "gpow")
 
 
 class Compare(Node):

@@ -53,8 +53,6 @@ def latex_name(name: str, bold: bool = False) -> str:
     return body + (f"_{{{digits}}}" if digits else "")
 
 
-
-
 def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare] | None:
     """(c) v, one scalar comparison among the factors of a product, as the
     paper's cases (§5): v where c holds, zero where it does not; else None."""

@@ -116,7 +116,7 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
 
 
 def _is_postfix(node: A.Node) -> bool:
-    return type(node) in (A.Transpose, A.Pow) or (type(node) is A.Call and node.fn in ("inv", "mpow", "gpow"))
+    return type(node) in (A.Transpose, A.Pow) or (type(node) is A.Call and node.fn in A.POSTFIX_CALLS)
 
 
 def _postfix(node: A.Node, res: Resolution) -> tuple[A.Node | None, A.Node]:

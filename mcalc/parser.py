@@ -259,7 +259,7 @@ def _make_transformer():
 
         def _closed(self) -> tuple:
             return tuple(n for n in self._state.grouped.values()
-                         if type(n) in (A.Transpose, A.Pow) or (type(n) is A.Call and n.fn in ("inv", "mpow", "gpow")))
+                         if type(n) in (A.Transpose, A.Pow) or (type(n) is A.Call and n.fn in A.POSTFIX_CALLS))
 
         def group(self, items):
             """(…) or {…}: closed, so an operator after the parenthesis applies to all of it
@@ -545,7 +545,7 @@ def _make_transformer():
         def name(self, items):
             (tok,) = items
             stem = str(tok).partition("_{")[0]
-            if stem != str(tok) and (stem in FUNCTIONS or stem in _ALIASES or stem in ("log", "ln")):
+            if stem != str(tok) and (stem in FUNCTIONS or stem in _ALIASES):
                 hint = "; for a logarithm to a base b write ln(x)/ln(b)" if stem in ("log", "ln") else \
                     f"; write {stem}(…) without it"
                 raise ParseError(f"'{tok}': mcalc does not read a subscript on the function {stem}{hint}",
@@ -766,8 +766,8 @@ def _make_transformer():
                                 state.latex_power.get(id(arg)) is arg and state.grouped.get(id(arg)) is arg):
                 return A.Call("gpow", (arg, k), pos=tok.column)  # (𝐀 + 𝐗)² and (𝐗)², as with ^2
             if k.value < 0 and not _scalar_valued(arg):  # X⁻²: (X⁻¹)² of a matrix, as X⁻¹ is its inverse
-                return _postfix(arg, lambda a: A.Call("mpow", (a, k), pos=tok.column), self._state.grouped)
-            return _postfix(arg, lambda a: A.Pow(a, k, pos=tok.column), self._state.grouped)
+                return _postfix(arg, lambda a: A.Call("mpow", (a, k), pos=tok.column), state.grouped)
+            return _postfix(arg, lambda a: A.Pow(a, k, pos=tok.column), state.grouped)
 
         def hadamard_power(self, items):
             arg, tok, exponent, *_ = items
@@ -1013,10 +1013,7 @@ class _ByFirstCharacter:
                 tests.append((2, re.compile(self._CLASSES[str(av)])))
             else:
                 raise ValueError(f"not read: {op} {av}")
-        if negate:
-            inner = tests
-            return [(2, _NotIn(inner, self._may))]
-        return tests
+        return [(2, _NotIn(tests, self._may))] if negate else tests
 
 
 class _NotIn:
@@ -1093,7 +1090,7 @@ class _Driver:
 
     def _units(self, below: int, top: int, kind: str, end_state: int):
         """After a chain of single-child reductions with ``below`` under ``top`` and
-        ``kind`` ahead (expr → comparison → sum → … → atom, a third of all the steps):
+        ``kind`` ahead (expr → comparison → sum → … → atom, most of the steps):
         the state on top, and the action there that is not one (or _END, the input
         read whole)."""
         while True:
@@ -1331,8 +1328,8 @@ def _no_name_dot_number(text: str) -> None:
                              (_NUMBER_UNDERSCORE, "an underscore right after a number or a bracket (1_000, 2_x, "
                               "norm(W)_F): write 1000, the product apart, 2 x, or the norm ‖W‖_F")):
         for m in pattern.finditer(text):
-            if "#" in text[text.rfind("\n", 0, m.start()) + 1:m.start()]:
-                continue  # in a comment
+            if _commented(text, m.start()):
+                continue
             raise ParseError(message, *_place(text, m.end() - (pattern is _NAME_DOT_NUMBER)))
 
 

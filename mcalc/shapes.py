@@ -356,7 +356,7 @@ def _unfinished(n: A.Node) -> bool:
     """A node whose meaning its shapes decide (see _finish)."""
     t = type(n)
     return isinstance(n, A.Juxtapose) or t is A.Dot or (t is A.Ones or t is A.Identity) and n.dim is None or \
-        t is A.Call and n.fn in ("inv", "norm2", "mpow", "gpow", "times")
+        t is A.Call and (n.fn in A.POSTFIX_CALLS or n.fn in ("norm2", "times"))
 
 
 def _finish(program: A.Program, checker: _Checker) -> A.Program:
@@ -767,7 +767,6 @@ def _matrix_power(ch, node: A.Call):
     return s
 
 
-
 def _times(ch, node: A.Call):
     """a × b: a product with a scalar on one side; between two vectors (a cross product
     to a physicist, element-wise to others) or matrices, mcalc does not choose."""
@@ -787,8 +786,8 @@ def _group_power(ch, node: A.Call):
     return _elementwise(ch, A.Pow(node.args[0], node.args[1], pos=node.pos))
 
 
-_CALLS = {"mpow": _matrix_power, "gpow": _group_power, "times": _times, "sum": _reduction, "mean": _reduction, "max": _elementwise, "min": _elementwise,
-          "tr": _square, "det": _square, "inv": _square, "softmax": _of_vector, "log_softmax": _of_vector,
+_CALLS = {"mpow": _matrix_power, "gpow": _group_power, "times": _times, "sum": _reduction, "mean": _reduction,
+          "max": _elementwise, "min": _elementwise, "tr": _square, "det": _square, "inv": _square, "softmax": _of_vector, "log_softmax": _of_vector,
           "logsumexp": _of_vector, "norm": _norm, "norm2": _norm}
 
 

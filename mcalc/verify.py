@@ -782,28 +782,26 @@ def _symbolically_equal(sp, reference, got, kinks, proven: set | None = None) ->
             for i, (a, b) in enumerate(zip(reference, got)):
                 delta = a - b
                 if delta != 0 and not delta.has(sp.Heaviside, sp.Piecewise, sp.Max, sp.Min, sp.Abs, sp.sign) and \
-                        _simplifies_to_zero(sp, delta):
+                        _simplified(sp, delta) == 0:
                     proven.add(i)
         return False
     for a, b in zip(reference, got):
         delta = a - b
         if delta == 0:
             continue
-        if _nodes_over(sp, delta, NODES_PER_OP * MAX_SYMBOLIC_OPS) or sp.count_ops(delta) > MAX_SYMBOLIC_OPS:
+        simplified = _simplified(sp, delta)
+        if simplified is None:
             return False
-        if sp.expand(delta) == 0:
-            continue
-        simplified = sp.simplify(delta)
         if simplified != 0:
             return _Different(simplified) if simplified.is_zero is False else False
     return True
 
 
-def _simplifies_to_zero(sp, delta) -> bool:
-    """Whether SymPy simplifies delta, not too large, to 0."""
+def _simplified(sp, delta):
+    """delta simplified (0 where expanding shows it is), or None where it is too large to try."""
     if _nodes_over(sp, delta, NODES_PER_OP * MAX_SYMBOLIC_OPS) or sp.count_ops(delta) > MAX_SYMBOLIC_OPS:
-        return False
-    return sp.expand(delta) == 0 or sp.simplify(delta) == 0
+        return None
+    return sp.S.Zero if sp.expand(delta) == 0 else sp.simplify(delta)
 
 
 def _nodes_over(sp, e, limit: int) -> bool:
