@@ -1,7 +1,10 @@
 """Text → AST with the Lark grammar in ``grammar/mcalc.lark`` (the only parser).
 
 Parse errors become one :class:`ParseError` naming the column and what was
-expected.  The LALR tables are cached on disk so start-up does not rebuild them.
+expected.  Lark's LALR tables for the grammar are cached on disk as plain data
+(``tables.py``), and the parser's own loop (``_Driver``) runs over them, so a
+start neither rebuilds them nor imports Lark; Lark's parser explains an input
+the loop rejects.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from fractions import Fraction
 from itertools import chain
 
 from . import ast as A
+from . import tables as _tables
 from .errors import ParseError
 from .rules import FUNCTIONS
 
@@ -230,13 +234,11 @@ class _Declaration:
 
 
 def _make_transformer():
-    from lark import Transformer
-
-    class ToAST(Transformer):
-        """One method per grammar alternative; collects bold names as it goes."""
+    class ToAST:
+        """One method per grammar alternative (looked up by rule name, as Lark's
+        Transformer is); collects bold names as it goes."""
 
         def __init__(self):
-            super().__init__()
             self._state = threading.local()  # one parse's state per thread: the parser is shared
 
         @property
@@ -826,6 +828,28 @@ _OPERAND_END = {"NAME", "NUMBER", "BOLD", "ONES", "ZEROS", "_CLOSE", "_LATEX_CLO
                 "RBRACE", "TRANSPOSE", "SUPERSCRIPT", "INVERSE", "NORM_CLOSE", "LATEX_NAME", "END_MATRIX"}
 
 
+class Token(str):
+    """A token as Lark's (``lark.Token``): the text, with its terminal's name and
+    position; the transformer reads the same fields from either."""
+
+    __slots__ = ("type", "start_pos", "value", "line", "column", "end_line", "end_column", "end_pos")
+
+    def __new__(cls, type, value, start_pos=None, line=None, column=None, end_line=None, end_column=None,
+                end_pos=None):
+        self = super().__new__(cls, value)
+        self.type, self.value, self.start_pos, self.line, self.column = type, value, start_pos, line, column
+        self.end_line, self.end_column, self.end_pos = end_line, end_column, end_pos
+        return self
+
+    @classmethod
+    def new_borrow_pos(cls, type_: str, value, borrow):
+        return cls(type_, value, borrow.start_pos, borrow.line, borrow.column, borrow.end_line,
+                   borrow.end_column, borrow.end_pos)
+
+    def __repr__(self) -> str:
+        return f"Token({self.type!r}, {self.value!r})"
+
+
 class _NormBars:
     """Lark post-lexer: a norm bar after an operand closes the innermost open
     norm; any other bar opens one.  \\lVert always opens and \\rVert closes."""
@@ -833,8 +857,6 @@ class _NormBars:
     always_accept = ("NORM_BAR",)
 
     def process(self, stream):
-        from lark import Token
-
         depth, last, end = 0, None, None
         for tok in stream:
             if tok.type == "NORM_BAR":
@@ -864,36 +886,34 @@ class _Actions(dict):
     or None where a single child passes up unchanged, rule name)}, each row made
     when first used (building all of them would cost every start a millisecond)."""
 
-    def __init__(self, states, callbacks, shift, expand_single_child):
+    def __init__(self, states: dict, rules: list, callbacks: list):
         super().__init__()
-        self.states, self.callbacks, self.shift, self.single = states, callbacks, shift, expand_single_child
+        self.states, self.rules, self.callbacks = states, rules, callbacks
 
     def __missing__(self, state):
         row = {}
-        for name, (action, arg) in self.states[state].items():
+        for name, (reduce, arg) in self.states[str(state)].items():
             if not name.isupper() and name != "$END":
                 continue
-            if action is self.shift:
-                row[str(name)] = arg
+            if not reduce:
+                row[name] = arg
             else:
-                cb = self.callbacks[arg]
-                single = isinstance(cb, self.single) and len(arg.expansion) == 1
-                row[str(name)] = (len(arg.expansion), None if single else cb, str(arg.origin.name))
+                spec = self.rules[arg]
+                row[name] = (spec["size"], None if _tables.single_child(spec) else self.callbacks[arg], spec["origin"])
         self[state] = row
         return row
 
 
 class _Gotos(dict):
-    """state -> {rule name: (Shift, the next state)}, Lark's row with plain str keys,
-    each made when first used: tables Lark has just built (not read from its cache)
-    hold its Token for a name, whose == runs in Python at every lookup."""
+    """state -> {rule name: the next state}, each row made when first used."""
 
-    def __init__(self, states):
+    def __init__(self, states: dict):
         super().__init__()
         self.states = states
 
     def __missing__(self, state):
-        row = self[state] = {str(k): v for k, v in self.states[state].items()}
+        row = self[state] = {k: arg for k, (_, arg) in self.states[str(state)].items()
+                             if not k.isupper() and k != "$END"}
         return row
 
 
@@ -902,35 +922,32 @@ class _ByFirstCharacter:
     order: the first alternative that matches is the token.  An alternative that
     cannot begin with the character at that position matches nothing there, so the
     alternation of only those that can — in the same order — finds the same token;
-    built once for each character met.  Which characters a terminal may begin with
-    is read from its regular expression's parse; wherever that reading is unsure (a
-    case-insensitive part, a back-reference, an unknown node), the terminal is
-    kept for every character.  A process that parses a few times (the command
-    line) does not pay for the building: the first WARMUP positions use the whole
-    alternation."""
+    built once for each character met (a small expression, quick to compile, where
+    the whole alternation is a tenth of a start).  Which characters a terminal may
+    begin with is read once, with the tables (``tables.first_tests``); where that
+    reading is unsure the terminal is kept for every character."""
 
-    WARMUP = 64
-
-    _CLASSES = {"CATEGORY_DIGIT": r"\d", "CATEGORY_NOT_DIGIT": r"\D", "CATEGORY_SPACE": r"\s",
-                "CATEGORY_NOT_SPACE": r"\S", "CATEGORY_WORD": r"\w", "CATEGORY_NOT_WORD": r"\W"}
-
-    def __init__(self, terminals, flags: int, fallback):
-        self.flags, self.fallback, self.source = flags, fallback, terminals
-        self.terminals: list | None = None
+    def __init__(self, terminals: list, flags: int, firsts: list):
+        self.flags = flags
+        self.terminals = [(f"(?P<{name}>{regex})", _tests(first)) for (name, regex), first in zip(terminals, firsts)]
+        self.source = terminals
         self.by_char: dict[str, list] = {}
-        self.countdown = self.WARMUP
+        self._whole: list | None = None
+
+    @property
+    def fallback(self) -> list:
+        """Lark's whole alternation (for characters past the cache)."""
+        if self._whole is None:
+            self._whole = _alternation(self.source, self.flags)
+        return self._whole
 
     def __call__(self, ch: str) -> list:
         """The patterns to try at a position where ``ch`` stands, in order."""
         patterns = self.by_char.get(ch)
         if patterns is None:
-            if self.countdown > 0 or len(self.by_char) >= 4096:  # warming up, or a character past the cache
-                self.countdown -= 1
+            if len(self.by_char) >= 4096:  # a character past the cache
                 return self.fallback
-            if self.terminals is None:
-                self.terminals = [(f"(?P<{t.name}>{t.pattern.to_regexp()})",
-                                   self._first(t.pattern.to_regexp(), self.flags)) for t in self.source]
-            wanted = [regex for regex, first in self.terminals if first is None or self._may(first, ch)]
+            wanted = [regex for regex, first in self.terminals if first is None or _may(first, ch)]
             try:
                 patterns = [re.compile("|".join(wanted), self.flags)] if wanted else []
             except (AssertionError, re.error, OverflowError):  # too many groups for one pattern
@@ -938,92 +955,44 @@ class _ByFirstCharacter:
             self.by_char[ch] = patterns
         return patterns
 
-    @staticmethod
-    def _may(first, ch: str) -> bool:
-        code = ord(ch)
-        for test in first:
-            kind = test[0]
-            if kind == 0 and test[1] == code or kind == 1 and test[1] <= code <= test[2] or \
-                    kind == 2 and test[1].match(ch):
-                return True
-        return False
 
-    def _first(self, regex: str, flags: int):
-        """The tests a first character passes, or None (any character may begin it)."""
-        try:
-            import re._constants as C
-            import re._parser as P
+_CLASSES = {"d": re.compile(r"\d"), "D": re.compile(r"\D"), "s": re.compile(r"\s"), "S": re.compile(r"\S"),
+            "w": re.compile(r"\w"), "W": re.compile(r"\W")}
 
-            if flags & re.IGNORECASE:
-                return None
-            first, nullable = self._of(P.parse(regex, flags), C)
-            return None if nullable else first
-        except Exception:  # noqa: BLE001 - a regular expression not read here: tried everywhere
-            return None
 
-    def _of(self, items, C):
-        """(tests, nullable) for a sequence of parsed items; raises where unsure."""
-        out: list = []
-        for op, av in items:
-            first, nullable = self._item(op, av, C)
-            out += first
-            if not nullable:
-                return out, False
-        return out, True
+def _tests(first):
+    """The stored tests a first character passes (``tables.first_tests``), ready to run."""
+    if first is None:
+        return None
+    out = []
+    for test in first:
+        if test[0] == 2:
+            out.append((2, _CLASSES[test[1]]))
+        elif test[0] == 3:
+            out.append((2, _NotIn(_tests(test[1]))))
+        else:
+            out.append(tuple(test))
+    return out
 
-    def _item(self, op, av, C):
-        if op is C.LITERAL:
-            return [(0, av)], False
-        if op is C.IN:
-            return self._in(av, C), False
-        if op is C.BRANCH:
-            first, nullable = [], False
-            for seq in av[1]:
-                f, n = self._of(seq, C)
-                first += f
-                nullable |= n
-            return first, nullable
-        if op is C.SUBPATTERN:
-            _group, add, _delete, items = av
-            if add & re.IGNORECASE:
-                raise ValueError("case-insensitive")
-            return self._of(items, C)
-        if op in (C.MAX_REPEAT, C.MIN_REPEAT) or op is getattr(C, "POSSESSIVE_REPEAT", None):
-            low, _high, items = av
-            first, nullable = self._of(items, C)
-            return first, nullable or low == 0
-        if op is getattr(C, "ATOMIC_GROUP", None):
-            return self._of(av, C)
-        if op in (C.ASSERT, C.ASSERT_NOT, C.AT):
-            return [], True  # zero-width: what follows begins the token
-        if op is C.CATEGORY:
-            return self._in([(op, av)], C), False
-        raise ValueError(f"not read: {op}")
 
-    def _in(self, items, C):
-        tests, negate = [], False
-        for op, av in items:
-            if op is C.NEGATE:
-                negate = True
-            elif op is C.LITERAL:
-                tests.append((0, av))
-            elif op is C.RANGE:
-                tests.append((1, av[0], av[1]))
-            elif op is C.CATEGORY and str(av) in self._CLASSES:
-                tests.append((2, re.compile(self._CLASSES[str(av)])))
-            else:
-                raise ValueError(f"not read: {op} {av}")
-        return [(2, _NotIn(tests, self._may))] if negate else tests
+def _may(first, ch: str) -> bool:
+    code = ord(ch)
+    for test in first:
+        kind = test[0]
+        if kind == 0 and test[1] == code or kind == 1 and test[1] <= code <= test[2] or \
+                kind == 2 and test[1].match(ch):
+            return True
+    return False
 
 
 class _NotIn:
     """A first-character test that passes what none of ``tests`` pass ([^…])."""
 
-    def __init__(self, tests, may):
-        self.tests, self.may = tests, may
+    def __init__(self, tests):
+        self.tests = tests
 
     def match(self, ch: str) -> bool:
-        return not self.may(self.tests, ch)
+        return not _may(self.tests, ch)
 
 
 _END = object()  # the input read whole: the value on top is the parse
@@ -1039,30 +1008,25 @@ class _Driver:
     would reject it stops, and Lark's parser runs on the text to raise Lark's
     own error with its position and expected tokens."""
 
-    def __init__(self, lark):
-        from lark import Token
-        from lark.parse_tree_builder import ExpandSingleChild
-        from lark.parsers.lalr_analysis import Shift
-
-        self.token = Token
-        frontend = lark.parser
-        inner = frontend.parser.parser
-        table, callbacks = inner.parse_table, inner.callbacks
-        basic = frontend.lexer.lexer  # the basic lexer behind the norm bars' post-lexer
-        self.patterns = _ByFirstCharacter(basic.scanner.terminals, basic.scanner.g_regex_flags, basic.scanner._mres)
-        self.ignore, self.newlines, self.lexer_callbacks = basic.ignore_types, basic.newline_types, basic.callback
-        self.postlex = frontend.lexer.postlexer
-        self.start_states, self.end_states = table.start_states, table.end_states
-        self.states = _Gotos(table.states)  # after a reduction: states[state][rule name] is (Shift, the next state)
-        self.terminal_callbacks = {k: v for k, v in callbacks.items() if isinstance(k, str)}
-        self.actions = _Actions(table.states, callbacks, Shift, ExpandSingleChild)
+    def __init__(self, tables: dict, transformer):
+        rules = tables["rules"]
+        callbacks = [_tables.callback(spec, transformer) for spec in rules]
+        terminals, flags = tables["terminals"], tables["flags"]
+        self.patterns = _ByFirstCharacter(terminals, flags, tables["first"])
+        self.ignore, self.newlines = frozenset(tables["ignore"]), frozenset(tables["newline"])
+        self.lexer_callbacks = {name: _Unless(retype, flags) for name, retype in tables["unless"].items()}
+        self.postlex = _NormBars()
+        self.start_states, self.end_states = tables["start_states"], tables["end_states"]
+        self.states = _Gotos(tables["states"])  # after a reduction: states[state][rule name] is the next state
+        self.terminal_callbacks: dict = {}
+        self.actions = _Actions(tables["states"], rules, callbacks)
         self.units: dict[str, dict] = {}  # start -> {(below, top, kind ahead): what _units finds}
 
     def tokens(self, text: str):
         """Lark's basic lexer, as a loop: the same tokens with the same positions;
         _NoParse at a character no terminal matches."""
         ignore, newlines, callbacks = self.ignore, self.newlines, self.lexer_callbacks
-        new_token = getattr(self.token, "_future_new", self.token)  # Token's constructor, without its argument shim
+        new_token = Token
         pos, line, line_start, end = 0, 1, 0, len(text)
         by_char = self.patterns
         while pos < end:
@@ -1097,7 +1061,7 @@ class _Driver:
             act = self.actions[top].get(kind)
             if act is None or type(act) is int or act[1] is not None:
                 return top, act
-            top = self.states[below][act[2]][1]
+            top = self.states[below][act[2]]
             if kind == "$END" and top == end_state:
                 return top, _END
 
@@ -1145,38 +1109,92 @@ class _Driver:
                 else:
                     children = []
                 values.append(cb(children))
-                states.append(table[states[-1]][origin][1])
+                states.append(table[states[-1]][origin])
                 if token is None and states[-1] == end_state:
                     return values[-1]
         return None  # pragma: no cover - the end token always ends the loop
 
 
 def load_parser():
-    """The LALR parser and its transformer, built once (from the on-disk cache when it can)."""
+    """The transformer, with the parser's loop built once over the grammar's
+    tables: from their cache without importing Lark when it can, else from Lark."""
     if _parser is not None:
         return _parser
     with _parser_lock:
         return _parser or _build_parser()
 
 
+_LARK_OPTIONS = {"parser": "lalr", "lexer": "basic", "start": ["start", "claim"], "maybe_placeholders": True}
+
+
 def _build_parser():
     global _parser, _driver
+    from .cache import private_file
+
+    # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
+    transformer = _make_transformer()()
+    key = _tables.key(_grammar_text() + repr(sorted(_LARK_OPTIONS.items())))
+    path = private_file(_tables.FILE)  # False where the file could be someone else's
+    tables = _tables.load(path, key) if path else None
+    if tables is None:
+        tables = _tables.extract(lark_parser(), key)
+        if path:
+            _tables.store(path, tables)
+    _driver = _Driver(tables, transformer)
+    _parser = transformer  # last: another thread takes a parser that is whole
+    return _parser
+
+
+_lark = None
+
+
+def lark_parser(transformer=None):
+    """Lark's own parser for the grammar (from Lark's cache when it can): for the
+    tables when they are not cached, and for the error of an input the loop rejects;
+    with a transformer, a new one that builds what the loop builds (for the tests)."""
+    global _lark
+    if _lark is not None and transformer is None:
+        return _lark
     from lark import Lark
 
     from .cache import grammar_cache
 
     cache = grammar_cache()  # False where the pickled tables could be someone else's
-    # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
-    transformer = _make_transformer()()
     # One lexer for all states: built once, where a contextual lexer compiles a regular
     # expression per parser state at every start.
-    lark = Lark(_grammar_text(), parser="lalr", lexer="basic", cache=cache,
-                start=["start", "claim"], maybe_placeholders=True, transformer=transformer, postlex=_NormBars())
-    # Lark compiles its lexer's regular expressions when they are first used (a third
-    # of loading the parser): the loop takes them here, so that loading is all of it.
-    _driver = _Driver(lark)
-    _parser = (lark, transformer)  # last: another thread takes a parser that is whole
-    return _parser
+    lark = Lark(_grammar_text(), cache=cache, transformer=transformer, postlex=_NormBars(), **_LARK_OPTIONS)
+    if transformer is None:
+        _lark = lark
+    return lark
+
+
+def _alternation(terminals: list, flags: int, size: int = 0) -> list:
+    """Lark's scanner: one regular expression of all the terminals, in order (in
+    smaller parts where the re module refuses so many groups, as Lark's does)."""
+    out, size = [], size or len(terminals)
+    while terminals:
+        try:
+            out.append(re.compile("|".join(f"(?P<{name}>{regex})" for name, regex in terminals[:size]), flags))
+        except AssertionError:  # pragma: no cover - Python's old limit of 100 groups
+            return out + _alternation(terminals, flags, size // 2)
+        terminals = terminals[size:]
+    return out
+
+
+class _Unless:
+    """Lark's UnlessCallback: a name whose whole text is a keyword's (scalar, where)
+    takes the keyword's terminal."""
+
+    def __init__(self, terminals: list, flags: int):
+        self.patterns = _alternation(terminals, flags)
+
+    def __call__(self, token):
+        for pattern in self.patterns:
+            m = pattern.fullmatch(token.value)
+            if m:
+                token.type = m.lastgroup
+                break
+        return token
 
 
 _FRIENDLY = {
@@ -1437,12 +1455,10 @@ def parse(text: str, start: str = "start"):
         _no_ambiguous_subscript(text)
         if "}" in text:
             _no_subscript_after_a_command(text)
-    parser, transformer = load_parser()
-    transformer.reset()
+    load_parser().reset()
     result = _driver.parse(text, start)
     if result is None:  # not in the language: Lark's parser says where and what was expected
-        transformer.reset()
-        result = _lark_parse(parser, text, start)
+        _lark_error(text, start)
     program = result.function if isinstance(result, A.Claim) else result
     size, stack = 0, [program.body, *(d for _, d in program.definitions)]
     while stack:  # the nodes, counted
@@ -1456,16 +1472,14 @@ def parse(text: str, start: str = "start"):
     return result
 
 
-def _lark_parse(parser, text: str, start: str):
+def _lark_error(text: str, start: str):
     """Lark's own parse of text the loop rejected: its error, as a ParseError with the position."""
-    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+    with _parser_lock:
+        parser = lark_parser()
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
     try:
-        return parser.parse(text, start=start)
-    except VisitError as e:  # pragma: no cover - inline transformers raise directly
-        if isinstance(e.orig_exc, ParseError):
-            raise e.orig_exc from None
-        raise
+        parser.parse(text, start=start)
     except UnexpectedCharacters as e:
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
         command = re.match(r"\\([A-Za-z]+)", text[e.pos_in_stream:])
@@ -1485,6 +1499,7 @@ def _lark_parse(parser, text: str, start: str):
                          e.column, e.line) from None
     except UnexpectedInput as e:
         raise ParseError("unexpected input", getattr(e, "column", None)) from None
+    raise AssertionError(f"the parser's loop rejected what Lark's parser reads: {text!r}")  # pragma: no cover
 
 
 _LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|exp|arcsin|arccos|arctan|det|tr)\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")

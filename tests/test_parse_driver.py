@@ -30,8 +30,15 @@ def _layout(value):
     return value
 
 
+_LARK: list = []
+
+
 def _lark(text: str, start: str):
-    lark, transformer = P.load_parser()
+    """Lark's own parser, with the same transformer as the loop's."""
+    transformer = P.load_parser()
+    if not _LARK:
+        _LARK.append(P.lark_parser(transformer))
+    lark = _LARK[0]
     transformer.reset()
     try:
         return lark.parse(text, start=start)
@@ -40,8 +47,7 @@ def _lark(text: str, start: str):
 
 
 def _driver(text: str, start: str):
-    _, transformer = P.load_parser()
-    transformer.reset()
+    P.load_parser().reset()
     try:
         result = P._driver.parse(text, start)
     except Exception as e:  # noqa: BLE001
@@ -118,7 +124,6 @@ def test_the_lexer_by_first_character_finds_larks_tokens():
 
     rng = random.Random(7)
     whole = P._driver.patterns.fallback
-    P._driver.patterns.countdown = 0
     texts = [t for t, _ in _corpus()]
     texts += ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
     texts += ["".join(rng.choice("xW1._^{}()[]\\ +-*/|‖Tᵀ⁻¹²e∂d") for _ in range(rng.randint(1, 10))) for _ in range(3000)]
@@ -146,3 +151,74 @@ def test_the_loop_builds_what_lark_builds_over_random_inputs():
                 compared += 1
                 assert _layout(ours) == _layout(theirs), (text, start)
     assert compared > 300  # enough of them parse
+
+
+# -- the tables the loop reads at a start, without Lark -------------------------------------------
+def test_the_stored_tables_are_larks_as_extracted():
+    """What a start reads from the JSON file is what extraction from Lark's parser gives."""
+    import json
+
+    from mcalc import tables as T
+
+    key = "test"
+    fresh = T.extract(P.lark_parser(), key)
+    assert json.loads(json.dumps(fresh)) == fresh  # plain data, whole through JSON
+    assert len(fresh["terminals"]) == len(fresh["first"]) and fresh["rules"] and fresh["states"]
+    assert fresh["unless"]["NAME"]  # the keywords a name may be (scalar, where, …)
+    assert any(t is None for t in fresh["first"]) or all(fresh["first"])
+
+
+def test_a_start_reads_the_cached_tables_and_never_imports_lark(tmp_path):
+    """The first start builds the tables with Lark and stores them; the next one
+    derives without importing Lark, and an input Lark must explain still gets
+    Lark's error."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    code = ("import sys, mcalc; print(mcalc.diff('sum(w*x)+b', wrt='w').text, 'lark' in sys.modules)")
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert first.stdout.split() == ["x^T", "True"], first.stderr
+    stored = tmp_path / "mcalc" / "mcalc-grammar.tables.json"
+    assert oct(stored.stat().st_mode & 0o777) == "0o600"
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert second.stdout.split() == ["x^T", "False"], second.stderr
+    bad = subprocess.run([sys.executable, "-m", "mcalc", "diff", "x +", "--wrt", "x"], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "unexpected end of input" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_tables_of_another_grammar_or_a_broken_file_are_made_again(tmp_path, monkeypatch):
+    import json
+
+    from mcalc import tables as T
+
+    path = tmp_path / T.FILE
+    tables = T.extract(P.lark_parser(), "old key")
+    T.store(str(path), tables)
+    assert T.load(str(path), "old key") == tables
+    assert T.load(str(path), "new key") is None  # another grammar, another Lark
+    path.write_text(json.dumps(tables)[:-10])
+    assert T.load(str(path), "old key") is None  # cut short
+    assert T.load(str(tmp_path / "absent.json"), "old key") is None
+
+
+def test_tables_others_could_have_written_are_not_read(tmp_path):
+    """A tables file in a folder or a file others can write could change what a
+    formula parses to: it is not read (the tables are built in memory instead)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    code = "import mcalc; print(mcalc.diff('x - y', wrt='x').text)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120).stdout.strip() == "1"
+    stored = tmp_path / "mcalc" / "mcalc-grammar.tables.json"
+    assert json.loads(stored.read_text())["states"]
+    os.chmod(stored, 0o666)  # a file others could have written
+    r = subprocess.run([sys.executable, "-c", "import sys, mcalc; mcalc.diff('x', wrt='x'); "
+                        "print('lark' in sys.modules)"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.stdout.strip() == "True"  # not read: built afresh with Lark
