@@ -846,6 +846,10 @@ class Token(str):
         return cls(type_, value, borrow.start_pos, borrow.line, borrow.column, borrow.end_line,
                    borrow.end_column, borrow.end_pos)
 
+    def __reduce__(self):  # copied and pickled whole (str's own would call __new__ with the text alone)
+        return (Token, (self.type, self.value, self.start_pos, self.line, self.column, self.end_line,
+                        self.end_column, self.end_pos))
+
     def __repr__(self) -> str:
         return f"Token({self.type!r}, {self.value!r})"
 

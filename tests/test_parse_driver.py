@@ -222,3 +222,12 @@ def test_tables_others_could_have_written_are_not_read(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import sys, mcalc; mcalc.diff('x', wrt='x'); "
                         "print('lark' in sys.modules)"], capture_output=True, text=True, env=env, timeout=120)
     assert r.stdout.strip() == "True"  # not read: built afresh with Lark
+
+
+def test_a_token_copies_and_pickles_whole():
+    import copy
+    import pickle
+
+    token = P.Token("NAME", "x", 3, 1, 4, 1, 5, 4)
+    for twin in (pickle.loads(pickle.dumps(token)), copy.deepcopy(token)):
+        assert (twin, twin.type, twin.start_pos, twin.column, twin.end_pos) == ("x", "NAME", 3, 4, 4)
