@@ -94,6 +94,7 @@ def test_declined_input_gets_larks_error_through_parse():
 
 
 def _tokens(text: str, patterns):
+    P.load_parser()
     driver = P._driver
     kept, driver.patterns = driver.patterns, patterns
     try:
@@ -123,6 +124,7 @@ def test_the_lexer_by_first_character_finds_larks_tokens():
     import random
 
     rng = random.Random(7)
+    P.load_parser()
     whole = P._driver.patterns.fallback
     texts = [t for t, _ in _corpus()]
     texts += ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
