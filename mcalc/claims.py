@@ -628,10 +628,10 @@ def _in_parallel(claims: list[Claim], tolerance: float | None, jobs: int) -> lis
     from functools import partial
 
     from .parser import load_parser
-
     from .verify import warm_up
 
-    load_parser()  # once, before the workers are forked, as SymPy: each would load its own
+    load_parser()  # the parser's tables once, before the workers are forked, as SymPy: each would load its own
+    # (Lark itself is loaded only by a worker that meets a claim the grammar rejects, to say why)
     warm_up()
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)

@@ -1140,11 +1140,18 @@ def _build_parser():
     key = _tables.key(_grammar_text() + repr(sorted(_LARK_OPTIONS.items())))
     path = private_file(_tables.FILE)  # False where the file could be someone else's
     tables = _tables.load(path, key) if path else None
-    if tables is None:
+    driver = None
+    if tables is not None:
+        try:
+            driver = _Driver(tables, transformer)
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError, re.error):  # not whole: made again
+            driver = None
+    if driver is None:
         tables = _tables.extract(lark_parser(), key)
         if path:
             _tables.store(path, tables)
-    _driver = _Driver(tables, transformer)
+        driver = _Driver(tables, transformer)
+    _driver = driver
     _parser = transformer  # last: another thread takes a parser that is whole
     return _parser
 

@@ -9,8 +9,9 @@ rule how Lark shapes the children before the transformer's method sees them
 ``?rule`` passes a single child up).  ``extract`` reads all of it from a Lark
 parser, strictly: anything it does not know (a wrapper, a lexer callback) is
 an error, not a guess.  The result is stored as JSON beside Lark's own cache,
-under a key made of the grammar's text and Lark's version, in the same private
-folder (``cache.private_file``); JSON runs no code when read.
+in the same private folder (``cache.private_file``), with a checksum, under a
+key made of the grammar's text, Lark's version and this module; JSON runs no
+code when read, and a file that is not whole is made again.
 
 ``callbacks`` rebuilds, for a transformer, the same callbacks Lark builds: the
 child filters and the single-child expansion are copies of Lark's
@@ -40,14 +41,18 @@ class Tree:
 
 
 def key(grammar: str) -> str:
-    """What the stored tables must have been made from: this grammar, by this Lark."""
+    """What the stored tables must have been made from: this grammar, by this Lark,
+    with this extraction."""
     from importlib.util import find_spec
 
     spec = find_spec("lark")
-    lark_id = ""
-    if spec is not None and spec.origin:
-        with open(spec.origin, "rb") as f:  # lark/__init__.py: holds its __version__
-            lark_id = f"{zlib.crc32(f.read()):08x}"
+    lark_id = "" if spec is None else str(spec.origin)
+    for source in (spec.origin if spec is not None else None, __file__):
+        try:  # lark/__init__.py holds its __version__; a zip or a frozen build has no file to read
+            with open(source, "rb") as f:
+                lark_id += f":{zlib.crc32(f.read()):08x}"
+        except (OSError, TypeError):
+            lark_id += ":-"
     return f"{FORMAT}:{zlib.crc32(grammar.encode('utf-8')):08x}:{len(grammar)}:{lark_id}"
 
 
@@ -194,11 +199,16 @@ def _in(items, C):
 
 
 def load(path: str, key_: str) -> dict | None:
-    """The stored tables, if they are there, whole, and made from the same grammar and Lark."""
+    """The stored tables, if they are there, whole (their checksum, on the first line,
+    holds), and made from the same grammar and Lark."""
     try:
-        with open(path, encoding="utf-8") as f:
-            tables = json.load(f)
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            data = f.read()
+        checksum, _, body = data.partition(b"\n")
+        if checksum != f"{zlib.crc32(body):08x}".encode():
+            return None
+        tables = json.loads(body)
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(tables, dict) or tables.get("key") != key_:
         return None
@@ -207,12 +217,13 @@ def load(path: str, key_: str) -> dict | None:
 
 def store(path: str, tables: dict) -> None:
     """Written whole or not at all (a new file renamed over the old), private to this user."""
+    body = json.dumps(tables, separators=(",", ":")).encode("utf-8")
     folder = os.path.dirname(path)
     tmp = os.path.join(folder, f".{FILE}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(tables, f, separators=(",", ":"))
+        with os.fdopen(fd, "wb") as f:
+            f.write(f"{zlib.crc32(body):08x}\n".encode() + body)
         os.replace(tmp, path)
     except OSError:
         try:

@@ -4,6 +4,7 @@ rejects, the loop builds the same tree with the same positions, or declines
 exactly where Lark raises (and Lark's parser then gives the error)."""
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def test_the_lexer_by_first_character_finds_larks_tokens():
 
     rng = random.Random(7)
     P.load_parser()
-    whole = P._driver.patterns.fallback
+    whole = P.lark_parser().parser.lexer.lexer.scanner._mres  # Lark's own alternation
     texts = [t for t, _ in _corpus()]
     texts += ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
     texts += ["".join(rng.choice("xW1._^{}()[]\\ +-*/|‖Tᵀ⁻¹²e∂d") for _ in range(rng.randint(1, 10))) for _ in range(3000)]
@@ -158,7 +159,6 @@ def test_the_loop_builds_what_lark_builds_over_random_inputs():
 # -- the tables the loop reads at a start, without Lark -------------------------------------------
 def test_the_stored_tables_are_larks_as_extracted():
     """What a start reads from the JSON file is what extraction from Lark's parser gives."""
-    import json
 
     from mcalc import tables as T
 
@@ -192,8 +192,6 @@ def test_a_start_reads_the_cached_tables_and_never_imports_lark(tmp_path):
 
 
 def test_tables_of_another_grammar_or_a_broken_file_are_made_again(tmp_path, monkeypatch):
-    import json
-
     from mcalc import tables as T
 
     path = tmp_path / T.FILE
@@ -201,15 +199,54 @@ def test_tables_of_another_grammar_or_a_broken_file_are_made_again(tmp_path, mon
     T.store(str(path), tables)
     assert T.load(str(path), "old key") == tables
     assert T.load(str(path), "new key") is None  # another grammar, another Lark
-    path.write_text(json.dumps(tables)[:-10])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-10])
     assert T.load(str(path), "old key") is None  # cut short
+    checksum, _, body = whole.partition(b"\n")
+    path.write_bytes(checksum + b"\n" + body.replace(b'"rules"', b'"rulez"'))
+    assert T.load(str(path), "old key") is None  # changed: the checksum no longer holds
+    path.write_bytes(b"[" * 100000)
+    assert T.load(str(path), "old key") is None
     assert T.load(str(tmp_path / "absent.json"), "old key") is None
+
+
+def test_a_damaged_tables_file_is_made_again(tmp_path):
+    """A file of the right key that is not whole (here: written so by hand, its
+    checksum made to hold) is made again at the next start, which answers."""
+    import os
+    import subprocess
+    import sys
+    import zlib
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    code = "import mcalc; print(mcalc.diff('x*y', wrt='x').text)"
+    run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run().stdout.strip() == "y"
+    stored = tmp_path / "mcalc" / "mcalc-grammar.tables.json"
+    key = json.loads(stored.read_bytes().partition(b"\n")[2])["key"]
+    body = json.dumps({"key": key}).encode()
+    stored.write_bytes(f"{zlib.crc32(body):08x}\n".encode() + body)
+    first = run()
+    assert first.stdout.strip() == "y", first.stderr
+    assert json.loads(stored.read_bytes().partition(b"\n")[2])["rules"]  # made again
+
+
+def test_the_tables_key_holds_where_lark_is_in_a_zip(tmp_path, monkeypatch):
+    """Imported from a zip (zipapp, pex), lark/__init__.py is no file to read."""
+    import importlib.util
+
+    from mcalc import tables as T
+
+    class Spec:
+        origin = str(tmp_path / "lark.zip" / "lark" / "__init__.py")
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: Spec)
+    assert T.key("grammar") != T.key("grammar 2")
 
 
 def test_tables_others_could_have_written_are_not_read(tmp_path):
     """A tables file in a folder or a file others can write could change what a
     formula parses to: it is not read (the tables are built in memory instead)."""
-    import json
     import os
     import subprocess
     import sys
@@ -219,7 +256,7 @@ def test_tables_others_could_have_written_are_not_read(tmp_path):
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=120).stdout.strip() == "1"
     stored = tmp_path / "mcalc" / "mcalc-grammar.tables.json"
-    assert json.loads(stored.read_text())["states"]
+    assert json.loads(stored.read_bytes().partition(b"\n")[2])["states"]
     os.chmod(stored, 0o666)  # a file others could have written
     r = subprocess.run([sys.executable, "-c", "import sys, mcalc; mcalc.diff('x', wrt='x'); "
                         "print('lark' in sys.modules)"], capture_output=True, text=True, env=env, timeout=120)
