@@ -931,6 +931,21 @@ def test_a_derivative_far_below_1e20_is_still_compared_relatively(claim):
     assert result.status == "fail", result.message
 
 
+@pytest.mark.parametrize("claim, status", [
+    # below floating point (exp(-800) is 0.0 in floats): both sides were 0.0 at every point, and passed
+    ("d/dx (exp(-800)*x^2) = 4*exp(-800)*x", "fail"), ("d/dx (exp(-800)*relu(x)) = 2*exp(-800)*(x > 0)", "fail"),
+    ("d/dx (exp(-800)*sin(x)) = 2*exp(-800)*cos(x)", "fail"), ("d/dx (exp(-x^2 - 800)) = -4*x*exp(-x^2 - 800)", "fail"),
+    ("d/dx (exp(-400)*exp(-400)*x^2) = 4*exp(-800)*x", "fail"),
+    ("d/dw (exp(-800)*sum(w*w)) = 4*exp(-800)*w^T where w: vector", "fail"),
+    ("d/dx (exp(-800)*relu(x)) = exp(-800)*(x > 0)", "pass"), ("d/dx (exp(-800)*sin(x)) = exp(-800)*cos(x)", "pass"),
+    ("d/dx (exp(-400)*exp(-400)*x^2) = 2*exp(-800)*x", "pass"),
+    ("d/dw (exp(-800)*sum(w*w)) = 2*exp(-800)*w^T where w: vector", "pass"),
+])
+def test_a_derivative_below_floating_point_is_compared_in_sympys_digits(claim, status):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == status, result.message
+
+
 @pytest.mark.parametrize("name, content, where", [
     ("a.md", "Intro\n\n<!-- mcalc: d/dx (x^2) = 2x + $ -->\n", "a.md:3:31:"),
     ("a.tex", "% mcalc: d/dx (x^2) = 2x + $\n", "a.tex:1:28:"),
