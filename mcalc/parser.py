@@ -1137,7 +1137,7 @@ def _build_parser():
 
     # The transformer runs inline, bottom-up, while parsing: no tree, no recursion.
     transformer = _make_transformer()()
-    key = _tables.key(_grammar_text() + repr(sorted(_LARK_OPTIONS.items())))
+    key = _tables.key(_grammar_text() + repr(sorted(_LARK_OPTIONS.items())), __file__)
     path = private_file(_tables.FILE)  # False where the file could be someone else's
     tables = _tables.load(path, key) if path else None
     driver = None

@@ -40,14 +40,14 @@ class Tree:
         return f"Tree({self.data!r}, {self.children!r})"
 
 
-def key(grammar: str) -> str:
+def key(grammar: str, reader: str | None = None) -> str:
     """What the stored tables must have been made from: this grammar, by this Lark,
-    with this extraction."""
+    with this extraction, for this reader of them (the parser's source file)."""
     from importlib.util import find_spec
 
     spec = find_spec("lark")
     lark_id = "" if spec is None else str(spec.origin)
-    for source in (spec.origin if spec is not None else None, __file__):
+    for source in (spec.origin if spec is not None else None, __file__, reader):
         try:  # lark/__init__.py holds its __version__; a zip or a frozen build has no file to read
             with open(source, "rb") as f:
                 lark_id += f":{zlib.crc32(f.read()):08x}"
@@ -210,9 +210,25 @@ def load(path: str, key_: str) -> dict | None:
         tables = json.loads(body)
     except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(tables, dict) or tables.get("key") != key_:
+    if not isinstance(tables, dict) or tables.get("key") != key_ or not _whole(tables):
         return None
     return tables
+
+
+def _whole(tables: dict) -> bool:
+    """The parts a parse reads, of the kinds it reads them as (a row's entries are
+    read when the row is first used; the checksum holds them)."""
+    try:
+        rules, states = tables["rules"], tables["states"]
+        return isinstance(rules, list) and isinstance(states, dict) and bool(rules) and \
+            all(isinstance(r, dict) and isinstance(r["size"], int) and isinstance(r["origin"], str) and
+                isinstance(r["name"], str) for r in rules) and \
+            all(isinstance(row, dict) for row in states.values()) and \
+            len(tables["terminals"]) == len(tables["first"]) and isinstance(tables["unless"], dict) and \
+            all(str(tables["start_states"][s]) in states and str(tables["end_states"][s]) in states
+                for s in ("start", "claim"))
+    except (KeyError, TypeError):
+        return False
 
 
 def store(path: str, tables: dict) -> None:

@@ -223,12 +223,15 @@ def test_a_damaged_tables_file_is_made_again(tmp_path):
     run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert run().stdout.strip() == "y"
     stored = tmp_path / "mcalc" / "mcalc-grammar.tables.json"
-    key = json.loads(stored.read_bytes().partition(b"\n")[2])["key"]
-    body = json.dumps({"key": key}).encode()
-    stored.write_bytes(f"{zlib.crc32(body):08x}\n".encode() + body)
-    first = run()
-    assert first.stdout.strip() == "y", first.stderr
-    assert json.loads(stored.read_bytes().partition(b"\n")[2])["rules"]  # made again
+    whole = json.loads(stored.read_bytes().partition(b"\n")[2])
+    for damaged in ({"key": whole["key"]}, {**whole, "states": {}}, {**whole, "rules": []},
+                    {**whole, "first": whole["first"][:-1]}, {**whole, "start_states": {}},
+                    {**whole, "rules": [{**r, "size": None} for r in whole["rules"]]}):
+        body = json.dumps(damaged).encode()
+        stored.write_bytes(f"{zlib.crc32(body):08x}\n".encode() + body)
+        again = run()
+        assert again.stdout.strip() == "y", again.stderr
+        assert json.loads(stored.read_bytes().partition(b"\n")[2]) == whole  # made again
 
 
 def test_the_tables_key_holds_where_lark_is_in_a_zip(tmp_path, monkeypatch):
