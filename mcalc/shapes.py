@@ -314,6 +314,11 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
     """The 𝟏 and I in ``node`` whose sizes a reader of the printed expression
     would not recover: inferring the tree again with every 𝟏 and I unsized, the
     ids of those that come out another size (they print with their size)."""
+    bare = node
+    while type(bare) is A.Neg or type(bare) is A.Transpose:
+        bare = bare.children[0]
+    if type(bare) is A.Ones or type(bare) is A.Identity:  # alone (I, -𝟏ᵀ): nothing settles it, so n
+        return set() if bare.dim == "n" else {id(bare)}
     constants = [n for n in A.walk(node) if type(n) in (A.Ones, A.Identity)]
     if not constants:
         return set()

@@ -135,3 +135,14 @@ def test_capitals_on_both_sides_of_a_matrix_product_are_matrices():
     """tr(X@X) was refused: X was made a vector (tr(XX) worked)."""
     assert mcalc.diff("tr(X@X)", wrt="X").variables()["X"] == mcalc.diff("tr(XX)", wrt="X").variables()["X"]
     assert mcalc.diff("sum(A@B)", wrt="A").variables()["B"].is_matrix
+
+
+@pytest.mark.parametrize("expr, wrt, vectors, answer", [
+    ("x", "x", ["x:m"], "I(m)"), ("w - x", "x", ["x:3", "w:3"], "-I(3)"), ("sum(x)", "x", ["x:m"], "ones(m)^T"),
+    ("x", "x", ["x"], "I"), ("-sum(x)", "x", ["x"], "-ones^T"), ("x + w", "w", ["x:k", "w"], "I(k)"),
+])
+def test_an_answer_that_is_a_bare_identity_or_ones_carries_its_size_unless_it_is_n(expr, wrt, vectors, answer):
+    """Read back alone, an unsized I or 𝟏 is n×n or of length n: any other size is written."""
+    from mcalc.api import diff
+
+    assert diff(expr, wrt=wrt, vectors=vectors).text == answer
