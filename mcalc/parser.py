@@ -936,6 +936,7 @@ class _ByFirstCharacter:
         self.terminals = [(f"(?P<{name}>{regex})", _tests(first)) for (name, regex), first in zip(terminals, firsts)]
         self.source = terminals
         self.by_char: dict[str, list] = {}
+        self.by_wanted: dict[tuple, list] = {}
         self._whole: list | None = None
 
     @property
@@ -951,11 +952,14 @@ class _ByFirstCharacter:
         if patterns is None:
             if len(self.by_char) >= 4096:  # a character past the cache
                 return self.fallback
-            wanted = [regex for regex, first in self.terminals if first is None or _may(first, ch)]
-            try:
-                patterns = [re.compile("|".join(wanted), self.flags)] if wanted else []
-            except (AssertionError, re.error, OverflowError):  # too many groups for one pattern
-                patterns = self.fallback
+            wanted = tuple(regex for regex, first in self.terminals if first is None or _may(first, ch))
+            patterns = self.by_wanted.get(wanted)  # the letters share theirs: compiled once
+            if patterns is None:
+                try:
+                    patterns = [re.compile("|".join(wanted), self.flags)] if wanted else []
+                except (AssertionError, re.error, OverflowError):  # too many groups for one pattern
+                    patterns = self.fallback
+                self.by_wanted[wanted] = patterns
             self.by_char[ch] = patterns
         return patterns
 
