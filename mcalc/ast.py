@@ -411,16 +411,28 @@ class Claim(NamedTuple):
     order: int = 1  # 2: the claim is of the Hessian
 
 def walk(node: Node):
-    """Every node of the tree, parents before children."""
+    """Every node of the tree, parents before children (left to right)."""
     stack = [node]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        n = stack.pop()
+        n = pop()
         yield n
-        stack.extend(reversed(n.children))
+        children = n.children
+        if children:
+            extend(children[::-1])
 
 
 def names(node: Node) -> set[str]:
-    return {n.name for n in walk(node) if isinstance(n, Var)}
+    """The variables' names in the tree (a loop of its own: called for every derivation)."""
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is Var:
+            out.add(n.name)
+        else:
+            stack.extend(n.children)
+    return out
 
 
 def terminating(value: Fraction) -> bool:

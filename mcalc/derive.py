@@ -356,6 +356,8 @@ class Substituter:
     def _names(self, final: A.Node) -> tuple[list[tuple[str, A.Node]], A.Node]:
         """The named subexpressions the answer needs, in order; one it uses only
         once is written out in its place instead."""
+        if not self.named:
+            return [], final
         refs: dict[str, int] = {}
         stack = [final]
         while stack:

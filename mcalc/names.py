@@ -52,7 +52,7 @@ def resolve_names(program: A.Program, known: set[str], strict: bool = False,
     and g1 names nothing else, g₁ is its first element, as the paper writes it."""
     defined = {name for name, _ in program.definitions}
     vectors = set(vectors) | set(program.bold) | {name for name, e in program.definitions if type(e) is A.VecLit}
-    used = {n.name for e in _exprs(program) for n in A.walk(e) if type(n) is A.Var}
+    used = set().union(*(A.names(e) for e in _exprs(program)))
     base = set(known) | defined | set(program.bold) | set(program.bold_upper)
     standalone = {name for name in used if (_ATOM.fullmatch(name) and name not in CONSTANTS) or name in base}
     res = Resolution(base, base | standalone, strict, vectors)

@@ -239,15 +239,19 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     used: set[str] = set()
     sizes: set[str] = set()  # the sizes the constants name: ones(N) makes N a size
     unfinished = False
-    for e in (program.body, *(d for _, d in program.definitions)):
-        for n in A.walk(e):
-            if type(n) is A.Var:
-                used.add(n.name)
-            elif _unfinished(n):
-                unfinished = True
-            elif type(n) in (A.Ones, A.Identity, A.Zero, A.Commutation):
-                for d in n._key():
-                    sizes |= dim_names(d) if d is not None else set()
+    stack = [program.body, *(d for _, d in program.definitions)]
+    while stack:  # every node once (a loop of its own: this runs for every derivation)
+        n = stack.pop()
+        t = type(n)
+        if t is A.Var:
+            used.add(n.name)
+            continue
+        if _unfinished(n):
+            unfinished = True
+        elif t is A.Ones or t is A.Identity or t is A.Zero or t is A.Commutation:
+            for d in n._key():
+                sizes |= dim_names(d) if d is not None else set()
+        stack.extend(n.children)
     forced: dict[str, Shape] = {}
     inverted: set[str] = set()
     # n is the default size, unless it is a variable to differentiate by (then no vector may take it),
@@ -319,7 +323,13 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
         bare = bare.children[0]
     if type(bare) is A.Ones or type(bare) is A.Identity:  # alone (I, -𝟏ᵀ): nothing settles it, so n
         return set() if bare.dim == "n" else {id(bare)}
-    constants = [n for n in A.walk(node) if type(n) in (A.Ones, A.Identity)]
+    constants, stack = [], [node]
+    while stack:  # in walk's order (parents first, left to right)
+        n = stack.pop()
+        if type(n) is A.Ones or type(n) is A.Identity:
+            constants.append(n)
+        elif n.children:
+            stack.extend(n.children[::-1])
     if not constants:
         return set()
     origin = {id(c): c for c in constants}
