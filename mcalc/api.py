@@ -246,7 +246,9 @@ class Derivation:
         return evaluate(self.expr).tolist()
 
     def function_at(self, values: dict) -> Mat:
-        """The function itself at ``values``."""
+        """This derivation's function at ``values``: what it differentiates (for a
+        Hessian, the gradient, whose Jacobian it is; ``.gradient.function_at`` is
+        the function of the first derivation)."""
         from .evaluate import Evaluator
 
         mats, sizes = self._bind(values)

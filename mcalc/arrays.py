@@ -37,7 +37,21 @@ def dense(x):
 _FUNCTIONS = {"exp": np.exp, "ln": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
               "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign, "asin": np.arcsin, "acos": np.arccos,
               "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
-              "sigmoid": lambda x: 0.5 * (1 + np.tanh(x / 2)), "relu": lambda x: np.maximum(x, 0.0)}
+              "sigmoid": lambda x: _sigmoid(x), "relu": lambda x: np.maximum(x, 0.0)}
+
+
+def _sigmoid(x):
+    """σ(x) without overflow, and without rounding σ(-40) to 0."""
+    with np.errstate(under="ignore"):  # e⁻⁸⁰⁰ is 0: σ(-800) is 0 as near as floats hold it
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sech2(x):
+    """1 - tanh(x)² without cancellation (see evaluate._sech2)."""
+    with np.errstate(under="ignore"):
+        e = np.exp(-2 * np.abs(x))
+        return 4 * e / (1 + e) ** 2
 
 
 class ArrayEvaluator:
@@ -103,6 +117,13 @@ class ArrayEvaluator:
         return self._binary(node, np.add)
 
     def _Sub(self, node):
+        left, right = node.left, node.right
+        if type(left) is A.Ones or type(left) is A.Num and left.value == 1:  # as evaluate.Evaluator._Sub
+            if type(right) is A.Call and right.fn == "sigmoid":
+                return dense(self(left)) * _sigmoid(-dense(self(right.args[0])))
+            if type(right) is A.Pow and type(right.left) is A.Call and right.left.fn == "tanh" and \
+                    type(right.right) is A.Num and right.right.value == 2:
+                return dense(self(left)) * _sech2(dense(self(right.left.args[0])))
         return self._binary(node, np.subtract)
 
     def _Mul(self, node):
@@ -123,6 +144,10 @@ class ArrayEvaluator:
         return op(dense(self(node.left)), dense(self(node.right))).astype(float)
 
     def _Call(self, node):
+        if node.fn == "ln" and type(node.args[0]) is A.Call and node.args[0].fn == "sigmoid":
+            u = dense(self(node.args[0].args[0]))  # as evaluate.Evaluator._Call
+            with np.errstate(under="ignore"):
+                return -(np.maximum(-u, 0.0) + np.log1p(np.exp(-np.abs(u))))
         args = [dense(self(a)) for a in node.args]
         a = args[0]
         fn = node.fn
@@ -146,7 +171,8 @@ class ArrayEvaluator:
                 raise EvaluationError(f"inv is undefined here ({why})")
             return np.linalg.inv(a)
         if fn in ("norm", "norm2"):
-            return np.array([[np.sqrt((a * a).sum())]])
+            scale = np.abs(a).max() if a.size else 0.0  # scaled: no x² underflows or overflows
+            return np.array([[scale * np.sqrt(((a / scale) ** 2).sum()) if scale else 0.0]])
         top = a.max()
         e = np.exp(a - top)
         if fn == "softmax":

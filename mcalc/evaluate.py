@@ -231,6 +231,19 @@ class Evaluator:
         return self._binary(node, lambda x, y: x + y, "+")
 
     def _Sub(self, node):
+        left, right = node.left, node.right
+        if type(left) is A.Ones or type(left) is A.Num and left.value == 1:
+            # 1 - σ(u) and 1 - tanh(u)², the derivatives of σ and tanh, in floats without
+            # the cancellation that makes them 0 where u is large (σ′(40) is 4.2e-18)
+            if type(right) is A.Call and right.fn == "sigmoid":
+                u = self(right.args[0])
+                return self._map2(self(left), Mat(u.rows, u.cols, tuple(_sigmoid(-x) for x in u.data)),
+                                  lambda x, y: x * y, "-")
+            if type(right) is A.Pow and type(right.left) is A.Call and right.left.fn == "tanh" and \
+                    type(right.right) is A.Num and right.right.value == 2:
+                u = self(right.left.args[0])
+                return self._map2(self(left), Mat(u.rows, u.cols, tuple(_sech2(x) for x in u.data)),
+                                  lambda x, y: x * y, "-")
         return self._binary(node, lambda x, y: x - y, "-")
 
     def _Mul(self, node):
@@ -252,6 +265,9 @@ class Evaluator:
         return Mat(a.rows, a.cols, tuple(-x for x in a.data))
 
     def _Call(self, node):
+        if node.fn == "ln" and type(node.args[0]) is A.Call and node.args[0].fn == "sigmoid":
+            u = self(node.args[0].args[0])  # ln σ(u) without σ(u)'s underflow to 0 (u = -800: -800)
+            return Mat(u.rows, u.cols, tuple(_log_sigmoid(x) for x in u.data))
         args = [self(a) for a in node.args]
         if node.fn in ("max", "min"):
             pick = max if node.fn == "max" else min
@@ -416,7 +432,7 @@ _MATRIX_FUNCTIONS = {
     "tr": lambda a: Mat.scalar(math.fsum(a.at(i, i) for i in range(min(a.rows, a.cols)))),
     "det": _det,
     "inv": _inv,
-    "norm": lambda a: Mat.scalar(_checked(math.sqrt(math.fsum(x * x for x in a.data)))),
+    "norm": lambda a: Mat.scalar(_checked(math.hypot(*a.data))),  # scaled: no x² underflows or overflows
     "softmax": _softmax,
     "logsumexp": lambda a: Mat.scalar(_logsumexp(a)),
     "log_softmax": lambda a: Mat(a.rows, a.cols, tuple(x - _logsumexp(a) for x in a.data)),
@@ -451,6 +467,17 @@ def _sigmoid(x: float) -> float:
         return 1 / (1 + math.exp(-x))
     e = math.exp(x)
     return e / (1 + e)
+
+
+def _sech2(x: float) -> float:
+    """1 - tanh(x)², as 4e⁻²ˣ/(1 + e⁻²ˣ)² for x ≥ 0 (even): no cancellation, no overflow."""
+    e = math.exp(-2 * abs(x))
+    return 4 * e / (1 + e) ** 2
+
+
+def _log_sigmoid(x: float) -> float:
+    """ln σ(x) = -ln(1 + e⁻ˣ), without overflow or underflow."""
+    return -(max(-x, 0.0) + math.log1p(math.exp(-abs(x))))
 
 
 _FUNCTIONS = {

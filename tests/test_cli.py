@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mcalc import api
 from mcalc.cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -431,3 +433,36 @@ def test_a_function_at_a_point_with_a_value_is_read(expr):
 def test_a_sum_of_zeros_or_a_trace_of_a_sized_identity_is_a_number(expr, capsys):
     assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
     assert "no value anywhere" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expr, x, truth", [
+    ("tanh(x)", 20.0, 4 / (math.exp(20) + math.exp(-20)) ** 2),
+    ("sigmoid(x)", 38.0, math.exp(-38) / (1 + math.exp(-38)) ** 2),
+    ("sigmoid(x)", 33.0, math.exp(-33) / (1 + math.exp(-33)) ** 2),
+    ("sigmoid(x)", -40.0, math.exp(-40) / (1 + math.exp(-40)) ** 2),
+    ("ln(sigmoid(x))", -800.0, 1.0), ("ln(sigmoid(x))", 30.0, 1 / (1 + math.exp(30))),
+    ("tanh(2x) + x", 15.0, 1 + 8 / (math.exp(30) + math.exp(-30)) ** 2),
+])
+def test_values_of_saturated_activations_keep_their_digits(expr, x, truth):
+    """σ(1 - σ) and 1 - tanh² at a large argument cancelled to 0 in floats (σ′(38) printed 0,
+    σ′(33) wrong from the third digit); ln σ(-800) had no value: each is computed so that
+    floats hold it, in the plain evaluator and the NumPy one alike."""
+    d = api.diff(expr, wrt="x")
+    assert d.evaluate({"x": x})[0][0] == pytest.approx(truth, rel=1e-12)
+    assert float(d.evaluate({"x": x}, as_array=True)[0][0]) == pytest.approx(truth, rel=1e-12)
+
+
+@pytest.mark.parametrize("values, truth", [([3e-170, 4e-170], [0.6, 0.8]), ([1e200, 1e200], [0.5 ** 0.5] * 2)])
+def test_a_norm_of_tiny_or_huge_entries_has_its_value(values, truth):
+    """‖x‖ as √Σx² underflowed to 0 (then '/' undefined) or overflowed: scaled now."""
+    d = api.diff("norm(x)", wrt="x", vectors=["x:2"])
+    assert d.evaluate({"x": values})[0] == pytest.approx(truth, rel=1e-12)
+    assert list(d.evaluate({"x": values}, as_array=True)[0]) == pytest.approx(truth, rel=1e-12)
+
+
+def test_a_hessians_function_at_is_what_it_differentiates():
+    """A Hessian's function is the gradient (its Jacobian is the Hessian); the first
+    derivation's is the function."""
+    h = api.hessian("sum(x^3)", "x", vectors=["x:2"])
+    assert h.function_at({"x": [1, 2]}).data == (3.0, 12.0)
+    assert h.gradient.function_at({"x": [1, 2]}).data == (9.0,)
