@@ -872,12 +872,12 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
     scale = None  # the scale of the points, where the first ones found no value of the function
 
     nonzero: set[int] = set()  # the entries floats have shown other than 0 (or SymPy's digits compared)
+    compared: list[dict] = []  # the first points compared (where an entry floats show as 0 may be taken again)
 
-    def compare_at(point: dict, probe: bool = False, digits: bool = False) -> Verdict | bool | None:
+    def compare_at(point: dict, probe: bool = False) -> Verdict | bool | None:
         """A failure, True where compared, None where the point is not usable (a probe
         farther out, also where floating point cannot hold the values: a nested power
-        there is beyond it, and SymPy's digits would take long); with ``digits``,
-        SymPy's digits decide whatever the floats say."""
+        there is beyond it, and SymPy's digits would take long)."""
         nonlocal worst, points
         try:
             kinks = kink_values.all(point, probe)
@@ -912,7 +912,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if errors is not None:
             nonzero.update(i for i, (w, h) in enumerate((w, h) for wr, hr in zip(want, have) for w, h in zip(wr, hr))
                            if w != 0 or h != 0)
-        if (digits or errors is None or not all(e <= screen for e in errors)) and want_values is not None:
+        if (errors is None or not all(e <= screen for e in errors)) and want_values is not None:
             # SymPy's digits at the exact point decide: floats overflow, underflow and cancel
             exact_want = want_values.exact_rows(point, reference.cols, defer=True)
             if exact_want is None:  # SymPy's derivative has no value here: the function's differences decide
@@ -951,6 +951,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         patterns.add(pattern)
         if pattern not in representatives:
             representatives[pattern] = point
+        if not probe and len(compared) < UNDERFLOW_POINTS:
+            compared.append(point)
         for err in errors:
             if not err <= limit:  # not: a NaN is no agreement
                 return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
@@ -1045,16 +1047,58 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             budget -= 1
             if budget <= 0:
                 break
-    if want_values is not None and first is not None:
-        # an entry 0 in floats on both sides at every point may have underflowed there
-        # (2exp(-800)x claimed for exp(-800)x²'s derivative): SymPy's digits decide it
-        entries = list(zip(reference, got))
-        if any(i not in nonzero and i not in proven and not (a == 0 and b == 0) for i, (a, b) in enumerate(entries)):
-            outcome = compare_at(first, digits=True)
-            if isinstance(outcome, Verdict):
-                return outcome
+    if want_values is not None and compared:
+        pieces = [p for p in representatives.values() if p not in compared][:UNDERFLOW_POINTS]
+        underflow = _underflowed(inst, reference, got, want_values, have_values, compared + pieces, nonzero,
+                                 proven, exact_tolerance, points)
+        if underflow is not None:
+            return underflow
     return Verdict("verified", "numeric", worst, points, reason=reason,
                    sizes={k: inst.sizes[k] for k in sorted(inst.used)})
+
+
+UNDERFLOW_POINTS = 3  # first points (and as many kink patterns' points) an entry floats show only as 0
+# is taken to SymPy's digits at, at most
+UNDERFLOW_ENTRIES = 6  # such entries taken, at most (spread over the Jacobian)
+
+
+def _underflowed(inst, reference, got, want_values, have_values, points_compared: list, nonzero: set,
+                 proven: frozenset, tolerance: float, points: int) -> Verdict | None:
+    """A failure where an entry that floats showed as 0 on both sides at every point,
+    and that is not 0 as written, differs in SymPy's digits: it may have underflowed
+    (2e⁻⁸⁰⁰x claimed for the derivative of e⁻⁸⁰⁰x², both 0.0 in floats).  Each such
+    entry is taken at the first points compared, then at a point of each kink pattern
+    seen, until one has digits on both sides (a mask may be off at the first); a side whose digits cancel even at SymPy's
+    greatest precision (1 - σ(x + 20000)) decides nothing.  A few entries, spread over
+    the Jacobian: an underflowing factor shows in any of them."""
+    suspects = [i for i, (a, b) in enumerate(zip(reference, got))
+                if i not in nonzero and i not in proven and not (a == 0 and b == 0)]
+    if not suspects:
+        return None
+    step = max(1, -(-len(suspects) // UNDERFLOW_ENTRIES))
+    for i in suspects[::step]:
+        for point in points_compared:
+            checkpoint()
+            w, h = want_values.exact(i, point, defer=True), have_values.exact(i, point, defer=True)
+            if w is None or h is None or isinstance(w, _Digitless) or isinstance(h, _Digitless):
+                continue  # no digits to compare here
+            if not w and not h:  # (a SymPy Float 0 is not == 0, but it is false)
+                continue  # 0 here in SymPy's digits too (a mask off): another point
+            error = float(_relative(w, h))
+            if not error <= tolerance:
+                want, have = want_values.rows(point, reference.cols), have_values.rows(point, got.cols)
+                want[i // reference.cols][i % reference.cols] = _tiny_shown(w)
+                have[i // got.cols][i % got.cols] = _tiny_shown(h)
+                return Verdict("failed", "numeric", error, points, at=_point_values(inst, point),
+                               expected=want, got=have, sizes=dict(inst.sizes))
+            break  # compared in digits: this entry agrees
+    return None
+
+
+def _tiny_shown(value) -> float | str:
+    """An exact value as a float, or as its text where floats hold only 0 or infinity."""
+    f = float(value)
+    return f if math.isfinite(f) and (f != 0 or not value) else str(value.n(6))
 
 
 def _shown(value) -> float | str:
@@ -1088,7 +1132,7 @@ def _relative(w, h):
     """|w - h| over |w| + |h|, 0 where both are 0: no floor, for SymPy's digits hold
     values far below floating point's (2exp(-800)x beside 4exp(-800)x is 1/3 apart)."""
     size = abs(w) + abs(h)
-    return abs(w - h) / size if size != 0 else 0.0
+    return abs(w - h) / size if size else 0.0  # not ``size != 0``: SymPy's Float(0) != 0
 
 
 def _along_one_variable(sp, kink, base: dict, others=()) -> list[dict]:
