@@ -1464,10 +1464,10 @@ def _settled(want: list, have: list) -> tuple[list, list]:
             dw, dh = isinstance(w, _Digitless), isinstance(h, _Digitless)
             if dw and dh:
                 w = h = w.sp.Float(0, 30)
-            elif dw:
-                w = w.sp.Float(0, 30) if h == 0 else w.worked_out()
+            elif dw:  # (an exact 0 is a SymPy Float 0, which is not == 0, but false)
+                w = w.sp.Float(0, 30) if not h else w.worked_out()
             elif dh:
-                h = h.sp.Float(0, 30) if w == 0 else h.worked_out()
+                h = h.sp.Float(0, 30) if not w else h.worked_out()
             rw.append(w)
             rh.append(h)
         out_w.append(rw)
