@@ -1249,8 +1249,9 @@ _ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")  # Cc, but tab, new 
 def _check_limits(text: str) -> None:
     if len(text) > MAX_INPUT:
         raise ParseError(f"input is {len(text)} characters; the limit is {MAX_INPUT}")
-    if text.isascii() and not _ASCII_CONTROL.search(text) and text.count("(") + text.count("[") <= MAX_DEPTH:
-        return  # no control character, and too few brackets to nest too deep
+    if not _ASCII_CONTROL.search(text) and text.count("(") + text.count("[") <= MAX_DEPTH and (
+            text.isascii() or not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in set(text) if ch >= "\x80")):
+        return  # no control character (each character looked at once), and too few brackets to nest too deep
     depth = 0
     for col, ch in enumerate(text, 1):
         if ch in "([":
