@@ -11,7 +11,7 @@ import numpy as np
 from . import ast as A
 from .errors import EvaluationError, MissingValue
 from .shapes import dim_value
-from .evaluate import missing
+from .evaluate import missing, stable_difference
 
 
 class Diagonal:
@@ -47,6 +47,10 @@ def _sigmoid(x):
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+_STABLE = {"sigmoid(-u)": lambda x: _sigmoid(-x), "sigmoid(u)sigmoid(-u)": lambda x: _sigmoid(x) * _sigmoid(-x),
+           "sech2": lambda x: _sech2(x), "tanh(u)sech2": lambda x: np.tanh(x) * _sech2(x)}
+
+
 def _sech2(x):
     """1 - tanh(x)² without cancellation (see evaluate._sech2)."""
     with np.errstate(under="ignore"):
@@ -70,7 +74,7 @@ class ArrayEvaluator:
         hit = self._done.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
-        with np.errstate(all="raise"):
+        with np.errstate(all="raise", under="ignore"):  # a value below floating point is 0 (or subnormal), as in floats
             try:
                 value = getattr(self, "_" + type(node).__name__)(node)
             except FloatingPointError as e:
@@ -117,13 +121,11 @@ class ArrayEvaluator:
         return self._binary(node, np.add)
 
     def _Sub(self, node):
-        left, right = node.left, node.right
-        if type(left) is A.Ones or type(left) is A.Num and left.value == 1:  # as evaluate.Evaluator._Sub
-            if type(right) is A.Call and right.fn == "sigmoid":
-                return dense(self(left)) * _sigmoid(-dense(self(right.args[0])))
-            if type(right) is A.Pow and type(right.left) is A.Call and right.left.fn == "tanh" and \
-                    type(right.right) is A.Num and right.right.value == 2:
-                return dense(self(left)) * _sech2(dense(self(right.left.args[0])))
+        stable = stable_difference(node)
+        if stable is not None:  # as evaluate.Evaluator._Sub
+            scale, f, u, ones = stable
+            value = scale * _STABLE[f](dense(self(u)))
+            return value if ones is None else dense(self(ones)) * value
         return self._binary(node, np.subtract)
 
     def _Mul(self, node):

@@ -231,19 +231,12 @@ class Evaluator:
         return self._binary(node, lambda x, y: x + y, "+")
 
     def _Sub(self, node):
-        left, right = node.left, node.right
-        if type(left) is A.Ones or type(left) is A.Num and left.value == 1:
-            # 1 - σ(u) and 1 - tanh(u)², the derivatives of σ and tanh, in floats without
-            # the cancellation that makes them 0 where u is large (σ′(40) is 4.2e-18)
-            if type(right) is A.Call and right.fn == "sigmoid":
-                u = self(right.args[0])
-                return self._map2(self(left), Mat(u.rows, u.cols, tuple(_sigmoid(-x) for x in u.data)),
-                                  lambda x, y: x * y, "-")
-            if type(right) is A.Pow and type(right.left) is A.Call and right.left.fn == "tanh" and \
-                    type(right.right) is A.Num and right.right.value == 2:
-                u = self(right.left.args[0])
-                return self._map2(self(left), Mat(u.rows, u.cols, tuple(_sech2(x) for x in u.data)),
-                                  lambda x, y: x * y, "-")
+        stable = stable_difference(node)
+        if stable is not None:  # σ′ and tanh′ in the forms mcalc writes them, without cancellation
+            scale, f, u, ones = stable
+            u = self(u)
+            value = Mat(u.rows, u.cols, tuple(scale * _STABLE[f](x) for x in u.data))
+            return value if ones is None else self._map2(self(ones), value, lambda x, y: y, "-")
         return self._binary(node, lambda x, y: x - y, "-")
 
     def _Mul(self, node):
@@ -469,6 +462,53 @@ def _sigmoid(x: float) -> float:
     return e / (1 + e)
 
 
+def stable_difference(node: A.Sub):
+    """A difference that cancels in floats where its argument is large, as (scale, f, u,
+    ones): the value is scale · f(u) element-wise (and as wide as ``ones``, a 𝟏 it is
+    taken from, where there is one).  The forms are those of σ′ and tanh′ as mcalc
+    writes them: 1 - σ(u) = σ(-u); σ(u) - 1 = -σ(-u); σ(u)² - σ(u) = -σ(u)σ(-u);
+    a - a tanh(u)² = a sech²(u); tanh(u)² - 1 = -sech²(u); a tanh(u)³ - a tanh(u) =
+    -a tanh(u) sech²(u) (σ′(40) is 4.2e-18, where 1 - σ(40) is 0 in floats)."""
+    left, right = node.left, node.right
+
+    def one(n):
+        return type(n) is A.Ones or type(n) is A.Num and n.value == 1
+
+    def call(n, fn):
+        return n.args[0] if type(n) is A.Call and n.fn == fn and len(n.args) == 1 else None
+
+    def power(n, fn, k):
+        if type(n) is A.Pow and type(n.right) is A.Num and n.right.value == k:
+            return call(n.left, fn)
+        return None
+
+    def scaled(n):  # (a, rest) for a·rest, (1, n) else
+        if type(n) is A.Mul and type(n.left) is A.Num:
+            return n.left.value, n.right
+        return 1, n
+
+    ones = (lambda n: n if type(n) is A.Ones else None)
+    if one(left) and call(right, "sigmoid") is not None:
+        return 1.0, "sigmoid(-u)", call(right, "sigmoid"), ones(left)
+    if one(right) and call(left, "sigmoid") is not None:
+        return -1.0, "sigmoid(-u)", call(left, "sigmoid"), ones(right)
+    u = power(left, "sigmoid", 2)
+    if u is not None and call(right, "sigmoid") == u:
+        return -1.0, "sigmoid(u)sigmoid(-u)", u, None
+    if one(left) and power(right, "tanh", 2) is not None:
+        return 1.0, "sech2", power(right, "tanh", 2), ones(left)
+    if one(right) and power(left, "tanh", 2) is not None:
+        return -1.0, "sech2", power(left, "tanh", 2), ones(right)
+    a, rest = scaled(right)
+    if type(left) is A.Num and a == left.value and a != 1 and power(rest, "tanh", 2) is not None:
+        return float(a), "sech2", power(rest, "tanh", 2), None
+    (a, cube), (b, first) = scaled(left), scaled(right)
+    u = power(cube, "tanh", 3)
+    if u is not None and a == b and call(first, "tanh") == u:
+        return -float(a), "tanh(u)sech2", u, None
+    return None
+
+
 def _sech2(x: float) -> float:
     """1 - tanh(x)², as 4e⁻²ˣ/(1 + e⁻²ˣ)² for x ≥ 0 (even): no cancellation, no overflow."""
     e = math.exp(-2 * abs(x))
@@ -478,6 +518,10 @@ def _sech2(x: float) -> float:
 def _log_sigmoid(x: float) -> float:
     """ln σ(x) = -ln(1 + e⁻ˣ), without overflow or underflow."""
     return -(max(-x, 0.0) + math.log1p(math.exp(-abs(x))))
+
+
+_STABLE = {"sigmoid(-u)": lambda x: _sigmoid(-x), "sigmoid(u)sigmoid(-u)": lambda x: _sigmoid(x) * _sigmoid(-x),
+           "sech2": lambda x: _sech2(x), "tanh(u)sech2": lambda x: math.tanh(x) * _sech2(x)}
 
 
 _FUNCTIONS = {

@@ -442,17 +442,32 @@ def test_a_sum_of_zeros_or_a_trace_of_a_sized_identity_is_a_number(expr, capsys)
     ("sigmoid(x)", -40.0, math.exp(-40) / (1 + math.exp(-40)) ** 2),
     ("ln(sigmoid(x))", -800.0, 1.0), ("ln(sigmoid(x))", 30.0, 1 / (1 + math.exp(30))),
     ("tanh(2x) + x", 15.0, 1 + 8 / (math.exp(30) + math.exp(-30)) ** 2),
+    # the other forms mcalc writes them in: σ² - σ, σ - 1, a - a tanh², and a Hessian's 2tanh³ - 2tanh
+    ("1 - sigmoid(x)", 38.0, -math.exp(-38) / (1 + math.exp(-38)) ** 2),
+    ("sigmoid(-x)", -40.0, -math.exp(-40) / (1 + math.exp(-40)) ** 2),
+    ("w*(1 - sigmoid(x))", 40.0, -2 * math.exp(-40) / (1 + math.exp(-40)) ** 2),
+    ("tanh(2*x)", 10.0, 8 / (math.exp(20) + math.exp(-20)) ** 2), ("3*tanh(x)", 20.0, 12 / (math.exp(20) + math.exp(-20)) ** 2),
 ])
 def test_values_of_saturated_activations_keep_their_digits(expr, x, truth):
     """σ(1 - σ) and 1 - tanh² at a large argument cancelled to 0 in floats (σ′(38) printed 0,
     σ′(33) wrong from the third digit); ln σ(-800) had no value: each is computed so that
     floats hold it, in the plain evaluator and the NumPy one alike."""
     d = api.diff(expr, wrt="x")
-    assert d.evaluate({"x": x})[0][0] == pytest.approx(truth, rel=1e-12)
-    assert float(d.evaluate({"x": x}, as_array=True)[0][0]) == pytest.approx(truth, rel=1e-12)
+    values = {"x": x, "w": 2.0} if "w" in expr else {"x": x}
+    assert d.evaluate(values)[0][0] == pytest.approx(truth, rel=1e-12)
+    assert float(d.evaluate(values, as_array=True)[0][0]) == pytest.approx(truth, rel=1e-12)
 
 
-@pytest.mark.parametrize("values, truth", [([3e-170, 4e-170], [0.6, 0.8]), ([1e200, 1e200], [0.5 ** 0.5] * 2)])
+def test_a_hessian_of_tanh_keeps_its_digits_and_numpy_lets_values_underflow():
+    h = api.hessian("tanh(x)", "x")  # 2tanh³ - 2tanh
+    assert h.evaluate({"x": 20.0})[0][0] == pytest.approx(-2 * math.tanh(20) * 4 / (math.exp(20) + math.exp(-20)) ** 2,
+                                                          rel=1e-12)
+    d = api.diff("sigmoid(x)*y", wrt="y")  # σ(-740) is subnormal: a value, in NumPy too (it raised)
+    assert float(d.evaluate({"x": -740.0, "y": 0.01}, as_array=True)[0][0]) == d.evaluate({"x": -740.0, "y": 0.01})[0][0]
+
+
+@pytest.mark.parametrize("values, truth", [([3e-170, 4e-170], [0.6, 0.8]), ([1e200, 1e200], [0.5 ** 0.5] * 2),
+                                          ([1.0, 1e-170], [1.0, 1e-170])])
 def test_a_norm_of_tiny_or_huge_entries_has_its_value(values, truth):
     """‖x‖ as √Σx² underflowed to 0 (then '/' undefined) or overflowed: scaled now."""
     d = api.diff("norm(x)", wrt="x", vectors=["x:2"])
