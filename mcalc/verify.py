@@ -659,8 +659,9 @@ def _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed, nume
         if undefined is not None:
             return undefined
     if verdict.ok and d.gradient is not None:  # a Hessian is symmetric: its transpose must agree too
-        mirrored = _numerically(sp, d, inst, reference, got.T, tolerance, seed + 1,
-                                function=function.function_expr(), **{**exact, "proven": frozenset()})
+        mirrored = _numerically(sp, d, inst, reference, got.T, tolerance, seed + 1,  # (below floating point:
+                                function=function.function_expr(), underflow=False,  # taken as it stands)
+                                **{**exact, "proven": frozenset()})
         if mirrored.status == "failed":
             mirrored.reason = "the answer is not symmetric"
             return mirrored
@@ -818,7 +819,8 @@ def _nodes_over(sp, e, limit: int) -> bool:
 
 def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = True,
                  function: A.Node | None = None, screen: float | None = None,
-                 exact_tolerance: float | None = None, proven: frozenset = frozenset()) -> Verdict:
+                 exact_tolerance: float | None = None, proven: frozenset = frozenset(),
+                 underflow: bool = True) -> Verdict:
     """Compare at random points; where the function or the answer is piecewise,
     keep going until every kink's argument has been seen on both sides (or
     MAX_POINTS), then also at two points in every piece a line through the space
@@ -1047,8 +1049,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             budget -= 1
             if budget <= 0:
                 break
-    if want_values is not None and compared:
-        pieces = [p for p in representatives.values() if p not in compared][:UNDERFLOW_POINTS]
+    if underflow and want_values is not None and compared:
+        pieces = [p for p in representatives.values() if p not in compared][:UNDERFLOW_PATTERNS]
         underflow = _underflowed(inst, reference, got, want_values, have_values, compared + pieces, nonzero,
                                  proven, exact_tolerance, points)
         if underflow is not None:
@@ -1057,9 +1059,9 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                    sizes={k: inst.sizes[k] for k in sorted(inst.used)})
 
 
-UNDERFLOW_POINTS = 3  # first points (and as many kink patterns' points) an entry floats show only as 0
-# is taken to SymPy's digits at, at most
-UNDERFLOW_ENTRIES = 6  # such entries taken, at most (spread over the Jacobian)
+UNDERFLOW_POINTS = 3  # first points an entry floats show only as 0 is taken to SymPy's digits at
+UNDERFLOW_PATTERNS = 8  # and points of as many kink patterns, at most
+UNDERFLOW_ENTRIES = 24  # such entries taken, at most (beyond: spread over the Jacobian)
 
 
 def _underflowed(inst, reference, got, want_values, have_values, points_compared: list, nonzero: set,
@@ -1068,22 +1070,29 @@ def _underflowed(inst, reference, got, want_values, have_values, points_compared
     and that is not 0 as written, differs in SymPy's digits: it may have underflowed
     (2e⁻⁸⁰⁰x claimed for the derivative of e⁻⁸⁰⁰x², both 0.0 in floats).  Each such
     entry is taken at the first points compared, then at a point of each kink pattern
-    seen, until one has digits on both sides (a mask may be off at the first); a side whose digits cancel even at SymPy's
-    greatest precision (1 - σ(x + 20000)) decides nothing.  A few entries, spread over
-    the Jacobian: an underflowing factor shows in any of them."""
+    seen, until one has digits on both sides (a mask may be off at the first).  Where
+    a side has no digit even at SymPy's greatest precision (1 - σ(x + 20000)) at every
+    point, nothing decides the entry: inconclusive.  Up to UNDERFLOW_ENTRIES entries
+    (a larger Jacobian's spread over it)."""
     suspects = [i for i, (a, b) in enumerate(zip(reference, got))
                 if i not in nonzero and i not in proven and not (a == 0 and b == 0)]
     if not suspects:
         return None
     step = max(1, -(-len(suspects) // UNDERFLOW_ENTRIES))
+    undecided = None
     for i in suspects[::step]:
+        beyond = None
         for point in points_compared:
             checkpoint()
-            w, h = want_values.exact(i, point, defer=True), have_values.exact(i, point, defer=True)
-            if w is None or h is None or isinstance(w, _Digitless) or isinstance(h, _Digitless):
-                continue  # no digits to compare here
+            first_w, first_h = want_values.exact(i, point, defer=True), have_values.exact(i, point, defer=True)
+            if first_w is None or first_h is None:
+                continue  # no value here: another point
+            w, h = (v.worked_out() if isinstance(v, _Digitless) else v for v in (first_w, first_h))
             if not w and not h:  # (a SymPy Float 0 is not == 0, but it is false)
-                continue  # 0 here in SymPy's digits too (a mask off): another point
+                continue  # 0 here in SymPy's digits too (a mask off), or no digit on either side
+            if (not w and isinstance(first_w, _Digitless)) or (not h and isinstance(first_h, _Digitless)):
+                beyond = point  # a side without a digit, even at SymPy's greatest precision
+                continue
             error = float(_relative(w, h))
             if not error <= tolerance:
                 want, have = want_values.rows(point, reference.cols), have_values.rows(point, got.cols)
@@ -1091,7 +1100,13 @@ def _underflowed(inst, reference, got, want_values, have_values, points_compared
                 have[i // got.cols][i % got.cols] = _tiny_shown(h)
                 return Verdict("failed", "numeric", error, points, at=_point_values(inst, point),
                                expected=want, got=have, sizes=dict(inst.sizes))
+            beyond = None
             break  # compared in digits: this entry agrees
+        undecided = undecided or beyond
+    if undecided is not None:
+        return Verdict("inconclusive", reason=f"an entry is 0 in floats at every point and without a digit in SymPy's "
+                       f"(at {format_point(_point_values(inst, undecided), 3)}): below what either can hold",
+                       sizes=dict(inst.sizes))
     return None
 
 
