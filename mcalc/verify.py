@@ -1104,9 +1104,9 @@ def _underflowed(inst, reference, got, want_values, have_values, points_compared
             break  # compared in digits: this entry agrees
         undecided = undecided or beyond
     if undecided is not None:
-        return Verdict("inconclusive", reason=f"an entry is 0 in floats at every point and without a digit in SymPy's "
-                       f"(at {format_point(_point_values(inst, undecided), 3)}): below what either can hold",
-                       sizes=dict(inst.sizes))
+        return Verdict("inconclusive", reason=f"an entry is 0 in floats at every point, and SymPy finds no digit of it "
+                       f"even at its greatest precision (at {format_point(_point_values(inst, undecided), 3)}): "
+                       f"too small for either to compare", sizes=dict(inst.sizes))
     return None
 
 
