@@ -48,7 +48,8 @@ def _sigmoid(x):
 
 
 _STABLE = {"sigmoid(-u)": lambda x: _sigmoid(-x), "sigmoid(u)sigmoid(-u)": lambda x: _sigmoid(x) * _sigmoid(-x),
-           "sech2": lambda x: _sech2(x), "tanh(u)sech2": lambda x: np.tanh(x) * _sech2(x)}
+           "sech2": lambda x: _sech2(x), "tanh(u)sech2": lambda x: np.tanh(x) * _sech2(x),
+           "tanh(u)^2sech2": lambda x: np.tanh(x) ** 2 * _sech2(x)}
 
 
 def _sech2(x):

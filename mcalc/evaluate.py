@@ -468,7 +468,8 @@ def stable_difference(node: A.Sub):
     taken from, where there is one).  The forms are those of σ′ and tanh′ as mcalc
     writes them: 1 - σ(u) = σ(-u); σ(u) - 1 = -σ(-u); σ(u)² - σ(u) = -σ(u)σ(-u);
     a - a tanh(u)² = a sech²(u); tanh(u)² - 1 = -sech²(u); a tanh(u)³ - a tanh(u) =
-    -a tanh(u) sech²(u) (σ′(40) is 4.2e-18, where 1 - σ(40) is 0 in floats)."""
+    -a tanh(u) sech²(u), and a tanh(u) - a tanh(u)³, a tanh(u)² - a tanh(u)⁴ and their
+    negatives (σ′(40) is 4.2e-18, where 1 - σ(40) is 0 in floats)."""
     left, right = node.left, node.right
 
     def one(n):
@@ -502,10 +503,15 @@ def stable_difference(node: A.Sub):
     a, rest = scaled(right)
     if type(left) is A.Num and a == left.value and a != 1 and power(rest, "tanh", 2) is not None:
         return float(a), "sech2", power(rest, "tanh", 2), None
-    (a, cube), (b, first) = scaled(left), scaled(right)
-    u = power(cube, "tanh", 3)
-    if u is not None and a == b and call(first, "tanh") == u:
-        return -float(a), "tanh(u)sech2", u, None
+    (a, high), (b, low) = scaled(left), scaled(right)
+    if a == b:
+        for f, k, j in (("tanh(u)sech2", 3, 1), ("tanh(u)^2sech2", 4, 2)):  # a tanh³ - a tanh, a tanh⁴ - a tanh²
+            u = power(high, "tanh", k)
+            if u is not None and (call(low, "tanh") if j == 1 else power(low, "tanh", j)) == u:
+                return -float(a), f, u, None
+            u = power(low, "tanh", k)  # and the other way round: a tanh - a tanh³ (d/du tanh²), …
+            if u is not None and (call(high, "tanh") if j == 1 else power(high, "tanh", j)) == u:
+                return float(a), f, u, None
     return None
 
 
@@ -521,7 +527,8 @@ def _log_sigmoid(x: float) -> float:
 
 
 _STABLE = {"sigmoid(-u)": lambda x: _sigmoid(-x), "sigmoid(u)sigmoid(-u)": lambda x: _sigmoid(x) * _sigmoid(-x),
-           "sech2": lambda x: _sech2(x), "tanh(u)sech2": lambda x: math.tanh(x) * _sech2(x)}
+           "sech2": lambda x: _sech2(x), "tanh(u)sech2": lambda x: math.tanh(x) * _sech2(x),
+           "tanh(u)^2sech2": lambda x: math.tanh(x) ** 2 * _sech2(x)}
 
 
 _FUNCTIONS = {

@@ -874,7 +874,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
     scale = None  # the scale of the points, where the first ones found no value of the function
 
     nonzero: set[int] = set()  # the entries floats have shown other than 0 (or SymPy's digits compared)
-    compared: list[dict] = []  # the first points compared (where an entry floats show as 0 may be taken again)
+    compared: list[tuple] = []  # (kink pattern, point) of the first points compared, where an entry floats
+    # show only as 0 may be taken again
 
     def compare_at(point: dict, probe: bool = False) -> Verdict | bool | None:
         """A failure, True where compared, None where the point is not usable (a probe
@@ -954,7 +955,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if pattern not in representatives:
             representatives[pattern] = point
         if not probe and len(compared) < UNDERFLOW_POINTS:
-            compared.append(point)
+            compared.append((pattern, point))
         for err in errors:
             if not err <= limit:  # not: a NaN is no agreement
                 return Verdict("failed", "numeric", err, points, at=_point_values(inst, point),
@@ -1050,7 +1051,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             if budget <= 0:
                 break
     if underflow and want_values is not None and compared:
-        pieces = [p for p in representatives.values() if p not in compared][:UNDERFLOW_PATTERNS]
+        seen = {pattern for pattern, _ in compared}
+        pieces = [(k, p) for k, p in representatives.items() if k not in seen][:UNDERFLOW_PATTERNS]
         underflow = _underflowed(inst, reference, got, want_values, have_values, compared + pieces, nonzero,
                                  proven, exact_tolerance, points)
         if underflow is not None:
@@ -1069,10 +1071,11 @@ def _underflowed(inst, reference, got, want_values, have_values, points_compared
     """A failure where an entry that floats showed as 0 on both sides at every point,
     and that is not 0 as written, differs in SymPy's digits: it may have underflowed
     (2e⁻⁸⁰⁰x claimed for the derivative of e⁻⁸⁰⁰x², both 0.0 in floats).  Each such
-    entry is taken at the first points compared, then at a point of each kink pattern
-    seen, until one has digits on both sides (a mask may be off at the first).  Where
-    a side has no digit even at SymPy's greatest precision (1 - σ(x + 20000)) at every
-    point, nothing decides the entry: inconclusive.  Up to UNDERFLOW_ENTRIES entries
+    entry is compared in digits once in each kink pattern seen (``points_compared``:
+    (pattern, point), the first points, then one of each other pattern): a mask may be
+    off at the first point, and a claim may differ in one piece only.  Where a side has
+    no digit even at SymPy's greatest precision (1 - σ(x + 20000)) in a piece no other
+    point of it decided, nothing decides the entry there: inconclusive.  Up to UNDERFLOW_ENTRIES entries
     (a larger Jacobian's spread over it)."""
     suspects = [i for i, (a, b) in enumerate(zip(reference, got))
                 if i not in nonzero and i not in proven and not (a == 0 and b == 0)]
@@ -1081,17 +1084,21 @@ def _underflowed(inst, reference, got, want_values, have_values, points_compared
     step = max(1, -(-len(suspects) // UNDERFLOW_ENTRIES))
     undecided = None
     for i in suspects[::step]:
-        beyond = None
-        for point in points_compared:
+        beyond: dict = {}  # the pieces where a side had no digit, and a point of each
+        done: set = set()  # the pieces compared in digits
+        for pattern, point in points_compared:
+            if pattern in done:
+                continue  # this piece is compared in digits already
             checkpoint()
             first_w, first_h = want_values.exact(i, point, defer=True), have_values.exact(i, point, defer=True)
             if first_w is None or first_h is None:
                 continue  # no value here: another point
             w, h = (v.worked_out() if isinstance(v, _Digitless) else v for v in (first_w, first_h))
-            if not w and not h:  # (a SymPy Float 0 is not == 0, but it is false)
-                continue  # 0 here in SymPy's digits too (a mask off), or no digit on either side
             if (not w and isinstance(first_w, _Digitless)) or (not h and isinstance(first_h, _Digitless)):
-                beyond = point  # a side without a digit, even at SymPy's greatest precision
+                beyond.setdefault(pattern, point)  # a side without a digit, even at SymPy's greatest precision
+                continue
+            if not w and not h:  # (a SymPy Float 0 is not == 0, but it is false)
+                done.add(pattern)  # 0 in this piece in SymPy's digits too (a mask off there): agreed
                 continue
             error = float(_relative(w, h))
             if not error <= tolerance:
@@ -1100,9 +1107,8 @@ def _underflowed(inst, reference, got, want_values, have_values, points_compared
                 have[i // got.cols][i % got.cols] = _tiny_shown(h)
                 return Verdict("failed", "numeric", error, points, at=_point_values(inst, point),
                                expected=want, got=have, sizes=dict(inst.sizes))
-            beyond = None
-            break  # compared in digits: this entry agrees
-        undecided = undecided or beyond
+            done.add(pattern)
+        undecided = undecided or next((p for k, p in beyond.items() if k not in done), None)
     if undecided is not None:
         return Verdict("inconclusive", reason=f"an entry is 0 in floats at every point, and SymPy finds no digit of it "
                        f"even at its greatest precision (at {format_point(_point_values(inst, undecided), 3)}): "

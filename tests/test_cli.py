@@ -447,6 +447,8 @@ def test_a_sum_of_zeros_or_a_trace_of_a_sized_identity_is_a_number(expr, capsys)
     ("sigmoid(-x)", -40.0, -math.exp(-40) / (1 + math.exp(-40)) ** 2),
     ("w*(1 - sigmoid(x))", 40.0, -2 * math.exp(-40) / (1 + math.exp(-40)) ** 2),
     ("tanh(2*x)", 10.0, 8 / (math.exp(20) + math.exp(-20)) ** 2), ("3*tanh(x)", 20.0, 12 / (math.exp(20) + math.exp(-20)) ** 2),
+    ("tanh(x)^2", 30.0, 2 * math.tanh(30) * 4 / (math.exp(30) + math.exp(-30)) ** 2),  # 2tanh - 2tanh³
+    ("tanh(x)^3", 20.0, 3 * math.tanh(20) ** 2 * 4 / (math.exp(20) + math.exp(-20)) ** 2),  # 3tanh² - 3tanh⁴
 ])
 def test_values_of_saturated_activations_keep_their_digits(expr, x, truth):
     """σ(1 - σ) and 1 - tanh² at a large argument cancelled to 0 in floats (σ′(38) printed 0,
