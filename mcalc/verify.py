@@ -1093,20 +1093,26 @@ def _underflowed(inst, reference, got, want_values, have_values, points_compared
             first_w, first_h = want_values.exact(i, point, defer=True), have_values.exact(i, point, defer=True)
             if first_w is None or first_h is None:
                 continue  # no value here: another point
+            dw, dh = isinstance(first_w, _Digitless), isinstance(first_h, _Digitless)
+            if dw and not dh and not first_h or dh and not dw and not first_w:
+                done.add(pattern)  # without a digit beside an exact 0: 0, as everywhere in check (_settled)
+                continue
             w, h = (v.worked_out() if isinstance(v, _Digitless) else v for v in (first_w, first_h))
-            if (not w and isinstance(first_w, _Digitless)) or (not h and isinstance(first_h, _Digitless)):
-                beyond.setdefault(pattern, point)  # a side without a digit, even at SymPy's greatest precision
+            if (not w and dw) or (not h and dh):  # a side without a digit, even at SymPy's greatest precision
+                bound = first_w.bound if dw and not w else first_h.bound
+                other = h if dw and not w else w
+                if bound is not None and other and not (dw and dh) and abs(other) > 1e6 * bound:
+                    return _underflow_failure(inst, want_values, have_values, reference, got, i, point,
+                                              w if w else f"< {bound.n(3)}", h if h else f"< {bound.n(3)}", points)
+                beyond.setdefault(pattern, point)  # too close to its bound to tell
                 continue
             if not w and not h:  # (a SymPy Float 0 is not == 0, but it is false)
                 done.add(pattern)  # 0 in this piece in SymPy's digits too (a mask off there): agreed
                 continue
             error = float(_relative(w, h))
             if not error <= tolerance:
-                want, have = want_values.rows(point, reference.cols), have_values.rows(point, got.cols)
-                want[i // reference.cols][i % reference.cols] = _tiny_shown(w)
-                have[i // got.cols][i % got.cols] = _tiny_shown(h)
-                return Verdict("failed", "numeric", error, points, at=_point_values(inst, point),
-                               expected=want, got=have, sizes=dict(inst.sizes))
+                return _underflow_failure(inst, want_values, have_values, reference, got, i, point, w, h, points,
+                                          error)
             done.add(pattern)
         undecided = undecided or next((p for k, p in beyond.items() if k not in done), None)
     if undecided is not None:
@@ -1114,6 +1120,16 @@ def _underflowed(inst, reference, got, want_values, have_values, points_compared
                        f"even at its greatest precision (at {format_point(_point_values(inst, undecided), 3)}): "
                        f"too small for either to compare", sizes=dict(inst.sizes))
     return None
+
+
+def _underflow_failure(inst, want_values, have_values, reference, got, i: int, point: dict, w, h, points: int,
+                       error: float = 1.0) -> Verdict:
+    """The failure of entry i at ``point``: the rows in floats, that entry as SymPy gave it."""
+    want, have = want_values.rows(point, reference.cols), have_values.rows(point, got.cols)
+    want[i // reference.cols][i % reference.cols] = w if isinstance(w, str) else _tiny_shown(w)
+    have[i // got.cols][i % got.cols] = h if isinstance(h, str) else _tiny_shown(h)
+    return Verdict("failed", "numeric", error, points, at=_point_values(inst, point), expected=want, got=have,
+                   sizes=dict(inst.sizes))
 
 
 def _tiny_shown(value) -> float | str:
@@ -1464,6 +1480,8 @@ class _Digitless:
     def __init__(self, sp, at):
         self.sp, self.at = sp, at
 
+    bound = None  # where even the greatest precision finds no digit: the size SymPy's value still bounds
+
     def worked_out(self):
         sp = self.sp
         try:
@@ -1471,7 +1489,10 @@ class _Digitless:
             re = value.as_real_imag()[0]
         except (TypeError, ValueError, ArithmeticError):
             return sp.Float(0, 30)
-        return sp.Float(0, 30) if not isinstance(re, sp.Number) or _digitless(sp, re) else sp.Float(re, 30)
+        if not isinstance(re, sp.Number) or _digitless(sp, re):
+            self.bound = abs(re) if isinstance(re, sp.Float) and re else None
+            return sp.Float(0, 30)
+        return sp.Float(re, 30)
 
 
 def _settled(want: list, have: list) -> tuple[list, list]:

@@ -967,6 +967,11 @@ def test_a_derivative_far_below_1e20_is_still_compared_relatively(claim):
     # no digit on either side in one piece (SymPy's own tanh′ too), 0 in the other: inconclusive, not verified
     ("d/dx (tanh(x + 20000)*(y < 0)) = 2*(1 - tanh(x + 20000)^2)*(y < 0)", "inconclusive"),
     ("d/dx (tanh(x + 20000)*(y < 0)) = (1 - tanh(x + 20000)^2)*(y < 0)", "inconclusive"),
+    # without a digit beside an exact 0: 0 (a right claim ran past its time, another was inconclusive); beside
+    # a value far beyond what the greatest precision bounds it to: different (the true derivative here is 0)
+    ("d/dx (exp(-800)*sum(softmax(x))) = 0*x^T where x: vector[p]", "pass"),
+    ("d/dx (exp(-800)*x*(sigmoid(x) + sigmoid(-x) - 1)*(y > 0)) = 0", "pass"),
+    ("d/dx (exp(-800)*x*(sigmoid(x) + sigmoid(-x) - 1)*(y > 0)) = exp(-900)*(y > 0)", "fail"),
     # a mask never on: 0 in digits on both sides, agreed (it ran past the claim's time)
     ("d/dX (ln(det(X@X^T + I))*(tr(X@X^T) < -1)) = 2*inv(X@X^T + I)@X*(tr(X@X^T) < -1) where X: matrix[N,N]", "pass"),
     # a whole Jacobian below floating point: a few entries in digits, within the claim's time
