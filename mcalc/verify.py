@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from dataclasses import dataclass, field
 
 from . import ast as A
@@ -914,7 +915,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         limit = tolerance
         if errors is not None:
             nonzero.update(i for i, (w, h) in enumerate((w, h) for wr, hr in zip(want, have) for w, h in zip(wr, hr))
-                           if w != 0 or h != 0)
+                           if abs(w) >= _NORMAL or abs(h) >= _NORMAL)  # a subnormal float holds a few bits only
         if (errors is None or not all(e <= screen for e in errors)) and want_values is not None:
             # SymPy's digits at the exact point decide: floats overflow, underflow and cancel
             exact_want = want_values.exact_rows(point, reference.cols, defer=True)
@@ -1062,14 +1063,15 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
 
 
 UNDERFLOW_POINTS = 3  # first points an entry floats show only as 0 is taken to SymPy's digits at
-UNDERFLOW_PATTERNS = 8  # and points of as many kink patterns, at most
+UNDERFLOW_PATTERNS = 16  # and points of as many kink patterns, at most
+_NORMAL = sys.float_info.min  # below it, floats are subnormal: 1.4e⁻⁷⁴⁵ and e⁻⁷⁴⁵ are the same float
 UNDERFLOW_ENTRIES = 24  # such entries taken, at most (beyond: spread over the Jacobian)
 
 
 def _underflowed(inst, reference, got, want_values, have_values, points_compared: list, nonzero: set,
                  proven: frozenset, tolerance: float, points: int) -> Verdict | None:
-    """A failure where an entry that floats showed as 0 on both sides at every point,
-    and that is not 0 as written, differs in SymPy's digits: it may have underflowed
+    """A failure where an entry that floats showed as 0 (or subnormal) on both sides at
+    every point, and that is not 0 as written, differs in SymPy's digits: it may have underflowed
     (2e⁻⁸⁰⁰x claimed for the derivative of e⁻⁸⁰⁰x², both 0.0 in floats).  Each such
     entry is compared in digits once in each kink pattern seen (``points_compared``:
     (pattern, point), the first points, then one of each other pattern): a mask may be

@@ -972,6 +972,10 @@ def test_a_derivative_far_below_1e20_is_still_compared_relatively(claim):
     ("d/dx (exp(-800)*sum(softmax(x))) = 0*x^T where x: vector[p]", "pass"),
     ("d/dx (exp(-800)*x*(sigmoid(x) + sigmoid(-x) - 1)*(y > 0)) = 0", "pass"),
     ("d/dx (exp(-800)*x*(sigmoid(x) + sigmoid(-x) - 1)*(y > 0)) = exp(-900)*(y > 0)", "fail"),
+    # subnormal floats hold a few bits: 1.4e⁻⁷⁴⁵ and e⁻⁷⁴⁵ are the same float
+    ("d/dx (exp(-745)*relu(x)) = 1.4*exp(-745)*(x > 0)", "fail"), ("d/dx (exp(-740)*abs(x)) = 1.005*exp(-740)*sign(x)", "fail"),
+    ("d/dx (exp(-745)*max(x, y)) = 1.4*exp(-745)*(x > y)", "fail"), ("d/dx (exp(-740)*relu(x)) = exp(-740)*(x > 0)", "pass"),
+    ("d/dx (exp(-745)*max(x, y)) = exp(-745)*(x > y)", "pass"),
     # a mask never on: 0 in digits on both sides, agreed (it ran past the claim's time)
     ("d/dX (ln(det(X@X^T + I))*(tr(X@X^T) < -1)) = 2*inv(X@X^T + I)@X*(tr(X@X^T) < -1) where X: matrix[N,N]", "pass"),
     # a whole Jacobian below floating point: a few entries in digits, within the claim's time
