@@ -236,6 +236,8 @@ class _Instance:
         def power(a, b):
             if a.is_Number and b.is_Number and abs(b) > 1000:
                 raise _Inconclusive("a numeric power too large to expand")
+            if a.is_Add and b.is_Integer and b > 1 and not a.is_number:  # (y - max(0, Xw + b))²: as it stands,
+                return self.sp.Pow(a, b, evaluate=False)  # without SymPy asking each term whether it is infinite
             return a ** b
 
         return self._map2(node, power)
