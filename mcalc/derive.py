@@ -23,6 +23,7 @@ MAX_PATHS_SHOWN = 6
 MAX_PATH_SHOWN = 24  # partials in one path: longer products are not written out
 _ELEMENTWISE = set(rules.UNARY)
 _LEAVES = (A.Num, A.Const, A.Var, A.Ones, A.Identity, A.Zero, A.Commutation)
+_LEAF_TYPES = frozenset(_LEAVES)  # (node classes have no subclasses, but Juxtapose's)
 
 
 class Intermediates:
@@ -47,15 +48,16 @@ class Intermediates:
 
     def _visit(self, node: A.Node, name: str | None = None) -> A.Node:
         """The leaf standing for ``node``: a constant, a variable or an intermediate."""
-        if isinstance(node, A.Var) and node.name in self.definitions:
+        t = type(node)
+        if t is A.Var and node.name in self.definitions:
             if node.name not in self._leaf_of_def:
                 self._leaf_of_def[node.name] = self._visit(self.definitions[node.name], node.name)
             return self._leaf_of_def[node.name]
-        if isinstance(node, _LEAVES):
+        if t in _LEAF_TYPES:
             return node
-        if isinstance(node, A.MatMul) and isinstance(node.left, A.Diag) and self.typing.shape(node.right).is_col:
+        if t is A.MatMul and type(node.left) is A.Diag and self.typing.shape(node.right).is_col:
             node = A.Mul(node.left.arg, node.right, pos=node.pos)  # diag(v) c = v ⊗ c (§4.5.3)
-        if isinstance(node, A.VecLit) and self._whole(node):
+        if t is A.VecLit and self._whole(node):
             return self._bracket(node, name)
         return self._add(node.rebuild(tuple([self._visit(c) for c in node.children])), name)
 

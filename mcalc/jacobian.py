@@ -31,7 +31,7 @@ _FOLD_LIMIT = 10**12  # constant folding stops before numbers grow huge
 
 
 def _is_num(node, value=None) -> bool:
-    return isinstance(node, A.Num) and (value is None or node.value == value)
+    return type(node) is A.Num and (value is None or node.value == value)
 
 
 def _small(value: Fraction) -> bool:
@@ -58,7 +58,8 @@ class Algebra:
         return A.ZERO if shape.is_scalar else A.Zero(rows=shape.rows, cols=shape.cols)
 
     def is_zero(self, node: A.Node) -> bool:
-        return _is_num(node, 0) or isinstance(node, A.Zero)
+        t = type(node)
+        return t is A.Zero or t is A.Num and not node.value
 
     def neg(self, a: A.Node) -> A.Node:
         if isinstance(a, A.Num):
@@ -243,17 +244,18 @@ class Algebra:
         return v if self.shape(v).cols == 1 else self.transpose(v)
 
     def transpose(self, a: A.Node) -> A.Node:
-        if isinstance(a, A.Transpose):
+        t = type(a)  # (node classes have no subclasses, but Juxtapose's)
+        if t is A.Transpose:
             return a.arg
-        if isinstance(a, (A.Num, A.Identity, A.Diag)) or (isinstance(a, A.Zero) and a.rows == a.cols):
+        if t is A.Num or t is A.Identity or t is A.Diag or (t is A.Zero and a.rows == a.cols):
             return a
-        if isinstance(a, A.Zero):
+        if t is A.Zero:
             return A.Zero(rows=a.cols, cols=a.rows)
-        if isinstance(a, A.Kron):  # kron(A, B)ᵀ = kron(Aᵀ, Bᵀ)
+        if t is A.Kron:  # kron(A, B)ᵀ = kron(Aᵀ, Bᵀ)
             return self.kron(self.transpose(a.left), self.transpose(a.right))
-        if isinstance(a, A.Commutation):  # K(m, n)ᵀ = K(n, m)
+        if t is A.Commutation:  # K(m, n)ᵀ = K(n, m)
             return A.Commutation(a.cols, a.rows)
-        if isinstance(a, A.Neg):
+        if t is A.Neg:
             return self.neg(self.transpose(a.arg))
         if self.shape(a).is_scalar:
             return a

@@ -534,11 +534,12 @@ class _Checker:
         return True
 
     def concrete(self, s: Shape | Flex) -> Shape:
-        if isinstance(s, Flex):
+        if type(s) is Flex:
             return SCALAR
-        if not self.bind and not self.fresh and not (isinstance(s.rows, str) and "?" in s.rows) and \
-                not (isinstance(s.cols, str) and "?" in s.cols):
-            return s  # nothing bound or left open: already concrete
+        if not self.bind and not self.fresh:
+            rows, cols = s
+            if not (isinstance(rows, str) and "?" in rows) and not (isinstance(cols, str) and "?" in cols):
+                return s  # nothing bound or left open: already concrete
         return Shape(self.known(s.rows), self.known(s.cols))
 
     def known(self, d: Dim) -> Dim:

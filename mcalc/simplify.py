@@ -41,8 +41,13 @@ _MINUS_1 = Fraction(-1)
 _HALF = Fraction(1, 2)
 
 
+_ALGEBRAIC_TYPES = frozenset(_ALGEBRAIC)  # node classes have no subclasses (but Juxtapose's): a type test is isinstance
+_FUNCTION_NAMES = frozenset(_FUNCTIONS)
+
+
 def _in_blob(node: A.Node) -> bool:
-    return isinstance(node, _ALGEBRAIC) or (isinstance(node, A.Call) and node.fn in _FUNCTIONS)
+    t = type(node)
+    return t in _ALGEBRAIC_TYPES or (t is A.Call and node.fn in _FUNCTION_NAMES)
 
 
 def _worth(node: A.Node) -> bool | str:
