@@ -40,23 +40,22 @@ _FUNCTIONS = {"exp": np.exp, "ln": np.log, "sin": np.sin, "cos": np.cos, "tan": 
               "sigmoid": lambda x: _sigmoid(x), "relu": lambda x: np.maximum(x, 0.0)}
 
 
+# (ArrayEvaluator lets values underflow, as floats do: e⁻⁸⁰⁰ is 0, σ(-800) is 0 as near as floats hold it)
 def _sigmoid(x):
     """σ(x) without overflow, and without rounding σ(-40) to 0."""
-    with np.errstate(under="ignore"):  # e⁻⁸⁰⁰ is 0: σ(-800) is 0 as near as floats hold it
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-_STABLE = {"sigmoid(-u)": lambda x: _sigmoid(-x), "sigmoid(u)sigmoid(-u)": lambda x: _sigmoid(x) * _sigmoid(-x),
-           "sech2": lambda x: _sech2(x), "tanh(u)sech2": lambda x: np.tanh(x) * _sech2(x),
-           "tanh(u)^2sech2": lambda x: np.tanh(x) ** 2 * _sech2(x)}
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _sech2(x):
     """1 - tanh(x)² without cancellation (see evaluate._sech2)."""
-    with np.errstate(under="ignore"):
-        e = np.exp(-2 * np.abs(x))
-        return 4 * e / (1 + e) ** 2
+    e = np.exp(-2 * np.abs(x))
+    return 4 * e / (1 + e) ** 2
+
+
+_STABLE = {"sigmoid(-u)": lambda x: _sigmoid(-x), "sigmoid(u)sigmoid(-u)": lambda x: _sigmoid(x) * _sigmoid(-x),
+           "sech2": _sech2, "tanh(u)sech2": lambda x: np.tanh(x) * _sech2(x),
+           "tanh(u)^2sech2": lambda x: np.tanh(x) ** 2 * _sech2(x)}
 
 
 class ArrayEvaluator:
@@ -149,8 +148,7 @@ class ArrayEvaluator:
     def _Call(self, node):
         if node.fn == "ln" and type(node.args[0]) is A.Call and node.args[0].fn == "sigmoid":
             u = dense(self(node.args[0].args[0]))  # as evaluate.Evaluator._Call
-            with np.errstate(under="ignore"):
-                return -(np.maximum(-u, 0.0) + np.log1p(np.exp(-np.abs(u))))
+            return -(np.maximum(-u, 0.0) + np.log1p(np.exp(-np.abs(u))))
         args = [dense(self(a)) for a in node.args]
         a = args[0]
         fn = node.fn

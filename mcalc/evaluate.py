@@ -488,7 +488,9 @@ def stable_difference(node: A.Sub):
             return n.left.value, n.right
         return 1, n
 
-    ones = (lambda n: n if type(n) is A.Ones else None)
+    def ones(n):  # the 𝟏 that sets the width, if it is one
+        return n if type(n) is A.Ones else None
+
     if one(left) and call(right, "sigmoid") is not None:
         return 1.0, "sigmoid(-u)", call(right, "sigmoid"), ones(left)
     if one(right) and call(left, "sigmoid") is not None:
@@ -527,7 +529,7 @@ def _log_sigmoid(x: float) -> float:
 
 
 _STABLE = {"sigmoid(-u)": lambda x: _sigmoid(-x), "sigmoid(u)sigmoid(-u)": lambda x: _sigmoid(x) * _sigmoid(-x),
-           "sech2": lambda x: _sech2(x), "tanh(u)sech2": lambda x: math.tanh(x) * _sech2(x),
+           "sech2": _sech2, "tanh(u)sech2": lambda x: math.tanh(x) * _sech2(x),
            "tanh(u)^2sech2": lambda x: math.tanh(x) ** 2 * _sech2(x)}
 
 

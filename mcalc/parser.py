@@ -1007,7 +1007,7 @@ _END = object()  # the input read whole: the value on top is the parse
 
 
 class _Driver:
-    """The LALR loop over Lark's own tables, lexer and callbacks, with the
+    """The LALR loop over Lark's tables, lexer and callbacks (as ``tables`` keeps them), with the
     grammar's chains of single-child rules (expr → comparison → sum → … → atom,
     which Lark's ``?rule`` returns unchanged) taken as one step and each
     reduction's callback looked up once, here, rather than by hashing the rule
@@ -1026,7 +1026,6 @@ class _Driver:
         self.postlex = _NormBars()
         self.start_states, self.end_states = tables["start_states"], tables["end_states"]
         self.states = _Gotos(tables["states"])  # after a reduction: states[state][rule name] is the next state
-        self.terminal_callbacks: dict = {}
         self.actions = _Actions(tables["states"], rules, callbacks)
         self.units: dict[str, dict] = {}  # start -> {(below, top, kind ahead): what _units finds}
 
@@ -1081,7 +1080,7 @@ class _Driver:
             return None
 
     def _parse(self, text: str, start: str):
-        actions, table, terminal_callbacks = self.actions, self.states, self.terminal_callbacks
+        actions, table = self.actions, self.states
         end_state = self.end_states[start]
         states = [self.start_states[start]]
         values: list = []
@@ -1107,7 +1106,7 @@ class _Driver:
                     if token is None:
                         return None
                     states.append(act)
-                    values.append(terminal_callbacks[kind](token) if kind in terminal_callbacks else token)
+                    values.append(token)  # (the grammar's tables have no terminal callbacks: tables.extract)
                     break
                 size, cb, origin = act
                 if size:

@@ -13,7 +13,7 @@ in the same private folder (``cache.private_file``), with a checksum, under a
 key made of the grammar's text, Lark's version and this module; JSON runs no
 code when read, and a file that is not whole is made again.
 
-``callbacks`` rebuilds, for a transformer, the same callbacks Lark builds: the
+``callback`` rebuilds, for a transformer, the same callbacks Lark builds: the
 child filters and the single-child expansion are copies of Lark's
 (``lark.parse_tree_builder``), with a small tree for inlined rules.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from functools import partial
 
 FORMAT = 1  # of the stored tables; bumped when what is stored changes
 FILE = "mcalc-grammar.tables.json"
@@ -58,8 +59,6 @@ def key(grammar: str, reader: str | None = None) -> str:
 
 def extract(lark, key_: str) -> dict:
     """The tables of a Lark LALR parser built with the basic lexer and no transformer."""
-    from functools import partial
-
     from lark.lexer import UnlessCallback
     from lark.parse_tree_builder import ChildFilterLALR, ChildFilterLALR_NoPlaceholders, ExpandSingleChild
     from lark.parsers.lalr_analysis import Shift
@@ -287,22 +286,12 @@ class _ChildFilter:
         return self.node_builder(filtered)
 
 
-class _TreeOf:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __call__(self, children):
-        return Tree(self.name, children)
-
-
 def callback(spec: dict, transformer):
     """The callback Lark would build for one rule with this transformer."""
     try:
         f = getattr(transformer, spec["name"])
     except AttributeError:
-        f = _TreeOf(spec["name"])
+        f = partial(Tree, spec["name"])
     if spec.get("expand1"):
         f = _ExpandSingleChild(f)
     if "filter" in spec:

@@ -1056,10 +1056,10 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
     if underflow and want_values is not None and compared:
         seen = {pattern for pattern, _ in compared}
         pieces = [(k, p) for k, p in representatives.items() if k not in seen][:UNDERFLOW_PATTERNS]
-        underflow = _underflowed(inst, reference, got, want_values, have_values, compared + pieces, nonzero,
-                                 proven, exact_tolerance, points)
-        if underflow is not None:
-            return underflow
+        below = _underflowed(inst, reference, got, want_values, have_values, compared + pieces, nonzero,
+                             proven, exact_tolerance, points)
+        if below is not None:
+            return below
     return Verdict("verified", "numeric", worst, points, reason=reason,
                    sizes={k: inst.sizes[k] for k in sorted(inst.used)})
 
@@ -1073,14 +1073,14 @@ UNDERFLOW_ENTRIES = 24  # such entries taken, at most (beyond: spread over the J
 def _underflowed(inst, reference, got, want_values, have_values, points_compared: list, nonzero: set,
                  proven: frozenset, tolerance: float, points: int) -> Verdict | None:
     """A failure where an entry that floats showed as 0 (or subnormal) on both sides at
-    every point, and that is not 0 as written, differs in SymPy's digits: it may have underflowed
-    (2e⁻⁸⁰⁰x claimed for the derivative of e⁻⁸⁰⁰x², both 0.0 in floats).  Each such
-    entry is compared in digits once in each kink pattern seen (``points_compared``:
-    (pattern, point), the first points, then one of each other pattern): a mask may be
-    off at the first point, and a claim may differ in one piece only.  Where a side has
-    no digit even at SymPy's greatest precision (1 - σ(x + 20000)) in a piece no other
-    point of it decided, nothing decides the entry there: inconclusive.  Up to UNDERFLOW_ENTRIES entries
-    (a larger Jacobian's spread over it)."""
+    every point, and that is not 0 as written, differs in SymPy's digits: it may have
+    underflowed (2e⁻⁸⁰⁰x claimed for the derivative of e⁻⁸⁰⁰x², both 0.0 in floats).
+    Each such entry is compared in digits once in each kink pattern seen
+    (``points_compared``: (pattern, point), the first points, then one of each other
+    pattern): a mask may be off at the first point, and a claim may differ in one piece
+    only.  Where a side has no digit even at SymPy's greatest precision (1 - σ(x + 20000))
+    in a piece no other point of it decided, nothing decides the entry there:
+    inconclusive.  Up to UNDERFLOW_ENTRIES entries (a larger Jacobian's spread over it)."""
     suspects = [i for i, (a, b) in enumerate(zip(reference, got))
                 if i not in nonzero and i not in proven and not (a == 0 and b == 0)]
     if not suspects:
@@ -1130,23 +1130,18 @@ def _underflow_failure(inst, want_values, have_values, reference, got, i: int, p
                        error: float = 1.0) -> Verdict:
     """The failure of entry i at ``point``: the rows in floats, that entry as SymPy gave it."""
     want, have = want_values.rows(point, reference.cols), have_values.rows(point, got.cols)
-    want[i // reference.cols][i % reference.cols] = w if isinstance(w, str) else _tiny_shown(w)
-    have[i // got.cols][i % got.cols] = h if isinstance(h, str) else _tiny_shown(h)
+    want[i // reference.cols][i % reference.cols] = w if isinstance(w, str) else _shown(w)
+    have[i // got.cols][i % got.cols] = h if isinstance(h, str) else _shown(h)
     return Verdict("failed", "numeric", error, points, at=_point_values(inst, point), expected=want, got=have,
                    sizes=dict(inst.sizes))
 
 
-def _tiny_shown(value) -> float | str:
-    """An exact value as a float, or as its text where floats hold only 0 or infinity."""
+def _shown(value) -> float | str:
+    """An exact value as a float, or where it lies beyond floating point, above or below,
+    as its text to 6 digits ("8.48812e+3143", "3.66787e-348": JSON has no infinity, and
+    inf or 0 tells the reader nothing)."""
     f = float(value)
     return f if math.isfinite(f) and (f != 0 or not value) else str(value.n(6))
-
-
-def _shown(value) -> float | str:
-    """An exact value as a float, or where it lies beyond floating point as its text
-    to 6 digits ("8.48812e+3143": JSON has no infinity, and inf tells the reader nothing)."""
-    f = float(value)
-    return f if math.isfinite(f) else str(value.n(6))
 
 
 def _finite(rows) -> bool:
