@@ -230,21 +230,17 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
     substitute_back = Substituter([*items, *adjoints], alg, simplifier)
-    paths_to = Paths(items, by_output, output)
-    on_path = _on_path(by_output, output.name) if isinstance(output, A.Var) else set()
-    vector_on_path = any(not it.shape.is_scalar for it in items if it.name in on_path)
+    reasoning = _Reasoning(items, by_output, output, out_shape, typing)
     for v in wrt:
         v_shape = typing.variables.get(v, Shape(1, 1))
         value = chain.get(v) or alg.jzero(_size(out_shape), _size(v_shape))
-        paths = paths_to(v)
-        rule = _rule(items, output, v, v_shape, out_shape, paths, vector_on_path)
         shape = Shape(_size(out_shape), _size(v_shape))
-        combinations.append(Combination(v, rule, _shown(paths), value, shape, simplifier.polish, identities))
+        combinations.append(Combination(v, reasoning, value, shape, simplifier.polish, identities))
         substitutions.append(substitute_back(value, v, shape, out_shape, v_shape))
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
-    trace = Trace(name, tuple(items),
-                  tuple(partials.values()), tuple(combinations), tuple(substitutions), tuple(adjoints),
-                  _partial_rule(items, partials.values(), typing))
+    partial_list = tuple(partials.values())
+    trace = Trace(name, tuple(items), partial_list, tuple(combinations), tuple(substitutions), tuple(adjoints),
+                  lambda: _partial_rule(items, partial_list, typing))
     return trace, alg
 
 
@@ -399,6 +395,27 @@ def _final(node: A.Node, alg: Algebra, simplifier: Simplifier) -> A.Node:
 
 def _size(shape: Shape):
     return shape.flat
+
+
+class _Reasoning:
+    """Step 3's reasoning for each variable — the chain rule the paper would use
+    and the products it sums — worked out when a printer first asks (an answer
+    alone never does)."""
+
+    def __init__(self, items, by_output, output, out_shape: Shape, typing: Typing):
+        self.items, self.by_output, self.output, self.out_shape = items, by_output, output, out_shape
+        self.typing = typing
+        self.paths_to: Paths | None = None
+
+    def __call__(self, v: str) -> tuple[str | None, tuple[tuple[Partial, ...], ...] | None]:
+        items, by_output, output = self.items, self.by_output, self.output
+        if self.paths_to is None:
+            self.paths_to = Paths(items, by_output, output)
+            on_path = _on_path(by_output, output.name) if isinstance(output, A.Var) else set()
+            self.vector_on_path = any(not it.shape.is_scalar for it in items if it.name in on_path)
+        paths = self.paths_to(v)
+        v_shape = self.typing.variables.get(v, Shape(1, 1))
+        return _rule(items, output, v, v_shape, self.out_shape, paths, self.vector_on_path), _shown(paths)
 
 
 class Paths:

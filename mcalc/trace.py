@@ -32,25 +32,40 @@ class Partial(NamedTuple):
 
 class Combination:
     """Step 3: ∂output/∂variable by the chain rule.  ``paths`` lists the
-    products the rule sums (None when there are too many to show); ``value``
-    is the combined Jacobian, still in intermediate variables, simplified when
-    first asked for (an answer alone, as ``check`` and ``--latex`` print it,
-    never needs it)."""
+    products the rule sums (None when there are too many to show), ``rule``
+    names the chain rule; ``value`` is the combined Jacobian, still in
+    intermediate variables.  All three are worked out when first asked for (an
+    answer alone, as ``check`` and ``--latex`` print it, never needs them):
+    ``reasoning(variable)`` gives the rule and the paths."""
 
-    __slots__ = ("variable", "rule", "paths", "shape", "identities", "_raw", "_simplify", "_value")
+    __slots__ = ("variable", "shape", "identities", "_raw", "_simplify", "_value", "_reasoning", "_route")
 
-    def __init__(self, variable: str, rule: str | None, paths: tuple[tuple[Partial, ...], ...] | None,
+    def __init__(self, variable: str, reasoning: Callable[[str], tuple[str | None, tuple | None]],
                  value: A.Node, shape: Shape, simplify: Callable[[A.Node], A.Node] | None = None,
                  identities: tuple[str, ...] = ()):
-        self.variable, self.rule, self.paths, self.shape = variable, rule, paths, shape
+        self.variable, self.shape = variable, shape
         self.identities = identities  # the vec identities that carried the gradient through the steps
         self._raw, self._simplify, self._value = value, simplify, None
+        self._reasoning, self._route = reasoning, None
 
     @property
     def value(self) -> A.Node:
         if self._value is None:
             self._value = self._simplify(self._raw) if self._simplify is not None else self._raw
         return self._value
+
+    @property
+    def rule(self) -> str | None:
+        return self._routed()[0]
+
+    @property
+    def paths(self) -> tuple[tuple[Partial, ...], ...] | None:
+        return self._routed()[1]
+
+    def _routed(self) -> tuple[str | None, tuple | None]:
+        if self._route is None:
+            self._route = self._reasoning(self.variable)
+        return self._route
 
 
 class Substitution(NamedTuple):
@@ -64,17 +79,28 @@ class Substitution(NamedTuple):
     shared: tuple[tuple[str, A.Node], ...] = ()
 
 
-class Trace(NamedTuple):
-    output: str
-    intermediates: tuple[Intermediate, ...]
-    partials: tuple[Partial, ...]
-    combinations: tuple[Combination, ...]
-    substitutions: tuple[Substitution, ...]
-    # Step 3's named adjoints, δₖ = ∂y/∂uₖ (as the gradient by uₖ for a scalar y),
-    # in the order reverse accumulation forms them
-    adjoints: tuple[Intermediate, ...] = ()
-    # the chain rule a partial itself was found by (∂(w · x)/∂w = 𝟏ᵀdiag(x), §5), if any
-    partial_rule: str | None = None
+class Trace:
+    """The four steps.  ``adjoints`` are step 3's named adjoints, δₖ = ∂y/∂uₖ (as
+    the gradient by uₖ for a scalar y), in the order reverse accumulation forms
+    them; ``partial_rule`` is the chain rule a partial itself was found by
+    (∂(w · x)/∂w = 𝟏ᵀdiag(x), §5), if any, worked out when first asked for."""
+
+    __slots__ = ("output", "intermediates", "partials", "combinations", "substitutions", "adjoints",
+                 "_partial_rule")
+
+    def __init__(self, output: str, intermediates: tuple[Intermediate, ...], partials: tuple[Partial, ...],
+                 combinations: tuple[Combination, ...], substitutions: tuple[Substitution, ...],
+                 adjoints: tuple[Intermediate, ...] = (),
+                 partial_rule: Callable[[], str | None] | None = None):
+        self.output, self.intermediates, self.partials = output, intermediates, partials
+        self.combinations, self.substitutions, self.adjoints = combinations, substitutions, adjoints
+        self._partial_rule = partial_rule
+
+    @property
+    def partial_rule(self) -> str | None:
+        if callable(self._partial_rule):
+            self._partial_rule = self._partial_rule()
+        return self._partial_rule
 
     def __str__(self) -> str:
         """The four steps as data, in mcalc's syntax (a trace knows no shapes, so
