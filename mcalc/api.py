@@ -160,8 +160,8 @@ class Derivation:
         """The answer in mcalc syntax (parses back to the same expression; with
         named subexpressions, to the same program: u3 = …; answer)."""
         with _PAUSED_GC:
-            lines = [f"{name} = {self.print(e, 'text')}" for name, e in self.shared]
-            return "; ".join([*lines, self.print(self.expr, "text")])
+            show = _printer("text")(self.typing).doprint
+            return "; ".join([*(f"{name} = {show(e)}" for name, e in self.shared), show(self.expr)])
 
     @cached_property
     def unicode(self) -> str:
@@ -604,13 +604,18 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
     wrt, vectors, matrices, scalars = _arguments(expr, wrt, vectors, matrices, scalars, layout)
 
     with _PAUSED_GC:
-        return derivation_from_program(expr, parse(expr), wrt, vectors=vectors, matrices=matrices,
-                                       scalars=scalars, layout=layout, strict_names=strict_names)
+        return _derivation(expr, parse(expr), wrt, vectors, matrices, scalars, layout, strict_names)
 
 
 def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), scalars=(),
                             layout: str = "numerator", strict_names: bool = False) -> Derivation:
     """The derivation of an already parsed program (see :func:`diff`)."""
+    with _PAUSED_GC:
+        return _derivation(source, program, wrt, vectors, matrices, scalars, layout, strict_names)
+
+
+def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars, layout: str,
+                strict_names: bool) -> Derivation:
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
     wrt_list = [canonical_name(w.strip())
@@ -653,9 +658,8 @@ def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(),
                                f"{w.lower()}ᵀ where the row is meant")
     notes += _assumption_notes(program, typing, declared, wrt_list)
     _has_a_value(program, typing)
-    with _PAUSED_GC:
-        trace, alg = derive(program, typing, wrt_list)
-        return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
+    trace, alg = derive(program, typing, wrt_list)
+    return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
 
 
 def _sized_one(node: A.Node) -> A.Node:

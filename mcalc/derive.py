@@ -33,16 +33,16 @@ class Intermediates:
         self.typing = typing
         self.definitions = dict(program.definitions)
         self.items: list[Intermediate] = []
-        self.original: dict[str, A.Node] = {}  # name -> its expression in the user's variables
         self._by_expr: dict[A.Node, str] = {}
         self._leaf_of_def: dict[str, A.Node] = {}
         taken = set(typing.variables) | set(self.definitions)
+        firsts = {name[:1] for name in taken}  # a prefix no name begins with is free at once
         # u₁, u₂, … unless the function has a name u (whose element u₁ is) or u1 of its own
-        self.prefix = next(p for p in ("u", "v", "t", "q", "z_") if not any(
+        self.prefix = next(p for p in ("u", "v", "t", "q", "z_") if p[0] not in firsts or not any(
             name == p.rstrip("_") or name.startswith(p) and name[len(p):].isdigit() and name[len(p):].isascii()
             for name in taken))
         # δ₁, δh₂, … unless a name of the function starts so already (a Hessian's gradient has its δs)
-        self.adjoint_prefix = next(p for p in ("δ", "ε", "η", "d_") if not any(
+        self.adjoint_prefix = next(p for p in ("δ", "ε", "η", "d_") if p[0] not in firsts or not any(
             name == p.rstrip("_") or name.startswith(p) for name in taken))
         self.root = self._visit(program.body)
 
@@ -70,7 +70,6 @@ class Intermediates:
         self.typing.add(name, shape)
         self._by_expr[shallow] = name
         self.items.append(Intermediate(name, shallow, shape))
-        self.original[name] = substitute(shallow, self.original)
         return A.Var(name)
 
     # -- a vector of functions (§4.5.3) -----------------------------------------

@@ -546,8 +546,11 @@ def _make_transformer():
 
         def name(self, items):
             (tok,) = items
-            stem = str(tok).partition("_{")[0]
-            if stem != str(tok) and (stem in FUNCTIONS or stem in _ALIASES):
+            text = str(tok)
+            if text.isascii() and text.isalnum():  # x, w1: no subscript, nothing to translate
+                return self._plain_name(text, tok)
+            stem = text.partition("_{")[0]
+            if stem != text and (stem in FUNCTIONS or stem in _ALIASES):
                 hint = "; for a logarithm to a base b write ln(x)/ln(b)" if stem in ("log", "ln") else \
                     f"; write {stem}(…) without it"
                 raise ParseError(f"'{tok}': mcalc does not read a subscript on the function {stem}{hint}",
@@ -557,7 +560,10 @@ def _make_transformer():
                 raise ParseError(f"'{tok}': a digit right after a subscript digit; write the index whole, "
                                  f"{tok[:mixed.start()]}₁₂ or {tok[:mixed.start()]}_{{12}}, or the number apart, "
                                  f"{tok[:mixed.end() - 1]} {tok[mixed.end() - 1:]}", tok.column, tok.line)
-            text = _latex_name(str(tok))
+            return self._plain_name(_latex_name(text), tok)
+
+        def _plain_name(self, text: str, tok):
+            """A name as it reads (λ, w1, u_k): a variable, a constant, or an error."""
             if len(text) > MAX_NAME:
                 raise ParseError(f"a name of {len(text)} characters; the limit is {MAX_NAME}", tok.column, tok.line)
             if text in _RESERVED:
