@@ -201,6 +201,13 @@ class Typing:
         self.inverted: set[str] = set()  # undeclared names taken as square matrices, being inverted
 
     def shape(self, node: A.Node) -> Shape:
+        t = type(node)
+        if t is A.Var:  # a variable's, an intermediate's or a definition's: settled (its checker's rule says the same)
+            known = self.variables.get(node.name)
+            if known is not None:
+                return known
+        elif t is A.Num:
+            return SCALAR
         hit = self._shapes.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
@@ -563,6 +570,8 @@ class _Checker:
         return self.concrete(self.check(node))
 
     def check(self, node: A.Node) -> Shape | Flex:
+        if type(node) is A.Var:  # a lookup: cheaper than remembering it
+            return _var(self, node)
         hit = self.memo.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
