@@ -896,8 +896,8 @@ def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[
         if w not in used:
             import difflib
 
-            near = difflib.get_close_matches(w, sorted(used), n=1) or \
-                [u for u in sorted(used) if u.lower() == w.lower()]
+            near = used and (difflib.get_close_matches(w, sorted(used), n=1) or
+                             [u for u in sorted(used) if u.lower() == w.lower()])
             hint = f"; did you mean {near[0]}?" if near else ""
             notes.append(f"∂{name}/∂{w} = 0: {name} does not contain {w}{hint}")
     for d in sorted(declared - used - set(wrt)):

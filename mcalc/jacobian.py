@@ -411,6 +411,9 @@ class Algebra:
             return join(self.jmul(a, b.left), self.jmul(a, b.right))
         if sa.rows == 1 and isinstance(b, A.Neg) and not sb.is_vector:
             return self.neg(self.jmul(a, b.arg))
+        if sa.cols == 1 and sa.rows == 1 and sb.cols == 1:  # 1×1 by 1×1: both are their own coefficients
+            coef = self.mul(a, b)
+            return self.jzero(1, 1) if self.is_zero(coef) else coef
         coef_a, fa = self._factors(a)
         coef_b, fb = self._factors(b)
         coef, factors, kept = self._join(self.mul(coef_a, coef_b), fa, fb)

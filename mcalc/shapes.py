@@ -570,12 +570,15 @@ class _Checker:
         return self.concrete(self.check(node))
 
     def check(self, node: A.Node) -> Shape | Flex:
-        if type(node) is A.Var:  # a lookup: cheaper than remembering it
+        t = type(node)
+        if t is A.Var:  # a lookup: cheaper than remembering it
             return _var(self, node)
+        if t is A.Num:
+            return SCALAR
         hit = self.memo.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
-        rule = _RULES.get(type(node))
+        rule = _RULES.get(t)
         if rule is None:  # pragma: no cover - every node kind has a rule
             raise ShapeError(f"no shape rule for {type(node).__name__}")
         result = rule(self, node)
