@@ -102,9 +102,11 @@ class Derivation:
         shared: dict[str, A.Node] = {}
         for s in trace.substitutions:
             shared.update(s.shared)
-        order = {it.name: i for i, it in enumerate((*trace.intermediates, *trace.adjoints))}
-        # named subexpressions, each after the ones it uses, whichever variable needed it
-        self.shared: tuple[tuple[str, A.Node], ...] = tuple(sorted(shared.items(), key=lambda ne: order[ne[0]]))
+        self.shared: tuple[tuple[str, A.Node], ...] = ()
+        if shared:
+            order = {it.name: i for i, it in enumerate((*trace.intermediates, *trace.adjoints))}
+            # named subexpressions, each after the ones it uses, whichever variable needed it
+            self.shared = tuple(sorted(shared.items(), key=lambda ne: order[ne[0]]))
 
     # -- the answer -----------------------------------------------------------
     @property
@@ -487,6 +489,8 @@ def _plain(value, name: str):
 def declarations(vectors=(), matrices=(), scalars=()) -> Declarations:
     """Declarations from CLI-style strings: vectors 'x' or 'y:N', matrices 'X:N,n'."""
     decls = Declarations.empty()
+    if not vectors and not matrices and not scalars:
+        return decls
     seen: dict[str, str] = {}
 
     def claim(name: str, kind: str):

@@ -179,6 +179,8 @@ class Declarations(NamedTuple):
         return cls({}, {}, set())
 
     def shapes(self) -> dict[str, Shape]:
+        if not self.vectors and not self.matrices:
+            return dict.fromkeys(self.scalars, SCALAR)
         out = {name: SCALAR for name in self.scalars}
         # A vector declared without a length takes it from what it meets (b in W@x + b
         # gets W's rows), else n.
@@ -435,13 +437,15 @@ def _nonscalar(s) -> bool:
 def _settle(shapes: dict[str, Shape], checker: _Checker, names: set[str]) -> dict[str, Shape]:
     """Sizes left open by inference (X in X @ w) become what they met, or new names (N, m, …)."""
     fresh: dict[str, str] = {}
-    dims = _dims_of(shapes.values())
+    dims = None
     out = {}
     for name, shape in shapes.items():
         rows, cols = shape
         if not (type(rows) is str and "?" in rows) and not (type(cols) is str and "?" in cols):
             out[name] = shape  # nothing open in it: settled already (only open sizes are bound)
             continue
+        if dims is None:
+            dims = _dims_of(shapes.values())
         sides = []
         for d in (shape.rows, shape.cols):
             d = checker.resolve(d)

@@ -63,26 +63,32 @@ def _worth(node: A.Node) -> bool | str:
         count += 1
         if count > MAX_BLOB:
             return False
-        if _relu_argument(n) is not None:
-            relu = worth = True  # max(0, z) may meet its mask (z > 0)
-        if not _in_blob(n):
-            continue  # an opaque atom, simplified on its own
+        t = type(n)  # (node classes have no subclasses here: a type test is isinstance)
+        if t is A.Call:
+            if _relu_argument(n) is not None:
+                relu = worth = True  # max(0, z) may meet its mask (z > 0)
+            if n.fn not in _FUNCTION_NAMES:
+                continue  # an opaque atom, simplified on its own
+        elif t not in _ALGEBRAIC_TYPES:
+            continue
         if worth:
             stack.extend([(c, False) for c in n.children])
             continue
-        if isinstance(n, (A.Add, A.Sub)) and (under_product or _scaled(n.left) and _scaled(n.right)):
-            worth = True  # a sum to multiply out, or whose terms share a number: 0.5A + 0.5B = (A + B)/2
-        elif isinstance(n, A.Pow):  # x^3 alone is as short as it gets; (x^2)^3, x^-1, 2^3 are not
+        if t is A.Add or t is A.Sub:
+            if under_product or _scaled(n.left) and _scaled(n.right):
+                worth = True  # a sum to multiply out, or whose terms share a number: 0.5A + 0.5B = (A + B)/2
+        elif t is A.Pow:  # x^3 alone is as short as it gets; (x^2)^3, x^-1, 2^3 are not
             worth = not (type(n.left) is A.Var and type(n.right) is A.Num and n.right.value.denominator == 1
                          and n.right.value > 1)
-        elif isinstance(n, A.Div):  # x/y alone is; a quotient among factors moves below the line
+        elif t is A.Div:  # x/y alone is; a quotient among factors moves below the line
             worth = under_product or not (type(n.left) in _LEAVES and type(n.right) in _LEAVES)
-        elif isinstance(n, A.Call) and n.fn in _SIMPLIFIABLE:
-            worth = type(n.args[0]) is not A.Var  # sin(x) is; sin(0), exp(ln(u)), sqrt(x^2) may not be
-        elif isinstance(n, A.Var):
+        elif t is A.Call:
+            if n.fn in _SIMPLIFIABLE:
+                worth = type(n.args[0]) is not A.Var  # sin(x) is; sin(0), exp(ln(u)), sqrt(x^2) may not be
+        elif t is A.Var:
             worth = n.name in seen
             seen.add(n.name)
-        product = isinstance(n, (A.Mul, A.Neg))
+        product = t is A.Mul or t is A.Neg
         stack.extend([(c, product) for c in n.children])
     return _RELU if relu else worth
 
