@@ -23,6 +23,7 @@ reduced pair by pair.
 from __future__ import annotations
 
 from fractions import Fraction
+from operator import is_
 
 from . import ast as A
 from .shapes import Shape, Typing, dim_mul
@@ -505,12 +506,13 @@ class Algebra:
     def normalize(self, node: A.Node) -> A.Node:
         """Rebuild a tree bottom-up through the smart constructors (after
         substitution, identities may apply that did not before)."""
-        if not node.children:
+        children = node.children
+        if not children:
             return node
-        kids = tuple([self.normalize(c) for c in node.children])
+        kids = tuple([self.normalize(c) for c in children])
         build = _BUILD.get(type(node))
-        if build is None or (isinstance(node, A.Call) and node.fn != "sum"):
-            return node.rebuild(kids)
+        if build is None or (type(node) is A.Call and node.fn != "sum"):
+            return node if all(map(is_, kids, children)) else node.rebuild(kids)
         return build(self, *kids)
 
     # -- internals -----------------------------------------------------------

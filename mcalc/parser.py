@@ -26,6 +26,7 @@ MAX_DEPTH = 1000  # bracket nesting
 MAX_NAME = 64  # characters in a name
 MAX_EXPONENT = 1000  # a literal exponent's magnitude
 MAX_NODES = 50_000  # nodes in one program
+_SHORT_INPUT = 1000  # characters: far too few to make MAX_NODES nodes
 
 _HERE = os.path.dirname(os.path.realpath(__file__))  # os.path: pathlib is not on the start path
 _GRAMMAR_PLACES = (os.path.join(_HERE, "grammar", "mcalc.lark"),
@@ -34,6 +35,7 @@ _GRAMMAR_PLACES = (os.path.join(_HERE, "grammar", "mcalc.lark"),
 _OPS = {"*": A.Mul, "⊗": A.Mul, "∘": A.Mul, "×": A.Mul, "/": A.Div, "⊘": A.Div,
         "\\cdot": A.Dot, "\\otimes": A.Mul, "\\oslash": A.Div, "\\odot": A.Mul, "\\circ": A.Mul, "\\times": A.Mul,
         "·": A.Dot, "@": A.MatMul, "+": A.Add, "-": A.Sub, "^": A.Pow, "**": A.Pow}
+_PLAIN_OPS = {op: node for op, node in _OPS.items() if op not in ("^", "**", "×", "\\times")}  # no reading to do
 _CMP = {"≥": ">=", "≤": "<=", "\\geq": ">=", "\\ge": ">=", "\\leq": "<=", "\\le": "<="}
 _CONSTANTS = {"I": A.Identity, "ones": A.Ones}
 # Sized constants written as calls: I(n), ones(n), zeros(m, n), commutation(m, n).
@@ -206,6 +208,8 @@ def _rightmost_number(node: A.Node, grouped: dict):
 def _huge_exponent(node, memo: dict) -> bool:
     """A number beyond ±MAX_EXPONENT anywhere in the exponent.  Each node is looked at
     once per parse (``memo``: id -> (node, answer)): x^x^…^x re-walked every level."""
+    if type(node) is A.Num:  # x^2: no walk
+        return abs(node.value) > MAX_EXPONENT
     order, stack = [], [node]
     while stack:
         n = stack.pop()
@@ -721,6 +725,9 @@ def _make_transformer():
 
         def binary(self, items):
             left, op, right = items
+            op_text = str(op)
+            if op_text in _PLAIN_OPS:  # + - * / @ ⊗ ⊘ ·: the node at once
+                return _PLAIN_OPS[op_text](left, right, pos=op.column)
             if str(op) in ("^", "**") and self._state.big_sums.get(id(left)) is left and \
                     self._state.grouped.get(id(left)) is not left:
                 # \sum (y - Xw)^2 is the sum of the squares (TeX sets the power on the parenthesis)
@@ -1039,11 +1046,12 @@ class _Driver:
         """Lark's basic lexer, as a loop: the same tokens with the same positions;
         _NoParse at a character no terminal matches."""
         ignore, newlines, callbacks = self.ignore, self.newlines, self.lexer_callbacks
-        new_token = Token
+        make = str.__new__
         pos, line, line_start, end = 0, 1, 0, len(text)
-        by_char = self.patterns
+        by_char, known = self.patterns, self.patterns.by_char
         while pos < end:
-            for pattern in by_char(text[pos]):
+            ch = text[pos]
+            for pattern in known.get(ch) or by_char(ch):
                 m = pattern.match(text, pos)
                 if m:
                     break
@@ -1058,7 +1066,9 @@ class _Driver:
             else:
                 token_line = line
             if kind not in ignore or kind in callbacks:
-                token = new_token(kind, value, pos, token_line, column, line, after - line_start + 1, after)
+                token = make(Token, value)  # Token(kind, value, …), without the call
+                token.type, token.value, token.start_pos, token.line, token.column = kind, value, pos, token_line, column
+                token.end_line, token.end_column, token.end_pos = line, after - line_start + 1, after
                 if kind in callbacks:
                     token = callbacks[kind](token)
                 if kind not in ignore:
@@ -1480,6 +1490,8 @@ def parse(text: str, start: str = "start"):
     result = _driver.parse(text, start)
     if result is None:  # not in the language: Lark's parser says where and what was expected
         _lark_error(text, start)
+    if len(text) <= _SHORT_INPUT and "otherwise" not in text:
+        return result  # too short for MAX_NODES (a character makes a few nodes at most), and no \text{otherwise}
     program = result.function if isinstance(result, A.Claim) else result
     size, stack = 0, [program.body, *(d for _, d in program.definitions)]
     while stack:  # the nodes, counted
