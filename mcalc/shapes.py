@@ -302,8 +302,11 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
 def _no_size_named_as_variable(variables: dict[str, Shape], declared: dict[str, Shape], defined: set[str]) -> None:
     """A variable may not share its name with a size: n × mean(x) with n a scalar of
     the user's and x of the default length n would cancel n against 1/n."""
-    if not any(type(d) is str and (d in variables or not d.isidentifier())
-               for shape in variables.values() for d in shape):
+    for rows, cols in variables.values():
+        if type(rows) is str and (rows in variables or not rows.isidentifier()) or \
+                type(cols) is str and (cols in variables or not cols.isidentifier()):
+            break
+    else:
         return  # every size a plain name no variable has (or a number): nothing to refuse
     sizes = {other: dim_names(shape.rows) | dim_names(shape.cols) for other, shape in variables.items()
              if not shape.is_scalar}  # each variable's sizes, once: the check is linear in the variables

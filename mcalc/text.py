@@ -67,8 +67,18 @@ class Printer:
             self.sized = {id(n) for n in A.walk(node) if type(n) in (A.Ones, A.Identity) and n.dim is not None}
         return self._print(node)
 
+    _methods: dict = {}  # node class -> its _print_ method, per printer class (__init_subclass__)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._methods = {}
+
     def _print(self, node: A.Node) -> str:
-        return getattr(self, "_print_" + type(node).__name__)(node)
+        t = type(node)
+        method = self._methods.get(t)
+        if method is None:
+            method = self._methods[t] = getattr(type(self), "_print_" + t.__name__)
+        return method(self, node)
 
     def parenthesize(self, node: A.Node, level: int, strict: bool = False) -> str:
         text = self._print(node)
