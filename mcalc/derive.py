@@ -328,9 +328,11 @@ class Substituter:
         self.named: dict[str, A.Node] = {}  # kept as names (when used more than once)
         for it in items:
             expr = substitute(it.expr, self.inline)
-            if _size_over(expr, SHARE_MIN):  # simplified first: it may shrink to be written out (xᵏ)
+            large = _size_over(expr, SHARE_MIN)
+            if large:  # simplified first: it may shrink to be written out (xᵏ)
                 expr = _final(expr, alg, simplifier)
-            (self.named if _size_over(expr, SHARE_MIN) else self.inline)[it.name] = expr
+                large = _size_over(expr, SHARE_MIN)
+            (self.named if large else self.inline)[it.name] = expr
 
     def __call__(self, value: A.Node, v: str, shape: Shape, out_shape: Shape, v_shape: Shape) -> Substitution:
         """∂y/∂v with the intermediates substituted back.  A scalar by an m×n
