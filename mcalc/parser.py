@@ -224,6 +224,7 @@ def _huge_exponent(node, memo: dict) -> bool:
 
 
 _KINDS = ("SCALAR", "VECTOR", "MATRIX")
+_NONE = frozenset()
 
 
 def _is_token(item, kind: str) -> bool:
@@ -298,6 +299,11 @@ def _make_transformer():
             return node
 
         def start(self, items):
+            if len(items) == 1 and type(items[0]) is not tuple and type(items[0]) is not _Declaration:
+                bold = self.bold_names  # one bare expression (most inputs): the program at once
+                return A.Program((), items[0], frozenset(n for n in bold if n.islower()) if bold else _NONE,
+                                 frozenset(n for n in bold if not n.islower()) if bold else _NONE, None, (),
+                                 self._closed())
             decls = tuple(d for item in items if isinstance(item, _Declaration) for d in item.entries)
             items = [item for item in items if not isinstance(item, _Declaration)]
             if not items:
