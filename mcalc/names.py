@@ -61,10 +61,11 @@ def resolve_names(program: A.Program, known: set[str], strict: bool = False,
         if _split(name, _known_in(name, res)) is None:  # and may then help split longer runs
             res.known.add(name)
             res.words.add(name)
-    rebuilt = program._replace(
-        body=_resolve(program.body, res),
-        definitions=tuple((name, _resolve(e, res)) for name, e in program.definitions))
-    return rebuilt, res.notes
+    body = _resolve(program.body, res)
+    definitions = tuple((name, _resolve(e, res)) for name, e in program.definitions)
+    if body is program.body and all(d is e for (_, d), (_, e) in zip(definitions, program.definitions)):
+        return program, res.notes  # nothing to resolve: the same program
+    return program._replace(body=body, definitions=definitions), res.notes
 
 
 def _exprs(program: A.Program):

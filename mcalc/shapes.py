@@ -199,6 +199,7 @@ class Typing:
         self._checker = _Checker(self.variables, dims, flexible=set())
         self._shapes: dict[int, tuple[A.Node, Shape]] = {}
         self.program: A.Program | None = None  # the program with juxtapositions resolved
+        self.used: frozenset[str] | None = None  # the names the program uses
         self.expanded: set[str] = set()  # undeclared names taken as scalars next to non-scalars
         self.inverted: set[str] = set()  # undeclared names taken as square matrices, being inverted
 
@@ -293,6 +294,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         typing = Typing(variables, dict(program.definitions),
                         _dims_of(variables.values()) | ({"n"} if n_size else set()) | sizes)
         typing.program = program
+        typing.used = frozenset(used)  # (_finish keeps every name)
         typing.expanded = checker.expanded
         typing.inverted = inverted
         return typing
