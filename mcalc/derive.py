@@ -239,7 +239,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     partial_list = tuple(partials.values())
     trace = Trace(name, tuple(items), partial_list, tuple(combinations), tuple(substitutions), tuple(adjoints),
-                  lambda: _partial_rule(items, partial_list, typing))
+                  _partial_rule(items, partial_list, typing))
     return trace, alg
 
 
@@ -406,17 +406,19 @@ class _Reasoning:
     def __init__(self, items, by_output, output, out_shape: Shape, typing: Typing):
         self.items, self.by_output, self.output, self.out_shape = items, by_output, output, out_shape
         self.typing = typing
-        self.paths_to: Paths | None = None
+        self.paths: tuple[Paths, bool] | None = None  # the paths, and whether a vector lies on them
 
     def __call__(self, v: str) -> tuple[str | None, tuple[tuple[Partial, ...], ...] | None]:
         items, by_output, output = self.items, self.by_output, self.output
-        if self.paths_to is None:
-            self.paths_to = Paths(items, by_output, output)
+        found = self.paths  # one read, one write: threads asking at once each find the same
+        if found is None:
             on_path = _on_path(by_output, output.name) if isinstance(output, A.Var) else set()
-            self.vector_on_path = any(not it.shape.is_scalar for it in items if it.name in on_path)
-        paths = self.paths_to(v)
+            found = self.paths = (Paths(items, by_output, output),
+                                  any(not it.shape.is_scalar for it in items if it.name in on_path))
+        paths_to, vector_on_path = found
+        paths = paths_to(v)
         v_shape = self.typing.variables.get(v, Shape(1, 1))
-        return _rule(items, output, v, v_shape, self.out_shape, paths, self.vector_on_path), _shown(paths)
+        return _rule(items, output, v, v_shape, self.out_shape, paths, vector_on_path), _shown(paths)
 
 
 class Paths:

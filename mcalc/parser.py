@@ -26,7 +26,6 @@ MAX_DEPTH = 1000  # bracket nesting
 MAX_NAME = 64  # characters in a name
 MAX_EXPONENT = 1000  # a literal exponent's magnitude
 MAX_NODES = 50_000  # nodes in one program
-_SHORT_INPUT = 1000  # characters: far too few to make MAX_NODES nodes
 
 _HERE = os.path.dirname(os.path.realpath(__file__))  # os.path: pathlib is not on the start path
 _GRAMMAR_PLACES = (os.path.join(_HERE, "grammar", "mcalc.lark"),
@@ -1496,8 +1495,6 @@ def parse(text: str, start: str = "start"):
     result = _driver.parse(text, start)
     if result is None:  # not in the language: Lark's parser says where and what was expected
         _lark_error(text, start)
-    if len(text) <= _SHORT_INPUT and "otherwise" not in text:
-        return result  # too short for MAX_NODES (a character makes a few nodes at most), and no \text{otherwise}
     program = result.function if isinstance(result, A.Claim) else result
     size, stack = 0, [program.body, *(d for _, d in program.definitions)]
     while stack:  # the nodes, counted

@@ -58,14 +58,23 @@ class Combination:
     def rule(self) -> str | None:
         return self._routed()[0]
 
+    @rule.setter
+    def rule(self, rule: str | None) -> None:
+        self._route = (rule, self._routed()[1])
+
     @property
     def paths(self) -> tuple[tuple[Partial, ...], ...] | None:
         return self._routed()[1]
 
+    @paths.setter
+    def paths(self, paths: tuple[tuple[Partial, ...], ...] | None) -> None:
+        self._route = (self._routed()[0], paths)
+
     def _routed(self) -> tuple[str | None, tuple | None]:
-        if self._route is None:
-            self._route = self._reasoning(self.variable)
-        return self._route
+        route = self._route  # one read: another thread may set it meanwhile (to the same value)
+        if route is None:
+            route = self._route = self._reasoning(self.variable)
+        return route
 
 
 class Substitution(NamedTuple):
@@ -79,28 +88,17 @@ class Substitution(NamedTuple):
     shared: tuple[tuple[str, A.Node], ...] = ()
 
 
-class Trace:
-    """The four steps.  ``adjoints`` are step 3's named adjoints, δₖ = ∂y/∂uₖ (as
-    the gradient by uₖ for a scalar y), in the order reverse accumulation forms
-    them; ``partial_rule`` is the chain rule a partial itself was found by
-    (∂(w · x)/∂w = 𝟏ᵀdiag(x), §5), if any, worked out when first asked for."""
-
-    __slots__ = ("output", "intermediates", "partials", "combinations", "substitutions", "adjoints",
-                 "_partial_rule")
-
-    def __init__(self, output: str, intermediates: tuple[Intermediate, ...], partials: tuple[Partial, ...],
-                 combinations: tuple[Combination, ...], substitutions: tuple[Substitution, ...],
-                 adjoints: tuple[Intermediate, ...] = (),
-                 partial_rule: Callable[[], str | None] | None = None):
-        self.output, self.intermediates, self.partials = output, intermediates, partials
-        self.combinations, self.substitutions, self.adjoints = combinations, substitutions, adjoints
-        self._partial_rule = partial_rule
-
-    @property
-    def partial_rule(self) -> str | None:
-        if callable(self._partial_rule):
-            self._partial_rule = self._partial_rule()
-        return self._partial_rule
+class Trace(NamedTuple):
+    output: str
+    intermediates: tuple[Intermediate, ...]
+    partials: tuple[Partial, ...]
+    combinations: tuple[Combination, ...]
+    substitutions: tuple[Substitution, ...]
+    # Step 3's named adjoints, δₖ = ∂y/∂uₖ (as the gradient by uₖ for a scalar y),
+    # in the order reverse accumulation forms them
+    adjoints: tuple[Intermediate, ...] = ()
+    # the chain rule a partial itself was found by (∂(w · x)/∂w = 𝟏ᵀdiag(x), §5), if any
+    partial_rule: str | None = None
 
     def __str__(self) -> str:
         """The four steps as data, in mcalc's syntax (a trace knows no shapes, so

@@ -239,6 +239,36 @@ def test_derivations_are_safe_in_threads():
     assert not wrong
 
 
+def test_one_derivation_read_from_threads_at_once():
+    """Step 3's rules and paths are worked out at the first question: threads asking
+    at once each get the answer (a half-made route raised AttributeError, and a
+    trace's partial rule TypeError, under a fine switch interval)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    errors: list = []
+    try:
+        for _ in range(150):
+            d = mcalc.diff("sum(exp(W@x + b) * tanh(V@x)) + sum(x*x)", wrt="x,b", matrices=["W:n,n", "V:n,n"])
+            seen: list = []
+
+            def read(d=d, seen=seen):
+                try:
+                    seen.append((d.rule, d.trace.partial_rule, [(c.rule, c.paths) for c in d.trace.combinations]))
+                except Exception as e:  # noqa: BLE001 - collected: the assertion says which
+                    errors.append(repr(e))
+
+            threads = [threading.Thread(target=read) for _ in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(set(map(repr, seen))) <= 1
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors
+    assert d.rule == "vector chain rule"
+
+
 @pytest.mark.parametrize("layout", ["numerator", "denominator"])
 def test_a_size_only_a_constant_names_is_a_size(layout):
     """ones(N) makes N a size, usable as a number, in either layout."""

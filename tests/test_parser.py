@@ -512,3 +512,26 @@ def test_a_subscript_a_bold_name_cannot_take_is_refused(text):
     """\\mathbf{W}_{\\mathrm{Q}} was W times a name _ times Q."""
     with pytest.raises(ParseError, match="subscript after a name in braces"):
         parse(text)
+
+
+@pytest.mark.parametrize("text, column", [("x + \\text{else}", 5), ("x * \\mathrm{else}", 5),
+                                          ("\\text{otherwise}", 1), ("\\mbox{else} x", 1)])
+def test_otherwise_outside_cases_is_refused_however_spelled(text, column):
+    """\\text{else} is \\text{otherwise}: outside a case it is an error at its column, not
+    a variable named for it (a shortcut that looked for the word "otherwise" let it by)."""
+    with pytest.raises(ParseError, match="stands only as the condition of a case") as e:
+        parse(text)
+    assert e.value.column == column
+
+
+def test_a_short_input_whose_cases_share_their_conditions_meets_the_node_limit():
+    """The else row of a case reuses the other conditions' parts, so nested cases double
+    the tree at each level: 603 characters make 163,831 parts, refused as too many (a
+    shortcut that skipped the count for short inputs derived it for seconds, and an input
+    of a thousand characters for minutes)."""
+    text = "x"
+    for _ in range(14):
+        text = "\\begin{cases}1&" + text + ">0\\\\0&\\text{else}\\end{cases}"
+    assert len(text) < 1000
+    with pytest.raises(ParseError, match="parts; the limit is 50000"):
+        parse(text)
