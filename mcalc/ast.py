@@ -52,6 +52,9 @@ class Node:
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
 
+    def __reduce__(self):  # copied and pickled through the constructor (setting a slot is refused)
+        return _node, (type(self), tuple([getattr(self, f) for f in self._fields]), self.pos)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self._fields)})"
 
@@ -60,6 +63,10 @@ class Node:
     def rebuild(self, children: tuple[Node, ...]) -> Node:
         """The same node over new children (for tree rewrites)."""
         return self
+
+
+def _node(cls, fields: tuple, pos: int | None) -> Node:
+    return cls(*fields, pos=pos)
 
 
 class Num(Node):

@@ -701,3 +701,26 @@ def test_a_budget_counts_processor_time_not_waiting():
     with pytest.raises(Timeout):
         with time_limit(0.2):
             _busy(0.4)
+
+
+# -- a derivation crosses processes -----------------------------------------------------------
+@pytest.mark.parametrize("expr, kw", [
+    ("sum(exp(W@x + b) * tanh(V@x)) + sum(x*x)", dict(wrt="x,b", matrices=["W:n,n", "V:n,n"])),
+    ("u = w*x; sum(u)^2", dict(wrt="w")),
+    ("max(0, w·x + b)", dict(wrt="w")),
+])
+def test_a_derivation_pickles_and_copies_whole(expr, kw):
+    """A derivation sent to another process (pickle) or copied deeply prints and
+    evaluates as the original (nodes refused to be rebuilt: unpickling raised)."""
+    import copy
+    import json
+    import pickle
+
+    d = mcalc.diff(expr, **kw)
+    point = {name: [0.5, -1.0, 2.0] if shape.is_col else [[0.5, -1.0, 2.0], [1.0, 0.25, -0.5], [2.0, 1.5, 0.0]]
+             if shape.is_matrix else 0.75 for name, shape in d.variables().items()}
+    for twin in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
+        assert (twin.text, twin.unicode, twin.latex, str(twin.trace), twin.rule, str(twin.steps)) == \
+            (d.text, d.unicode, d.latex, str(d.trace), d.rule, str(d.steps))
+        assert json.dumps(twin.to_dict(), default=str) == json.dumps(d.to_dict(), default=str)
+        assert twin.evaluate(point) == d.evaluate(point)
