@@ -52,8 +52,14 @@ class Node:
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __reduce__(self):  # copied and pickled through the constructor (setting a slot is refused)
+    def __reduce__(self):  # pickled through the constructor (setting a slot is refused)
         return _node, (type(self), tuple([getattr(self, f) for f in self._fields]), self.pos)
+
+    def __copy__(self):  # immutable: a copy is the node itself (A.ZERO stays A.ZERO)
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self._fields)})"

@@ -70,6 +70,9 @@ class Steps(tuple):
         out.derivation = derivation
         return out
 
+    def __reduce__(self):  # pickled and copied with its derivation (tuple's own would leave it out)
+        return Steps, (tuple(self), self.derivation)
+
     def __str__(self) -> str:
         from .render import plain
 

@@ -1497,14 +1497,16 @@ def parse(text: str, start: str = "start"):
         _lark_error(text, start)
     program = result.function if isinstance(result, A.Claim) else result
     size, stack = 0, [program.body, *(d for _, d in program.definitions)]
-    while stack:  # the nodes, counted
+    if isinstance(result, A.Claim):
+        stack.append(result.expect)
+    while stack:  # the nodes, counted (a case's else row shares the other conditions' parts: stop at the limit)
         size += 1
+        if size > MAX_NODES:
+            raise ParseError(f"the expression has over {MAX_NODES} parts; the limit is {MAX_NODES}")
         node = stack.pop()
         if type(node) is A.Var and node.name == OTHERWISE:
             raise ParseError("\\text{otherwise} stands only as the condition of a case", node.pos)
         stack.extend(node.children)
-    if size > MAX_NODES:
-        raise ParseError(f"the expression has {size} parts; the limit is {MAX_NODES}")
     return result
 
 

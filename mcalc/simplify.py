@@ -113,6 +113,9 @@ class _Hashed:
         self.items = items
         self._hash = None
 
+    def __reduce__(self):  # the hash is not carried over: it takes in the class, which another process hashes anew
+        return type(self), (self.items,)
+
     def __hash__(self) -> int:
         if self._hash is None:
             self._hash = hash((type(self), frozenset(self.items.items())))
@@ -149,6 +152,9 @@ class Fn:
 
     def __eq__(self, other) -> bool:
         return type(other) is Fn and other.name == self.name and other.arg == self.arg
+
+    def __reduce__(self):
+        return Fn, (self.name, self.arg)
 
 
 _NONE = Product({})

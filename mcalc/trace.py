@@ -1,6 +1,7 @@
 """The derivation as data: the paper's four steps, rendered later by printers."""
 from __future__ import annotations
 
+import threading
 from typing import Callable, NamedTuple
 
 from . import ast as A
@@ -28,6 +29,9 @@ class Partial(NamedTuple):
     by: str
     expr: A.Node
     shape: Shape
+
+
+_ROUTE_LOCK = threading.RLock()  # a route worked out or set by one thread at a time (the setters ask for it too)
 
 
 class Combination:
@@ -60,7 +64,8 @@ class Combination:
 
     @rule.setter
     def rule(self, rule: str | None) -> None:
-        self._route = (rule, self._routed()[1])
+        with _ROUTE_LOCK:
+            self._route = (rule, self._routed()[1])
 
     @property
     def paths(self) -> tuple[tuple[Partial, ...], ...] | None:
@@ -68,12 +73,16 @@ class Combination:
 
     @paths.setter
     def paths(self, paths: tuple[tuple[Partial, ...], ...] | None) -> None:
-        self._route = (self._routed()[0], paths)
+        with _ROUTE_LOCK:
+            self._route = (self._routed()[0], paths)
 
     def _routed(self) -> tuple[str | None, tuple | None]:
-        route = self._route  # one read: another thread may set it meanwhile (to the same value)
+        route = self._route  # one read: set once, under the lock, it is never half made
         if route is None:
-            route = self._route = self._reasoning(self.variable)
+            with _ROUTE_LOCK:
+                route = self._route
+                if route is None:
+                    route = self._route = self._reasoning(self.variable)
         return route
 
 

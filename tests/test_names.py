@@ -269,6 +269,39 @@ def test_one_derivation_read_from_threads_at_once():
     assert d.rule == "vector chain rule"
 
 
+def test_a_rule_set_while_another_thread_reads_it_stays_set():
+    """Step 3's rule may be set (it was a plain attribute); a first read in another
+    thread, working the rule out at that moment, no longer overwrites what was set."""
+    from mcalc.trace import SINGLE
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    lost = 0
+    try:
+        for _ in range(300):
+            d = mcalc.diff("sum(exp(W@x + b) * tanh(V@x)) + sum(x*x)", wrt="x,b", matrices=["W:n,n", "V:n,n"])
+            c = d.trace.combinations[1]
+            start = threading.Barrier(2)
+
+            def write(c=c, start=start):
+                start.wait()
+                c.rule = SINGLE
+
+            def read(c=c, start=start):
+                start.wait()
+                c.paths  # noqa: B018 - the first read works the route out
+
+            threads = [threading.Thread(target=write), threading.Thread(target=read)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            lost += c.rule != SINGLE
+    finally:
+        sys.setswitchinterval(old)
+    assert lost == 0
+
+
 @pytest.mark.parametrize("layout", ["numerator", "denominator"])
 def test_a_size_only_a_constant_names_is_a_size(layout):
     """ones(N) makes N a size, usable as a number, in either layout."""

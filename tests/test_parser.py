@@ -535,3 +535,21 @@ def test_a_short_input_whose_cases_share_their_conditions_meets_the_node_limit()
     assert len(text) < 1000
     with pytest.raises(ParseError, match="parts; the limit is 50000"):
         parse(text)
+
+
+def test_counting_the_parts_stops_at_the_limit():
+    """Each nesting level of cases doubles the parts (the else row shares the other
+    conditions'): 24 levels in about a thousand characters are 167 million parts,
+    refused once the count passes the limit, not after counting them all."""
+    text = "x"
+    for _ in range(24):
+        text = "\\begin{cases}1&" + text + ">0\\\\0&\\text{else}\\end{cases}"
+    with pytest.raises(ParseError, match="over 50000 parts; the limit is 50000"):
+        parse(text)
+
+
+def test_a_claims_answer_is_held_to_the_same_limits():
+    """The answer a claim states is counted and checked as the function is: a stray
+    \\text{else} in it is the same error, not a variable named for it."""
+    with pytest.raises(ParseError, match="stands only as the condition of a case"):
+        parse("d/dx (x) = 1 + \\text{else}", start="claim")

@@ -717,6 +717,9 @@ def test_a_derivation_pickles_and_copies_whole(expr, kw):
     import pickle
 
     d = mcalc.diff(expr, **kw)
+    fresh = pickle.loads(pickle.dumps(d))  # before anything is printed: the lazy parts travel unmade
+    assert fresh.text == d.text and str(fresh.steps) == str(d.steps)
+    d.to_dict()  # the steps made and kept (a tuple of its own class, with its derivation)
     point = {name: [0.5, -1.0, 2.0] if shape.is_col else [[0.5, -1.0, 2.0], [1.0, 0.25, -0.5], [2.0, 1.5, 0.0]]
              if shape.is_matrix else 0.75 for name, shape in d.variables().items()}
     for twin in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
@@ -724,3 +727,23 @@ def test_a_derivation_pickles_and_copies_whole(expr, kw):
             (d.text, d.unicode, d.latex, str(d.trace), d.rule, str(d.steps))
         assert json.dumps(twin.to_dict(), default=str) == json.dumps(d.to_dict(), default=str)
         assert twin.evaluate(point) == d.evaluate(point)
+
+
+def test_the_simplifiers_forms_hash_anew_in_another_process(tmp_path):
+    """A canonical form keeps its hash, which takes in its class: in another process
+    the class hashes otherwise, so an unpickled form carried the old hash and missed
+    equal forms there.  Pickled, it leaves the hash behind."""
+    import pickle
+    import subprocess
+    import sys
+
+    from mcalc.simplify import Fn, atom
+
+    form = atom("x")
+    (tmp_path / "form.pkl").write_bytes(pickle.dumps((form, Fn("sin", form))))
+    code = ("import pickle, sys; from mcalc.simplify import Fn, atom; "
+            "form, fn = pickle.load(open(sys.argv[1], 'rb')); "
+            "print(form == atom('x'), hash(form) == hash(atom('x')), fn == Fn('sin', atom('x')), "
+            "{form: 1}.get(atom('x')))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "form.pkl")], capture_output=True, text=True)
+    assert out.stdout.split() == ["True", "True", "True", "1"], out.stderr
