@@ -893,8 +893,7 @@ _DOMAINS = {"ln": lambda v: v > 0, "log": lambda v: v > 0, "sqrt": lambda v: v >
 
 def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:
     """What mcalc assumed that changes the answer, said once each."""
-    used = typing.used if typing.used is not None else \
-        A.names(program.body).union(*(A.names(e) for _, e in program.definitions))
+    used = typing.used
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)  # as derive names it
     notes = []
     for w in wrt:

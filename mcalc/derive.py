@@ -410,7 +410,7 @@ class _Reasoning:
 
     def __call__(self, v: str) -> tuple[str | None, tuple[tuple[Partial, ...], ...] | None]:
         items, by_output, output = self.items, self.by_output, self.output
-        found = self.paths  # one read, one write: threads asking at once each find the same
+        found = self.paths  # (asked under Combination's lock: made once)
         if found is None:
             on_path = _on_path(by_output, output.name) if isinstance(output, A.Var) else set()
             found = self.paths = (Paths(items, by_output, output),

@@ -733,11 +733,11 @@ def _make_transformer():
             op_text = str(op)
             if op_text in _PLAIN_OPS:  # + - * / @ ⊗ ⊘ ·: the node at once
                 return _PLAIN_OPS[op_text](left, right, pos=op.column)
-            if str(op) in ("^", "**") and self._state.big_sums.get(id(left)) is left and \
+            if op_text in ("^", "**") and self._state.big_sums.get(id(left)) is left and \
                     self._state.grouped.get(id(left)) is not left:
                 # \sum (y - Xw)^2 is the sum of the squares (TeX sets the power on the parenthesis)
                 return A.Call("sum", (self.binary([left.args[0], op, right]),), pos=left.pos)
-            if str(op) in ("^", "**"):
+            if op_text in ("^", "**"):
                 grouped = self._state.grouped
                 negated = type(right) is A.Neg and id(right) not in grouped
                 head = right.arg if negated else right
@@ -758,10 +758,10 @@ def _make_transformer():
                     # (the shapes decide; mcalc writes its element-wise power X^{\circ 2})
                     return _postfix(left, lambda a: A.Call("mpow", (a, right), pos=op.column), grouped)
                 return _postfix(left, lambda a: A.Pow(a, right, pos=op.column), grouped)
-            if str(op) in ("×", "\\times") and not (type(left) is A.Num or type(right) is A.Num):
+            if op_text in ("×", "\\times") and not (type(left) is A.Num or type(right) is A.Num):
                 # a scalar product (2 × x, as mcalc prints one); between two vectors, a cross product?
                 return A.Call("times", (left, right), pos=op.column)
-            return _OPS[str(op)](left, right, pos=op.column)
+            return _OPS[op_text](left, right, pos=op.column)
 
         def compare(self, items):
             left, op, right = items

@@ -192,14 +192,15 @@ class Declarations(NamedTuple):
 class Typing:
     """The shapes of a program's variables and of any node built over them."""
 
-    def __init__(self, variables: dict[str, Shape], definitions: dict[str, A.Node], dims: set[str]):
+    def __init__(self, variables: dict[str, Shape], definitions: dict[str, A.Node], dims: set[str],
+                 used: frozenset[str] = frozenset()):
         self.variables = dict(variables)
+        self.used = used  # the names the program uses
         self.definitions = definitions
         self.dims = dims
         self._checker = _Checker(self.variables, dims, flexible=set())
         self._shapes: dict[int, tuple[A.Node, Shape]] = {}
         self.program: A.Program | None = None  # the program with juxtapositions resolved
-        self.used: frozenset[str] | None = None  # the names the program uses
         self.expanded: set[str] = set()  # undeclared names taken as scalars next to non-scalars
         self.inverted: set[str] = set()  # undeclared names taken as square matrices, being inverted
 
@@ -292,9 +293,9 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         if unfinished:
             program = _finish(program, checker)
         typing = Typing(variables, dict(program.definitions),
-                        _dims_of(variables.values()) | ({"n"} if n_size else set()) | sizes)
+                        _dims_of(variables.values()) | ({"n"} if n_size else set()) | sizes,
+                        frozenset(used))  # (_finish keeps every name)
         typing.program = program
-        typing.used = frozenset(used)  # (_finish keeps every name)
         typing.expanded = checker.expanded
         typing.inverted = inverted
         return typing
