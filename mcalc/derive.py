@@ -15,7 +15,7 @@ from . import ast as A
 from . import rules
 from .errors import NotSupported
 from .jacobian import Algebra
-from .shapes import Shape, Typing
+from .shapes import SCALAR, Shape, Typing
 from .simplify import Simplifier
 from .trace import SINGLE, TOTAL, VECTOR, Combination, Intermediate, Partial, Substitution, Trace
 
@@ -256,18 +256,67 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
     adjoints: list[Intermediate] = []
     if not isinstance(output, A.Var):
         return {}, adjoints
-    d = {output.name: alg.identity(out_shape)}
+    # each name's terms, [adjoint, partial, gathered], summed when the name is reached: the
+    # terms of one scalar adjoint δ are gathered first, δ(a + b) for δa + δb (u + u², by u,
+    # is δ(1 + 2u)), so that the adjoint passed down is a product, not a sum repeating δ
+    terms: dict[str, list[list]] = {output.name: [[alg.identity(out_shape), None, False]]}  # (None: ∂y/∂y)
+    # (name, id of a scalar adjoint) -> that name's term with it: the adjoint passed on
+    # unchanged (δ·1 is δ) is the same node, which the entry keeps alive
+    by_adjoint: dict[tuple[str, int], list] = {}
+    d: dict[str, A.Node] = {}
+    jmul, jadd = alg.jmul, alg.jadd
+    scalar_out = out_shape == SCALAR
+
+    def total(name: str) -> A.Node:
+        out = None
+        for upstream, partial, gathered in terms.pop(name):
+            # (jmul would spread a row over a sum again: gᵀ(A + B) = gᵀA + gᵀB)
+            term = upstream if partial is None else alg.mul(upstream, partial) if gathered else \
+                jmul(upstream, partial)
+            out = term if out is None else jadd(out, term)
+        d[name] = out
+        return out
+
     for it in reversed(items):
-        upstream = d.get(it.name)
-        if upstream is None:
+        name = it.name
+        listed = terms.get(name)
+        if listed is None:
             continue
-        consumers = by_output.get(it.name, ())
+        if len(listed) == 1 and listed[0][1] is not None and not listed[0][2]:  # one term (most): its product
+            del terms[name]
+            upstream = d[name] = jmul(listed[0][0], listed[0][1])
+        else:
+            upstream = total(name)
+        consumers = by_output.get(name, ())
         if len(consumers) > 1 and _size_over(upstream, ADJOINT_MIN):
             upstream = _named_adjoint(alg, it, upstream, out_shape, prefixes, adjoints)
+        # (a 1×1 adjoint of a few nodes, 9 or cos(u₁), is left to the simplifier, which pulls it
+        # out where that is shorter; a named one, δₖ, never is: it stands for a large one)
+        gather = scalar_out and it.shape == SCALAR and (type(upstream) is A.Var or _over_two(upstream))
+        key = id(upstream)
         for p in consumers:
-            term = alg.jmul(upstream, p.expr)
-            d[p.by] = alg.jadd(d[p.by], term) if p.by in d else term
+            if gather:
+                same = by_adjoint.get((p.by, key))
+                if same is not None:
+                    same[1], same[2] = jadd(same[1], p.expr), True
+                    continue
+                entry = by_adjoint[(p.by, key)] = [upstream, p.expr, False]
+            else:
+                entry = [upstream, p.expr, False]
+            listed = terms.get(p.by)
+            if listed is None:
+                terms[p.by] = [entry]
+            else:
+                listed.append(entry)
+    for name in list(terms):
+        total(name)
     return d, adjoints
+
+
+def _over_two(node: A.Node) -> bool:
+    """More than two nodes: the terms of a larger 1×1 adjoint are gathered before it multiplies them."""
+    children = node.children
+    return len(children) > 1 or bool(children) and bool(children[0].children)
 
 
 def _named_adjoint(alg, it: Intermediate, upstream: A.Node, out_shape: Shape, prefixes: tuple[str, str],

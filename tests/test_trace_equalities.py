@@ -90,6 +90,10 @@ def test_every_printed_equality_holds_by_matrices(case, layout):
     ("h1 = tanh(W1@x); h2 = tanh(W2@h1 + h1); sum(h2 * h2) + sum(h1)", "W1",
      {"matrices": ["W1:n,n", "W2:n,n"], "vectors": ["x"]}),
     ("a = sin(x); b = a*a + a; c = b*b + b; d = c*c + c; d*d + d", "x", {}),
+    # the terms of one adjoint gathered, δ(1 + 2u) for δ + 2δu, at either parity of the chain
+    ("u1 = x*x; u2 = u1*u1 + u1; u3 = u2*u2 + u2; u4 = u3*u3 + u3; u4", "x", {}),
+    ("u0 = x; u1 = sin(u0) + u0; u2 = sin(u1) + u1; u3 = sin(u2) + u2; u4 = sin(u3) + u3; u4", "x", {}),
+    ("u = a*x; v = sin(u) + u*u + u; w = v*v + v; w", "x", {"scalars": ["a"]}),
     ("w ⊗ w + x", "w", {"vectors": ["w", "x"]}),
     # a definition that is another name: LaTeX wrote y = tr(h₁) without h₁ = S (found by an independent test)
     ("h1 = S; tr(h1)", "S", {"matrices": ["S:n,n"]}),
