@@ -236,6 +236,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
         shape = Shape(_size(out_shape), _size(v_shape))
         combinations.append(Combination(v, reasoning, value, shape, simplifier.polish, identities))
         substitutions.append(substitute_back(value, v, shape, out_shape, v_shape))
+    substitutions = substitute_back.named_once(substitutions)
     name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
     partial_list = tuple(partials.values())
     trace = Trace(name, tuple(items), partial_list, tuple(combinations), tuple(substitutions), tuple(adjoints),
@@ -257,8 +258,8 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
     if not isinstance(output, A.Var):
         return {}, adjoints
     # each name's terms, [adjoint, partial, gathered], summed when the name is reached: the
-    # terms of one scalar adjoint δ are gathered first, δ(a + b) for δa + δb (u + u², by u,
-    # is δ(1 + 2u)), so that the adjoint passed down is a product, not a sum repeating δ
+    # terms of one named scalar adjoint δ are gathered first, δ(a + b) for δa + δb (u + u², by
+    # u, is δ(1 + 2u)), so that the adjoint passed down is a product, not a sum repeating δ
     terms: dict[str, list[list]] = {output.name: [[alg.identity(out_shape), None, False]]}  # (None: ∂y/∂y)
     # (name, id of a scalar adjoint) -> that name's term with it: the adjoint passed on
     # unchanged (δ·1 is δ) is the same node, which the entry keeps alive
@@ -290,9 +291,9 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
         consumers = by_output.get(name, ())
         if len(consumers) > 1 and _size_over(upstream, ADJOINT_MIN):
             upstream = _named_adjoint(alg, it, upstream, out_shape, prefixes, adjoints)
-        # (a 1×1 adjoint of a few nodes, 9 or cos(u₁), is left to the simplifier, which pulls it
-        # out where that is shorter; a named one, δₖ, never is: it stands for a large one)
-        gather = scalar_out and it.shape == SCALAR and (type(upstream) is A.Var or _over_two(upstream))
+        # a named adjoint only: one written out (9, cos(u₁)) is pulled out by the simplifier where
+        # that is shorter, and its terms stay free to collect with the other paths' terms
+        gather = scalar_out and it.shape == SCALAR and type(upstream) is A.Var
         key = id(upstream)
         for p in consumers:
             if gather:
@@ -311,12 +312,6 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
     for name in list(terms):
         total(name)
     return d, adjoints
-
-
-def _over_two(node: A.Node) -> bool:
-    """More than two nodes: the terms of a larger 1×1 adjoint are gathered before it multiplies them."""
-    children = node.children
-    return len(children) > 1 or bool(children) and bool(children[0].children)
 
 
 def _named_adjoint(alg, it: Intermediate, upstream: A.Node, out_shape: Shape, prefixes: tuple[str, str],
@@ -398,16 +393,16 @@ class Substituter:
                                    f"not as a matrix in closed form")
             value, shape = alg.transpose(g), v_shape.T
         final = _final(substitute(value, self.inline), alg, self.simplifier)
-        shared, final = self._names(final)
-        return Substitution(v, final, shape, tuple(shared))
+        return Substitution(v, final, shape)
 
-    def _names(self, final: A.Node) -> tuple[list[tuple[str, A.Node]], A.Node]:
-        """The named subexpressions the answer needs, in order; one it uses only
+    def named_once(self, substitutions: list[Substitution]) -> list[Substitution]:
+        """Each answer with the named subexpressions it needs, in order; one that the
+        answers (by every variable: their Jacobians are printed side by side) use only
         once is written out in its place instead."""
         if not self.named:
-            return [], final
+            return substitutions
         refs: dict[str, int] = {}
-        stack = [final]
+        stack = [s.value for s in substitutions]
         while stack:
             for n in A.walk(stack.pop()):
                 if type(n) is A.Var and n.name in self.named:
@@ -415,17 +410,31 @@ class Substituter:
                     if refs[n.name] == 1:
                         stack.append(self.named[n.name])
         once = {name for name, count in refs.items() if count == 1}
-        if not once:
-            return sorted(((n, self.named[n]) for n in refs), key=lambda ne: self.order[ne[0]]), final
         values: dict[str, A.Node] = {}
-        kept = []
+        kept: dict[str, A.Node] = {}
         for name in sorted(refs, key=self.order.__getitem__):
             expr = substitute(self.named[name], values)
             if name in once:
                 values[name] = expr
             else:
-                kept.append((name, expr))
-        return kept, substitute(final, values)
+                kept[name] = expr
+        out = []
+        for s in substitutions:
+            value = substitute(s.value, values) if values else s.value
+            out.append(s._replace(value=value, shared=tuple((n, kept[n]) for n in _uses(value, kept))))
+        return out
+
+
+def _uses(node: A.Node, named: dict[str, A.Node]) -> list[str]:
+    """The names of ``named`` that node uses, also through each other, in the order of ``named``."""
+    used: set[str] = set()
+    stack = [node]
+    while stack:
+        for n in A.walk(stack.pop()):
+            if type(n) is A.Var and n.name in named and n.name not in used:
+                used.add(n.name)
+                stack.append(named[n.name])
+    return [name for name in named if name in used]
 
 
 def _final(node: A.Node, alg: Algebra, simplifier: Simplifier) -> A.Node:

@@ -8,8 +8,9 @@ atom whose insides are simplified on their own.
 The canonical form is a sum of terms, each a rational coefficient times a
 product of powers: like terms collected, powers of one base combined
 (x⁻² · x = x⁻¹), a number distributed over a sum, and a comparison, being 0 or
-1, its own square.  mcalc prints the shortest of that form, its expansion and
-the form with the common factors of its terms pulled out.  Terms and factors
+1, its own square.  mcalc prints the shortest of that form, its expansion, the
+form with only its products over sums multiplied out (one level: powers of sums
+kept), and each with the common factors of its terms pulled out.  Terms and factors
 keep the order in which the derivation produced them (positive terms first,
 then scalars, functions, sums), so an answer reads in the order of the
 expression: cos(x + x²)(1 + 2x), 2x - 3.
@@ -454,6 +455,31 @@ class _Expansion:
         return out
 
 
+def _distributed(s: Sum) -> Sum | None:
+    """Each product over a sum (to the first power) multiplied out, one level deep, and
+    like terms collected; powers of sums and the insides of functions kept: δ(u² - 1) +
+    2δu² is 3δu² - δ, where expanding would multiply out u = (w·x + b) as well.  None
+    where no term has such a product."""
+    out, changed = ZERO, False
+    for p, c in s.items.items():
+        sums = [b for b, e in p.items.items() if type(b) is Sum and type(e) is Fraction and e == 1]
+        if not sums:
+            out = add(out, Sum({p: c}))
+            continue
+        changed = True
+        t = _term(c, {b: e for b, e in p.items.items() if b not in sums})
+        for b in sums:
+            spread = ZERO
+            for q1, c1 in t.items.items():
+                for q2, c2 in b.items.items():
+                    spread = add(spread, mul(Sum({q1: c1}), Sum({q2: c2})))
+            if len(spread.items) > MAX_TERMS:
+                raise _TooBig()
+            t = spread
+        out = add(out, t)
+    return out if changed else None
+
+
 def _base_sum(base) -> Sum:
     if type(base) is Sum:
         return base
@@ -649,8 +675,9 @@ class Simplifier:
         return Sum(terms)
 
     def shortest(self, s: Sum) -> A.Node:
-        """The shortest of the canonical form, its expansion, and each with its
-        common factors pulled out (the first of equals)."""
+        """The shortest of the canonical form, its expansion, its products over sums
+        multiplied out one level, and each with its common factors pulled out (the
+        first of equals)."""
         candidates = [self.node(s)]
         forms = [s]
         if _expandable(s):
@@ -660,7 +687,14 @@ class Simplifier:
                     forms.append(expanded)
                     candidates.append(self.node(expanded))
             except (_TooBig, RecursionError):
-                pass
+                expanded = None
+            try:
+                distributed = _distributed(s)
+            except _TooBig:
+                distributed = None
+            if distributed is not None and distributed != s and distributed != expanded:
+                forms.append(distributed)
+                candidates.append(self.node(distributed))
         for form in forms:
             pulled = pull_common(form)
             if pulled is not None:

@@ -514,3 +514,19 @@ def test_an_adjoint_reaching_a_name_twice_is_passed_down_as_a_product():
         values = random_values(d, seed=k)
         values["x"] = type(values["x"]).scalar(0.3)
         assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
+
+
+def test_a_name_every_variables_answer_uses_once_is_named_once_for_them_all():
+    """By several variables the answers stand side by side: a named subexpression each
+    of them uses once is used as often as there are variables, and stays named (each
+    answer wrote the whole of δh out again)."""
+    from mcalc.api import diff
+    from tests.numeric import fd_jacobian, max_rel_error, random_values
+
+    d = diff("s = a + b; h = s*s + s; sigmoid(h) + exp(tanh(h))", wrt=["a", "b"])
+    assert [name for name, _ in d.shared] == ["δh"]
+    assert d.text.count("exp(tanh(") == 2 and d.text.endswith("[δh*(1 + 2*a + 2*b), δh*(1 + 2*a + 2*b)]^T")
+    values = random_values(d, seed=3)
+    assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
+    single = diff("s = a + b; h = s*s + s; sigmoid(h) + exp(tanh(h))", wrt="a")
+    assert not single.shared  # by one variable it is used once: written out

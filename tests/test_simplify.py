@@ -61,6 +61,11 @@ def to_text(node, typing=None) -> str:
     ("(3*x)^100", "3^100*x^100"),                          # a number too large to evaluate stays a power
     ("(-3*x)^101", "-3^101*x^101"),
     ("1/x + 1/x^2", "(x + 1)/x^2"),                        # the whole denominator comes out
+    # a product over a sum multiplied out one level, like terms collected, the power kept
+    # (expanding would multiply out (w · x + b)² as well, which is longer)
+    ("d*((w · x + b)^2 - 1) + 2*d*(w · x + b)^2", "3*d*(w · x + b)^2 - d"),
+    ("a*((x + 1)^2 - 1) + a*(x + 1)^2", "2*a*(x + 1)^2 - a"),
+    ("d*(1 + 2*u)", "d*(1 + 2*u)"),                        # not multiplied out where that is no shorter
 ])
 def test_identity(before, after):
     assert simplify(before, vectors=("w",)) == after
