@@ -368,6 +368,9 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
         return {id(c) for c in constants}
     out = {id(n.arg) for n in A.walk(node) if type(n) is A.Vec and type(n.arg) in (A.Ones, A.Identity)}
     out = {id(origin[k]) for k in out if k in origin}  # vec(I) is always sized: its length is its size squared
+    # and within vec(…) one that nothing settles: a size unknown squared (?·?) does not meet n·n where
+    # the expression goes on (a named δ = vec(cI) in δ - vec(I(n)) did not read back)
+    in_vec = {id(c) for n in A.walk(node) if type(n) is A.Vec for c in A.walk(n.arg) if type(c) in (A.Ones, A.Identity)}
     # a size nothing settles reads as the default n: not where the expression's variables have
     # sizes, none of them n (kron(I, u), u of length m: read alone, I's size is unknown)
     sizes = {name for v in A.names(node) if v in typing.variables for d in typing.variables[v]
@@ -377,7 +380,7 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
         hit = checker.memo.get(key)
         if hit is None or checker.concrete(hit[1]).rows != c.dim:
             out.add(id(c))
-        elif not has_n and isinstance(hit[1], Shape) and _open(checker.resolve(hit[1].rows)):
+        elif (not has_n or key in in_vec) and isinstance(hit[1], Shape) and _open(checker.resolve(hit[1].rows)):
             out.add(id(c))  # kron(I, u), u of length m: read alone, I's size is unknown
     return out
 
