@@ -264,6 +264,7 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
     # (name, id of a scalar adjoint) -> that name's term with it: the adjoint passed on
     # unchanged (δ·1 is δ) is the same node, which the entry keeps alive
     by_adjoint: dict[tuple[str, int], list] = {}
+    named: set[int] = set()  # the ids of the named adjoints' variables (passed on unchanged, the same node)
     d: dict[str, A.Node] = {}
     jmul, jadd = alg.jmul, alg.jadd
     scalar_out = out_shape == SCALAR
@@ -283,17 +284,21 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
         listed = terms.get(name)
         if listed is None:
             continue
+        gathered = False
         if len(listed) == 1 and listed[0][1] is not None and not listed[0][2]:  # one term (most): its product
             del terms[name]
             upstream = d[name] = jmul(listed[0][0], listed[0][1])
         else:
+            gathered = any(entry[2] for entry in listed)
             upstream = total(name)
         consumers = by_output.get(name, ())
-        if len(consumers) > 1 and _size_over(upstream, ADJOINT_MIN):
+        # (a gathered one, δ(a + b), is named however small: written out it would copy δ's value)
+        if len(consumers) > 1 and (gathered or _size_over(upstream, ADJOINT_MIN)):
             upstream = _named_adjoint(alg, it, upstream, out_shape, prefixes, adjoints)
-        # a named adjoint only: one written out (9, cos(u₁)) is pulled out by the simplifier where
-        # that is shorter, and its terms stay free to collect with the other paths' terms
-        gather = scalar_out and it.shape == SCALAR and type(upstream) is A.Var
+            named.add(id(upstream))
+        # under a named adjoint only: any other (x, cos(u₁)) is pulled out by the simplifier where
+        # that is shorter, and the terms stay free to collect with the other paths' terms
+        gather = scalar_out and it.shape == SCALAR and id(upstream) in named
         key = id(upstream)
         for p in consumers:
             if gather:

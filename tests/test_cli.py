@@ -530,3 +530,33 @@ def test_a_name_every_variables_answer_uses_once_is_named_once_for_them_all():
     assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
     single = diff("s = a + b; h = s*s + s; sigmoid(h) + exp(tanh(h))", wrt="a")
     assert not single.shared  # by one variable it is used once: written out
+
+
+@pytest.mark.parametrize("expr, wrt, scalars, collected", [
+    ("x*(cos(x) + x)", "x", [], "cos(x) + 2*x - x*sin(x)"),
+    ("a*(max(a, b) + a)", "a", [], "max(a, b) + 2*a + a*(a >= b)"),
+    ("cos(3)*((3 - x) + x*(3 + x)) + sin(2)*(y*(2 + x) + x*(3 + y))", "x", ["x", "y"],
+     "3*sin(2) + 2*y*sin(2) + 2*cos(3) + 2*x*cos(3)"),
+])
+def test_terms_under_a_variable_as_adjoint_collect_with_the_other_paths(expr, wrt, scalars, collected):
+    """Gathering δ(a + b) is for a named adjoint: under a variable or an intermediate as the
+    adjoint (x in x(cos x + x)) it kept x(1 - sin x) apart from the other path's cos(x) + x."""
+    from mcalc.api import diff
+    from tests.numeric import fd_jacobian, max_rel_error, random_values
+
+    d = diff(expr, wrt=wrt, scalars=scalars)
+    assert d.text == collected
+    values = random_values(d, seed=2)
+    assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
+
+
+def test_a_gathered_adjoint_used_twice_is_named_however_small():
+    """δt = δh(p + cos t) is six nodes, under the size an adjoint is named at: written out in
+    each of its uses, it copied δh's value, (1 + 2g + 2gd), into every term."""
+    from mcalc.api import diff
+
+    d = diff("p = sin(a*c + a)*c; t = a*a + a; h = sin(t) + t*p; g = h*d + h; g*g + h", wrt="a")
+    assert d.text.count("(1 + 2*g + 2*g*d)") <= 2
+    d = diff("h1 = a*c + a; h2 = sqrt(h1^2 + 1)*c; h3 = exp(tanh(a))*a + a; h4 = sin(h3) + h3*h2; "
+             "h5 = h4*d + h4; h5*h5 + h4", wrt="a")
+    assert d.text.count("(1 + 2*h5 + 2*h5*d)") <= 2
