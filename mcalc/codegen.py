@@ -1491,6 +1491,7 @@ class GradientCheck:
 
 
 _WRT = $wrt  # the variables the derivative is by, in order
+_ABSENT = $absent  # those the function does not take (its derivative by them is 0): their sizes
 _STEP = 1e-6  # central differences: (f(x + h) - f(x - h)) / 2h
 
 
@@ -1503,13 +1504,18 @@ def _point(seed):
     positive ones where the function is not finite there (ln, sqrt of negatives).\"\"\"
     free = (v for v in range(3, 99) if v not in _PREFERRED.values())
     sizes = {dim: _PREFERRED[dim] if dim in _PREFERRED else next(free) for dim in _SIZES}
-    shapes = {name: tuple(_size_of(d, sizes.__getitem__) for d in dims) for name, dims in _SHAPES}
+    shapes = {name: tuple(_size_of(d, sizes.__getitem__) for d in dims) for name, dims in (*_SHAPES, *_ABSENT)}
     for attempt in range(20):
         point = _random(seed, attempt, shapes, positive=attempt % 2 == 1)
         point.update({dim: sizes[dim] for dim in _GIVEN})
-        if all(v == v and abs(v) != float("inf") for v in _vec(f(**point))):
+        if all(v == v and abs(v) != float("inf") for v in _vec(f(**_args(point)))):
             return point, sizes
     raise ValueError("check_gradient found no point where the function is finite in 20 tries")
+
+
+def _args(point):
+    \"\"\"The point without the variables the function does not take.\"\"\"
+    return {name: value for name, value in point.items() if name not in dict(_ABSENT)}
 
 
 def _labels(point, names):
@@ -1568,18 +1574,18 @@ $body
 """)
 
 _CHECK_GRAD = """\
-            _, derivative = f_and_grad(**point)
+            _, derivative = f_and_grad(**_args(point))
             row = [x for g in $grads for x in _vec(g)]
-            columns = _differences(lambda p: _vec(f(**p)), point)
+            columns = _differences(lambda p: _vec(f(**_args(p))), point)
             n, e = _compare([row], columns, [$out], _labels(point, _WRT),
                             lambda i, j: f"∂{i}/∂{j}", rtol, atol, where)
             entries, worst = entries + n, max(worst, e)
 """
 
 _CHECK_JACOBIAN = """\
-            value, jacobian = f_and_jacobian(**point)
+            value, jacobian = f_and_jacobian(**_args(point))
             rows = _rows(jacobian$transpose)
-            columns = _differences(lambda p: _vec(f(**p)), point)
+            columns = _differences(lambda p: _vec(f(**_args(p))), point)
             out = _labels({$out: value}, [$out])
             n, e = _compare(rows, columns, out, _labels(point, _WRT),
                             lambda i, j: f"∂{i}/∂{j}", rtol, atol, where)
@@ -1587,7 +1593,7 @@ _CHECK_JACOBIAN = """\
 """
 
 _CHECK_HESSIAN = """\
-            rows = _rows(hessian(**point))
+            rows = _rows(hessian(**_args(point)))
             columns = _differences(lambda p: [x for g in $grads for x in _vec(g)], point)
             labels = _labels(point, _WRT)
             n, e = _compare(rows, columns, labels, labels,
@@ -1611,11 +1617,13 @@ def _checker_source(m: Module) -> str:
     of = "of f"
     if m.hessian is not None:
         body += Template(_CHECK_HESSIAN).substitute(
-            grads="(f_and_grad(**p)[1],)" if one else "f_and_grad(**p)[1]", name=m.out_name)
+            grads="(f_and_grad(**_args(p))[1],)" if one else "f_and_grad(**_args(p))[1]", name=m.out_name)
         what += " and the Hessian"
         of = "of f and of the gradient"
     helpers = Template(_CHECK_HELPERS[t.name]).substitute(np=t.np, jax=t.jax)
-    return helpers + "\n\n" + _CHECK.substitute(wrt=wrt, body=body.rstrip("\n"), what=what, of=of)
+    absent = [f"({code_name(w)!r}, {_dims_tuple(m.d0.typing.variables[w])})" for w in m.wrt if w not in m.variables]
+    absent_text = "(" + ", ".join(absent) + ("," if len(absent) == 1 else "") + ")"
+    return helpers + "\n\n" + _CHECK.substitute(wrt=wrt, absent=absent_text, body=body.rstrip("\n"), what=what, of=of)
 
 
 def to_code(derivations, target: str = "numpy") -> str:

@@ -8,6 +8,7 @@ kept, shared parts computed once; its checks; the command line."""
 from __future__ import annotations
 
 import ast as pyast
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -620,3 +621,24 @@ def test_code_for_a_gradient_found_in_closed_form_only_written_out(expr, layout,
     """diff printed 2Aᵀ for vec(A) · vec(A), yet --emit said the derivative had no closed form."""
     d = mcalc.diff(expr, wrt="A", matrices=["A:n,n"], layout=layout)
     assert load(d.to_code("numpy"), tmp_path).check_gradient().passed
+
+
+@pytest.mark.parametrize("args", [
+    ["sum(W @ y) + b", "--wrt", "W,x,b", "-M", "W:n,n", "-v", "y,x"],  # a gradient by a variable f lacks
+    ["sum(W @ y) + b", "--wrt", "W,x,b,z", "-M", "W:n,n", "-v", "y,x,z:m"],  # with a size of its own
+    ["sin(W @ y)", "--wrt", "W,x", "-M", "W:n,n", "-v", "y,x"],  # a Jacobian
+])
+def test_a_module_by_a_variable_the_function_does_not_take_checks_itself(args, tmp_path):
+    """∂f/∂x = 0 where f does not contain x: f takes no x, and the module's own
+    check_gradient() looked x up in its random point (KeyError: 'x'), so --emit refused
+    to write it (found by a review)."""
+    from mcalc.shell import run
+
+    target = tmp_path / "emitted.py"
+    with open(target, "w") as out, contextlib.redirect_stdout(out):
+        assert run(["diff", *args, "--emit", "numpy"]) == 0
+    spec = importlib.util.spec_from_file_location("emitted_absent", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    verdict = module.check_gradient()
+    assert verdict.passed and verdict.entries > 0
