@@ -1154,7 +1154,7 @@ class Module:
 
     def arguments_helper(self) -> str:
         shapes = [f"({self.names[n]!r}, {_dims_tuple(s)})" for n, s in self.variables.items()]
-        text = "(" + ", ".join(shapes) + ("," if len(shapes) == 1 else "") + ")"
+        text = _tuple_text(shapes)
         if len(text) > 80:
             text = "(\n" + "".join(f"    {item},\n" for item in shapes) + ")"
         return _ARGUMENTS[self.t.name].substitute(
@@ -1515,7 +1515,8 @@ def _point(seed):
 
 def _args(point):
     \"\"\"The point without the variables the function does not take.\"\"\"
-    return {name: value for name, value in point.items() if name not in dict(_ABSENT)}
+    absent = dict(_ABSENT)
+    return {name: value for name, value in point.items() if name not in absent}
 
 
 def _labels(point, names):
@@ -1622,8 +1623,13 @@ def _checker_source(m: Module) -> str:
         of = "of f and of the gradient"
     helpers = Template(_CHECK_HELPERS[t.name]).substitute(np=t.np, jax=t.jax)
     absent = [f"({code_name(w)!r}, {_dims_tuple(m.d0.typing.variables[w])})" for w in m.wrt if w not in m.variables]
-    absent_text = "(" + ", ".join(absent) + ("," if len(absent) == 1 else "") + ")"
-    return helpers + "\n\n" + _CHECK.substitute(wrt=wrt, absent=absent_text, body=body.rstrip("\n"), what=what, of=of)
+    return helpers + "\n\n" + _CHECK.substitute(wrt=wrt, absent=_tuple_text(absent), body=body.rstrip("\n"),
+                                                   what=what, of=of)
+
+
+def _tuple_text(items: list[str]) -> str:
+    """A Python tuple of the items' texts: (a,) for one."""
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
 def to_code(derivations, target: str = "numpy") -> str:

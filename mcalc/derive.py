@@ -269,31 +269,23 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
     jmul, jadd = alg.jmul, alg.jadd
     scalar_out = out_shape == SCALAR
 
-    def total(name: str) -> A.Node:
+    def total(listed: list[list]) -> A.Node:
         out = None
-        for upstream, partial, gathered in terms.pop(name):
+        for upstream, partial, gathered in listed:
             # (jmul would spread a row over a sum again: gᵀ(A + B) = gᵀA + gᵀB)
             term = upstream if partial is None else alg.mul(upstream, partial) if gathered else \
                 jmul(upstream, partial)
             out = term if out is None else jadd(out, term)
-        d[name] = out
         return out
 
     for it in reversed(items):
-        name = it.name
-        listed = terms.get(name)
+        listed = terms.pop(it.name, None)
         if listed is None:
             continue
-        gathered = False
-        if len(listed) == 1 and listed[0][1] is not None and not listed[0][2]:  # one term (most): its product
-            del terms[name]
-            upstream = d[name] = jmul(listed[0][0], listed[0][1])
-        else:
-            gathered = any(entry[2] for entry in listed)
-            upstream = total(name)
-        consumers = by_output.get(name, ())
+        upstream = d[it.name] = total(listed)
+        consumers = by_output.get(it.name, ())
         # (a gathered one, δ(a + b), is named however small: written out it would copy δ's value)
-        if len(consumers) > 1 and (gathered or _size_over(upstream, ADJOINT_MIN)):
+        if len(consumers) > 1 and (any(entry[2] for entry in listed) or _size_over(upstream, ADJOINT_MIN)):
             upstream = _named_adjoint(alg, it, upstream, out_shape, prefixes, adjoints)
             named.add(id(upstream))
         # under a named adjoint only: any other (x, cos(u₁)) is pulled out by the simplifier where
@@ -309,13 +301,9 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
                 entry = by_adjoint[(p.by, key)] = [upstream, p.expr, False]
             else:
                 entry = [upstream, p.expr, False]
-            listed = terms.get(p.by)
-            if listed is None:
-                terms[p.by] = [entry]
-            else:
-                listed.append(entry)
-    for name in list(terms):
-        total(name)
+            terms.setdefault(p.by, []).append(entry)
+    for name, listed in terms.items():  # the variables
+        d[name] = total(listed)
     return d, adjoints
 
 

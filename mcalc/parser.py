@@ -297,12 +297,16 @@ def _make_transformer():
             self._state.latex_power[id(node)] = node
             return node
 
+        def _bold(self) -> tuple[frozenset, frozenset]:
+            """The bold names read: lower case (vectors), upper case (matrices)."""
+            bold = self.bold_names
+            if not bold:
+                return _NONE, _NONE
+            return frozenset(n for n in bold if n.islower()), frozenset(n for n in bold if not n.islower())
+
         def start(self, items):
             if len(items) == 1 and type(items[0]) is not tuple and type(items[0]) is not _Declaration:
-                bold = self.bold_names  # one bare expression (most inputs): the program at once
-                return A.Program((), items[0], frozenset(n for n in bold if n.islower()) if bold else _NONE,
-                                 frozenset(n for n in bold if not n.islower()) if bold else _NONE, None, (),
-                                 self._closed())
+                return A.Program((), items[0], *self._bold(), None, (), self._closed())  # one bare expression
             decls = tuple(d for item in items if isinstance(item, _Declaration) for d in item.entries)
             items = [item for item in items if not isinstance(item, _Declaration)]
             if not items:
@@ -315,16 +319,12 @@ def _make_transformer():
             output = None
             if isinstance(last, tuple):  # y = sum(u): the function has a name
                 output, last = last
-            return A.Program(tuple(defs), last, frozenset(n for n in self.bold_names if n.islower()),
-                             frozenset(n for n in self.bold_names if not n.islower()), output, decls,
-                             self._closed())
+            return A.Program(tuple(defs), last, *self._bold(), output, decls, self._closed())
 
         def where_program(self, items):
             body, _, *defs = items
             defs = [d for d in defs if isinstance(d, tuple)]
-            bold = self.bold_names
-            return A.Program(tuple(defs), body, frozenset(n for n in bold if n.islower()),
-                             frozenset(n for n in bold if not n.islower()), closed=self._closed())
+            return A.Program(tuple(defs), body, *self._bold(), closed=self._closed())
 
         def declaration(self, items):
             kind_at = next(i for i, t in enumerate(items) if getattr(t, "type", None) in _KINDS)

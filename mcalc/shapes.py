@@ -366,11 +366,12 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
         checker.check(node)
     except ShapeError:
         return {id(c) for c in constants}
-    out = {id(n.arg) for n in A.walk(node) if type(n) is A.Vec and type(n.arg) in (A.Ones, A.Identity)}
+    vecs = [n for n in A.walk(node) if type(n) is A.Vec]
+    out = {id(n.arg) for n in vecs if type(n.arg) in (A.Ones, A.Identity)}
     out = {id(origin[k]) for k in out if k in origin}  # vec(I) is always sized: its length is its size squared
     # and within vec(…) one that nothing settles: a size unknown squared (?·?) does not meet n·n where
     # the expression goes on (a named δ = vec(cI) in δ - vec(I(n)) did not read back)
-    in_vec = {id(c) for n in A.walk(node) if type(n) is A.Vec for c in A.walk(n.arg) if type(c) in (A.Ones, A.Identity)}
+    in_vec = {id(c) for n in vecs for c in A.walk(n.arg) if type(c) in (A.Ones, A.Identity)}
     # a size nothing settles reads as the default n: not where the expression's variables have
     # sizes, none of them n (kron(I, u), u of length m: read alone, I's size is unknown)
     sizes = {name for v in A.names(node) if v in typing.variables for d in typing.variables[v]
