@@ -135,8 +135,10 @@ FAMILIES = {
     "k-term sum": lambda k: dict(expr=" + ".join(f"sin({i}*x)" for i in range(1, k + 1)), wrt="x"),
     "k-item vector literal": lambda k: dict(expr="[" + ", ".join(f"x^{i % 5 + 1}" for i in range(k)) + "]",
                                             wrt="x"),
-    "--wrt of k names": lambda k: dict(expr=" + ".join(f"a{i}*x{i}" for i in range(k)),
-                                       wrt=",".join(f"x{i}" for i in range(k))),
+    # the names all of one length (x000 … x799), so that the input doubles with k: the answer
+    # is the k coefficients, and with x0 … x799 it grew as the names gained digits (2.22 from 100 to 200)
+    "--wrt of k names": lambda k: dict(expr=" + ".join(f"a{i:03d}*x{i:03d}" for i in range(k)),
+                                       wrt=",".join(f"x{i:03d}" for i in range(k))),
     "k-layer network by W1": lambda k: _network_defs(k, "W1"),
     "tower x^x^…^x": lambda k: dict(expr="x^" * k + "x", wrt="x"),
 }
