@@ -225,10 +225,11 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
 
     # Step 3: the chain rule, multiplying the partials from the output down to each
     # variable and summing over every path: ∂y/∂p = Σ ∂y/∂u ∂u/∂p over the u that use p.
-    chain, adjoints = _chain_rule(items, by_output, output, out_shape, alg, (steps.adjoint_prefix, steps.prefix))
+    chain, adjoints, adjoined = _chain_rule(items, by_output, output, out_shape, alg,
+                                            (steps.adjoint_prefix, steps.prefix))
     identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
-    substitute_back = Substituter([*items, *adjoints], alg, simplifier)
+    substitute_back = Substituter(items, adjoints, alg, simplifier, adjoined & _factors_only(items))
     reasoning = _Reasoning(items, by_output, output, out_shape, typing)
     for v in wrt:
         v_shape = typing.variables.get(v, Shape(1, 1))
@@ -247,7 +248,8 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
 ADJOINT_MIN = 6  # nodes: a smaller total derivative is simply written out in each term that uses it
 
 
-def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dict[str, A.Node], list[Intermediate]]:
+def _chain_rule(items, by_output, output, out_shape, alg,
+                prefixes) -> tuple[dict[str, A.Node], list[Intermediate], set[str]]:
     """∂y/∂p for every p the output depends on, by reverse accumulation: from
     the last intermediate to the first, each one's total derivative (its adjoint)
     is formed once and passed down to its arguments (a product grows at its right
@@ -255,8 +257,9 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
     use is named, δₖ = ∂y/∂uₖ, so that it is written once: without that, a chain
     whose every intermediate feeds two later ones doubles at each step."""
     adjoints: list[Intermediate] = []
+    adjoined: set[str] = set()  # the intermediates whose adjoints are named
     if not isinstance(output, A.Var):
-        return {}, adjoints
+        return {}, adjoints, adjoined
     # each name's terms, [adjoint, partial, gathered], summed when the name is reached: the
     # terms of one named scalar adjoint δ are gathered first, δ(a + b) for δa + δb (u + u², by
     # u, is δ(1 + 2u)), so that the adjoint passed down is a product, not a sum repeating δ
@@ -286,8 +289,11 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
         consumers = by_output.get(it.name, ())
         # (a gathered one, δ(a + b), is named however small: written out it would copy δ's value)
         if len(consumers) > 1 and (any(entry[2] for entry in listed) or _size_over(upstream, ADJOINT_MIN)):
+            count = len(adjoints)
             upstream = _named_adjoint(alg, it, upstream, out_shape, prefixes, adjoints)
             named.add(id(upstream))
+            if len(adjoints) > count:
+                adjoined.add(it.name)
         # under a named adjoint only: any other (x, cos(u₁)) is pulled out by the simplifier where
         # that is shorter, and the terms stay free to collect with the other paths' terms
         gather = scalar_out and it.shape == SCALAR and id(upstream) in named
@@ -304,7 +310,18 @@ def _chain_rule(items, by_output, output, out_shape, alg, prefixes) -> tuple[dic
             terms.setdefault(p.by, []).append(entry)
     for name, listed in terms.items():  # the variables
         d[name] = total(listed)
-    return d, adjoints
+    return d, adjoints, adjoined
+
+
+def _factors_only(items: list[Intermediate]) -> set[str]:
+    """The intermediates used only as factors of products (uᵢ₊₁ = uᵢ·vᵢ₊₁)."""
+    out: set[str] = set()
+    other: set[str] = set()
+    for it in items:
+        for child in it.expr.children:
+            if type(child) is A.Var:
+                (out if type(it.expr) is A.Mul else other).add(child.name)
+    return out - other
 
 
 def _named_adjoint(alg, it: Intermediate, upstream: A.Node, out_shape: Shape, prefixes: tuple[str, str],
@@ -358,18 +375,28 @@ class Substituter:
     what can cancel still meets (the cost of step 4 does not grow with the number
     of variables either)."""
 
-    def __init__(self, items: list[Intermediate], alg: Algebra, simplifier: Simplifier):
+    def __init__(self, items: list[Intermediate], adjoints: list[Intermediate], alg: Algebra,
+                 simplifier: Simplifier, paired: set[str]):
         self.alg, self.simplifier = alg, simplifier
-        self.order = {it.name: i for i, it in enumerate(items)}
+        self.order = {it.name: i for i, it in enumerate((*items, *adjoints))}
         self.inline: dict[str, A.Node] = {}  # written out where used
         self.named: dict[str, A.Node] = {}  # kept as names (when used more than once)
-        for it in items:
+
+        def large(name: str, expr: A.Node) -> bool:
+            # a product whose adjoint is named (``paired``) is named at fewer nodes, so that the two
+            # namings meet: (x+1)…(x+k)'s answer sums terms δⱼuᵢ(x + a)(x + b), and those with one
+            # pair δⱼuᵢ add up to short polynomials; named apart, k, k + 1 and k + 2 read 1,149,
+            # 1,198 and 917 characters
+            return _size_over(expr, SHARE_MIN) or name in paired and type(expr) is A.Mul and \
+                _size_over(expr, ADJOINT_MIN)
+
+        for it in (*items, *adjoints):
             expr = substitute(it.expr, self.inline)
-            large = _size_over(expr, SHARE_MIN)
-            if large:  # simplified first: it may shrink to be written out (xᵏ)
+            kept = large(it.name, expr)
+            if kept:  # simplified first: it may shrink to be written out (xᵏ)
                 expr = _final(expr, alg, simplifier)
-                large = _size_over(expr, SHARE_MIN)
-            (self.named if large else self.inline)[it.name] = expr
+                kept = large(it.name, expr)
+            (self.named if kept else self.inline)[it.name] = expr
 
     def __call__(self, value: A.Node, v: str, shape: Shape, out_shape: Shape, v_shape: Shape) -> Substitution:
         """∂y/∂v with the intermediates substituted back.  A scalar by an m×n
