@@ -229,7 +229,16 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
                                             (steps.adjoint_prefix, steps.prefix))
     identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
-    substitute_back = Substituter(items, adjoints, alg, simplifier, adjoined & _factors_only(items))
+    substitute_back = Substituter(items, adjoints, alg, simplifier, set())
+    # in a long chain of products, one whose adjoint step 4 keeps named is named at fewer nodes, so
+    # that the two namings meet: (x+1)…(x+k)'s answer sums terms δⱼuᵢ(x + a)(x + b), and those with
+    # one pair δⱼuᵢ add up to short polynomials; named apart, k, k + 1 and k + 2 read 1,149, 1,198
+    # and 917 characters.  (In a short one a small name only hides like terms from each other.)
+    named = substitute_back.named
+    if any(a in named for a in adjoined.values()):
+        paired = {u for u, above in _chained(items, named).items() if above >= LONG_CHAIN and adjoined.get(u) in named}
+        if paired:
+            substitute_back = Substituter(items, adjoints, alg, simplifier, paired)
     reasoning = _Reasoning(items, by_output, output, out_shape, typing)
     for v in wrt:
         v_shape = typing.variables.get(v, Shape(1, 1))
@@ -246,10 +255,11 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
 
 
 ADJOINT_MIN = 6  # nodes: a smaller total derivative is simply written out in each term that uses it
+LONG_CHAIN = 3  # products named above one in its chain: a chain whose names repeat
 
 
 def _chain_rule(items, by_output, output, out_shape, alg,
-                prefixes) -> tuple[dict[str, A.Node], list[Intermediate], set[str]]:
+                prefixes) -> tuple[dict[str, A.Node], list[Intermediate], dict[str, str]]:
     """∂y/∂p for every p the output depends on, by reverse accumulation: from
     the last intermediate to the first, each one's total derivative (its adjoint)
     is formed once and passed down to its arguments (a product grows at its right
@@ -257,7 +267,7 @@ def _chain_rule(items, by_output, output, out_shape, alg,
     use is named, δₖ = ∂y/∂uₖ, so that it is written once: without that, a chain
     whose every intermediate feeds two later ones doubles at each step."""
     adjoints: list[Intermediate] = []
-    adjoined: set[str] = set()  # the intermediates whose adjoints are named
+    adjoined: dict[str, str] = {}  # the intermediates whose adjoints are named, and those names
     if not isinstance(output, A.Var):
         return {}, adjoints, adjoined
     # each name's terms, [adjoint, partial, gathered], summed when the name is reached: the
@@ -293,7 +303,7 @@ def _chain_rule(items, by_output, output, out_shape, alg,
             upstream = _named_adjoint(alg, it, upstream, out_shape, prefixes, adjoints)
             named.add(id(upstream))
             if len(adjoints) > count:
-                adjoined.add(it.name)
+                adjoined[it.name] = adjoints[-1].name
         # under a named adjoint only: any other (x, cos(u₁)) is pulled out by the simplifier where
         # that is shorter, and the terms stay free to collect with the other paths' terms
         gather = scalar_out and it.shape == SCALAR and id(upstream) in named
@@ -313,15 +323,22 @@ def _chain_rule(items, by_output, output, out_shape, alg,
     return d, adjoints, adjoined
 
 
-def _factors_only(items: list[Intermediate]) -> set[str]:
-    """The intermediates used only as factors of products (uᵢ₊₁ = uᵢ·vᵢ₊₁)."""
-    out: set[str] = set()
-    other: set[str] = set()
+def _chained(items: list[Intermediate], named: dict[str, A.Node]) -> dict[str, int]:
+    """Each product used once, as a factor of a product (uᵢ₊₁ = uᵢ·vᵢ₊₁), and how many of
+    the products above it in that chain are ``named``."""
+    users: dict[str, list[str]] = {}
     for it in items:
         for child in it.expr.children:
             if type(child) is A.Var:
-                (out if type(it.expr) is A.Mul else other).add(child.name)
-    return out - other
+                users.setdefault(child.name, []).append(it.name)
+    products = {it.name for it in items if type(it.expr) is A.Mul}
+    above: dict[str, int] = {}
+    for it in reversed(items):  # a product's user comes after it: counted first
+        used = users.get(it.name, ())
+        if it.name in products and len(used) == 1 and used[0] in products:
+            user = used[0]
+            above[it.name] = above.get(user, 0) + (user in named)
+    return above
 
 
 def _named_adjoint(alg, it: Intermediate, upstream: A.Node, out_shape: Shape, prefixes: tuple[str, str],
@@ -382,11 +399,7 @@ class Substituter:
         self.inline: dict[str, A.Node] = {}  # written out where used
         self.named: dict[str, A.Node] = {}  # kept as names (when used more than once)
 
-        def large(name: str, expr: A.Node) -> bool:
-            # a product whose adjoint is named (``paired``) is named at fewer nodes, so that the two
-            # namings meet: (x+1)…(x+k)'s answer sums terms δⱼuᵢ(x + a)(x + b), and those with one
-            # pair δⱼuᵢ add up to short polynomials; named apart, k, k + 1 and k + 2 read 1,149,
-            # 1,198 and 917 characters
+        def large(name: str, expr: A.Node) -> bool:  # (``paired``: products named at fewer nodes)
             return _size_over(expr, SHARE_MIN) or name in paired and type(expr) is A.Mul and \
                 _size_over(expr, ADJOINT_MIN)
 
