@@ -215,6 +215,15 @@ class Typing:
         hit = self._shapes.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
+        if t in _SCALAR_OVER_SCALARS:  # u₁ = 3x, x² + u₁ over scalars: a scalar (the checker's rules say so)
+            variables = self.variables
+            for child in node.children:
+                kind = type(child)
+                if kind is not A.Num and (kind is not A.Var or variables.get(child.name) != SCALAR):
+                    break
+            else:
+                self._shapes[id(node)] = (node, SCALAR)
+                return SCALAR
         shape = self._checker.shape(node)
         self._shapes[id(node)] = (node, shape)
         return shape
@@ -918,6 +927,7 @@ def _capitals(flex: Flex) -> bool:
     return all(name[:1].isupper() and (len(name) == 1 or name[1:].lstrip("_").isdigit()) for name in flex.names)
 
 
+_SCALAR_OVER_SCALARS = frozenset({A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg, A.Compare, A.Dot})
 _RULES = {
     A.Num: _scalar, A.Const: _scalar, A.Var: _var, A.Ones: _ones, A.Identity: _identity, A.Zero: _zero,
     A.Neg: _same_as_arg, A.Transpose: _transpose, A.Diag: _diag,
