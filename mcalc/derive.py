@@ -229,16 +229,21 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
                                             (steps.adjoint_prefix, steps.prefix))
     identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
-    substitute_back = Substituter(items, adjoints, alg, simplifier, set())
     # in a long chain of products, one whose adjoint step 4 keeps named is named at fewer nodes, so
     # that the two namings meet: (x+1)…(x+k)'s answer sums terms δⱼuᵢ(x + a)(x + b), and those with
     # one pair δⱼuᵢ add up to short polynomials; named apart, k, k + 1 and k + 2 read 1,149, 1,198
     # and 917 characters.  (In a short one a small name only hides like terms from each other.)
-    named = substitute_back.named
-    if any(a in named for a in adjoined.values()):
+    # Which names step 4 keeps is read first from the sizes alone, unsimplified (a pass of its own
+    # would cost half as much again), then checked: a pair whose adjoint is written out after all
+    # is not one
+    paired: set[str] = set()
+    if adjoined and any(u in adjoined for u in _chained(items, {})):
+        named = Substituter(items, adjoints, alg, simplifier, paired, simplify=False).named
         paired = {u for u, above in _chained(items, named).items() if above >= LONG_CHAIN and adjoined.get(u) in named}
-        if paired:
-            substitute_back = Substituter(items, adjoints, alg, simplifier, paired)
+    substitute_back = Substituter(items, adjoints, alg, simplifier, paired)
+    lost = {u for u in paired if adjoined[u] not in substitute_back.named}
+    if lost:
+        substitute_back = Substituter(items, adjoints, alg, simplifier, paired - lost)
     reasoning = _Reasoning(items, by_output, output, out_shape, typing)
     for v in wrt:
         v_shape = typing.variables.get(v, Shape(1, 1))
@@ -393,7 +398,7 @@ class Substituter:
     of variables either)."""
 
     def __init__(self, items: list[Intermediate], adjoints: list[Intermediate], alg: Algebra,
-                 simplifier: Simplifier, paired: set[str]):
+                 simplifier: Simplifier, paired: set[str], simplify: bool = True):
         self.alg, self.simplifier = alg, simplifier
         self.order = {it.name: i for i, it in enumerate((*items, *adjoints))}
         self.inline: dict[str, A.Node] = {}  # written out where used
@@ -406,7 +411,7 @@ class Substituter:
         for it in (*items, *adjoints):
             expr = substitute(it.expr, self.inline)
             kept = large(it.name, expr)
-            if kept:  # simplified first: it may shrink to be written out (xᵏ)
+            if kept and simplify:  # simplified first: it may shrink to be written out (xᵏ)
                 expr = _final(expr, alg, simplifier)
                 kept = large(it.name, expr)
             (self.named if kept else self.inline)[it.name] = expr
