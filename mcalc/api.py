@@ -612,14 +612,16 @@ def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "
 
 
 def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), scalars=(),
-                            layout: str = "numerator", strict_names: bool = False) -> Derivation:
-    """The derivation of an already parsed program (see :func:`diff`)."""
+                            layout: str = "numerator", strict_names: bool = False,
+                            pair_products: bool = True) -> Derivation:
+    """The derivation of an already parsed program (see :func:`diff`; ``pair_products``:
+    see :func:`mcalc.derive.derive`)."""
     with _PAUSED_GC:
-        return _derivation(source, program, wrt, vectors, matrices, scalars, layout, strict_names)
+        return _derivation(source, program, wrt, vectors, matrices, scalars, layout, strict_names, pair_products)
 
 
 def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars, layout: str,
-                strict_names: bool) -> Derivation:
+                strict_names: bool, pair_products: bool = True) -> Derivation:
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
     wrt_list = [canonical_name(w.strip())
@@ -662,7 +664,7 @@ def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars
                                f"{w.lower()}ᵀ where the row is meant")
     notes += _assumption_notes(program, typing, declared, wrt_list)
     _has_a_value(program, typing)
-    trace, alg = derive(program, typing, wrt_list)
+    trace, alg = derive(program, typing, wrt_list, pair_products)
     return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
 
 

@@ -195,7 +195,7 @@ def _scalar_partial(alg, node: A.Node, target: A.Node) -> A.Node:
     return total
 
 
-def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, Algebra]:
+def derive(program: A.Program, typing: Typing, wrt: list[str], pair_products: bool = True) -> tuple[Trace, Algebra]:
     alg = Algebra(typing)
     simplifier = Simplifier(alg)
     steps = Intermediates(program, typing)
@@ -237,7 +237,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str]) -> tuple[Trace, A
     # would cost half as much again), then checked: a pair whose adjoint is written out after all
     # is not one
     paired: set[str] = set()
-    if adjoined and any(u in adjoined for u in _chained(items, {})):
+    if pair_products and adjoined and any(u in adjoined for u in _chained(items, {})):
         named = Substituter(items, adjoints, alg, simplifier, paired, simplify=False).named
         paired = {u for u, above in _chained(items, named).items() if above >= LONG_CHAIN and adjoined.get(u) in named}
     substitute_back = Substituter(items, adjoints, alg, simplifier, paired)

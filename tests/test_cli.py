@@ -586,6 +586,18 @@ def test_a_product_chains_answer_has_one_form_whatever_k_is():
         assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
 
 
+def test_a_hessian_of_a_product_chain_pairs_no_names():
+    """A Hessian differentiates the gradient's names again; paired with the adjoints'
+    (as a first derivative's are), they made it longer: 914 characters for k = 12 where
+    824 were, +16% for (x + y)(x + 2y)…(x + 12y) by x and y."""
+    from mcalc.api import hessian
+
+    h = hessian("".join(f"(x+{i})" for i in range(1, 13)), wrt="x")
+    assert len(h.text) < 900, h.text
+    assert len(hessian("".join(f"(x+{i}*y)" for i in range(1, 13)), wrt="x,y").text) < 2600
+    assert h.verify().ok
+
+
 @pytest.mark.parametrize("expr, wrt, kw", [
     ("(x-3)*x*x*x*(x+2)*exp(x)*(x+2)", ["x"], {}),
     ("h1 = d/(c^2+1); h2 = c*c*c; h3 = h2*a + h2; h4 = h3*h2*h3; h5 = h2 + h2; h5*h4", ["a", "c", "d"],
