@@ -21,6 +21,7 @@ from .names import CONSTANTS, resolve_names
 from .parser import _ALIASES, _SIZED, canonical_name, load_parser, parse
 from .rules import FUNCTIONS
 from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
+from .simplify import at_pi
 from .text import TextPrinter, UnicodePrinter, unicode_name
 from .trace import Trace
 
@@ -786,11 +787,6 @@ def _exact(node: A.Node, memo: dict | None = None) -> Fraction | None:
 _AT_EXACT = {"sin": {0: 0}, "tan": {0: 0}, "tanh": {0: 0}, "asin": {0: 0}, "atan": {0: 0}, "asinh": {0: 0},
              "atanh": {0: 0}, "cos": {0: 1}, "exp": {0: 1}, "sigmoid": {0: Fraction(1, 2)}, "ln": {1: 0},
              "acos": {1: 0}, "acosh": {1: 0}, "sqrt": {}}
-# sin(mπ) and tan(mπ) where rational, by m modulo 2 and 1; cos(mπ) = sin((m + 1/2)π)
-_SIN_AT_PI = {Fraction(k, 6): Fraction(v) for k, v in
-              ((0, 0), (1, Fraction(1, 2)), (3, 1), (5, Fraction(1, 2)), (6, 0), (7, Fraction(-1, 2)), (9, -1),
-               (11, Fraction(-1, 2)))}
-_TAN_AT_PI = {Fraction(0): Fraction(0), Fraction(1, 4): Fraction(1), Fraction(3, 4): Fraction(-1)}
 
 
 def _value_at(fn: str, arg: A.Node, memo: dict) -> Fraction | None:
@@ -807,9 +803,7 @@ def _value_at(fn: str, arg: A.Node, memo: dict) -> Fraction | None:
     if fn in ("sin", "cos", "tan"):
         m = _pi_multiple(arg, memo)
         if m is not None:
-            if fn == "tan":
-                return _TAN_AT_PI.get(m % 1)
-            return _SIN_AT_PI.get((m + (Fraction(1, 2) if fn == "cos" else 0)) % 2)
+            return at_pi(fn, m)
     return None
 
 

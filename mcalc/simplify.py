@@ -39,6 +39,19 @@ _ODD = ("sin", "tan", "tanh", "sign", "asin", "atan", "asinh", "atanh")
 _EVEN = ("cos", "abs")
 _1 = Fraction(1)
 _MINUS_1 = Fraction(-1)
+_PI = A.Const("π")
+# sin(mπ) and tan(mπ) where rational, by m modulo 2 and 1; cos(mπ) = sin((m + 1/2)π)
+_SIN_AT_PI = {Fraction(k, 6): Fraction(v) for k, v in
+              ((0, 0), (1, Fraction(1, 2)), (3, 1), (5, Fraction(1, 2)), (6, 0), (7, Fraction(-1, 2)), (9, -1),
+               (11, Fraction(-1, 2)))}
+_TAN_AT_PI = {Fraction(0): Fraction(0), Fraction(1, 4): Fraction(1), Fraction(3, 4): Fraction(-1)}
+
+
+def at_pi(fn: str, m: Fraction) -> Fraction | None:
+    """sin, cos or tan of mπ where that is a rational number (sin(π) = 0, cos(2π/3) = -1/2), else None."""
+    if fn == "tan":
+        return _TAN_AT_PI.get(m % 1)
+    return _SIN_AT_PI.get((m + (_HALF if fn == "cos" else 0)) % 2)
 _HALF = Fraction(1, 2)
 
 
@@ -383,6 +396,12 @@ def call(fn: str, a: Sum) -> Sum:
             base, x = next(iter(p.items.items()))
             if type(base) is Fn and base.name == "ln" and x == 1:
                 return base.arg
+    if (fn == "sin" or fn == "cos" or fn == "tan") and len(a.items) == 1:  # sin(π) = 0, tan(π/4) = 1
+        p, m = next(iter(a.items.items()))
+        if len(p.items) == 1 and p.items.get(_PI) == 1:
+            value = at_pi(fn, m)
+            if value is not None:
+                return number(value)
     if (fn in _ODD or fn in _EVEN) and a.items and all(k < 0 for k in a.items.values()):
         inner = call(fn, scale(a, _MINUS_1))  # sin(-x) = -sin(x), cos(-x) = cos(x)
         return scale(inner, _MINUS_1) if fn in _ODD else inner

@@ -429,6 +429,23 @@ def test_a_function_at_a_point_with_a_value_is_read(expr):
     assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 0
 
 
+@pytest.mark.parametrize("expr, value", [("x*sin(π)", 0), ("x*cos(π)", -1), ("x*sin(2π)", 0), ("x*tan(π)", 0),
+                                         ("x*cos(2π/3)", -0.5), ("x*sin(-π/6)", -0.5), ("x*tan(3π/4)", -1),
+                                         ("x*cos(π/2)", 0), ("x*sin(3π/2) + cos(π/6)", -1)])
+def test_sin_cos_and_tan_at_a_rational_multiple_of_pi_print_their_value(expr, value):
+    """The derivative of x sin(π) printed sin(π) (and evaluated to 1.2e-16): where the value
+    is a rational number, it is that number, as the check that a part has a value reads it."""
+    import math
+
+    d = api.diff(expr, wrt="x")
+    assert "π" not in d.text and d.evaluate({"x": 0.3})[0][0] == value
+    assert math.sin(math.pi) != 0
+
+
+def test_sin_of_a_multiple_of_pi_without_a_rational_value_stays():
+    assert api.diff("x*sin(π/4)", wrt="x").text == "sin(π/4)"
+
+
 @pytest.mark.parametrize("expr", ["x/(sum(y - y))", "x/(tr(I(3)) - 3)"])
 def test_a_sum_of_zeros_or_a_trace_of_a_sized_identity_is_a_number(expr, capsys):
     assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
