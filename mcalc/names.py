@@ -107,6 +107,9 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
                  f"{node.fn[1:]}(…) write a {node.fn[1:]}(…)", node.pos)
     if _is_postfix(node):
         prefix, last = _postfix(node, res)
+        if type(last) in (A.Pow, A.Call) and type(last.children[0]) is A.Const and last.children[0].name == "e" \
+                and (type(last) is A.Pow or last.fn == "mpow"):
+            last = A.Call("exp", (last.children[1],), pos=last.pos)  # xe^x, e^{-x²} in LaTeX: exp, as e^x is
         return last if prefix is None else A.Juxtapose(prefix, last, pos=last.pos)
     if not node.children:
         return node

@@ -800,8 +800,8 @@ MAX_MATRIX_POWER = 16
 def _matrix_power(ch, node: A.Call):
     """X^{k} in LaTeX: of a matrix, the matrix power (square); else element-wise."""
     s = ch.check(node.args[0])
-    if isinstance(s, Flex) or not s.is_matrix:
-        return s
+    if isinstance(s, Flex) or not s.is_matrix:  # its exponent checked as a power's (e^{xᵀx}: x a vector)
+        return _elementwise(ch, A.Pow(node.args[0], node.args[1], pos=node.pos))
     exponent, base = node.args[1], node.args[0]
     x = base.name if type(base) is A.Var else "X"  # as the message names it
     if type(exponent) is not A.Num or exponent.value.denominator != 1 or exponent.value == 0:

@@ -172,6 +172,7 @@ class Fn:
 
 
 _NONE = Product({})
+_E_ALONE = Product({A.Const("e"): _1})
 ZERO = Sum({})
 ONE = Sum({_NONE: _1})
 
@@ -390,6 +391,14 @@ def call(fn: str, a: Sum) -> Sum:
         return number(Fraction(_AT_ZERO[fn]))
     if fn == "ln" and c == 1:
         return ZERO
+    if fn == "ln" and len(a.items) == 1:
+        p, coeff = next(iter(a.items.items()))
+        if coeff == 1 and p == _E_ALONE:  # ln(e) = 1
+            return ONE
+        if coeff == 1 and len(p.items) == 1:  # ln(exp(u)) = u (u real)
+            base, x = next(iter(p.items.items()))
+            if type(base) is Fn and base.name == "exp" and x == 1:
+                return base.arg
     if fn == "exp" and len(a.items) == 1:  # exp(ln(u)) = u
         p, coeff = next(iter(a.items.items()))
         if coeff == 1 and len(p.items) == 1:

@@ -643,3 +643,28 @@ def test_a_short_chain_of_products_names_none_of_them_early(expr, wrt, kw):
 def _nodes(node) -> int:
     from mcalc.ast import walk
     return sum(1 for _ in walk(node))
+
+
+@pytest.mark.parametrize("expr, wrt, vectors, want", [
+    ("e^{-x^2}", "x", [], "-2*x*exp(-x^2)"),
+    ("x e^{x}", "x", [], "exp(x)*(1 + x)"),
+    ("xe^x", "x", [], "exp(x)*(1 + x)"),
+    ("\\mathrm{e}^{x}", "x", [], "exp(x)"),
+    ("\\frac{1}{1+e^{-\\mathbf{w}^\\top\\mathbf{x}}}", "w", [], "exp(-(w · x))*x^T/(1 + exp(-(w · x)))^2"),
+    ("e^{x^T x}", "x", ["x"], "2*exp(x · x)*x^T"),
+])
+def test_e_to_a_power_in_latex_is_exp_as_in_ascii(expr, wrt, vectors, want):
+    """e^{-x²} in LaTeX read as the power of a constant: its derivative printed
+    -2xe^(-x²)ln(e), where e^(-x²) in ASCII gave -2x exp(-x²); and e^{xᵀx} stopped
+    with an internal error (the exponent's shapes were not inferred)."""
+    from tests.numeric import fd_jacobian, max_rel_error, random_values
+
+    d = api.diff(expr, wrt=wrt, vectors=vectors)
+    assert d.text == want
+    values = random_values(d, seed=4)
+    assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
+
+
+@pytest.mark.parametrize("expr, want", [("ln(e)*x", "1"), ("x*ln(e^2)", "2"), ("ln(exp(x^2))", "2*x")])
+def test_ln_of_e_and_of_exp_simplify(expr, want):
+    assert api.diff(expr, wrt="x").text == want
