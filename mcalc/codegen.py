@@ -79,7 +79,7 @@ _NUMPY = {
     "max": "{np}.maximum({0}, {1})", "min": "{np}.minimum({0}, {1})",
     "sum": "{np}.sum({0})", "mean": "{np}.mean({0})", "tr": "{np}.trace({0})",
     "det": "{np}.linalg.det({0})", "inv": "{np}.linalg.inv({0})",
-    "norm": "{np}.linalg.norm({0})", "norm2": "{np}.linalg.norm({0})",
+    "norm": "{h_norm}({0})", "norm2": "{h_norm}({0})",  # (scaled: ‖x‖ of 1e200s is no overflow)
     # (a > b) as 0.0 and 1.0; a number where an array must stand; a constant as the module's float
     "indicator": "{0} * 1.0", "number": "{0}", "scalar": "{np}.float64({0})",
     "ones": "{np}.ones({0})", "zeros": "{np}.zeros({0})", "eye": "{np}.eye({0})", "arange": "{np}.arange({0})",
@@ -102,6 +102,7 @@ _TORCH = {
     "kron": "{np}.kron({0}.contiguous(), {1}.contiguous())",
     "einsum": "{np}.einsum({0})", "axis_sum": "{np}.sum({0}, {1})", "concat_columns": "{np}.cat([{0}], dim=1)",
     "permute": "{0}.permute{1}", "stack": "{np}.stack([{0}])", "hstack": "{np}.hstack([{0}])",  # (numbers are tensors)
+    "norm": "{np}.linalg.norm({0})", "norm2": "{np}.linalg.norm({0})",
 }
 _JAX = {
     **_NUMPY,
@@ -111,6 +112,7 @@ _JAX = {
     "zeros": "{np}.zeros({0}, dtype={ref}.dtype)", "eye": "{np}.eye({0}, dtype={ref}.dtype)",
     "einsum": "{np}.einsum({0})", "stack": "{np}.asarray([{0}], dtype={ref}.dtype)",
     "hstack": "{np}.hstack([{0}]).astype({ref}.dtype)",
+    "norm": "{np}.linalg.norm({0})", "norm2": "{np}.linalg.norm({0})",
 }
 
 
@@ -122,7 +124,7 @@ class Target:
     TITLES = {"numpy": "NumPy", "torch": "PyTorch", "jax": "JAX"}
     ALIASES = {"numpy": ("np", "numpy", "np_"), "torch": ("torch", "torch_", "pytorch"),
                "jax": ("jnp", "jax_numpy", "jnp_")}
-    HELPERS = ("sigmoid", "softmax", "log_softmax", "logsumexp")  # NumPy has none of its own
+    HELPERS = ("sigmoid", "softmax", "log_softmax", "logsumexp", "norm")  # NumPy has none of its own
 
     def __init__(self, name: str, taken: set[str]):
         self.name = name
@@ -161,6 +163,10 @@ class Target:
                          f"    top = {np}.max(z)\n    return top + {np}.log({np}.sum({np}.exp(z - top)))\n",
             "log_softmax": f'def {h["log_softmax"]}(z):\n    """z - logsumexp(z)."""\n'
                            f'    return z - {h["logsumexp"]}(z)\n',
+            "norm": f'def {h["norm"]}(v):\n    """‖v‖ (Frobenius for a matrix), scaled by max|vᵢ| against overflow and '
+                    f'underflow."""\n    top = {np}.max({np}.abs(v))\n'
+                    f"    if not top > 0 or not {np}.isfinite(top):\n        return {np}.linalg.norm(v)\n"
+                    f"    return top * {np}.linalg.norm(v / top)\n",
         }[name]
 
 

@@ -17,7 +17,8 @@ from operator import is_
 
 from . import ast as A
 from .errors import DeclarationError, ParseError
-from .parser import _CONSTANTS  # I and ones, as the parser reads them standing alone
+from .parser import _ALIASES, _CONSTANTS  # (_CONSTANTS: I and ones, as the parser reads them standing alone)
+from .rules import FUNCTIONS
 
 _LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
 _ATOM = re.compile(f"[{_LETTER}](?:_?[0-9]+)?")  # one letter and its index: x, w1, x_2, W₂
@@ -88,9 +89,11 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
         return A.Juxtapose(_resolve(node.left, res), _resolve(node.right, res), pos=node.pos)
     if type(node) is A.Apply:  # x(x + 1), W₁W₂(x + b): names times a parenthesis
         f = node.left
-        if type(f) is A.Var and f.name not in res.base and not _ATOM.fullmatch(f.name) and \
-                _split(f.name, res.known - {f.name}) is None:
-            raise ParseError(f"unknown function '{f.name}' (for a product write {f.name}*(…))", f.pos)
+        if type(f) is A.Var and f.name not in res.base and not _ATOM.fullmatch(f.name):
+            near = _near_function(f.name) if f.name not in res.known else None
+            if near is not None or _split(f.name, res.known - {f.name}) is None:
+                hint = f"did you mean {near}(…)? " if near is not None else ""
+                raise ParseError(f"unknown function '{f.name}' ({hint}for a product write {f.name}*(…))", f.pos)
         if type(f) is A.Var and f.name not in res.base and _ATOM.fullmatch(f.name):
             res.note(f"'{f.name}(…)' is read as {f.name} times (…): mcalc has no user-defined functions", f.pos)
         return A.Juxtapose(_resolve(f, res), _resolve(node.right, res), pos=node.pos)
@@ -117,6 +120,23 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
     if all(map(is_, kids, node.children)):
         return node
     return node.rebuild(kids)
+
+
+_FUNCTION_NAMES = sorted({*FUNCTIONS, *_ALIASES} - {"σ"}, key=lambda n: (-len(n), n))
+
+
+def _near_function(name: str) -> str | None:
+    """The function a name written before a parenthesis looks like a slip for: one it
+    begins with (expp, tanx, lnx, relux) or one a letter or two away (exq), else None;
+    such a name is an unknown function, not a product of its letters (expp(x) read as
+    e·x·p·p·x)."""
+    for fn in _FUNCTION_NAMES:
+        if name.startswith(fn):
+            return fn
+    import difflib
+
+    close = difflib.get_close_matches(name, _FUNCTION_NAMES, n=1, cutoff=0.66)
+    return close[0] if close else None
 
 
 def _is_postfix(node: A.Node) -> bool:

@@ -668,3 +668,20 @@ def test_e_to_a_power_in_latex_is_exp_as_in_ascii(expr, wrt, vectors, want):
 @pytest.mark.parametrize("expr, want", [("ln(e)*x", "1"), ("x*ln(e^2)", "2"), ("ln(exp(x^2))", "2*x")])
 def test_ln_of_e_and_of_exp_simplify(expr, want):
     assert api.diff(expr, wrt="x").text == want
+
+
+@pytest.mark.parametrize("expr, near", [("expp(x)", "exp"), ("tanx(x)", "tan"), ("lnx(x)", "ln"), ("relux(x)", "relu"),
+                                        ("exq(x)", "exp"), ("cosx(x)", "cos"), ("logx(x^2)", "log")])
+def test_a_slip_of_a_function_name_is_an_unknown_function_not_a_product(expr, near, capsys):
+    """expp(x) printed ∂y/∂x = 2xp²e, the derivative of e·x·p·p·x, and tanx(x) 2ta nx, with
+    exit 0 (a note on stderr only): a name before a parenthesis that begins with a
+    function's name, or is a letter from one, is an unknown function."""
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown function '{expr.split('(')[0]}'" in err and f"did you mean {near}(…)?" in err
+    assert "column 1" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("expr", ["xy(x+1)", "x(x+1)"])
+def test_names_before_a_parenthesis_unlike_any_function_stay_a_product(expr):
+    assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 0
