@@ -642,3 +642,18 @@ def test_a_module_by_a_variable_the_function_does_not_take_checks_itself(args, t
     spec.loader.exec_module(module)
     verdict = module.check_gradient()
     assert verdict.passed and verdict.entries > 0
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_an_emitted_norm_keeps_huge_and_tiny_entries(scale, tmp_path):
+    """np.linalg.norm of 1e200s overflowed: the emitted module's ‖x‖ was inf and its gradient 0
+    (of 1e-200s: 0, and the gradient inf), where mcalc's own --at gives 1/√2 each."""
+    import numpy as np
+
+    d = api.diff("norm(x)", wrt="x", vectors=["x"])
+    module = load(d.to_code("numpy"), tmp_path)
+    value, grad = module.f_and_grad(x=np.array([scale, scale, 0.0]))
+    assert value == pytest.approx(scale * 2 ** 0.5, rel=1e-12)
+    assert list(grad) == pytest.approx([2 ** -0.5, 2 ** -0.5, 0.0], rel=1e-12)
+    assert list(grad) == pytest.approx(d.evaluate({"x": [scale, scale, 0.0]})[0], rel=1e-12)
+    assert module.check_gradient().passed
