@@ -1533,8 +1533,10 @@ def _lark_error(text: str, start: str):
             raise ParseError(f"unexpected end of input, expected {_expected(e.expected)}",
                              len(text.rstrip().splitlines()[-1]) + 1 if text.strip() else 1,
                              len(text.rstrip().splitlines())) from None
-        raise ParseError(f"unexpected '{e.token}', expected {_expected(e.expected)}",
-                         e.column, e.line) from None
+        token = str(e.token)
+        shown = "end of line" if token.strip(" \t;\r\n") == "" and "\n" in token else \
+            f"'{token}'" if token.isprintable() else repr(token)  # (one line: a new line is no character to show)
+        raise ParseError(f"unexpected {shown}, expected {_expected(e.expected)}", e.column, e.line) from None
     except UnexpectedInput as e:
         raise ParseError("unexpected input", getattr(e, "column", None)) from None
     raise AssertionError(f"the parser's loop rejected what Lark's parser reads: {text!r}")  # pragma: no cover

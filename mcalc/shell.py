@@ -209,15 +209,18 @@ def _only_variable(source: str, vectors: list[str], matrices: list[str], scalars
     """The variable to differentiate by when --wrt is not given: the function's only one
     (e and π are constants unless declared)."""
     from . import ast as A
-    from .names import CONSTANTS
+    from .names import CONSTANTS, resolve_names
     from .parser import parse
 
     program = parse(source)
+    declared = {item.partition(":")[0].strip() for item in [*vectors, *matrices, *scalars]}
+    declared |= {name for name, _, _ in program.declarations}
+    # the names as the derivation reads them: g₁ an element of g, an unknown function an error
+    program, _ = resolve_names(program, declared, vectors={item.partition(":")[0].strip() for item in vectors})
     defined = {name for name, _ in program.definitions}
     names = set(A.names(program.body)).union(*(A.names(e) for _, e in program.definitions)) - defined
     sizes = {size for _, _, dims in program.declarations for size in dims}
     sizes |= {d.strip() for item in vectors + matrices for d in item.partition(":")[2].split(",")}
-    declared = {item.partition(":")[0].strip() for item in [*vectors, *matrices, *scalars]}
     candidates = sorted(names - sizes - (CONSTANTS - declared))
     if len(candidates) == 1:
         return candidates[0]

@@ -685,3 +685,24 @@ def test_a_slip_of_a_function_name_is_an_unknown_function_not_a_product(expr, ne
 @pytest.mark.parametrize("expr", ["xy(x+1)", "x(x+1)"])
 def test_names_before_a_parenthesis_unlike_any_function_stay_a_product(expr):
     assert run(["diff", expr, "--wrt", "x", "--format", "text"]) == 0
+
+
+@pytest.mark.parametrize("text", ["X: matrix[N, n]\nu = X@w\nC = sum(u^2\n", "u = x^2; C = sum(u\n", "u = x^2; C = (u\n\n"])
+def test_a_bracket_left_open_at_the_end_of_a_line_is_one_line_of_message(text, capsys):
+    """The message showed the new line it met as itself: "unexpected '", a line break, "',
+    expected ')'" — two lines, for every -f file ending in a new line with a bracket open."""
+    assert run(["diff", text, "--wrt", "x" if "X" not in text else "w"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "unexpected end of line, expected ')'" in err, err
+
+
+def test_without_wrt_the_names_are_read_as_the_derivation_reads_them(capsys):
+    """Without --wrt the only variable was looked for among the names as written: g₁ and g₂
+    (elements of the vector g) counted as variables beside x, and sinn(x) + cos(x) was said
+    to have the variables sinn and x rather than an unknown function."""
+    assert run(["diff", "g = [x^2, 3*x]; [ln(g₁), sin(g₂)]", "--format", "text"]) == 0
+    assert "∂y/∂x = [2/x, 3cos(3x)]" in capsys.readouterr().out
+    assert run(["diff", "sinn(x)+cos(x)"]) == 2
+    assert "unknown function 'sinn'" in capsys.readouterr().err
+    assert run(["diff", "xᵀAx", "-M", "A:n,n"]) == 2
+    assert "the variables A, x;" in capsys.readouterr().err
