@@ -906,8 +906,9 @@ def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[
         notes.append(f"{x} is taken as a square matrix, since it is inverted ({x}⁻¹); declare it a scalar "
                      f"(-s {x}) to read {x}⁻¹ as 1/{x}")
     for e in sorted(typing.expanded - declared):
+        other = f"a matrix (-M {e}:n,n) or a vector (-v {e})" if e[:1].isupper() else f"a vector (-v {e})"
         notes.append(f"{e} is taken as a scalar, added to or multiplied into every element (scalar expansion, "
-                     f"§4.3); declare it a vector (-v {e}) if it is one")
+                     f"§4.3); declare it {other} if it is one")  # (xᵀ A x: A, written apart, a matrix)
     return notes
 
 

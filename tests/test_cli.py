@@ -706,3 +706,9 @@ def test_without_wrt_the_names_are_read_as_the_derivation_reads_them(capsys):
     assert "unknown function 'sinn'" in capsys.readouterr().err
     assert run(["diff", "xᵀAx", "-M", "A:n,n"]) == 2
     assert "the variables A, x;" in capsys.readouterr().err
+
+
+def test_a_capital_taken_as_a_scalar_is_said_to_be_declarable_as_a_matrix(capsys):
+    """x^T A x, written apart, takes A as a scalar; the note said to declare it a vector."""
+    assert run(["diff", "x^T A x", "--wrt", "x", "--format", "text"]) == 0
+    assert "declare it a matrix (-M A:n,n) or a vector (-v A)" in capsys.readouterr().err
