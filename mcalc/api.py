@@ -288,12 +288,16 @@ class Derivation:
         subexpressions) typed with this function's variables: names read as the
         function's, juxtapositions resolved, 𝟏 and I sized, definitions written out.
         With ``shape`` (the Jacobian's), a 𝟏 or I that meets nothing else takes its
-        size from it: the answer I for tr(X) with X k×k is I(k), not I(n)."""
+        size from it: the answer I for tr(X) with X k×k is I(k), not I(n); and an
+        answer 0 is the zero Jacobian of that shape."""
         if shape is not None:
             body = expr.body if isinstance(expr, A.Program) else expr
 
             def with_body(b: A.Node):
                 return expr._replace(body=b) if isinstance(expr, A.Program) else b
+
+            if type(body) is A.Num and body.value == 0 and not shape.is_scalar:  # "= 0": the zero Jacobian
+                return self._resolve(with_body(A.Zero(shape.rows, shape.cols)), closed)
 
             if any(type(n) in (A.Ones, A.Identity) and n.dim is None for n in A.walk(body)):
                 if not shape.is_scalar:

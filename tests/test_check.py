@@ -1011,3 +1011,14 @@ def test_a_given_definition_the_function_does_not_use_is_an_error():
     assert check_claim(Claim("t.mcalc", 1, "d/dx (u^2) = 2 sin(x) cos(x) given u = sin(x)")).status == "pass"
 
 
+
+
+def test_a_claimed_zero_is_the_zero_jacobian_of_its_shape(tmp_path):
+    """d/dx (sum(x - x)) = 0 failed: "the shapes differ: 1×1, where the Jacobian is 1×3",
+    where a bare I or 𝟏 takes its size from the Jacobian (found by a new user's trial)."""
+    from mcalc.claims import check
+
+    path = tmp_path / "z.mcalc"
+    path.write_text("d/dx (sum(x - x)) = 0 where x: vector\nd/dx (x - x) = 0 where x: vector\n"
+                    "d/dx (sum(x)) = 0 where x: vector\n", encoding="utf-8")
+    assert [r.status for r in check(path)] == ["pass", "pass", "fail"]
