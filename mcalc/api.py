@@ -652,7 +652,9 @@ def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars
         if w in defined:
             raise DeclarationError(f"--wrt '{w}' names a definition, not a variable")
     if len(set(wrt_list)) != len(wrt_list):
-        raise DeclarationError("--wrt names a variable twice; for second derivatives, mcalc hessian EXPR --wrt x")
+        dup = next(w for w in wrt_list if wrt_list.count(w) > 1)
+        raise DeclarationError(f"--wrt names {dup} twice: name each variable once (the second derivatives by "
+                               f"{dup} are mcalc hessian EXPR --wrt {dup})")
     declared = set(decls.vectors) | set(decls.matrices) | decls.scalars
     program, notes = resolve_names(program, declared | set(wrt_list), strict=strict_names,
                                    vectors=set(decls.vectors))

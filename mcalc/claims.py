@@ -712,7 +712,7 @@ def lint_lines(results: list[Result]) -> list[str]:
 def summary_line(results: list[Result]) -> str:
     s = summary(results)
     line = f"{s['passed']} passed, {s['failed']} failed, {s['inconclusive']} inconclusive"
-    return line + (f", {s['errors']} errors" if s["errors"] else "")
+    return line + (f", {s['errors']} error{'s' if s['errors'] != 1 else ''}" if s["errors"] else "")
 
 
 def json_report(results: list[Result], strict: bool = False) -> dict:

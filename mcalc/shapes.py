@@ -256,6 +256,9 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     if len(set(defined)) != len(defined):
         dup = next(n for n in defined if defined.count(n) > 1)
         raise DeclarationError(f"'{dup}' is defined twice")
+    if program.output in defined and program.body != A.Var(program.output):  # y = x²; y = x + y (y = x²; y: one y)
+        raise DeclarationError(f"'{program.output}' is defined twice: the last line names the function "
+                               f"{program.output}, and an earlier line defines it; name one otherwise")
     used: set[str] = set()
     sizes: set[str] = set()  # the sizes the constants name: ones(N) makes N a size
     unfinished = False

@@ -712,3 +712,15 @@ def test_a_capital_taken_as_a_scalar_is_said_to_be_declarable_as_a_matrix(capsys
     """x^T A x, written apart, takes A as a scalar; the note said to declare it a vector."""
     assert run(["diff", "x^T A x", "--wrt", "x", "--format", "text"]) == 0
     assert "declare it a matrix (-M A:n,n) or a vector (-v A)" in capsys.readouterr().err
+
+
+def test_the_function_named_as_an_earlier_definition_is_refused(capsys):
+    """y = x²; y = x + y derived x + y with y the definition above it (1 + 2x), silently."""
+    assert run(["diff", "y = x^2; y = x + y", "--wrt", "x"]) == 2
+    assert "'y' is defined twice" in capsys.readouterr().err
+
+
+def test_wrt_naming_a_variable_twice_says_which(capsys):
+    assert run(["hessian", "x^2", "--wrt", "x,x"]) == 2
+    err = capsys.readouterr().err
+    assert "--wrt names x twice: name each variable once" in err and len(err.strip().splitlines()) == 1
