@@ -1367,6 +1367,26 @@ def _no_layer_index(text: str) -> None:
                          f"is no power: name it W2, W_{{2}}; a power is written without them", *_place(text, m.start()))
 
 
+def _no_double_superscript(text: str) -> None:
+    """e^{-x}^2: TeX refuses a second superscript on one base ("Double superscript"), and
+    the reading is not clear, (e^{-x})² or e^{(-x)²}; mcalc read it as the second."""
+    i = text.find("^{")
+    while i != -1:
+        depth, j = 0, i + 1
+        while j < len(text):
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            if depth == 0:
+                break
+            j += 1
+        k = j + 1
+        while k < len(text) and text[k] in " \t":
+            k += 1
+        if k < len(text) and text[k] == "^" and not _commented(text, i):
+            raise ParseError("a second superscript on one base (TeX's \"double superscript\"): write (…^{…})^{…} "
+                             "for a power of the power, or put both in one superscript", *_place(text, k))
+        i = text.find("^{", j)
+
+
 # a "." before a digit, after anything but a number's own digits, a space or an operator: x.5, x1.5,
 # x_{1}.5, x₁.5, x².5, x'.5 (a run of name characters before it that starts with a letter is a name)
 _NAME_DOT_NUMBER = re.compile(r"(?:(?<=[)\]}'\u00b2\u00b3\u00b9\u1d40\u2070-\u209f])|(?<=[A-Za-z_\u0370-\u03ff]))\.(?=[0-9])"
@@ -1485,6 +1505,8 @@ def parse(text: str, start: str = "start"):
         _no_name_dot_number(text)
     if "^" in text and ("(" in text or "[" in text):
         _no_layer_index(text)
+    if "^{" in text:
+        _no_double_superscript(text)
     if "\\" in text and "{" in text:
         _no_condition_outside_cases(text)
     if "_" in text:

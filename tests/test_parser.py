@@ -553,3 +553,16 @@ def test_a_claims_answer_is_held_to_the_same_limits():
     \\text{else} in it is the same error, not a variable named for it."""
     with pytest.raises(ParseError, match="stands only as the condition of a case"):
         parse("d/dx (x) = 1 + \\text{else}", start="claim")
+
+
+@pytest.mark.parametrize("text", ["e^{-x}^2", "x^{2}^{3}", "x^{2} ^3"])
+def test_a_double_superscript_is_refused_as_tex_refuses_it(text):
+    """e^{-x}^2 was read as e^{(-x)²}, silently, where an author means (e^{-x})² as often:
+    TeX itself refuses it ("Double superscript")."""
+    with pytest.raises(ParseError, match="second superscript on one base"):
+        parse(text)
+
+
+@pytest.mark.parametrize("text", ["(e^{-x})^{2}", "e^{(-x)^2}", "e^{x^{2}}", "x^{2} + y^{3}"])
+def test_one_superscript_on_each_base_is_read(text):
+    parse(text)
