@@ -13,6 +13,16 @@ class ExitCode(IntEnum):
     BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE)
 
 
+# A position on line k > 1 of the input is (k - 1)·LINE_STRIDE + its column (nodes keep one number)
+LINE_STRIDE = 1 << 20
+
+
+def place(pos: int) -> str:
+    """A node's position as words: "column 5", or "line 3, column 5" on a later line."""
+    line, column = divmod(pos, LINE_STRIDE)
+    return f"line {line + 1}, column {column}" if line else f"column {column}"
+
+
 class McalcError(Exception):
     """Bad input that mcalc explains in one line; ``column`` is 1-based."""
 
@@ -21,6 +31,8 @@ class McalcError(Exception):
 
     def __init__(self, message: str, column: int | None = None, line: int | None = None):
         super().__init__(message)
+        if column is not None and column > LINE_STRIDE:  # a node's pos on a later line: both in one
+            line, column = column // LINE_STRIDE + 1, column % LINE_STRIDE
         self.message = message
         self.column = column
         self.line = line

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from . import ast as A
-from .errors import EvaluationError, MissingValue, Overflow
+from .errors import EvaluationError, MissingValue, Overflow, place
 from .shapes import Shape
 
 
@@ -440,7 +440,7 @@ def _what(node: A.Node) -> str:
     if isinstance(node, A.Call):
         return f"{node.fn}(…)"
     name = type(node).__name__
-    return _SYMBOLS.get(name, name) + (f" (column {node.pos})" if getattr(node, "pos", None) else "")
+    return _SYMBOLS.get(name, name) + (f" ({place(node.pos)})" if getattr(node, "pos", None) else "")
 
 
 def _checked(x: float) -> float:

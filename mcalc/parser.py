@@ -18,7 +18,7 @@ from itertools import chain
 
 from . import ast as A
 from . import tables as _tables
-from .errors import ParseError
+from .errors import LINE_STRIDE, ParseError
 from .rules import FUNCTIONS
 
 MAX_INPUT = 100_000  # characters
@@ -1030,7 +1030,8 @@ class _Driver:
     which Lark's ``?rule`` returns unchanged) taken as one step and each
     reduction's callback looked up once, here, rather than by hashing the rule
     at every step.  It accepts exactly what Lark's parser accepts and builds
-    the same tree with the same callbacks in the same order; on an input Lark
+    the same tree with the same callbacks in the same order (a position on a
+    later line carries its line, errors.LINE_STRIDE); on an input Lark
     would reject it stops, and Lark's parser runs on the text to raise Lark's
     own error with its position and expected tokens."""
 
@@ -1065,6 +1066,8 @@ class _Driver:
             value, kind = m.group(0), m.lastgroup
             after = pos + len(value)
             column = pos - line_start + 1
+            if line > 1:  # a later line's: its line rides along in the column (errors.LINE_STRIDE), so that
+                column += (line - 1) * LINE_STRIDE  # an error found after parsing, by a node's pos, names it
             if kind in newlines and "\n" in value:
                 line_start = pos + value.rindex("\n") + 1
                 token_line, line = line, line + value.count("\n")

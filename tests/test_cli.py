@@ -724,3 +724,17 @@ def test_wrt_naming_a_variable_twice_says_which(capsys):
     assert run(["hessian", "x^2", "--wrt", "x,x"]) == 2
     err = capsys.readouterr().err
     assert "--wrt names x twice: name each variable once" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, where", [("u = x^2\nC = foo(u)\n", "line 2, column 5: unknown function 'foo'"),
+                                         ("X: matrix[N, n]\nu = X@w\nC = det(X)\n", "line 3, column 5: det needs"),
+                                         ("foo(x)", "column 1: unknown function 'foo'")])
+def test_an_error_found_after_parsing_names_its_line(text, where, tmp_path, capsys):
+    """In input of several lines (a -f file) an error found after parsing, by a node's position,
+    said "column 5" and no line (JSON "line": null): positions kept a line's column only."""
+    path = tmp_path / "f.mc"
+    path.write_text(text, encoding="utf-8")
+    assert run(["diff", "-f", str(path), "--wrt", "w" if "X" in text else "x"]) == 2
+    err = capsys.readouterr().err
+    assert where in err and len(err.strip().splitlines()) == 1, err
+    assert ("line " in err) == ("\n" in text.strip())
