@@ -90,8 +90,11 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
     if type(node) is A.Apply:  # x(x + 1), W₁W₂(x + b): names times a parenthesis
         f = node.left
         if type(f) is A.Var and f.name not in res.base and not _ATOM.fullmatch(f.name):
-            near = _near_function(f.name) if f.name not in res.known else None
-            if near is not None or _split(f.name, res.known - {f.name}) is None:
+            parts = _split(f.name, res.known - {f.name})
+            named = parts is not None and all(p in res.known or p in CONSTANTS or _element_of_a_vector(p, res)
+                                               for p in parts)  # ab(x + 1) with a and b declared: a product
+            near = _near_function(f.name) if f.name not in res.known and not named else None
+            if near is not None or parts is None:
                 hint = f"did you mean {near}(…)? " if near is not None else ""
                 raise ParseError(f"unknown function '{f.name}' ({hint}for a product write {f.name}*(…))", f.pos)
         if type(f) is A.Var and f.name not in res.base and _ATOM.fullmatch(f.name):

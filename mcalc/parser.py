@@ -1370,6 +1370,9 @@ def _no_layer_index(text: str) -> None:
                          f"is no power: name it W2, W_{{2}}; a power is written without them", *_place(text, m.start()))
 
 
+_TRANSPOSE_MARK = re.compile(r"\s*(?:T|\{\s*T\s*\}|\\top|\{\s*\\top\s*\}|\\intercal|\{\s*\\intercal\s*\})(?![A-Za-z0-9_])")
+
+
 def _no_double_superscript(text: str) -> None:
     """e^{-x}^2: TeX refuses a second superscript on one base ("Double superscript"), and
     the reading is not clear, (e^{-x})² or e^{(-x)²}; mcalc read it as the second."""
@@ -1384,7 +1387,7 @@ def _no_double_superscript(text: str) -> None:
         k = j + 1
         while k < len(text) and text[k] in " \t":
             k += 1
-        if k < len(text) and text[k] == "^" and not _commented(text, i):
+        if k < len(text) and text[k] == "^" and not _commented(text, i) and not _TRANSPOSE_MARK.match(text, k + 1):
             raise ParseError("a second superscript on one base (TeX's \"double superscript\"): write (…^{…})^{…} "
                              "for a power of the power, or put both in one superscript", *_place(text, k))
         i = text.find("^{", j)

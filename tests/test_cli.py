@@ -738,3 +738,18 @@ def test_an_error_found_after_parsing_names_its_line(text, where, tmp_path, caps
     err = capsys.readouterr().err
     assert where in err and len(err.strip().splitlines()) == 1, err
     assert ("line " in err) == ("\n" in text.strip())
+
+
+@pytest.mark.parametrize("args", [["ab(x+1)", "-s", "a,b", "--wrt", "x"], ["ax(x+1)", "-s", "a", "--wrt", "x"],
+                                  ["mx(x+1)", "--wrt", "m"], ["2ab(x+1)", "-s", "a,b", "--wrt", "x"]])
+def test_declared_names_before_a_parenthesis_stay_a_product_however_like_a_function(args):
+    """ab(x + 1) with a and b declared was refused as an unknown function (abs), and ax(x + 1)
+    (max), once a name near a function's counted as a slip (found by a review)."""
+    assert run(["diff", *args, "--format", "text"]) == 0
+
+
+@pytest.mark.parametrize("text, args", [("X^{-1}^T", ["-M", "X:n,n", "--wrt", "X"]), ("x^{2}^T", ["-v", "x", "--wrt", "x"]),
+                                        ("\\mathbf{x}^{2}^{\\top}", ["--wrt", "x"])])
+def test_a_transpose_after_a_superscript_is_read(text, args):
+    """X^{-1}^T is Xᵀ's inverse however TeX takes it: only a second power is unclear."""
+    assert run(["diff", text, *args, "--format", "text"]) == 0
