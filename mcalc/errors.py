@@ -17,10 +17,16 @@ class ExitCode(IntEnum):
 LINE_STRIDE = 1 << 20
 
 
+def line_and_column(pos: int) -> tuple[int, int]:
+    """A node's position as its 1-based line and column."""
+    line, column = divmod(pos, LINE_STRIDE)
+    return line + 1, column
+
+
 def place(pos: int) -> str:
     """A node's position as words: "column 5", or "line 3, column 5" on a later line."""
-    line, column = divmod(pos, LINE_STRIDE)
-    return f"line {line + 1}, column {column}" if line else f"column {column}"
+    line, column = line_and_column(pos)
+    return f"line {line}, column {column}" if line > 1 else f"column {column}"
 
 
 class McalcError(Exception):
@@ -32,7 +38,7 @@ class McalcError(Exception):
     def __init__(self, message: str, column: int | None = None, line: int | None = None):
         super().__init__(message)
         if column is not None and column > LINE_STRIDE:  # a node's pos on a later line: both in one
-            line, column = column // LINE_STRIDE + 1, column % LINE_STRIDE
+            line, column = line_and_column(column)
         self.message = message
         self.column = column
         self.line = line

@@ -23,6 +23,7 @@ from .rules import FUNCTIONS
 _LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
 _ATOM = re.compile(f"[{_LETTER}](?:_?[0-9]+)?")  # one letter and its index: x, w1, x_2, W₂
 CONSTANTS = {"e", "π"}
+_E = A.Const("e")
 _SHORT = 3  # a run of at most this many letters kept as one name is noted
 
 
@@ -113,8 +114,7 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
                  f"{node.fn[1:]}(…) write a {node.fn[1:]}(…)", node.pos)
     if _is_postfix(node):
         prefix, last = _postfix(node, res)
-        if type(last) in (A.Pow, A.Call) and type(last.children[0]) is A.Const and last.children[0].name == "e" \
-                and (type(last) is A.Pow or last.fn == "mpow"):
+        if (type(last) is A.Pow or type(last) is A.Call and last.fn == "mpow") and last.children[0] == _E:
             last = A.Call("exp", (last.children[1],), pos=last.pos)  # xe^x, e^{-x²} in LaTeX: exp, as e^x is
         return last if prefix is None else A.Juxtapose(prefix, last, pos=last.pos)
     if not node.children:

@@ -39,6 +39,7 @@ _ODD = ("sin", "tan", "tanh", "sign", "asin", "atan", "asinh", "atanh")
 _EVEN = ("cos", "abs")
 _1 = Fraction(1)
 _MINUS_1 = Fraction(-1)
+_HALF = Fraction(1, 2)
 _PI = A.Const("π")
 # sin(mπ) and tan(mπ) where rational, by m modulo 2 and 1; cos(mπ) = sin((m + 1/2)π)
 _SIN_AT_PI = {Fraction(k, 6): Fraction(v) for k, v in
@@ -52,7 +53,6 @@ def at_pi(fn: str, m: Fraction) -> Fraction | None:
     if fn == "tan":
         return _TAN_AT_PI.get(m % 1)
     return _SIN_AT_PI.get((m + (_HALF if fn == "cos" else 0)) % 2)
-_HALF = Fraction(1, 2)
 
 
 _ALGEBRAIC_TYPES = frozenset(_ALGEBRAIC)  # node classes have no subclasses (but Juxtapose's): a type test is isinstance
@@ -172,9 +172,9 @@ class Fn:
 
 
 _NONE = Product({})
-_E_ALONE = Product({A.Const("e"): _1})
 ZERO = Sum({})
 ONE = Sum({_NONE: _1})
+_E = Sum({Product({A.Const("e"): _1}): _1})  # Euler's number
 
 
 class _TooBig(Exception):
@@ -383,6 +383,20 @@ def _times(x, k: Fraction):
     return x * k if type(x) is Fraction else _exponent(scale(x, k))
 
 
+_INVERSES = {"ln": "exp", "exp": "ln"}
+
+
+def _inside(a: Sum, fn: str) -> Sum | None:
+    """u where ``a`` is fn(u) alone (coefficient and power 1), else None."""
+    if len(a.items) != 1:
+        return None
+    p, coeff = next(iter(a.items.items()))
+    if coeff != 1 or len(p.items) != 1:
+        return None
+    base, x = next(iter(p.items.items()))
+    return base.arg if type(base) is Fn and base.name == fn and x == 1 else None
+
+
 def call(fn: str, a: Sum) -> Sum:
     if fn == "sqrt":
         return power(a, number(_HALF))
@@ -391,20 +405,12 @@ def call(fn: str, a: Sum) -> Sum:
         return number(Fraction(_AT_ZERO[fn]))
     if fn == "ln" and c == 1:
         return ZERO
-    if fn == "ln" and len(a.items) == 1:
-        p, coeff = next(iter(a.items.items()))
-        if coeff == 1 and p == _E_ALONE:  # ln(e) = 1
-            return ONE
-        if coeff == 1 and len(p.items) == 1:  # ln(exp(u)) = u (u real)
-            base, x = next(iter(p.items.items()))
-            if type(base) is Fn and base.name == "exp" and x == 1:
-                return base.arg
-    if fn == "exp" and len(a.items) == 1:  # exp(ln(u)) = u
-        p, coeff = next(iter(a.items.items()))
-        if coeff == 1 and len(p.items) == 1:
-            base, x = next(iter(p.items.items()))
-            if type(base) is Fn and base.name == "ln" and x == 1:
-                return base.arg
+    if fn == "ln" and a == _E:  # ln(e) = 1
+        return ONE
+    if fn in _INVERSES:  # ln(exp(u)) = u (u real), exp(ln(u)) = u
+        inner = _inside(a, _INVERSES[fn])
+        if inner is not None:
+            return inner
     if (fn == "sin" or fn == "cos" or fn == "tan") and len(a.items) == 1:  # sin(π) = 0, tan(π/4) = 1
         p, m = next(iter(a.items.items()))
         if len(p.items) == 1 and p.items.get(_PI) == 1:
