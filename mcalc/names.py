@@ -81,8 +81,14 @@ _INVERSE = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arsi
 
 
 def _resolve(node: A.Node, res: Resolution) -> A.Node:
-    if type(node) is A.Var:
+    t = type(node)
+    if t is A.Var:
         return _name(node, res)
+    if t not in _READ:  # nothing to read in the node itself: its children only
+        if not node.children:
+            return node
+        kids = tuple([_resolve(c, res) for c in node.children])
+        return node if all(map(is_, kids, node.children)) else node.rebuild(kids)
     if type(node) is A.Pow and type(node.left) is A.Var and node.left.name == "e" and "e" not in res.base:
         _constant_note("e", node.left.pos, res)
         return A.Call("exp", (_resolve(node.right, res),), pos=node.pos)  # e^x is exp(x)
@@ -125,6 +131,8 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
     return node.rebuild(kids)
 
 
+# the node kinds _resolve reads more of than their children
+_READ = frozenset({A.Pow, A.Prefixed, A.Apply, A.Call, A.Transpose})
 _FUNCTION_NAMES = sorted({*FUNCTIONS, *_ALIASES} - {"σ"}, key=lambda n: (-len(n), n))
 
 
@@ -155,11 +163,18 @@ def _postfix(node: A.Node, res: Resolution) -> tuple[A.Node | None, A.Node]:
         read = _name(arg, res)
         if type(read) is A.Juxtapose and read is not arg:
             return read.left, node.rebuild((read.right, *rest))
-        return None, node.rebuild((read, *rest))
+        return None, _over(node, read, rest)
     if _is_postfix(arg) and res.closed.get(id(arg)) is not arg:  # (u₁u₂ᵀ)² squares all of it
         prefix, last = _postfix(arg, res)
-        return prefix, node.rebuild((last, *rest))
-    return None, node.rebuild((_resolve(arg, res), *rest))
+        return prefix, _over(node, last, rest)
+    return None, _over(node, _resolve(arg, res), rest)
+
+
+def _over(node: A.Node, arg: A.Node, rest: tuple) -> A.Node:
+    """node over arg and rest: node itself where they are its children."""
+    if arg is node.children[0] and all(map(is_, rest, node.children[1:])):
+        return node
+    return node.rebuild((arg, *rest))
 
 
 _ELEMENT = re.compile(r"(.*?[^0-9_])_?([1-9][0-9]{0,5})")
