@@ -182,7 +182,7 @@ class Derivation:
             return ""
         if style == "latex":
             return ", \\quad \\text{where } " + ", ".join(
-                f"{latex_name(n)} = {self.print(e, 'latex')}" for n, e in self.shared)
+                f"{self.print(A.Var(n), 'latex')} = {self.print(e, 'latex')}" for n, e in self.shared)  # bold as used
         return "  where " + ", ".join(f"{unicode_name(n)} = {self.print(e, 'unicode')}" for n, e in self.shared)
 
     def expanded(self) -> A.Node:

@@ -349,7 +349,13 @@ def _make_transformer():
 
         def definition(self, items):
             tok, expr = items
-            name = _latex_name(str(tok))
+            if tok.type == "BOLD":  # \mathbf{k} = …, 𝐤 = …
+                named = self.bold([tok])
+                if type(named) is not A.Var:
+                    raise ParseError("cannot define 'I': it is a built-in name", tok.column, tok.line)
+                name = named.name
+            else:
+                name = _latex_name(str(tok))
             if name in _CONSTANTS or name in FUNCTIONS:
                 raise ParseError(f"cannot define '{name}': it is a built-in name", tok.column, tok.line)
             return (name, expr)

@@ -224,3 +224,22 @@ def test_the_latex_trace_opens_with_the_definitions_as_the_text_does():
     assert head == [r"\mathbf{h}_{1} &= \mathbf{S} \\", r"\mathbf{g} &= \mathbf{h}_{1} \mathbf{S} \\",
                     r"y &= \operatorname{tr}\left(\mathbf{g}\right) \\"]
     assert d.print(d.program.body, "unicode") in mcalc.render.function_text(d)
+
+
+def test_a_named_vector_in_the_where_clause_is_bold_as_where_it_is_used():
+    """§4.1: vectors bold.  The answer used \\mathbf{k} and \\boldsymbol{\\mathrm{\\delta g}},
+    and its where clause defined k and \\mathrm{\\delta g}, which read back as other names;
+    a bold name now reads as a definition, and the whole answer reads back by value."""
+    from numeric import readback_error
+
+    d = mcalc.diff("h = tanh(W x); g = h ⊗ h + h; k = g ⊗ g + g; y = sum(k ⊗ k + k)", wrt="x",
+                   vectors=["x"], matrices=["W:n,n"])
+    assert [name for name, _ in d.shared] == ["k", "δg"]
+    where = d.latex.split(r"\text{where } ")[1]
+    assert where.startswith(r"\mathbf{k} = ") and r", \boldsymbol{\mathrm{\delta g}} = " in where
+    assert r"\boldsymbol{\mathrm{\delta g}}^{T}" in d.latex.split(r"\text{where } ")[0]
+    assert readback_error(d, d.latex) < 1e-9
+    for text in (r"\mathbf{h} = \tanh(\mathbf{W} \mathbf{x}); y = \mathbf{h}^T \mathbf{h}", "𝐡 = tanh(W x); y = 𝐡ᵀ𝐡"):
+        assert mcalc.diff(text, wrt="x", vectors=["x"], matrices=["W:n,n"]).text == "2*((tanh(W @ x) - tanh(W @ x)^3)^T @ W)"
+    with pytest.raises(mcalc.McalcError, match="cannot define 'I'"):
+        mcalc.diff(r"\mathbf{I} = x; y = x", wrt="x")
