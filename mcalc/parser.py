@@ -429,6 +429,10 @@ def _make_transformer():
         def _claim(self, wrt, function, expect, clauses, output=None):
             decls = tuple(d for c in clauses if c[0] == "where" for d in c[1])
             defs = tuple(d for c in clauses if c[0] == "given" for d in c[1])
+            parts = tuple(d for c in clauses if c[0] == "named_parts" for d in c[1])
+            if parts:
+                expect = self._named_parts(function, defs, expect, parts)
+                clauses = [c for c in clauses if c[0] != "named_parts"]
             options = {}
             for kind, value, column, line in (c for c in clauses if c[0] not in ("where", "given")):
                 if kind in options:  # the last would win, in silence
@@ -442,6 +446,32 @@ def _make_transformer():
             program = A.Program(defs, function, frozenset(n for n in bold if n.islower()),
                                 frozenset(n for n in bold if not n.islower()), output, decls, self._closed())
             return A.Claim(tuple(wrt), program, expect, options.get("layout"), options.get("tolerance"))
+
+        def _named_parts(self, function: A.Node, defs, expect: A.Node, parts) -> A.Node:
+            """The claimed answer with its named parts written out (as mcalc prints a long
+            one: 2u(2x + 1)  where u = x² + x), each part in those after it and in the answer.
+            A part may carry the name of a definition the claim gives (mcalc names its
+            intermediates after them), not a variable's."""
+            from .derive import substitute
+
+            variables = A.names(function).union(*(A.names(e) for _, e in defs)) - {name for name, _ in defs}
+            values: dict[str, A.Node] = {}
+            for name, e in parts:
+                if name in values:
+                    raise ParseError(f"'{name}' is named twice in the answer's where clause", e.pos)
+                if name in variables:
+                    raise ParseError(f"'where {name} = …' names a part of the answer, but {name} is a variable "
+                                     f"of the function; name the part otherwise", e.pos)
+                values[name] = substitute(e, values)
+            used = A.names(expect).union(*(A.names(e) for _, e in parts))
+            for name, e in parts:
+                if name not in used:  # named and never used: a slip, read in silence it would change nothing
+                    raise ParseError(f"'where {name} = …': the answer does not use {name}", e.pos)
+            self.bold_names.difference_update(values)  # a bold part is the answer's, not a variable's
+            return substitute(expect, values)
+
+        def named_parts(self, items):
+            return ("named_parts", tuple(d for d in items if isinstance(d, tuple)))
 
         def given(self, items):
             return ("given", tuple(d for d in items if isinstance(d, tuple)))

@@ -1022,3 +1022,41 @@ def test_a_claimed_zero_is_the_zero_jacobian_of_its_shape(tmp_path):
     path.write_text("d/dx (sum(x - x)) = 0 where x: vector\nd/dx (x - x) = 0 where x: vector\n"
                     "d/dx (sum(x)) = 0 where x: vector\n", encoding="utf-8")
     assert [r.status for r in check(path)] == ["pass", "pass", "fail"]
+
+
+@pytest.mark.parametrize("claim, status", [
+    ("d/dx ((x^2 + x)^2) = 2 u (2x + 1)  where u = x^2 + x", "pass"),
+    ("d/dx ((x^2 + x)^2) = 2 u (2x + 2)  where u = x^2 + x", "fail"),
+    ("d/dx (((x^2 + x)^2 + x)^2) = 2 v (2 u (2x + 1) + 1)  where u = x^2 + x, v = u^2 + x", "pass"),
+    ("d/dw (sum(tanh(w ⊗ x))) = (1 - t^2)^T diag(x)  where t = tanh(w ⊗ x) where w, x: vector", "pass"),
+    ("d/dw (sum(tanh(w ⊗ x))) = (1 - t^2)^T diag(x)  where t = tanh(w) where w, x: vector", "fail"),
+])
+def test_an_answer_with_named_parts_is_checked_with_them_written_out(claim, status):
+    """mcalc names the parts of a long answer (A + B  where u3 = …); a claim written so
+    was a syntax error (a where clause took declarations only)."""
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == status, claim
+
+
+@pytest.mark.parametrize("claim, message", [
+    ("d/dx ((x^2 + x)^2) = 2 u (2x + 1)  where u = x^2 + x, v = 3", "the answer does not use v"),
+    ("d/dx ((x^2 + x)^2) = 2 u (2x + 1)  where u = x^2 + x, u = x", "'u' is named twice"),
+    ("d/dx (u^2 + x) = 2 u (2x + 1)  where u = x^2 + x", "u is a variable of the function"),
+])
+def test_a_named_part_that_would_be_read_in_silence_another_way_is_refused(claim, message):
+    with pytest.raises(mcalc.McalcError, match=message):
+        parse_claim(claim)
+
+
+def test_mcalcs_own_latex_answer_with_a_where_clause_checks_in_a_paper(tmp_path, capsys):
+    """The LaTeX of an answer with named vectors, pasted into a paper under the
+    annotation that gives its function, passes `mcalc check`."""
+    program = "h = tanh(W x); g = h ⊗ h + h; k = g ⊗ g + g; y = sum(k ⊗ k + k)"
+    d = mcalc.diff(program, wrt="x", vectors=["x"], matrices=["W:n,n"])
+    assert "where" in d.latex and len(d.shared) == 2
+    paper = tmp_path / "paper.tex"
+    paper.write_text(f"% mcalc: given {program} where x: vector; W: matrix[n, n]\n"
+                     f"\\begin{{equation}}\n  \\frac{{\\partial y}}{{\\partial \\mathbf{{x}}}} = {d.latex}\n"
+                     f"\\end{{equation}}\n")
+    assert run(["check", str(paper)]) == 0, capsys.readouterr()
+    paper.write_text(paper.read_text().replace("2 \\mathbf{k}", "3 \\mathbf{k}", 1))
+    assert run(["check", str(paper)]) == 1
