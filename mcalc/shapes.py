@@ -692,8 +692,8 @@ def _same_as_arg(ch, node):
 
 def _transpose(ch, node):
     s = ch.check(node.arg)
-    if isinstance(s, Flex):  # xᵀ: x is a vector (the paper never transposes a scalar)
-        ch.force(s, vector(), node, "ᵀ")
+    if isinstance(s, Flex):  # xᵀ: x is a vector (the paper never transposes a scalar); Xᵀ: a capital, a matrix
+        ch.force(s, Shape(_open_size(s), "n") if _capitals(s) else vector(), node, "ᵀ")
     return s.T
 
 
@@ -737,7 +737,8 @@ def _matmul(ch, node):
         if left.is_scalar or left.is_vector:
             raise ShapeError(f"cannot tell the shape of {', '.join(sorted(right.names))} on the right "
                              f"of {op}; declare it with --vector or --matrix", node.pos)
-        ch.force(right, vector(ch.known(left.cols)), node, op)
+        ch.force(right, Shape(ch.known(left.cols), _open_size(right)) if _capitals(right)
+                 else vector(ch.known(left.cols)), node, op)  # A @ B: a capital, a matrix
     if isinstance(left, Flex):
         if isinstance(node.left, A.Transpose):  # xᵀ @ B: x is a vector
             ch.force(left, vector(ch.known(right.rows)), node, op)
@@ -918,6 +919,9 @@ def _juxtapose(ch, node):
         return _matmul(ch, node)
     if isinstance(left, Flex) and isinstance(right, Shape) and right.is_col and _capitals(left):
         return _matmul(ch, node)  # Wx: a capital letter before a vector is a matrix, as the paper writes it
+    if isinstance(right, Flex) and isinstance(left, Shape) and not left.is_scalar and not left.is_col and \
+            _capitals(right):
+        return _matmul(ch, node)  # xᵀA (xᵀA x written apart), AᵀB: after a row or a matrix, likewise
     return _elementwise(ch, node)
 
 

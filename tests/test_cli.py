@@ -709,9 +709,30 @@ def test_without_wrt_the_names_are_read_as_the_derivation_reads_them(capsys):
 
 
 def test_a_capital_taken_as_a_scalar_is_said_to_be_declarable_as_a_matrix(capsys):
-    """x^T A x, written apart, takes A as a scalar; the note said to declare it a vector."""
-    assert run(["diff", "x^T A x", "--wrt", "x", "--format", "text"]) == 0
+    """x A, a column times an undeclared capital, takes A as a scalar; the note said to
+    declare it a vector."""
+    assert run(["diff", "sum(x A)", "--wrt", "x", "-v", "x", "--format", "text"]) == 0
     assert "declare it a matrix (-M A:n,n) or a vector (-v A)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("apart, together, declared, by", [
+    ("x^T A x", "xᵀAx", ["-M", "A:n,n"], "x"),
+    ("x^T A x", "xᵀAx", ["-M", "A:n,n"], "A"),
+    ("x^T A^T A x", "xᵀAᵀAx", ["-M", "A:N,n"], "x"),
+    ("x^T A^T A x", "xᵀAᵀAx", ["-M", "A:N,n"], "A"),
+    ("tr(A^T B)", "tr(AᵀB)", ["-M", "A:n,n", "-M", "B:n,n"], "A"),
+    ("tr(A^T B)", "tr(AᵀB)", ["-M", "A:n,n", "-M", "B:n,n"], "B"),
+    ("w^T X^T X w", "wᵀXᵀXw", ["-M", "X:N,n"], "w"),
+])
+def test_an_undeclared_capital_is_a_matrix_written_apart_as_together(apart, together, declared, by, capsys):
+    """§4.1: capitals are matrices.  x^T A x written apart took A as a scalar (2A xᵀ), where
+    xᵀAx took it as a matrix (xᵀA + xᵀAᵀ); AᵀB and wᵀXᵀ, a capital transposed or after a
+    matrix, were shape errors.  Each reads as it does declared."""
+    answers = []
+    for text, decls in ((apart, []), (together, []), (apart, declared)):
+        assert run(["diff", text, "--wrt", by, "--format", "text"] + decls) == 0
+        answers.append(capsys.readouterr().out.splitlines()[-1].split("    (")[0])
+    assert answers[0] == answers[1] == answers[2], answers
 
 
 def test_the_function_named_as_an_earlier_definition_is_refused(capsys):
