@@ -16,7 +16,7 @@ from functools import cached_property
 from . import ast as A
 from .derive import derive
 from .errors import DeclarationError, MissingValue, NotSupported, Overflow, ShapeError
-from .latex import LatexPrinter, latex_name
+from .latex import LatexPrinter
 from .names import CONSTANTS, resolve_names
 from .parser import _ALIASES, _SIZED, canonical_name, load_parser, parse
 from .rules import FUNCTIONS

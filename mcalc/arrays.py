@@ -22,6 +22,9 @@ class Diagonal:
     def __init__(self, v):
         self.v = v
 
+    def __reduce__(self):  # through the constructor, for every pickle protocol (0 and 1 refuse __slots__)
+        return Diagonal, (self.v,)
+
     @property
     def shape(self):
         return (len(self.v), len(self.v))

@@ -76,6 +76,13 @@ class Combination:
         with _ROUTE_LOCK:
             self._route = (self._routed()[0], paths)
 
+    def __getstate__(self) -> dict:  # (pickle protocols 0 and 1 ask for it where a class has __slots__)
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def _routed(self) -> tuple[str | None, tuple | None]:
         route = self._route  # one read: set once, under the lock, it is never half made
         if route is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -747,3 +748,19 @@ def test_the_simplifiers_forms_hash_anew_in_another_process(tmp_path):
             "{form: 1}.get(atom('x')))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "form.pkl")], capture_output=True, text=True)
     assert out.stdout.split() == ["True", "True", "True", "1"], out.stderr
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_derivation_and_its_values_pickle_by_every_protocol(protocol):
+    """Protocols 0 and 1 refused a step-3 combination and a structured diag(v) value
+    ('a class that defines __slots__ without defining __getstate__')."""
+    import numpy as np
+
+    from mcalc.arrays import Diagonal
+
+    d = mcalc.diff("tanh(W x + b)", wrt="W", vectors=["x", "b"], matrices=["W:m,n"])
+    twin = pickle.loads(pickle.dumps(d, protocol=protocol))
+    assert (twin.text, twin.latex) == (d.text, d.latex)
+    assert [(c.rule, c.value) for c in twin.trace.combinations] == [(c.rule, c.value) for c in d.trace.combinations]
+    diagonal = pickle.loads(pickle.dumps(Diagonal(np.array([1.0, 2.0])), protocol=protocol))
+    assert diagonal.v.tolist() == [1.0, 2.0]
