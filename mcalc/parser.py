@@ -821,6 +821,9 @@ def _make_transformer():
             if k.value > 0 and (state.bold_groups.get(id(arg)) is arg or type(arg) is A.Var and
                                 state.latex_power.get(id(arg)) is arg and state.grouped.get(id(arg)) is arg):
                 return A.Call("gpow", (arg, k), pos=tok.column)  # (𝐀 + 𝐗)² and (𝐗)², as with ^2
+            if k.value > 0 and type(arg) is A.Var and state.latex_power.get(id(arg)) is arg:
+                # 𝐗², as 𝐗^2 and \mathbf{X}^2: of a square matrix, the matrix power (the shapes decide)
+                return A.Call("mpow", (arg, k), pos=tok.column)
             if k.value < 0 and not _scalar_valued(arg):  # X⁻²: (X⁻¹)² of a matrix, as X⁻¹ is its inverse
                 return _postfix(arg, lambda a: A.Call("mpow", (a, k), pos=tok.column), state.grouped)
             return _postfix(arg, lambda a: A.Pow(a, k, pos=tok.column), state.grouped)

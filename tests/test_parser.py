@@ -493,7 +493,19 @@ def test_a_parenthesised_bold_matrix_squared_is_judged_as_with_a_caret(expr):
 
     with pytest.raises(ShapeError, match="matrix power or each entry"):
         mcalc.diff(expr, wrt="X", matrices=["X:n,n"])
-    assert mcalc.diff("sum(𝐗²)", wrt="X", matrices=["X:n,n"]).text == "2*X^T"  # bare: each entry, as documented
+
+
+@pytest.mark.parametrize("bold", ["𝐗", "\\mathbf{X}"])
+def test_a_bold_matrix_squared_is_the_matrix_power_written_either_way(bold):
+    """𝐗^2 and \\mathbf{X}^2 were the matrix power and 𝐗² each entry's: the same bold
+    matrix, squared, read two ways.  Of a vector, or of a plain X, the power is each entry's."""
+    def by_x(text, **decls):
+        return mcalc.diff(text, wrt="X", **decls).text
+
+    powers = {by_x(f"sum({bold}{power})", matrices=["X:n,n"]) for power in ("²", "^2", "^{2}")}
+    assert powers == {by_x("sum(X @ X)", matrices=["X:n,n"])}, powers
+    assert by_x("sum(X²)", matrices=["X:n,n"]) == "2*X^T"  # plain: each entry, as mcalc prints it
+    assert mcalc.diff("sum(𝐱²)", wrt="x").text == "2*x^T"
 
 
 @pytest.mark.parametrize("latex, plain", [
