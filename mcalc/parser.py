@@ -768,7 +768,13 @@ def _make_transformer():
             left, op, right = items
             op_text = str(op)
             if op_text in _PLAIN_OPS:  # + - * / @ ⊗ ⊘ ·: the node at once
-                return _PLAIN_OPS[op_text](left, right, pos=op.column)
+                node = _PLAIN_OPS[op_text]
+                if node is A.Div and isinstance(right, A.Juxtapose) and self._state.grouped.get(id(right)) is not right:
+                    # 1/2 x², 1/N sum(…): ½x² to one reader, 1/(2x²) to another (juxtaposition binds
+                    # tighter than /, which made it the second, without a word)
+                    raise ParseError(f"'{op_text}' before a product written side by side is unclear (1/2 x: "
+                                     f"x/2 or 1/(2x)?): write (a{op_text}b) c, or a{op_text}(b c)", op.column, op.line)
+                return node(left, right, pos=op.column)
             if op_text in ("^", "**") and self._state.big_sums.get(id(left)) is left and \
                     self._state.grouped.get(id(left)) is not left:
                 # \sum (y - Xw)^2 is the sum of the squares (TeX sets the power on the parenthesis)

@@ -578,3 +578,25 @@ def test_a_double_superscript_is_refused_as_tex_refuses_it(text):
 @pytest.mark.parametrize("text", ["(e^{-x})^{2}", "e^{(-x)^2}", "e^{x^{2}}", "x^{2} + y^{3}"])
 def test_one_superscript_on_each_base_is_read(text):
     parse(text)
+
+
+@pytest.mark.parametrize("text", ["1/2 x^2", "1/2x", "1/N sum((y - X@w)^2)", "x/y z", "lr/2 w·w", "1/x (x + 1)",
+                                  "1/2 sin(x)", "w ⊘ 2 x", "1/2 \\mathbf{x}^\\top \\mathbf{A} \\mathbf{x}",
+                                  "1/N \\sum (\\mathbf{y} - \\mathbf{X}\\mathbf{w})^2"])
+def test_a_division_before_a_product_written_side_by_side_is_refused(text):
+    """1/2 x² was read as 1/(2x²) without a word (juxtaposition binds tighter than /),
+    where the paper's 1/N Σ(…) and ½x² mean the other reading; each is refused, with the
+    two ways to say it, at the '/'."""
+    with pytest.raises(ParseError, match=r"before a product written side by side is unclear") as e:
+        parse(text)
+    assert e.value.column == next(i for i, c in enumerate(text) if c in "/⊘") + 1
+
+
+@pytest.mark.parametrize("text, meant", [
+    ("(1/2) x^2", "x^2/2"), ("1/(2 x^2)", "1/(2*x^2)"), ("\\frac{1}{2} x^2", "x^2/2"), ("1/xy", "1/(x*y)"),
+    ("x/{2y}", "x/(2*y)"), ("u/‖u‖ · v", "(u/norm(u)) · v"),
+])
+def test_a_division_said_either_way_reads_as_said(text, meant):
+    d, want = mcalc.diff(text, wrt="x" if "x" in meant else "u", vectors=["u", "v"] if "u" in meant else []), \
+        mcalc.diff(meant, wrt="x" if "x" in meant else "u", vectors=["u", "v"] if "u" in meant else [])
+    assert d.text == want.text
