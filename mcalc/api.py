@@ -108,6 +108,7 @@ class Derivation:
             order = {it.name: i for i, it in enumerate((*trace.intermediates, *trace.adjoints))}
             # named subexpressions, each after the ones it uses, whichever variable needed it
             self.shared = tuple(sorted(shared.items(), key=lambda ne: order[ne[0]]))
+            typing.named = frozenset(id(e) for _, e in self.shared)  # (kept alive by self.shared)
 
     # -- the answer -----------------------------------------------------------
     @property

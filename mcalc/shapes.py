@@ -203,6 +203,8 @@ class Typing:
         self.program: A.Program | None = None  # the program with juxtapositions resolved
         self.expanded: set[str] = set()  # undeclared names taken as scalars next to non-scalars
         self.inverted: set[str] = set()  # undeclared names taken as square matrices, being inverted
+        # the ids of the expressions an answer names (δ₂ = …): read back, each is a definition of its own
+        self.named: frozenset[int] = frozenset()
 
     def shape(self, node: A.Node) -> Shape:
         t = type(node)
@@ -345,6 +347,7 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
     """The 𝟏 and I in ``node`` whose sizes a reader of the printed expression
     would not recover: inferring the tree again with every 𝟏 and I unsized, the
     ids of those that come out another size (they print with their size)."""
+    original = node
     bare = node
     while type(bare) is A.Neg or type(bare) is A.Transpose:
         bare = bare.children[0]
@@ -389,11 +392,15 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
     sizes = {name for v in A.names(node) if v in typing.variables for d in typing.variables[v]
              for name in dim_names(d)}
     has_n = not sizes or "n" in sizes
+    # in a named part (δ₂ = c𝟏𝟏ᵀ), a size nothing in it settles is left open where the part is used
+    # (kron(δ₂, I): two sizes unknown in one product), not read as n: sized
+    named = id(original) in typing.named
     for key, c in origin.items():
         hit = checker.memo.get(key)
         if hit is None or checker.concrete(hit[1]).rows != c.dim:
             out.add(id(c))
-        elif (not has_n or key in in_vec) and isinstance(hit[1], Shape) and _open(checker.resolve(hit[1].rows)):
+        elif (named or not has_n or key in in_vec) and isinstance(hit[1], Shape) and \
+                _open(checker.resolve(hit[1].rows)):
             out.add(id(c))  # kron(I, u), u of length m: read alone, I's size is unknown
     return out
 

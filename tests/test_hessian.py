@@ -248,3 +248,17 @@ def test_a_named_vec_of_an_identity_reads_back_with_its_size(expr):
     assert "vec(" in d.text and "*I)" not in d.text
     for printed in (d.text, d.unicode, d.latex):
         assert readback_error(d, printed, 1) < 1e-9, printed
+
+
+@pytest.mark.parametrize("expr", ["exp(mean(A'@A))", "sum(A@inv(A+3*I))", "mean(inv(inv(A)))",
+                                  "mean(inv(inv(A) + 3*I))"])
+def test_a_named_part_of_a_hessian_by_a_matrix_reads_back(expr):
+    """δ2 = exp(mean(AᵀA))(𝟏𝟏ᵀ)/n², used in kron(δ2, I): read back, nothing in δ2 settled
+    its 𝟏's sizes, and kron(δ2, I) met a product of two unknown sizes (a shape error).  A
+    size a named part leaves open is printed."""
+    from numeric import readback_error
+
+    h = mcalc.hessian(expr, wrt="A", matrices=["A:n,n"])
+    assert h.shared
+    for printed in (h.text, h.unicode, h.latex):
+        assert readback_error(h, printed) < 1e-8, printed
