@@ -422,6 +422,8 @@ class Claim(NamedTuple):
     layout: str | None = None
     tolerance: float | None = None
     order: int = 1  # 2: the claim is of the Hessian
+    # names written bold in the answer only: they type the function only where it leaves them scalars
+    answer_bold: frozenset[str] = frozenset()
 
 def walk(node: Node):
     """Every node of the tree, parents before children (left to right)."""

@@ -511,6 +511,13 @@ def _check_claim(claim: Claim, tolerance: float | None) -> Result:
         parsed = parse_claim(text)
         derive = derivation_from_program if parsed.order == 1 else second_derivative
         d: Derivation = derive(text, parsed.function, list(parsed.wrt), layout=parsed.layout or "numerator")
+        variables = (d.gradient or d).typing.variables
+        vectors = {n for n in parsed.answer_bold if n in variables and variables[n].is_scalar}
+        if vectors:  # 𝐱 in the answer, x a scalar in the function as written: the answer says what x is
+            program = parsed.function._replace(bold=parsed.function.bold | {n for n in vectors if n.islower()},
+                                               bold_upper=parsed.function.bold_upper |
+                                               {n for n in vectors if not n.islower()})
+            d = derive(text, program, list(parsed.wrt), layout=parsed.layout or "numerator")
     except McalcError as e:
         return _error(claim, e)
     wrt = ",".join(unicode_name(w) for w in d.wrt)

@@ -255,6 +255,7 @@ def _make_transformer():
 
         def reset(self) -> None:
             self._state.bold_names = set()
+            self._state.bold_by = set()  # bold names among a claim's variables (∂/∂𝐰)
             self._state.brackets = {}
             self._state.grouped = {}
             self._state.latex_power = {}  # {2} as an exponent, and bold names: X^{2} may be X X
@@ -408,6 +409,7 @@ def _make_transformer():
         def hessian_var(self, items):
             """d2/dx2: x (the 2 of the name is the order); ∂²/∂x²: x."""
             var, sup = items
+            self._by_bold([var])
             if sup is None:
                 if not var.name.endswith("2") or len(var.name) < 2:
                     raise ParseError(f"a second derivative reads d2/d{var.name}2 (or ∂²/∂{var.name}²)", var.pos)
@@ -418,6 +420,7 @@ def _make_transformer():
 
         def latex_hessian_by(self, items):
             names = [i.name for i in items if isinstance(i, A.Var)]
+            self._by_bold(items)
             if len(names) == 2 and names[0] != names[1]:
                 raise ParseError(f"a Hessian is by one variable twice, not {names[0]} and {names[1]}", items[0].column)
             if len(names) == 1:
@@ -442,10 +445,21 @@ def _make_transformer():
             for name, e in defs:  # given and never used: it changes nothing, and was ignored in silence
                 if name not in used:
                     raise ParseError(f"'given {name} = …': the function does not use {name}", e.pos)
+            # a name bold only in the answer types the function only where it leaves the name a scalar
+            # (_check_claim): 𝐱ᵀ, as mcalc prints the answer of sum(w*x) + b by w, declared x a vector
+            # and so w a scalar (scalar expansion), and failed
+            latex = self._state.latex_power
+
+            def bold_in(*trees) -> set[str]:
+                return {n.name for t in trees for n in A.walk(t) if type(n) is A.Var and latex.get(id(n)) is n}
+
+            answer_bold = frozenset(bold_in(expect) - bold_in(function, *(e for _, e in defs)) - self._state.bold_by)
+            self.bold_names.difference_update(answer_bold)
             bold = frozenset(self.bold_names)
             program = A.Program(defs, function, frozenset(n for n in bold if n.islower()),
                                 frozenset(n for n in bold if not n.islower()), output, decls, self._closed())
-            return A.Claim(tuple(wrt), program, expect, options.get("layout"), options.get("tolerance"))
+            return A.Claim(tuple(wrt), program, expect, options.get("layout"), options.get("tolerance"),
+                           answer_bold=answer_bold)
 
         def _named_parts(self, function: A.Node, defs, expect: A.Node, parts) -> A.Node:
             """The claimed answer with its named parts written out (as mcalc prints a long
@@ -477,7 +491,13 @@ def _make_transformer():
             return ("given", tuple(d for d in items if isinstance(d, tuple)))
 
         def wrt_names(self, items):
+            self._by_bold(items)
             return [v.name for v in items]
+
+        def _by_bold(self, variables) -> None:
+            """Record the bold names among the variables a claim is by (∂/∂𝐰): they type the function."""
+            latex = self._state.latex_power
+            self._state.bold_by.update(v.name for v in variables if isinstance(v, A.Var) and latex.get(id(v)) is v)
 
         def where(self, items):
             return ("where", tuple(e for d in items if isinstance(d, _Declaration) for e in d.entries))

@@ -1060,3 +1060,14 @@ def test_mcalcs_own_latex_answer_with_a_where_clause_checks_in_a_paper(tmp_path,
     assert run(["check", str(paper)]) == 0, capsys.readouterr()
     paper.write_text(paper.read_text().replace("2 \\mathbf{k}", "3 \\mathbf{k}", 1))
     assert run(["check", str(paper)]) == 1
+
+
+@pytest.mark.parametrize("claim", ["d/dw (sum(w*x)+b) = \\mathbf{x}^{T}", "d/dw (sum(w*x)+b) = 𝐱ᵀ",
+                                   "d/dw (sum(w*x) + b) = \\mathbf{x}^{T}  where w: vector"])
+def test_a_name_bold_only_in_the_answer_does_not_type_the_function(claim):
+    """mcalc prints the derivative of sum(w*x) + b by w as \\mathbf{x}^{T}; as a claim, the
+    bold x in the answer declared x a vector, which left w a scalar (scalar expansion) and
+    derived sum(x): a right claim, mcalc's own answer, failed."""
+    assert mcalc.diff("sum(w*x)+b", wrt="w").latex == "\\mathbf{x}^{T}"
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == "pass"
+    assert check_claim(Claim("t.mcalc", 1, claim.replace("{T}", "{T} + 1").replace("ᵀ", "ᵀ + 1"))).status == "fail"
