@@ -258,6 +258,11 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     if len(set(defined)) != len(defined):
         dup = next(n for n in defined if defined.count(n) > 1)
         raise DeclarationError(f"'{dup}' is defined twice")
+    last = ((program.output, program.body),) if program.output and program.output not in defined else ()
+    for name, expr in (*program.definitions, *last):  # x = x², w = w - 0.1w², h = tanh(Wh): which x?
+        if name in A.names(expr):
+            raise DeclarationError(f"'{name}' is defined in terms of itself ({name} = … {name} …): a definition "
+                                   f"names a new value; name it otherwise (y = …, {name}2 = …)", expr.pos)
     if program.output in defined and program.body != A.Var(program.output):  # y = x²; y = x + y (y = x²; y: one y)
         raise DeclarationError(f"'{program.output}' is defined twice: the last line names the function "
                                f"{program.output}, and an earlier line defines it; name one otherwise")

@@ -20,7 +20,8 @@ from . import ast as A
 from .errors import McalcError
 from .evaluate import format_point, format_rows
 from .shapes import dim_value
-from .limits import CLAIM_SECONDS, SYMBOLIC_SHARE, Limit, Timeout, checkpoint, remaining, time_limit
+from . import limits
+from .limits import SYMBOLIC_SHARE, Limit, Timeout, checkpoint, remaining, time_limit
 
 # Every size a different number, so that an answer with one size for another (ones(p)ᵀ
 # for ones(n)ᵀ) does not agree by chance.
@@ -521,13 +522,14 @@ EXACT_TOLERANCE = 1e-15
 
 
 def compare(d, candidate: A.Node, dim_of=None, tolerance: float | None = None, seed: int = 0,
-            seconds: float = CLAIM_SECONDS) -> Verdict:
+            seconds: float | None = None) -> Verdict:
     """Is ``candidate`` the Jacobian of d's function by d's variables (numbers within
     ``tolerance``, DEFAULT_TOLERANCE where none is asked for)?  Within
-    ``seconds`` of processor time (inside a claim's budget, within what is left
-    of it): past that, the verdict is inconclusive (time)."""
+    ``seconds`` of processor time (limits.CLAIM_SECONDS where none is given; inside
+    a claim's budget, within what is left of it): past that, the verdict is
+    inconclusive (time)."""
     warm_up()
-    limit = Limit(seconds)
+    limit = Limit(seconds if seconds is not None else limits.CLAIM_SECONDS)
     try:
         with time_limit(limit):
             return _compare(d, candidate, dim_of, tolerance, seed)

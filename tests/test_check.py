@@ -984,7 +984,12 @@ def test_a_derivative_far_below_1e20_is_still_compared_relatively(claim):
     ("d/dW (exp(-800)*sum(tanh(V@tanh(W@x + b)))) = 2*exp(-800)*x@(1 - tanh(V@tanh(W@x + b))^2)^T@V@"
      "diag(1 - tanh(W@x + b)^2) where W: matrix[r,q]; V: matrix[p,r]; x: vector[q]; b: vector[r]", "fail"),
 ])
-def test_a_derivative_below_floating_point_is_compared_in_sympys_digits(claim, status):
+def test_a_derivative_below_floating_point_is_compared_in_sympys_digits(claim, status, monkeypatch):
+    from mcalc import limits
+
+    # what is tested is the digits' verdict, not the time: the heaviest of these takes 1.7 s of the
+    # 3 s a claim may, and a slow spell of the machine made it inconclusive (time)
+    monkeypatch.setattr(limits, "CLAIM_SECONDS", 10.0)
     result = check_claim(Claim("t.mcalc", 1, claim))
     assert result.status == status, result.message
 

@@ -146,3 +146,12 @@ def test_an_answer_that_is_a_bare_identity_or_ones_carries_its_size_unless_it_is
     from mcalc.api import diff
 
     assert diff(expr, wrt=wrt, vectors=vectors).text == answer
+
+
+@pytest.mark.parametrize("text, name", [("x = x^2", "x"), ("w = w - 0.1*w^2", "w"), ("h = tanh(W@h); sum(h)", "h"),
+                                        ("u = x; v = v + u; v^2", "v")])
+def test_a_definition_in_terms_of_itself_is_refused(text, name):
+    """x = x² printed ∂x/∂x = 2x, w = w - 0.1w² ∂w/∂w = 1 - 0.2w (a variable and the value
+    defined, one name), and h = tanh(Wh) said 'h' is not defined."""
+    with pytest.raises(mcalc.McalcError, match=f"'{name}' is defined in terms of itself"):
+        mcalc.diff(text, wrt="W" if "W" in text else "x" if "x" in text else "w", matrices=["W:n,n"] if "W" in text else [])
