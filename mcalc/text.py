@@ -46,6 +46,26 @@ def format_number(value: Fraction) -> str:
     return sign + min((positional, scientific), key=len)
 
 
+_LEFT_LINEAR = (A.Mul, A.Div, A.MatMul, A.Dot)  # a product's sign is its first factor's
+
+
+def _negated(node: A.Node) -> A.Node | None:
+    """-node where node's sign shows at its front (-2, -x, -2x, -0.2w/n), else None."""
+    t = type(node)
+    if t is A.Num:
+        return A.Num(-node.value) if node.value < 0 else None
+    if t is A.Neg:
+        return node.arg
+    if t in _LEFT_LINEAR:
+        first = _negated(node.left)
+        if first is None:
+            return None
+        if t is A.Mul and type(first) is A.Num and first.value == 1:
+            return node.right
+        return node.rebuild((first, node.right))
+    return None
+
+
 class Printer:
     """Shared walk; subclasses spell the operators."""
 
@@ -124,6 +144,9 @@ class Printer:
 
     # -- operators ------------------------------------------------------------
     def _print_Add(self, node):
+        minus = _negated(node.right)
+        if minus is not None:  # 1 + (-2x) is 1 - 2x
+            return self._print_Sub(A.Sub(node.left, minus, pos=node.pos))
         return self._binary(node, self.ops[A.Add])
 
     def _print_Sub(self, node):

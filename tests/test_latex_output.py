@@ -243,3 +243,20 @@ def test_a_named_vector_in_the_where_clause_is_bold_as_where_it_is_used():
         assert mcalc.diff(text, wrt="x", vectors=["x"], matrices=["W:n,n"]).text == "2*((tanh(W @ x) - tanh(W @ x)^3)^T @ W)"
     with pytest.raises(mcalc.McalcError, match="cannot define 'I'"):
         mcalc.diff(r"\mathbf{I} = x; y = x", wrt="x")
+
+
+@pytest.mark.parametrize("expr, vectors, text, unicode, latex", [
+    ("x - x^2", [], "1 - 2*x", "1 - 2x", "1 - 2 x"),
+    ("x - 0.1*x^2", [], "1 - 0.2*x", "1 - 0.2x", "1 - 0.2 x"),
+    ("w - 0.1*w^2", ["w"], "diag(1 - 0.2*w)", "diag(1 - 0.2w)", None),
+])
+def test_a_negative_term_is_subtracted_not_added(expr, vectors, text, unicode, latex):
+    """1 + -2x: a term whose sign leads it was printed after a +, in every format."""
+    from numeric import readback_error
+
+    d = mcalc.diff(expr, wrt="w" if vectors else "x", vectors=vectors)
+    assert (d.text, d.unicode) == (text, unicode)
+    if latex is not None:
+        assert d.latex == latex
+    for printed in (d.text, d.unicode, d.latex):
+        assert "+ -" not in printed and readback_error(d, printed) < 1e-12
