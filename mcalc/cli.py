@@ -111,8 +111,9 @@ or usage; 141 the reader of standard output went away (a broken pipe).
 ExprArg = Annotated[Optional[str], typer.Argument(
     metavar="EXPR", show_default=False,
     help="The function, e.g. 'max(0, w·x + b)'; definitions may come first: 'u = w⊗x; sum(u)'.")]
-WrtOpt = Annotated[Optional[str], typer.Option(
-    "--wrt", "-w", help="The variable(s) to differentiate by: w, or x,y. Optional when the function has one variable.")]
+WrtOpt = Annotated[Optional[list[str]], typer.Option(
+    "--wrt", "-w", help="The variable(s) to differentiate by: w, or x,y (or --wrt x --wrt y). Optional when the "
+                        "function has one variable.")]
 FileOpt = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read the function from a file ('-' for stdin).")]
 VectorOpt = Annotated[Optional[list[str]], typer.Option(
     "--vector", "-v", help="Vectors: NAME or NAME:dim (its length from what it meets, else n); repeatable, "

@@ -50,6 +50,8 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
     from . import api
     from .api import split_matrices, split_names
 
+    if wrt is not None and not isinstance(wrt, str):  # --wrt w --wrt b: both (the last alone was kept, in silence)
+        wrt = ",".join(wrt)
     source = _source(expr, file, kind)
     if emit is None and (output is not None or no_check):
         raise McalcError(f"{'--output' if output is not None else '--no-check'} goes with --emit")
@@ -63,6 +65,8 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
         fmt = Format.latex
     if steps and fmt is not Format.latex:
         raise McalcError("--steps goes with --latex (the text, rich and JSON views always show every step)")
+    if fmt is Format.dot and (at or verify):  # they were dropped in silence
+        raise McalcError(f"--format dot draws the dataflow only; {'--at' if at else '--verify'} goes without it")
     vectors, matrices, scalars = split_names(vector), split_matrices(matrix), split_names(scalar)
     if wrt is None:
         wrt = _only_variable(source, vectors, matrices, scalars)
@@ -103,6 +107,10 @@ def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, late
             _out(latex_steps(d))
         else:
             _out(d.latex + "\n")
+        if evaluated is not None:  # a comment, as the verification is: the LaTeX stays the derivative
+            from .evaluate import format_point, format_rows
+
+            _out(f"% value at {format_point({k: v.plain() for k, v in values.items()})}: {format_rows(evaluated)}\n")
         if verdict is not None:
             _out(f"% verification: {verdict}\n")
         return code

@@ -774,3 +774,21 @@ def test_declared_names_before_a_parenthesis_stay_a_product_however_like_a_funct
 def test_a_transpose_after_a_superscript_is_read(text, args):
     """X^{-1}^T is Xᵀ's inverse however TeX takes it: only a second power is unclear."""
     assert run(["diff", text, *args, "--format", "text"]) == 0
+
+
+def test_wrt_given_twice_differentiates_by_both(capsys):
+    """--wrt w --wrt b kept b alone, in silence (-v and -M add up when repeated)."""
+    assert run(["diff", "sum(w*x)+b", "--wrt", "w", "--wrt", "b", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["wrt"] == ["w", "b"]
+    assert run(["diff", "sum(w*x)+b", "--wrt", "w", "-w", "w"]) == 2
+    assert "--wrt names w twice" in capsys.readouterr().err
+
+
+def test_at_is_shown_or_refused_in_every_format(capsys):
+    """--at was dropped in silence with --latex, --latex --steps and --format dot (and --verify with dot)."""
+    for extra in (["--latex"], ["--latex", "--steps"]):
+        assert run(["diff", "x^2", "--at", "x=2", *extra]) == 0
+        assert capsys.readouterr().out.endswith("% value at x=2: 4\n")
+    for extra in (["--at", "x=2"], ["--verify"]):
+        assert run(["diff", "x^2", "--format", "dot", *extra]) == 2
+        assert f"{extra[0]} goes without it" in capsys.readouterr().err
