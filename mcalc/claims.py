@@ -162,9 +162,19 @@ def _toml_claims(path: str, text: str) -> list[Claim]:
         seen[kind] += 1
         header = _toml_header(lines, kind, seen[kind])
         line = _toml_line(lines, kind, table.get("id"), header)
+        unknown = sorted(set(table) - _TOML_KEYS - (_CASE_KEYS if kind == "case" else set()))
         try:
-            claims.append(Claim(path, line, _toml_claim_text(table), id=table.get("id"),
-                                places=_toml_places(lines, header, table)))
+            text = _toml_claim_text(table)
+            if unknown:  # tolerence = 1e-9, layuot = …: read past, in silence, the claim was checked without them
+                import difflib
+
+                near = difflib.get_close_matches(unknown[0], sorted(_TOML_KEYS), n=1)
+                claims.append(Claim(path, line, _MALFORMED, id=table.get("id"), options=(
+                    f"the [[{kind}]] table has a key mcalc does not read: {unknown[0]}"
+                    + (f" (did you mean {near[0]}?)" if near else "") + f"; a claim's keys are "
+                    f"{', '.join(sorted(_TOML_KEYS))}")))
+                continue
+            claims.append(Claim(path, line, text, id=table.get("id"), places=_toml_places(lines, header, table)))
         except KeyError as e:
             claims.append(Claim(path, line, _MALFORMED, id=table.get("id"), options=(
                 f"the [[{kind}]] table has no {e} (a claim needs expr, wrt and expect; "
@@ -173,6 +183,10 @@ def _toml_claims(path: str, text: str) -> list[Claim]:
             claims.append(Claim(path, line, _MALFORMED, id=table.get("id"),
                                 options=f"the [[{kind}]] table is malformed ({e})"))
     return claims
+
+
+_TOML_KEYS = {"id", "expr", "wrt", "expect", "vectors", "matrices", "scalars", "where", "layout", "tolerance", "kind"}
+_CASE_KEYS = {"note", "rule", "shape", "trace", "source"}  # what the case files say of a case beside the claim
 
 
 def _toml_header(lines: list[str], kind: str, index: int) -> int:
@@ -198,20 +212,25 @@ def _toml_places(lines: list[str], header: int, table: dict) -> tuple[tuple[int,
     """Where the claim text's expr and expect stand in the file, where each is a string
     on one line as written (no escapes): so an error's column is the file's."""
     head = _toml_head(table)
+    claim = _toml_claim_text(table)
     offsets = {"expr": len(f"{head} ("), "expect": len(f"{head} ({table['expr']}) = ")}
+    for key in ("layout", "tolerance"):  # and the options after them (an error in one: its value's column)
+        if table.get(key) is not None:
+            offsets[key] = claim.rindex(f" {key} {table[key]}") + len(f" {key} ")
     places = []
-    for key in ("expr", "expect"):
-        value = table[key]
+    for key in offsets:
+        value = str(table[key])
         for number in range(header, len(lines) + 1):
             text = lines[number - 1]
             if number > header and re.match(r"\s*\[", text):
                 break
-            m = re.match(rf"\s*{key}\s*=\s*([\"'])", text)
-            if m and text[m.end():m.end() + len(value)] == value:
+            m = re.match(rf"\s*{key}\s*=\s*([\"']?)", text)
+            if m and (text[m.end():m.end() + len(value)] == value or not m.group(1) and key == "tolerance"):
                 places.append((offsets[key], number, m.end() + 1))
                 break
         else:
-            return ()
+            if key in ("expr", "expect"):
+                return ()
     return tuple(places)
 
 

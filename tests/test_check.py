@@ -1076,3 +1076,20 @@ def test_a_name_bold_only_in_the_answer_does_not_type_the_function(claim):
     assert mcalc.diff("sum(w*x)+b", wrt="w").latex == "\\mathbf{x}^{T}"
     assert check_claim(Claim("t.mcalc", 1, claim)).status == "pass"
     assert check_claim(Claim("t.mcalc", 1, claim.replace("{T}", "{T} + 1").replace("ᵀ", "ᵀ + 1"))).status == "fail"
+
+
+def test_a_toml_key_mcalc_does_not_read_is_an_error_and_option_errors_point_at_their_values(tmp_path, capsys):
+    """tolerence = 1e-9 was read past in silence (the claim checked without it); an error in
+    layout or tolerance was placed at the claim text's column (4:21 on a line of 16)."""
+    f = tmp_path / "c.toml"
+    f.write_text('[[claim]]\nid = "a"\nexpr = "x^3"\nwrt = "x"\nexpect = "3x^2"\ntolerence = 1e-9\n\n'
+                 '[[claim]]\nexpr = "x^2"\nwrt = "x"\nexpect = "2x"\nlayout = "denom"\n\n'
+                 '[[claim]]\nexpr = "x^2"\nwrt = "x"\nexpect = "2x"\ntolerance = 2\n')
+    assert run(["check", str(f)]) == 2
+    out = capsys.readouterr().out
+    assert "c.toml:2: ERROR the [[claim]] table has a key mcalc does not read: tolerence (did you mean tolerance?)" in out
+    assert "c.toml:12:11: ERROR syntax error: layout is numerator or denominator" in out
+    assert "c.toml:18:13: ERROR syntax error: tolerance 2 is not" in out
+    cases = ROOT / "tests" / "data" / "matrix.toml"  # the case files' own keys (shape, source, …) are theirs
+    assert all(c.text != "<a malformed claim table>" for c in find_claims(str(cases), cases.read_text()))
+    assert run(["check", str(cases)]) == 0
