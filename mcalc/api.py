@@ -20,7 +20,7 @@ from .latex import LatexPrinter
 from .names import CONSTANTS, resolve_names
 from .parser import _ALIASES, _SIZED, canonical_name, load_parser, parse
 from .rules import FUNCTIONS
-from .shapes import SCALAR, Declarations, Shape, dim_sum, infer
+from .shapes import SCALAR, Declarations, Shape, dim_names, dim_sum, infer
 from .simplify import at_pi
 from .text import TextPrinter, UnicodePrinter, unicode_name
 from .trace import Trace
@@ -671,6 +671,15 @@ def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars
                                f"as a matrix's is; declare a vector (-v {w.lower()}:{cols}) and write "
                                f"{w.lower()}ᵀ where the row is meant")
     notes += _assumption_notes(program, typing, declared, wrt_list)
+    if "n" in typing.used and typing.is_dimension("n") and not any(  # n · mean(x): n, x's default length
+            "n" in dim_names(d) for shape in (*decls.vectors.values(), *decls.matrices.values())
+            for d in (shape if isinstance(shape, tuple) else (shape,)) if d is not None):
+        sized = sorted(v for v, s in typing.variables.items() if "n" in dim_names(s.rows) | dim_names(s.cols))
+        vector = next((v for v in sized if typing.variables[v].is_vector), None)
+        how = f"-v {vector}:k" if vector else f"-M {sized[0]}:m,k" if sized else ""
+        notes.append(f"n is read as the size of {', '.join(sized)} (the default size), a number, not a variable; "
+                     f"give {'it' if len(sized) == 1 else 'them'} another size ({how}) to make n a "
+                     f"variable" if sized else "n is read as the default size, a number, not a variable")
     _has_a_value(program, typing)
     trace, alg = derive(program, typing, wrt_list, pair_products)
     return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))

@@ -792,3 +792,16 @@ def test_at_is_shown_or_refused_in_every_format(capsys):
     for extra in (["--at", "x=2"], ["--verify"]):
         assert run(["diff", "x^2", "--format", "dot", *extra]) == 2
         assert f"{extra[0]} goes without it" in capsys.readouterr().err
+
+
+def test_n_read_as_the_default_size_is_said(capsys):
+    """n · mean(x) took n for x's default length (so 𝟏ᵀ) without a word, where n written by
+    the user may be a variable of its own; with the length declared n, nothing to say."""
+    assert run(["diff", "n*mean(x)", "-v", "x", "--wrt", "x", "--format", "text"]) == 0
+    assert "note: n is read as the size of x (the default size), a number, not a variable; give it another " \
+           "size (-v x:k)" in capsys.readouterr().err
+    assert run(["diff", "n*mean(x)", "-v", "x:k", "--wrt", "x", "--format", "text"]) == 0
+    assert "∂y/∂x = n ones(k)ᵀ/k" in capsys.readouterr().out
+    for decls in (["-v", "x:n"], []):
+        assert run(["diff", "n*mean(x)" if decls else "mean(x)", *decls, "--wrt", "x", "--format", "text"]) == 0
+        assert "note: n is read" not in capsys.readouterr().err
