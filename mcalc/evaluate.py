@@ -140,8 +140,8 @@ def bind_sizes(shapes: dict[str, Shape], values: dict[str, Mat]) -> dict[str, in
         for dim, got in ((shape.rows, value.rows), (shape.cols, value.cols)):
             if isinstance(dim, int):
                 if dim != got:
-                    raise EvaluationError(f"{name} has {dim} {'rows' if dim is shape.rows else 'columns'}, "
-                                          f"its value {got}")
+                    what = ("entries" if shape.is_vector else "rows" if dim is shape.rows else "columns")
+                    raise EvaluationError(f"{name} has {dim} {what}, as declared, but its value has {got}")
             elif sizes.setdefault(dim, got) != got:
                 raise EvaluationError(f"the size {dim} is {sizes[dim]} from one value and {got} from {name}")
     return sizes

@@ -805,3 +805,9 @@ def test_n_read_as_the_default_size_is_said(capsys):
     for decls in (["-v", "x:n"], []):
         assert run(["diff", "n*mean(x)" if decls else "mean(x)", *decls, "--wrt", "x", "--format", "text"]) == 0
         assert "note: n is read" not in capsys.readouterr().err
+
+
+def test_a_value_of_the_wrong_size_is_said_plainly(capsys):
+    """'x has 3 rows, its value 2' read garbled."""
+    assert run(["diff", "sum(x^2)", "-v", "x:3", "--at", "x=[1,2]"]) == 2
+    assert "x has 3 entries, as declared, but its value has 2" in capsys.readouterr().err
