@@ -42,10 +42,11 @@ class McalcError(Exception):
         self.message = message
         self.column = column
         self.line = line
+        self.several_lines = False  # the input has several: line 1 is said too
 
     def __str__(self) -> str:
         where = ""
-        if self.line is not None and self.line > 1:
+        if self.line is not None and (self.line > 1 or self.several_lines):
             where = f"line {self.line}, column {self.column}: " if self.column else f"line {self.line}: "
         elif self.column is not None:
             where = f"column {self.column}: "

@@ -1571,6 +1571,8 @@ def parse(text: str, start: str = "start"):
     _check_limits(text)
     if not text.strip():
         raise ParseError("empty expression")
+    if "#" in text and not any(line.split("#", 1)[0].strip() for line in text.splitlines()):
+        raise ParseError("no function: the input holds only comments (# …)")
     text = _typeset(text)
     if "." in text or "_" in text:
         _no_name_dot_number(text)

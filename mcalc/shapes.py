@@ -257,7 +257,8 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
             raise DeclarationError(f"'{name}' is both declared and defined")
     if len(set(defined)) != len(defined):
         dup = next(n for n in defined if defined.count(n) > 1)
-        raise DeclarationError(f"'{dup}' is defined twice")
+        second = [e for name, e in program.definitions if name == dup][1]
+        raise DeclarationError(f"'{dup}' is defined twice; name the second otherwise", second.pos)
     last = ((program.output, program.body),) if program.output and program.output not in defined else ()
     for name, expr in (*program.definitions, *last):  # x = x², w = w - 0.1w², h = tanh(Wh): which x?
         if name in A.names(expr):

@@ -44,15 +44,24 @@ class Emit(str, Enum):
     jax = "jax"
 
 
-def _derivation(kind, expr, wrt, file, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
-                strict_names, emit=None, output=None, no_check=False, diagram=None):
+def _derivation(kind, expr, wrt, file, *options, **more):
     """diff and hessian: derive, then show in the chosen format."""
+    source = _source(expr, file, kind)
+    try:
+        return _shown(kind, source, wrt, *options, **more)
+    except McalcError as e:  # in a function of several lines, a place on the first says so too
+        if e.column is not None and e.line is None and "\n" in source.strip():
+            e.line, e.several_lines = 1, True
+        raise
+
+
+def _shown(kind, source, wrt, vector, matrix, scalar, layout, fmt, latex, steps, at, verify,
+           strict_names, emit=None, output=None, no_check=False, diagram=None):
     from . import api
     from .api import split_matrices, split_names
 
     if wrt is not None and not isinstance(wrt, str):  # --wrt w --wrt b: both (the last alone was kept, in silence)
         wrt = ",".join(wrt)
-    source = _source(expr, file, kind)
     if emit is None and (output is not None or no_check):
         raise McalcError(f"{'--output' if output is not None else '--no-check'} goes with --emit")
     if emit is not None and (fmt is not None or latex or steps or at or diagram is not None):

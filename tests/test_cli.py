@@ -811,3 +811,17 @@ def test_a_value_of_the_wrong_size_is_said_plainly(capsys):
     """'x has 3 rows, its value 2' read garbled."""
     assert run(["diff", "sum(x^2)", "-v", "x:3", "--at", "x=[1,2]"]) == 2
     assert "x has 3 entries, as declared, but its value has 2" in capsys.readouterr().err
+
+
+def test_errors_in_a_function_of_several_lines_name_the_line(tmp_path, capsys):
+    """'h' is defined twice had no place; an error on the first of several lines said only its
+    column; a file of comments alone said 'line 3, column 15: unexpected end of input'."""
+    f = tmp_path / "f.mc"
+    for content, message in [("h = x^2\nh = x + 1\ny = h\n", "line 2, column 7: 'h' is defined twice"),
+                             ("x^2\ny^2\n", "line 1, column 2: only the last line may be a bare expression"),
+                             ("# only\n# comments\n\n", "no function: the input holds only comments")]:
+        f.write_text(content)
+        assert run(["diff", "-f", str(f)]) == 2
+        assert message in capsys.readouterr().err
+    assert run(["diff", "x^2 +"]) == 2
+    assert "error: column 6: unexpected end of input" in capsys.readouterr().err  # one line: no line number
