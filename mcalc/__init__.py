@@ -23,3 +23,7 @@ def __getattr__(name):  # heavy parts load on first use, keeping `import mcalc` 
         raise AttributeError(name)
     value = globals()[name] = getattr(module, name)  # found once: later uses read the module's own name
     return value
+
+
+def __dir__():  # the lazy names too, for help() and tab completion
+    return sorted({*globals(), *__all__})

@@ -825,3 +825,12 @@ def test_errors_in_a_function_of_several_lines_name_the_line(tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert run(["diff", "x^2 +"]) == 2
     assert "error: column 6: unexpected end of input" in capsys.readouterr().err  # one line: no line number
+
+
+def test_max_of_one_vector_says_what_max_is(capsys):
+    """README listed max among the element-wise functions; max(x) said only 'takes 2 arguments'."""
+    assert run(["diff", "max(x)", "-v", "x"]) == 2
+    assert "max(a, b) is element-wise, each entry the larger of a's and b's" in capsys.readouterr().err
+    import mcalc
+
+    assert {"diff", "hessian", "emit", "check", "parse", "Derivation", "McalcError"} <= set(dir(mcalc))
