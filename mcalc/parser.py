@@ -1662,6 +1662,12 @@ def _unknown_command(name: str, rest: str) -> str | None:
         hint = "write \\left( … \\right) (or plain parentheses)"
     elif name in ("lvert", "rvert"):
         hint = _ABS_HINT
+    elif name in ("text", "textrm", "mbox", "textit", "textbf"):  # \text{ReLU}(x), \quad \text{(gradient)}
+        words = re.match(r"\\[a-z]+\s*\{([^{}]*)\}", rest)
+        shown = f"\\{name}{{{words.group(1) if words else ''}}}"
+        hint = ("mcalc reads \\text{…} only as a case's \\text{if} or \\text{otherwise} and as an answer's "
+                "\\quad \\text{where}; a function is \\operatorname{relu}(x) (or relu(x)), and a remark goes "
+                "after a % on its line")
     elif name in _grammar_text():  # a command mcalc reads, here out of place: what was expected says more
         return None
     else:

@@ -600,3 +600,12 @@ def test_a_division_said_either_way_reads_as_said(text, meant):
     d, want = mcalc.diff(text, wrt="x" if "x" in meant else "u", vectors=["u", "v"] if "u" in meant else []), \
         mcalc.diff(meant, wrt="x" if "x" in meant else "u", vectors=["u", "v"] if "u" in meant else [])
     assert d.text == want.text
+
+
+@pytest.mark.parametrize("text, shown", [("\\text{ReLU}(x)", "\\text{ReLU}"), ("x^2 \\quad \\text{(gradient)}", "\\text{(gradient)}"),
+                                         ("\\text{diag}(x)", "\\text{diag}")])
+def test_text_mcalc_does_not_read_is_named(text, shown):
+    """\\text{ReLU}(x) said only "unexpected character '\\'"."""
+    with pytest.raises(ParseError) as e:
+        parse(text)
+    assert e.value.message.startswith(shown + ": LaTeX that mcalc does not read here; mcalc reads \\text{…} only")
