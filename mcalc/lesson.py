@@ -113,6 +113,11 @@ NOTES = {
             r"dot product (\S 5): $\mathbf{w} \cdot \mathbf{x} = \operatorname{sum}(\mathbf{w} \otimes "
             r"\mathbf{x})$, so by the vector chain rule its partial by $\mathbf{w}$ is "
             r"$\mathbf{1}^{T} \operatorname{diag}(\mathbf{x})$"),
+    "dot-den": ("dot product (§5): w · x = sum(w ⊗ x), so by the vector chain rule, in denominator layout "
+                "(each Jacobian transposed, the chain reversed), ∂(w · x)/∂w = ∂(w ⊗ x)/∂w ∂sum(u)/∂u = diag(x)𝟏",
+                r"dot product (\S 5): $\mathbf{w} \cdot \mathbf{x} = \operatorname{sum}(\mathbf{w} \otimes "
+                r"\mathbf{x})$, so by the vector chain rule, in denominator layout, its partial by $\mathbf{w}$ "
+                r"is $\operatorname{diag}(\mathbf{x}) \mathbf{1}$"),
     "total": ("total derivative (§4.5.2): on the left ∂ is the total derivative (every path from the variable); "
               "on the right the partial of the row's own intermediate by the variable is the direct one, and "
               "each other ∂uᵢ by the variable is the total found above it",
@@ -126,11 +131,19 @@ NOTES = {
     "nochain": ("a single partial: nothing to chain", r"a single partial: nothing to chain"),
     "vector": ("the vector chain rule (§4.5.3): the product of the Jacobians, in order",
                r"the vector chain rule (\S 4.5.3): the product of the Jacobians, in order"),
+    "vector-den": ("the vector chain rule (§4.5.3): the product of the Jacobians, in the reverse order "
+                   "(denominator layout)",
+                   r"the vector chain rule (\S 4.5.3): the product of the Jacobians, in the reverse order "
+                   r"(denominator layout)"),
     "paths": ("the chain rule sums the product of the Jacobians along every path from the variable",
               r"the chain rule sums the product of the Jacobians along every path from the variable"),
     "vecrow": ("a scalar by a matrix: first as the row over vec of the matrix (its columns stacked)",
                r"a scalar by a matrix: first as the row over $\operatorname{vec}$ of the matrix (its columns "
                r"stacked)"),
+    "vecrow-den": ("a scalar by a matrix: first as the column over vec of the matrix (its columns stacked; "
+                   "denominator layout)",
+                   r"a scalar by a matrix: first as the column over $\operatorname{vec}$ of the matrix (its "
+                   r"columns stacked; denominator layout)"),
     "layout": ("denominator layout: every Jacobian transposed, so chains multiply in the reverse order",
                r"denominator layout: every Jacobian transposed, so chains multiply in the reverse order"),
     "stack": ("the partials by each variable side by side, as the gradient of §3 and the Jacobian of §4",
@@ -201,7 +214,9 @@ class _Builder:
 
     # -- helpers -------------------------------------------------------------
     def note(self, key: str) -> str:
-        """The key of a note not yet said, else ""."""
+        """The key of a note not yet said, else "" (in denominator layout, its words for that layout)."""
+        if self.den and f"{key}-den" in NOTES:
+            key = f"{key}-den"
         if key in self.said:
             return ""
         self.said.add(key)

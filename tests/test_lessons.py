@@ -251,3 +251,17 @@ def test_a_long_trace_grows_with_the_function_not_its_square():
 
     sizes = {k: len(plain(mcalc.diff("x^" * k + "x", wrt="x"))) for k in (50, 100, 200)}
     assert sizes[100] / sizes[50] < 2.3 and sizes[200] / sizes[100] < 2.3, sizes
+
+
+def test_the_notes_in_denominator_layout_say_what_its_rows_show():
+    """In denominator layout the dot product's note said 𝟏ᵀdiag(x) beside the row diag(x)𝟏, the
+    chain rule's 'the product of the Jacobians, in order' beside a reversed product, and a
+    scalar by a matrix was 'first the row over vec' beside a column."""
+    from mcalc.render import plain
+
+    dot = plain(mcalc.diff("w·x", wrt="w", vectors=["w", "x"], layout="denominator"))
+    assert "diag(x)𝟏" in dot and "𝟏ᵀdiag(x)" not in dot
+    layer = plain(mcalc.diff("sum(tanh(W@x))", wrt="W", vectors=["x"], matrices=["W:n,n"], layout="denominator"))
+    assert "in the reverse order" in layer and "the column over vec" in layer and "in order)" not in layer
+    numerator = plain(mcalc.diff("sum(tanh(W@x))", wrt="W", vectors=["x"], matrices=["W:n,n"]))
+    assert "the product of the Jacobians, in order" in numerator and "the row over vec" in numerator
