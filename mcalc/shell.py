@@ -478,7 +478,13 @@ def run(argv: list[str] | None = None) -> int:
             return int(ExitCode.USAGE)
         return usage(" ".join(e.format_message().split()))
     except RecursionError:
-        return usage("not supported: the expression nests too deeply", "not supported")
+        from .errors import NotSupported
+
+        deep = NotSupported("the expression nests too deeply: mcalc's tree walks reach some thousands of operations "
+                            "in one chain (a sum of that many terms, or its derivative's); a sum of terms of one form "
+                            "is a sum over a vector (sum(sin(k ⊗ x)), k a vector), and a deep nest a chain of "
+                            "definitions")
+        return usage(str(deep), deep.kind, deep)
     except (_BrokenPipe, BrokenPipeError):  # the reader went away: stop quietly, as a pipeline expects
         _silence_stdout()
         return int(ExitCode.BROKEN_PIPE)

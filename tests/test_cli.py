@@ -834,3 +834,12 @@ def test_max_of_one_vector_says_what_max_is(capsys):
     import mcalc
 
     assert {"diff", "hessian", "emit", "check", "parse", "Derivation", "McalcError"} <= set(dir(mcalc))
+
+
+def test_a_sum_too_long_to_walk_says_what_to_write(capsys):
+    """A sum of 5,000 terms said only 'the expression nests too deeply'."""
+    text = "+".join(f"sin({i}*x)" for i in range(1, 5000))
+    assert run(["diff", text, "--wrt", "x", "--format", "json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["kind"] == "not supported" and error["message"].startswith("the expression nests too deeply")
+    assert "sum over a vector" in error["message"]
