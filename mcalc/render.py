@@ -417,7 +417,9 @@ def to_dict(d, values: dict | None = None) -> dict:
         "input": d.input,
         "wrt": list(d.wrt),
         "layout": d.layout,
-        "function": {"name": t.output, **_node(d, d.program.body)},
+        # the definitions the function's text uses (h = …; y = sum(h)), first to last: with them it reads back
+        "function": {"name": t.output, **_node(d, d.program.body),
+                     "definitions": [{"name": n, **_node(d, e)} for n, e in d.program.definitions]},
         "variables": {n: {"kind": s.kind, "shape": s.as_list()} for n, s in d.variables().items()},
         "steps": {
             "intermediates": [{"name": i.name, **_node(d, i.expr), "kind": i.shape.kind,

@@ -843,3 +843,21 @@ def test_a_sum_too_long_to_walk_says_what_to_write(capsys):
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["kind"] == "not supported" and error["message"].startswith("the expression nests too deeply")
     assert "sum over a vector" in error["message"]
+
+
+def test_the_json_function_carries_its_definitions(capsys):
+    """JSON's function gave sum((y - t)^2) alone, which reads back as another function."""
+    from mcalc.api import diff
+
+    assert run(["diff", "-f", str(Path(__file__).parent.parent / "examples" / "two-layer.mc"), "--wrt", "W1",
+                "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    f, variables = data["function"], data["variables"]
+    program = "; ".join([*(f"{x['name']} = {x['text']}" for x in f["definitions"]), f"{f['name']} = {f['text']}"])
+    again = json.dumps(diff(program, wrt="W1", **{
+        "vectors": [f"{n}:{v['shape'][0]}" for n, v in variables.items() if v["kind"] == "vector"],
+        "matrices": [f"{n}:{v['shape'][0]},{v['shape'][1]}" for n, v in variables.items() if v["kind"] == "matrix"],
+        "scalars": [n for n, v in variables.items() if v["kind"] == "scalar"]}).to_dict()["result"])
+    assert run(["diff", "-f", str(Path(__file__).parent.parent / "examples" / "two-layer.mc"), "--wrt", "W1",
+                "--format", "json"]) == 0
+    assert json.dumps(json.loads(capsys.readouterr().out)["result"]) == again
