@@ -119,12 +119,25 @@ def _veclit(alg, u, i, name):
     return unit
 
 
+def _sized_by(alg, k) -> str:
+    """How to give the size k a number: the declaration of a variable that has it (-M W:3,n)."""
+    for name, shape in sorted(alg.typing.variables.items()):
+        if name in alg.typing.definitions or not (shape.rows == k or shape.cols == k):
+            continue
+        if shape.is_col:
+            return f" (-v {name}:3)"
+        if not shape.is_scalar:
+            rows, cols = (3 if d == k else d for d in (shape.rows, shape.cols))
+            return f" (-M {name}:{rows},{cols})"
+    return ""
+
+
 def _index(alg, u, i, name):
     # ∂gᵢ/∂g = eᵢᵀ, the i-th unit row (§4.1: gᵢ is one element of g)
     k = alg.shape(u.arg).rows
     if not isinstance(k, int):
         raise NotSupported(f"the derivative of element {u.index} of a vector of symbolic length {k}; "
-                           f"give its length (-v name:3)", u.pos)
+                           f"give {k} a number{_sized_by(alg, k)}", u.pos)
     return alg.transpose(A.VecLit(tuple(ONE if j == u.index - 1 else A.ZERO for j in range(k))))
 
 

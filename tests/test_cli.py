@@ -861,3 +861,11 @@ def test_the_json_function_carries_its_definitions(capsys):
     assert run(["diff", "-f", str(Path(__file__).parent.parent / "examples" / "two-layer.mc"), "--wrt", "W1",
                 "--format", "json"]) == 0
     assert json.dumps(json.loads(capsys.readouterr().out)["result"]) == again
+
+
+@pytest.mark.parametrize("text, declare", [("g = W@x; sum(g[1]*g)", "give N a number (-M W:3,n)"),
+                                           ("x[2]", "give n a number (-v x:3)")])
+def test_an_element_of_a_symbolic_length_names_the_declaration_that_sizes_it(text, declare, capsys):
+    """It said '(-v name:3)' where g is a definition, sized by W's rows."""
+    assert run(["diff", text, "--wrt", "x", "-v", "x"]) == 2
+    assert declare in capsys.readouterr().err
