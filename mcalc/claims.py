@@ -147,6 +147,19 @@ def _line_claims(path: str, text: str) -> list[Claim]:
     return claims
 
 
+def include_hint(path: str, following: bool) -> str:
+    """For a LaTeX file without claims that \\inputs others, where --follow-includes would look."""
+    if following or Path(path).suffix.lower() not in (".tex", ".ltx", ".latex") or path == "-":
+        return ""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    if any(_INCLUDE.search(_strip_latex_comment(line)) for line in text.splitlines()):
+        return " (it \\inputs other files: --follow-includes reads the claims in them)"
+    return ""
+
+
 def _toml_claims(path: str, text: str) -> list[Claim]:
     import tomllib
 

@@ -213,7 +213,8 @@ def check(
         _out(_json(C.json_report(results, strict)))
     else:
         _out("".join(line + "\n" for line in C.lint_lines(results)))
-        _out("".join(f"{path}: no claims found\n" for path in empty))
+        if not allow_empty:  # with it (as the pre-commit hook runs), a file without claims is no news
+            _out("".join(f"{path}: no claims found{C.include_hint(path, follow_includes)}\n" for path in empty))
         _out(C.summary_line(results) + "\n")
     if github:  # workflow commands are read from either stream; JSON keeps stdout to itself
         lines = "".join(line + "\n" for line in C.github_annotations(results, strict))

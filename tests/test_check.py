@@ -1093,3 +1093,17 @@ def test_a_toml_key_mcalc_does_not_read_is_an_error_and_option_errors_point_at_t
     cases = ROOT / "tests" / "data" / "matrix.toml"  # the case files' own keys (shape, source, …) are theirs
     assert all(c.text != "<a malformed claim table>" for c in find_claims(str(cases), cases.read_text()))
     assert run(["check", str(cases)]) == 0
+
+
+def test_files_without_claims_are_news_only_where_they_fail_the_check(tmp_path, capsys):
+    """The pre-commit hook (--allow-empty) printed 'pyproject.toml: no claims found' in every
+    project; a paper whose claims stand in \\input files said only 'no claims found'."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\input{sec}\n\\end{document}\n")
+    (tmp_path / "sec.tex").write_text("% mcalc: d/dx (x^2) = 2x\n")
+    assert run(["check", "--allow-empty", str(tmp_path / "pyproject.toml")]) == 0
+    assert "no claims found" not in capsys.readouterr().out
+    assert run(["check", str(tmp_path / "main.tex")]) == 1
+    assert "no claims found (it \\inputs other files: --follow-includes reads the claims in them)" in \
+        capsys.readouterr().out
+    assert run(["check", "--follow-includes", str(tmp_path / "main.tex")]) == 0
