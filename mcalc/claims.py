@@ -744,7 +744,8 @@ def lint_lines(results: list[Result]) -> list[str]:
         where = f"{r.claim.file}:{line}"
         if r.status == "error" and column:
             where += f":{column}"
-        out.append(f"{where}: {label[r.status]} {r.message}")
+        named = f"[{r.claim.id}] " if r.claim.id is not None else ""  # a TOML claim's id, as JSON and JUnit give it
+        out.append(f"{where}: {label[r.status]} {named}{r.message}")
     return out
 
 

@@ -1087,7 +1087,7 @@ def test_a_toml_key_mcalc_does_not_read_is_an_error_and_option_errors_point_at_t
                  '[[claim]]\nexpr = "x^2"\nwrt = "x"\nexpect = "2x"\ntolerance = 2\n')
     assert run(["check", str(f)]) == 2
     out = capsys.readouterr().out
-    assert "c.toml:2: ERROR the [[claim]] table has a key mcalc does not read: tolerence (did you mean tolerance?)" in out
+    assert "c.toml:2: ERROR [a] the [[claim]] table has a key mcalc does not read: tolerence (did you mean tolerance?)" in out
     assert "c.toml:12:11: ERROR syntax error: layout is numerator or denominator" in out
     assert "c.toml:18:13: ERROR syntax error: tolerance 2 is not" in out
     cases = ROOT / "tests" / "data" / "matrix.toml"  # the case files' own keys (shape, source, …) are theirs
@@ -1107,3 +1107,11 @@ def test_files_without_claims_are_news_only_where_they_fail_the_check(tmp_path, 
     assert "no claims found (it \\inputs other files: --follow-includes reads the claims in them)" in \
         capsys.readouterr().out
     assert run(["check", "--follow-includes", str(tmp_path / "main.tex")]) == 0
+
+
+def test_the_text_report_names_a_toml_claims_id(tmp_path, capsys):
+    """JSON and JUnit gave the id; the text report left it out."""
+    f = tmp_path / "c.toml"
+    f.write_text('[[claim]]\nid = "cube"\nexpr = "x^3"\nwrt = "x"\nexpect = "3x^2"\n')
+    assert run(["check", str(f)]) == 0
+    assert f"{f}:2: pass [cube] ∂/∂x (x³) = 3x²" in capsys.readouterr().out
