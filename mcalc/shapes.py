@@ -765,10 +765,20 @@ def _matmul(ch, node):
     return Shape(left.rows, right.cols)
 
 
+def _force_apart(ch, s: Flex, node: A.Node) -> None:
+    """Undeclared names a vector is made of: the capitals matrices, as the paper writes them, the rest
+    vectors (sum((y - Xw)²), ‖Xw - y‖, softmax(Wx): each took X or W for a vector, and Xw was refused)."""
+    names = sorted(s.names)
+    if not names:
+        raise ShapeError(f"{node.fn} needs a vector, got a scalar", node.pos)
+    raise _Force({name: Shape(_open_size(Flex(frozenset((name,)))), "n") if _capitals(Flex(frozenset((name,))))
+                  else vector() for name in names})
+
+
 def _reduction(ch, node: A.Call):
     s = ch.check(node.args[0])
     if isinstance(s, Flex):
-        ch.force(s, vector(), node, node.fn)
+        _force_apart(ch, s, node)
     return SCALAR
 
 
@@ -794,7 +804,7 @@ def _of_vector(ch, node: A.Call):
     """softmax, log_softmax (a vector) and logsumexp (a scalar) of a column vector."""
     s = ch.check(node.args[0])
     if isinstance(s, Flex):
-        ch.force(s, vector(), node, node.fn)
+        _force_apart(ch, s, node)
     if not s.is_col:
         raise ShapeError(f"{node.fn} needs a column vector, got {ch.concrete(s).describe()}", node.pos)
     return SCALAR if node.fn == "logsumexp" else s
@@ -803,8 +813,9 @@ def _of_vector(ch, node: A.Call):
 def _norm(ch, node: A.Call):
     s = ch.check(node.args[0])
     if isinstance(s, Flex):  # ‖x‖ of a name: a vector; ‖X‖ of a capital: a matrix, as Wx reads W
-        shape = Shape(_open_size(s), "n") if _capitals(s) else vector()
-        ch.force(s, shape, node, node.fn)
+        if _capitals(s):
+            ch.force(s, Shape(_open_size(s), "n"), node, node.fn)
+        _force_apart(ch, s, node)
     if node.fn == "norm2" and isinstance(s, Shape) and s.is_matrix:
         raise ShapeError("‖X‖₂ of a matrix is its spectral norm, which mcalc does not derive; "
                          "‖X‖_F or norm(X) is the Frobenius norm", node.pos)

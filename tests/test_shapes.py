@@ -155,3 +155,22 @@ def test_a_definition_in_terms_of_itself_is_refused(text, name):
     defined, one name), and h = tanh(Wh) said 'h' is not defined."""
     with pytest.raises(mcalc.McalcError, match=f"'{name}' is defined in terms of itself"):
         mcalc.diff(text, wrt="W" if "W" in text else "x" if "x" in text else "w", matrices=["W:n,n"] if "W" in text else [])
+
+
+@pytest.mark.parametrize("text, declared", [
+    ("sum((y - X w)^2)", ["-v", "y", "-M", "X:n,n"]), ("norm(X w - y)^2", ["-v", "y", "-M", "X:n,n"]),
+    ("sum(sigmoid(X w))", ["-M", "X:N,n"]), ("mean(softmax(W w))", ["-M", "W:N,n"]),
+])
+def test_a_capital_in_a_sum_or_a_norm_of_undeclared_names_is_a_matrix(text, declared):
+    """sum((y - Xw)²) with nothing declared took X for a vector beside w, and Xw was refused
+    ('the left side is n×1 (vector), the right side is n×1 (vector)'); ‖Xw - y‖² likewise."""
+    from mcalc.cli import run
+
+    d = mcalc.diff(text, wrt="w")
+    assert d.typing.variables["w"].is_col and d.typing.variables[next(n for n in "XW" if n in text)].is_matrix
+    args = [a for a in declared]
+    vectors = [args[i + 1] for i, a in enumerate(args) if a == "-v"] + ["w"]
+    matrices = [args[i + 1] for i, a in enumerate(args) if a == "-M"]
+    want = mcalc.diff(text, wrt="w", vectors=vectors, matrices=matrices)
+    assert d.text == want.text
+    assert run(["diff", text, "--wrt", "w"]) == 0
