@@ -256,6 +256,7 @@ def _make_transformer():
         def reset(self) -> None:
             self._state.bold_names = set()
             self._state.bold_by = set()  # bold names among a claim's variables (∂/∂𝐰)
+            self._state.bold_vars = {}  # id -> each bold name's node (𝐱, \mathbf{x}; not {x}, a group)
             self._state.brackets = {}
             self._state.grouped = {}
             self._state.latex_power = {}  # {2} as an exponent, and bold names: X^{2} may be X X
@@ -448,10 +449,10 @@ def _make_transformer():
             # a name bold only in the answer types the function only where it leaves the name a scalar
             # (_check_claim): 𝐱ᵀ, as mcalc prints the answer of sum(w*x) + b by w, declared x a vector
             # and so w a scalar (scalar expansion), and failed
-            latex = self._state.latex_power
+            bold_vars = self._state.bold_vars  # ({x}^{2} is no bold x: a group, as mcalc prints a power)
 
             def bold_in(*trees) -> set[str]:
-                return {n.name for t in trees for n in A.walk(t) if type(n) is A.Var and latex.get(id(n)) is n}
+                return {n.name for t in trees for n in A.walk(t) if type(n) is A.Var and bold_vars.get(id(n)) is n}
 
             answer_bold = frozenset(bold_in(expect) - bold_in(function, *(e for _, e in defs)) - self._state.bold_by)
             self.bold_names.difference_update(answer_bold)
@@ -496,8 +497,8 @@ def _make_transformer():
 
         def _by_bold(self, variables) -> None:
             """Record the bold names among the variables a claim is by (∂/∂𝐰): they type the function."""
-            latex = self._state.latex_power
-            self._state.bold_by.update(v.name for v in variables if isinstance(v, A.Var) and latex.get(id(v)) is v)
+            bold = self._state.bold_vars
+            self._state.bold_by.update(v.name for v in variables if isinstance(v, A.Var) and bold.get(id(v)) is v)
 
         def where(self, items):
             return ("where", tuple(e for d in items if isinstance(d, _Declaration) for e in d.entries))
@@ -658,6 +659,7 @@ def _make_transformer():
             self.bold_names.add(name)
             node = A.Var(name, pos=tok.column)
             self._state.latex_power[id(node)] = node
+            self._state.bold_vars[id(node)] = node
             return node
 
         def ones(self, items):
@@ -851,7 +853,7 @@ def _make_transformer():
             if k.value > 0 and (state.bold_groups.get(id(arg)) is arg or type(arg) is A.Var and
                                 state.latex_power.get(id(arg)) is arg and state.grouped.get(id(arg)) is arg):
                 return A.Call("gpow", (arg, k), pos=tok.column)  # (𝐀 + 𝐗)² and (𝐗)², as with ^2
-            if k.value > 0 and type(arg) is A.Var and state.latex_power.get(id(arg)) is arg:
+            if k.value > 0 and type(arg) is A.Var and state.bold_vars.get(id(arg)) is arg:
                 # 𝐗², as 𝐗^2 and \mathbf{X}^2: of a square matrix, the matrix power (the shapes decide)
                 return A.Call("mpow", (arg, k), pos=tok.column)
             if k.value < 0 and not _scalar_valued(arg):  # X⁻²: (X⁻¹)² of a matrix, as X⁻¹ is its inverse

@@ -766,13 +766,20 @@ def _matmul(ch, node):
 
 
 def _force_apart(ch, s: Flex, node: A.Node) -> None:
-    """Undeclared names a vector is made of: the capitals matrices, as the paper writes them, the rest
-    vectors (sum((y - Xw)²), ‖Xw - y‖, softmax(Wx): each took X or W for a vector, and Xw was refused)."""
+    """Undeclared names a vector is made of: vectors, but for a capital written before another name,
+    as the paper writes a matrix (sum((y - Xw)²), ‖Xw - y‖, softmax(Wx): each took X or W for a
+    vector, and Xw was refused); a capital met element-wise (sum((x - C)²)) stays a vector."""
     names = sorted(s.names)
     if not names:
         raise ShapeError(f"{node.fn} needs a vector, got a scalar", node.pos)
-    raise _Force({name: Shape(_open_size(Flex(frozenset((name,)))), "n") if _capitals(Flex(frozenset((name,))))
-                  else vector() for name in names})
+    matrices = set()
+    for n in A.walk(node.args[0]):
+        if (type(n) is A.Juxtapose or type(n) is A.MatMul) and type(n.left) is A.Var and n.left.name in s.names \
+                and _capitals(Flex(frozenset((n.left.name,)))) and not (type(n.right) is A.Var and
+                                                                       _capitals(Flex(frozenset((n.right.name,))))):
+            matrices.add(n.left.name)
+    raise _Force({name: Shape(_open_size(Flex(frozenset((name,)))), "n") if name in matrices else vector()
+                  for name in names})
 
 
 def _reduction(ch, node: A.Call):
@@ -944,8 +951,8 @@ def _juxtapose(ch, node):
     if isinstance(left, Flex) and isinstance(right, Shape) and right.is_col and _capitals(left):
         return _matmul(ch, node)  # Wx: a capital letter before a vector is a matrix, as the paper writes it
     if isinstance(right, Flex) and isinstance(left, Shape) and not left.is_scalar and not left.is_col and \
-            _capitals(right):
-        return _matmul(ch, node)  # xᵀA (xᵀA x written apart), AᵀB: after a row or a matrix, likewise
+            (_capitals(right) or not left.is_row):
+        return _matmul(ch, node)  # xᵀA (xᵀA x written apart), AᵀB, Ax: after a row or a matrix, likewise
     return _elementwise(ch, node)
 
 

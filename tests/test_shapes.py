@@ -174,3 +174,27 @@ def test_a_capital_in_a_sum_or_a_norm_of_undeclared_names_is_a_matrix(text, decl
     want = mcalc.diff(text, wrt="w", vectors=vectors, matrices=matrices)
     assert d.text == want.text
     assert run(["diff", text, "--wrt", "w"]) == 0
+
+
+@pytest.mark.parametrize("text, wrt, answer", [
+    ("sum((x - C)^2)", "x", "2*(x - C)^T"), ("norm(x - C)", "x", "(x - C)^T/norm(x - C)"),
+    ("sum(C*x)", "x", "C^T"),
+])
+def test_a_capital_met_element_wise_in_a_sum_stays_a_vector(text, wrt, answer):
+    """Only a capital written before another name is a matrix there: sum((x - C)²) was refused,
+    C taken for an n×n matrix."""
+    assert mcalc.diff(text, wrt=wrt).text == answer
+
+
+@pytest.mark.parametrize("first, second", [("w^T A w", "norm(A x - y)^2"), ("v^T X v", "norm(X w - y)^2")])
+def test_a_matrix_before_an_undeclared_name_makes_it_a_vector_in_either_order(first, second):
+    """wᵀAw + ‖Ax - y‖² took x for a scalar once A was a matrix (‖xA - y‖, a Frobenius norm),
+    and the other order for a vector.  (y, met element-wise by a vector, is a scalar with a note
+    where nothing else makes it a vector: scalar expansion, §4.3.)"""
+    one = mcalc.diff(f"{first} + {second}", wrt="w")
+    other = mcalc.diff(f"{second} + {first}", wrt="w")
+    matrix = first[4]
+    for d in (one, other):
+        assert d.typing.variables[matrix].is_matrix and d.typing.variables["w"].is_col
+        assert "x" not in second or d.typing.variables["x"].is_col
+        assert d.typing.variables["y"].is_col or any(n.startswith("y is taken as a scalar") for n in d.notes)
