@@ -60,6 +60,27 @@ _driver = None
 _parser_lock = threading.Lock()
 
 
+def _parts_apart(node: A.Node, parts: dict, keep: set) -> A.Node:
+    """node with each run of letters that begins or ends with a part's name (δ5x, xδ5) read as the
+    part beside the rest, as the printed answer sets them side by side (the names in keep stay whole)."""
+    if type(node) is A.Var:
+        if node.name in parts or node.name in keep:
+            return node
+        at = node.pos
+        for part in parts:
+            rest = node.name[len(part):] if node.name.startswith(part) else None
+            if rest and rest[0].isalpha():
+                return A.Juxtapose(A.Var(part, pos=at), _parts_apart(A.Var(rest, pos=at), parts, keep), pos=at)
+            rest = node.name[:-len(part)] if node.name.endswith(part) else None
+            if rest and rest[-1].isalpha():
+                return A.Juxtapose(_parts_apart(A.Var(rest, pos=at), parts, keep), A.Var(part, pos=at), pos=at)
+        return node
+    if not node.children:
+        return node
+    kids = tuple(_parts_apart(c, parts, keep) for c in node.children)
+    return node if all(k is c for k, c in zip(kids, node.children)) else node.rebuild(kids)
+
+
 def grammar_path() -> str:
     for place in _GRAMMAR_PLACES:
         if os.path.exists(place):
@@ -470,19 +491,35 @@ def _make_transformer():
             from .derive import substitute
 
             variables = A.names(function).union(*(A.names(e) for _, e in defs)) - {name for name, _ in defs}
-            values: dict[str, A.Node] = {}
+            given: dict[str, A.Node] = {}
             for name, e in parts:
-                if name in values:
+                if name in given:
                     raise ParseError(f"'{name}' is named twice in the answer's where clause", e.pos)
                 if name in variables:
                     raise ParseError(f"'where {name} = …' names a part of the answer, but {name} is a variable "
                                      f"of the function; name the part otherwise", e.pos)
-                values[name] = substitute(e, values)
-            used = A.names(expect).union(*(A.names(e) for _, e in parts))
-            for name, e in parts:
+                given[name] = e
+            # δ₅x exp(x), as mcalc prints a part beside a name: the run δ5x is the part times x
+            keep = variables | {name for name, _ in defs}  # the function's own names stay whole (up, not u·p)
+            expect = _parts_apart(expect, given, keep)
+            given = {name: _parts_apart(e, given, keep) for name, e in given.items()}
+            used = A.names(expect).union(*(A.names(e) for e in given.values()))
+            for name, e in given.items():
                 if name not in used:  # named and never used: a slip, read in silence it would change nothing
                     raise ParseError(f"'where {name} = …': the answer does not use {name}", e.pos)
-            self.bold_names.difference_update(values)  # a bold part is the answer's, not a variable's
+            values: dict[str, A.Node] = {}
+
+            def value(name: str, seen: tuple) -> A.Node:  # each part written out, in whatever order they come
+                if name not in values:
+                    if name in seen:
+                        raise ParseError(f"'where {name} = …' is written in terms of itself", given[name].pos)
+                    inner = {n: value(n, seen + (name,)) for n in A.names(given[name]) if n in given}
+                    values[name] = substitute(given[name], inner)
+                return values[name]
+
+            for name in given:
+                value(name, ())
+            self.bold_names.difference_update(given)  # a bold part is the answer's, not a variable's
             return substitute(expect, values)
 
         def named_parts(self, items):

@@ -1123,3 +1123,21 @@ def test_a_braced_power_in_the_answer_is_no_bold_name(claim):
     """mcalc prints a power {x}^{2}; the check for names bold only in the answer took the group
     {x} for a bold x, and made x (or a) a vector: mcalc's own answers failed."""
     assert check_claim(Claim("t.mcalc", 1, claim)).status == "pass"
+
+
+@pytest.mark.parametrize("claim, status", [
+    ("d/dx (((1 - y/0.5)/((0.5) (x) * exp(x)))/(x)) = (4(2y - 1)/(x³exp(x)) + δ₅x exp(x) + δ₅exp(x))/2  "
+     "where δ₅ = 4(2y - 1)/(x³exp(x)²)", "pass"),
+    ("d/dx (((x^2 + x)^2 + x)^2) = 2 v (2 u (2x + 1) + 1)  where v = u^2 + x, u = x^2 + x", "pass"),
+    ("d/dx (((x^2 + x)^2 + x)^2) = 2 v (2 u (2x + 1) + 2)  where v = u^2 + x, u = x^2 + x", "fail"),
+])
+def test_named_parts_read_as_mcalc_prints_them(claim, status):
+    """A part set beside a name (δ₅x, as mcalc's Unicode prints it) was one unknown name, and a
+    part used by one listed before it was left unwritten ('the answer uses u, which the function
+    does not')."""
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == status
+
+
+def test_a_named_part_in_terms_of_itself_is_refused():
+    with pytest.raises(mcalc.McalcError, match="'where u = …' is written in terms of itself"):
+        parse_claim("d/dx ((x^2+x)^2) = 2 u (2x+1)  where u = u + 1")
