@@ -56,6 +56,9 @@ def _negated(node: A.Node) -> A.Node | None:
         return A.Num(-node.value) if node.value < 0 else None
     if t is A.Neg:
         return node.arg
+    if t is A.Transpose:  # (-x ⊘ w²)ᵀ
+        inner = _negated(node.arg)
+        return None if inner is None else node.rebuild((inner,))
     if t in _LEFT_LINEAR:
         first = _negated(node.left)
         if first is None:
@@ -150,6 +153,9 @@ class Printer:
         return self._binary(node, self.ops[A.Add])
 
     def _print_Sub(self, node):
+        minus = _negated(node.right)
+        if minus is not None:  # a - (-x ⊘ w²) is a + x ⊘ w²
+            return self._binary(A.Add(node.left, minus, pos=node.pos), self.ops[A.Add])
         return self._binary(node, self.ops[A.Sub])
 
     def _print_Mul(self, node):

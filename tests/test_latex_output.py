@@ -260,3 +260,13 @@ def test_a_negative_term_is_subtracted_not_added(expr, vectors, text, unicode, l
         assert d.latex == latex
     for printed in (d.text, d.unicode, d.latex):
         assert "+ -" not in printed and readback_error(d, printed) < 1e-12
+
+
+def test_a_negative_term_subtracted_is_added():
+    """-exp(x)ᵀ - (-x ⊘ w²)ᵀ: a term whose sign leads it, subtracted, printed '- -' (and '- (-…)')."""
+    from numeric import readback_error
+
+    d = mcalc.diff("-(sum(x/w)) + (x - w)·exp(x)", wrt="w", vectors=["x", "w"])
+    assert d.unicode == "-exp(x)ᵀ + (x ⊘ w²)ᵀ"
+    for printed in (d.text, d.unicode, d.latex):
+        assert "- -" not in printed and "- (-" not in printed and readback_error(d, printed) < 1e-12
