@@ -671,15 +671,7 @@ def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars
                                f"as a matrix's is; declare a vector (-v {w.lower()}:{cols}) and write "
                                f"{w.lower()}ᵀ where the row is meant")
     notes += _assumption_notes(program, typing, declared, wrt_list)
-    if "n" in typing.used and typing.is_dimension("n") and not any(  # n · mean(x): n, x's default length
-            "n" in dim_names(d) for shape in (*decls.vectors.values(), *decls.matrices.values())
-            for d in (shape if isinstance(shape, tuple) else (shape,)) if d is not None):
-        sized = sorted(v for v, s in typing.variables.items() if "n" in dim_names(s.rows) | dim_names(s.cols))
-        vector = next((v for v in sized if typing.variables[v].is_vector), None)
-        how = f"-v {vector}:k" if vector else f"-M {sized[0]}:m,k" if sized else ""
-        notes.append(f"n is read as the size of {', '.join(sized)} (the default size), a number, not a variable; "
-                     f"give {'it' if len(sized) == 1 else 'them'} another size ({how}) to make n a "
-                     f"variable" if sized else "n is read as the default size, a number, not a variable")
+    notes += _default_size_note(typing, decls)
     _has_a_value(program, typing)
     trace, alg = derive(program, typing, wrt_list, pair_products)
     return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
@@ -901,6 +893,22 @@ def _may_be_constant(node: A.Node) -> bool:
 _DOMAINS = {"ln": lambda v: v > 0, "log": lambda v: v > 0, "sqrt": lambda v: v >= 0,
             "asin": lambda v: -1 <= v <= 1, "acos": lambda v: -1 <= v <= 1, "acosh": lambda v: v >= 1,
             "atanh": lambda v: -1 < v < 1}
+
+
+def _default_size_note(typing, decls: Declarations) -> list[str]:
+    """n · mean(x): the n the function uses read as x's default length, where no declaration names it."""
+    if "n" not in typing.used or not typing.is_dimension("n"):
+        return []
+    declared = [*decls.vectors.values(), *(d for shape in decls.matrices.values() for d in shape)]
+    if any(d is not None and "n" in dim_names(d) for d in declared):
+        return []
+    sized = sorted(v for v, s in typing.variables.items() if "n" in dim_names(s.rows) | dim_names(s.cols))
+    if not sized:
+        return ["n is read as the default size, a number, not a variable"]
+    vector = next((v for v in sized if typing.variables[v].is_vector), None)
+    how = f"-v {vector}:k" if vector else f"-M {sized[0]}:m,k"
+    return [f"n is read as the size of {', '.join(sized)} (the default size), a number, not a variable; give "
+            f"{'it' if len(sized) == 1 else 'them'} another size ({how}) to make n a variable"]
 
 
 def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:

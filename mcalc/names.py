@@ -85,10 +85,7 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
     if t is A.Var:
         return _name(node, res)
     if t not in _READ:  # nothing to read in the node itself: its children only
-        if not node.children:
-            return node
-        kids = tuple([_resolve(c, res) for c in node.children])
-        return node if all(map(is_, kids, node.children)) else node.rebuild(kids)
+        return _children_resolved(node, res)
     if type(node) is A.Pow and type(node.left) is A.Var and node.left.name == "e" and "e" not in res.base:
         _constant_note("e", node.left.pos, res)
         return A.Call("exp", (_resolve(node.right, res),), pos=node.pos)  # e^x is exp(x)
@@ -123,12 +120,15 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
         if (type(last) is A.Pow or type(last) is A.Call and last.fn == "mpow") and last.children[0] == _E:
             last = A.Call("exp", (last.children[1],), pos=last.pos)  # xe^x, e^{-x²} in LaTeX: exp, as e^x is
         return last if prefix is None else A.Juxtapose(prefix, last, pos=last.pos)
+    return _children_resolved(node, res)
+
+
+def _children_resolved(node: A.Node, res: Resolution) -> A.Node:
+    """node over its children resolved: node itself where none changed."""
     if not node.children:
         return node
     kids = tuple([_resolve(c, res) for c in node.children])
-    if all(map(is_, kids, node.children)):
-        return node
-    return node.rebuild(kids)
+    return node if all(map(is_, kids, node.children)) else node.rebuild(kids)
 
 
 # the node kinds _resolve reads more of than their children

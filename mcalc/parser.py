@@ -779,10 +779,11 @@ def _make_transformer():
             if len(args) != arity:
                 written = str(tok).split("(")[0].strip().lstrip("\\")
                 shown = written if _ALIASES.get(written) == fn else fn  # log(x, 2): log, as written
-                extra = f": {fn}(a, b) is element-wise, each entry the {'larger' if fn == 'max' else 'smaller'} " \
-                        f"of a's and b's (max(0, z) is the ReLU); the {'largest' if fn == 'max' else 'smallest'} " \
-                        f"entry of one vector is not a function mcalc derives" if fn in ("max", "min") and \
-                        len(args) == 1 else ""
+                extra = ""
+                if fn in ("max", "min") and len(args) == 1:  # max(x): the largest entry?
+                    more, most = ("larger", "largest") if fn == "max" else ("smaller", "smallest")
+                    extra = (f": {fn}(a, b) is element-wise, each entry the {more} of a's and b's (max(0, z) is "
+                             f"the ReLU); the {most} entry of one vector is not a function mcalc derives")
                 raise ParseError(f"{shown} takes {arity} argument{'s' * (arity > 1)}, got {len(args)}{extra}",
                                  column, tok.line)
             if fn in _NODE_FUNCTIONS:

@@ -769,17 +769,14 @@ def _force_apart(ch, s: Flex, node: A.Node) -> None:
     """Undeclared names a vector is made of: vectors, but for a capital written before another name,
     as the paper writes a matrix (sum((y - Xw)²), ‖Xw - y‖, softmax(Wx): each took X or W for a
     vector, and Xw was refused); a capital met element-wise (sum((x - C)²)) stays a vector."""
-    names = sorted(s.names)
-    if not names:
-        raise ShapeError(f"{node.fn} needs a vector, got a scalar", node.pos)
-    matrices = set()
-    for n in A.walk(node.args[0]):
-        if (type(n) is A.Juxtapose or type(n) is A.MatMul) and type(n.left) is A.Var and n.left.name in s.names \
-                and _capitals(Flex(frozenset((n.left.name,)))) and not (type(n.right) is A.Var and
-                                                                       _capitals(Flex(frozenset((n.right.name,))))):
-            matrices.add(n.left.name)
+    matrices = {n.left.name for n in A.walk(node.args[0])
+                if (type(n) is A.Juxtapose or type(n) is A.MatMul) and type(n.left) is A.Var
+                and n.left.name in s.names and _capital(n.left.name)
+                and not (type(n.right) is A.Var and _capital(n.right.name))}
+    if not matrices:
+        ch.force(s, vector(), node, node.fn)
     raise _Force({name: Shape(_open_size(Flex(frozenset((name,)))), "n") if name in matrices else vector()
-                  for name in names})
+                  for name in s.names})
 
 
 def _reduction(ch, node: A.Call):
@@ -961,8 +958,13 @@ def _open_size(flex: Flex) -> str:
     return "?" + "_".join(sorted(flex.names))
 
 
+def _capital(name: str) -> bool:
+    """A capital and its index (A, W₁, X_2): a matrix's name, as the paper writes one."""
+    return name[:1].isupper() and (len(name) == 1 or name[1:].lstrip("_").isdigit())
+
+
 def _capitals(flex: Flex) -> bool:
-    return all(name[:1].isupper() and (len(name) == 1 or name[1:].lstrip("_").isdigit()) for name in flex.names)
+    return all(map(_capital, flex.names))
 
 
 _SCALAR_OVER_SCALARS = frozenset({A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg, A.Compare, A.Dot})
