@@ -84,8 +84,18 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
     t = type(node)
     if t is A.Var:
         return _name(node, res)
-    if t not in _READ:  # nothing to read in the node itself: its children only
-        return _children_resolved(node, res)
+    if t in _READ:  # a kind with more to read than its children (e^x, x(x + 1), ^TAx, a postfix mark)
+        read = _read(node, res)
+        if read is not None:
+            return read
+    if not node.children:
+        return node
+    kids = tuple([_resolve(c, res) for c in node.children])
+    return node if all(map(is_, kids, node.children)) else node.rebuild(kids)
+
+
+def _read(node: A.Node, res: Resolution) -> A.Node | None:
+    """node resolved where its own kind says how, else None (its children are resolved as any node's)."""
     if type(node) is A.Pow and type(node.left) is A.Var and node.left.name == "e" and "e" not in res.base:
         _constant_note("e", node.left.pos, res)
         return A.Call("exp", (_resolve(node.right, res),), pos=node.pos)  # e^x is exp(x)
@@ -120,15 +130,7 @@ def _resolve(node: A.Node, res: Resolution) -> A.Node:
         if (type(last) is A.Pow or type(last) is A.Call and last.fn == "mpow") and last.children[0] == _E:
             last = A.Call("exp", (last.children[1],), pos=last.pos)  # xe^x, e^{-x²} in LaTeX: exp, as e^x is
         return last if prefix is None else A.Juxtapose(prefix, last, pos=last.pos)
-    return _children_resolved(node, res)
-
-
-def _children_resolved(node: A.Node, res: Resolution) -> A.Node:
-    """node over its children resolved: node itself where none changed."""
-    if not node.children:
-        return node
-    kids = tuple([_resolve(c, res) for c in node.children])
-    return node if all(map(is_, kids, node.children)) else node.rebuild(kids)
+    return None
 
 
 # the node kinds _resolve reads more of than their children
