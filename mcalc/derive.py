@@ -9,7 +9,7 @@ Nothing here prints: the result is a :class:`Trace`.
 """
 from __future__ import annotations
 
-from operator import is_
+from operator import is_, itemgetter
 
 from . import ast as A
 from . import rules
@@ -259,6 +259,8 @@ def derive(program: A.Program, typing: Typing, wrt: list[str], pair_products: bo
     return trace, alg
 
 
+_PLACE = itemgetter(3)  # a term's place in the source
+_NOWHERE = float("inf")
 ADJOINT_MIN = 6  # nodes: a smaller total derivative is simply written out in each term that uses it
 LONG_CHAIN = 3  # products named above one in its chain: a chain whose names repeat
 
@@ -275,10 +277,10 @@ def _chain_rule(items, by_output, output, out_shape, alg,
     adjoined: dict[str, str] = {}  # the intermediates whose adjoints are named, and those names
     if not isinstance(output, A.Var):
         return {}, adjoints, adjoined
-    # each name's terms, [adjoint, partial, gathered], summed when the name is reached: the
+    # each name's terms, [adjoint, partial, gathered, place in the source], summed when the name is reached: the
     # terms of one named scalar adjoint δ are gathered first, δ(a + b) for δa + δb (u + u², by
     # u, is δ(1 + 2u)), so that the adjoint passed down is a product, not a sum repeating δ
-    terms: dict[str, list[list]] = {output.name: [[alg.identity(out_shape), None, False]]}  # (None: ∂y/∂y)
+    terms: dict[str, list[list]] = {output.name: [[alg.identity(out_shape), None, False, 0]]}  # (None: ∂y/∂y)
     # (name, id of a scalar adjoint) -> that name's term with it: the adjoint passed on
     # unchanged (δ·1 is δ) is the same node, which the entry keeps alive
     by_adjoint: dict[tuple[str, int], list] = {}
@@ -287,9 +289,11 @@ def _chain_rule(items, by_output, output, out_shape, alg,
     jmul, jadd = alg.jmul, alg.jadd
     scalar_out = out_shape == SCALAR
 
-    def total(listed: list[list]) -> A.Node:
+    def total(listed: list[list], scalar: bool) -> A.Node:
         out = None
-        for upstream, partial, gathered in listed:
+        if scalar and len(listed) > 1:  # a scalar's terms in the order of its uses in the source: (x³ + 2x)′
+            listed.sort(key=_PLACE)  # is 3x² + 2 (a vector's or a matrix's keep the Cookbook's order, xᵀA + xᵀAᵀ)
+        for upstream, partial, gathered, _ in listed:
             # (jmul would spread a row over a sum again: gᵀ(A + B) = gᵀA + gᵀB)
             term = upstream if partial is None else alg.mul(upstream, partial) if gathered else \
                 jmul(upstream, partial)
@@ -300,7 +304,7 @@ def _chain_rule(items, by_output, output, out_shape, alg,
         listed = terms.pop(it.name, None)
         if listed is None:
             continue
-        upstream = d[it.name] = total(listed)
+        upstream = d[it.name] = total(listed, it.shape == SCALAR)
         consumers = by_output.get(it.name, ())
         # (a gathered one, δ(a + b), is named however small: written out it would copy δ's value)
         if len(consumers) > 1 and (any(entry[2] for entry in listed) or _size_over(upstream, ADJOINT_MIN)):
@@ -313,18 +317,21 @@ def _chain_rule(items, by_output, output, out_shape, alg,
         # that is shorter, and the terms stay free to collect with the other paths' terms
         gather = scalar_out and it.shape == SCALAR and id(upstream) in named
         key = id(upstream)
+        # where it is used in the source, its operator's column (a later line's carries its line); with
+        # no place (in a Hessian's gradient) after those, the last first, as the terms are gathered
+        place = _NOWHERE if it.expr.pos is None else it.expr.pos
         for p in consumers:
             if gather:
                 same = by_adjoint.get((p.by, key))
                 if same is not None:
                     same[1], same[2] = jadd(same[1], p.expr), True
                     continue
-                entry = by_adjoint[(p.by, key)] = [upstream, p.expr, False]
+                entry = by_adjoint[(p.by, key)] = [upstream, p.expr, False, place]
             else:
-                entry = [upstream, p.expr, False]
+                entry = [upstream, p.expr, False, place]
             terms.setdefault(p.by, []).append(entry)
     for name, listed in terms.items():  # the variables
-        d[name] = total(listed)
+        d[name] = total(listed, alg.typing.variables.get(name, SCALAR) == SCALAR)
     return d, adjoints, adjoined
 
 

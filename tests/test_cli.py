@@ -553,7 +553,7 @@ def test_a_name_every_variables_answer_uses_once_is_named_once_for_them_all():
     ("x*(cos(x) + x)", "x", [], "cos(x) + 2*x - x*sin(x)"),
     ("a*(max(a, b) + a)", "a", [], "max(a, b) + 2*a + a*(a >= b)"),
     ("cos(3)*((3 - x) + x*(3 + x)) + sin(2)*(y*(2 + x) + x*(3 + y))", "x", ["x", "y"],
-     "3*sin(2) + 2*y*sin(2) + 2*cos(3) + 2*x*cos(3)"),
+     "2*cos(3) + 2*x*cos(3) + 2*y*sin(2) + 3*sin(2)"),
 ])
 def test_terms_under_a_variable_as_adjoint_collect_with_the_other_paths(expr, wrt, scalars, collected):
     """Gathering δ(a + b) is for a named adjoint: under a variable or an intermediate as the

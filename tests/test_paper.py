@@ -98,3 +98,21 @@ def test_total_derivative_sums_both_paths():
     (combination,) = d.trace.combinations
     assert len(combination.paths) == 2
     assert d.text == "1 + 2*x"
+
+
+@pytest.mark.parametrize("expr, answer", [
+    ("x^3 + 2x + ln(x)", "3*x^2 + 2 + 1/x"),  # it printed 1/x + 2 + 3*x^2
+    ("x^2 - 3*x", "2*x - 3"),  # -3 + 2*x
+    ("a*x + b*x + c*x", "a + b + c"),  # c + b + a
+    ("x + x^2", "1 + 2*x"),
+    ("sin(x)*x + x", "x*cos(x) + sin(x) + 1"),  # the product rule's terms as the factors stand
+    ("u1 = x*x; u2 = u1*u1 + u1; u2", "4*x^3 + 2*x"),  # definitions: in the order they are written
+])
+def test_a_scalars_terms_stand_in_the_order_of_its_uses(expr, answer):
+    """A sum of the chain rule's paths (§4.5.2) is written in the order the variable's uses stand
+    in the function, as a student writes (x³ + 2x + ln x)′ = 3x² + 2 + 1/x; mcalc gathered
+    them from the last use back, and printed 1/x + 2 + 3x²."""
+    d = mcalc.diff(expr, wrt="x")
+    assert d.text == answer
+    values = random_values(d, seed=5)
+    assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
