@@ -41,6 +41,8 @@ def latex_name(name: str, bold: bool = False) -> str:
     head, _, sub = stem.partition("_")
     if not digits and head and "_" not in sub and sub.isascii() and sub.isalnum():
         stem, digits = head, sub  # w_in → w_{in}
+    if digits and not bold and _function_word(stem):
+        stem, digits = name, ""  # \mathrm{tanh2}: \mathrm{tanh}_{2} would read as the function tanh
     body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else "\\_" if c == "_" else c for c in stem).strip()
     if bold and not any(c in _GREEK for c in stem) and stem != "I":  # \\mathbf{I} is the identity
         body = f"\\mathbf{{{body}}}"  # \mathbf{loss}: bold, and one name
@@ -51,6 +53,14 @@ def latex_name(name: str, bold: bool = False) -> str:
     elif bold:
         body = f"\\boldsymbol{{{body}}}"
     return body + (f"_{{{digits}}}" if digits else "")
+
+
+def _function_word(word: str) -> bool:
+    """A function's name (tanh, log): in \\mathrm{…}, the function, not a name."""
+    from .parser import _ALIASES
+    from .rules import FUNCTIONS
+
+    return word in FUNCTIONS or word in _ALIASES
 
 
 def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare] | None:

@@ -206,11 +206,13 @@ def test_the_cases_form_reads_back():
 
 
 @pytest.mark.parametrize("name", ["x_", "_x", "w_1_2", "w_in", "w_in2", "learning_rate", "learning_rate_2", "σ_x",
-                                  "σx", "σ2", "Σ1", "I1", "I_k", "θ_1", "θ_in", "lr_2", "x__y", "W_out", "a_b_c", "Δx", "x_y1"])
+                                  "σx", "σ2", "Σ1", "I1", "I_k", "θ_1", "θ_in", "lr_2", "x__y", "W_out", "a_b_c", "Δx", "x_y1",
+                                  "tanh2", "tanh_in", "log2", "exp_in"])
 @pytest.mark.parametrize("vector", [False, True])
 def test_every_name_reads_back_in_every_format(name, vector):
     """x_ printed x in LaTeX (x + 2x_ read back as 3x); w_1_2 printed w_1₂ (the name w_12);
-    \\sigma_{x} and \\mathrm{w_1}_{2} did not parse (\\sigma alone is the sigmoid)."""
+    \\sigma_{x} and \\mathrm{w_1}_{2} did not parse (\\sigma alone is the sigmoid), nor did
+    \\mathrm{tanh}_{2} (\\mathrm{tanh} is the function: the name is \\mathrm{tanh2})."""
     from numeric import readback_error
 
     d = mcalc.diff(f"{name}^2 + {name}*x", wrt=name, vectors=[name, "x"] if vector else [])
