@@ -13,10 +13,11 @@ _STARTS_WITH_DIGIT = re.compile(r"\{*[0-9.]")
 _SUPERSCRIPT_END = re.compile(r"\^\{(?:[^{}]|\{[^{}]*\})*\}$")
 _FUNCTIONS = {
     "exp": r"\exp", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
-    "tanh": r"\tanh", "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
+    "tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh", "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
     "sum": r"\operatorname{sum}", "mean": r"\operatorname{mean}", "relu": r"\operatorname{relu}",
     "abs": r"\operatorname{abs}", "det": r"\det", "asin": r"\arcsin", "acos": r"\arccos", "atan": r"\arctan",
     "asinh": r"\operatorname{arsinh}", "acosh": r"\operatorname{arcosh}", "atanh": r"\operatorname{artanh}",
+    "softplus": r"\operatorname{softplus}",
 }
 _GREEK = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
