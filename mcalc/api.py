@@ -794,7 +794,7 @@ def _exact(node: A.Node, memo: dict | None = None) -> Fraction | None:
 # multiples of π below); x/atan(0) and x/(σ(0) - 1/2) have no value, as x/sin(0) has none
 _AT_EXACT = {"sin": {0: 0}, "tan": {0: 0}, "tanh": {0: 0}, "asin": {0: 0}, "atan": {0: 0}, "asinh": {0: 0},
              "atanh": {0: 0}, "cos": {0: 1}, "exp": {0: 1}, "sigmoid": {0: Fraction(1, 2)}, "ln": {1: 0},
-             "acos": {1: 0}, "acosh": {1: 0}, "sqrt": {}}
+             "acos": {1: 0}, "acosh": {1: 0}, "sqrt": {}, "sinh": {0: 0}, "cosh": {0: 1}}
 
 
 def _value_at(fn: str, arg: A.Node, memo: dict) -> Fraction | None:

@@ -40,6 +40,7 @@ def dense(x):
 _FUNCTIONS = {"exp": np.exp, "ln": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
               "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign, "asin": np.arcsin, "acos": np.arccos,
               "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
+              "sinh": np.sinh, "cosh": np.cosh, "softplus": lambda x: np.logaddexp(0.0, x),  # ln(1 + eˣ), stable
               "sigmoid": lambda x: _sigmoid(x), "relu": lambda x: np.maximum(x, 0.0)}
 
 

@@ -45,8 +45,8 @@ The language (mcalc's own, or the LaTeX and Unicode a paper writes):
   + -  * / ^  ⊗ ⊘                   element-wise, with scalar expansion
   ·  dot(a, b)   @   ^T ᵀ '         dot product, matrix product, transpose
   > < >= <=                         1 where true, else 0
-  sum mean max min exp ln sin cos tan tanh sigmoid relu abs sqrt
-  asin acos atan asinh acosh atanh (arcsin …)
+  sum mean max min exp ln sin cos tan tanh sinh cosh sigmoid softplus
+  relu abs sqrt asin acos atan asinh acosh atanh (arcsin …)
   [f1, f2]  [[a, b], [c, d]]  [A | B]  I  ones  diag(v)
   u = w*x; sum(u)                   definitions first, the function last
   x: vector[n]; X: matrix[N, n]     declarations (as -v x, -M X:N,n)

@@ -75,6 +75,7 @@ _NUMPY = {
     "sign": "{np}.sign({0})", "relu": "{np}.maximum({0}, 0)", "sigmoid": "{h_sigmoid}({0})",
     "asin": "{np}.arcsin({0})", "acos": "{np}.arccos({0})", "atan": "{np}.arctan({0})",
     "asinh": "{np}.arcsinh({0})", "acosh": "{np}.arccosh({0})", "atanh": "{np}.arctanh({0})",
+    "sinh": "{np}.sinh({0})", "cosh": "{np}.cosh({0})", "softplus": "{np}.logaddexp(0, {0})",  # ln(1 + eˣ), stable
     "softmax": "{h_softmax}({0})", "log_softmax": "{h_log_softmax}({0})", "logsumexp": "{h_logsumexp}({0})",
     "max": "{np}.maximum({0}, {1})", "min": "{np}.minimum({0}, {1})",
     "sum": "{np}.sum({0})", "mean": "{np}.mean({0})", "tr": "{np}.trace({0})",
@@ -92,7 +93,8 @@ _NUMPY = {
 }
 _TORCH = {
     **{fn: template.replace("{np}.", "{np}.") for fn, template in _NUMPY.items()},
-    "relu": "{np}.relu({0})", "sigmoid": "{np}.sigmoid({0})", "softmax": "{np}.softmax({0}, 0)",
+    "relu": "{np}.relu({0})", "sigmoid": "{np}.sigmoid({0})", "softplus": "{np}.nn.functional.softplus({0})",
+    "softmax": "{np}.softmax({0}, 0)",
     "log_softmax": "{np}.log_softmax({0}, 0)", "logsumexp": "{np}.logsumexp({0}, 0)",
     "indicator": "{np}.as_tensor({0}, dtype={ref}.dtype)", "number": "{ref}.new_tensor({0})",
     "scalar": "{ref}.new_tensor({0})", "ones": "{ref}.new_ones({0})", "zeros": "{ref}.new_zeros({0})",
@@ -106,7 +108,8 @@ _TORCH = {
 }
 _JAX = {
     **_NUMPY,
-    "relu": "{np}.maximum({0}, 0)", "sigmoid": "{jax}.nn.sigmoid({0})", "softmax": "{jax}.nn.softmax({0})",
+    "relu": "{np}.maximum({0}, 0)", "sigmoid": "{jax}.nn.sigmoid({0})", "softplus": "{jax}.nn.softplus({0})",
+    "softmax": "{jax}.nn.softmax({0})",
     "log_softmax": "{jax}.nn.log_softmax({0})", "logsumexp": "{jax}.nn.logsumexp({0})",
     "scalar": "{np}.asarray({0}, dtype={ref}.dtype)", "ones": "{np}.ones({0}, dtype={ref}.dtype)",
     "zeros": "{np}.zeros({0}, dtype={ref}.dtype)", "eye": "{np}.eye({0}, dtype={ref}.dtype)",

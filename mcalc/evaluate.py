@@ -523,6 +523,11 @@ def _sech2(x: float) -> float:
     return 4 * e / (1 + e) ** 2
 
 
+def _softplus(x: float) -> float:
+    """ln(1 + eˣ), without overflow (softplus(1000) is 1000) or loss of small values."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
 def _log_sigmoid(x: float) -> float:
     """ln σ(x) = -ln(1 + e⁻ˣ), without overflow or underflow."""
     return -(max(-x, 0.0) + math.log1p(math.exp(-abs(x))))
@@ -538,5 +543,5 @@ _FUNCTIONS = {
     "tanh": math.tanh, "sigmoid": _sigmoid, "relu": lambda x: max(0.0, x), "abs": abs,
     "sign": lambda x: float((x > 0) - (x < 0)),
     "sqrt": math.sqrt, "asin": math.asin, "acos": math.acos, "atan": math.atan, "asinh": math.asinh,
-    "acosh": math.acosh, "atanh": math.atanh,
+    "acosh": math.acosh, "atanh": math.atanh, "sinh": math.sinh, "cosh": math.cosh, "softplus": _softplus,
 }

@@ -13,10 +13,11 @@ _STARTS_WITH_DIGIT = re.compile(r"\{*[0-9.]")
 _SUPERSCRIPT_END = re.compile(r"\^\{(?:[^{}]|\{[^{}]*\})*\}$")
 _FUNCTIONS = {
     "exp": r"\exp", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan",
-    "tanh": r"\tanh", "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
+    "tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh", "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
     "sum": r"\operatorname{sum}", "mean": r"\operatorname{mean}", "relu": r"\operatorname{relu}",
     "abs": r"\operatorname{abs}", "det": r"\det", "asin": r"\arcsin", "acos": r"\arccos", "atan": r"\arctan",
     "asinh": r"\operatorname{arsinh}", "acosh": r"\operatorname{arcosh}", "atanh": r"\operatorname{artanh}",
+    "softplus": r"\operatorname{softplus}",
 }
 _GREEK = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
@@ -41,6 +42,8 @@ def latex_name(name: str, bold: bool = False) -> str:
     head, _, sub = stem.partition("_")
     if not digits and head and "_" not in sub and sub.isascii() and sub.isalnum():
         stem, digits = head, sub  # w_in → w_{in}
+    if digits and not bold and _function_word(stem):
+        stem, digits = name, ""  # \mathrm{tanh2}: \mathrm{tanh}_{2} would read as the function tanh
     body = "".join(f"\\{_GREEK[c]} " if c in _GREEK else "\\_" if c == "_" else c for c in stem).strip()
     if bold and not any(c in _GREEK for c in stem) and stem != "I":  # \\mathbf{I} is the identity
         body = f"\\mathbf{{{body}}}"  # \mathbf{loss}: bold, and one name
@@ -51,6 +54,14 @@ def latex_name(name: str, bold: bool = False) -> str:
     elif bold:
         body = f"\\boldsymbol{{{body}}}"
     return body + (f"_{{{digits}}}" if digits else "")
+
+
+def _function_word(word: str) -> bool:
+    """A function's name (tanh, log): in \\mathrm{…}, the function, not a name."""
+    from .parser import _ALIASES
+    from .rules import FUNCTIONS
+
+    return word in FUNCTIONS or word in _ALIASES
 
 
 def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare] | None:

@@ -1681,7 +1681,8 @@ def _lark_error(text: str, start: str):
     raise AssertionError(f"the parser's loop rejected what Lark's parser reads: {text!r}")  # pragma: no cover
 
 
-_LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|exp|arcsin|arccos|arctan|det|tr)\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")
+_LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|sinh|cosh|exp|arcsin|arccos|arctan|det|tr)"
+                         r"\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")
 
 
 _ABS_HINT = "for |x| write \\operatorname{abs}(x)"
@@ -1758,6 +1759,11 @@ def _overlap(a: A.Compare, b: A.Compare) -> bool | str:
     return low < high
 
 
+# \sin^{-1}: the inverse functions, as mcalc prints them
+_INVERTIBLE = {"sin": "\\arcsin", "cos": "\\arccos", "tan": "\\arctan", "sinh": "\\operatorname{arsinh}",
+               "cosh": "\\operatorname{arcosh}", "tanh": "\\operatorname{artanh}"}
+
+
 def _function_without_parentheses(text: str, token) -> None:
     """\\ln x, \\sin^2 x: a function's argument in LaTeX without parentheses, which
     mcalc does not read (how far would it reach?): said so, at the function."""
@@ -1769,8 +1775,8 @@ def _function_without_parentheses(text: str, token) -> None:
         return
     fn, power = m.group(1), m.group(2)
     column, line = _place(text, m.start())
-    if re.match(r"\^\s*(\{\s*-\s*1\s*\}|-\s*1)", power or text[start:]) and fn in ("sin", "cos", "tan"):
-        raise ParseError(f"\\{fn}^{{-1}}: for the inverse function write \\arc{fn}(x); for 1/{fn} write "
+    if re.match(r"\^\s*(\{\s*-\s*1\s*\}|-\s*1)", power or text[start:]) and fn in _INVERTIBLE:
+        raise ParseError(f"\\{fn}^{{-1}}: for the inverse function write {_INVERTIBLE[fn]}(x); for 1/{fn} write "
                          f"\\{fn}(x)^{{-1}}", column, line)  # not \\{fn}(x)^{-1}, which would be 1/{fn}
     if not power and text[start:start + 1] == "^":  # \sin^2(x): the power before the argument
         power = "^" + text[start + 1:].lstrip()[:1].replace("{", "…")

@@ -19,6 +19,7 @@ FUNCTIONS = {
     "tan": 1, "tanh": 1, "sigmoid": 1, "relu": 1, "abs": 1, "sign": 1, "sqrt": 1, "dot": 2, "diag": 1,
     "tr": 1, "det": 1, "inv": 1, "norm": 1, "softmax": 1, "log_softmax": 1, "logsumexp": 1,
     "kron": 2, "vec": 1, "asin": 1, "acos": 1, "atan": 1, "asinh": 1, "acosh": 1, "atanh": 1,
+    "sinh": 1, "cosh": 1, "softplus": 1,
 }
 
 # ----- Element-wise unary functions: d f(a)/da, element by element -----------------
@@ -29,8 +30,11 @@ UNARY = {
     "cos": lambda alg, a: alg.neg(alg.call("sin", a)),                          # -sin(a)
     "tan": lambda alg, a: alg.div(ONE, alg.pow(alg.call("cos", a), A.num(2))),  # 1/cos(a)²
     "tanh": lambda alg, a: alg.sub(ONE, alg.pow(alg.call("tanh", a), A.num(2))),  # 1 - tanh(a)²
+    "sinh": lambda alg, a: alg.call("cosh", a),                                 # cosh(a)
+    "cosh": lambda alg, a: alg.call("sinh", a),                                 # sinh(a)
     "sigmoid": lambda alg, a: alg.mul(alg.call("sigmoid", a),                   # σ(a)(1 - σ(a))
                                       alg.sub(ONE, alg.call("sigmoid", a))),
+    "softplus": lambda alg, a: alg.call("sigmoid", a),                          # σ(a), of ln(1 + exp(a))
     "sqrt": lambda alg, a: alg.div(ONE, alg.mul(A.num(2), alg.call("sqrt", a))),  # 1/(2√a)
     "asin": lambda alg, a: alg.div(ONE, alg.call("sqrt", alg.sub(ONE, alg.pow(a, A.num(2))))),  # 1/√(1 - a²)
     "acos": lambda alg, a: alg.neg(alg.div(ONE, alg.call("sqrt", alg.sub(ONE, alg.pow(a, A.num(2)))))),

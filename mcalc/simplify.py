@@ -30,13 +30,14 @@ MAX_BLOB = 20_000  # nodes; larger element-wise blobs are left as derived
 MAX_BITS = 64  # nor is a number power whose value would be longer (2^100 stays)
 MAX_TERMS = 200  # an expansion to more terms than this is not a candidate
 _FUNCTIONS = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt", "sigmoid", "relu", "abs", "sign",
-              "asin", "acos", "atan", "asinh", "acosh", "atanh")
+              "asin", "acos", "atan", "asinh", "acosh", "atanh", "sinh", "cosh", "softplus")
 _ALGEBRAIC = (A.Num, A.Const, A.Var, A.Add, A.Sub, A.Mul, A.Div, A.Pow, A.Neg)
 _LEAVES = (A.Num, A.Const, A.Var)
-_SIMPLIFIABLE = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt")
-_AT_ZERO = {"sin": 0, "cos": 1, "tan": 0, "tanh": 0, "exp": 1, "asin": 0, "atan": 0, "asinh": 0, "atanh": 0}
-_ODD = ("sin", "tan", "tanh", "sign", "asin", "atan", "asinh", "atanh")
-_EVEN = ("cos", "abs")
+_SIMPLIFIABLE = ("exp", "ln", "sin", "cos", "tan", "tanh", "sqrt", "sinh", "cosh")
+_AT_ZERO = {"sin": 0, "cos": 1, "tan": 0, "tanh": 0, "exp": 1, "asin": 0, "atan": 0, "asinh": 0, "atanh": 0,
+            "sinh": 0, "cosh": 1}
+_ODD = ("sin", "tan", "tanh", "sign", "asin", "atan", "asinh", "atanh", "sinh")
+_EVEN = ("cos", "abs", "cosh")
 _1 = Fraction(1)
 _MINUS_1 = Fraction(-1)
 _HALF = Fraction(1, 2)

@@ -373,7 +373,8 @@ class UnicodePrinter(JuxtaposingPrinter):
         if le is None or re_ is None:
             return f"{left} {right}"
         if not isinstance(re_, (A.Var, A.Const)):  # a function call: the parser splits bsum(
-            return left + right if single and not self._one_word(left, right) else f"{left} {right}"
+            together = single and not self._one_word(left, right) and self._splits_back(left, right)
+            return left + right if together else f"{left} {right}"
         if loose and _ATOM.fullmatch(unicode_name(le.name)) and _ATOM.fullmatch(unicode_name(re_.name)) \
                 and not self._one_word(left, right) and not self._size(le) and not self._size(re_):
             return left + right
@@ -399,6 +400,19 @@ class UnicodePrinter(JuxtaposingPrinter):
         if word in FUNCTIONS or word in _ALIASES or word in _SIZED or word in CONSTANTS:
             return True
         return self.typing is not None and (word in self.typing.variables or word in self.typing.definitions)
+
+    @staticmethod
+    def _splits_back(left: str, right: str) -> bool:
+        """Would a name and the call after it, written together, read back split where
+        they meet: b sum(x) as bsum(x), but xa cosh(x) not as xacosh(x), which reads as
+        x acosh(x) (the parser takes the longest function a run of letters ends in)?"""
+        from .parser import _function_suffix
+
+        head, tail = _LAST_NAME.search(left[-70:]), _FIRST_NAME.match(right)
+        if head is None or tail is None or right[tail.end():tail.end() + 1] != "(":
+            return True
+        split = _function_suffix(head.group() + tail.group())
+        return split is not None and split[0] == head.group()
 
     def _print_Index(self, node):
         if subscripted(node, self.typing):

@@ -286,7 +286,8 @@ class _Instance:
         f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": real_tanh,
              "sqrt": sp.sqrt, "abs": sp.Abs, "sign": sp.sign, "relu": lambda a: sp.Max(0, a, evaluate=False),
              "sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
-             "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh}[node.fn]
+             "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh, "sinh": sp.sinh, "cosh": sp.cosh,
+             "softplus": lambda a: sp.log(1 + sp.exp(a))}[node.fn]
         return self._map(m, f)
 
     def _Transpose(self, node):
@@ -462,7 +463,7 @@ def _derivative(sp, e, s, memo: dict, functions: tuple):
 def _functions(sp) -> tuple:
     """The functions whose derivative is the chain rule over their ``fdiff``."""
     return (sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.tanh, sp.asin, sp.acos, sp.atan, sp.asinh, sp.acosh,
-            sp.atanh, sp.Max, sp.Min)
+            sp.atanh, sp.sinh, sp.cosh, sp.Max, sp.Min)
 
 
 class _Differences:

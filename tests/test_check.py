@@ -57,6 +57,9 @@ def _replace(tree, old, new):
 
 WRONG = [c for c in CASES if c["expect"] != "0"] + [
     {"id": "layer", "expr": "tanh(A @ x)", "wrt": "x", "vectors": ["x"], "matrices": {"A": "n,n"}},
+    {"id": "softplus-layer", "expr": "sum(softplus(W @ x + b))", "wrt": "x", "vectors": ["x", "b:m"],
+     "matrices": {"W": "m,n"}},
+    {"id": "sinh-cosh", "expr": "sinh(x) ⊗ cosh(x)", "wrt": "x", "vectors": ["x"]},
 ]
 
 
@@ -163,11 +166,30 @@ def test_latex_answer_parses_back_to_the_same_expression(case):
     ("∂/∂x (x³) = 3x²", ["x"]),
     (r"\frac{\mathrm{d}}{\mathrm{d}x} \left(x^{2}\right) = 2x", ["x"]),  # an upright d
     (r"\frac{\partial}{\partial \mathbf{X}} \mathrm{tr}\left(\mathbf{X}\right) = I", ["X"]),
+    (r"\frac{\partial}{\partial x} \sinh\left(x^{2}\right) = 2 x \cosh\left(x^{2}\right)", ["x"]),
+    (r"\frac{\partial}{\partial \mathbf{w}} \operatorname{softplus}\left(\mathbf{w} \cdot \mathbf{x}\right) = "
+     r"\sigma\left(\mathbf{w} \cdot \mathbf{x}\right) \mathbf{x}^{T}", ["w"]),
 ])
 def test_claims_written_as_papers_write_them(claim, wrt):
     parsed = parse_claim(claim)
     assert list(parsed.wrt) == wrt
     assert check_claim(Claim("t", 1, claim)).status == "pass"
+
+
+@pytest.mark.parametrize("claim,status", [
+    ("d/dx softplus(x) = sigmoid(x)", "pass"),
+    ("d/dx softplus(x) = exp(x)/(1 + exp(x))", "pass"),  # σ written out
+    ("d/dx softplus(x) = 1 - sigmoid(x)", "fail"),  # σ(-x)
+    ("d/dx softplus(x) = softplus(x)", "fail"),
+    ("d/dx (sinh(x) cosh(x)) = cosh(2x)", "pass"),  # sinh² + cosh²
+    ("d/dx cosh(x) = -sinh(x)", "fail"),  # cos's sign, not cosh's
+    ("d/dx sinh(x) = sqrt(1 + sinh(x)^2)", "pass"),  # cosh = √(1 + sinh²), cosh > 0
+    ("d/dw softplus(w · x + b) = sigmoid(w · x + b) x^T  where w, x: vector", "pass"),
+    ("d/dW sum(softplus(W @ x)) = x sigmoid(W @ x)^T  where W: matrix[m, n]; x: vector[n]", "pass"),
+    ("d/dW sum(softplus(W @ x)) = sigmoid(W @ x) x^T  where W: matrix[m, n]; x: vector[n]", "fail"),
+])
+def test_claims_of_sinh_cosh_and_softplus(claim, status):
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == status
 
 
 # -- finding claims ----------------------------------------------------------------
@@ -743,7 +765,8 @@ def test_verification_differentiates_functions_as_sympy_does():
              sp.Piecewise((x ** 2, x > 0), (x, True)), sp.atan(x / y), sp.asinh(x) * sp.acos(x / 3),
              sp.Min(x, y ** 2, evaluate=False), 1 / (1 + sp.exp(-x * y)), (x * y + 1) ** sp.Rational(3, 2),
              sp.cos(sp.tan(x)) ** -2, 2 ** x, sp.E ** (x * z), sp.Max(x, y, z), sp.Heaviside(x) * x,
-             sp.atanh(x / 4) + sp.acosh(x + 3), sp.Max(0, x, evaluate=False) ** 2 * sp.Max(0, x, evaluate=False)]
+             sp.atanh(x / 4) + sp.acosh(x + 3), sp.Max(0, x, evaluate=False) ** 2 * sp.Max(0, x, evaluate=False),
+             sp.sinh(x * y) * sp.cosh(x - z), sp.log(1 + sp.exp(x * y - z))]
     for e in exprs:
         for s in (x, y, z):
             assert derivative(sp, e, s) == sp.diff(e, s), (e, s)

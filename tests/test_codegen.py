@@ -32,6 +32,14 @@ from numeric import fd_jacobian, max_rel_error, random_values, transpose
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 CASES = [c for name in ("paper.toml", "matrix.toml") for c in tomllib.loads((DATA / name).read_text())["case"]]
+# and sinh, cosh and softplus, in every library as the cases' functions are
+CASES += [
+    {"id": "softplus-layer", "expr": "sum(softplus(W @ x + b))", "wrt": "W", "vectors": ["x", "b:m"],
+     "matrices": {"W": "m,n"}},
+    {"id": "softplus-layer-by-x", "expr": "sum(softplus(W @ x + b))", "wrt": "x", "vectors": ["x", "b:m"],
+     "matrices": {"W": "m,n"}},
+    {"id": "sinh-cosh", "expr": "sinh(x) ⊗ cosh(x) + softplus(-x)", "wrt": "x", "vectors": ["x"]},
+]
 IDS = [c["id"] for c in CASES]
 TWO_LAYER = (ROOT / "examples" / "two-layer.mc").read_text()
 THREE_LAYERS = """W1: matrix[k, n]; W2: matrix[k, k]; W3: matrix[m, k]; X: matrix[n, B]; Y: matrix[m, B]
@@ -295,6 +303,9 @@ MORE = [
     ("kron(A, B) @ x", "x", {"matrices": ["A:p,q", "B:m,k"]}),
     ("sum(asin(x/2) + acos(x/3) + atan(x) + asinh(x) + acosh(x^2 + 1) + atanh(x/2))", "x", {"vectors": ["x"]}),  # x's length is the product q·k
     ("ln(det(X' @ X))", "X", {"matrices": ["X:N,n"]}),  # the self-check's sizes keep XᵀX invertible
+    ("sum(softplus(W @ x + b))", "W,b", {"matrices": ["W:m,n"], "vectors": ["x", "b:m"]}),
+    ("sum(sinh(x) * cosh(x) + softplus(2*x))", "x", {"vectors": ["x"]}),
+    ("[sinh(a*b), cosh(a + b), softplus(a - b)]", "a,b", {}),
 ]
 
 
@@ -657,3 +668,26 @@ def test_an_emitted_norm_keeps_huge_and_tiny_entries(scale, tmp_path):
     assert list(grad) == pytest.approx([2 ** -0.5, 2 ** -0.5, 0.0], rel=1e-12)
     assert list(grad) == pytest.approx(d.evaluate({"x": [scale, scale, 0.0]})[0], rel=1e-12)
     assert module.check_gradient().passed
+
+
+
+@pytest.mark.parametrize("target", ["numpy", "torch", "jax"])
+def test_emitted_softplus_keeps_its_digits_at_large_arguments(target, tmp_path):
+    """softplus(1000) is 1000 and softplus(-40) e⁻⁴⁰ in every library, where ln(1 + exp(1000))
+    overflows and ln(1 + exp(-40)) is 0 in floats; its derivative σ is 1 and e⁻⁴⁰ there."""
+    import math
+
+    library = np if target == "numpy" else _framework(target)
+    module = load(mcalc.emit("softplus(x) · w", "x,w", target, vectors=["x", "w"]), tmp_path)
+    x, w = [1000.0, -1000.0, -40.0, 0.5], [1.0, 1.0, 1.0, 1.0]
+    context = {"numpy": lambda: np.errstate(over="raise", invalid="raise", divide="raise"),
+               "torch": contextlib.nullcontext, "jax": lambda: library.enable_x64(True)}[target]
+    with context():
+        array = {"numpy": lambda v: np.array(v), "torch": lambda v: library.tensor(v, dtype=library.float64),
+                 "jax": lambda v: library.numpy.asarray(v, dtype=library.numpy.float64)}[target]
+        args = {"x": array(x), "w": array(w)}
+        _, (by_x, by_w) = module.f_and_grad(**args)  # ∂/∂w = softplus(x), ∂/∂x = σ(x) ⊗ w
+        by_x, by_w = np.asarray(by_x).tolist(), np.asarray(by_w).tolist()
+    assert by_w[:2] == [1000.0, 0.0] and by_x[:2] == [1.0, 0.0]
+    assert by_w[2:] == pytest.approx([math.log1p(math.exp(-40)), math.log1p(math.exp(0.5))], rel=1e-12)
+    assert by_x[2:] == pytest.approx([1 / (1 + math.exp(40)), 1 / (1 + math.exp(-0.5))], rel=1e-12)

@@ -33,9 +33,9 @@ SYNTAX = [
     "x ^T ^", "x + + * y", "x ** ** 2", "@ x", "x · · y", "⊗", "x = ", "= x", "x ==", "x => y", "x =< y",
     "x < y < z", ";", "u =; u",
     # unknown functions and wrong arity
-    "foo(x)", "Sin(x)", "sinh(x)", "log2(x)", "grad(x)", "softplus(x)",
+    "foo(x)", "Sin(x)", "sech(x)", "log2(x)", "grad(x)", "gelu(x)",
     "max(x)", "max(x, x, x)", "sin(x, x)", "sum()", "dot(x)", "diag(x, x)", "sqrt()", "exp()", "min(x)",
-    "sin", "sum", "max", "sin + x",
+    "sin", "sum", "max", "sin + x", "cosh", "softplus + x", "sinh(x, x)",
     # look-alikes, invisible and control characters
     "х", "x ∗ y", "ｘ", "𝑥", "x ÷ y", "x ‐ y", "x\u200b", "\u200bx", "x\u200d+x", "\ufeffx",
     "x\u2060", "x\u00ad", "x\x00", "x\x07", "\x1b[31mx", "x\x7f", "x\x01+x", "x\u202e+x", "x\u2028",

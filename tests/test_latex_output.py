@@ -48,6 +48,12 @@ def outputs() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+# sinh, cosh and softplus: \sinh, \cosh, \operatorname{softplus}
+HYPERBOLIC = [
+    ("sinh(x^2) + cosh(2*x)^2 + softplus(x/2) + sinh(x)^3", "x", {}),
+    ("sum(softplus(W @ x + b) ⊗ sinh(x) + cosh(x))", "x", {"vectors": ["x", "b"], "matrices": ["W:n,n"]}),
+]
+
 # Names and forms where TeX or the reader could stumble: double transposes, subscripts
 # that are not digits, Greek in longer names, letter variants, log_softmax, the inverse
 # functions, a power of an inverse.
@@ -57,6 +63,7 @@ FORMS = [
     ("η_t*x + lr2*x + lr_t*x", "x", {}), ("Δx^2", "Δx", {}), ("sum(Δx^2)", "Δx", {"vectors": ["Δx"]}),
     ("ϑ^2 + ϖ*ϕ", "ϑ", {}), ("y · log_softmax(z)", "z", {"vectors": ["y", "z"]}),
     ("asin(x/2) + acos(x/3) + atan(x) + asinh(x) + acosh(x^2 + 1) + atanh(x/2)", "x", {}),
+    *HYPERBOLIC,
     ("sum(inv(S)^2 @ x)", "S", {"matrices": ["S:3,3"], "vectors": ["x:3"]}),
 ]
 
@@ -206,11 +213,13 @@ def test_the_cases_form_reads_back():
 
 
 @pytest.mark.parametrize("name", ["x_", "_x", "w_1_2", "w_in", "w_in2", "learning_rate", "learning_rate_2", "σ_x",
-                                  "σx", "σ2", "Σ1", "I1", "I_k", "θ_1", "θ_in", "lr_2", "x__y", "W_out", "a_b_c", "Δx", "x_y1"])
+                                  "σx", "σ2", "Σ1", "I1", "I_k", "θ_1", "θ_in", "lr_2", "x__y", "W_out", "a_b_c", "Δx", "x_y1",
+                                  "tanh2", "tanh_in", "log2", "exp_in", "sinh2", "cosh_a", "softplus1"])
 @pytest.mark.parametrize("vector", [False, True])
 def test_every_name_reads_back_in_every_format(name, vector):
     """x_ printed x in LaTeX (x + 2x_ read back as 3x); w_1_2 printed w_1₂ (the name w_12);
-    \\sigma_{x} and \\mathrm{w_1}_{2} did not parse (\\sigma alone is the sigmoid)."""
+    \\sigma_{x} and \\mathrm{w_1}_{2} did not parse (\\sigma alone is the sigmoid), nor did
+    \\mathrm{tanh}_{2} (\\mathrm{tanh} is the function: the name is \\mathrm{tanh2})."""
     from numeric import readback_error
 
     d = mcalc.diff(f"{name}^2 + {name}*x", wrt=name, vectors=[name, "x"] if vector else [])
@@ -270,3 +279,20 @@ def test_a_negative_term_subtracted_is_added():
     assert d.unicode == "-exp(x)ᵀ + (x ⊘ w²)ᵀ"
     for printed in (d.text, d.unicode, d.latex):
         assert "- -" not in printed and "- (-" not in printed and readback_error(d, printed) < 1e-12
+
+
+@pytest.mark.parametrize("expr,wrt,decls", HYPERBOLIC)
+def test_sinh_cosh_and_softplus_read_back_in_every_format(expr, wrt, decls):
+    """\\sinh, \\cosh and \\operatorname{softplus} as mcalc prints them read back: the answer, in
+    every format, and the function itself (whose derivative is then the same)."""
+    from numeric import random_values, readback_error
+
+    d = mcalc.diff(expr, wrt=wrt, **decls)
+    for printed in (d.text, d.unicode, d.latex):
+        assert readback_error(d, printed) < 1e-12, printed
+    function = d.print(d.program.body, "latex")
+    assert "\\sinh" in function and "\\cosh" in function and "\\operatorname{softplus}" in function
+    again = mcalc.diff(function, wrt=wrt, **decls)
+    values = random_values(d, 1)
+    assert again.function_at(values).tolist() == d.function_at(values).tolist()
+    assert again.evaluate(values) == d.evaluate(values)

@@ -141,6 +141,9 @@ def test_a_scalar_expanded_to_a_matrix_is_not_distributed_as_a_scalar(expr):
     # a row of numbers times rows stacked is a row, not a scalar (the product was built ill-shaped, and refused)
     ("(z @ [a, b, 1]')@(z @ [a, b, 1]')'", "a", {"vectors": ["z:3"], "scalars": ["a", "b"]}, "[azᵀ, bzᵀ, zᵀ]ᵀ"),
     ("(z @ [a, b, 1]')@(z @ [a, b, 1]')'", "z", {"vectors": ["z:3"], "scalars": ["a", "b"]}, "[azᵀ, bzᵀ, zᵀ]ᵀ"),
+    # a name and a call together read as the longest function they end in: bacos(x) is b acos(x)
+    ("ba*sin(x)", "x", {"scalars": ["ba"]}, "ba cos(x)"), ("x*cos(x)", "x", {}, "xsin(x)"),
+    ("xa*cosh(x)", "x", {"scalars": ["xa"]}, "xa sinh(x)"), ("x*cosh(x)", "x", {}, "xsinh(x)"),
 ])
 def test_what_is_printed_reads_back_where_a_reading_could_differ(expr, wrt, decls, printed):
     d = mcalc.diff(expr, wrt=wrt, **decls)

@@ -32,6 +32,7 @@ PRODUCTS = [
     ("yx²", "x", {"scalars": ["x", "y"]}, "y*x^2"),
     ("XXᵀw", "w", {"matrices": ["X:n,n"], "vectors": ["w"]}, "X @ X' @ w"),
     ("bsum(x)", "x", {"vectors": ["x"], "scalars": ["b"]}, "b*sum(x)"),
+    ("xsinh(x) + bcosh(x)", "x", {"scalars": ["b"]}, "x*sinh(x) + b*cosh(x)"),
     ("v·W₂relu(W₁x)", "x", {"matrices": ["W1:n,n", "W2:m,n"], "vectors": ["x", "v:m"]},
      "v · (W2 @ relu(W1 @ x))"),
     ("x(x + 1)²", "x", {}, "x*(x + 1)^2"),
@@ -343,6 +344,12 @@ def test_asin_is_the_inverse_function_with_a_note_where_a_is_a_name():
     assert d.text == "1/sqrt(1 - x^2)" and any("'asin(…)' is the inverse function arcsin" in n for n in d.notes)
     assert not mcalc.diff("asin(x)", wrt="x").notes
     assert mcalc.diff("a sin(x)", wrt="x").text == "a*cos(x)"
+
+
+def test_asinh_is_the_inverse_function_and_a_sinh_the_product():
+    d = mcalc.diff("asinh(x) + a", wrt="x")
+    assert d.text == "1/sqrt(x^2 + 1)" and any("for a times sinh(…) write a sinh(…)" in n for n in d.notes)
+    assert mcalc.diff("a sinh(x) + a cosh(x)", wrt="x").text == "a*(sinh(x) + cosh(x))"
 
 
 @pytest.mark.parametrize("expr,wrt,decls,answer", [

@@ -87,6 +87,8 @@ ERRORS = [
     ("x + * y", 5, "unexpected '*'"),
     ("max(x)", 1, "max takes 2 arguments, got 1"),
     ("sin", 1, "'sin' is a function"),
+    ("cosh * x", 1, "'cosh' is a function: write cosh(...)"),
+    ("x + softplus", 5, "'softplus' is a function"),
     ("x $ y", 3, "unexpected character '$'"),
     ("[[1, 2], [3]]", 1, "matrix rows differ in length"),
     ("sin = x; sin", 1, "cannot define 'sin'"),
@@ -111,6 +113,9 @@ def test_error_names_the_column_and_what_was_expected(text, column, message):
 @pytest.mark.parametrize("latex,plain", [
     (r"\mathrm{tr}(X)", "tr(X)"), (r"\mathrm{diag}(x) @ y", "diag(x) @ y"), (r"\mathrm{tr}\left(X\right)", "tr(X)"),
     (r"\left[ x + 1 \right]^2", "(x + 1)^2"), (r"x \le 2", "x <= 2"),
+    (r"\sinh(x) + \cosh\left(2 x\right)", "sinh(x) + cosh(2 x)"), (r"\operatorname{softplus}(x)", "softplus(x)"),
+    (r"\mathrm{softplus}(x) - \mathrm{sinh}(x) \mathrm{cosh}(x)", "softplus(x) - sinh(x) cosh(x)"),
+    (r"\log\cosh(x)", "ln(cosh(x))"), (r"\mathrm{sinh2} x", "sinh2 x"),
 ])
 def test_more_latex_spellings(latex, plain):
     """\\mathrm{tr}(X) was refused as "'tr' is a function: write tr(...)"; \\left[ … \\right]
@@ -148,7 +153,8 @@ def test_the_typeset_minus_sign_is_a_minus():
 
 
 @pytest.mark.parametrize("text, hint", [("\\ln x", "\\ln(x)"), ("\\log x + 1", "\\log(x)"), ("\\exp x", "\\exp(x)"),
-                                        ("\\sin^2 x", "\\sin(x)^2"), ("\\sin^2(x)", "\\sin(x)^2")])
+                                        ("\\sin^2 x", "\\sin(x)^2"), ("\\sin^2(x)", "\\sin(x)^2"),
+                                        ("\\sinh x", "\\sinh(x)"), ("\\cosh^2 x", "\\cosh(x)^2")])
 def test_a_latex_function_without_parentheses_says_how_to_write_it(text, hint):
     with pytest.raises(ParseError) as e:
         parse(text)
@@ -157,6 +163,7 @@ def test_a_latex_function_without_parentheses_says_how_to_write_it(text, hint):
 
 @pytest.mark.parametrize("text, words", [
     ("\\sin^{-1}(x)", "\\arcsin(x)"), ("\\Bigl( x \\Bigr)", "\\left( … \\right)"),
+    ("\\sinh^{-1}(x)", "\\operatorname{arsinh}(x)"), ("\\tanh^{-1} x", "\\operatorname{artanh}(x)"),
     ("\\left| x \\right|", "\\operatorname{abs}(x)"), ("\\lvert x \\rvert", "\\operatorname{abs}(x)"),
     ("\\mathbf{0} + x", "\\mathbf{0}_{m \\times n}"), ("\\begin{split} x \\end{split}", "bmatrix and cases"),
     ("\\foo{x}", "\\foo: LaTeX that mcalc does not read"),

@@ -48,6 +48,9 @@ HOSTILE_NUMBERS = [
     ["diff", "sum(A@x)*sum(x)", "--wrt", "x", "-v", "x", "-M", "A:n,n", "--at", "x=[1e308,-1e308]",
      "--at", "A=[[1e308,1e308],[1,1]]"],
     ["diff", "exp(x)", "--wrt", "x", "--at", "x=1e5"],
+    ["diff", "sinh(x)", "--wrt", "x", "--at", "x=1000"],
+    ["diff", "cosh(x)", "--wrt", "x", "--at", "x=-1000"],
+    ["diff", "sum(sinh(x))", "--wrt", "x", "-v", "x", "--at", "x=[1,1000]"],
 ]
 
 
@@ -65,6 +68,14 @@ def test_a_superscript_at_the_limit_is_still_read():
 def test_the_jacobian_is_evaluated_where_only_the_function_overflows(capsys):
     assert run(["diff", "sum(x)", "--wrt", "x", "-v", "x", "--at", "x=[1e308,1e308]", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["value"] == [[1.0, 1.0]]
+
+
+@pytest.mark.parametrize("expr,value", [("softplus(x)", [[1.0]]), ("x*softplus(x)", [[2000.0]]),
+                                        ("sigmoid(x)", [[0.0]]), ("softplus(x)*x^2", [[3.0e6]])])  # σ(x)x² + 2x softplus(x)
+def test_softplus_and_sigmoid_have_values_where_exp_overflows(expr, value, capsys):
+    """softplus(1000) is 1000 (ln(1 + exp(1000)) would overflow), σ(1000) is 1, σ′(1000) 0."""
+    assert run(["diff", expr, "--wrt", "x", "--at", "x=1000", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["value"] == value
 
 
 @pytest.mark.parametrize("tolerance", ["nan", "inf", "-inf", "1e999", "0", "-1e-9", "1", "1e-999"])

@@ -42,6 +42,11 @@ RULES = [
     ("asinh(x)", "x", {}, "1/sqrt(x^2 + 1)", "arsinh"),
     ("acosh(x^2 + 1)", "x", {}, "2*x/sqrt((x^2 + 1)^2 - 1)", "arcosh, 1/√(a² - 1)"),
     ("atanh(x/2)", "x", {}, "2/(4 - x^2)", "artanh, 1/(1 - a²)"),
+    ("sinh(x)", "x", {}, "cosh(x)", "sinh"),
+    ("cosh(x)", "x", {}, "sinh(x)", "cosh"),
+    ("softplus(x)", "x", {}, "sigmoid(x)", "softplus, ln(1 + exp(a)): σ(a)"),
+    ("softplus(-x^2)", "x", {}, "-2*x*sigmoid(-x^2)", "softplus where its argument is negative"),
+    ("sinh(x)*cosh(x)", "x", {"vectors": ("x",)}, "diag(sinh(x)^2 + cosh(x)^2)", "sinh and cosh element-wise"),
     ("atan(x)", "x", {"vectors": ("x",)}, "diag(1/(1 + x^2))", "arctan element-wise"),
     ("relu(x)", "x", {}, "(x > 0)", "§5 relu"),
     ("abs(x)", "x", {}, "sign(x)", "abs"),
@@ -84,6 +89,10 @@ RULES = [
     ("tanh(A @ x + b)", "x", {"vectors": ("x", "b:m"), "matrices": ("A:m,n",)}, "diag(1 - tanh(A @ x + b)^2) @ A",
      "a layer"),
     ("sigmoid(w · x)", "w", V, None, "logistic unit"),
+    ("sum(softplus(W @ x + b))", "W", {"vectors": ("x", "b:m"), "matrices": ("W:m,n",)}, "x @ sigmoid(W @ x + b)^T",
+     "a softplus layer by its weights"),
+    ("sum(softplus(W @ x + b))", "x", {"vectors": ("x", "b:m"), "matrices": ("W:m,n",)}, "sigmoid(W @ x + b)^T @ W",
+     "a softplus layer by its input"),
     ("u = w ⊗ x; y = sum(u)", "w", V, "x^T", "definitions"),
     ("u = x^2; u + u", "x", {}, "4*x", "a definition used twice"),
     ("x * x", "x", {}, "2*x", "both arguments move"),
@@ -162,3 +171,35 @@ def test_numbers_too_large_to_fold_stay_side_by_side():
     d = mcalc.diff("1e300*x^2*1e300", wrt="x")
     assert d.verify().status == "verified"
     assert d.resolve(parse_expr(d.text)) == d.expr
+
+
+# -- sinh, cosh and softplus: the functions themselves, by their definitions ----------------
+@pytest.mark.parametrize("fn,definition", [
+    ("sinh", "(exp(x) - exp(-x))/2"), ("cosh", "(exp(x) + exp(-x))/2"), ("softplus", "ln(1 + exp(x))"),
+])
+def test_sinh_cosh_and_softplus_are_their_definitions(fn, definition):
+    """Each function, and its derivative, against its definition in exp and ln (derived by
+    their own rules), element-wise on a vector at random points."""
+    d = mcalc.diff(f"sum({fn}(x) * w)", wrt="x", vectors=("x", "w"))
+    by_definition = mcalc.diff(f"sum(({definition}) * w)", wrt="x", vectors=("x", "w"))
+    for seed in range(3):
+        values = random_values(d, seed)
+        assert max_rel_error(d.function_at(values).tolist(), by_definition.function_at(values).tolist()) < 1e-12
+        assert max_rel_error(d.evaluate(values), by_definition.evaluate(values)) < 1e-12
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_softplus_keeps_its_digits_at_large_arguments(as_array):
+    """softplus(u) as max(u, 0) + ln(1 + e^-|u|): softplus(1000) is 1000, where ln(1 + exp(1000))
+    overflows, and softplus(-40) is e^-40, where ln(1 + exp(-40)) is 0 in floats."""
+    import math
+
+    d = mcalc.diff("sum(softplus(x) * w)", wrt="w", vectors=("x", "w"))
+    values = {"x": [1000.0, -1000.0, -40.0, 0.0], "w": [1.0, 1.0, 1.0, 1.0]}
+    got = d.evaluate(values, as_array=as_array)
+    got = got.tolist() if hasattr(got, "tolist") else got
+    assert got[0][:2] == [1000.0, 0.0]
+    assert got[0][2] == pytest.approx(math.exp(-40), rel=1e-12) and got[0][3] == pytest.approx(math.log(2), rel=1e-15)
+    by_x = mcalc.diff("sum(softplus(x))", wrt="x", vectors=("x",))
+    got = by_x.evaluate({"x": [1000.0, -1000.0, 0.0]}, as_array=as_array)  # σ, without overflow
+    assert (got.tolist() if hasattr(got, "tolist") else got) == [[1.0, 0.0, 0.5]]
