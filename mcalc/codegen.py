@@ -81,8 +81,9 @@ _NUMPY = {
     "sum": "{np}.sum({0})", "mean": "{np}.mean({0})", "tr": "{np}.trace({0})",
     "det": "{np}.linalg.det({0})", "inv": "{np}.linalg.inv({0})",
     "norm": "{h_norm}({0})", "norm2": "{h_norm}({0})",  # (scaled: ‖x‖ of 1e200s is no overflow)
-    # (a > b) as 0.0 and 1.0; a number where an array must stand; a constant as the module's float
-    "indicator": "{0} * 1.0", "number": "{0}", "scalar": "{np}.float64({0})",
+    # (a > b) as 0.0 and 1.0; a number where an array must stand; a constant as the module's float;
+    # a number a function takes
+    "indicator": "{0} * 1.0", "number": "{0}", "scalar": "{np}.float64({0})", "argument": "{0}",
     "ones": "{np}.ones({0})", "zeros": "{np}.zeros({0})", "eye": "{np}.eye({0})", "arange": "{np}.arange({0})",
     "diag": "{np}.diag({0})", "outer": "{np}.outer({0}, {1})", "kron": "{np}.kron({0}, {1})",
     "einsum": "{np}.einsum({0}, optimize=True)", "axis_sum": "{np}.sum({0}, axis={1})",
@@ -98,6 +99,7 @@ _TORCH = {
     "log_softmax": "{np}.log_softmax({0}, 0)", "logsumexp": "{np}.logsumexp({0}, 0)",
     "indicator": "{np}.as_tensor({0}, dtype={ref}.dtype)", "number": "{ref}.new_tensor({0})",
     "scalar": "{ref}.new_tensor({0})", "ones": "{ref}.new_ones({0})", "zeros": "{ref}.new_zeros({0})",
+    "argument": "{ref}.new_tensor({0})",  # torch.exp(2) refuses a number
     "eye": "{np}.eye({0}, dtype={ref}.dtype, device={ref}.device)",
     "arange": "{np}.arange({0}, device={ref}.device)",
     # torch.kron views its arguments: a transposed one must be laid out anew
@@ -112,6 +114,7 @@ _JAX = {
     "softmax": "{jax}.nn.softmax({0})",
     "log_softmax": "{jax}.nn.log_softmax({0})", "logsumexp": "{jax}.nn.logsumexp({0})",
     "scalar": "{np}.asarray({0}, dtype={ref}.dtype)", "ones": "{np}.ones({0}, dtype={ref}.dtype)",
+    "argument": "{np}.asarray({0}, dtype={ref}.dtype)",  # jax.nn.sigmoid(2) refuses an integer
     "zeros": "{np}.zeros({0}, dtype={ref}.dtype)", "eye": "{np}.eye({0}, dtype={ref}.dtype)",
     "einsum": "{np}.einsum({0})", "stack": "{np}.asarray([{0}], dtype={ref}.dtype)",
     "hstack": "{np}.hstack([{0}]).astype({ref}.dtype)",
@@ -539,7 +542,10 @@ class Printer:
             x, y = (self.dense(v) for v in args)
             x, y = (V(self.t("number", v.code), _ATOM, v.shape) if v.constant else v for v in (x, y))
             return V(self.t(fn, x.code, y.code), _ATOM, s)
-        return V(self.t(fn, self.dense(a).code), _ATOM, s)
+        a = self.dense(a)
+        if a.constant:  # a function of a number, exp(2), as the library takes it (see "argument")
+            a = V(self.t("argument", a.code), _ATOM, a.shape)
+        return V(self.t(fn, a.code), _ATOM, s)
 
     def _structured_sum(self, a: V, trace: bool) -> V | None:
         """sum(𝟏) = n, sum(0) = 0, sum(diag(v)) = tr(diag(v)) = sum(v), tr(cI) = cn."""

@@ -691,3 +691,24 @@ def test_emitted_softplus_keeps_its_digits_at_large_arguments(target, tmp_path):
     assert by_w[:2] == [1000.0, 0.0] and by_x[:2] == [1.0, 0.0]
     assert by_w[2:] == pytest.approx([math.log1p(math.exp(-40)), math.log1p(math.exp(0.5))], rel=1e-12)
     assert by_x[2:] == pytest.approx([1 / (1 + math.exp(40)), 1 / (1 + math.exp(-0.5))], rel=1e-12)
+
+
+@pytest.mark.parametrize("target", ["numpy", "torch", "jax"])
+def test_a_function_of_a_number_runs_in_every_library(target, tmp_path):
+    """exp(2)·x: torch.exp(2) raises TypeError (it takes a tensor) and jax.nn.sigmoid(2) refuses an
+    integer, so the module mcalc printed for torch and JAX failed when called; the number is now
+    an array of the arguments' dtype where the library needs one."""
+    import math
+
+    library = np if target == "numpy" else _framework(target)
+    expr = "exp(2)*x + tanh(1)*sigmoid(2)*x + softplus(-1)*x + sum(3)*x + sinh(0.5)*x"
+    module = load(mcalc.emit(expr, "x", target), tmp_path)
+    context = {"numpy": contextlib.nullcontext, "torch": contextlib.nullcontext,
+               "jax": lambda: library.enable_x64(True)}[target]
+    with context():
+        array = {"numpy": lambda v: np.float64(v), "torch": lambda v: library.tensor(v, dtype=library.float64),
+                 "jax": lambda v: library.numpy.asarray(v, dtype=library.numpy.float64)}[target]
+        _, grad = module.f_and_grad(x=array(0.7))
+    slope = math.exp(2) + math.tanh(1) / (1 + math.exp(-2)) + math.log1p(math.exp(-1)) + 3 + math.sinh(0.5)
+    assert float(grad) == pytest.approx(slope, rel=1e-12)
+    assert float(grad) == pytest.approx(mcalc.diff(expr, wrt="x").evaluate({"x": 0.7})[0][0], rel=1e-12)
