@@ -15,7 +15,7 @@ from functools import cached_property
 
 from . import ast as A
 from .derive import derive
-from .errors import DeclarationError, MissingValue, NotSupported, Overflow, ShapeError
+from .errors import DeclarationError, McalcError, MissingValue, NotSupported, Overflow, ShapeError
 from .latex import LatexPrinter
 from .names import CONSTANTS, resolve_names
 from .parser import _ALIASES, _SIZED, canonical_name, load_parser, parse
@@ -582,7 +582,7 @@ def split_matrices(items) -> list[str]:
 def _arguments(expr, wrt, vectors, matrices, scalars, layout):
     """diff()'s arguments checked where they enter: TypeError or ValueError naming the
     argument (not a TypeError from deep inside); a string where a list of names goes is
-    one comma-separated item, "x,w" (not the characters x and w)."""
+    one comma-separated item, "x,w" (not the characters x and w); no wrt, the only variable."""
     if not isinstance(expr, str):
         raise TypeError(f"expr must be a str (the function, e.g. 'sum(w*x)+b'), not {type(expr).__name__}")
     if layout not in ("numerator", "denominator"):
@@ -599,14 +599,41 @@ def _arguments(expr, wrt, vectors, matrices, scalars, layout):
                 raise TypeError(f"{argument}[{i}] must be a str, not {type(item).__name__}")
         return items
 
-    wrt = names(wrt, "wrt")
-    return (wrt, split_names(names(vectors, "vectors")), split_matrices(names(matrices, "matrices")),
-            split_names(names(scalars, "scalars")))
+    vectors, matrices = split_names(names(vectors, "vectors")), split_matrices(names(matrices, "matrices"))
+    scalars = split_names(names(scalars, "scalars"))
+    wrt = names(wrt, "wrt") if wrt is not None else [only_variable(expr, vectors, matrices, scalars, flag="wrt=")]
+    return wrt, vectors, matrices, scalars
 
 
-def diff(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
+def only_variable(source: str, vectors=(), matrices=(), scalars=(), flag: str = "--wrt") -> str:
+    """The variable to differentiate by where none is named: the function's only one
+    (e and π are constants unless declared); else a McalcError listing them,
+    in the words of ``flag`` (the command's --wrt, the library's wrt=)."""
+    program = parse(source)
+    vectors, matrices = list(vectors), list(matrices)
+    declared = {item.partition(":")[0].strip() for item in [*vectors, *matrices, *scalars]}
+    declared |= {name for name, _, _ in program.declarations}
+    # the names as the derivation reads them: g₁ an element of g, an unknown function an error
+    program, _ = resolve_names(program, declared, vectors={item.partition(":")[0].strip() for item in vectors})
+    defined = {name for name, _ in program.definitions}
+    names = set(A.names(program.body)).union(*(A.names(e) for _, e in program.definitions)) - defined
+    sizes = {size for _, _, dims in program.declarations for size in dims}
+    sizes |= {d.strip() for item in vectors + matrices for d in item.partition(":")[2].split(",")}
+    candidates = sorted(names - sizes - (CONSTANTS - declared))
+    if len(candidates) == 1:
+        return candidates[0]
+    missing = f"missing {flag}" if flag.startswith("-") else f"no {flag.rstrip('=')} given"
+    if not candidates:
+        raise McalcError(f"{missing}: the function has no variable to differentiate by")
+    example = f"{flag} {candidates[0]}" if flag.startswith("-") else f"{flag}{candidates[0]!r}"
+    raise McalcError(f"{missing}: the function has the variables {', '.join(candidates)}; "
+                           f"say which, e.g. {example}")
+
+
+def diff(expr: str, wrt=None, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
          strict_names: bool = False) -> Derivation:
-    """Differentiate ``expr`` by ``wrt`` (a name or a list of names), showing the four steps.
+    """Differentiate ``expr`` by ``wrt`` (a name or a list of names; omitted, the function's
+    only variable), showing the four steps.
 
     >>> diff("sum(w*x)+b", wrt="w").text
     'x^T'
@@ -936,7 +963,7 @@ def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[
     return notes
 
 
-def hessian(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
+def hessian(expr: str, wrt=None, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
             strict_names: bool = False) -> Derivation:
     """The Hessian of a scalar function: the Jacobian of its gradient, derived by the
     same four steps (``.gradient`` holds the first derivation).  By a vector, the
@@ -956,7 +983,7 @@ def hessian(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str 
 
 
 
-def emit(expr: str, wrt, target: str = "numpy", *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
+def emit(expr: str, wrt=None, target: str = "numpy", *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
          strict_names: bool = False, order: int = 1) -> str:
     """The module :meth:`Derivation.to_code` writes, for ``diff`` (order 1) or
     ``hessian`` (order 2); a scalar function by several variables one of which is a
@@ -972,7 +999,7 @@ def emit(expr: str, wrt, target: str = "numpy", *, vectors=(), matrices=(), scal
     return to_code(derivations, target)
 
 
-def derivations_for_code(expr: str, wrt, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
+def derivations_for_code(expr: str, wrt=None, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",
                          strict_names: bool = False, order: int = 1) -> list[Derivation]:
     """The derivations code is printed from: one, or one per variable where the
     derivatives cannot stand in one Jacobian (a scalar by a matrix and by other

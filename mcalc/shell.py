@@ -78,7 +78,7 @@ def _shown(kind, source, wrt, vector, matrix, scalar, layout, fmt, latex, steps,
         raise McalcError(f"--format dot draws the dataflow only; {'--at' if at else '--verify'} goes without it")
     vectors, matrices, scalars = split_names(vector), split_matrices(matrix), split_names(scalar)
     if wrt is None:
-        wrt = _only_variable(source, vectors, matrices, scalars)
+        wrt = api.only_variable(source, vectors, matrices, scalars)
     if emit is not None:
         return _emit(kind, source, wrt, vectors, matrices, scalars, layout, verify, strict_names, emit, output,
                      no_check)
@@ -220,31 +220,6 @@ def _source(expr: str | None, file: Path | None, kind: str = "diff") -> str:
     if expr is None:
         raise McalcError(f"missing the function: mcalc {kind} EXPR --wrt NAME (or --file FILE)")
     return expr
-
-
-def _only_variable(source: str, vectors: list[str], matrices: list[str], scalars: list[str] = ()) -> str:
-    """The variable to differentiate by when --wrt is not given: the function's only one
-    (e and π are constants unless declared)."""
-    from . import ast as A
-    from .names import CONSTANTS, resolve_names
-    from .parser import parse
-
-    program = parse(source)
-    declared = {item.partition(":")[0].strip() for item in [*vectors, *matrices, *scalars]}
-    declared |= {name for name, _, _ in program.declarations}
-    # the names as the derivation reads them: g₁ an element of g, an unknown function an error
-    program, _ = resolve_names(program, declared, vectors={item.partition(":")[0].strip() for item in vectors})
-    defined = {name for name, _ in program.definitions}
-    names = set(A.names(program.body)).union(*(A.names(e) for _, e in program.definitions)) - defined
-    sizes = {size for _, _, dims in program.declarations for size in dims}
-    sizes |= {d.strip() for item in vectors + matrices for d in item.partition(":")[2].split(",")}
-    candidates = sorted(names - sizes - (CONSTANTS - declared))
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise McalcError("missing --wrt: the function has no variable to differentiate by")
-    raise McalcError(f"missing --wrt: the function has the variables {', '.join(candidates)}; "
-                     f"say which, e.g. --wrt {candidates[0]}")
 
 
 def _values(at: list[str] | None) -> dict[str, str]:

@@ -228,7 +228,7 @@ def test_a_timeout_swallowed_by_the_work_comes_again():
 @pytest.mark.parametrize("args,kwargs,error,words", [
     ((None, "x"), {}, TypeError, "expr must be a str"),
     ((b"x", "x"), {}, TypeError, "expr must be a str"),
-    (("x", None), {}, TypeError, "wrt must be a str or a list of str"),
+    (("x", 2.5), {}, TypeError, "wrt must be a str or a list of str"),
     (("x", [None]), {}, TypeError, "wrt[0] must be a str"),
     (("x", 3), {}, TypeError, "wrt must be"),
     (("x", "x"), {"vectors": [1]}, TypeError, "vectors[0] must be a str"),
@@ -241,6 +241,20 @@ def test_diff_checks_its_arguments(args, kwargs, error, words):
     with pytest.raises(error) as info:
         mcalc.diff(*args, **kwargs)
     assert words in str(info.value)
+
+
+def test_without_wrt_the_library_takes_the_only_variable_as_the_command_does():
+    """mcalc diff "sin(x^2)" finds x; mcalc.diff("sin(x^2)") raised TypeError (wrt missing)."""
+    assert mcalc.diff("sin(x^2)").text == mcalc.diff("sin(x^2)", wrt="x").text == "2*x*cos(x^2)"
+    assert mcalc.diff("e^x + π").text == "exp(x)"  # e and π are constants
+    assert mcalc.diff("sum(x) / N", vectors=["x:N"]).text == "ones(N)^T/N"  # N is a size, not a variable
+    assert mcalc.hessian("x^3").text == "6*x"
+    assert "def f_and_grad(*, x)" in mcalc.emit("x^2 + 1", target="numpy")
+    with pytest.raises(mcalc.McalcError) as info:
+        mcalc.diff("sum(w*x)+b")
+    assert str(info.value) == "error: no wrt given: the function has the variables b, w, x; say which, e.g. wrt='b'"
+    with pytest.raises(mcalc.McalcError, match="no wrt given: the function has no variable"):
+        mcalc.diff("2 + 3")
 
 
 def test_a_string_of_names_is_one_comma_separated_item():
