@@ -35,6 +35,11 @@ class Intermediates:
         self.items: list[Intermediate] = []
         self._by_expr: dict[A.Node, str] = {}
         self._leaf_of_def: dict[str, A.Node] = {}
+        # each intermediate's place in the function as written: an operator's between its operands',
+        # a function's before its arguments' (a definition's where it is used); a sum of a scalar's
+        # terms follows it
+        self.places: dict[str, int] = {}
+        self._count = 0
         taken = set(typing.variables) | set(self.definitions)
         firsts = {name[:1] for name in taken}  # a prefix no name begins with is free at once
         # u₁, u₂, … unless the function has a name u (whose element u₁ is) or u1 of its own
@@ -59,13 +64,23 @@ class Intermediates:
             node = A.Mul(node.left.arg, node.right, pos=node.pos)  # diag(v) c = v ⊗ c (§4.5.3)
         if t is A.VecLit and self._whole(node):
             return self._bracket(node, name)
-        return self._add(node.rebuild(tuple([self._visit(c) for c in node.children])), name)
+        kids = node.children
+        if len(kids) == 2 and isinstance(node, A._Binary):  # x + x²: the + stands before the ^
+            left = self._visit(kids[0])
+            self._count += 1
+            here = self._count
+            return self._add(node.rebuild((left, self._visit(kids[1]))), name, here)
+        self._count += 1
+        here = self._count
+        return self._add(node.rebuild(tuple([self._visit(c) for c in kids])), name, here)
 
-    def _add(self, shallow: A.Node, name: str | None) -> A.Node:
+    def _add(self, shallow: A.Node, name: str | None, place: int | None = None) -> A.Node:
         if shallow in self._by_expr:
             return A.Var(self._by_expr[shallow])
         if name is None:
             name = f"{self.prefix}{len(self.items) + 1}"
+        if place is not None:
+            self.places[name] = place
         shape = self.typing.shape(shallow)
         self.typing.add(name, shape)
         self._by_expr[shallow] = name
@@ -226,7 +241,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str], pair_products: bo
     # Step 3: the chain rule, multiplying the partials from the output down to each
     # variable and summing over every path: ∂y/∂p = Σ ∂y/∂u ∂u/∂p over the u that use p.
     chain, adjoints, adjoined = _chain_rule(items, by_output, output, out_shape, alg,
-                                            (steps.adjoint_prefix, steps.prefix))
+                                            (steps.adjoint_prefix, steps.prefix), steps.places)
     identities = tuple(sorted(alg.identities))
     combinations, substitutions = [], []
     # in a long chain of products, one whose adjoint step 4 keeps named is named at fewer nodes, so
@@ -265,8 +280,8 @@ ADJOINT_MIN = 6  # nodes: a smaller total derivative is simply written out in ea
 LONG_CHAIN = 3  # products named above one in its chain: a chain whose names repeat
 
 
-def _chain_rule(items, by_output, output, out_shape, alg,
-                prefixes) -> tuple[dict[str, A.Node], list[Intermediate], dict[str, str]]:
+def _chain_rule(items, by_output, output, out_shape, alg, prefixes,
+                places) -> tuple[dict[str, A.Node], list[Intermediate], dict[str, str]]:
     """∂y/∂p for every p the output depends on, by reverse accumulation: from
     the last intermediate to the first, each one's total derivative (its adjoint)
     is formed once and passed down to its arguments (a product grows at its right
@@ -317,9 +332,7 @@ def _chain_rule(items, by_output, output, out_shape, alg,
         # that is shorter, and the terms stay free to collect with the other paths' terms
         gather = scalar_out and it.shape == SCALAR and id(upstream) in named
         key = id(upstream)
-        # where it is used in the source, its operator's column (a later line's carries its line); with
-        # no place (in a Hessian's gradient) after those, the last first, as the terms are gathered
-        place = _NOWHERE if it.expr.pos is None else it.expr.pos
+        place = places.get(it.name, _NOWHERE)  # (a bracket's parts have none: after, the last first)
         for p in consumers:
             if gather:
                 same = by_adjoint.get((p.by, key))

@@ -107,6 +107,7 @@ def test_total_derivative_sums_both_paths():
     ("x + x^2", "1 + 2*x"),
     ("sin(x)*x + x", "x*cos(x) + sin(x) + 1"),  # the product rule's terms as the factors stand
     ("u1 = x*x; u2 = u1*u1 + u1; u2", "4*x^3 + 2*x"),  # definitions: in the order they are written
+    ("u = 3x; y = x^2 + u", "2*x + 3"),  # a definition where it is used (step 3 wrote 2x + 3, the answer 3 + 2x)
 ])
 def test_a_scalars_terms_stand_in_the_order_of_its_uses(expr, answer):
     """A sum of the chain rule's paths (§4.5.2) is written in the order the variable's uses stand
@@ -116,3 +117,16 @@ def test_a_scalars_terms_stand_in_the_order_of_its_uses(expr, answer):
     assert d.text == answer
     values = random_values(d, seed=5)
     assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-5
+
+
+@pytest.mark.parametrize("expr, answer", [
+    ("x^3 + sinh(x)", "6*x + sinh(x)"),  # it printed sinh(x) + 6*x under a gradient 3x² + cosh(x)
+    ("x^4 + x^3 + sin(x)", "12*x^2 + 6*x - sin(x)"),
+    ("(x+1)*(x+2)*(x+3)*(x+4)", "12*x^2 + 60*x + 70"),
+])
+def test_a_hessians_terms_stand_in_the_order_of_the_gradients(expr, answer):
+    """The second derivative's terms follow the gradient's, as written above it in the trace."""
+    h = mcalc.hessian(expr, wrt="x")
+    assert h.text == answer
+    values = random_values(h, seed=6)
+    assert max_rel_error(h.evaluate(values), fd_jacobian(h, values)) < 1e-5
