@@ -367,7 +367,11 @@ class UnicodePrinter(JuxtaposingPrinter):
         loose = single or (le is not None and re_ is not None and self.shape is not None
                            and self.shape(le).is_scalar and self.shape(re_).is_scalar)
         if right.startswith("("):
-            return left + right if loose else f"({left}){right}"
+            if not loose:
+                return f"({left}){right}"
+            if type(le) is A.Var and not _ATOM.fullmatch(unicode_name(le.name)):
+                return f"{left} × {right}"  # sh × (…): sh(…) reads back as a call of a function sh
+            return left + right
         if not _FIRST_NAME.match(right):
             return left + right
         if le is None or re_ is None:

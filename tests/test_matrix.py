@@ -144,6 +144,8 @@ def test_a_scalar_expanded_to_a_matrix_is_not_distributed_as_a_scalar(expr):
     # a name and a call together read as the longest function they end in: bacos(x) is b acos(x)
     ("ba*sin(x)", "x", {"scalars": ["ba"]}, "ba cos(x)"), ("x*cos(x)", "x", {}, "xsin(x)"),
     ("xa*cosh(x)", "x", {"scalars": ["xa"]}, "xa sinh(x)"), ("x*cosh(x)", "x", {}, "xsinh(x)"),
+    # a longer name before a parenthesis is a call when read back: sh(1 - tanh(plus)²) was "unknown function"
+    ("sh*tanh(plus)", "plus", {}, "sh × (1 - tanh(plus)²)"),
 ])
 def test_what_is_printed_reads_back_where_a_reading_could_differ(expr, wrt, decls, printed):
     d = mcalc.diff(expr, wrt=wrt, **decls)
