@@ -35,6 +35,13 @@ def _is_num(node, value=None) -> bool:
     return type(node) is A.Num and (value is None or node.value == value)
 
 
+def _negative(node: A.Node) -> bool:
+    """A term written with a leading minus: -a, -2x, a negative number."""
+    t = type(node)
+    return t is A.Neg or t is A.Num and node.value < 0 or t is A.Mul and type(node.left) is A.Num and \
+        node.left.value < 0
+
+
 def _small(value: Fraction) -> bool:
     """Fold only to modest numbers that print exactly as decimals (so the
     printed answer parses back to the same tree: 1/3 stays a quotient)."""
@@ -101,6 +108,11 @@ class Algebra:
             return self.sub(a, self.mul(b.left.arg, b.right))  # a + (-c)v = a - cv
         if isinstance(a, A.Neg) and not isinstance(b, A.Num):  # -a + b = b - a
             return self.sub(b, a.arg)
+        if type(b) is not A.Num and not _negative(b):  # -1 + 2x = 2x - 1, -2x + 1 = 1 - 2x: a positive
+            if type(a) is A.Num and a.value < 0:       # term first, as the simplifier writes a sum
+                return self.sub(b, A.Num(-a.value))
+            if type(a) is A.Mul and type(a.left) is A.Num and a.left.value < 0:
+                return self.sub(b, self.mul(A.Num(-a.left.value), a.right))
         if isinstance(b, A.Num) and b.value < 0:
             return self.sub(a, A.Num(-b.value))
         if a == b:

@@ -744,7 +744,7 @@ class Simplifier:
     def node(self, s: Sum) -> A.Node:
         if not s.items:
             return A.ZERO
-        terms = sorted(s.items.items(), key=lambda pc: pc[1] < 0)  # stable: x - y, not -y + x
+        terms = sorted(s.items.items(), key=_polynomial_order(s) or (lambda pc: pc[1] < 0))  # (x - y, not -y + x)
         out = None
         for p, c in terms:
             if out is None:
@@ -832,6 +832,25 @@ class Simplifier:
         if e == _HALF:
             return A.Call("sqrt", (b,))
         return A.Pow(b, _number_node(e))
+
+
+def _polynomial_order(s: Sum):
+    """For a polynomial in one variable of three terms or more, its terms by falling powers
+    (3x² - 4x + 5, as it is written; its collected terms come in the order they were met,
+    5 + 3x² - 4x); else None."""
+    if len(s.items) < 3:
+        return None
+    base = None
+    for p in s.items:
+        if not p.items:
+            continue
+        if len(p.items) != 1:
+            return None
+        (b, e), = p.items.items()
+        if type(b) is not A.Var or type(e) is not Fraction or e.denominator != 1 or base not in (None, b):
+            return None
+        base = b
+    return lambda pc: -(next(iter(pc[0].items.values())) if pc[0].items else 0)
 
 
 def _rebuilt(node: A.Node, fn) -> A.Node:

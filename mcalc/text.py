@@ -369,7 +369,8 @@ class UnicodePrinter(JuxtaposingPrinter):
         if right.startswith("("):
             if not loose:
                 return f"({left}){right}"
-            if type(le) is A.Var and not _ATOM.fullmatch(unicode_name(le.name)):
+            if type(le) is A.Var and not _ATOM.fullmatch(unicode_name(le.name)) and \
+                    (self.typing is None or le.name in self.typing.used):  # (an intermediate is defined)
                 return f"{left} × {right}"  # sh × (…): sh(…) reads back as a call of a function sh
             return left + right
         if not _FIRST_NAME.match(right):

@@ -107,7 +107,9 @@ def test_total_derivative_sums_both_paths():
     ("x + x^2", "1 + 2*x"),
     ("sin(x)*x + x", "x*cos(x) + sin(x) + 1"),  # the product rule's terms as the factors stand
     ("u1 = x*x; u2 = u1*u1 + u1; u2", "4*x^3 + 2*x"),  # definitions: in the order they are written
-    ("u = 3x; y = x^2 + u", "2*x + 3"),  # a definition where it is used (step 3 wrote 2x + 3, the answer 3 + 2x)
+    ("u = 3x; y = x^2 + u", "2*x + 3"),
+    ("1 - x + x^2", "2*x - 1"),  # a positive term first, as the simplifier writes a sum (-1 + 2x)
+    ("(x + 1)^2 + (x - 1)^3", "3*x^2 - 4*x + 5"),  # a collected polynomial by falling powers (5 + 3x² - 4x)  # a definition where it is used (step 3 wrote 2x + 3, the answer 3 + 2x)
 ])
 def test_a_scalars_terms_stand_in_the_order_of_its_uses(expr, answer):
     """A sum of the chain rule's paths (§4.5.2) is written in the order the variable's uses stand
