@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from . import ast as A
 from .errors import McalcError
-from .evaluate import format_point, format_rows
+from .evaluate import _sech2, format_point, format_rows
 from .shapes import dim_value
 from . import limits
 from .limits import SYMBOLIC_SHARE, Limit, Timeout, checkpoint, remaining, time_limit
@@ -1575,6 +1575,11 @@ def _node(sp, e, shared: dict):
                     return value(point)
             raise ValueError("no piece applies")
         return piecewise
+    if e.is_Add and len(e.args) == 2:
+        found = _tanh_squared_from_one(sp, e)
+        if found is not None:  # c(1 - tanh(u)²), tanh's derivative: 0 in floats past |u| = 19 (1.7e-17 at 20)
+            c, inner = found[0], _compiled(sp, found[1], shared)
+            return lambda point: c * _sech2(inner(point))
     parts = [_compiled(sp, a, shared) for a in e.args]
     if e.is_Add:
         return lambda point: math.fsum(f(point) for f in parts)
@@ -1601,6 +1606,17 @@ def _node(sp, e, shared: dict):
     if f is not None:
         return lambda point: f(*(g(point) for g in parts))
     return _unusual(type(e).__name__)
+
+
+def _tanh_squared_from_one(sp, e):
+    """(c, u) where e is c - c·tanh(u)² (SymPy spreads 2(1 - tanh(2x)²) so), else None."""
+    c, other = e.args if e.args[0].is_Number else e.args[::-1]
+    if not c.is_Number or c == 0 or not other.is_Mul or len(other.args) != 2 or other.args[0] != -c:
+        return None
+    square = other.args[1]
+    if square.is_Pow and square.exp == 2 and type(square.base).__name__ == "tanh":
+        return float(c), square.base.args[0]
+    return None
 
 
 def _unusual(name: str):

@@ -138,6 +138,18 @@ def test_answers_with_their_kinks_elsewhere_fail(claim, right):
     assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
 
 
+@pytest.mark.parametrize("claim,right", [
+    ("d/dx (tanh(x)) = (x < 18)(1 - tanh(x)^2)", "1 - tanh(x)^2"),
+    ("d/dx (tanh(2x)) = (x < 15)2(1 - tanh(2x)^2)", "2(1 - tanh(2x)^2)"),
+    ("d/dx (sum(tanh(x))) = ((x < 18)(1 - tanh(x)^2))^T where x: vector", "(1 - tanh(x)^2)^T where x: vector"),
+])
+def test_a_claim_wrong_only_where_tanhs_derivative_is_tiny_fails(claim, right):
+    """1 - tanh(x)², evaluated as written, is 0 in floats past x = 19 (1.7e-17 at 20), as the
+    wrong claim is there: it was verified. tanh's derivative is evaluated as sech²."""
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
+    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+
+
 def test_too_large_to_instantiate_is_inconclusive():
     d = mcalc.diff("x", wrt="x", vectors=["x:30"])
     verdict = d.verify()
