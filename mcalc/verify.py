@@ -1276,7 +1276,8 @@ _LINE = sorted({0.0, *(sign * 10 ** (k / 4) for k in range(-8, 9) for sign in (-
                 *(sign * 10 ** (k / 2) for k in range(5, 33) for sign in (-1, 1))})
 
 
-_HYBRID_LINE = _LINE[::2]  # each kink's own crossings are found on a coarser grid as well
+_HYBRID_LINE = _LINE[::2]
+_BESIDE = (0.001, 0.01, 0.1, 0.3, 0.6)  # fractions of the way from a crossing to the grid's points beside it  # each kink's own crossings are found on a coarser grid as well
 
 
 def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0, kinks=None, steps: int = 40,
@@ -1304,27 +1305,43 @@ def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0, kinks=None, step
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None
 
+    def crossing(i: int, lo: float, hi: float, low_side: bool) -> float:
+        for _ in range(steps):  # the bracket to a trillionth of the grid's step (40 steps)
+            mid = (lo + hi) / 2
+            side = signs(mid, i)
+            if side is None:
+                break
+            if side == low_side:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
     crossings = []
     before_t, before = None, None
+    # a kink around another's, |u| < r about u = 0, where the grid may step over the strip between
+    nested = len(inst.kinks) > 1 and any(k.has(sp.Abs) for k in inst.kinks)
     for t in grid:
         now = signs(t)
         if now is None:
             before_t, before = None, None
             continue
+        found = []
         for i in range(len(now) if before is not None else 0):
-            if now[i] == before[i]:
-                continue
-            lo, hi = before_t, t  # each kink on its own: two close together are two crossings
-            for _ in range(steps):  # the bracket to a trillionth of the grid's step (40 steps)
-                mid = (lo + hi) / 2
-                side = signs(mid, i)
-                if side is None:
-                    break
-                if side == before[i]:
-                    lo = mid
-                else:
-                    hi = mid
-            crossings.append((lo + hi) / 2)
+            if now[i] != before[i]:  # each kink on its own: two close together are two crossings
+                found.append(crossing(i, before_t, t, before[i]))
+        crossings += found
+        if found and nested:  # a kink that dips across 0 and back beside another's crossing, between
+            dipped: set[int] = set()  # two points of the grid (abs(x - 3) < 0.3 beside x = 3): looked for there
+            for c in found:
+                for end in (before_t, t):
+                    for f in _BESIDE:
+                        m = c + (end - c) * f
+                        probe = signs(m)
+                        for j, side in enumerate(probe or ()):
+                            if side != now[j] and now[j] == before[j] and j not in dipped:
+                                dipped.add(j)  # in at one side of m, out at the other
+                                crossings += [crossing(j, before_t, m, before[j]), crossing(j, m, t, side)]
         before_t, before = t, now
     crossings.sort()
     if not crossings:

@@ -150,6 +150,19 @@ def test_a_claim_wrong_only_where_tanhs_derivative_is_tiny_fails(claim, right):
     assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
 
 
+@pytest.mark.parametrize("claim,right", [
+    ("d/dx (x + y) = 1 + (abs(x - 3) < 0.3)(abs(y + 2) < 0.3)", "1"),
+    ("d/dx (x*y) = y + (abs(x - 3) < 0.01)(abs(y + 2) < 0.01)", "y"),
+    ("d/dx (x*y) = y + (abs(x - 10) < 0.3)(abs(y - 10) < 0.3)", "y"),
+])
+def test_a_claim_wrong_only_in_a_small_box_of_two_abs_strips_fails(claim, right):
+    """|x - 3| < 0.3 is a strip the grid of a line through the space steps over (its kink
+    |x - 3| - 0.3 has one sign at both grid points beside it): the claim was verified. Beside
+    a crossing of x - 3 the kinks around it are looked for, and the box is met."""
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
+    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+
+
 def test_too_large_to_instantiate_is_inconclusive():
     d = mcalc.diff("x", wrt="x", vectors=["x:30"])
     verdict = d.verify()
