@@ -332,7 +332,7 @@ class Derivation:
         if unknown:
             first = next((n for n in A.walk(program.body) if type(n) is A.Var and n.name == unknown[0]), None)
             hint = "; for the identity write I or I_{n}" if any(re.fullmatch(r"I_?[A-Za-z0-9]", u) for u in unknown) \
-                else ""
+                else "; for the constant write π (or \\pi)" if "pi" in unknown else ""
             raise DeclarationError(f"the answer uses {', '.join(unknown)}, which the function does not{hint}",
                                    first.pos if first is not None else None)
         typing = infer(program, self.typing_declarations())

@@ -1189,3 +1189,12 @@ def test_named_parts_read_as_mcalc_prints_them(claim, status):
 def test_a_named_part_in_terms_of_itself_is_refused():
     with pytest.raises(mcalc.McalcError, match="'where u = …' is written in terms of itself"):
         parse_claim("d/dx ((x^2+x)^2) = 2 u (2x+1)  where u = u + 1")
+
+
+@pytest.mark.parametrize("claim,words", [
+    ("d/dx (sin(x)) = cos(x) + 0*pi", "for the constant write π"),  # ASCII pi is a name, as in a function
+    ("d/dx (x'@A@x) = x'@(A + I_n') where x: vector; A: matrix[n,n]", "for the identity write I"),
+])
+def test_an_answer_with_a_name_the_function_lacks_says_what_was_likely_meant(claim, words):
+    result = check_claim(Claim("t.mcalc", 1, claim))
+    assert result.status == "error" and words in result.message, result.message
