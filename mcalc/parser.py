@@ -351,7 +351,8 @@ def _make_transformer():
 
         def declaration(self, items):
             kind_at = next(i for i, t in enumerate(items) if getattr(t, "type", None) in _KINDS)
-            names = [str(t) for t in items[:kind_at] if getattr(t, "type", None) == "NAME"]
+            names = [str(t) if t.type == "NAME" else self._declared_bold(t) for t in items[:kind_at]
+                     if getattr(t, "type", None) in ("NAME", "BOLD")]
             kind = str(items[kind_at])
             names_done = False
             sizes = []
@@ -369,6 +370,13 @@ def _make_transformer():
                 raise ParseError(f"a {kind} takes {' or '.join(map(str, want))} sizes, got {len(sizes)}",
                                  tok.column, tok.line)
             return _Declaration(tuple((name, kind, sizes) for name in names))
+
+        def _declared_bold(self, tok) -> str:
+            """The name a bold name declares (\\mathbf{x}: vector declares x)."""
+            named = self.bold([tok])
+            if type(named) is not A.Var:
+                raise ParseError(f"'{tok}' is the identity matrix, not a name to declare", tok.column, tok.line)
+            return named.name
 
         def definition(self, items):
             tok, expr = items
