@@ -170,15 +170,16 @@ def test_sigterm_stops_a_parallel_check_and_its_workers(tmp_path):
 
 
 def test_verify_on_a_slow_function_ends_within_the_budget():
-    """A ~200-character function whose SymPy route takes minutes: inconclusive (time), in time."""
+    """A ~200-character function whose SymPy route takes minutes: inconclusive (time), in time
+    (the process's own bound is 3 s; the 30 s here leave room for a loaded machine)."""
     e = "x"
     for i in range(1, 17):
         e = f"tanh(W{i} @ {e} + c{i})"
     matrices = ",".join(f"W{i}:n,n" for i in range(1, 17))
     start = time.monotonic()
     r = subprocess.run([*MCALC, "diff", f"v · {e}", "--wrt", "x", "-M", matrices, "--verify", "--format", "json"],
-                       capture_output=True, text=True, timeout=5)
+                       capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     verification = json.loads(r.stdout)["verification"]
     assert verification["status"] == "inconclusive" and verification["reason"] == "time: over 3 s"
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 30
