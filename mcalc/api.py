@@ -627,7 +627,7 @@ def only_variable(source: str, vectors=(), matrices=(), scalars=(), flag: str = 
         raise McalcError(f"{missing}: the function has no variable to differentiate by")
     example = f"{flag} {candidates[0]}" if flag.startswith("-") else f"{flag}{candidates[0]!r}"
     raise McalcError(f"{missing}: the function has the variables {', '.join(candidates)}; "
-                           f"say which, e.g. {example}")
+                     f"say which, e.g. {example}")
 
 
 def diff(expr: str, wrt=None, *, vectors=(), matrices=(), scalars=(), layout: str = "numerator",

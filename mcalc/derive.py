@@ -65,14 +65,12 @@ class Intermediates:
         if t is A.VecLit and self._whole(node):
             return self._bracket(node, name)
         kids = node.children
-        if len(kids) == 2 and isinstance(node, A._Binary):  # x + x²: the + stands before the ^
-            left = self._visit(kids[0])
-            self._count += 1
-            here = self._count
-            return self._add(node.rebuild((left, self._visit(kids[1]))), name, here)
+        binary = len(kids) == 2 and isinstance(node, A._Binary)  # x + x²: the + stands before the ^
+        left = self._visit(kids[0]) if binary else None
         self._count += 1
         here = self._count
-        return self._add(node.rebuild(tuple([self._visit(c) for c in kids])), name, here)
+        visited = (left, self._visit(kids[1])) if binary else tuple([self._visit(c) for c in kids])
+        return self._add(node.rebuild(visited), name, here)
 
     def _add(self, shallow: A.Node, name: str | None, place: int | None = None) -> A.Node:
         if shallow in self._by_expr:

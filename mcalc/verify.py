@@ -1593,7 +1593,7 @@ def _node(sp, e, shared: dict):
             raise ValueError("no piece applies")
         return piecewise
     if e.is_Add and len(e.args) == 2:
-        found = _tanh_squared_from_one(sp, e)
+        found = _sech_squared(sp, e)
         if found is not None:  # c(1 - tanh(u)²), tanh's derivative: 0 in floats past |u| = 19 (1.7e-17 at 20)
             c, inner = found[0], _compiled(sp, found[1], shared)
             return lambda point: c * _sech2(inner(point))
@@ -1625,7 +1625,7 @@ def _node(sp, e, shared: dict):
     return _unusual(type(e).__name__)
 
 
-def _tanh_squared_from_one(sp, e):
+def _sech_squared(sp, e):
     """(c, u) where e is c - c·tanh(u)² (SymPy spreads 2(1 - tanh(2x)²) so), else None."""
     c, other = e.args if e.args[0].is_Number else e.args[::-1]
     if not c.is_Number or c == 0 or not other.is_Mul or len(other.args) != 2 or other.args[0] != -c:

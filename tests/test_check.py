@@ -27,6 +27,12 @@ def derive(case):
 
 
 # -- verify ----------------------------------------------------------------------
+def _fails_where_the_right_answer_passes(claim: str, right: str) -> None:
+    """The claim fails, and the same derivative with the right answer passes."""
+    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
+    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_every_paper_answer_is_verified(case):
     verdict = derive(case).verify()
@@ -120,8 +126,7 @@ def test_an_answer_that_holds_at_one_size_only_fails(claim):
     ("d/dx (min(x, 10)) = 1", "(x < 10)"),
 ])
 def test_answers_right_on_one_side_only_fail(claim, right):
-    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
-    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+    _fails_where_the_right_answer_passes(claim, right)
 
 
 @pytest.mark.parametrize("claim,right", [
@@ -134,8 +139,7 @@ def test_answers_right_on_one_side_only_fail(claim, right):
 def test_answers_with_their_kinks_elsewhere_fail(claim, right):
     """Every kink seen on both sides is not enough: the points must also fall between
     the function's kinks and the answer's, where alone the two differ."""
-    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
-    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+    _fails_where_the_right_answer_passes(claim, right)
 
 
 @pytest.mark.parametrize("claim,right", [
@@ -146,8 +150,7 @@ def test_answers_with_their_kinks_elsewhere_fail(claim, right):
 def test_a_claim_wrong_only_where_tanhs_derivative_is_tiny_fails(claim, right):
     """1 - tanh(x)², evaluated as written, is 0 in floats past x = 19 (1.7e-17 at 20), as the
     wrong claim is there: it was verified. tanh's derivative is evaluated as sech²."""
-    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
-    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+    _fails_where_the_right_answer_passes(claim, right)
 
 
 @pytest.mark.parametrize("claim,right", [
@@ -159,8 +162,7 @@ def test_a_claim_wrong_only_in_a_small_box_of_two_abs_strips_fails(claim, right)
     """|x - 3| < 0.3 is a strip the grid of a line through the space steps over (its kink
     |x - 3| - 0.3 has one sign at both grid points beside it): the claim was verified. Beside
     a crossing of x - 3 the kinks around it are looked for, and the box is met."""
-    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
-    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+    _fails_where_the_right_answer_passes(claim, right)
 
 
 def test_too_large_to_instantiate_is_inconclusive():
@@ -719,8 +721,7 @@ def test_an_error_in_an_equation_of_several_lines_points_into_the_file(tmp_path)
 ])
 def test_a_narrow_piece_is_found(claim, right):
     """Taken as no kink once two lines did not cross them (found by an independent test)."""
-    assert check_claim(Claim("t.mcalc", 1, claim)).status == "fail"
-    assert check_claim(Claim("t.mcalc", 1, claim.split(" = ")[0] + " = " + right)).status == "pass"
+    _fails_where_the_right_answer_passes(claim, right)
 
 
 def test_a_tolerance_asked_for_is_kept_where_sympy_shows_a_difference():
