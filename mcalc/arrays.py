@@ -11,7 +11,7 @@ import numpy as np
 from . import ast as A
 from .errors import EvaluationError, MissingValue
 from .shapes import dim_value
-from .evaluate import missing, stable_difference
+from .evaluate import missing, stable_difference, stable_log
 
 
 class Diagonal:
@@ -150,9 +150,14 @@ class ArrayEvaluator:
         return op(dense(self(node.left)), dense(self(node.right))).astype(float)
 
     def _Call(self, node):
-        if node.fn == "ln" and type(node.args[0]) is A.Call and node.args[0].fn == "sigmoid":
-            u = dense(self(node.args[0].args[0]))  # as evaluate.Evaluator._Call
-            return -(np.maximum(-u, 0.0) + np.log1p(np.exp(-np.abs(u))))
+        stable = stable_log(node)
+        if stable is not None:  # as evaluate.Evaluator._Call
+            kind, u, sign = stable
+            u = dense(self(u))
+            if kind == "softmax":
+                top = u.max()
+                return u - (top + np.log(np.exp(u - top).sum()))
+            return -np.logaddexp(0.0, -sign * u)
         args = [dense(self(a)) for a in node.args]
         a = args[0]
         fn = node.fn

@@ -5,7 +5,10 @@ One more printer of the trace.  The forward pass is step 1, its intermediate
 variables by their names (u1, u2, …, the user's own definitions by theirs);
 the backward pass is step 3, reverse accumulation: the named adjoints
 δₖ = ∂y/∂uₖ, then each variable's combined Jacobian, in those intermediates
-(a subexpression that equals an intermediate is that intermediate).  What the
+(a subexpression that equals an intermediate is that intermediate); where
+those divide by a value the function computes and the answers of step 4 do
+not, the answers (the cross-entropy's σ(z) - y, not its 0/0 at saturation).
+ln σ(u) and ln(1 - σ(u)) are computed as -softplus(∓u).  What the
 derivatives use twice is computed once (g1, g2, …).  Structure is never
 materialised where a product can use it: diag(v) A is ``v[:, None] * A``, a
 Kronecker product applied to a vector or matrix is a reshape and two products
@@ -24,6 +27,7 @@ from typing import NamedTuple
 
 from . import ast as A
 from .errors import NotSupported
+from .evaluate import stable_log
 from .shapes import Shape, dim_mul, dim_names, dim_value
 
 TARGETS = ("numpy", "torch", "jax")
@@ -63,6 +67,7 @@ _ONE = V("1", _ATOM, Shape(1, 1), constant=True)
 
 def _is_one(v: V) -> bool:
     return v.constant and v.code == "1"
+
 
 
 # ----- the three libraries -----------------------------------------------------------
@@ -255,6 +260,7 @@ class Printer:
         self.temp_prefix = temps_prefix
         self.temp_count = 0
         self.taken: set[str] = set()
+        self.definitions: dict[str, A.Node] = {}  # the forward pass's intermediates, what each stands for
 
     # -- bookkeeping --------------------------------------------------------------------
     def shape(self, node: A.Node) -> Shape:
@@ -528,6 +534,16 @@ class Printer:
         return V(self.t("indicator", f"({cond.code})"), _MUL if self.t.name != "torch" else _ATOM, cond.shape)
 
     def _Call(self, node):
+        if node.fn == "ln":  # ln σ(u) as -softplus(-u), ln(1 - σ(u)) as -softplus(u): finite where σ rounds
+            arg = self._defined(node.args[0])  # (to 0 or 1: ln 0 is -inf, and 0·(-inf) in a loss NaN), the
+            if type(arg) is A.Sub:  # argument followed through the intermediates that hold it
+                arg = A.Sub(arg.left, self._defined(arg.right))
+            stable = stable_log(A.Call("ln", (arg,)))
+            if stable is not None:  # (and ln(softmax(z)) as log_softmax(z))
+                kind, u, sign = stable
+                if kind == "softmax":
+                    return self.emit(A.Call("log_softmax", (u,)))
+                return self.emit(A.Neg(A.Call("softplus", (u if sign < 0 else A.Neg(u),))))
         args = [self.emit(a) for a in node.args]
         s = self.shape(node)
         fn = node.fn
@@ -546,6 +562,10 @@ class Printer:
         if a.constant:  # a function of a number, exp(2), as the library takes it (see "argument")
             a = V(self.t("argument", a.code), _ATOM, a.shape)
         return V(self.t(fn, a.code), _ATOM, s)
+
+    def _defined(self, node: A.Node) -> A.Node:
+        """What an intermediate of the forward pass stands for (another node: itself)."""
+        return self.definitions.get(node.name, node) if type(node) is A.Var else node
 
     def _structured_sum(self, a: V, trace: bool) -> V | None:
         """sum(𝟏) = n, sum(0) = 0, sum(diag(v)) = tr(diag(v)) = sum(v), tr(cI) = cn."""
@@ -923,6 +943,41 @@ def _gradient_expr(d, comb, v_shape: Shape) -> tuple[A.Node, Shape]:
     return value, Shape(v_shape.rows, 1) if v_shape.is_col else v_shape
 
 
+def _answers_instead(d, outs: list, scalar: bool) -> tuple | None:
+    """The derivatives as step 4 leaves them (in the intermediates they share with the
+    forward pass), where step 3's divide by a value the function computes and the
+    answers divide by none: the cross-entropy's (u₅/u₆ - y/u₂)·u₂u₆ is 0/0 where σ
+    rounds to 0 or 1, its answer σ(Xw) - y is not.  Else None: step 3's, whose
+    adjoints compute what the derivatives share once."""
+    subs = d.trace.substitutions
+    if any(sub.shared for sub in subs) or not any(_divides(expr, d.typing) for _, expr, _, _ in outs):
+        return None
+    answers = []
+    for (w, _, comb_shape, shape), sub in zip(outs, subs):
+        value = sub.value
+        if scalar and d.typing.variables.get(w, Shape(1, 1)).is_matrix:
+            value = d._alg.transpose(value)  # step 4 lays ∂y/∂X out as Gᵀ; the module returns G
+        if _divides(value, d.typing):
+            return None
+        answers.append((w, value, comb_shape, shape))
+    return tuple(answers)
+
+
+def _divides(node: A.Node, typing) -> bool:
+    """Whether node divides by a value that may be 0 (a variable's, not a size's or a number's)."""
+    for n in A.walk(node):
+        t = type(n)
+        if t is A.Div and _holds_a_variable(n.right, typing) or \
+                t is A.Pow and type(n.right) is A.Num and n.right.value < 0 and _holds_a_variable(n.left, typing) or \
+                t is A.Call and n.fn == "inv":
+            return True
+    return False
+
+
+def _holds_a_variable(node: A.Node, typing) -> bool:
+    return any(type(n) is A.Var and not typing.is_dimension(n.name) for n in A.walk(node))
+
+
 class _Function(NamedTuple):
     """One function of the module: its name, docstring and body (unindented)."""
 
@@ -974,6 +1029,7 @@ class Module:
         """Step 1: the intermediate variables, one line each."""
         index: dict[A.Node, str] = {}
         items = d.trace.intermediates
+        p.definitions = {it.name: it.expr for it in items}
         self.lines_of: dict[str, tuple[int, int]] = {}
         for it in items:
             v = p.emit(it.expr)
@@ -1042,14 +1098,17 @@ class Module:
         p = self._printer(self.d0.typing)
         root, index = self._forward(p, self.d0)
         value = self._returned(p, root, self._value_shape())
-        sections = []
+        sections, step4 = [], []
         for d in self.first:
             outs = []
             for w, comb in zip(d.wrt, d.trace.combinations):
                 v_shape = d.typing.variables.get(w, Shape(1, 1))
                 expr, shape = _gradient_expr(d, comb, v_shape) if self.scalar else (comb.value, comb.shape)
                 outs.append((w, expr, comb.shape, shape))
-            sections.append(_Section(d.typing, d.trace.adjoints, tuple(outs)))
+            answers = _answers_instead(d, outs, self.scalar)
+            step4.append(answers is not None)
+            sections.append(_Section(d.typing, (), answers) if answers else
+                            _Section(d.typing, d.trace.adjoints, tuple(outs)))
         forward = len(p.lines)
         outs = self._backward(p, sections, index)
         results = []
@@ -1059,8 +1118,9 @@ class Module:
             code = self._returned(p, v, shape) if self.scalar else p.two_d(p.array(p.dense(v)))
             p.lines.append(f"{name} = {code}")
             results.append(name)
-        body = ["# step 1: the intermediate variables", *p.lines[:forward],
-                "# step 3: the derivatives by reverse accumulation, in the intermediates", *p.lines[forward:]]
+        backward = "# step 4: the derivatives as the answer writes them, in the intermediates" if all(step4) else \
+            "# step 3: the derivatives by reverse accumulation, in the intermediates"
+        body = ["# step 1: the intermediate variables", *p.lines[:forward], backward, *p.lines[forward:]]
         name = self.out_name
         if self.scalar:
             body.append(f"return {value}, {results[0] if len(results) == 1 else '(' + ', '.join(results) + ')'}")

@@ -258,9 +258,13 @@ class Evaluator:
         return Mat(a.rows, a.cols, tuple(-x for x in a.data))
 
     def _Call(self, node):
-        if node.fn == "ln" and type(node.args[0]) is A.Call and node.args[0].fn == "sigmoid":
-            u = self(node.args[0].args[0])  # ln σ(u) without σ(u)'s underflow to 0 (u = -800: -800)
-            return Mat(u.rows, u.cols, tuple(_log_sigmoid(x) for x in u.data))
+        stable = stable_log(node)
+        if stable is not None:  # ln σ(u) without σ(u)'s underflow to 0 (u = -800: -800), and the like
+            kind, u, sign = stable
+            u = self(u)
+            if kind == "softmax":
+                return _MATRIX_FUNCTIONS["log_softmax"](u)
+            return Mat(u.rows, u.cols, tuple(_log_sigmoid(sign * x) for x in u.data))
         args = [self(a) for a in node.args]
         if node.fn in ("max", "min"):
             pick = max if node.fn == "max" else min
@@ -526,6 +530,22 @@ def _sech2(x: float) -> float:
 def _softplus(x: float) -> float:
     """ln(1 + eˣ), without overflow (softplus(1000) is 1000) or loss of small values."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def stable_log(node: A.Node) -> tuple[str, A.Node, int] | None:
+    """A logarithm whose argument rounds to 0 in floats where the logarithm does not:
+    ("sigmoid", u, 1) for ln σ(u), ("sigmoid", u, -1) for ln(1 - σ(u)) = ln σ(-u) (the
+    cross-entropy's two terms), ("softmax", z, 1) for ln(softmax(z)) = log_softmax(z);
+    else None.  Each evaluator (and the emitted code) computes them without σ or softmax."""
+    if type(node) is not A.Call or node.fn != "ln":
+        return None
+    arg = node.args[0]
+    if type(arg) is A.Call and arg.fn in ("sigmoid", "softmax"):
+        return arg.fn, arg.args[0], 1
+    if type(arg) is A.Sub and type(arg.left) is A.Num and arg.left.value == 1 and type(arg.right) is A.Call and \
+            arg.right.fn == "sigmoid":
+        return "sigmoid", arg.right.args[0], -1
+    return None
 
 
 def _log_sigmoid(x: float) -> float:

@@ -869,3 +869,27 @@ def test_an_element_of_a_symbolic_length_names_the_declaration_that_sizes_it(tex
     """It said '(-v name:3)' where g is a definition, sized by W's rows."""
     assert run(["diff", text, "--wrt", "x", "-v", "x"]) == 2
     assert declare in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expr, z, truth", [
+    ("x*ln(1 - sigmoid(z))", 800.0, -800.0), ("x*ln(1 - sigmoid(z))", -40.0, -math.log1p(math.exp(-40))),
+    ("x*ln(sigmoid(z))", -800.0, -800.0), ("x*ln(1 - sigmoid(z))", 0.5, math.log(1 - 1 / (1 + math.exp(-0.5)))),
+])
+def test_the_cross_entropys_logarithms_keep_their_values_where_sigma_rounds(expr, z, truth):
+    """ln(1 - σ(z)) at z = 800 is -800, but 1 - σ(800) is 0 in floats: "ln is undefined here"
+    (as ln σ(-800) was): computed as ln σ(-z), in the plain evaluator and the NumPy one alike."""
+    d = api.diff(expr, wrt="x")
+    assert d.evaluate({"x": 1.0, "z": z})[0][0] == pytest.approx(truth, rel=1e-12)
+    assert float(d.evaluate({"x": 1.0, "z": z}, as_array=True)[0][0]) == pytest.approx(truth, rel=1e-12)
+
+
+def test_a_saturated_cross_entropy_has_its_value_and_derivative(capsys):
+    bce = "-y*ln(sigmoid(z)) - (1-y)*ln(1 - sigmoid(z))"
+    d = api.diff(bce, wrt="z")
+    assert d.function_at({"z": 800.0, "y": 0.0}).data == (800.0,)
+    assert d.function_at({"z": -800.0, "y": 0.0}).data == (0.0,)
+    assert run(["diff", bce, "--wrt", "z", "--at", "z=1000", "--at", "y=1", "--format", "text"]) == 0
+    assert "value at z=1000, y=1: 0" in capsys.readouterr().out
+    top = 1001 + math.log1p(math.exp(-1) + math.exp(-2000))  # logsumexp of [1000, 1001, -999]
+    value = api.diff("sum(ln(softmax(z)))", wrt="z").function_at({"z": [1000.0, 1001.0, -999.0]}).data[0]
+    assert value == pytest.approx(1000 + 1001 - 999 - 3 * top, rel=1e-12)  # softmax's -999 entry is 0 in floats

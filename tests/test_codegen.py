@@ -712,3 +712,72 @@ def test_a_function_of_a_number_runs_in_every_library(target, tmp_path):
     slope = math.exp(2) + math.tanh(1) / (1 + math.exp(-2)) + math.log1p(math.exp(-1)) + 3 + math.sinh(0.5)
     assert float(grad) == pytest.approx(slope, rel=1e-12)
     assert float(grad) == pytest.approx(mcalc.diff(expr, wrt="x").evaluate({"x": 0.7})[0][0], rel=1e-12)
+
+
+# ----- saturation: the cross-entropy where σ rounds to 0 or 1 ----------------------------------------
+BCE = "-y*ln(sigmoid(z)) - (1-y)*ln(1 - sigmoid(z))"
+BCE_MEAN = "-mean(y*ln(sigmoid(X@w)) + (1-y)*ln(1 - sigmoid(X@w)))"
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _stable_sigmoid(x):
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+@pytest.mark.parametrize("z", [0.3, -2.0, 37.0, 38.0, 40.0, -40.0, 800.0, -800.0])
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.25])
+def test_the_cross_entropy_stays_finite_where_the_sigmoid_saturates(z, y, tmp_path):
+    """Step 3 divides by σ(z) and by 1 - σ(z): at z = 40, 1 - σ(z) is 0 in floats, and the module
+    returned (nan, nan) (the value was 0·ln 0 for y = 1).  The value is computed as
+    y softplus(-z) + (1 - y) softplus(z), the gradient as the answer σ(z) - y."""
+    module = load(mcalc.emit(BCE, "z"), tmp_path)
+    value, grad = module.f_and_grad(y=y, z=z)
+    assert np.isfinite(value) and np.isfinite(grad)
+    assert value == pytest.approx(y * _softplus(-z) + (1 - y) * _softplus(z), rel=1e-12, abs=1e-300)
+    assert grad == pytest.approx(_stable_sigmoid(z) - y, rel=1e-12, abs=1e-15)
+    assert module.f(y=y, z=z) == value
+
+
+def test_a_logistic_regressions_gradient_is_its_answer_in_the_intermediates(tmp_path):
+    """By weights: the module computes (σ(Xw) - y)ᵀX/N with σ(Xw) the forward pass's own
+    intermediate, and the gradient is right at logits of ±400 (it was NaN from ±38)."""
+    code = mcalc.emit(BCE_MEAN, "w", vectors=["y"], matrices=["X:N,n"])
+    grad = pyast.get_source_segment(code, functions(code)["f_and_grad"])
+    assert "# step 4: the derivatives as the answer writes them" in grad
+    assert "df_dw = ((u2 - y) @ X) / N" in grad and "/ u" not in grad  # divides by no computed value
+    assert "np.logaddexp(0, -u1)" in grad and "np.logaddexp(0, u1)" in grad
+    module = load(code, tmp_path)
+    X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]])
+    y = np.array([1.0, 0.0, 1.0])
+    for scale in (0.1, 1.0, 40.0, 400.0):
+        w = np.array([1.0, 1.0]) * scale
+        value, g = module.f_and_grad(X=X, w=w, y=y)
+        z = X @ w
+        assert value == pytest.approx(np.mean(y * _softplus(-z) + (1 - y) * _softplus(z)), rel=1e-12)
+        assert g == pytest.approx(((_stable_sigmoid(z) - y) @ X) / 3, rel=1e-12, abs=1e-15)
+    module.check_gradient()
+
+
+def test_step_3_stays_where_it_divides_by_nothing():
+    """A tanh network's gradients have no division: reverse accumulation, with its adjoints."""
+    code = mcalc.emit(THREE_LAYERS, "W1,W2,W3")
+    assert "# step 3: the derivatives by reverse accumulation" in code and "step 4" not in code
+
+
+def test_a_deep_networks_cross_entropy_is_backpropagation_in_the_answer(tmp_path):
+    code = mcalc.emit("h1 = tanh(W1@x); h2 = tanh(W2@h1); z = w3 · h2; "
+                      "L = -y*ln(sigmoid(z)) - (1-y)*ln(1-sigmoid(z))", "W1,W2,w3",
+                      vectors=["x:n", "w3:k"], matrices=["W1:m,n", "W2:k,m"])
+    grad = pyast.get_source_segment(code, functions(code)["f_and_grad"])
+    # forward W1x, W2h1 and w3 · h2, backward W2ᵀ(…): each product once, as backpropagation takes them
+    assert "step 4" in grad and grad.count(" @ ") == 4 and grad.count("W2.T @ ") == 1
+    module = load(code, tmp_path)
+    module.check_gradient()
+    rng = np.random.default_rng(3)
+    args = dict(W1=rng.normal(size=(2, 3)) * 30, W2=rng.normal(size=(4, 2)) * 30, w3=rng.normal(size=4) * 30,
+                x=rng.normal(size=3), y=1.0)
+    value, grads = module.f_and_grad(**args)
+    assert np.isfinite(value) and all(np.isfinite(g).all() for g in grads)
