@@ -247,6 +247,11 @@ class Algebra:
             return self.sum(self.mul(a.arg, b.arg))
         if isinstance(a, A.Compare) or isinstance(b, A.Compare):  # a mask: sum(a ⊗ (z > 0)), as §6 writes it
             return self.sum(self.mul(a, b))
+        for q, other in ((a, b), (b, a)):  # (c ⊘ v) · v = Σ cᵢ (where each vᵢ ≠ 0, as the quotient says): the
+            if type(q) is A.Div and q.right == other:  # softmax cross-entropy's (y ⊘ softmax(z)) · softmax(z)
+                if self.shape(q.left).is_scalar:  # (c ⊘ v) · v of a scalar c: c spread over v, nc
+                    return self.mul(q.left, self.dim_node(self.shape(other).flat))
+                return self.sum(q.left)
         return A.Dot(a, b)
 
     def row(self, v: A.Node) -> A.Node:

@@ -105,6 +105,11 @@ RULES = [
     ("(A@x - b)·(A@x - b)", "x", {"vectors": ("x", "b:m"), "matrices": ("A:m,n",)}, "2*((A @ x - b)^T @ A)",
      "Cookbook (84)"),
     ("ln(sigmoid(w·x))", "w", V, "(1 - sigmoid(w · x))*x^T", "log-likelihood of one example"),
+    # (c ⊘ v) · v = Σ cᵢ: the softmax cross-entropy printed (y ⊘ softmax(z) · softmax(z))softmax(z)ᵀ - yᵀ
+    ("-y · ln(softmax(z))", "z", {"vectors": ("y", "z")}, "sum(y)*softmax(z)^T - y^T", "softmax cross-entropy"),
+    ("-y · ln(softmax(W @ x + b))", "W", {"vectors": ("y:m", "x", "b:m"), "matrices": ("W:m,n",)},
+     "x @ (sum(y)*softmax(W @ x + b) - y)^T", "a softmax classifier by its weights"),
+    ("sum(ln(softmax(z)))", "z", {"vectors": ("z",)}, "ones^T - n*softmax(z)^T", "(1 ⊘ v) · v is n, not 1"),
     # regressions found by the property-based suite
     ("x' @ A @ (2 * ones)", "x", {"vectors": ("x",), "matrices": ("A:n,n",)}, "2*(ones^T @ A^T)",
      "a scaled first factor was counted twice"),
