@@ -769,8 +769,8 @@ def _make_transformer():
                     return A.Apply(name, args[0], pos=tok.column + len(str(tok)))
                 if split is None:
                     known = ", ".join(sorted(FUNCTIONS))
-                    raise ParseError(f"unknown function '{tok}' (known: {known}; for a product write "
-                                     f"{tok}*(…))", tok.column, tok.line)
+                    raise ParseError(f"unknown function '{tok}' ({write_as(fn)}known: {known}; for a product "
+                                     f"write {tok}*(…))", tok.column, tok.line)
                 # bsum(x), W₂relu(z): a name times a function, as the paper writes a product
                 prefix, fn = split
                 prefix = prefix.translate(_SUBSCRIPT_DIGITS)
@@ -1689,8 +1689,20 @@ def _lark_error(text: str, start: str):
     raise AssertionError(f"the parser's loop rejected what Lark's parser reads: {text!r}")  # pragma: no cover
 
 
-_LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|sinh|cosh|exp|arcsin|arccos|arctan|det|tr)"
-                         r"\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")
+_LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|sinh|cosh|exp|arcsin|arccos|arctan|det|tr|sigma|"
+                         r"operatorname\s*\{\s*[A-Za-z_]+\s*\})\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")
+
+# functions mcalc does not have, and how to write them with those it has
+WRITE_AS = {"sech": "1/cosh(x)", "csch": "1/sinh(x)", "coth": "cosh(x)/sinh(x)", "sec": "1/cos(x)",
+            "csc": "1/sin(x)", "cot": "cos(x)/sin(x)", "log10": "ln(x)/ln(10)", "log2": "ln(x)/ln(2)",
+            "lg": "ln(x)/ln(10)", "swish": "x*sigmoid(x)", "silu": "x*sigmoid(x)", "Tr": "tr(X)",
+            "logsigmoid": "ln(sigmoid(x))", "logistic": "sigmoid(x)"}
+
+
+def write_as(name: str) -> str:
+    """The hint for an unknown function mcalc can write otherwise ('' for any other)."""
+    how = WRITE_AS.get(name)
+    return f"mcalc has no {name}; write {how}, " if how else ""
 
 
 _ABS_HINT = "for |x| write \\operatorname{abs}(x)"
@@ -1781,8 +1793,12 @@ def _function_without_parentheses(text: str, token) -> None:
     m = _LATEX_CALL.search(text[:start])
     if m is None:
         return
-    fn, power = m.group(1), m.group(2)
+    fn, power = re.sub(r"\s", "", m.group(1)), m.group(2)
     column, line = _place(text, m.start())
+    inner = fn[len("operatorname{"):-1] if fn.startswith("operatorname") else fn
+    if _ALIASES.get(inner, inner) not in FUNCTIONS and inner != "sigma":  # \operatorname{sech}^2(x)
+        raise ParseError(f"unknown function '\\{fn}' ({write_as(inner)}known: {', '.join(sorted(FUNCTIONS))})",
+                         column, line)
     if re.match(r"\^\s*(\{\s*-\s*1\s*\}|-\s*1)", power or text[start:]) and fn in _INVERTIBLE:
         raise ParseError(f"\\{fn}^{{-1}}: for the inverse function write {_INVERTIBLE[fn]}(x); for 1/{fn} write "
                          f"\\{fn}(x)^{{-1}}", column, line)  # not \\{fn}(x)^{-1}, which would be 1/{fn}

@@ -154,7 +154,11 @@ def test_the_typeset_minus_sign_is_a_minus():
 
 @pytest.mark.parametrize("text, hint", [("\\ln x", "\\ln(x)"), ("\\log x + 1", "\\log(x)"), ("\\exp x", "\\exp(x)"),
                                         ("\\sin^2 x", "\\sin(x)^2"), ("\\sin^2(x)", "\\sin(x)^2"),
-                                        ("\\sinh x", "\\sinh(x)"), ("\\cosh^2 x", "\\cosh(x)^2")])
+                                        ("\\sinh x", "\\sinh(x)"), ("\\cosh^2 x", "\\cosh(x)^2"),
+                                        # (they were "unexpected '^'")
+                                        ("\\operatorname{tanh}^2(x)", "\\operatorname{tanh}(x)^2"),
+                                        ("\\operatorname{softplus}^{2}(x)", "\\operatorname{softplus}(x)^"),
+                                        ("\\sigma^2(x)", "\\sigma(x)^2")])
 def test_a_latex_function_without_parentheses_says_how_to_write_it(text, hint):
     with pytest.raises(ParseError) as e:
         parse(text)
@@ -616,3 +620,17 @@ def test_text_mcalc_does_not_read_is_named(text, shown):
     with pytest.raises(ParseError) as e:
         parse(text)
     assert e.value.message.startswith(shown + ": LaTeX that mcalc does not read here; mcalc reads \\text{…} only")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("sech(x)^2", "mcalc has no sech; write 1/cosh(x)"), ("log10(x)", "mcalc has no log10; write ln(x)/ln(10)"),
+    ("Tr(X)", "mcalc has no Tr; write tr(X)"), ("coth(x)", "write cosh(x)/sinh(x)"),
+    ("\\operatorname{sech}^2(x)", "mcalc has no sech; write 1/cosh(x)"),
+    ("\\operatorname{sech}(x)", "mcalc has no sech; write 1/cosh(x)"),
+])
+def test_a_function_mcalc_lacks_is_named_with_how_to_write_it(text, words):
+    """sech² is how papers write tanh′; log10 and Tr are everyday spellings: each was an unknown
+    function with only "for a product write sech*(…)" (or "unexpected '^'" before the argument)."""
+    with pytest.raises(ParseError) as e:
+        mcalc.diff(text, wrt="x" if "X" not in text else "X")
+    assert words in str(e.value) and e.value.column == 1
