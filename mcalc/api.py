@@ -14,14 +14,15 @@ from fractions import Fraction
 from functools import cached_property
 
 from . import ast as A
-from .derive import derive
+from .derive import _size_over, derive, substitute
 from .errors import DeclarationError, McalcError, MissingValue, NotSupported, Overflow, ShapeError
+from .jacobian import Algebra
 from .latex import LatexPrinter
 from .names import CONSTANTS, resolve_names
 from .parser import _ALIASES, _SIZED, canonical_name, load_parser, parse
 from .rules import FUNCTIONS
 from .shapes import SCALAR, Declarations, Shape, dim_names, dim_sum, infer
-from .simplify import at_pi
+from .simplify import Simplifier, at_pi
 from .text import TextPrinter, UnicodePrinter, unicode_name
 from .trace import Trace
 
@@ -188,8 +189,6 @@ class Derivation:
 
     def expanded(self) -> A.Node:
         """The answer with its named subexpressions written out."""
-        from .derive import substitute
-
         values: dict[str, A.Node] = {}
         for name, e in self.shared:
             values[name] = substitute(e, values)
@@ -260,8 +259,6 @@ class Derivation:
 
     def function_expr(self) -> A.Node:
         """The function as one expression: definitions expanded, 𝟏 and I sized."""
-        from .derive import substitute
-
         expanded: dict[str, A.Node] = {}
         for name, expr in self.program.definitions:
             expanded[name] = substitute(expr, expanded)
@@ -320,7 +317,6 @@ class Derivation:
         return self._resolve(expr, closed)
 
     def _resolve(self, expr: A.Node | A.Program, closed: tuple = (), with_shape: bool = False):
-        from .derive import substitute
         from .names import resolve_names
 
         program = expr if isinstance(expr, A.Program) else A.Program((), expr, closed=closed)
@@ -743,10 +739,6 @@ def _has_a_value(program: A.Program, typing) -> None:
         stack.extend(n.children)
     if not simplify:
         return
-    from .derive import _size_over, substitute
-    from .jacobian import Algebra
-    from .simplify import Simplifier
-
     polish = Simplifier(Algebra(typing)).polish
     written: dict[str, A.Node] = {}  # the definitions written out, while they stay small
     for name, e in program.definitions:

@@ -13,9 +13,6 @@ from operator import attrgetter
 from typing import NamedTuple
 
 
-_set = object.__setattr__  # the hot constructors below are spelled out with it
-
-
 class Node:
     __slots__ = ("pos", "_hash")
     _fields: tuple[str, ...] = ()
@@ -46,7 +43,7 @@ class Node:
         h = self._hash
         if h is None:
             h = hash((type(self).__name__, self._key()))
-            object.__setattr__(self, "_hash", h)
+            _set_hash(self, h)
         return h
 
     def __setattr__(self, name, value):
@@ -80,9 +77,9 @@ class Num(Node):
     _fields = ("value",)
 
     def __init__(self, value, pos: int | None = None):
-        _set(self, "value", value)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _num_value(self, value)
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return (self.value,)
@@ -93,9 +90,9 @@ class _Named(Node):
     _fields = ("name",)
 
     def __init__(self, name, pos: int | None = None):  # the hot constructors, spelled out
-        _set(self, "name", name)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _named_name(self, name)
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return (self.name,)
@@ -119,9 +116,9 @@ class _Sized(Node):
     _fields = ("dim",)
 
     def __init__(self, dim=None, pos: int | None = None):
-        _set(self, "dim", dim)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _sized_dim(self, dim)
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return (self.dim,)
@@ -147,10 +144,10 @@ class Zero(Node):
     _fields = ("rows", "cols")
 
     def __init__(self, rows=1, cols=1, pos: int | None = None):
-        _set(self, "rows", rows)
-        _set(self, "cols", cols)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _zero_rows(self, rows)
+        _zero_cols(self, cols)
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return (self.rows, self.cols)
@@ -169,10 +166,10 @@ class _Unary(Node):
     _fields = ("arg",)
 
     def __init__(self, arg, pos: int | None = None):  # the hot constructors, spelled out
-        _set(self, "arg", arg)
-        _set(self, "children", (arg,))
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _unary_arg(self, arg)
+        _unary_children(self, (arg,))
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return self.children
@@ -206,11 +203,11 @@ class _Binary(Node):
     _fields = ("left", "right")
 
     def __init__(self, left, right, pos: int | None = None):
-        _set(self, "left", left)
-        _set(self, "right", right)
-        _set(self, "children", (left, right))
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _binary_left(self, left)
+        _binary_right(self, right)
+        _binary_children(self, (left, right))
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return self.children
@@ -293,11 +290,11 @@ class Index(Node):
     _fields = ("arg", "index")
 
     def __init__(self, arg, index, pos: int | None = None):
-        _set(self, "arg", arg)
-        _set(self, "index", index)
-        _set(self, "children", (arg,))
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _index_arg(self, arg)
+        _index_index(self, index)
+        _index_children(self, (arg,))
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return (self.arg, self.index)
@@ -318,12 +315,12 @@ class Compare(Node):
     _fields = ("op", "left", "right")
 
     def __init__(self, op, left, right, pos: int | None = None):
-        _set(self, "op", op)
-        _set(self, "left", left)
-        _set(self, "right", right)
-        _set(self, "children", (left, right))
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _compare_op(self, op)
+        _compare_left(self, left)
+        _compare_right(self, right)
+        _compare_children(self, (left, right))
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return (self.op, self.left, self.right)
@@ -340,10 +337,10 @@ class Call(Node):
     children = property(attrgetter("args"))
 
     def __init__(self, fn, args, pos: int | None = None):
-        _set(self, "fn", fn)
-        _set(self, "args", args)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _call_fn(self, fn)
+        _call_args(self, args)
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return (self.fn, self.args)
@@ -358,9 +355,9 @@ class _Items(Node):
     children = property(attrgetter("items"))
 
     def __init__(self, items, pos: int | None = None):
-        _set(self, "items", items)
-        _set(self, "pos", pos)
-        _set(self, "_hash", None)
+        _items_items(self, items)
+        _set_pos(self, pos)
+        _set_hash(self, None)
 
     def _key(self) -> tuple:
         return (self.items,)
@@ -398,6 +395,22 @@ class MatLit(Node):
         it = iter(children)
         return MatLit(tuple(tuple(next(it) for _ in range(width)) for _ in self.rows), pos=self.pos)
 
+
+# each slot's own setter, for the hot constructors: a node refuses attribute assignment
+# (__setattr__), and object.__setattr__ would look the slot up by name at every call
+_set_pos, _set_hash = Node.pos.__set__, Node._hash.__set__
+_num_value = Num.value.__set__
+_named_name = _Named.name.__set__
+_sized_dim = _Sized.dim.__set__
+_zero_rows, _zero_cols = Zero.rows.__set__, Zero.cols.__set__
+_unary_arg, _unary_children = _Unary.arg.__set__, _Unary.children.__set__
+_binary_left, _binary_right = _Binary.left.__set__, _Binary.right.__set__
+_binary_children = _Binary.children.__set__
+_index_arg, _index_index, _index_children = Index.arg.__set__, Index.index.__set__, Index.children.__set__
+_compare_op, _compare_left, _compare_right = Compare.op.__set__, Compare.left.__set__, Compare.right.__set__
+_compare_children = Compare.children.__set__
+_call_fn, _call_args = Call.fn.__set__, Call.args.__set__
+_items_items = _Items.items.__set__
 
 class Program(NamedTuple):
     """Definitions ``name = expr`` (in order) and the function itself."""

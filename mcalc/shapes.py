@@ -7,6 +7,7 @@ an element-wise operation stay scalars (scalar expansion, paper §4.3).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from operator import is_
 from typing import NamedTuple
 
@@ -120,6 +121,7 @@ def dim_sum(dims) -> Dim:
     return _from_terms([t for d in dims for t in _terms(d)])
 
 
+@lru_cache(maxsize=1024)  # (vec's length, asked for at every Jacobian of a matrix: a few sizes, met again and again)
 def dim_mul(*dims) -> Dim:
     """m·n as a size (the length of vec of an m×n matrix)."""
     terms = [(1, ())]

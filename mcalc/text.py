@@ -9,6 +9,7 @@ import re
 from fractions import Fraction
 
 from . import ast as A
+from .shapes import unsized_readback
 
 # Binding strength, loosest first.
 COMPARE, ADD, MUL, NEG, POW, POSTFIX, ATOM = range(1, 8)
@@ -83,8 +84,6 @@ class Printer:
 
     def doprint(self, node: A.Node) -> str:
         if self.typing is not None:
-            from .shapes import unsized_readback
-
             self.sized = unsized_readback(node, self.typing)
         else:
             self.sized = {id(n) for n in A.walk(node) if type(n) in (A.Ones, A.Identity) and n.dim is not None}
