@@ -279,7 +279,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         if t is A.Var:
             used.add(n.name)
             continue
-        if _unfinished(n):
+        if t in _DECIDED_BY_SHAPES and _unfinished(n):
             unfinished = True
         elif t is A.Ones or t is A.Identity or t is A.Zero or t is A.Commutation:
             for d in n._key():
@@ -411,6 +411,9 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
                 _open(checker.resolve(hit[1].rows)):
             out.add(id(c))  # kron(I, u), u of length m: read alone, I's size is unknown
     return out
+
+
+_DECIDED_BY_SHAPES = frozenset({A.Juxtapose, A.Apply, A.Prefixed, A.Dot, A.Ones, A.Identity, A.Call})  # _unfinished's kinds
 
 
 def _unfinished(n: A.Node) -> bool:
