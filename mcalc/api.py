@@ -558,7 +558,9 @@ def _dim(text: str, item: str):
 
 def split_names(items) -> list[str]:
     """['w,x', 'b'] → ['w', 'x', 'b']; 'y:N' keeps its size.  An empty item is an error."""
-    parts = [part.strip() for item in items or () for part in item.split(",")]
+    if not items:
+        return []
+    parts = [part.strip() for item in items for part in item.split(",")]
     if not all(parts):
         raise DeclarationError("an empty name in a list (two commas, or a comma at an end)")
     return parts
@@ -585,6 +587,8 @@ def _arguments(expr, wrt, vectors, matrices, scalars, layout):
         raise ValueError(f"layout must be 'numerator' or 'denominator', not {layout!r}")
 
     def names(value, argument: str) -> list[str]:
+        if type(value) is tuple and not value:  # (the default: none)
+            return []
         items = [value] if isinstance(value, str) else value
         try:
             items = list(items)

@@ -212,6 +212,13 @@ class _Binary(Node):
     def _key(self) -> tuple:
         return self.children
 
+    def __hash__(self) -> int:  # Node's, with _key spelled out (the walks hash every node they meet)
+        h = self._hash
+        if h is None:
+            h = hash((type(self).__name__, self.children))
+            _set_hash(self, h)
+        return h
+
     def rebuild(self, children):
         return type(self)(children[0], children[1], pos=self.pos)
 
