@@ -950,8 +950,9 @@ def _answers_instead(d, outs: list, scalar: bool) -> tuple | None:
     rounds to 0 or 1, its answer σ(Xw) - y is not.  Else None: step 3's, whose
     adjoints compute what the derivatives share once."""
     subs = d.trace.substitutions
-    if any(sub.shared for sub in subs) or not any(_divides(expr, d.typing) for _, expr, _, _ in outs):
-        return None
+    if any(sub.shared for sub in subs) or not any(_divides(expr, d.typing) for expr in
+                                                  (*(o[1] for o in outs), *(a.expr for a in d.trace.adjoints))):
+        return None  # (a named adjoint, δ₃ = (u₁/u₄ + u₇/u₈)u₄u₈, divides for the derivatives that use it)
     answers = []
     for (w, _, comb_shape, shape), sub in zip(outs, subs):
         value = sub.value

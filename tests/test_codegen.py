@@ -781,3 +781,15 @@ def test_a_deep_networks_cross_entropy_is_backpropagation_in_the_answer(tmp_path
                 x=rng.normal(size=3), y=1.0)
     value, grads = module.f_and_grad(**args)
     assert np.isfinite(value) and all(np.isfinite(g).all() for g in grads)
+
+
+def test_a_named_adjoint_that_divides_leaves_step_3_too(tmp_path):
+    """By w and b, the division stood in the adjoint δ₃ = (u₁/u₄ + u₇/u₈)u₄u₈ that both derivatives
+    use, not in them: the module kept step 3 and returned NaN at w·x + b = 40."""
+    code = mcalc.emit("-y*ln(sigmoid(w·x+b)) - (1-y)*ln(1-sigmoid(w·x+b))", "w,b", vectors=["w", "x"])
+    assert "step 4" in code
+    module = load(code, tmp_path)
+    value, (gw, gb) = module.f_and_grad(w=np.array([40.0, 0.0]), x=np.array([1.0, 1.0]), b=0.0, y=0.3)
+    assert value == pytest.approx(0.3 * _softplus(-40.0) + 0.7 * _softplus(40.0), rel=1e-12)
+    assert gw == pytest.approx([0.7, 0.7], rel=1e-12) and gb == pytest.approx(0.7, rel=1e-12)
+    module.check_gradient()
