@@ -17,7 +17,7 @@ from operator import is_
 
 from . import ast as A
 from .errors import DeclarationError, ParseError
-from .parser import _ALIASES, _CONSTANTS, WRITE_AS, write_as  # (_CONSTANTS: I and ones, as the parser reads them standing alone)
+from .parser import _ALIASES, _CONSTANTS, write_as  # (_CONSTANTS: I and ones, as the parser reads them standing alone)
 from .rules import FUNCTIONS
 
 _LETTER = "A-Za-zΑ-ΡΣ-Ωα-ωϑϕϖϵ"
@@ -108,7 +108,7 @@ def _read(node: A.Node, res: Resolution) -> A.Node | None:
             named = parts is not None and all(p in res.known or p in CONSTANTS or _element_of_a_vector(p, res)
                                                for p in parts)  # ab(x + 1) with a and b declared: a product
             near = _near_function(f.name) if f.name not in res.known and not named else None
-            if near is not None or parts is None or f.name in WRITE_AS:
+            if near is not None or parts is None:  # (sec(x + 1) with s, e and c declared: their product)
                 hint = write_as(f.name) or (f"did you mean {near}(…)? " if near is not None else "")
                 raise ParseError(f"unknown function '{f.name}' ({hint}for a product write {f.name}*(…))", f.pos)
         if type(f) is A.Var and f.name not in res.base and _ATOM.fullmatch(f.name):

@@ -1796,7 +1796,9 @@ def _function_without_parentheses(text: str, token) -> None:
     fn, power = re.sub(r"\s", "", m.group(1)), m.group(2)
     column, line = _place(text, m.start())
     inner = fn[len("operatorname{"):-1] if fn.startswith("operatorname") else fn
-    if _ALIASES.get(inner, inner) not in FUNCTIONS and inner != "sigma":  # \operatorname{sech}^2(x)
+    if fn == "sigma" and not re.match(r"\^\s*(\{[^{}]*\}|\S)\s*(\(|\\left\s*\()", (power or "") + text[start:]):
+        return  # \sigma^2(x) only: σ² may be a variance (x/(2\sigma^2)), \sigma_x a name
+    if _ALIASES.get(inner, inner) not in FUNCTIONS and fn != "sigma":  # \operatorname{sech}^2(x)
         raise ParseError(f"unknown function '\\{fn}' ({write_as(inner)}known: {', '.join(sorted(FUNCTIONS))})",
                          column, line)
     if re.match(r"\^\s*(\{\s*-\s*1\s*\}|-\s*1)", power or text[start:]) and fn in _INVERTIBLE:

@@ -634,3 +634,20 @@ def test_a_function_mcalc_lacks_is_named_with_how_to_write_it(text, words):
     with pytest.raises(ParseError) as e:
         mcalc.diff(text, wrt="x" if "X" not in text else "X")
     assert words in str(e.value) and e.value.column == 1
+
+
+@pytest.mark.parametrize("text, scalars", [("cot(x + 1)", ["c", "o", "t"]), ("sec(x + 1)", ["s", "e", "c"]),
+                                           ("lg(x)", ["l", "g"])])
+def test_a_lacking_functions_name_of_declared_letters_is_their_product(text, scalars):
+    """The hint for a function mcalc lacks is for an unknown function only: with each letter
+    declared, cot(x + 1) is c·o·t·(x + 1), as any run of declared letters before a parenthesis."""
+    d = mcalc.diff(text, wrt="x", scalars=scalars)
+    assert d.text == "*".join(scalars)
+
+
+@pytest.mark.parametrize("text, words", [("x/(2\\sigma^2)", "unexpected '^'"), ("\\sigma_x^2 x", "unexpected '_x'")])
+def test_a_sigma_without_parentheses_is_not_told_to_take_them(text, words):
+    """σ² may be a variance and σₓ a name: only \\sigma^2(x) is told to write \\sigma(x)^2."""
+    with pytest.raises(ParseError) as e:
+        parse(text)
+    assert words in str(e.value) and "\\sigma(x)" not in str(e.value)
