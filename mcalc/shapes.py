@@ -543,6 +543,8 @@ class _Checker:
         return dim_sum([dim_mul(coef, *(fn(name) for name in names)) for coef, names in _terms(d)])
 
     def unify(self, a: Dim, b: Dim) -> bool:
+        if a == b:  # (resolved alike)
+            return True
         a, b = self.resolve(a), self.resolve(b)
         if a == b:
             return True
@@ -637,6 +639,8 @@ class _Checker:
         raise _Force({name: shape for name in names}, inverted=what == "inv")
 
     def same(self, a: Shape, b: Shape) -> bool:
+        if a == b:  # (each size unifies with itself, binding nothing)
+            return True
         before = dict(self.bind)
         if self.unify(a.rows, b.rows) and self.unify(a.cols, b.cols):
             return True
