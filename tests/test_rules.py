@@ -100,6 +100,9 @@ RULES = [
     # losses beyond the paper
     ("mean(-(y*ln(sigmoid(X@w)) + (1-y)*ln(1 - sigmoid(X@w))))", "w",
      {"vectors": ("y:N",), "matrices": ("X:N,n",)}, "(sigmoid(X @ w) - y)^T @ X/N", "logistic regression"),
+    ("mean(-(y*ln(sigmoid(X@w + b)) + (1-y)*ln(1 - sigmoid(X@w + b))))", "b",
+     {"vectors": ("y:N", "w"), "matrices": ("X:N,n",)}, "sum(sigmoid(X @ w + b) - y)/N",
+     "logistic regression by its bias (a · b of two element-wise expressions is sum(a ⊗ b) where shorter)"),
     ("sum((X@w - y)^2)/N", "w", {"vectors": ("y:N",), "matrices": ("X:N,n",)}, "2*((X @ w - y)^T @ X)/N",
      "least squares"),
     ("(A@x - b)·(A@x - b)", "x", {"vectors": ("x", "b:m"), "matrices": ("A:m,n",)}, "2*((A @ x - b)^T @ A)",
