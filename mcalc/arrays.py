@@ -224,6 +224,12 @@ class ArrayEvaluator:
         k[(j + i * n).ravel(), (i + j * m).ravel()] = 1.0
         return k
 
+    def _Index(self, node):  # as evaluate.Evaluator._Index
+        v = dense(self(node.arg)).reshape(-1)
+        if node.index > v.size:
+            raise MissingValue(f"element {node.index} of a vector of {v.size}")
+        return np.array([[v[node.index - 1]]])
+
     def _VecLit(self, node):
         items = [dense(self(x)) for x in node.items]
         width = max(x.size for x in items)

@@ -893,3 +893,16 @@ def test_a_saturated_cross_entropy_has_its_value_and_derivative(capsys):
     top = 1001 + math.log1p(math.exp(-1) + math.exp(-2000))  # logsumexp of [1000, 1001, -999]
     value = api.diff("sum(ln(softmax(z)))", wrt="z").function_at({"z": [1000.0, 1001.0, -999.0]}).data[0]
     assert value == pytest.approx(1000 + 1001 - 999 - 3 * top, rel=1e-12)  # softmax's -999 entry is 0 in floats
+
+
+def test_the_numpy_evaluator_reads_every_node_the_plain_one_does():
+    """An answer with an element of a vector, 2g₂[0, 1, 0]ᵀ + [1, 0, 0]ᵀ/g₁, raised AttributeError
+    ('ArrayEvaluator' has no '_Index') in evaluate(as_array=True)."""
+    from mcalc.arrays import ArrayEvaluator
+    from mcalc.evaluate import Evaluator
+
+    kinds = {name for name in dir(Evaluator) if name[:1] == "_" and name[1:2].isupper()}
+    assert kinds <= set(dir(ArrayEvaluator))
+    d = api.diff("ln(g[1]) + g[2]^2", wrt="g", vectors=["g:3"])
+    assert d.evaluate({"g": [1.0, 2.0, 3.0]}) == [[1.0, 4.0, 0.0]]
+    assert d.evaluate({"g": [1.0, 2.0, 3.0]}, as_array=True).tolist() == [[1.0, 4.0, 0.0]]
