@@ -568,9 +568,11 @@ def _make_transformer():
             if self.brackets.get(id(right)) is right and isinstance(left, A.Var) and \
                     id(right) not in self._state.grouped and id(left) not in self._state.grouped:  # x [1, 2]: indexing?
                 spaced = left.pos is None or right.pos is None or right.pos > left.pos + len(left.name)
-                raise ParseError("x [...]: write x[1] (no space) for element 1 of x, x * [...] for a product"
-                                 if spaced else "x[...]: an element is x[k], k a whole number from 1 (x[1] is the "
-                                 "first); for a product write x * [...]", right.pos)
+                x = left.name
+                raise ParseError(f"{x} [...]: write {x}[1] (no space) for element 1 of {x}, {x} * [...] for a product"
+                                 if spaced else f"{x}[...]: an element is {x}[k] of a vector {x}, k a whole number "
+                                 f"from 1 ({x}[1] is the first; a matrix's entries are not indexed); for a product "
+                                 f"write {x} * [...]", right.pos)
             first = _leftmost_number(right, self._state.grouped)
             if first is not None and _rightmost_number(left, self._state.grouped) is not None:
                 raise ParseError("two numbers side by side (a typo such as 1..2?); write * between them",

@@ -303,6 +303,9 @@ def test_a_subtree_definitions_share_is_evaluated_once(capsys):
 @pytest.mark.parametrize("args, message", [
     (["log(x, 2)", "--wrt", "x"], "log takes 1 argument"),  # the name as written, not ln
     (["x[1.5]", "--wrt", "x", "-v", "x"], "k a whole number from 1"),  # no space to blame
+    # the input's own name (it named x whatever was written), and why a matrix has no such element
+    (["W[1,2]", "--wrt", "W", "-M", "W:2,2"], "an element is W[k] of a vector W"),
+    (["W[1,2]", "--wrt", "W", "-M", "W:2,2"], "a matrix's entries are not indexed"),
     (["1/x", "--wrt", "x", "--at", "x=1e-400"], "too small: as a float it is 0"),  # not x = 0 in silence
 ])
 def test_messages_say_what_was_written(args, message, capsys):
