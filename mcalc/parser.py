@@ -1731,6 +1731,11 @@ def _unknown_command(name: str, rest: str) -> str | None:
         hint = ("mcalc reads \\text{…} only as a case's \\text{if} or \\text{otherwise} and as an answer's "
                 "\\quad \\text{where}; a function is \\operatorname{relu}(x) (or relu(x)), and a remark goes "
                 "after a % on its line")
+    elif name == "nabla":  # ∇_w L, as papers write a gradient
+        hint = ("a gradient is written \\frac{\\partial L}{\\partial \\mathbf{w}} (the function named by a "
+                "% mcalc: given L = … line), or \\frac{\\partial}{\\partial \\mathbf{w}} (…) of the function itself")
+    elif name in ("mathcal", "mathscr"):  # \mathcal{L}, a loss's usual name
+        hint = "name the function with a plain letter, L, in \\frac{\\partial L}{\\partial x} and its % mcalc: given L = …"
     elif name in _grammar_text():  # a command mcalc reads, here out of place: what was expected says more
         return None
     else:

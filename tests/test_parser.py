@@ -171,6 +171,9 @@ def test_a_latex_function_without_parentheses_says_how_to_write_it(text, hint):
     ("\\left| x \\right|", "\\operatorname{abs}(x)"), ("\\lvert x \\rvert", "\\operatorname{abs}(x)"),
     ("\\mathbf{0} + x", "\\mathbf{0}_{m \\times n}"), ("\\begin{split} x \\end{split}", "bmatrix and cases"),
     ("\\foo{x}", "\\foo: LaTeX that mcalc does not read"),
+    # (both said only "see the README's table", which names neither)
+    ("\\nabla_{\\mathbf{w}} L", "a gradient is written \\frac{\\partial L}{\\partial \\mathbf{w}}"),
+    ("\\mathcal{L} + x", "name the function with a plain letter, L"),
 ])
 def test_latex_mcalc_does_not_read_is_named_with_what_to_write(text, words):
     with pytest.raises(ParseError) as e:
