@@ -69,7 +69,6 @@ def _is_one(v: V) -> bool:
     return v.constant and v.code == "1"
 
 
-
 # ----- the three libraries -----------------------------------------------------------
 # Each operation as each library spells it: {np} is the alias the module imports
 # the library under, {ref} an argument whose dtype (and device) new arrays take,
