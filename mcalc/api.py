@@ -70,8 +70,8 @@ class _PausedGC:
 
     def __exit__(self, *exc):
         with self.lock:
-            self.depth = max(0, self.depth - 1)  # max: a thread that paused it before a fork, ending in the child
-            if not self.depth and self.enabled:
+            depth = self.depth = self.depth - 1 if self.depth else 0  # (0: a thread that paused it before a
+            if not depth and self.enabled:  # fork, ending in the child)
                 gc.enable()
 
 
@@ -587,7 +587,7 @@ def _arguments(expr, wrt, vectors, matrices, scalars, layout):
         raise ValueError(f"layout must be 'numerator' or 'denominator', not {layout!r}")
 
     def names(value, argument: str) -> list[str]:
-        if type(value) is tuple and not value:  # (the default: none)
+        if not value and type(value) in (tuple, list):  # (none: the default, or an empty list)
             return []
         items = [value] if isinstance(value, str) else value
         try:

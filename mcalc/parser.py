@@ -258,36 +258,46 @@ class _Declaration:
         self.entries = entries
 
 
+class _ParseState:
+    """What one parse remembers beside the tree it builds."""
+
+    __slots__ = ("bold_names", "bold_by", "bold_vars", "brackets", "grouped", "latex_power", "exponents",
+                 "bold_inside", "bold_groups", "big_sums")
+
+    def __init__(self):
+        self.bold_names: set[str] = set()
+        self.bold_by: set[str] = set()  # bold names among a claim's variables (∂/∂𝐰)
+        self.bold_vars: dict = {}  # id -> each bold name's node (𝐱, \mathbf{x}; not {x}, a group)
+        self.brackets: dict = {}
+        self.grouped: dict = {}
+        self.latex_power: dict = {}  # {2} as an exponent, and bold names: X^{2} may be X X
+        self.exponents: dict = {}  # id -> (node, holds a number too large for an exponent)
+        self.bold_inside: dict = {}  # id -> (node, a bold name stands in it)
+        self.bold_groups: dict = {}  # parentheses with a bold name in them: (…)^2 may mean either power
+        self.big_sums: dict = {}  # \sum (…): a power after the parenthesis is its operand's
+
+
 def _make_transformer():
     class ToAST:
         """One method per grammar alternative (looked up by rule name, as Lark's
         Transformer is); collects bold names as it goes."""
 
         def __init__(self):
-            self._state = threading.local()  # one parse's state per thread: the parser is shared
+            self._local = threading.local()  # one parse's state per thread: the parser is shared
 
         @property
         def bold_names(self) -> set[str]:
-            return self._state.bold_names
+            return self._local.state.bold_names
 
         @property
         def brackets(self) -> dict[int, A.Node]:  # the [ … ] literals of this parse (kept: ids are reused)
-            return self._state.brackets
+            return self._local.state.brackets
 
         def reset(self) -> None:
-            self._state.bold_names = set()
-            self._state.bold_by = set()  # bold names among a claim's variables (∂/∂𝐰)
-            self._state.bold_vars = {}  # id -> each bold name's node (𝐱, \mathbf{x}; not {x}, a group)
-            self._state.brackets = {}
-            self._state.grouped = {}
-            self._state.latex_power = {}  # {2} as an exponent, and bold names: X^{2} may be X X
-            self._state.exponents = {}  # id -> (node, holds a number too large for an exponent)
-            self._state.bold_inside = {}  # id -> (node, a bold name stands in it)
-            self._state.bold_groups = {}  # parentheses with a bold name in them: (…)^2 may mean either power
-            self._state.big_sums = {}  # \sum (…): a power after the parenthesis is its operand's
+            self._local.state = _ParseState()  # (one object a parse: a thread-local's attribute costs a lookup)
 
         def _closed(self) -> tuple:
-            return tuple(n for n in self._state.grouped.values()
+            return tuple(n for n in self._local.state.grouped.values()
                          if type(n) in (A.Transpose, A.Pow) or (type(n) is A.Call and n.fn in A.POSTFIX_CALLS))
 
         def group(self, items):
@@ -295,14 +305,14 @@ def _make_transformer():
             ((bsum(x))ᵀ, (x(x + 1))²), and numbers inside it are not side by side with
             numbers outside ((x × 2)(2a))."""
             node = items[0]
-            self._state.grouped[id(node)] = node  # kept: ids are reused
-            if self._state.bold_names and type(node) is not A.Var and self._holds_bold(node):
-                self._state.bold_groups[id(node)] = node  # (\mathbf{Y} - \mathbf{X}\mathbf{W})^2: which power?
+            self._local.state.grouped[id(node)] = node  # kept: ids are reused
+            if self._local.state.bold_names and type(node) is not A.Var and self._holds_bold(node):
+                self._local.state.bold_groups[id(node)] = node  # (\mathbf{Y} - \mathbf{X}\mathbf{W})^2: which power?
             return node
 
         def _holds_bold(self, node: A.Node) -> bool:
             """Whether a bold name stands in ``node`` (each subtree looked at once)."""
-            latex, seen = self._state.latex_power, self._state.bold_inside
+            latex, seen = self._local.state.latex_power, self._local.state.bold_inside
             stack, found = [node], False
             while stack and not found:
                 n = stack.pop()
@@ -317,7 +327,7 @@ def _make_transformer():
 
         def brace_group(self, items):
             node = self.group(items)
-            self._state.latex_power[id(node)] = node
+            self._local.state.latex_power[id(node)] = node
             return node
 
         def _bold(self) -> tuple[frozenset, frozenset]:
@@ -400,7 +410,7 @@ def _make_transformer():
         def _whole_function(self, function: A.Node, deriv) -> None:
             """d/dx (x²) + 1 and d/dx x² + 1 do not say how far the derivative reaches
             (to the parenthesis, or to the =): refused, saying how to write it."""
-            grouped = self._state.grouped
+            grouped = self._local.state.grouped
             if id(function) in grouped:
                 return
             node = function
@@ -478,12 +488,12 @@ def _make_transformer():
             # a name bold only in the answer types the function only where it leaves the name a scalar
             # (_check_claim): 𝐱ᵀ, as mcalc prints the answer of sum(w*x) + b by w, declared x a vector
             # and so w a scalar (scalar expansion), and failed
-            bold_vars = self._state.bold_vars  # ({x}^{2} is no bold x: a group, as mcalc prints a power)
+            bold_vars = self._local.state.bold_vars  # ({x}^{2} is no bold x: a group, as mcalc prints a power)
 
             def bold_in(*trees) -> set[str]:
                 return {n.name for t in trees for n in A.walk(t) if type(n) is A.Var and bold_vars.get(id(n)) is n}
 
-            answer_bold = frozenset(bold_in(expect) - bold_in(function, *(e for _, e in defs)) - self._state.bold_by)
+            answer_bold = frozenset(bold_in(expect) - bold_in(function, *(e for _, e in defs)) - self._local.state.bold_by)
             self.bold_names.difference_update(answer_bold)
             bold = frozenset(self.bold_names)
             program = A.Program(defs, function, frozenset(n for n in bold if n.islower()),
@@ -542,8 +552,8 @@ def _make_transformer():
 
         def _by_bold(self, variables) -> None:
             """Record the bold names among the variables a claim is by (∂/∂𝐰): they type the function."""
-            bold = self._state.bold_vars
-            self._state.bold_by.update(v.name for v in variables if isinstance(v, A.Var) and bold.get(id(v)) is v)
+            bold = self._local.state.bold_vars
+            self._local.state.bold_by.update(v.name for v in variables if isinstance(v, A.Var) and bold.get(id(v)) is v)
 
         def where(self, items):
             return ("where", tuple(e for d in items if isinstance(d, _Declaration) for e in d.entries))
@@ -566,15 +576,15 @@ def _make_transformer():
         def juxtapose(self, items):
             left, right = items
             if self.brackets.get(id(right)) is right and isinstance(left, A.Var) and \
-                    id(right) not in self._state.grouped and id(left) not in self._state.grouped:  # x [1, 2]: indexing?
+                    id(right) not in self._local.state.grouped and id(left) not in self._local.state.grouped:  # x [1, 2]: indexing?
                 spaced = left.pos is None or right.pos is None or right.pos > left.pos + len(left.name)
                 x = left.name
                 raise ParseError(f"{x} [...]: write {x}[1] (no space) for element 1 of {x}, {x} * [...] for a product"
                                  if spaced else f"{x}[...]: an element is {x}[k] of a vector {x}, k a whole number "
                                  f"from 1 ({x}[1] is the first; a matrix's entries are not indexed); for a product "
                                  f"write {x} * [...]", right.pos)
-            first = _leftmost_number(right, self._state.grouped)
-            if first is not None and _rightmost_number(left, self._state.grouped) is not None:
+            first = _leftmost_number(right, self._local.state.grouped)
+            if first is not None and _rightmost_number(left, self._local.state.grouped) is not None:
                 raise ParseError("two numbers side by side (a typo such as 1..2?); write * between them",
                                  first.pos)
             return A.Juxtapose(left, right, pos=right.pos)
@@ -705,8 +715,8 @@ def _make_transformer():
             name = _bold_name(text) + (sub if sub.isdigit() or not sub else "_" + sub)  # \mathbf{u}_{k}: u_k
             self.bold_names.add(name)
             node = A.Var(name, pos=tok.column)
-            self._state.latex_power[id(node)] = node
-            self._state.bold_vars[id(node)] = node
+            self._local.state.latex_power[id(node)] = node
+            self._local.state.bold_vars[id(node)] = node
             return node
 
         def ones(self, items):
@@ -749,7 +759,7 @@ def _make_transformer():
                 inv = A.Call("inv", (a,), pos=tok.column)
                 return A.Transpose(inv, pos=tok.column) if transposed else inv
 
-            return _postfix(arg, build, self._state.grouped)
+            return _postfix(arg, build, self._local.state.grouped)
 
         def call_of_call(self, items):
             """\\log\\det(X), as papers write it: \\log(\\det(X))."""
@@ -781,7 +791,7 @@ def _make_transformer():
                 return A.Prefixed(A.Var(prefix, pos=tok.column), call, pos=tok.column + len(prefix))
             node = self._call(fn, args, tok, tok.column)
             if fn == "sum" and str(tok).startswith("\\sum"):  # \sum (…)^2: Σ of the squares, as TeX sets it
-                self._state.big_sums[id(node)] = node
+                self._local.state.big_sums[id(node)] = node
             return node
 
         def _call(self, fn, args, tok, column):
@@ -843,18 +853,18 @@ def _make_transformer():
             op_text = str(op)
             if op_text in _PLAIN_OPS:  # + - * / @ ⊗ ⊘ ·: the node at once
                 node = _PLAIN_OPS[op_text]
-                if node is A.Div and isinstance(right, A.Juxtapose) and self._state.grouped.get(id(right)) is not right:
+                if node is A.Div and isinstance(right, A.Juxtapose) and self._local.state.grouped.get(id(right)) is not right:
                     # 1/2 x², 1/N sum(…): ½x² to one reader, 1/(2x²) to another (juxtaposition binds
                     # tighter than /, which made it the second, without a word)
                     raise ParseError(f"'{op_text}' before a product written side by side is unclear (1/2 x: "
                                      f"x/2 or 1/(2x)?): write (a{op_text}b) c, or a{op_text}(b c)", op.column, op.line)
                 return node(left, right, pos=op.column)
-            if op_text in ("^", "**") and self._state.big_sums.get(id(left)) is left and \
-                    self._state.grouped.get(id(left)) is not left:
+            if op_text in ("^", "**") and self._local.state.big_sums.get(id(left)) is left and \
+                    self._local.state.grouped.get(id(left)) is not left:
                 # \sum (y - Xw)^2 is the sum of the squares (TeX sets the power on the parenthesis)
                 return A.Call("sum", (self.binary([left.args[0], op, right]),), pos=left.pos)
             if op_text in ("^", "**"):
-                grouped = self._state.grouped
+                grouped = self._local.state.grouped
                 negated = type(right) is A.Neg and id(right) not in grouped
                 head = right.arg if negated else right
                 if type(head) in (A.Apply, A.Prefixed) and id(head) not in grouped:
@@ -862,11 +872,11 @@ def _make_transformer():
                     # what follows multiplies the power
                     exponent = A.Neg(head.left, pos=right.pos) if negated else head.left
                     return type(head)(self.binary([left, op, exponent]), head.right, pos=head.pos)
-                if _huge_exponent(right, self._state.exponents):
+                if _huge_exponent(right, self._local.state.exponents):
                     raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", op.column, op.line)
-                latex = self._state.latex_power
+                latex = self._local.state.latex_power
                 positive = type(right) is A.Num and right.value > 0 or type(right) is not A.Num and not negated
-                if positive and self._state.bold_groups.get(id(left)) is left:
+                if positive and self._local.state.bold_groups.get(id(left)) is left:
                     # (…)^2 and (…)^{2} of bold names alike: the shapes decide (square: refused)
                     return A.Call("gpow", (left, right), pos=op.column)
                 if (id(right) in latex or id(left) in latex) and not _scalar_valued(left):
@@ -897,7 +907,7 @@ def _make_transformer():
             if len(digits.lstrip("-")) > len(str(MAX_EXPONENT)) or abs(int(digits)) > MAX_EXPONENT:
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
             k = A.Num(Fraction(int(digits)))
-            state = self._state
+            state = self._local.state
             if k.value > 0 and (state.bold_groups.get(id(arg)) is arg or type(arg) is A.Var and
                                 state.latex_power.get(id(arg)) is arg and state.grouped.get(id(arg)) is arg):
                 return A.Call("gpow", (arg, k), pos=tok.column)  # (𝐀 + 𝐗)² and (𝐗)², as with ^2
@@ -910,20 +920,20 @@ def _make_transformer():
 
         def hadamard_power(self, items):
             arg, tok, exponent, *_ = items
-            if _huge_exponent(exponent, self._state.exponents):
+            if _huge_exponent(exponent, self._local.state.exponents):
                 raise ParseError(f"an exponent beyond ±{MAX_EXPONENT} is not supported", tok.column, tok.line)
-            return _postfix(arg, lambda a: A.Pow(a, exponent, pos=tok.column), self._state.grouped)
+            return _postfix(arg, lambda a: A.Pow(a, exponent, pos=tok.column), self._local.state.grouped)
 
         def transpose(self, items):
             arg, op = items
-            return _postfix(arg, lambda a: A.Transpose(a, pos=op.column), self._state.grouped)
+            return _postfix(arg, lambda a: A.Transpose(a, pos=op.column), self._local.state.grouped)
 
         def index(self, items):
             arg, tok = items
             digits = str(tok).strip("[] \t")
             if len(digits) > 6 or int(digits) < 1:
                 raise ParseError("an element is counted from 1: g[1] is the first", tok.column, tok.line)
-            return _postfix(arg, lambda a: A.Index(a, int(digits), pos=tok.column), self._state.grouped)
+            return _postfix(arg, lambda a: A.Index(a, int(digits), pos=tok.column), self._local.state.grouped)
 
     return ToAST
 
