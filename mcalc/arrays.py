@@ -153,11 +153,9 @@ class ArrayEvaluator:
         stable = stable_log(node)
         if stable is not None:  # as evaluate.Evaluator._Call
             kind, u, sign = stable
-            u = dense(self(u))
             if kind == "softmax":
-                top = u.max()
-                return u - (top + np.log(np.exp(u - top).sum()))
-            return -np.logaddexp(0.0, -sign * u)
+                return self(A.Call("log_softmax", (u,)))
+            return -np.logaddexp(0.0, -sign * dense(self(u)))
         args = [dense(self(a)) for a in node.args]
         a = args[0]
         fn = node.fn

@@ -261,9 +261,9 @@ class Evaluator:
         stable = stable_log(node)
         if stable is not None:  # ln σ(u) without σ(u)'s underflow to 0 (u = -800: -800), and the like
             kind, u, sign = stable
-            u = self(u)
             if kind == "softmax":
-                return _MATRIX_FUNCTIONS["log_softmax"](u)
+                return self(A.Call("log_softmax", (u,)))
+            u = self(u)
             return Mat(u.rows, u.cols, tuple(_log_sigmoid(sign * x) for x in u.data))
         args = [self(a) for a in node.args]
         if node.fn in ("max", "min"):

@@ -623,8 +623,8 @@ class Simplifier:
         return result
 
     def _dot(self, node: A.Dot) -> A.Node:
-        """a · b of two element-wise expressions as sum(a ⊗ b), where that product simplifies to
-        fewer nodes than the two: the cross-entropy's derivative by its bias,
+        """a · b of two element-wise expressions as sum(a ⊗ b), where that reads shorter (the
+        simplifier's own measure, _cost): the cross-entropy's derivative by its bias,
         ((1 - y) ⊘ (1 - σ(z)) - y ⊘ σ(z)) · (σ(z) ⊗ (1 - σ(z))), is sum(σ(z) - y)."""
         out = _rebuilt(node, self.polish)
         if type(out) is not A.Dot or not (_in_blob(out.left) and _in_blob(out.right)):
@@ -632,10 +632,8 @@ class Simplifier:
         left, right = out.left, out.right
         if not (self.alg.shape(left).is_col and self.alg.shape(right).is_col):
             return out
-        product = self.polish(A.Mul(left, right))
-        if _nodes(product, _nodes(left) + _nodes(right)) < _nodes(left) + _nodes(right):
-            return self.alg.sum(product)
-        return out
+        total = self.alg.sum(self.polish(A.Mul(left, right)))
+        return total if _cost(total) < _cost(out) else out
 
     def _polish_opaque(self, node: A.Node) -> A.Node:
         if _in_blob(node):
@@ -868,15 +866,6 @@ def _polynomial_order(s: Sum):
             return None
         base = b
     return lambda pc: -(next(iter(pc[0].items.values())) if pc[0].items else 0)
-
-
-def _nodes(node: A.Node, limit: int = 10**6) -> int:
-    """The nodes of a tree, counted up to ``limit``."""
-    count, stack = 0, [node]
-    while stack and count < limit:
-        count += 1
-        stack.extend(stack.pop().children)
-    return count
 
 
 def _rebuilt(node: A.Node, fn) -> A.Node:
