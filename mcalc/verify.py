@@ -275,8 +275,9 @@ class _Instance:
             return self._matrix_call(node.fn, m)
         if node.fn == "sum":
             return _M.of(sp.Add(*m))
-        if node.fn == "mean":
-            return _M.of(sp.Add(*m) / len(m))
+        if node.fn == "mean":  # 1/n times the sum, as it stands: SymPy would spread 1/n over the terms and
+            # make each square again, asking of (y - max(0, Xw + b))² whether each term is infinite, at length
+            return _M.of(sp.Mul(sp.Rational(1, len(m)), sp.Add(*m), evaluate=False) if len(m) > 1 else m[0, 0])
         if node.fn in ("relu", "abs", "sign"):
             for x in m:
                 if not _constant(x):
@@ -288,6 +289,8 @@ class _Instance:
              "sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "asin": sp.asin, "acos": sp.acos, "atan": sp.atan,
              "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh, "sinh": sp.sinh, "cosh": sp.cosh,
              "softplus": lambda a: sp.log(1 + sp.exp(a))}[node.fn]
+        if node.fn in _AS_IT_STANDS:
+            return self._map(m, lambda a: f(a) if a.is_number else f(a, evaluate=False))
         return self._map(m, f)
 
     def _Transpose(self, node):
@@ -375,6 +378,12 @@ class _Instance:
         return _M(m.rows, m.cols, [x - sp.log(total) for x in m])  # log_softmax
 
 
+# functions of a variable made as they stand: SymPy's own first step asks whether the argument is 0, can
+# lose a minus sign or holds a multiple of π, each a query of its terms' assumptions (8 ms for tanh(Ax + b)
+# at n = 3), and would only rewrite the function to one of the same value; the answer's functions are
+# made alike, and SymPy's algebra makes them again where it compares the two
+_AS_IT_STANDS = frozenset({"exp", "ln", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "asinh", "acosh",
+                           "atanh", "sinh", "cosh"})
 _MATRIX_CALLS = ("tr", "det", "inv", "norm", "norm2", "softmax", "logsumexp", "log_softmax")
 
 
@@ -394,9 +403,11 @@ def reference_jacobian(sp, inst: _Instance, function: A.Node, wrt: list[str], la
     if len(f) * len(columns) > MAX_ENTRIES:
         raise _Inconclusive(f"the instantiated Jacobian has {len(f) * len(columns)} entries")
     if len(f) == 1 and len(symbols) == 1 and symbols[0].rows > 1 and symbols[0].cols > 1:
-        grad = symbols[0].map(lambda s: derivative(sp, f[0], s))
+        fdiffs: dict = {}
+        grad = symbols[0].map(lambda s: derivative(sp, f[0], s, fdiffs))
         return grad if layout == "denominator" else grad.T
-    jac = _M(len(f), len(columns), [derivative(sp, fi, c) for fi in f for c in columns])
+    fdiffs = {}  # each function's own derivative, made once for all the columns
+    jac = _M(len(f), len(columns), [derivative(sp, fi, c, fdiffs) for fi in f for c in columns])
     return jac.T if layout == "denominator" else jac
 
 
@@ -407,21 +418,23 @@ def reference_hessian(sp, inst: _Instance, function: A.Node, wrt: list[str]):
     symbols = [s for name in wrt for s in inst.symbols.get(name, _M.of(sp.Symbol(name, real=True))).vec()]
     if len(symbols) ** 2 > MAX_ENTRIES:
         raise _Inconclusive(f"the instantiated Hessian has {len(symbols) ** 2} entries")
-    first = [derivative(sp, f, s) for s in symbols]
-    return _M(len(symbols), len(symbols), [derivative(sp, g, t) for g in first for t in symbols])
+    fdiffs: dict = {}
+    first = [derivative(sp, f, s, fdiffs) for s in symbols]
+    return _M(len(symbols), len(symbols), [derivative(sp, g, t, fdiffs) for g in first for t in symbols])
 
 
-def derivative(sp, e, s):
+def derivative(sp, e, s, fdiffs: dict | None = None):
     """∂e/∂s for a SymPy expression: the sum, product and power rules over its tree,
     each function's own derivative from SymPy (``fdiff``), anything else by
     ``sp.diff``.  The same terms ``sp.diff`` forms, without asking SymPy at every
     node whether the result so far is zero (which queries its assumptions over the
     whole subtree, half the time of a claim through max and tanh), and each shared
-    subtree differentiated once."""
-    return _derivative(sp, e, s, {}, _functions(sp))
+    subtree differentiated once; ``fdiffs`` the functions' own derivatives made so
+    far (shared by the entries of a Jacobian: they do not depend on the variable)."""
+    return _derivative(sp, e, s, {}, _functions(sp), {} if fdiffs is None else fdiffs)
 
 
-def _derivative(sp, e, s, memo: dict, functions: tuple):
+def _derivative(sp, e, s, memo: dict, functions: tuple, fdiffs: dict):
     hit = memo.get(e)
     if hit is not None:
         return hit
@@ -431,33 +444,67 @@ def _derivative(sp, e, s, memo: dict, functions: tuple):
     elif not e.args:  # another symbol, a number, a constant
         out = zero
     elif e.is_Add:
-        out = sp.Add(*[_derivative(sp, a, s, memo, functions) for a in e.args])
+        out = sp.Add(*[_derivative(sp, a, s, memo, functions, fdiffs) for a in e.args])
     elif e.is_Mul:
         args, terms = e.args, []
         for i, a in enumerate(args):
-            da = _derivative(sp, a, s, memo, functions)
+            da = _derivative(sp, a, s, memo, functions, fdiffs)
             if da is not zero:
                 terms.append(sp.Mul(*args[:i], da, *args[i + 1:]))
         out = sp.Add(*terms)
     elif e.is_Pow:
         base, exponent = e.args
-        dbase = _derivative(sp, base, s, memo, functions)
-        dexponent = _derivative(sp, exponent, s, memo, functions)
-        if dexponent is zero:  # SymPy's form, without its 0·log(base)
+        dbase = _derivative(sp, base, s, memo, functions, fdiffs)
+        dexponent = _derivative(sp, exponent, s, memo, functions, fdiffs)
+        if dexponent is zero and exponent.is_Rational:  # n·baseⁿ⁻¹: SymPy's e·n/base once it has combined
+            out = zero if dbase is zero else exponent * base ** (exponent - 1) * dbase  # the powers, without
+            # dividing by the base (which asks whether each of its terms is infinite: max(0, ·) at length)
+        elif dexponent is zero:  # SymPy's form, without its 0·log(base)
             out = zero if dbase is zero else e * (dbase * exponent / base)
         else:
             out = e * (dexponent * sp.log(base) + dbase * exponent / base)
     elif isinstance(e, functions):
         terms = []
         for i, a in enumerate(e.args):
-            da = _derivative(sp, a, s, memo, functions)
+            da = _derivative(sp, a, s, memo, functions, fdiffs)
             if da is not zero:
-                terms.append(e.fdiff(i + 1) * da)
+                own = fdiffs.get((e, i))
+                if own is None:
+                    own = fdiffs[e, i] = _own_derivative(sp, e, i)
+                terms.append(own * da)
         out = sp.Add(*terms)
     else:  # Abs, sign, Piecewise, Heaviside, …: SymPy's own rule
         out = sp.diff(e, s)
     memo[e] = out
     return out
+
+
+def _own_derivative(sp, e, i: int):
+    """e's derivative by its argument i.  max(a, b) by a is H(a - b), as SymPy's
+    ``fdiff`` has it, but left as it stands: SymPy would ask whether a - b is
+    positive, negative or 0, at length for Xw + b (a kink's sign is found at points).
+    Likewise sin's cos, cos's -sin, sinh's cosh, cosh's sinh; exp and tanh in themselves."""
+    kind = type(e)
+    if kind in (sp.Max, sp.Min) and len(e.args) == 2:
+        this, other = e.args[i], e.args[1 - i]
+        return sp.Heaviside(this - other if kind is sp.Max else other - this, evaluate=False)
+    u = e.args[0]
+    if u.is_number:
+        return e.fdiff(i + 1)
+    name = kind.__name__  # as the function stands (see _AS_IT_STANDS), so does its derivative
+    if name == "sin":
+        return sp.cos(u, evaluate=False)
+    if name == "cos":
+        return -sp.sin(u, evaluate=False)
+    if name == "exp":
+        return e
+    if name == "tanh":
+        return sp.S.One - e ** 2
+    if name == "sinh":
+        return sp.cosh(u, evaluate=False)
+    if name == "cosh":
+        return sp.sinh(u, evaluate=False)
+    return e.fdiff(i + 1)
 
 
 def _functions(sp) -> tuple:
@@ -740,6 +787,30 @@ def _defined(inst, function: A.Node, point: dict) -> bool:
     return True
 
 
+_TOTAL_NODES = (A.Num, A.Const, A.Var, A.Ones, A.Identity, A.Zero, A.Commutation, A.Neg, A.Transpose, A.Diag,
+                A.Vec, A.Add, A.Sub, A.Mul, A.Dot, A.MatMul, A.Kron, A.Index, A.Compare, A.VecLit, A.HStack,
+                A.MatLit)
+_TOTAL_CALLS = frozenset({"exp", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign", "max", "min", "sum",
+                          "mean", "sinh", "cosh", "atan", "asinh", "softplus", "tr"})
+
+
+def _defined_everywhere(function: A.Node) -> bool:
+    """Whether the function, as mcalc reads it, has a value at every point (or
+    overflows, which _defined takes as a value): no division, no power but a whole
+    one of 0 or more, no function defined on part of the line only (ln, √, asin, …)."""
+    for n in A.walk(function):
+        kind = type(n)
+        if kind is A.Call:
+            if n.fn not in _TOTAL_CALLS:
+                return False
+        elif kind is A.Pow:
+            if not (type(n.right) is A.Num and n.right.value.denominator == 1 and n.right.value >= 0):
+                return False
+        elif kind not in _TOTAL_NODES:
+            return False
+    return True
+
+
 def _no_value(inst, point: dict, want, points: int, why: str) -> Verdict:
     return Verdict("failed", "numeric", None, points, at=_point_values(inst, point), expected=want,
                    reason=f"the answer has no value there, where the derivative has one ({why})",
@@ -839,6 +910,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
     sides: list[set[bool]] = [set() for _ in inst.kinks]
     first: dict | None = None
     margin = KINK_MARGIN if isinstance(reference, _Differences) else EXACT_MARGIN
+    partial = function is not None and not _defined_everywhere(function)  # without a value somewhere
 
     two_signed: set[int] = set()  # the kinks SymPy could not show keep one sign
 
@@ -895,7 +967,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
         if any(abs(k) < margin for k in kinks):
             skipped["kink"] += 1
             return None
-        if function is not None and not _defined(inst, function, point):
+        if partial and not _defined(inst, function, point):
             skipped["no value"] += 1
             return None  # the function has no value here (SymPy's reference may)
         why = None
@@ -1039,8 +1111,8 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
                     moved = {s: v for s, v in point.items() if v != first[s]}
                     yield from ({**rep, **moved} for rep in list(representatives.values()))
 
-        tried, budget = set(patterns), MAX_PATTERNS
-        for hybrid in hybrids():
+        tried, budget, every = set(patterns), MAX_PATTERNS, 2 ** len(inst.kinks)
+        for hybrid in hybrids() if len(tried) < every else ():  # every pattern compared: none is left to find
             try:
                 kinks = kink_values.all(hybrid, True)
             except (ValueError, TypeError, ZeroDivisionError, OverflowError):
@@ -1054,7 +1126,7 @@ def _numerically(sp, d, inst, reference, got, tolerance, seed, across: bool = Tr
             if isinstance(outcome, Verdict):
                 return outcome
             budget -= 1
-            if budget <= 0:
+            if budget <= 0 or len(tried) >= every:
                 break
     if underflow and want_values is not None and compared:
         seen = {pattern for pattern, _ in compared}
@@ -1266,8 +1338,24 @@ def _roots_along(sp, kink, s, base: dict, scan: bool = True) -> list[float]:
 
 def _one_signed(kink) -> bool:
     """Whether SymPy can tell the kink's argument never changes sign (x² + 1, exp(x)):
-    then there is no other side to see."""
+    then there is no other side to see.  Not asked where the form shows it changes
+    sign: a variable in one term only, times a number (b in Xw + b)."""
+    if _takes_every_value(kink):
+        return False
     return bool(kink.is_positive or kink.is_negative or kink.is_nonnegative or kink.is_nonpositive)
+
+
+def _takes_every_value(kink) -> bool:
+    """c·s + (a rest without s), c a number other than 0 and s a real symbol of either sign: as s
+    runs over the line, so does the kink.  SymPy's answer there is None, after asking
+    each term's sign in turn, at length."""
+    terms = kink.args if kink.is_Add else (kink,)
+    for term in terms:
+        coefficient, rest = term.as_coeff_Mul()
+        if rest.is_Symbol and rest.is_real and rest.is_positive is None and rest.is_negative is None and \
+                coefficient.is_nonzero and sum(rest in t.free_symbols for t in terms) == 1:
+            return True
+    return False
 
 
 # where a line crosses the kinks: t from the base point, both ways, 0.01 … 10¹⁶ (a kink at 1e12 too),
