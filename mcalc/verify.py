@@ -1504,7 +1504,8 @@ class _Values:
     def __init__(self, sp, exprs):
         self.sp, self.exprs = sp, list(exprs)
         shared: dict = {}
-        self.fns = [_compiled(sp, e, shared) for e in self.exprs]
+        again = _met_again(self.exprs)
+        self.fns = [_compiled(sp, e, shared, again) for e in self.exprs]
 
     def __call__(self, i: int, point: dict) -> float:
         return self._one(i, dict(point))  # a dict of its own: the values kept for it hold for it alone
@@ -1638,7 +1639,7 @@ class _Unusual(Exception):
     pass
 
 
-def _compiled(sp, e, shared: dict):
+def _compiled(sp, e, shared: dict, again: set):
     """The expression as a function of the point (a dict of its symbols' values), its
     tree walked once: a comparison evaluates one at many points (the sampled points,
     the line across the kinks).  Anything unusual raises _Unusual when evaluated.
@@ -1647,13 +1648,28 @@ def _compiled(sp, e, shared: dict):
     that is not changed afterwards)."""
     hit = shared.get(e)
     if hit is None:
-        hit = shared[e] = _made(sp, e, shared) if e.args else _node(sp, e, shared)
+        hit = shared[e] = _made(sp, e, shared, again) if e.args and e in again else _node(sp, e, shared, again)
     return hit
 
 
-def _made(sp, e, shared: dict):
+def _met_again(exprs) -> set:
+    """The subtrees met more than once in the expressions (shared, or an entry twice):
+    only their values are kept for the point; a subtree met once is computed once anyway."""
+    seen, again = set(), set()
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            again.add(e)
+        else:
+            seen.add(e)
+            stack.extend(e.args)
+    return again
+
+
+def _made(sp, e, shared: dict, again: set):
     """A function of several values: its value kept for the last point asked."""
-    f = _node(sp, e, shared)
+    f = _node(sp, e, shared, again)
     last: list = [None, 0.0]
 
     def once(point):
@@ -1665,14 +1681,15 @@ def _made(sp, e, shared: dict):
     return once
 
 
-def _node(sp, e, shared: dict):
+def _node(sp, e, shared: dict, again: set):
     if e.is_Symbol:
         return lambda point: point[e]
     if e.is_Number:
         value = float(e)
         return lambda point: value
     if isinstance(e, sp.Piecewise):
-        pieces = [(_compiled(sp, value, shared), _condition(sp, condition, shared)) for value, condition in e.args]
+        pieces = [(_compiled(sp, value, shared, again), _condition(sp, condition, shared, again))
+                  for value, condition in e.args]
 
         def piecewise(point):
             for value, holds in pieces:
@@ -1683,11 +1700,14 @@ def _node(sp, e, shared: dict):
     if e.is_Add and len(e.args) == 2:
         found = _sech_squared(sp, e)
         if found is not None:  # c(1 - tanh(u)²), tanh's derivative: 0 in floats past |u| = 19 (1.7e-17 at 20)
-            c, inner = found[0], _compiled(sp, found[1], shared)
+            c, inner = found[0], _compiled(sp, found[1], shared, again)
             return lambda point: c * _sech2(inner(point))
-    parts = [_compiled(sp, a, shared) for a in e.args]
+    parts = [_compiled(sp, a, shared, again) for a in e.args]
     if e.is_Add:
-        return lambda point: math.fsum(f(point) for f in parts)
+        return lambda point: math.fsum([f(point) for f in parts])
+    if e.is_Mul and len(parts) == 2:  # (1·a)·b is a·b, the same float
+        first, second = parts
+        return lambda point: first(point) * second(point)
     if e.is_Mul:
         def product(point):
             out = 1.0
@@ -1731,7 +1751,7 @@ def _unusual(name: str):
     return unusual
 
 
-def _condition(sp, c, shared: dict):
+def _condition(sp, c, shared: dict, again: set):
     if c is sp.true:
         return lambda point: True
     if c is sp.false:
@@ -1740,7 +1760,7 @@ def _condition(sp, c, shared: dict):
                "GreaterThan": lambda a, b: a >= b, "LessThan": lambda a, b: a <= b}.get(type(c).__name__)
     if compare is None:
         return _unusual(type(c).__name__)
-    lhs, rhs = _compiled(sp, c.lhs, shared), _compiled(sp, c.rhs, shared)
+    lhs, rhs = _compiled(sp, c.lhs, shared, again), _compiled(sp, c.rhs, shared, again)
     return lambda point: compare(lhs(point), rhs(point))
 
 
