@@ -168,6 +168,16 @@ class _Instance:
             self._kinks.add(k)
             self.kinks.append(k)
 
+    def settled(self, e):
+        """e as SymPy makes it where it holds a function or a mean made as it stands (see
+        _AS_IT_STANDS), which SymPy's rewriting may settle: ln(exp(x)) - x is 0 and
+        sin(-x) is -sin(x), so a kink that is none is known, and z and -z are one; else e."""
+        for n in self.sp.preorder_traversal(e):
+            if type(n).__name__ in _SYMPY_AS_IT_STANDS or n.is_Mul and len(n.args) == 2 and \
+                    n.args[0].is_Rational and n.args[1].is_Add:  # (a Mul SymPy would have spread)
+                return e.doit()
+        return e
+
     def size(self, dim) -> int:
         if isinstance(dim, int):
             return dim
@@ -251,9 +261,10 @@ class _Instance:
         rel = {">": sp.StrictGreaterThan, "<": sp.StrictLessThan, ">=": sp.GreaterThan, "<=": sp.LessThan}[node.op]
 
         def f(a, b):  # unevaluated: SymPy would try to decide each comparison first
-            if _constant(a - b):  # (1 <= 0): no kink, decided now
-                return sp.Integer(int(bool(rel(a, b))))
-            self.kink(a - b)
+            d = self.settled(a - b)
+            if _constant(d):  # (1 <= 0), (ln(exp(x)) > x): no kink, decided now
+                return sp.Integer(int(bool(rel(d, 0))))
+            self.kink(d)
             return sp.Piecewise((1, rel(a, b, evaluate=False)), (0, True), evaluate=False)
 
         return self._map2(node, f)
@@ -264,9 +275,10 @@ class _Instance:
             pick = sp.Max if node.fn == "max" else sp.Min
 
             def f(a, b):  # unevaluated: SymPy would compare the arguments first
-                if _constant(a - b):  # max(2, 3): no kink, decided now
-                    return pick(a, b)
-                self.kink(a - b)
+                d = self.settled(a - b)
+                if _constant(d):  # max(2, 3), max(ln(exp(x)), x): no kink, decided now
+                    return pick(self.settled(a), self.settled(b))
+                self.kink(d)
                 return pick(a, b, evaluate=False)
 
             return self._pairwise(node.args[0], node.args[1], f)
@@ -277,11 +289,14 @@ class _Instance:
             return _M.of(sp.Add(*m))
         if node.fn == "mean":  # 1/n times the sum, as it stands: SymPy would spread 1/n over the terms and
             # make each square again, asking of (y - max(0, Xw + b))² whether each term is infinite, at length
-            return _M.of(sp.Mul(sp.Rational(1, len(m)), sp.Add(*m), evaluate=False) if len(m) > 1 else m[0, 0])
+            total, share = sp.Add(*m), sp.Rational(1, len(m))
+            return _M.of(sp.Mul(share, total, evaluate=False) if total.is_Add else share * total)
         if node.fn in ("relu", "abs", "sign"):
-            for x in m:
+            settled = [self.settled(x) for x in m]
+            for x in settled:
                 if not _constant(x):
                     self.kink(x)
+            m = _M(m.rows, m.cols, [x if _constant(x) else y for x, y in zip(settled, m)])
         from .real_functions import tanh as real_tanh  # it imports SymPy: loaded with verification's first call
 
         f = {"exp": sp.exp, "ln": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": real_tanh,
@@ -384,6 +399,8 @@ class _Instance:
 # made alike, and SymPy's algebra makes them again where it compares the two
 _AS_IT_STANDS = frozenset({"exp", "ln", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "asinh", "acosh",
                            "atanh", "sinh", "cosh"})
+_SYMPY_AS_IT_STANDS = frozenset({"exp", "log", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "asinh",
+                                 "acosh", "atanh", "sinh", "cosh"})  # their classes' names in SymPy
 _MATRIX_CALLS = ("tr", "det", "inv", "norm", "norm2", "softmax", "logsumexp", "log_softmax")
 
 
