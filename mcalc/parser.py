@@ -1693,6 +1693,8 @@ def _lark_error(text: str, start: str):
                              len(text.rstrip().splitlines()[-1]) + 1 if text.strip() else 1,
                              len(text.rstrip().splitlines())) from None
         token = str(e.token)
+        if token.startswith("_") and re.search(r"\\sum(\s*\\limits)?\s*$", text[:e.token.start_pos]):
+            raise ParseError(_INDEX_SUM, e.column, e.line) from None
         shown = "end of line" if token.strip(" \t;\r\n") == "" and "\n" in token else \
             f"'{token}'" if token.isprintable() else repr(token)  # (one line: a new line is no character to show)
         raise ParseError(f"unexpected {shown}, expected {_expected(e.expected)}", e.column, e.line) from None
@@ -1700,6 +1702,10 @@ def _lark_error(text: str, start: str):
         raise ParseError("unexpected input", getattr(e, "column", None)) from None
     raise AssertionError(f"the parser's loop rejected what Lark's parser reads: {text!r}")  # pragma: no cover
 
+
+_INDEX_SUM = ("\\sum with an index (\\sum_i w_i x_i): mcalc reads no index notation; a sum over a vector's "
+              "entries is \\sum(\\mathbf{w} \\odot \\mathbf{x}) or \\mathbf{w} \\cdot \\mathbf{x} "
+              "(as text, sum(w*x) or w · x)")
 
 _LATEX_CALL = re.compile(r"\\(ln|log|sin|cos|tan|tanh|sinh|cosh|exp|arcsin|arccos|arctan|det|tr|sigma|"
                          r"operatorname\s*\{\s*[A-Za-z_]+\s*\})\s*(\^\s*(\{[^{}]*\}|\S))?\s*$")
@@ -1744,6 +1750,8 @@ def _unknown_command(name: str, rest: str) -> str | None:
     elif name == "nabla":  # ∇_w L, as papers write a gradient
         hint = ("a gradient is written \\frac{\\partial L}{\\partial \\mathbf{w}} (the function named by a "
                 "% mcalc: given L = … line), or \\frac{\\partial}{\\partial \\mathbf{w}} (…) of the function itself")
+    elif name == "limits":  # \sum\limits_i: index notation
+        return _INDEX_SUM
     elif name in ("mathcal", "mathscr"):  # \mathcal{L}, a loss's usual name
         hint = "name the function with a plain letter, L, in \\frac{\\partial L}{\\partial x} and its % mcalc: given L = …"
     elif name in _grammar_text():  # a command mcalc reads, here out of place: what was expected says more

@@ -181,6 +181,17 @@ def test_latex_mcalc_does_not_read_is_named_with_what_to_write(text, words):
     assert words in str(e.value) and e.value.column == 1
 
 
+@pytest.mark.parametrize("text, column", [("\\sum_i w_i x_i", 5), ("\\sum_{i=1}^n w_i x_i", 5),
+                                          ("2 + \\sum _j x_j", 10), ("\\sum\\limits_i w_i", 5)])
+def test_a_sum_with_an_index_says_how_to_write_it(text, column):
+    """\\sum_i w_i x_i said "unexpected '_i'"; it says that mcalc reads no index notation and
+    how to write a sum over a vector's entries, which reads as it says."""
+    with pytest.raises(ParseError) as e:
+        parse(text)
+    assert "reads no index notation" in str(e.value) and e.value.column == column
+    assert parse_expr("\\sum(\\mathbf{w} \\odot \\mathbf{x})") == parse_expr("sum(w ⊗ x)")
+
+
 @pytest.mark.parametrize("typeset, plain", [
     ("X^{−1}", "X^{-1}"), ("X^{−T}", "X^{-T}"), ("1e−3*x", "1e-3*x"), ("2.5e−2*x^2", "2.5e-2*x^2"),
     ("\\|X\\|^2_F", "\\|X\\|_F^2"), ("\\|X\\|^{2}_{\\mathrm{F}}", "\\|X\\|_{\\mathrm{F}}^{2}"), ("‖x‖^2_2", "‖x‖₂^2"),
