@@ -150,6 +150,10 @@ class _Instance:
         self.dim_of = dim_of
         self.kinks: list = []
         self._kinks: set = set()
+        self._stands: dict = {}
+        self._made: dict = {}
+        # made as they stand here too, as the instance makes them: SymPy would compare a max's arguments
+        self._unevaluated = (sp.Max, sp.Min, sp.Piecewise, sp.core.relational.Relational)
         self.symbols: dict[str, object] = {}
         for name, shape in variables.items():
             r, c = self.size(shape.rows), self.size(shape.cols)
@@ -172,11 +176,44 @@ class _Instance:
         """e as SymPy makes it where it holds a function or a mean made as it stands (see
         _AS_IT_STANDS), which SymPy's rewriting may settle: ln(exp(x)) - x is 0 and
         sin(-x) is -sin(x), so a kink that is none is known, and z and -z are one; else e."""
-        for n in self.sp.preorder_traversal(e):
-            if type(n).__name__ in _SYMPY_AS_IT_STANDS or n.is_Mul and len(n.args) == 2 and \
+        if not self._as_it_stands(e):
+            return e
+        memo = self._made  # id(node) -> (node, as SymPy makes it): each subtree made once an instance (doit
+        stack = [(e, False)]  # would make a network's shared layers again along every path)
+        while stack:
+            n, children_done = stack.pop()
+            hit = memo.get(id(n))
+            if hit is not None and hit[0] is n:
+                continue
+            if not self._as_it_stands(n):
+                memo[id(n)] = (n, n)
+            elif children_done:
+                args = [memo[id(c)][1] for c in n.args]
+                memo[id(n)] = (n, n.func(*args, evaluate=False) if isinstance(n, self._unevaluated) else n.func(*args))
+            else:
+                stack.append((n, True))
+                stack.extend((c, False) for c in n.args)
+        return memo[id(e)][1]
+
+    def _as_it_stands(self, e) -> bool:
+        """Whether e holds a function or a mean made as it stands, each subtree asked once
+        an instance (a network's kinks share every layer below them)."""
+        memo = self._stands  # id(node) -> (node, answer): the node kept, so that its id stays its own
+        stack = [(e, False)]
+        while stack:
+            n, children_done = stack.pop()
+            hit = memo.get(id(n))
+            if hit is not None and hit[0] is n:
+                continue
+            if children_done:
+                memo[id(n)] = (n, any(memo[id(c)][1] for c in n.args))
+            elif type(n).__name__ in _SYMPY_AS_IT_STANDS or n.is_Mul and len(n.args) == 2 and \
                     n.args[0].is_Rational and n.args[1].is_Add:  # (a Mul SymPy would have spread)
-                return e.doit()
-        return e
+                memo[id(n)] = (n, True)
+            else:
+                stack.append((n, True))
+                stack.extend((c, False) for c in n.args)
+        return memo[id(e)][1]
 
     def size(self, dim) -> int:
         if isinstance(dim, int):

@@ -832,6 +832,27 @@ def test_a_kink_that_is_none_is_known_though_functions_are_made_as_they_stand(cl
     assert r.status == status, r.message
 
 
+def test_whether_a_kink_holds_a_function_as_it_stands_is_asked_once_a_subtree():
+    """A network's kinks share every layer below them: 60 levels of u ↦ u·y + u hold
+    2⁶⁰ paths and a few hundred distinct subtrees, which the question walks, and the
+    kink is made again as SymPy makes it over those (a walk of the paths, as SymPy's
+    doit takes, would never end); a tanh at the bottom is found through all of them."""
+    import sympy as sp
+
+    from mcalc.verify import SIZES, _Instance
+
+    x, y = sp.symbols("x y", real=True)
+    inst = _Instance(sp, {}, lambda node: "n", dict(SIZES))
+    for bottom, holds in ((x, False), (sp.tanh(x + y, evaluate=False), True)):
+        u = bottom
+        for _ in range(60):
+            u = u * y + u
+        kink = u - x
+        assert inst._as_it_stands(kink) is holds
+        made = inst.settled(kink)
+        assert made is not kink if holds else made is kink  # (not compared: == walks every path)
+
+
 def test_a_kink_and_its_negation_are_one_kink_though_made_as_they_stand():
     """sin(-x) is -sin(x) to SymPy: the function's kink and the answer's are one, so the
     points are as few as where SymPy's rewriting made them one."""
