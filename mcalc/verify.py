@@ -443,7 +443,7 @@ _MATRIX_CALLS = ("tr", "det", "inv", "norm", "norm2", "softmax", "logsumexp", "l
 
 def _constant(e) -> bool:
     """A real number with no symbol in it (a comparison of constants is decided, not sampled)."""
-    return not e.free_symbols and e.is_extended_real is True
+    return not _holds(e, None) and e.is_extended_real is True
 
 
 def reference_jacobian(sp, inst: _Instance, function: A.Node, wrt: list[str], layout: str):
@@ -1407,8 +1407,22 @@ def _takes_every_value(kink) -> bool:
     for term in terms:
         coefficient, rest = term.as_coeff_Mul()
         if rest.is_Symbol and rest.is_real and rest.is_positive is None and rest.is_negative is None and \
-                coefficient.is_nonzero and sum(rest in t.free_symbols for t in terms) == 1:
+                coefficient.is_nonzero and sum(_holds(t, rest) for t in terms) == 1:
             return True
+    return False
+
+
+def _holds(e, symbol) -> bool:
+    """Whether the symbol (None: any symbol) occurs in e, each shared subtree looked at
+    once (SymPy's free_symbols walks every path of a network's shared layers)."""
+    seen, stack = set(), [e]
+    while stack:
+        n = stack.pop()
+        if n.is_Symbol if symbol is None else n == symbol:
+            return True
+        if id(n) not in seen:
+            seen.add(id(n))
+            stack.extend(n.args)
     return False
 
 

@@ -836,10 +836,12 @@ def test_whether_a_kink_holds_a_function_as_it_stands_is_asked_once_a_subtree():
     """A network's kinks share every layer below them: 60 levels of u ↦ u·y + u hold
     2⁶⁰ paths and a few hundred distinct subtrees, which the question walks, and the
     kink is made again as SymPy makes it over those (a walk of the paths, as SymPy's
-    doit takes, would never end); a tanh at the bottom is found through all of them."""
+    doit and free_symbols take, would never end); a tanh at the bottom is found through
+    all of them; whether the kink is a constant, and whether a symbol occurs in it, are
+    asked alike."""
     import sympy as sp
 
-    from mcalc.verify import SIZES, _Instance
+    from mcalc.verify import SIZES, _constant, _holds, _Instance, _takes_every_value
 
     x, y = sp.symbols("x y", real=True)
     inst = _Instance(sp, {}, lambda node: "n", dict(SIZES))
@@ -848,6 +850,8 @@ def test_whether_a_kink_holds_a_function_as_it_stands_is_asked_once_a_subtree():
         for _ in range(60):
             u = u * y + u
         kink = u - x
+        assert not _constant(kink) and _holds(kink, y) and not _holds(kink, sp.Symbol("z", real=True))
+        assert _takes_every_value(kink + sp.Symbol("b", real=True))
         assert inst._as_it_stands(kink) is holds
         made = inst.settled(kink)
         assert made is not kink if holds else made is kink  # (not compared: == walks every path)
