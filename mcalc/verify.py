@@ -479,8 +479,9 @@ def reference_hessian(sp, inst: _Instance, function: A.Node, wrt: list[str]):
 
 def derivative(sp, e, s, fdiffs: dict | None = None):
     """∂e/∂s for a SymPy expression: the sum, product and power rules over its tree,
-    each function's own derivative from SymPy (``fdiff``), anything else by
-    ``sp.diff``.  The same terms ``sp.diff`` forms, without asking SymPy at every
+    each function's own derivative (SymPy's ``fdiff``, or _own_derivative's as it
+    stands), anything else by ``sp.diff``.  What ``sp.diff`` forms (equal as SymPy's
+    expansion shows, the terms perhaps grouped otherwise), without asking SymPy at every
     node whether the result so far is zero (which queries its assumptions over the
     whole subtree, half the time of a claim through max and tanh), and each shared
     subtree differentiated once; ``fdiffs`` the functions' own derivatives made so
