@@ -279,7 +279,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
         if t is A.Var:
             used.add(n.name)
             continue
-        if t in _DECIDED_BY_SHAPES and _unfinished(n):
+        if t in _DECIDED_BY_SHAPES and _unfinished(n):  # (its first test, without the call for most nodes)
             unfinished = True
         elif t is A.Ones or t is A.Identity or t is A.Zero or t is A.Commutation:
             for d in n._key():
@@ -413,14 +413,18 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
     return out
 
 
-_DECIDED_BY_SHAPES = frozenset({A.Juxtapose, A.Apply, A.Prefixed, A.Dot, A.Ones, A.Identity, A.Call})  # _unfinished's kinds
+_DECIDED_BY_SHAPES = frozenset({A.Juxtapose, A.Apply, A.Prefixed, A.Dot, A.Ones, A.Identity, A.Call})
 
 
 def _unfinished(n: A.Node) -> bool:
-    """A node whose meaning its shapes decide (see _finish)."""
+    """A node whose meaning its shapes decide (see _finish): of a kind in _DECIDED_BY_SHAPES,
+    a 𝟏 or I without its size, a call whose meaning its argument's shape picks."""
     t = type(n)
-    return isinstance(n, A.Juxtapose) or t is A.Dot or (t is A.Ones or t is A.Identity) and n.dim is None or \
-        t is A.Call and (n.fn in A.POSTFIX_CALLS or n.fn in ("norm2", "times"))
+    if t not in _DECIDED_BY_SHAPES:
+        return False
+    if t is A.Ones or t is A.Identity:
+        return n.dim is None
+    return t is not A.Call or n.fn in A.POSTFIX_CALLS or n.fn in ("norm2", "times")
 
 
 def _finish(program: A.Program, checker: _Checker) -> A.Program:

@@ -436,8 +436,7 @@ class _Instance:
 # made alike, and SymPy's algebra makes them again where it compares the two
 _AS_IT_STANDS = frozenset({"exp", "ln", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "asinh", "acosh",
                            "atanh", "sinh", "cosh"})
-_SYMPY_AS_IT_STANDS = frozenset({"exp", "log", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "asinh",
-                                 "acosh", "atanh", "sinh", "cosh"})  # their classes' names in SymPy
+_SYMPY_AS_IT_STANDS = frozenset("log" if f == "ln" else f for f in _AS_IT_STANDS)  # their SymPy classes' names
 _MATRIX_CALLS = ("tr", "det", "inv", "norm", "norm2", "softmax", "logsumexp", "log_softmax")
 
 
@@ -543,23 +542,17 @@ def _own_derivative(sp, e, i: int):
     if kind in (sp.Max, sp.Min) and len(e.args) == 2:
         this, other = e.args[i], e.args[1 - i]
         return sp.Heaviside(this - other if kind is sp.Max else other - this, evaluate=False)
-    u = e.args[0]
-    if u.is_number:
+    own = _OWN_DERIVATIVES.get(kind.__name__)  # as the function stands (see _AS_IT_STANDS), so does its
+    if own is None or e.args[0].is_number:  # derivative; SymPy's own where the argument is a number
         return e.fdiff(i + 1)
-    name = kind.__name__  # as the function stands (see _AS_IT_STANDS), so does its derivative
-    if name == "sin":
-        return sp.cos(u, evaluate=False)
-    if name == "cos":
-        return -sp.sin(u, evaluate=False)
-    if name == "exp":
-        return e
-    if name == "tanh":
-        return sp.S.One - e ** 2
-    if name == "sinh":
-        return sp.cosh(u, evaluate=False)
-    if name == "cosh":
-        return sp.sinh(u, evaluate=False)
-    return e.fdiff(i + 1)
+    return own(sp, e, e.args[0])
+
+
+_OWN_DERIVATIVES = {  # f(u) ↦ f'(u), made as it stands
+    "sin": lambda sp, e, u: sp.cos(u, evaluate=False), "cos": lambda sp, e, u: -sp.sin(u, evaluate=False),
+    "sinh": lambda sp, e, u: sp.cosh(u, evaluate=False), "cosh": lambda sp, e, u: sp.sinh(u, evaluate=False),
+    "exp": lambda sp, e, u: e, "tanh": lambda sp, e, u: sp.S.One - e ** 2,
+}
 
 
 def _functions(sp) -> tuple:
