@@ -201,7 +201,8 @@ class Typing:
         self.definitions = definitions
         self.dims = dims
         self._checker = _Checker(self.variables, dims, flexible=set())
-        self._shapes: dict[int, tuple[A.Node, Shape]] = {}
+        self._shapes: dict[int, Shape] = {}  # by id: each node is held in the checker's list (its id stays its own)
+        self._held = self._checker.held
         self.program: A.Program | None = None  # the program with juxtapositions resolved
         self.expanded: set[str] = set()  # undeclared names taken as scalars next to non-scalars
         self.inverted: set[str] = set()  # undeclared names taken as square matrices, being inverted
@@ -217,8 +218,8 @@ class Typing:
         elif t is A.Num:
             return SCALAR
         hit = self._shapes.get(id(node))
-        if hit is not None and hit[0] is node:
-            return hit[1]
+        if hit is not None:
+            return hit
         if t in _SCALAR_OVER_SCALARS:  # u₁ = 3x, x² + u₁ over scalars: a scalar (the checker's rules say so)
             variables = self.variables
             for child in node.children:
@@ -226,16 +227,19 @@ class Typing:
                 if kind is not A.Num and (kind is not A.Var or variables.get(child.name) != SCALAR):
                     break
             else:
-                self._shapes[id(node)] = (node, SCALAR)
+                self._shapes[id(node)] = SCALAR
+                self._held.append(node)
                 return SCALAR
         shape = self._checker.shape(node)
-        self._shapes[id(node)] = (node, shape)
+        self._shapes[id(node)] = shape
+        self._held.append(node)
         return shape
 
     def remember(self, node: A.Node, shape: Shape) -> None:
         """Record the shape of a node built from nodes of known shapes."""
-        self._shapes[id(node)] = (node, shape)
-        self._checker.memo[id(node)] = (node, shape)
+        self._shapes[id(node)] = shape
+        self._checker.memo[id(node)] = shape
+        self._held.append(node)
 
     def add(self, name: str, shape: Shape) -> None:
         self.variables[name] = shape
@@ -405,10 +409,10 @@ def unsized_readback(node: A.Node, typing: Typing) -> set[int]:
     named = id(original) in typing.named
     for key, c in origin.items():
         hit = checker.memo.get(key)
-        if hit is None or checker.concrete(hit[1]).rows != c.dim:
+        if hit is None or checker.concrete(hit).rows != c.dim:
             out.add(id(c))
-        elif (named or not has_n or key in in_vec) and isinstance(hit[1], Shape) and \
-                _open(checker.resolve(hit[1].rows)):
+        elif (named or not has_n or key in in_vec) and isinstance(hit, Shape) and \
+                _open(checker.resolve(hit.rows)):
             out.add(id(c))  # kron(I, u), u of length m: read alone, I's size is unknown
     return out
 
@@ -470,8 +474,9 @@ def _finish(program: A.Program, checker: _Checker) -> A.Program:
             return node
         return node.rebuild(kids)
 
-    return program._replace(body=finish(program.body),
-                            definitions=tuple((name, finish(e)) for name, e in program.definitions))
+    body, definitions = finish(program.body), tuple((name, finish(e)) for name, e in program.definitions)
+    finish = None  # it calls itself through its closure: a cycle, which kept the checker for the collector
+    return program._replace(body=body, definitions=definitions)
 
 
 def _nonscalar(s) -> bool:
@@ -527,7 +532,10 @@ class _Checker:
         self.flexible = flexible
         self.forced_names = forced_names
         self.defined: dict[str, Shape | Flex] = {}
-        self.memo: dict[int, tuple[A.Node, Shape | Flex]] = {}
+        # shapes by id, each node held in a list meanwhile, so that no other node takes its id (a pair
+        # per entry was a third of the objects a derivation made, each one for the collector to scan)
+        self.memo: dict[int, Shape | Flex] = {}
+        self.held: list[A.Node] = []
         self.bind: dict[str, Dim] = {}
         self.settled: dict[str, str] = {}  # open sizes and the names they settled to (_settle)
         self.fresh = 0
@@ -626,13 +634,14 @@ class _Checker:
         if t is A.Num:
             return SCALAR
         hit = self.memo.get(id(node))
-        if hit is not None and hit[0] is node:
-            return hit[1]
+        if hit is not None:
+            return hit
         rule = _RULES.get(t)
         if rule is None:  # pragma: no cover - every node kind has a rule
             raise ShapeError(f"no shape rule for {type(node).__name__}")
         result = rule(self, node)
-        self.memo[id(node)] = (node, result)
+        self.memo[id(node)] = result
+        self.held.append(node)
         return result
 
     # -- helpers ------------------------------------------------------------
