@@ -11,7 +11,6 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 from fractions import Fraction
-from functools import cached_property
 
 from . import ast as A
 from .derive import _size_over, derive, substitute
@@ -76,6 +75,25 @@ class _PausedGC:
 
 
 _PAUSED_GC = _PausedGC()
+
+
+class _once:
+    """A property worked out when first asked for, then kept in the instance: functools'
+    cached_property without the lock it holds before Python 3.12, one lock shared by all
+    instances, so that threads asking two derivations for their text waited for each
+    other (two threads asking one derivation may each work it out: the same value)."""
+
+    def __init__(self, func):
+        self.func, self.name, self.__doc__ = func, func.__name__, func.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)  # found there from now on, before this
+        return value
 _IDENT = re.compile(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*$")
 _RESERVED = {"I", "ones", "T"}
 
@@ -142,7 +160,7 @@ class Derivation:
     def rule(self) -> str | None:
         return self.trace.rule
 
-    @cached_property
+    @_once
     def steps(self):
         """The derivation as the paper's numbered steps of equalities, in this
         derivation's layout (:mod:`mcalc.lesson`); every format prints these.
@@ -160,7 +178,7 @@ class Derivation:
     def expr(self) -> A.Node:
         return self.answer.expr
 
-    @cached_property
+    @_once
     def text(self) -> str:
         """The answer in mcalc syntax (parses back to the same expression; with
         named subexpressions, to the same program: u3 = …; answer)."""
@@ -168,12 +186,12 @@ class Derivation:
             show = _printer("text")(self.typing).doprint
             return "; ".join([*(f"{name} = {show(e)}" for name, e in self.shared), show(self.expr)])
 
-    @cached_property
+    @_once
     def unicode(self) -> str:
         with _PAUSED_GC:
             return self.print(self.expr, "unicode") + self._where("unicode")
 
-    @cached_property
+    @_once
     def latex(self) -> str:
         """The answer in LaTeX; a piecewise one in the paper's cases form (§5)."""
         with _PAUSED_GC:

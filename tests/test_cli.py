@@ -225,6 +225,32 @@ def test_derivations_leave_the_cycle_collector_as_they_found_it():
         gc.enable()
 
 
+def test_threads_asking_one_derivation_for_its_forms_get_one_answer():
+    """The forms are worked out when first asked for, without a lock: threads asking
+    at once may each work one out, and each gets the same string."""
+    import threading
+
+    import mcalc
+
+    expr, wrt = "sum(tanh(W@x + b) * x) + ln(sum(x*x))", "x"
+    alone = mcalc.diff(expr, wrt=wrt)
+    want = (alone.text, alone.latex, alone.unicode)
+    for _ in range(5):
+        shared = mcalc.diff(expr, wrt=wrt)
+        got = []
+
+        def work(d=shared):
+            got.append((d.text, d.latex, d.unicode))
+
+        threads = [threading.Thread(target=work) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == [want] * 6
+        assert (shared.text, shared.latex, shared.unicode) == want
+
+
 @pytest.mark.parametrize("declaration, word", [
     (["-v", "x:e"], "constant e"), (["-v", "x:π"], "constant π"), (["-v", "x:sum"], "function sum"),
     (["-v", "x:x"], "cannot be named x"), (["-M", "A:I,I"], "a name mcalc keeps"),
