@@ -1440,18 +1440,22 @@ def _across_the_kinks(sp, inst, base: dict, rng, line: int = 0, kinks=None, step
     names = sorted(name for name, m in inst.symbols.items() if any(s in base for s in m))
     moving = set(base) if line == 0 or not names else set(inst.symbols[names[(line - 1) % len(names)]])
     direction = {s: rng.gauss(0, 1) if s in moving else 0.0 for s in base}
+    coordinates = [(s, v, direction[s]) for s, v in base.items()]
 
     def at(t: float) -> dict:
-        return {s: v + t * direction[s] for s, v in base.items()}
+        return {s: v + t * d for s, v, d in coordinates}
 
     kinks = kinks or _Values(sp, inst.kinks)  # made once a comparison: making it compiles every kink
+    own: dict[int, list] = {}  # a kink's own coordinates: bisection asks its sign alone, at many points
 
     def signs(t: float, only: int | None = None):
-        point = at(t)
         try:
             if only is not None:
-                return kinks(only, point) > 0
-            return tuple(k > 0 for k in kinks.all(point))
+                mine = own.get(only)
+                if mine is None:
+                    mine = own[only] = [(s, base[s], direction[s]) for s in kinks.symbols(only)]
+                return kinks(only, {s: v + t * d for s, v, d in mine}) > 0
+            return tuple(k > 0 for k in kinks.all(at(t)))
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             return None
 
@@ -1568,9 +1572,25 @@ class _Values:
         shared: dict = {}
         again = _met_again(self.exprs)
         self.fns = [_compiled(sp, e, shared, again) for e in self.exprs]
+        self._symbols: dict = {}
 
     def __call__(self, i: int, point: dict) -> float:
         return self._one(i, dict(point))  # a dict of its own: the values kept for it hold for it alone
+
+    def symbols(self, i: int) -> list:
+        """The symbols entry i reads (each shared subtree looked at once)."""
+        found = self._symbols.get(i)
+        if found is None:
+            found, seen, stack = [], set(), [self.exprs[i]]
+            while stack:
+                n = stack.pop()
+                if id(n) not in seen:
+                    seen.add(id(n))
+                    if n.is_Symbol:
+                        found.append(n)
+                    stack.extend(n.args)
+            found = self._symbols[i] = list(dict.fromkeys(found))
+        return found
 
     def _one(self, i: int, point: dict, floats_only: bool = False) -> float:
         try:
