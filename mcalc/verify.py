@@ -1519,15 +1519,16 @@ def _unseen_patterns(rng, inst, kink_values, seen: set, margin: float) -> list[d
     (x > y)(xy < 30) for max(x, y)'s derivative only where xy > 30)."""
     found: dict[tuple[bool, ...], dict] = {}
     every = 2 ** len(inst.kinks)
+    symbols = [s for m in inst.symbols.values() for s in m]
+    uniform, choice = rng.uniform, rng.choice  # (hundreds of points, each coordinate two or three draws)
     for attempt in range(PATTERN_TRIES):
         if len(seen) + len(found) >= every or len(found) >= MAX_PATTERNS:
             break
-        common = 10 ** rng.uniform(-2, 3)
+        common = 10 ** uniform(-2, 3)
         point = {}
-        for m in inst.symbols.values():
-            for s in m:
-                scale = common if attempt % 2 == 0 else 10 ** rng.uniform(-2, 3)
-                point[s] = rng.choice((-1, 1)) * rng.uniform(0.5, 1.5) * scale
+        for s in symbols:
+            scale = common if attempt % 2 == 0 else 10 ** uniform(-2, 3)
+            point[s] = choice((-1, 1)) * uniform(0.5, 1.5) * scale
         try:
             kinks = kink_values.all(point, True)
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
@@ -1653,6 +1654,12 @@ class _Values:
 
     def all(self, point: dict, floats_only: bool = False) -> list[float]:
         point = dict(point)
+        try:  # at most points every value is a float: _one's handling is for the others
+            values = [f(point) for f in self.fns]
+            if all(map(math.isfinite, values)):
+                return values
+        except (_Unusual, ArithmeticError, ValueError, TypeError, LookupError):  # (not a Timeout)
+            pass  # each entry again by _one, which knows what each means
         return [self._one(i, point, floats_only) for i in range(len(self.fns))]
 
     def rows(self, point: dict, cols: int, floats_only: bool = False) -> list[list[float]]:
