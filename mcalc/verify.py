@@ -498,14 +498,16 @@ def _derivative(sp, e, s, memo: dict, functions: tuple, fdiffs: dict):
     elif not e.args:  # another symbol, a number, a constant
         out = zero
     elif e.is_Add:
-        out = sp.Add(*[_derivative(sp, a, s, memo, functions, fdiffs) for a in e.args])
+        out = _sum(sp, [_derivative(sp, a, s, memo, functions, fdiffs) for a in e.args])
     elif e.is_Mul:
         args, terms = e.args, []
         for i, a in enumerate(args):
             da = _derivative(sp, a, s, memo, functions, fdiffs)
-            if da is not zero:
+            if da is sp.S.One and len(args) == 2:  # Mul(x, 1) is x
+                terms.append(args[1 - i])
+            elif da is not zero:
                 terms.append(sp.Mul(*args[:i], da, *args[i + 1:]))
-        out = sp.Add(*terms)
+        out = _sum(sp, terms)
     elif e.is_Pow:
         base, exponent = e.args
         dbase = _derivative(sp, base, s, memo, functions, fdiffs)
@@ -525,12 +527,21 @@ def _derivative(sp, e, s, memo: dict, functions: tuple, fdiffs: dict):
                 own = fdiffs.get((e, i))
                 if own is None:
                     own = fdiffs[e, i] = _own_derivative(sp, e, i)
-                terms.append(own * da)
-        out = sp.Add(*terms)
+                terms.append(own if da is sp.S.One else own * da)
+        out = _sum(sp, terms)
     else:  # Abs, sign, Piecewise, Heaviside, …: SymPy's own rule
         out = sp.diff(e, s)
     memo[e] = out
     return out
+
+
+def _sum(sp, terms: list):
+    """sp.Add(*terms), as SymPy makes it without its machinery where that is plain: the 0s
+    dropped, and one term left is that term (most of a Jacobian's entries' parts are 0)."""
+    terms = [t for t in terms if t is not sp.S.Zero]
+    if len(terms) < 2:
+        return terms[0] if terms else sp.S.Zero
+    return sp.Add(*terms)
 
 
 def _own_derivative(sp, e, i: int):
