@@ -1324,3 +1324,22 @@ def test_a_declaration_may_name_its_variable_in_bold_as_the_formula_does():
         assert check_claim(Claim("t.tex", 1, claim)).status == "pass", claim
     refused = check_claim(Claim("t.mcalc", 1, "d/dx (sum(x)) = ones^T where \\mathbf{I}: matrix[n,n]"))
     assert refused.status == "error" and "identity" in refused.message
+
+
+def test_parallel_check_leaves_the_collector_as_it_found_it(tmp_path):
+    """The workers are forked with the objects made so far frozen (gc.freeze), and this
+    process's are unfrozen once they exist; what the caller froze stays frozen."""
+    import gc
+
+    path = tmp_path / "claims.mcalc"
+    path.write_text("".join(f"d/dx{i} (sin(x{i}^2)) = 2*x{i}*cos(x{i}^2)\n" for i in range(20)))
+    assert gc.get_freeze_count() == 0
+    assert all(r.status == "pass" for r in mcalc.check(path, jobs=2))
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert all(r.status == "pass" for r in mcalc.check(path, jobs=2))
+        assert gc.get_freeze_count() >= frozen - 50  # (a few of the caller's may be freed meanwhile)
+    finally:
+        gc.unfreeze()
