@@ -761,7 +761,7 @@ def _has_a_value(program: A.Program, typing) -> None:
         stack.extend(n.children)
     if not simplify:
         return
-    polish = Simplifier(Algebra(typing)).polish
+    polish: list = []  # the simplifier, made when a part may simplify to a number (most have each name once)
     written: dict[str, A.Node] = {}  # the definitions written out, while they stay small
     for name, e in program.definitions:
         e = substitute(e, written)
@@ -772,7 +772,9 @@ def _has_a_value(program: A.Program, typing) -> None:
         node = substitute(node, written)  # u = x - x; x/u
         if not node.children or not _may_be_constant(node):
             return None
-        return _exact(polish(node))
+        if not polish:
+            polish.append(Simplifier(Algebra(typing)).polish)
+        return _exact(polish[0](node))
 
     for n in simplify:
         why = _no_value(n, simplified, memo)
