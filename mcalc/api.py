@@ -8,14 +8,13 @@ import os
 import re
 import sys
 import threading
-import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 from fractions import Fraction
 
 from . import ast as A
 from .derive import _size_over, derive, substitute
-from .errors import DeclarationError, McalcError, MissingValue, NotSupported, Overflow, PrecisionWarning, ShapeError
+from .errors import DeclarationError, McalcError, MissingValue, NotSupported, Overflow, ShapeError
 from .jacobian import Algebra
 from .latex import LatexPrinter
 from .names import CONSTANTS, resolve_names
@@ -265,13 +264,7 @@ class Derivation:
         evaluate = Evaluator(dict(mats), sizes)
         for name, e in self.shared:
             evaluate.values[name] = evaluate(e)
-            evaluate.computed.add(name)
-        rows = evaluate(self.expr).tolist()
-        if evaluate.cancelled is not None:  # said, not assumed in silence (σ(40) - 1 is 0 in floats)
-            from .evaluate import cancellation_note
-
-            warnings.warn(cancellation_note(evaluate.cancelled), PrecisionWarning, stacklevel=3)
-        return rows
+        return evaluate(self.expr).tolist()
 
     def function_at(self, values: dict) -> Mat:
         """This derivation's function at ``values``: what it differentiates (for a
@@ -727,21 +720,6 @@ def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars
     _has_a_value(program, typing)
     trace, alg = derive(program, typing, wrt_list, pair_products)
     return Derivation(source, program, typing, wrt_list, layout, trace, alg, notes=tuple(notes))
-
-
-def evaluated_with_notes(d: Derivation, values: dict) -> tuple[list, list[str]]:
-    """``d.evaluate(values)``, and what it warned of the value's precision
-    (PrecisionWarning) as notes, for the command line to print beside the value."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PrecisionWarning)
-        rows = d.evaluate(values)
-    notes = []
-    for w in caught:
-        if issubclass(w.category, PrecisionWarning):
-            notes.append(str(w.message))
-        else:  # pragma: no cover - another warning goes on as it came
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return rows, notes
 
 
 def _sized_one(node: A.Node) -> A.Node:

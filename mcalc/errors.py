@@ -81,9 +81,3 @@ class MissingValue(EvaluationError):
 
 class Overflow(EvaluationError):
     """A value beyond floating point (the point is fine; the numbers are too large)."""
-
-
-class PrecisionWarning(UserWarning):
-    """A value computed at a point (``--at``) may have lost its digits in floating point:
-    a sum or difference of computed values cancelled (σ(40) - 1 is 0 in floats, where
-    it is -4.2e-18)."""

@@ -453,12 +453,7 @@ def to_dict(d, values: dict | None = None) -> dict:
         function = d.gradient or d
         out["at"] = {k: v.plain() if hasattr(v, "plain") else v for k, v in values.items()
                      if k in function.variables()}
-        from .api import evaluated_with_notes
-
-        rows, cautions = evaluated_with_notes(d, values)
-        out["value"] = [[x + 0.0 for x in row] for row in rows]  # + 0.0: -0 is 0
-        if cautions:
-            out["value_notes"] = cautions
+        out["value"] = [[x + 0.0 for x in row] for row in d.evaluate(values)]  # + 0.0: -0 is 0
     return out
 
 

@@ -100,12 +100,7 @@ def _shown(kind, source, wrt, vector, matrix, scalar, layout, fmt, latex, steps,
         _out(dot(d))
         return 0
     fmt = fmt or _default_format()
-    if values:
-        from .api import evaluated_with_notes
-
-        evaluated, value_notes = evaluated_with_notes(d, values)
-    else:
-        evaluated, value_notes = None, []
+    evaluated = d.evaluate(values) if values else None
     verdict = d.verify() if verify else None
     code = int(ExitCode.FAILED) if verdict is not None and verdict.status == "failed" else 0
     if fmt is Format.json:
@@ -125,8 +120,6 @@ def _shown(kind, source, wrt, vector, matrix, scalar, layout, fmt, latex, steps,
             from .evaluate import format_point, format_rows
 
             _out(f"% value at {format_point({k: v.plain() for k, v in values.items()})}: {format_rows(evaluated)}\n")
-            for note in value_notes:
-                _out(f"% note: {note}\n")
         if verdict is not None:
             _out(f"% verification: {verdict}\n")
         return code
@@ -136,7 +129,6 @@ def _shown(kind, source, wrt, vector, matrix, scalar, layout, fmt, latex, steps,
 
         at = format_point({k: v.plain() for k, v in values.items()})
         extra.append(f"value at {at}: {format_rows(evaluated)}")
-        extra += [f"note: {note}" for note in value_notes]
     if verdict is not None:
         extra.append(f"verification: {verdict}")
     if fmt is Format.rich:
