@@ -9,6 +9,7 @@ import json
 import math
 import sys
 from decimal import Decimal
+from fractions import Fraction
 from typing import NamedTuple
 
 from . import ast as A
@@ -147,10 +148,15 @@ def bind_sizes(shapes: dict[str, Shape], values: dict[str, Mat]) -> dict[str, in
     return sizes
 
 
+CANCELLED = 1e-9  # a sum or difference this small beside its sides has lost all but its last few digits
+
+
 class Evaluator:
     def __init__(self, values: dict[str, Mat], sizes: dict[str, int]):
         self.values = values
         self.sizes = sizes
+        self.computed: set[str] = set()  # names whose values were computed here (an answer's named parts)
+        self.cancelled = False  # whether a sum or difference of values rounded on the way cancelled
         self._done: dict[int, tuple[A.Node, Mat]] = {}  # a subtree met again (definitions written out share
         # theirs: a chain of k definitions each used twice is a tree of 2ᵏ nodes, a graph of k) is computed once
 
@@ -228,7 +234,7 @@ class Evaluator:
         return self._map2(self(node.left), self(node.right), f, what)
 
     def _Add(self, node):
-        return self._binary(node, lambda x, y: x + y, "+")
+        return self._cancelling(node, lambda x, y: x + y, "+")
 
     def _Sub(self, node):
         stable = stable_difference(node)
@@ -237,7 +243,76 @@ class Evaluator:
             u = self(u)
             value = Mat(u.rows, u.cols, tuple(scale * _STABLE[f](x) for x in u.data))
             return value if ones is None else self._map2(self(ones), value, lambda x, y: y, "-")
-        return self._binary(node, lambda x, y: x - y, "-")
+        return self._cancelling(node, lambda x, y: x - y, "-")
+
+    def _cancelling(self, node, f, what: str) -> Mat:
+        """A sum or difference, noting whether it cancels where a side was rounded on the
+        way: exp(z)/(1 + exp(z)) - y at z = 40, y = 1 is 1.0 - 1 in floats, 0, where it is
+        -4.2e-18 (the value is then worked out again in more digits: Derivation.evaluate).
+        Sides as given or written, or computed from those by +, -, ×, ÷ and whole powers
+        without rounding (2x - 2 at x = 1), cancel exactly."""
+        a, b = self(node.left), self(node.right)
+        value = self._map2(a, b, f, what)
+        if not self.cancelled and not (self._exact(node.left) and self._exact(node.right)):
+            n = len(value.data)
+            xs = a.data * n if len(a.data) < n else a.data  # (a scalar beside a vector: expanded)
+            ys = b.data * n if len(b.data) < n else b.data
+            for x, y, r in zip(xs, ys, value.data):
+                size = max(abs(x), abs(y))
+                if size and abs(r) <= CANCELLED * size:
+                    self.cancelled = not self._exactly_computed(node, a, b)
+                    break
+        return value
+
+    def _exactly_computed(self, node: A.Node, a: Mat, b: Mat) -> bool:
+        """Whether both sides are scalars whose floats are their exact values."""
+        if not (a.is_scalar and b.is_scalar):
+            return False
+        budget = [200]  # nodes: a larger side is taken as rounded
+        left, right = self._rational(node.left, budget), self._rational(node.right, budget)
+        return left is not None and right is not None and left == a.data[0] and right == b.data[0]
+
+    def _rational(self, node: A.Node, budget: list):
+        """node's exact value, where it is a scalar made by +, -, ×, ÷ and whole powers of
+        the values given and numbers written; else None."""
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        t = type(node)
+        if t is A.Num:
+            return node.value
+        if t is A.Var:
+            m = self.values.get(node.name)
+            if m is None or node.name in self.computed or not m.is_scalar:
+                return None
+            return Fraction(m.data[0])
+        if t is A.Neg:
+            v = self._rational(node.arg, budget)
+            return None if v is None else -v
+        if t is A.Pow:
+            k = node.right
+            if type(k) is not A.Num or k.value.denominator != 1 or not 0 <= k.value <= 64:
+                return None
+            v = self._rational(node.left, budget)
+            return None if v is None else v ** int(k.value)
+        if t is A.Add or t is A.Sub or t is A.Mul or t is A.Div:
+            x = self._rational(node.left, budget)
+            y = None if x is None else self._rational(node.right, budget)
+            if y is None or t is A.Div and y == 0:
+                return None
+            return x + y if t is A.Add else x - y if t is A.Sub else x * y if t is A.Mul else x / y
+        return None
+
+    def _exact(self, node: A.Node) -> bool:
+        """Whether node's value is exactly what was given or written, with no rounding on the way."""
+        while type(node) is A.Neg or type(node) is A.Transpose:
+            node = node.children[0]
+        t = type(node)
+        if t is A.Num:
+            return _finite(node.value) == node.value  # 1/3 is rounded
+        if t is A.Var:
+            return node.name not in self.computed
+        return t is A.Ones or t is A.Identity or t is A.Zero
 
     def _Mul(self, node):
         return self._binary(node, lambda x, y: x * y, "⊗")

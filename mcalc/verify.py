@@ -826,6 +826,66 @@ def _as_mcalc_reads(inst, expr: A.Node, point: dict):
     return Evaluator(values, dict(inst.sizes))(expr)
 
 
+PRECISE_ENTRIES = 400  # an answer's entries worked out in SymPy's digits at most (--at, where floats cancel)
+PRECISE_NODES = 2000  # and the size of the answer, its named parts written out
+PRECISE_BUDGET = 0.5  # seconds of processor time: past it, the floats stay
+
+
+def precise_value(d, values: dict, sizes: dict[str, int], digits: int = 30) -> list[list[float]] | None:
+    """d's answer at ``values`` (name -> Mat) by SymPy's evaluation to ``digits`` digits, as
+    rows of floats: for ``--at`` where floating point cancelled (1.0 - 1 for σ(40) - 1).
+    The point and the numbers written are the floats the evaluator used, as the exact
+    numbers they are (x - 0.1 at x = 0.1 is 0, at a kink as in floats).  None — the floats
+    stay — where the answer is too large, SymPy cannot make it within PRECISE_BUDGET, or
+    cannot tell an entry's digits (an entry that is 0, sin²y + cos²y - 1, it cannot prove)."""
+    from .derive import _size_over
+
+    expr = d.expanded()
+    if _size_over(expr, PRECISE_NODES):
+        return None
+    import sympy as sp  # (loaded outside the budget)
+
+    limit = limits.Limit(PRECISE_BUDGET)
+    try:
+        with limits.time_limit(limit):
+            return _precise_rows(sp, d, expr, values, sizes, digits)
+    except limits.Timeout as e:
+        if e.limit is not limit:
+            raise  # an outer budget ran out
+        return None
+
+
+def _precise_rows(sp, d, expr: A.Node, values: dict, sizes: dict[str, int], digits: int):
+    from sympy.core.evalf import PrecisionExhausted
+
+    try:
+        function = d.gradient or d
+        inst = _Instance(sp, function.variables(), lambda node: node.dim if node.dim is not None else "n",
+                         dict(sizes))
+        point = {}
+        for name, m in inst.symbols.items():
+            given = values.get(name)
+            if given is None:
+                continue
+            if (given.rows, given.cols) != (m.rows, m.cols):
+                return None
+            point.update((s, sp.Rational(v)) for s, v in zip(m, given.data))
+        got = inst(expr)
+        if got.rows * got.cols > PRECISE_ENTRIES:
+            return None
+        flat = []
+        for e in got:
+            # a number written that no float is (0.1) as the float the evaluator took for it, then the point
+            e = e.xreplace({r: sp.Rational(float(r)) for r in e.atoms(sp.Rational) if r.q & (r.q - 1)})
+            v = e.xreplace(point).evalf(digits, strict=True)
+            if not v.is_Number or not v.is_real or not v.is_finite:
+                return None
+            flat.append(float(v))
+    except (McalcError, ValueError, TypeError, ArithmeticError, RecursionError, _Inconclusive, PrecisionExhausted):
+        return None
+    return [flat[i * got.cols:(i + 1) * got.cols] for i in range(got.rows)]
+
+
 def _near_zero(rng, inst, scales: tuple[float, float] = NEAR_ZERO) -> list[dict]:
     """Points near 0, where the sampled ones (|x| from 0.5 to 1.5) never go (or, with
     the FAR scales, beyond them): one per scale, attempts 0 and 1 giving each coordinate

@@ -77,6 +77,61 @@ def test_at_denominator_layout_gives_a_column(capsys):
     assert data["result"]["text"] == "x" and data["value"] == [[3.0], [4.0]]
 
 
+def test_a_value_that_cancels_in_floating_point_is_worked_out_in_more_digits(capsys):
+    """softplus(z) - yz by z is exp(z)/(1 + exp(z)) - y: at z = 40, y = 1 that is 1.0 - 1 in
+    floats, 0, where its value is -1/(1 + e⁴⁰) = -4.2e-18; and (cos(x) - 1)/y² by y at
+    x = y = 10⁻⁵ kept 5 digits of 2(1 - cos x)/y³.  Where a sum or difference of values
+    rounded on the way cancels, the answer is worked out again in SymPy's digits."""
+    import mcalc
+
+    want = -1 / (1 + math.exp(40))
+    args = ["diff", "ln(1 + exp(z)) - y*z", "--wrt", "z", "--at", "z=40", "--at", "y=1"]
+    assert run([*args, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["value"][0][0] == pytest.approx(want, rel=1e-12)
+    assert run([*args, "--format", "text"]) == 0
+    assert "value at z=40, y=1: -4.24835e-18\n" in capsys.readouterr().out
+    assert run([*args, "--latex"]) == 0
+    assert capsys.readouterr().out.endswith("% value at z=40, y=1: -4.24835e-18\n")
+    d = mcalc.diff("(cos(x) - 1)/y^2", wrt="y")
+    x = y = 1e-5
+    assert d.evaluate({"x": x, "y": y})[0][0] == pytest.approx(4 * math.sin(x / 2) ** 2 / y ** 3, rel=1e-12)
+    d = mcalc.diff("sum(ln(1 + exp(z)) - y*z)", wrt="z")
+    got = d.evaluate({"z": [40, 1], "y": [1, 1]})[0]
+    assert got == pytest.approx([want, 1 / (1 + math.exp(-1)) - 1], rel=1e-12)
+
+
+@pytest.mark.parametrize("expr, wrt, at, value", [
+    ("(x - 1)^2", "x", {"x": 1}, [0.0]),  # 2x - 2 at x = 1: 2 - 2, nothing rounded
+    ("x^3/3 - x", "x", {"x": 1}, [0.0]),
+    ("(x - y)^2", "x", {"x": 0.5, "y": 0.5}, [0.0]),  # given values
+    ("sum((w - x)^2)", "w", {"w": [1, 2], "x": [1, 2]}, [0.0, 0.0]),
+])
+def test_values_that_cancel_exactly_are_not_worked_out_again(expr, wrt, at, value):
+    """(SymPy is not even loaded for them.)"""
+    code = (f"import sys, mcalc; v = mcalc.diff({expr!r}, wrt={wrt!r}).evaluate({at!r}); "
+            f"print(v[0], 'sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == "False" and json.loads(out.rsplit(" ", 1)[0]) == value
+
+
+@pytest.mark.parametrize("expr, wrt, at", [
+    ("relu(x) - x", "x", {"x": 2}),  # (x > 0) - 1
+    ("sin(x) - x", "x", {"x": 0}),  # cos(0) - 1
+    ("0.1*x^2/2 - 0.1*x", "x", {"x": 1}),  # 0.1x - 0.1, 0.1 as written
+    ("x*exp(y) - x*exp(z)", "x", {"x": 1, "y": 1, "z": 1}),
+    ("sum(exp(A)) - sum(A)", "A", {"A": [[0, 0], [0, 0]]}),
+    ("relu(x - 0.1)", "x", {"x": 0.1}),  # at the kink, as in floats: 0.1 written is the float 0.1
+    ("abs(x - 0.1)", "x", {"x": 0.1}),
+    ("(x - 0.1)^2/2", "x", {"x": 0.1}),
+    ("x*(sin(y)^2 + cos(y)^2) - x", "x", {"x": 1, "y": 1}),  # 0, which SymPy cannot prove: the float stays
+])
+def test_exact_cancellations_worked_out_again_stay_zero(expr, wrt, at):
+    import mcalc
+
+    d = mcalc.diff(expr, wrt=wrt, matrices=["A:n,n"] if "A" in expr else ())
+    assert all(v == 0 for row in d.evaluate(at) for v in row)
+
+
 def test_declarations_repeat_and_split_on_commas(capsys):
     assert run(["diff", "sum(X @ w) + sum(Y @ w)", "--wrt", "w", "-M", "X:N,n,Y:m,n", "-v", "w",
                 "--format", "json"]) == 0
