@@ -128,6 +128,12 @@ def slow_claim(k: int = 16) -> str:
     return f"d/dx ({_network(k)}) = {TextPrinter(d.typing).doprint(d.expanded())} where {decls}: matrix[n, n]"
 
 
+# a budget's alarm may land in a collector's callback (Hypothesis installs one), which swallows that Timeout
+# and Python reports it as unraisable; the alarm comes again 50 ms later (limits._on_alarm), as these tests show
+_ALARM_IN_A_CALLBACK = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@_ALARM_IN_A_CALLBACK
 def test_verification_runs_out_of_time_as_inconclusive():
     """A deep network whose SymPy route takes minutes: the budget ends it."""
     k = 16
@@ -139,9 +145,7 @@ def test_verification_runs_out_of_time_as_inconclusive():
     assert str(verdict) == "inconclusive (time: over 0.3 s)"
 
 
-# the alarm may land in a collector's callback (Hypothesis installs one), which swallows that Timeout and
-# Python reports it as unraisable; the alarm comes again 50 ms later (limits._on_alarm), as this test shows
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@_ALARM_IN_A_CALLBACK
 def test_a_claims_whole_check_has_one_budget(monkeypatch):
     from mcalc import limits
 
