@@ -875,6 +875,7 @@ def _precise_rows(sp, d, expr: A.Node, values: dict, sizes: dict[str, int], digi
             return None
         flat = []
         for e in got:
+            limits.checkpoint()  # (a thread other than the main one has no timer: its budget is asked here)
             # a number written that no float is (0.1) as the float the evaluator took for it, then the point
             e = e.xreplace({r: sp.Rational(float(r)) for r in e.atoms(sp.Rational) if r.q & (r.q - 1)})
             v = e.xreplace(point).evalf(digits, strict=True)
