@@ -94,6 +94,8 @@ class _once:
             return self
         value = instance.__dict__[self.name] = self.func(instance)  # found there from now on, before this
         return value
+
+
 _IDENT = re.compile(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff]*$")
 _RESERVED = {"I", "ones", "T"}
 

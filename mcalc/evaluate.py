@@ -249,11 +249,11 @@ class Evaluator:
         """A sum or difference, noting whether it cancels where a side was rounded on the
         way: exp(z)/(1 + exp(z)) - y at z = 40, y = 1 is 1.0 - 1 in floats, 0, where it is
         -4.2e-18 (the value is then worked out again in more digits: Derivation.evaluate).
-        Sides as given or written, or computed from those by +, -, ×, ÷ and whole powers
-        without rounding (2x - 2 at x = 1), cancel exactly."""
+        Sides as given or written, or scalars computed from those without rounding (2x - 2
+        at x = 1), cancel exactly."""
         a, b = self(node.left), self(node.right)
         value = self._map2(a, b, f, what)
-        if not self.cancelled and not (self._exact(node.left) and self._exact(node.right)):
+        if not self.cancelled and not (self._as_given(node.left) and self._as_given(node.right)):
             n = len(value.data)
             xs = a.data * n if len(a.data) < n else a.data  # (a scalar beside a vector: expanded)
             ys = b.data * n if len(b.data) < n else b.data
@@ -265,45 +265,21 @@ class Evaluator:
         return value
 
     def _exactly_computed(self, node: A.Node, a: Mat, b: Mat) -> bool:
-        """Whether both sides are scalars whose floats are their exact values."""
-        if not (a.is_scalar and b.is_scalar):
+        """Whether both sides are scalars whose floats are their exact values: their exact
+        values with the scalars given written in (api._exact: 2x - 2 at x = 1, (x > 0) - 1
+        at x = 2, cos(x) - 1 at x = 0), where those are the floats computed."""
+        from .api import _exact
+        from .derive import _size_over, substitute
+
+        if not (a.is_scalar and b.is_scalar) or _size_over(node, 200):  # (a larger side is taken as rounded)
             return False
-        budget = [200]  # nodes: a larger side is taken as rounded
-        left, right = self._rational(node.left, budget), self._rational(node.right, budget)
+
+        given = {name: A.Num(Fraction(m.data[0])) for name, m in self.values.items()
+                 if m.is_scalar and name not in self.computed}
+        left, right = _exact(substitute(node.left, given)), _exact(substitute(node.right, given))
         return left is not None and right is not None and left == a.data[0] and right == b.data[0]
 
-    def _rational(self, node: A.Node, budget: list):
-        """node's exact value, where it is a scalar made by +, -, ×, ÷ and whole powers of
-        the values given and numbers written; else None."""
-        budget[0] -= 1
-        if budget[0] < 0:
-            return None
-        t = type(node)
-        if t is A.Num:
-            return node.value
-        if t is A.Var:
-            m = self.values.get(node.name)
-            if m is None or node.name in self.computed or not m.is_scalar:
-                return None
-            return Fraction(m.data[0])
-        if t is A.Neg:
-            v = self._rational(node.arg, budget)
-            return None if v is None else -v
-        if t is A.Pow:
-            k = node.right
-            if type(k) is not A.Num or k.value.denominator != 1 or not 0 <= k.value <= 64:
-                return None
-            v = self._rational(node.left, budget)
-            return None if v is None else v ** int(k.value)
-        if t is A.Add or t is A.Sub or t is A.Mul or t is A.Div:
-            x = self._rational(node.left, budget)
-            y = None if x is None else self._rational(node.right, budget)
-            if y is None or t is A.Div and y == 0:
-                return None
-            return x + y if t is A.Add else x - y if t is A.Sub else x * y if t is A.Mul else x / y
-        return None
-
-    def _exact(self, node: A.Node) -> bool:
+    def _as_given(self, node: A.Node) -> bool:
         """Whether node's value is exactly what was given or written, with no rounding on the way."""
         while type(node) is A.Neg or type(node) is A.Transpose:
             node = node.children[0]

@@ -667,6 +667,11 @@ def warm_up() -> None:
         pass
 
 
+def _default_dim(node: A.Node):
+    """A 𝟏's or an I's size: its own, else the default n."""
+    return node.dim if node.dim is not None else "n"
+
+
 def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
     try:
         import sympy as sp
@@ -682,7 +687,7 @@ def _compare(d, candidate, dim_of, tolerance, seed) -> Verdict:
     for dim, index in _indexed(function, candidate).items():  # x[3]: x has at least 3 elements, both times
         sizes[dim] = max(sizes[dim], index)
         other[dim] = max(other[dim], index) + (max(other[dim], index) == sizes[dim])
-    dim_of = dim_of or (lambda node: node.dim if node.dim is not None else "n")
+    dim_of = dim_of or _default_dim
     verdict = _compare_at(sp, d, function, candidate, dim_of, sizes, tolerance, seed)
     if verdict.status != "verified" or not verdict.sizes:
         return verdict
@@ -831,13 +836,13 @@ PRECISE_NODES = 2000  # and the size of the answer, its named parts written out
 PRECISE_BUDGET = 0.5  # seconds of processor time: past it, the floats stay
 
 
-def precise_value(d, values: dict, sizes: dict[str, int], digits: int = 30) -> list[list[float]] | None:
-    """d's answer at ``values`` (name -> Mat) by SymPy's evaluation to ``digits`` digits, as
+def precise_value(d, values: dict, sizes: dict[str, int]) -> list[list[float]] | None:
+    """d's answer at ``values`` (name -> Mat) by SymPy's evaluation to 30 digits, as
     rows of floats: for ``--at`` where floating point cancelled (1.0 - 1 for σ(40) - 1).
     The point and the numbers written are the floats the evaluator used, as the exact
     numbers they are (x - 0.1 at x = 0.1 is 0, at a kink as in floats).  None — the floats
     stay — where the answer is too large, SymPy cannot make it within PRECISE_BUDGET, or
-    cannot tell an entry's digits (an entry that is 0, sin²y + cos²y - 1, it cannot prove)."""
+    an entry has no value there that SymPy can tell (a 0 it cannot prove: sin²y + cos²y - 1)."""
     from .derive import _size_over
 
     expr = d.expanded()
@@ -848,20 +853,17 @@ def precise_value(d, values: dict, sizes: dict[str, int], digits: int = 30) -> l
     limit = limits.Limit(PRECISE_BUDGET)
     try:
         with limits.time_limit(limit):
-            return _precise_rows(sp, d, expr, values, sizes, digits)
+            return _precise_rows(sp, d, expr, values, sizes)
     except limits.Timeout as e:
         if e.limit is not limit:
             raise  # an outer budget ran out
         return None
 
 
-def _precise_rows(sp, d, expr: A.Node, values: dict, sizes: dict[str, int], digits: int):
-    from sympy.core.evalf import PrecisionExhausted
-
+def _precise_rows(sp, d, expr: A.Node, values: dict, sizes: dict[str, int]):
     try:
         function = d.gradient or d
-        inst = _Instance(sp, function.variables(), lambda node: node.dim if node.dim is not None else "n",
-                         dict(sizes))
+        inst = _Instance(sp, function.variables(), _default_dim, dict(sizes))
         point = {}
         for name, m in inst.symbols.items():
             given = values.get(name)
@@ -878,13 +880,13 @@ def _precise_rows(sp, d, expr: A.Node, values: dict, sizes: dict[str, int], digi
             limits.checkpoint()  # (a thread other than the main one has no timer: its budget is asked here)
             # a number written that no float is (0.1) as the float the evaluator took for it, then the point
             e = e.xreplace({r: sp.Rational(float(r)) for r in e.atoms(sp.Rational) if r.q & (r.q - 1)})
-            v = e.xreplace(point).evalf(digits, strict=True)
-            if not v.is_Number or not v.is_real or not v.is_finite:
+            v = _exact_at(sp, e.xreplace(point))
+            if v is None:
                 return None
             flat.append(float(v))
-    except (McalcError, ValueError, TypeError, ArithmeticError, RecursionError, _Inconclusive, PrecisionExhausted):
+    except (McalcError, ValueError, TypeError, ArithmeticError, RecursionError, _Inconclusive):
         return None
-    return [flat[i * got.cols:(i + 1) * got.cols] for i in range(got.rows)]
+    return _in_rows(flat, got.cols)
 
 
 def _near_zero(rng, inst, scales: tuple[float, float] = NEAR_ZERO) -> list[dict]:
@@ -1478,18 +1480,21 @@ def _takes_every_value(kink) -> bool:
     return False
 
 
-def _holds(e, symbol) -> bool:
-    """Whether the symbol (None: any symbol) occurs in e, each shared subtree looked at
-    once (SymPy's free_symbols walks every path of a network's shared layers)."""
+def _subtrees(e):
+    """e's subtrees, each shared one once (SymPy's free_symbols and atoms walk every path
+    of a network's shared layers)."""
     seen, stack = set(), [e]
     while stack:
         n = stack.pop()
-        if n.is_Symbol if symbol is None else n == symbol:
-            return True
         if id(n) not in seen:
             seen.add(id(n))
+            yield n
             stack.extend(n.args)
-    return False
+
+
+def _holds(e, symbol) -> bool:
+    """Whether the symbol (None: any symbol) occurs in e."""
+    return any(n.is_Symbol if symbol is None else n == symbol for n in _subtrees(e))
 
 
 # where a line crosses the kinks: t from the base point, both ways, 0.01 … 10¹⁶ (a kink at 1e12 too),
@@ -1654,15 +1659,7 @@ class _Values:
         """The symbols entry i reads (each shared subtree looked at once)."""
         found = self._symbols.get(i)
         if found is None:
-            found, seen, stack = [], set(), [self.exprs[i]]
-            while stack:
-                n = stack.pop()
-                if id(n) not in seen:
-                    seen.add(id(n))
-                    if n.is_Symbol:
-                        found.append(n)
-                    stack.extend(n.args)
-            found = self._symbols[i] = list(dict.fromkeys(found))
+            found = self._symbols[i] = list(dict.fromkeys(n for n in _subtrees(self.exprs[i]) if n.is_Symbol))
         return found
 
     def _one(self, i: int, point: dict, floats_only: bool = False) -> float:
@@ -1700,24 +1697,7 @@ class _Values:
         beyond floating point: e²⁰⁰⁰ˣ at x = 1), where floats may have lost the difference or
         made one (1 + e⁻⁴⁰ times e⁴⁰, less e⁴⁰, is 1, not 0), or overflowed or underflowed on
         the way; None where it has no real value there."""
-        sp = self.sp
-        try:
-            at = self.exprs[i].xreplace(self._exact(point))
-            value = sp.N(at, 30)
-            if _digitless(sp, value):  # 1 - 1/(1 + e⁻⁵⁶⁶): 0.e-165, no digit of the 30 asked for
-                if defer:  # what the other side's value is decides whether to work it out (_settled)
-                    return _Digitless(sp, at)
-                value = sp.N(at, 30, maxn=MAX_PRECISION)
-        except (TypeError, ValueError, ArithmeticError):
-            return None
-        if not value.is_number or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-            return None
-        re, im = value.as_real_imag()
-        if not isinstance(re, sp.Number) or not isinstance(im, sp.Number) or _digitless(sp, re):
-            return None
-        if im != 0 and abs(im) > 1e-12 * min(1, abs(re)):  # min: beside a huge real part, 1.7i is no noise
-            return None
-        return sp.Float(re, 30)
+        return _exact_at(self.sp, self.exprs[i].xreplace(self._exact(point)), defer)
 
     def exact_rows(self, point: dict, cols: int, defer: bool = False):
         """Every entry exactly (see exact), as rows; None where one has no value."""
@@ -1740,6 +1720,26 @@ class _Values:
 
 
 MAX_PRECISION = 2000  # bits SymPy may work with where its first 30 digits came out with none
+
+
+def _exact_at(sp, at, defer: bool = False):
+    """``at``, an expression of numbers only, by SymPy to 30 digits (see _Values.exact)."""
+    try:
+        value = sp.N(at, 30)
+        if _digitless(sp, value):  # 1 - 1/(1 + e⁻⁵⁶⁶): 0.e-165, no digit of the 30 asked for
+            if defer:  # what the other side's value is decides whether to work it out (_settled)
+                return _Digitless(sp, at)
+            value = sp.N(at, 30, maxn=MAX_PRECISION)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+    if not value.is_number or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        return None
+    re, im = value.as_real_imag()
+    if not isinstance(re, sp.Number) or not isinstance(im, sp.Number) or _digitless(sp, re):
+        return None
+    if im != 0 and abs(im) > 1e-12 * min(1, abs(re)):  # min: beside a huge real part, 1.7i is no noise
+        return None
+    return sp.Float(re, 30)
 
 
 class _Digitless:

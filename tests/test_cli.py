@@ -105,6 +105,8 @@ def test_a_value_that_cancels_in_floating_point_is_worked_out_in_more_digits(cap
     ("x^3/3 - x", "x", {"x": 1}, [0.0]),
     ("(x - y)^2", "x", {"x": 0.5, "y": 0.5}, [0.0]),  # given values
     ("sum((w - x)^2)", "w", {"w": [1, 2], "x": [1, 2]}, [0.0, 0.0]),
+    ("relu(x) - x", "x", {"x": 2}, [0.0]),  # (x > 0) - 1: 1 - 1
+    ("sin(x) - x", "x", {"x": 0}, [0.0]),  # cos(0) - 1
 ])
 def test_values_that_cancel_exactly_are_not_worked_out_again(expr, wrt, at, value):
     """(SymPy is not even loaded for them.)"""
