@@ -589,6 +589,7 @@ class Simplifier:
         self._scalar: dict = {}
         self._done: dict[A.Node, A.Node] = {}
         self._nodes: dict = {}  # base -> its tree
+        self._written: frozenset[Fraction] | None = None  # the decimals the function is written with
 
     def polish(self, node: A.Node) -> A.Node:
         """``node`` with every element-wise blob that could use it simplified."""
@@ -753,6 +754,10 @@ class Simplifier:
                     candidates.append(self.node(mul(_term(content, dict(common)), rest)))
                 elif rest not in common:
                     candidates.append(self._term(Product({**common, rest: _1}), content))
+                    if content.denominator != 1 and common:  # σ(1.702x)(1 + 1.702x(1 - σ(1.702x))), a
+                        whole = scale(rest, content)  # fraction left in: not σ(1.702x)(500 + 851x(…))/500
+                        if whole not in common:
+                            candidates.append(self._term(Product({**common, whole: _1}), _1))
         return min(candidates, key=_cost)
 
     # -- back to the tree --------------------------------------------------------------
@@ -783,7 +788,7 @@ class Simplifier:
         sign = c < 0
         c = -c if sign else c
         out = None
-        if c.denominator > 1000 and A.terminating(c):  # 1.00001x, not 100001x/100000
+        if c.denominator != 1 and self._as_decimal(c, bool(numer)):  # 1.702x, not 851x/500
             out, c = A.Num(c), Fraction(1)
         elif c.numerator != 1 or not numer:
             out = A.Num(Fraction(c.numerator))
@@ -800,6 +805,22 @@ class Simplifier:
                 den = A.Mul(den, f)
             out = A.Div(out, den)
         return out
+
+    def _as_decimal(self, c: Fraction, factors: bool) -> bool:
+        """A positive coefficient written as the decimal it is where the function was written
+        with that decimal (0.05x, 1.702x: not x/20 and 851x/500), or where the decimal is
+        shorter than numerator … /denominator (1.00001x, not 100001x/100000); else x/2,
+        3x/4 and x/1024 are quotients."""
+        if not A.terminating(c):
+            return False
+        if self._written is None:
+            self._written = _written_decimals(self.alg.typing.program)
+        if c in self._written:
+            return True
+        from .text import format_number
+
+        numerator = 0 if c.numerator == 1 and factors else len(str(c.numerator))
+        return len(format_number(c)) < numerator + 1 + len(str(c.denominator))
 
     def _order(self, factor) -> tuple[int, int]:
         """Scalars before vectors; then names, other atoms, functions, sums."""
@@ -891,6 +912,22 @@ def _negate_first(node: A.Node) -> A.Node:
     if isinstance(node, A.Mul):
         return A.Mul(_negate_first(node.left), node.right)
     return A.Num(-node.value) if isinstance(node, A.Num) else A.Neg(node)
+
+
+def _written_decimals(program: A.Program | None) -> frozenset[Fraction]:
+    """The sizes of the numbers written as decimals in the program (0.05, -1.702, 2.5e-3)."""
+    if program is None:
+        return frozenset()
+    found, seen, stack = set(), set(), [program.body, *(d for _, d in program.definitions)]
+    while stack:  # (each shared part once: a Hessian's program is a gradient, with shared parts)
+        n = stack.pop()
+        if type(n) is A.Num:
+            if n.value.denominator != 1:
+                found.add(abs(n.value))
+        elif n.children and id(n) not in seen:
+            seen.add(id(n))
+            stack.extend(n.children)
+    return frozenset(found)
 
 
 def _cost(node: A.Node) -> tuple[int, int]:

@@ -52,7 +52,7 @@ def fd_hessian(d, values, h=1e-4) -> list[list[float]]:
 CLOSED = [
     # (function, wrt, declarations, the Hessian as printed)
     ("x'@A@x", "x", {"matrices": ["A:n,n"]}, "A + Aᵀ"),
-    ("0.5*x'@A@x + b·x", "x", {"matrices": ["A:n,n"], "vectors": ["x", "b"]}, "(A + Aᵀ)/2"),
+    ("0.5*x'@A@x + b·x", "x", {"matrices": ["A:n,n"], "vectors": ["x", "b"]}, "0.5(A + Aᵀ)"),  # 0.5, as written
     ("sum(exp(x))", "x", {"vectors": ["x"]}, "diag(exp(x))"),
     ("sum(x^3)", "x", {"vectors": ["x"]}, "diag(6x)"),
     ("(w·x)^2", "w", {"vectors": ["w", "x"]}, "2xxᵀ"),

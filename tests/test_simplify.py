@@ -151,3 +151,29 @@ def test_a_root_of_a_product_of_powers_is_simplified():
     a = S.mul(S.power(S.atom("w"), S.number(Fraction(2))), S.power(S.atom("x"), S.number(Fraction(2))))
     assert S.power(a, S.number(Fraction(1, 2))) == S.power(a, S.number(Fraction(1, 2)))  # no RecursionError
     assert mcalc.diff("sqrt((w*x)^2) + b", wrt="w").text == "w*x^2/sqrt(w^2*x^2)"
+
+
+@pytest.mark.parametrize("expr,wrt,vectors,printed", [
+    # a decimal the function is written with comes back as written (GELU's sigmoid form, a decay rate)
+    ("x*sigmoid(1.702*x)", "x", (), "sigmoid(1.702*x)*(1 + 1.702*x*(1 - sigmoid(1.702*x)))"),
+    ("exp(-0.05*x)", "x", (), "-0.05*exp(-0.05*x)"),
+    ("sigmoid(0.3*x + 0.2)", "x", (), "0.3*sigmoid(0.3*x + 0.2)*(1 - sigmoid(0.3*x + 0.2))"),
+    ("softplus(1.5*x)/1.5", "x", (), "sigmoid(1.5*x)"),
+    ("0.37*x^2*y + 0.37*x*y^2", "x", (), "0.37*y*(2*x + y)"),
+    # a decimal shorter than its quotient
+    ("1.00001*x^2", "x", (), "2.00002*x"),
+    # numbers written as quotients stay quotients, and so does a content that is a whole number
+    ("x^3/6 + x^2/4", "x", (), "x*(x + 1)/2"),
+    ("a*x^2/3 + a*x^3/5", "x", (), "a*x*(10 + 9*x)/15"),
+    ("2*a*x^2 + 2*a*x^3", "x", (), "2*a*x*(2 + 3*x)"),
+])
+def test_decimals_print_as_the_function_writes_them(expr, wrt, vectors, printed):
+    """851x/500 where the function says 1.702x read as another number than the one written.
+    Every form reads back to the answer's value, and the answer is the finite difference's."""
+    from numeric import fd_jacobian, max_rel_error, random_values
+
+    d = mcalc.diff(expr, wrt=wrt, vectors=list(vectors))
+    assert d.text == printed
+    assert readback_error(d, d.text) < 1e-12
+    values = random_values(d, 3)
+    assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
