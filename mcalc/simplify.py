@@ -754,8 +754,8 @@ class Simplifier:
                     candidates.append(self.node(mul(_term(content, dict(common)), rest)))
                 elif rest not in common:
                     candidates.append(self._term(Product({**common, rest: _1}), content))
-                    if content.denominator != 1 and common:  # σ(1.702x)(1 + 1.702x(1 - σ(1.702x))), a
-                        whole = scale(rest, content)  # fraction left in: not σ(1.702x)(500 + 851x(…))/500
+                    if content.denominator != 1 and common and self._written_in():  # σ(1.702x)(1 + 1.702x(1 -
+                        whole = scale(rest, content)  # σ(1.702x))), decimals left in: not σ(…)(500 + 851x(…))/500
                         if whole not in common:
                             candidates.append(self._term(Product({**common, whole: _1}), _1))
         return min(candidates, key=_cost)
@@ -778,7 +778,10 @@ class Simplifier:
     def _term(self, p: Product, c: Fraction) -> A.Node:
         """coefficient × numerator factors / denominator factors."""
         numer, denom = [], []
-        for base, e in p.items.items():
+        items = p.items
+        if any(type(b) is Sum and type(e) is Fraction for b, e in items.items()) and self._written_in():
+            items, c = self._as_written(items, c)
+        for base, e in items.items():
             if type(e) is Fraction and e < 0:
                 denom.append((base, -e))
             else:
@@ -788,8 +791,8 @@ class Simplifier:
         sign = c < 0
         c = -c if sign else c
         out = None
-        if c.denominator != 1 and self._as_decimal(c, bool(numer)):  # 1.702x, not 851x/500
-            out, c = A.Num(c), Fraction(1)
+        if c.denominator != 1 and A.terminating(c) and (c.denominator > 1000 or self._written_in()):
+            out, c = A.Num(c), Fraction(1)  # 1.00001x, not 100001x/100000; 1.702x, as written, not 851x/500
         elif c.numerator != 1 or not numer:
             out = A.Num(Fraction(c.numerator))
         for base, e in numer:
@@ -806,21 +809,37 @@ class Simplifier:
             out = A.Div(out, den)
         return out
 
-    def _as_decimal(self, c: Fraction, factors: bool) -> bool:
-        """A positive coefficient written as the decimal it is where the function was written
-        with that decimal (0.05x, 1.702x: not x/20 and 851x/500), or where the decimal is
-        shorter than numerator … /denominator (1.00001x, not 100001x/100000); else x/2,
-        3x/4 and x/1024 are quotients."""
-        if not A.terminating(c):
-            return False
+    def _written_in(self) -> frozenset[Fraction]:
+        """The decimals the function is written with.  Where it has any, the coefficients that are
+        decimals print as decimals (0.5A + 0.5Aᵀ + 0.2I for 0.5xᵀAx + 0.1‖x‖², each number as
+        the function writes its numbers); else as quotients (x²/2 for x³/6), as the paper does."""
         if self._written is None:
             self._written = _written_decimals(self.alg.typing.program)
-        if c in self._written:
-            return True
-        from .text import format_number
+        return self._written
 
-        numerator = 0 if c.numerator == 1 and factors else len(str(c.numerator))
-        return len(format_number(c)) < numerator + 1 + len(str(c.denominator))
+    def _as_written(self, items: dict, c: Fraction) -> tuple[dict, Fraction]:
+        """A sum raised to a whole power with the number the function adds to it as written:
+        the canonical form keeps such a sum primitive (1/(x + 1e-8) is
+        100000000/(100000000x + 1)), so it is scaled back to whole coefficients and a
+        written decimal for its number (the scale moved into the coefficient):
+        ln(x + 1e-8)′ is 1/(x + 1e-8), and (yᵀWz)² + 2 stays as it is."""
+        written = self._written
+        out = {}
+        for base, e in items.items():
+            if type(base) is Sum and type(e) is Fraction and e.denominator == 1 and len(base.items) > 1:
+                for k in base.items.values():
+                    k = abs(k)
+                    if k == 1:
+                        continue
+                    values = [v / k for v in base.items.values()]  # (a written number added: x + 1e-8,
+                    if all(v.denominator == 1 or not q.items and abs(v) in written  # not 0.5x² + 1)
+                           for q, v in zip(base.items, values)):
+                        scaled = Sum({q: v for q, v in zip(base.items, values)})
+                        if scaled not in items and scaled not in out:
+                            base, c = scaled, c * k ** e
+                        break
+            out[base] = e
+        return out, c
 
     def _order(self, factor) -> tuple[int, int]:
         """Scalars before vectors; then names, other atoms, functions, sums."""

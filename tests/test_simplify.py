@@ -160,6 +160,12 @@ def test_a_root_of_a_product_of_powers_is_simplified():
     ("sigmoid(0.3*x + 0.2)", "x", (), "0.3*sigmoid(0.3*x + 0.2)*(1 - sigmoid(0.3*x + 0.2))"),
     ("softplus(1.5*x)/1.5", "x", (), "sigmoid(1.5*x)"),
     ("0.37*x^2*y + 0.37*x*y^2", "x", (), "0.37*y*(2*x + y)"),
+    # a number added to a sum as written (an epsilon), not the primitive 100000000/(100000000x + 1)
+    ("ln(x + 1e-8)", "x", (), "1/(x + 1e-8)"),
+    ("x/(x + 0.1)", "x", (), "0.1/(x + 0.1)^2"),
+    ("ln(sigmoid(x) + 1e-7)", "x", (), "sigmoid(x)*(1 - sigmoid(x))/(sigmoid(x) + 1e-7)"),
+    ("sum(ln(p^2 + 1e-8))", "p", ("p",), "2*(p/(p^2 + 1e-8))^T"),
+    ("1/(0.5*x^2 + 1)", "x", (), "-4*x/(x^2 + 2)^2"),  # (not -x/(0.5x² + 1)²: the decimal is no number added)
     # a decimal shorter than its quotient
     ("1.00001*x^2", "x", (), "2.00002*x"),
     # numbers written as quotients stay quotients, and so does a content that is a whole number
