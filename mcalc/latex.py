@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from . import ast as A
-from .text import ADD, POSTFIX, POW, JuxtaposingPrinter, format_number, subscripted
+from .text import ADD, MUL, NEG, POSTFIX, POW, JuxtaposingPrinter, format_number, subscripted
 
 _ENDS_IN_TIMES = re.compile(r" \\times [^ ]+$")  # a product whose last factor came after \times
 _ENDS_IN_DIGIT = re.compile(r"[0-9.]\}*$")
@@ -108,10 +108,24 @@ class LatexPrinter(JuxtaposingPrinter):
 
     def _print_Num(self, node):
         v = node.value
-        if v.denominator != 1 and format_number(v).count("/"):
+        text = format_number(v)
+        if v.denominator != 1 and "/" in text:
             sign = "-" if v < 0 else ""
             return f"{sign}\\frac{{{abs(v.numerator)}}}{{{v.denominator}}}"
-        return format_number(v)
+        if "e" in text:  # 1e-8 typeset is 1e − 8, Euler's e minus 8: 10^{-8}, 2.5 \times 10^{-3}
+            mantissa, _, exponent = text.partition("e")
+            power = f"10^{{{exponent}}}"
+            if mantissa in ("1", "-1"):
+                return mantissa[:-1] + power
+            return f"{mantissa} \\times {power}"
+        return text
+
+    def parenthesize(self, node, level: int, strict: bool = False) -> str:
+        if type(node) is A.Num and "e" in format_number(node.value):  # a power of ten, or a product with one
+            text = self._print(node)
+            p = POW if text.startswith("10^") else NEG if text.startswith("-10^") else MUL
+            return self.paren(text) if p < level or (strict and p == level) else text
+        return super().parenthesize(node, level, strict)
 
     def _print_Var(self, node):
         bold = self.shape is not None and not self.shape(node).is_scalar  # vectors and matrices (§4.1)

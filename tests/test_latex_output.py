@@ -65,6 +65,7 @@ FORMS = [
     ("asin(x/2) + acos(x/3) + atan(x) + asinh(x) + acosh(x^2 + 1) + atanh(x/2)", "x", {}),
     *HYPERBOLIC,
     ("sum(inv(S)^2 @ x)", "S", {"matrices": ["S:3,3"], "vectors": ["x:3"]}),
+    ("ln(x + 1e-8) + exp(-1e-6*x) + (1e-8)^x + 2.5e-30*x^3", "x", {}),  # numbers in powers of ten
 ]
 
 
@@ -296,3 +297,19 @@ def test_sinh_cosh_and_softplus_read_back_in_every_format(expr, wrt, decls):
     values = random_values(d, 1)
     assert again.function_at(values).tolist() == d.function_at(values).tolist()
     assert again.evaluate(values) == d.evaluate(values)
+
+
+@pytest.mark.parametrize("expr, latex", [
+    ("ln(x + 1e-8)", "\\frac{1}{x + 10^{-8}}"),
+    ("exp(-1e-6*x)", "-10^{-6} \\exp\\left(-10^{-6} x\\right)"),
+    ("x - 1e-8*x^2", "1 - 2 \\times 10^{-8} x"),
+    ("(1e-8)^x", "{\\left(10^{-8}\\right)}^{x} \\ln\\left(10^{-8}\\right)"),
+])
+def test_a_number_in_scientific_notation_is_a_power_of_ten_in_latex(expr, latex):
+    """1e-8 in LaTeX typesets as 1e − 8, Euler's number minus 8; a power of ten reads as meant,
+    and back as the same value."""
+    from numeric import readback_error
+
+    d = mcalc.diff(expr, wrt="x")
+    assert d.latex == latex
+    assert readback_error(d, d.latex) < 1e-12
