@@ -366,8 +366,8 @@ class UnicodePrinter(JuxtaposingPrinter):
         loose = single or (le is not None and re_ is not None and self.shape is not None
                            and self.shape(le).is_scalar and self.shape(re_).is_scalar)
         if right.startswith("("):
-            if not loose:
-                return f"({left}){right}"
+            if not loose and not (type(node.left) is A.Mul and self._scalars(node)):
+                return f"({left}){right}"  # (a product of scalars by a scalar: 1.702x(1 - σ), any grouping)
             if type(le) is A.Var and not _ATOM.fullmatch(unicode_name(le.name)) and \
                     (self.typing is None or le.name in self.typing.used):  # (an intermediate is defined)
                 return f"{left} × {right}"  # sh × (…): sh(…) reads back as a call of a function sh

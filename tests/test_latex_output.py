@@ -272,6 +272,19 @@ def test_a_negative_term_is_subtracted_not_added(expr, vectors, text, unicode, l
         assert "+ -" not in printed and readback_error(d, printed) < 1e-12
 
 
+@pytest.mark.parametrize("expr, unicode", [
+    ("x*sigmoid(1.702*x)", "σ(1.702x)(1 + 1.702x(1 - σ(1.702x)))"),
+    ("a*(w·w)^2", "4a(w · w)wᵀ"),
+])
+def test_a_product_of_scalars_before_a_parenthesis_needs_none(expr, unicode):
+    """(1.702x)(1 - σ): scalars multiply in any grouping, so 1.702x(1 - σ) reads back as the same value."""
+    from numeric import readback_error
+
+    d = mcalc.diff(expr, wrt="w" if "w" in expr else "x", vectors=["w"] if "w" in expr else [])
+    assert d.unicode == unicode
+    assert readback_error(d, d.unicode) < 1e-12
+
+
 def test_a_negative_term_subtracted_is_added():
     """-exp(x)ᵀ - (-x ⊘ w²)ᵀ: a term whose sign leads it, subtracted, printed '- -' (and '- (-…)')."""
     from numeric import readback_error

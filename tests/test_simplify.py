@@ -180,6 +180,7 @@ def test_decimals_print_as_the_function_writes_them(expr, wrt, vectors, printed)
 
     d = mcalc.diff(expr, wrt=wrt, vectors=list(vectors))
     assert d.text == printed
-    assert readback_error(d, d.text) < 1e-12
+    for form in (d.text, d.unicode, d.latex):
+        assert readback_error(d, form) < 1e-12, form
     values = random_values(d, 3)
     assert max_rel_error(d.evaluate(values), fd_jacobian(d, values)) < 1e-6
