@@ -672,15 +672,17 @@ def diff(expr: str, wrt=None, *, vectors=(), matrices=(), scalars=(), layout: st
 
 def derivation_from_program(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), scalars=(),
                             layout: str = "numerator", strict_names: bool = False,
-                            pair_products: bool = True) -> Derivation:
+                            pair_products: bool = True, numbers_of: A.Program | None = None) -> Derivation:
     """The derivation of an already parsed program (see :func:`diff`; ``pair_products``:
-    see :func:`mcalc.derive.derive`)."""
+    see :func:`mcalc.derive.derive`; ``numbers_of``: the program whose numbers set how the
+    answer's print, if not this one)."""
     with _PAUSED_GC:
-        return _derivation(source, program, wrt, vectors, matrices, scalars, layout, strict_names, pair_products)
+        return _derivation(source, program, wrt, vectors, matrices, scalars, layout, strict_names, pair_products,
+                           numbers_of)
 
 
 def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars, layout: str,
-                strict_names: bool, pair_products: bool = True) -> Derivation:
+                strict_names: bool, pair_products: bool = True, numbers_of: A.Program | None = None) -> Derivation:
     if layout not in ("numerator", "denominator"):
         raise DeclarationError(f"layout is 'numerator' or 'denominator', not '{layout}'")
     wrt_list = [canonical_name(w.strip())
@@ -714,6 +716,7 @@ def _derivation(source: str, program: A.Program, wrt, vectors, matrices, scalars
                                    vectors=set(decls.vectors))
     typing = infer(program, decls, extra_names=tuple(wrt_list))
     program = typing.program
+    typing.numbers_of = numbers_of
     for w in wrt_list:
         if typing.is_dimension(w):
             raise DeclarationError(f"--wrt '{w}' is a dimension (a size), not a variable")

@@ -95,6 +95,22 @@ def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare
     return value, cond, zero, A.Compare(A.NEGATED[cond.op], cond.left, cond.right)
 
 
+def _power_of_ten(value) -> tuple[str, int] | None:
+    """A number mcalc writes in scientific notation (1e-8, 2.5e-30), in LaTeX, with its
+    precedence: 10^{-8} (a power), -10^{-8} (a negation), 2.5 \\times 10^{-30} (a product).
+    1e-8 typeset as it is would read 1e − 8, Euler's number minus 8.  Else None."""
+    text = format_number(value)
+    if "e" not in text:
+        return None
+    mantissa, _, exponent = text.partition("e")
+    power = f"10^{{{exponent}}}"
+    if mantissa == "1":
+        return power, POW
+    if mantissa == "-1":
+        return "-" + power, NEG
+    return f"{mantissa} \\times {power}", MUL
+
+
 class LatexPrinter(JuxtaposingPrinter):
     ops = {A.Add: " + ", A.Sub: " - ", A.Mul: " ", A.Div: " \\oslash ", A.Dot: " \\cdot ",
            A.MatMul: " ", A.Pow: "^"}
@@ -108,24 +124,20 @@ class LatexPrinter(JuxtaposingPrinter):
 
     def _print_Num(self, node):
         v = node.value
-        text = format_number(v)
-        if v.denominator != 1 and "/" in text:
+        scientific = _power_of_ten(v)
+        if scientific is not None:
+            return scientific[0]
+        if v.denominator != 1 and "/" in format_number(v):
             sign = "-" if v < 0 else ""
             return f"{sign}\\frac{{{abs(v.numerator)}}}{{{v.denominator}}}"
-        if "e" in text:  # 1e-8 typeset is 1e − 8, Euler's e minus 8: 10^{-8}, 2.5 \times 10^{-3}
-            mantissa, _, exponent = text.partition("e")
-            power = f"10^{{{exponent}}}"
-            if mantissa in ("1", "-1"):
-                return mantissa[:-1] + power
-            return f"{mantissa} \\times {power}"
-        return text
+        return format_number(v)
 
     def parenthesize(self, node, level: int, strict: bool = False) -> str:
-        if type(node) is A.Num and "e" in format_number(node.value):  # a power of ten, or a product with one
-            text = self._print(node)
-            p = POW if text.startswith("10^") else NEG if text.startswith("-10^") else MUL
-            return self.paren(text) if p < level or (strict and p == level) else text
-        return super().parenthesize(node, level, strict)
+        scientific = _power_of_ten(node.value) if type(node) is A.Num else None
+        if scientific is None:
+            return super().parenthesize(node, level, strict)
+        text, p = scientific  # a power of ten, or a product with one: parenthesized as such
+        return self.paren(text) if p < level or (strict and p == level) else text
 
     def _print_Var(self, node):
         bold = self.shape is not None and not self.shape(node).is_scalar  # vectors and matrices (§4.1)

@@ -45,7 +45,7 @@ def hessian(source: str, program: A.Program, wrt, *, vectors=(), matrices=(), sc
         first.text, gradient, first.wrt, layout=layout,
         vectors=[f"{n}:{d}" for n, d in decls.vectors.items()],
         matrices=[f"{n}:{r},{c}" for n, (r, c) in decls.matrices.items()],
-        scalars=sorted(decls.scalars), pair_products=False)
+        scalars=sorted(decls.scalars), pair_products=False, numbers_of=first.program)
     second.gradient = first
     second.notes = first.notes
     second.settle_symmetric()

@@ -204,6 +204,8 @@ class Typing:
         self._shapes: dict[int, Shape] = {}  # by id: each node is held in the checker's list (its id stays its own)
         self._held = self._checker.held
         self.program: A.Program | None = None  # the program with juxtapositions resolved
+        # the program whose numbers set how an answer's print (a Hessian's: its function's, not its gradient's)
+        self.numbers_of: A.Program | None = None
         self.expanded: set[str] = set()  # undeclared names taken as scalars next to non-scalars
         self.inverted: set[str] = set()  # undeclared names taken as square matrices, being inverted
         # the ids of the expressions an answer names (δ₂ = …): read back, each is a definition of its own

@@ -754,7 +754,7 @@ class Simplifier:
                     candidates.append(self.node(mul(_term(content, dict(common)), rest)))
                 elif rest not in common:
                     candidates.append(self._term(Product({**common, rest: _1}), content))
-                    if content.denominator != 1 and common and self._written_in():  # σ(1.702x)(1 + 1.702x(1 -
+                    if content.denominator != 1 and common and self._decimals():  # σ(1.702x)(1 + 1.702x(1 -
                         whole = scale(rest, content)  # σ(1.702x))), decimals left in: not σ(…)(500 + 851x(…))/500
                         if whole not in common:
                             candidates.append(self._term(Product({**common, whole: _1}), _1))
@@ -779,7 +779,7 @@ class Simplifier:
         """coefficient × numerator factors / denominator factors."""
         numer, denom = [], []
         items = p.items
-        if any(type(b) is Sum and type(e) is Fraction for b, e in items.items()) and self._written_in():
+        if any(type(b) is Sum and type(e) is Fraction for b, e in items.items()) and self._decimals():
             items, c = self._as_written(items, c)
         for base, e in items.items():
             if type(e) is Fraction and e < 0:
@@ -791,7 +791,7 @@ class Simplifier:
         sign = c < 0
         c = -c if sign else c
         out = None
-        if c.denominator != 1 and A.terminating(c) and (c.denominator > 1000 or self._written_in()):
+        if c.denominator != 1 and A.terminating(c) and (c.denominator > 1000 or self._decimals()):
             out, c = A.Num(c), Fraction(1)  # 1.00001x, not 100001x/100000; 1.702x, as written, not 851x/500
         elif c.numerator != 1 or not numer:
             out = A.Num(Fraction(c.numerator))
@@ -809,12 +809,14 @@ class Simplifier:
             out = A.Div(out, den)
         return out
 
-    def _written_in(self) -> frozenset[Fraction]:
+    def _decimals(self) -> frozenset[Fraction]:
         """The decimals the function is written with.  Where it has any, the coefficients that are
         decimals print as decimals (0.5A + 0.5Aᵀ + 0.2I for 0.5xᵀAx + 0.1‖x‖², each number as
-        the function writes its numbers); else as quotients (x²/2 for x³/6), as the paper does."""
+        the function writes its numbers); else as quotients (x²/2 for x³/6), as the paper does.
+        (A Hessian's are its function's, not those its gradient's answer prints.)"""
         if self._written is None:
-            self._written = _written_decimals(self.alg.typing.program)
+            typing = self.alg.typing
+            self._written = _written_decimals(typing.numbers_of or typing.program)
         return self._written
 
     def _as_written(self, items: dict, c: Fraction) -> tuple[dict, Fraction]:
@@ -823,21 +825,14 @@ class Simplifier:
         100000000/(100000000x + 1)), so it is scaled back to whole coefficients and a
         written decimal for its number (the scale moved into the coefficient):
         ln(x + 1e-8)′ is 1/(x + 1e-8), and (yᵀWz)² + 2 stays as it is."""
-        written = self._written
+        written = self._decimals()
         out = {}
         for base, e in items.items():
             if type(base) is Sum and type(e) is Fraction and e.denominator == 1 and len(base.items) > 1:
-                for k in base.items.values():
-                    k = abs(k)
-                    if k == 1:
-                        continue
-                    values = [v / k for v in base.items.values()]  # (a written number added: x + 1e-8,
-                    if all(v.denominator == 1 or not q.items and abs(v) in written  # not 0.5x² + 1)
-                           for q, v in zip(base.items, values)):
-                        scaled = Sum({q: v for q, v in zip(base.items, values)})
-                        if scaled not in items and scaled not in out:
-                            base, c = scaled, c * k ** e
-                        break
+                scaled = _scaled_to_written(base, written)
+                if scaled is not None and scaled[1] not in items and scaled[1] not in out:
+                    k, base = scaled
+                    c = c * k ** e
             out[base] = e
         return out, c
 
@@ -931,6 +926,20 @@ def _negate_first(node: A.Node) -> A.Node:
     if isinstance(node, A.Mul):
         return A.Mul(_negate_first(node.left), node.right)
     return A.Num(-node.value) if isinstance(node, A.Num) else A.Neg(node)
+
+
+def _scaled_to_written(s: Sum, written: frozenset[Fraction]) -> tuple[Fraction, Sum] | None:
+    """(k, s/k) for a whole k where s/k has whole coefficients and a written decimal for its
+    number (x + 1e-8 for 100000000x + 1, not 0.5x² + 1 for x² + 2); else None (a sum
+    whose number is not whole is as written already: x + 1e-8)."""
+    constant = next((v for q, v in s.items.items() if not q.items), None)
+    if constant is None or constant.denominator != 1:
+        return None
+    for w in sorted(written):  # (in order: the same answer every time)
+        k = abs(constant) / w
+        if k.denominator == 1 and k != 1 and all((v / k).denominator == 1 for q, v in s.items.items() if q.items):
+            return k, Sum({q: v / k for q, v in s.items.items()})
+    return None
 
 
 def _written_decimals(program: A.Program | None) -> frozenset[Fraction]:

@@ -252,6 +252,19 @@ def subscripted(node: A.Index, typing) -> bool:
     return typing is None or name not in typing.variables and name not in typing.definitions
 
 
+def _ends_in_a_function(text: str) -> bool:
+    """Does the run of letters text ends in end in a function's name (x s i n side by side,
+    xsin), which a parenthesis after it would make a call?"""
+    from .parser import _ALIASES, _SIZED, _function_suffix
+    from .rules import FUNCTIONS
+
+    run = _LAST_NAME.search(text[-70:])
+    if run is None:
+        return False
+    word = run.group()
+    return word in FUNCTIONS or word in _ALIASES or word in _SIZED or _function_suffix(word) is not None
+
+
 class JuxtaposingPrinter(Printer):
     """Products written side by side, as the paper writes them (Unicode, LaTeX):
     ⊗ between two non-scalars, juxtaposition otherwise."""
@@ -371,6 +384,8 @@ class UnicodePrinter(JuxtaposingPrinter):
             if type(le) is A.Var and not _ATOM.fullmatch(unicode_name(le.name)) and \
                     (self.typing is None or le.name in self.typing.used):  # (an intermediate is defined)
                 return f"{left} × {right}"  # sh × (…): sh(…) reads back as a call of a function sh
+            if _ends_in_a_function(left):  # (2xsin)(y + 1): 2xsin(y + 1) reads back as 2x sin(y + 1)
+                return f"({left}){right}"
             return left + right
         if not _FIRST_NAME.match(right):
             return left + right

@@ -53,6 +53,8 @@ CLOSED = [
     # (function, wrt, declarations, the Hessian as printed)
     ("x'@A@x", "x", {"matrices": ["A:n,n"]}, "A + Aᵀ"),
     ("0.5*x'@A@x + b·x", "x", {"matrices": ["A:n,n"], "vectors": ["x", "b"]}, "0.5(A + Aᵀ)"),  # 0.5, as written
+    ("x'@A@x/2 + b·x", "x", {"matrices": ["A:n,n"], "vectors": ["x", "b"]}, "(A + Aᵀ)/2"),  # (not the gradient's
+    ("x^(5/2) + x^3/4", "x", {}, "15sqrt(x)/4 + 3x/2"),  # decimals, 0.5Ax and x^1.5: the function has none)
     ("sum(exp(x))", "x", {"vectors": ["x"]}, "diag(exp(x))"),
     ("sum(x^3)", "x", {"vectors": ["x"]}, "diag(6x)"),
     ("(w·x)^2", "w", {"vectors": ["w", "x"]}, "2xxᵀ"),

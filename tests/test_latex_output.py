@@ -272,15 +272,18 @@ def test_a_negative_term_is_subtracted_not_added(expr, vectors, text, unicode, l
         assert "+ -" not in printed and readback_error(d, printed) < 1e-12
 
 
-@pytest.mark.parametrize("expr, unicode", [
-    ("x*sigmoid(1.702*x)", "σ(1.702x)(1 + 1.702x(1 - σ(1.702x)))"),
-    ("a*(w·w)^2", "4a(w · w)wᵀ"),
+@pytest.mark.parametrize("expr, wrt, unicode", [
+    ("x*sigmoid(1.702*x)", "x", "σ(1.702x)(1 + 1.702x(1 - σ(1.702x)))"),
+    ("a*(w·w)^2", "w", "4a(w · w)wᵀ"),
+    # unless the names side by side end in a function's: 2xsin(y + 1) would read as 2x sin(y + 1)
+    ("x*s*i*n*(y+1)^2", "y", "(2xsin)(y + 1)"),
+    ("l*o*g*(y+1)^2*c", "y", "(2clog)(y + 1)"),
 ])
-def test_a_product_of_scalars_before_a_parenthesis_needs_none(expr, unicode):
+def test_a_product_of_scalars_before_a_parenthesis_needs_none(expr, wrt, unicode):
     """(1.702x)(1 - σ): scalars multiply in any grouping, so 1.702x(1 - σ) reads back as the same value."""
     from numeric import readback_error
 
-    d = mcalc.diff(expr, wrt="w" if "w" in expr else "x", vectors=["w"] if "w" in expr else [])
+    d = mcalc.diff(expr, wrt=wrt, vectors=["w"] if "w" in expr else [])
     assert d.unicode == unicode
     assert readback_error(d, d.unicode) < 1e-12
 
