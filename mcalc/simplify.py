@@ -943,7 +943,7 @@ def _scaled_to_written(s: Sum, written: frozenset[Fraction]) -> tuple[Fraction, 
 
 
 def _written_decimals(program: A.Program | None) -> frozenset[Fraction]:
-    """The sizes of the numbers written as decimals in the program (0.05, -1.702, 2.5e-3)."""
+    """The sizes of the numbers written as decimals in the program (0.05, -1.702, 2.5e-3, 10^(-8))."""
     if program is None:
         return frozenset()
     found, seen, stack = set(), set(), [program.body, *(d for _, d in program.definitions)]
@@ -952,6 +952,9 @@ def _written_decimals(program: A.Program | None) -> frozenset[Fraction]:
         if type(n) is A.Num:
             if n.value.denominator != 1:
                 found.add(abs(n.value))
+        elif type(n) is A.Pow and type(n.left) is A.Num and n.left.value == 10 and type(n.right) is A.Num and \
+                n.right.value < 0 and n.right.value.denominator == 1 and n.right.value > -400:
+            found.add(Fraction(1, 10 ** -n.right.value.numerator))  # 10^(-8), 10^{-8} in LaTeX: 1e-8
         elif n.children and id(n) not in seen:
             seen.add(id(n))
             stack.extend(n.children)

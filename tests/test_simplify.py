@@ -162,6 +162,7 @@ def test_a_root_of_a_product_of_powers_is_simplified():
     ("0.37*x^2*y + 0.37*x*y^2", "x", (), "0.37*y*(2*x + y)"),
     # a number added to a sum as written (an epsilon), not the primitive 100000000/(100000000x + 1)
     ("ln(x + 1e-8)", "x", (), "1/(x + 1e-8)"),
+    ("ln(x + 10^(-8))", "x", (), "1/(x + 1e-8)"),  # (10^{-8}, as a paper writes it)
     ("x/(x + 0.1)", "x", (), "0.1/(x + 0.1)^2"),
     ("(x + 1e-8)^(-2)", "x", (), "-2/(x + 1e-8)^3"),  # as written already: not scaled to 100000000x + 1
     ("ln(sigmoid(x) + 1e-7)", "x", (), "sigmoid(x)*(1 - sigmoid(x))/(sigmoid(x) + 1e-7)"),
