@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from . import ast as A
-from .text import ADD, MUL, NEG, POSTFIX, POW, JuxtaposingPrinter, format_number, subscripted
+from .text import ADD, NEG, POSTFIX, POW, JuxtaposingPrinter, format_number, subscripted
 
 _ENDS_IN_TIMES = re.compile(r" \\times [^ ]+$")  # a product whose last factor came after \times
 _ENDS_IN_DIGIT = re.compile(r"[0-9.]\}*$")
@@ -97,7 +97,8 @@ def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare
 
 def _power_of_ten(value) -> tuple[str, int] | None:
     """A number mcalc writes in scientific notation (1e-8, 2.5e-30), in LaTeX, with its
-    precedence: 10^{-8} (a power), -10^{-8} (a negation), 2.5 \\times 10^{-30} (a product).
+    precedence: 10^{-8} (a power), -10^{-8} (a negation), 2.5 \\times 10^{-30} (a product that
+    stands in parentheses beside another factor).
     1e-8 typeset as it is would read 1e − 8, Euler's number minus 8.  Else None."""
     text = format_number(value)
     if "e" not in text:
@@ -108,7 +109,7 @@ def _power_of_ten(value) -> tuple[str, int] | None:
         return power, POW
     if mantissa == "-1":
         return "-" + power, NEG
-    return f"{mantissa} \\times {power}", MUL
+    return f"{mantissa} \\times {power}", ADD  # (a group of its own: I (2 \\times 10^{-8}) I, not I 2 \\times 10^{-8} I)
 
 
 class LatexPrinter(JuxtaposingPrinter):
@@ -137,6 +138,8 @@ class LatexPrinter(JuxtaposingPrinter):
         if scientific is None:
             return super().parenthesize(node, level, strict)
         text, p = scientific  # a power of ten, or a product with one: parenthesized as such
+        if p == ADD:  # (the product, a group of its own: in parentheses in a product or a power, not in a sum)
+            return self.paren(text) if level > ADD else text
         return self.paren(text) if p < level or (strict and p == level) else text
 
     def _print_Var(self, node):

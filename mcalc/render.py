@@ -216,7 +216,7 @@ def _paren(text: str, style: str) -> str:
 
 def _needs_paren(d, node, text: str, style: str) -> bool:
     if isinstance(node, A.Num):
-        return node.value < 0 or "/" in text
+        return node.value < 0 or "/" in text or " \\times " in text  # (LaTeX's 2 \\times 10^{-8})
     if isinstance(node, A.Div):
         return style != "latex" or text.startswith("-")
     if isinstance(node, A.Mul):

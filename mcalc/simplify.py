@@ -589,7 +589,8 @@ class Simplifier:
         self._scalar: dict = {}
         self._done: dict[A.Node, A.Node] = {}
         self._nodes: dict = {}  # base -> its tree
-        self._written: frozenset[Fraction] | None = None  # the decimals the function is written with
+        # the decimals the function is written with, and those of them it adds to something (x + 1e-8)
+        self._written: tuple[frozenset[Fraction], frozenset[Fraction]] | None = None
 
     def polish(self, node: A.Node) -> A.Node:
         """``node`` with every element-wise blob that could use it simplified."""
@@ -817,7 +818,7 @@ class Simplifier:
         if self._written is None:
             typing = self.alg.typing
             self._written = _written_decimals(typing.numbers_of or typing.program)
-        return self._written
+        return self._written[0]
 
     def _as_written(self, items: dict, c: Fraction) -> tuple[dict, Fraction]:
         """A sum raised to a whole power with the number the function adds to it as written:
@@ -825,11 +826,12 @@ class Simplifier:
         100000000/(100000000x + 1)), so it is scaled back to whole coefficients and a
         written decimal for its number (the scale moved into the coefficient):
         ln(x + 1e-8)′ is 1/(x + 1e-8), and (yᵀWz)² + 2 stays as it is."""
-        written = self._decimals()
+        self._decimals()
+        added = self._written[1]
         out = {}
         for base, e in items.items():
             if type(base) is Sum and type(e) is Fraction and e.denominator == 1 and len(base.items) > 1:
-                scaled = _scaled_to_written(base, written)
+                scaled = _scaled_to_written(base, added)
                 if scaled is not None and scaled[1] not in items and scaled[1] not in out:
                     k, base = scaled
                     c = c * k ** e
@@ -928,37 +930,48 @@ def _negate_first(node: A.Node) -> A.Node:
     return A.Num(-node.value) if isinstance(node, A.Num) else A.Neg(node)
 
 
-def _scaled_to_written(s: Sum, written: frozenset[Fraction]) -> tuple[Fraction, Sum] | None:
-    """(k, s/k) for a whole k where s/k has whole coefficients and a written decimal for its
-    number (x + 1e-8 for 100000000x + 1, not 0.5x² + 1 for x² + 2); else None (a sum
-    whose number is not whole is as written already: x + 1e-8)."""
+def _scaled_to_written(s: Sum, added: frozenset[Fraction]) -> tuple[Fraction, Sum] | None:
+    """(k, s/k) for a whole k where s/k has whole coefficients and for its number one the
+    function adds as written (x + 1e-8 for 100000000x + 1, not 0.5x² + 1 for x² + 2, nor
+    2x + 0.5 for 4x + 1 where 0.5 multiplies); else None (a sum whose number is not whole
+    is as written already: x + 1e-8)."""
     constant = next((v for q, v in s.items.items() if not q.items), None)
     if constant is None or constant.denominator != 1:
         return None
-    for w in sorted(written):  # (in order: the same answer every time)
+    for w in sorted(added):  # (in order: the same answer every time)
         k = abs(constant) / w
         if k.denominator == 1 and k != 1 and all((v / k).denominator == 1 for q, v in s.items.items() if q.items):
             return k, Sum({q: v / k for q, v in s.items.items()})
     return None
 
 
-def _written_decimals(program: A.Program | None) -> frozenset[Fraction]:
-    """The sizes of the numbers written as decimals in the program (0.05, -1.702, 2.5e-3, 10^(-8))."""
+def _written_decimals(program: A.Program | None) -> tuple[frozenset[Fraction], frozenset[Fraction]]:
+    """The sizes of the numbers written as decimals in the program (0.05, -1.702, 2.5e-3, 10^(-8)),
+    and of those of them it adds to something (x + 1e-8, 0.5 - x)."""
     if program is None:
-        return frozenset()
-    found, seen, stack = set(), set(), [program.body, *(d for _, d in program.definitions)]
+        return frozenset(), frozenset()
+    found, added, seen, stack = set(), set(), set(), [program.body, *(d for _, d in program.definitions)]
     while stack:  # (each shared part once: a Hessian's program is a gradient, with shared parts)
         n = stack.pop()
-        if type(n) is A.Num:
-            if n.value.denominator != 1:
-                found.add(abs(n.value))
-        elif type(n) is A.Pow and type(n.left) is A.Num and n.left.value == 10 and type(n.right) is A.Num and \
-                n.right.value < 0 and n.right.value.denominator == 1 and n.right.value > -400:
-            found.add(Fraction(1, 10 ** -n.right.value.numerator))  # 10^(-8), 10^{-8} in LaTeX: 1e-8
+        value = _decimal(n)
+        if value is not None:
+            found.add(value)
         elif n.children and id(n) not in seen:
             seen.add(id(n))
             stack.extend(n.children)
-    return frozenset(found)
+            if type(n) is A.Add or type(n) is A.Sub:
+                added.update(v for v in map(_decimal, n.children) if v is not None)
+    return frozenset(found), frozenset(added)
+
+
+def _decimal(n: A.Node) -> Fraction | None:
+    """The size of a number written as a decimal (0.05, 10^(-8), a paper's 10^{-8}), else None."""
+    if type(n) is A.Num:
+        return abs(n.value) if n.value.denominator != 1 else None
+    if type(n) is A.Pow and type(n.left) is A.Num and n.left.value == 10 and type(n.right) is A.Num and \
+            n.right.value < 0 and n.right.value.denominator == 1 and n.right.value > -400:
+        return Fraction(1, 10 ** -n.right.value.numerator)
+    return None
 
 
 def _cost(node: A.Node) -> tuple[int, int]:

@@ -318,7 +318,7 @@ def test_sinh_cosh_and_softplus_read_back_in_every_format(expr, wrt, decls):
 @pytest.mark.parametrize("expr, latex", [
     ("ln(x + 1e-8)", "\\frac{1}{x + 10^{-8}}"),
     ("exp(-1e-6*x)", "-10^{-6} \\exp\\left(-10^{-6} x\\right)"),
-    ("x - 1e-8*x^2", "1 - 2 \\times 10^{-8} x"),
+    ("x - 1e-8*x^2", "1 - \\left(2 \\times 10^{-8}\\right) x"),
     ("(1e-8)^x", "{\\left(10^{-8}\\right)}^{x} \\ln\\left(10^{-8}\\right)"),
 ])
 def test_a_number_in_scientific_notation_is_a_power_of_ten_in_latex(expr, latex):

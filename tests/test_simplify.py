@@ -165,6 +165,8 @@ def test_a_root_of_a_product_of_powers_is_simplified():
     ("ln(x + 10^(-8))", "x", (), "1/(x + 1e-8)"),  # (10^{-8}, as a paper writes it)
     ("x/(x + 0.1)", "x", (), "0.1/(x + 0.1)^2"),
     ("(x + 1e-8)^(-2)", "x", (), "-2/(x + 1e-8)^3"),  # as written already: not scaled to 100000000x + 1
+    ("ln(2.5 - x^2)", "x", (), "-2*x/(2.5 - x^2)"),
+    ("ln(4*x + 1) + 0.5*y", "x", (), "4/(4*x + 1)"),  # (0.5 multiplies: not 2/(2x + 0.5))
     ("ln(sigmoid(x) + 1e-7)", "x", (), "sigmoid(x)*(1 - sigmoid(x))/(sigmoid(x) + 1e-7)"),
     ("sum(ln(p^2 + 1e-8))", "p", ("p",), "2*(p/(p^2 + 1e-8))^T"),
     ("1/(0.5*x^2 + 1)", "x", (), "-4*x/(x^2 + 2)^2"),  # (not -x/(0.5x² + 1)²: the decimal is no number added)

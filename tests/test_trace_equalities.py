@@ -122,6 +122,8 @@ def test_every_printed_equality_holds_with_named_adjoints(expr, wrt, declared, l
     ("a*norm(x*norm(y))", "a", {"vectors": ["x", "y"]}),  # ‖x(‖y‖)‖, not ‖x‖y‖‖
     ("relu(u' @ tanh(P) @ y)", "P", {"vectors": ["u:m", "y"], "matrices": ["P:m,n"]}),  # cases keep ⊗
     ("relu((sigmoid(y)*(x-y))' @ (y*y))", "x", {"vectors": ["x", "y"]}),
+    # LaTeX's 2 \times 10^{-8} beside a matrix: I (2 \times 10^{-8}) I, not I 2 \times 10^{-8} I
+    ("x*2e-8 + ln(x*x + 1e-8)", "x", {"vectors": ["x"]}), ("x*y*3e-12 - 2.5e-30*x^3", "x", {}),
 ])
 def test_products_with_a_sign_a_bracket_or_a_number_in_front_read_as_products(expr, wrt, decls):
     from numeric import readback_error
