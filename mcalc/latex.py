@@ -95,12 +95,11 @@ def piecewise(node: A.Node, shape) -> tuple[A.Node, A.Compare, A.Node, A.Compare
     return value, cond, zero, A.Compare(A.NEGATED[cond.op], cond.left, cond.right)
 
 
-def _power_of_ten(value) -> tuple[str, int] | None:
-    """A number mcalc writes in scientific notation (1e-8, 2.5e-30), in LaTeX, with its
-    precedence: 10^{-8} (a power), -10^{-8} (a negation), 2.5 \\times 10^{-30} (a product that
-    stands in parentheses beside another factor).
+def _power_of_ten(text: str) -> tuple[str, int] | None:
+    """A number as format_number writes it in scientific notation (1e-8, 2.5e-30), in LaTeX,
+    with its precedence: 10^{-8} (a power), -10^{-8} (a negation), 2.5 \\times 10^{-30} (a
+    product that stands in parentheses beside another factor).
     1e-8 typeset as it is would read 1e − 8, Euler's number minus 8.  Else None."""
-    text = format_number(value)
     if "e" not in text:
         return None
     mantissa, _, exponent = text.partition("e")
@@ -125,16 +124,17 @@ class LatexPrinter(JuxtaposingPrinter):
 
     def _print_Num(self, node):
         v = node.value
-        scientific = _power_of_ten(v)
+        text = format_number(v)
+        scientific = _power_of_ten(text)
         if scientific is not None:
             return scientific[0]
-        if v.denominator != 1 and "/" in format_number(v):
+        if "/" in text:
             sign = "-" if v < 0 else ""
             return f"{sign}\\frac{{{abs(v.numerator)}}}{{{v.denominator}}}"
-        return format_number(v)
+        return text
 
     def parenthesize(self, node, level: int, strict: bool = False) -> str:
-        scientific = _power_of_ten(node.value) if type(node) is A.Num else None
+        scientific = _power_of_ten(format_number(node.value)) if type(node) is A.Num else None
         if scientific is None:
             return super().parenthesize(node, level, strict)
         text, p = scientific  # a power of ten, or a product with one: parenthesized as such

@@ -12,7 +12,7 @@ from . import __version__
 from . import ast as A
 from .latex import latex_name
 from .lesson import Blocks, Cases, D, Product, Sum, note_text
-from .text import unicode_name
+from .text import ends_in_function, unicode_name
 
 NOTE_WIDTH = 100  # a note in words wraps here (the formulas never do)
 # the shapes stand in a column after rows up to this many characters; a longer row has
@@ -245,29 +245,12 @@ def _product(d, factors, style: str) -> str:
             both = not _is_scalar(d, prev) and not _is_scalar(d, f)
             if both and text.startswith(("-", "[")):  # diag(x) (-2I), not diag(x) -2I (a difference);
                 text = f"({text})" if style != "latex" else rf"\left({text}\right)"  # u₂ ([1, 0]), not x [1]
-            if both and style != "latex" and text.startswith("(") and _ends_in_function(out):
+            if both and style != "latex" and text.startswith("(") and ends_in_function(out):
                 out = f"({out})"  # I (-I) would read as the call I(-I); (I) alone after another I as I(I)
             out += " " if both else times
         out += text
         prev = f
     return out
-
-
-_LAST_NAME = re.compile(r"[A-Za-z_\u0370-\u03ff][A-Za-z0-9_\u0370-\u03ff\u2080-\u2089]*$")
-
-
-def _ends_in_function(text: str) -> bool:
-    """Would a parenthesis written after ``text`` read as a call (I (-I) as I(-I), the
-    identity sized -I)?  Only where it ends in a function's or sized constant's name:
-    x (…) is x times (…), and (x) after I would itself be the call I(x)."""
-    from .parser import _ALIASES, _SIZED, _function_suffix
-    from .rules import FUNCTIONS
-
-    m = _LAST_NAME.search(text)
-    if m is None:
-        return False
-    word = m.group()
-    return word in FUNCTIONS or word in _SIZED or word in _ALIASES or _function_suffix(word) is not None
 
 
 def _is_scalar(d, t) -> bool:

@@ -780,7 +780,7 @@ class Simplifier:
         """coefficient × numerator factors / denominator factors."""
         numer, denom = [], []
         items = p.items
-        if any(type(b) is Sum and type(e) is Fraction for b, e in items.items()) and self._decimals():
+        if any(type(b) is Sum and type(e) is Fraction for b, e in items.items()) and self._written_numbers()[1]:
             items, c = self._as_written(items, c)
         for base, e in items.items():
             if type(e) is Fraction and e < 0:
@@ -815,10 +815,14 @@ class Simplifier:
         decimals print as decimals (0.5A + 0.5Aᵀ + 0.2I for 0.5xᵀAx + 0.1‖x‖², each number as
         the function writes its numbers); else as quotients (x²/2 for x³/6), as the paper does.
         (A Hessian's are its function's, not those its gradient's answer prints.)"""
+        return self._written_numbers()[0]
+
+    def _written_numbers(self) -> tuple[frozenset[Fraction], frozenset[Fraction]]:
+        """The decimals the function is written with, and those it adds (_written_decimals)."""
         if self._written is None:
             typing = self.alg.typing
             self._written = _written_decimals(typing.numbers_of or typing.program)
-        return self._written[0]
+        return self._written
 
     def _as_written(self, items: dict, c: Fraction) -> tuple[dict, Fraction]:
         """A sum raised to a whole power with the number the function adds to it as written:
@@ -826,8 +830,7 @@ class Simplifier:
         100000000/(100000000x + 1)), so it is scaled back to whole coefficients and a
         written decimal for its number (the scale moved into the coefficient):
         ln(x + 1e-8)′ is 1/(x + 1e-8), and (yᵀWz)² + 2 stays as it is."""
-        self._decimals()
-        added = self._written[1]
+        added = self._written_numbers()[1]
         out = {}
         for base, e in items.items():
             if type(base) is Sum and type(e) is Fraction and e.denominator == 1 and len(base.items) > 1:

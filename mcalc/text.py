@@ -252,9 +252,10 @@ def subscripted(node: A.Index, typing) -> bool:
     return typing is None or name not in typing.variables and name not in typing.definitions
 
 
-def _ends_in_a_function(text: str) -> bool:
-    """Does the run of letters text ends in end in a function's name (x s i n side by side,
-    xsin), which a parenthesis after it would make a call?"""
+def ends_in_function(text: str) -> bool:
+    """Would a parenthesis written after ``text`` read as a call?  Only where its run of
+    letters ends in a function's or a sized constant's name: xsin(y + 1) as x sin(y + 1),
+    I (-I) as I(-I), the identity sized -I; x (…) is x times (…)."""
     from .parser import _ALIASES, _SIZED, _function_suffix
     from .rules import FUNCTIONS
 
@@ -384,7 +385,7 @@ class UnicodePrinter(JuxtaposingPrinter):
             if type(le) is A.Var and not _ATOM.fullmatch(unicode_name(le.name)) and \
                     (self.typing is None or le.name in self.typing.used):  # (an intermediate is defined)
                 return f"{left} × {right}"  # sh × (…): sh(…) reads back as a call of a function sh
-            if _ends_in_a_function(left):  # (2xsin)(y + 1): 2xsin(y + 1) reads back as 2x sin(y + 1)
+            if ends_in_function(left):  # (2xsin)(y + 1): 2xsin(y + 1) reads back as 2x sin(y + 1)
                 return f"({left}){right}"
             return left + right
         if not _FIRST_NAME.match(right):
