@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from fractions import Fraction
 
 from . import ast as A
-from .derive import _size_over, derive, substitute
+from .derive import _size_over, derive, output_name, substitute
 from .errors import DeclarationError, McalcError, MissingValue, NotSupported, Overflow, ShapeError
 from .jacobian import Algebra
 from .latex import LatexPrinter
@@ -968,22 +968,23 @@ def _default_size_note(typing, decls: Declarations) -> list[str]:
 def _assumption_notes(program: A.Program, typing, declared: set[str], wrt: list[str]) -> list[str]:
     """What mcalc assumed that changes the answer, said once each."""
     used = typing.used
-    name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)  # as derive names it
     notes = []
     for w in wrt:
         if w not in used:
             import difflib
 
+            name = output_name(program, typing.variables)
             near = used and (difflib.get_close_matches(w, sorted(used), n=1) or
                              [u for u in sorted(used) if u.lower() == w.lower()])
             hint = f"; did you mean {near[0]}?" if near else ""
             notes.append(f"∂{name}/∂{w} = 0: {name} does not contain {w}{hint}")
-    for d in sorted(declared - used - set(wrt)):
-        notes.append(f"{d} is declared but the function does not use it")
-    for x in sorted(typing.inverted - declared):
+    if not declared <= used:
+        for d in sorted(declared - used - set(wrt)):
+            notes.append(f"{d} is declared but the function does not use it")
+    for x in sorted(typing.inverted - declared) if typing.inverted else ():
         notes.append(f"{x} is taken as a square matrix, since it is inverted ({x}⁻¹); declare it a scalar "
                      f"(-s {x}) to read {x}⁻¹ as 1/{x}")
-    for e in sorted(typing.expanded - declared):
+    for e in sorted(typing.expanded - declared) if typing.expanded else ():
         other = f"a matrix (-M {e}:n,n) or a vector (-v {e})" if e[:1].isupper() else f"a vector (-v {e})"
         notes.append(f"{e} is taken as a scalar, added to or multiplied into every element (scalar expansion, "
                      f"§4.3); declare it {other} if it is one")  # (xᵀ A x: A, written apart, a matrix)

@@ -140,7 +140,7 @@ class Target:
         self.name = name
         self.title = self.TITLES[name]
         self.spelling = self.SPELLINGS[name]
-        self.np = next(a for a in self.ALIASES[name] if a not in taken)
+        self.np = next((a for a in self.ALIASES[name] if a not in taken), None) or _fresh(self.ALIASES[name][-1], taken)
         self.jax = _fresh("jax", taken)
         self.helper_names = {h: _fresh("_" + h, taken) for h in self.HELPERS}
         self.used: set[str] = set()  # helpers the code calls

@@ -9,6 +9,7 @@ Nothing here prints: the result is a :class:`Trace`.
 """
 from __future__ import annotations
 
+from itertools import count
 from operator import is_, itemgetter
 
 from . import ast as A
@@ -24,6 +25,32 @@ MAX_PATH_SHOWN = 24  # partials in one path: longer products are not written out
 _ELEMENTWISE = set(rules.UNARY)
 _LEAVES = (A.Num, A.Const, A.Var, A.Ones, A.Identity, A.Zero, A.Commutation)
 _LEAF_TYPES = frozenset(_LEAVES)  # (node classes have no subclasses, but Juxtapose's)
+
+
+_PREFIXES = ("u", "v", "t", "q", "z_", "p", "r", "s", "h", "k", "m", "a", "b", "c")
+_ADJOINT_PREFIXES = ("δ", "ε", "η", "d_", "ζ", "κ", "ρ", "ξ", "ψ", "χ")
+
+
+def _free_prefix(prefixes: tuple[str, ...], taken: set[str], firsts: set[str], indexed: bool) -> str:
+    """The first prefix whose names (u₁, u₂, …; z_1 is z₁, read back as z1) no name of the
+    function could be read as: with ``indexed``, none is the letter or the letter and an
+    index (u, u1, u_1); else none begins with the letter at all."""
+    for p in prefixes:
+        stem = p.rstrip("_")
+        if stem[0] not in firsts:
+            return p
+        for name in taken:
+            if name == stem or name.startswith(stem) and (not indexed or _an_index(name[len(stem):])):
+                break
+        else:
+            return p
+    raise NotSupported(f"the function's names take every letter mcalc names its steps with "
+                       f"({', '.join(p.rstrip('_') for p in prefixes)}, each with an index); rename one of them")
+
+
+def _an_index(rest: str) -> bool:
+    rest = rest[1:] if rest[:1] == "_" else rest
+    return rest.isdigit() and rest.isascii()
 
 
 class Intermediates:
@@ -43,12 +70,9 @@ class Intermediates:
         taken = set(typing.variables) | set(self.definitions)
         firsts = {name[:1] for name in taken}  # a prefix no name begins with is free at once
         # u₁, u₂, … unless the function has a name u (whose element u₁ is) or u1 of its own
-        self.prefix = next(p for p in ("u", "v", "t", "q", "z_") if p[0] not in firsts or not any(
-            name == p.rstrip("_") or name.startswith(p) and name[len(p):].isdigit() and name[len(p):].isascii()
-            for name in taken))
+        self.prefix = _free_prefix(_PREFIXES, taken, firsts, indexed=True)
         # δ₁, δh₂, … unless a name of the function starts so already (a Hessian's gradient has its δs)
-        self.adjoint_prefix = next(p for p in ("δ", "ε", "η", "d_") if p[0] not in firsts or not any(
-            name == p.rstrip("_") or name.startswith(p) for name in taken))
+        self.adjoint_prefix = _free_prefix(_ADJOINT_PREFIXES, taken, firsts, indexed=False)
         self.root = self._visit(program.body)
 
     def _visit(self, node: A.Node, name: str | None = None) -> A.Node:
@@ -208,6 +232,17 @@ def _scalar_partial(alg, node: A.Node, target: A.Node) -> A.Node:
     return total
 
 
+def output_name(program: A.Program, variables) -> str:
+    """The function's name: its own (y = …), else the first of y, f, F, out, y0, y1, … that no
+    variable has."""
+    if program.output:
+        return program.output
+    for name in ("y", "f", "F", "out"):
+        if name not in variables:
+            return name
+    return next(name for name in (f"y{i}" for i in count()) if name not in variables)
+
+
 def derive(program: A.Program, typing: Typing, wrt: list[str], pair_products: bool = True) -> tuple[Trace, Algebra]:
     alg = Algebra(typing)
     simplifier = Simplifier(alg)
@@ -265,7 +300,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str], pair_products: bo
         combinations.append(Combination(v, reasoning, value, shape, simplifier.polish, identities))
         substitutions.append(substitute_back(value, v, shape, out_shape, v_shape))
     substitutions = substitute_back.named_once(substitutions)
-    name = program.output or next(c for c in ("y", "f", "F", "out") if c not in typing.variables)
+    name = output_name(program, typing.variables)
     partial_list = tuple(partials.values())
     trace = Trace(name, tuple(items), partial_list, tuple(combinations), tuple(substitutions), tuple(adjoints),
                   _partial_rule(items, partial_list, typing))

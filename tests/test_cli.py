@@ -416,6 +416,17 @@ def test_the_note_names_the_function_as_the_answer_does(capsys):
     assert "∂f/∂x = 0: f does not contain x" in captured.err and "∂f/∂x =" in captured.out
 
 
+def test_a_function_whose_variables_take_every_usual_name_is_named_apart(capsys):
+    """y, f, F and out all variables: the function is y₀ (then y₁, …), in the answer and the
+    note alike (it was an internal error, exit 70)."""
+    assert run(["diff", "y*f*F*out", "--wrt", "y,x", "--format", "text"]) == 0
+    captured = capsys.readouterr()
+    assert "y₀ = yfF out" in captured.out and "∂y₀/∂y = out Ff" in captured.out
+    assert "∂y0/∂x = 0: y0 does not contain x" in captured.err  # (a note writes names as typed)
+    assert run(["diff", "y + f + F + out + y0", "--wrt", "y", "--format", "text"]) == 0
+    assert "∂y₁/∂y = 1" in capsys.readouterr().out
+
+
 def test_values_show_no_negative_zero(capsys):
     assert run(["diff", "x - w", "--wrt", "w,x", "-v", "w:2,x:2", "--at", "w=[1,2]", "--at", "x=[1,2]",
                 "--format", "json"]) == 0

@@ -458,6 +458,8 @@ def test_names_as_python_reads_them(tmp_path):
     code = mcalc.emit("sum(np * x)", "x", vectors=["np", "x"])  # the library's alias steps aside
     assert "import numpy\n" in code and "numpy.sum(" in code
     assert load(code, tmp_path).check_gradient().passed
+    code = mcalc.emit("sum(np * numpy * np_ * x)", "x", vectors=["x"])  # every alias taken (an internal error)
+    assert "import numpy as np__\n" in code and load(code, tmp_path).check_gradient().passed
 
 
 def test_a_variable_named_like_a_helper_or_a_builtin(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 import mcalc
 from mcalc import ast as A
-from mcalc.errors import McalcError, ParseError
+from mcalc.errors import McalcError, NotSupported, ParseError
 from mcalc.parser import parse
 from numeric import fd_jacobian, max_rel_error, random_values, readback_error
 
@@ -331,12 +331,41 @@ def test_an_operator_after_a_parenthesis_applies_to_the_whole_product(text, same
     ("sum(u ⊗ exp(w))", ["u", "w"], "v₁ = exp(w)"),  # u₁ would read as the element u[1] of u
     ("sum(u1 ⊗ exp(w))", ["u1", "w"], "v₁ = exp(w)"),  # u₁ is the name u1
     ("sum(x ⊗ exp(w))", ["x", "w"], "u₁ = exp(w)"),
+    # u, v, t and q taken, and z₁ the name z1 (the steps were z₁ = uv, …, z₄ = z₃z₁, reading z1 as
+    # the step); all five taken as letters (an internal error)
+    ("sum(u1*v1*t1*q1*z1*exp(w))", ["w"], "p₁ = u₁v₁"),
+    ("sum(u*v*t*q*z_1*exp(w))", ["w"], "p₁ = uv"),
+    ("sum(u*v*t*q*z*exp(w))", ["w"], "p₁ = uv"),
 ])
 def test_the_traces_intermediates_are_named_apart_from_the_functions_names(expr, vectors, first):
     from mcalc.render import plain
 
     d = mcalc.diff(expr, wrt="w", vectors=vectors)
     assert first in plain(d)
+    assert_reads_back(d)
+
+
+def assert_reads_back(d) -> None:
+    """Every equality of the text and LaTeX traces holds (tests/trace_reader.py)."""
+    from mcalc.render import latex_steps, plain
+    from trace_reader import check
+
+    assert check(d, plain(d), "unicode") > 0 and check(d, latex_steps(d), "latex") > 0
+
+
+def test_the_named_adjoints_take_a_letter_no_name_of_the_function_begins_with():
+    """δ, ε, η and d all names of the function: the named adjoints are ζ (an internal error)."""
+    from mcalc.render import plain
+
+    d = mcalc.diff("a1 = x*x*δ*ε*η*d; a2 = a1*a1 + a1; a3 = a2*a2 + a2; a3*a3 + a3", wrt="x")
+    assert "ζa₂ = " in plain(d)
+    assert_reads_back(d)
+
+
+def test_a_function_that_takes_every_letter_for_its_steps_is_refused_with_what_to_do():
+    names = "u v t q z p r s h k m a b c".split()
+    with pytest.raises(NotSupported, match="rename one of them"):
+        mcalc.diff("*".join(names) + "*sin(x)", wrt="x")
 
 
 def test_asin_is_the_inverse_function_with_a_note_where_a_is_a_name():
