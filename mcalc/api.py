@@ -2,6 +2,7 @@
 mcalc text, Unicode, LaTeX, JSON, rich or Jupyter output, and evaluates."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
@@ -75,6 +76,8 @@ class _PausedGC:
 
 
 _PAUSED_GC = _PausedGC()
+_SMALL = 200  # characters: a function this short derives without pausing the collector
+_NOT_PAUSED = contextlib.nullcontext()
 
 
 class _once:
@@ -184,20 +187,24 @@ class Derivation:
     def text(self) -> str:
         """The answer in mcalc syntax (parses back to the same expression; with
         named subexpressions, to the same program: u3 = …; answer)."""
-        with _PAUSED_GC:
+        with self._paused():
             show = _printer("text")(self.typing).doprint
             return "; ".join([*(f"{name} = {show(e)}" for name, e in self.shared), show(self.expr)])
 
     @_once
     def unicode(self) -> str:
-        with _PAUSED_GC:
+        with self._paused():
             return self.print(self.expr, "unicode") + self._where("unicode")
 
     @_once
     def latex(self) -> str:
         """The answer in LaTeX; a piecewise one in the paper's cases form (§5)."""
-        with _PAUSED_GC:
+        with self._paused():
             return _printer("latex")(self.typing).doprint_piecewise(self.expr) + self._where("latex")
+
+    def _paused(self):
+        """The collector paused while printing the answer of a long function (see _SMALL)."""
+        return _PAUSED_GC if len(self.input) >= _SMALL else _NOT_PAUSED
 
     def _where(self, style: str) -> str:
         if not self.shared:
@@ -215,7 +222,7 @@ class Derivation:
         return substitute(self.expr, values)
 
     def print(self, node: A.Node, style: str) -> str:
-        with _PAUSED_GC:
+        with self._paused():
             return _printer(style)(self.typing).doprint(node)
 
     def variables(self) -> dict[str, Shape]:
@@ -666,6 +673,8 @@ def diff(expr: str, wrt=None, *, vectors=(), matrices=(), scalars=(), layout: st
     """
     wrt, vectors, matrices, scalars = _arguments(expr, wrt, vectors, matrices, scalars, layout)
 
+    if len(expr) < _SMALL:  # a small function makes few objects: pausing the collector costs more than it saves
+        return _derivation(expr, parse(expr), wrt, vectors, matrices, scalars, layout, strict_names)
     with _PAUSED_GC:
         return _derivation(expr, parse(expr), wrt, vectors, matrices, scalars, layout, strict_names)
 
@@ -751,7 +760,7 @@ def _has_a_value(program: A.Program, typing) -> None:
     such certainty.  Then the same with what a division, a power or a function takes
     simplified, where that may be a number (x/(exp(1000) - exp(1000)), w/(x - x),
     ln(x - x): their derivatives were printed as 1/0, 0 and 1)."""
-    stack = [program.body, *(d for _, d in reversed(program.definitions))]  # the first definition first
+    stack = [program.body, *[d for _, d in reversed(program.definitions)]]  # the first definition first
     defined = dict(program.definitions)
     simplify = []
     memo: dict = {}  # the functions' values, each worked out once

@@ -183,9 +183,10 @@ def _depends(items: list[Intermediate], variables: set[str]) -> set[str]:
     """Names (variables and intermediates) whose value moves with ``variables``."""
     moving = set(variables)
     for it in items:
-        kids = A.walk(it.expr) if _is_bracket(it.expr) else it.expr.children
-        if any(isinstance(c, A.Var) and c.name in moving for c in kids):
-            moving.add(it.name)
+        for c in A.walk(it.expr) if _is_bracket(it.expr) else it.expr.children:
+            if isinstance(c, A.Var) and c.name in moving:
+                moving.add(it.name)
+                break
     return moving
 
 
@@ -289,7 +290,7 @@ def derive(program: A.Program, typing: Typing, wrt: list[str], pair_products: bo
         named = Substituter(items, adjoints, alg, simplifier, paired, simplify=False).named
         paired = {u for u, above in _chained(items, named).items() if above >= LONG_CHAIN and adjoined.get(u) in named}
     substitute_back = Substituter(items, adjoints, alg, simplifier, paired)
-    lost = {u for u in paired if adjoined[u] not in substitute_back.named}
+    lost = {u for u in paired if adjoined[u] not in substitute_back.named} if paired else None
     if lost:
         substitute_back = Substituter(items, adjoints, alg, simplifier, paired - lost)
     reasoning = _Reasoning(items, by_output, output, out_shape, typing)

@@ -52,18 +52,28 @@ def resolve_names(program: A.Program, known: set[str], strict: bool = False,
     """The program with products spelled out and constants recognised, and the
     notes.  Where g is a vector (in ``vectors``, bold, or defined as a bracket)
     and g1 names nothing else, g₁ is its first element, as the paper writes it."""
-    defined = {name for name, _ in program.definitions}
-    vectors = set(vectors) | set(program.bold) | {name for name, e in program.definitions if type(e) is A.VecLit}
-    used = set().union(*(A.names(e) for e in _exprs(program)))
-    base = set(known) | defined | set(program.bold) | set(program.bold_upper)
+    if program.definitions:
+        defined = {name for name, _ in program.definitions}
+        vectors = set(vectors) | program.bold | {name for name, e in program.definitions if type(e) is A.VecLit}
+        used = set().union(*(A.names(e) for e in _exprs(program)))
+        base = set(known) | defined | program.bold | program.bold_upper
+    else:  # (one expression: the same sets, built with less)
+        vectors = set(vectors) | program.bold if program.bold else set(vectors)
+        used = A.names(program.body)
+        base = set(known) | program.bold | program.bold_upper
     standalone = {name for name in used if (_ATOM.fullmatch(name) and name not in CONSTANTS) or name in base}
     res = Resolution(base, base | standalone, strict, vectors)
-    res.closed = {id(n): n for n in program.closed}
-    for name in sorted(used - res.known, key=len):  # words that split into nothing stay names,
-        if _split(name, _known_in(name, res)) is None:  # and may then help split longer runs
-            res.known.add(name)
-            res.words.add(name)
+    if program.closed:
+        res.closed = {id(n): n for n in program.closed}
+    unread = used - res.known
+    if unread:
+        for name in sorted(unread, key=len):  # words that split into nothing stay names,
+            if _split(name, _known_in(name, res)) is None:  # and may then help split longer runs
+                res.known.add(name)
+                res.words.add(name)
     body = _resolve(program.body, res)
+    if not program.definitions:
+        return (program, res.notes) if body is program.body else (program._replace(body=body), res.notes)
     definitions = tuple((name, _resolve(e, res)) for name, e in program.definitions)
     if body is program.body and all(d is e for (_, d), (_, e) in zip(definitions, program.definitions)):
         return program, res.notes  # nothing to resolve: the same program

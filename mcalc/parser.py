@@ -1655,7 +1655,7 @@ def parse(text: str, start: str = "start"):
     if result is None:  # not in the language: Lark's parser says where and what was expected
         _lark_error(text, start)
     program = result.function if isinstance(result, A.Claim) else result
-    size, stack = 0, [program.body, *(d for _, d in program.definitions)]
+    size, stack = 0, [program.body, *[d for _, d in program.definitions]]
     if isinstance(result, A.Claim):
         stack.append(result.expect)
     while stack:  # the nodes, counted (a case's else row shares the other conditions' parts: stop at the limit)

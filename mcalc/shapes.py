@@ -255,11 +255,12 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     or matrices, and return the variables' shapes."""
     declared = decls.shapes()
     defined = [name for name, _ in program.definitions]
-    for name in program.bold - set(defined):  # a bold name is a vector, unless defined
-        declared.setdefault(name, vector(open_dim(name)))
-    for name in program.bold_upper - set(defined):
-        if name not in declared:  # rows still open: tr(𝐗) makes them n, else they settle to N
-            declared[name] = Shape(f"?{name}", "n")
+    if program.bold or program.bold_upper:
+        for name in program.bold - set(defined):  # a bold name is a vector, unless defined
+            declared.setdefault(name, vector(open_dim(name)))
+        for name in program.bold_upper - set(defined):
+            if name not in declared:  # rows still open: tr(𝐗) makes them n, else they settle to N
+                declared[name] = Shape(f"?{name}", "n")
     for name in defined:
         if name in declared:
             raise DeclarationError(f"'{name}' is both declared and defined")
@@ -278,7 +279,7 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     used: set[str] = set()
     sizes: set[str] = set()  # the sizes the constants name: ones(N) makes N a size
     unfinished = False
-    stack = [program.body, *(d for _, d in program.definitions)]
+    stack = [program.body, *[d for _, d in program.definitions]]
     while stack:  # every node once (a loop of its own: this runs for every derivation)
         n = stack.pop()
         t = type(n)
@@ -513,7 +514,7 @@ def _settle(shapes: dict[str, Shape], checker: _Checker, names: set[str]) -> dic
 
 
 def _dims_of(shapes) -> set[str]:
-    return {d for s in shapes for d in (s.rows, s.cols) if isinstance(d, str) and not d.startswith("?")}
+    return {d for rows, cols in shapes for d in (rows, cols) if isinstance(d, str) and not d.startswith("?")}
 
 
 def _fresh_rows(names: set[str], dims: set[str]) -> str:

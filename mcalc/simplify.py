@@ -953,7 +953,7 @@ def _written_decimals(program: A.Program | None) -> tuple[frozenset[Fraction], f
     and of those of them it adds to something (x + 1e-8, 0.5 - x)."""
     if program is None:
         return frozenset(), frozenset()
-    found, added, seen, stack = set(), set(), set(), [program.body, *(d for _, d in program.definitions)]
+    found, added, seen, stack = set(), set(), set(), [program.body, *[d for _, d in program.definitions]]
     while stack:  # (each shared part once: a Hessian's program is a gradient, with shared parts)
         n = stack.pop()
         value = _decimal(n)
