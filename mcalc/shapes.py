@@ -297,11 +297,12 @@ def infer(program: A.Program, decls: Declarations, extra_names: tuple[str, ...] 
     # n is the default size, unless it is a variable to differentiate by (then no vector may take it),
     # or nothing has that size (n x²: then it is a variable)
     n_size = "n" not in extra_names
+    defined_names = set(defined)
     for _ in range(4 * len(used) + 5):
         shapes = {**declared, **forced}
         dims = _dims_of(shapes.values()) | ({"n"} if n_size else set()) | sizes
         flexible = {name for name in used | set(extra_names)
-                    if name not in shapes and name not in defined and name not in dims}
+                    if name not in shapes and name not in defined_names and name not in dims}
         checker = _Checker(shapes, dims, flexible, forced_names=set(forced))
         try:
             for name, expr in program.definitions:
