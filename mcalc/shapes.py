@@ -153,11 +153,40 @@ def vector(dim: Dim = "n") -> Shape:
     return Shape(dim, 1)
 
 
-class Flex(NamedTuple):
+class Flex:
     """The type of an expression made only of undeclared names (and scalars):
-    a scalar for now, but it could still be forced to a vector or matrix."""
+    a scalar for now, but it could still be forced to a vector or matrix.  The
+    names of a sum of such parts are gathered only when asked for (a + b + …
+    over k names made a set at every +, k² in all)."""
 
-    names: frozenset[str]
+    __slots__ = ("_names", "_parts")
+
+    def __init__(self, names: frozenset[str] = frozenset(), parts: tuple[Flex, ...] = ()):
+        self._names = None if parts else names
+        self._parts = parts
+
+    @property
+    def names(self) -> frozenset[str]:
+        if self._names is None:
+            out: set[str] = set()
+            stack, seen = list(self._parts), set()
+            while stack:  # each part once (u₂ = u₁ + u₁: one part twice)
+                f = stack.pop()
+                if id(f) in seen:
+                    continue
+                seen.add(id(f))
+                if f._names is not None:
+                    out |= f._names
+                else:
+                    stack.extend(f._parts)
+            self._names, self._parts = frozenset(out), ()
+        return self._names
+
+    def __reduce__(self):  # (pickled by every protocol: 0 and 1 refuse __slots__ without it)
+        return Flex, (self.names,)
+
+    def __repr__(self) -> str:
+        return f"Flex({sorted(self.names)!r})"
 
 
 class _Force(Exception):
@@ -658,10 +687,11 @@ class _Checker:
     def same(self, a: Shape, b: Shape) -> bool:
         if a == b:  # (each size unifies with itself, binding nothing)
             return True
-        before = dict(self.bind)
+        size = len(self.bind)  # (unify only adds: it binds sizes still open, never one bound)
         if self.unify(a.rows, b.rows) and self.unify(a.cols, b.cols):
             return True
-        self.bind = before  # a clash binds nothing: its message shows the shapes as they were
+        for key in list(self.bind)[size:]:  # a clash binds nothing: its message shows the shapes as they were
+            del self.bind[key]
         return False
 
     def clash(self, node: A.Node, a: Shape, b: Shape, what: str) -> ShapeError:
@@ -675,7 +705,7 @@ def _elementwise(ch: _Checker, node: A.Node) -> Shape | Flex:
     left, right = ch.check(left), ch.check(right)
     lflex, rflex = isinstance(left, Flex), isinstance(right, Flex)
     if lflex and rflex:
-        return Flex(left.names | right.names)
+        return Flex(parts=(left, right))
     lscalar, rscalar = lflex or left.is_scalar, rflex or right.is_scalar
     if lscalar and rscalar:
         return left if lflex else right
