@@ -51,13 +51,39 @@ def _small(value: Fraction) -> bool:
     return A.terminating(value) and abs(value.numerator) < _FOLD_LIMIT and d < _FOLD_LIMIT
 
 
+class _Factors:
+    """A product's factors: the first ``n`` of a list that the products built on it
+    extend in place.  The chain rule's products grow at their right end, one step
+    per intermediate, so they share one list instead of each copying it (k² in all
+    for a k-layer network); one that grows another way from a shared prefix copies."""
+
+    __slots__ = ("base", "n")
+
+    def __init__(self, base: list[A.Node], n: int):
+        self.base, self.n = base, n
+
+    def __reduce__(self):  # (pickled by every protocol: 0 and 1 refuse __slots__ without it)
+        return _Factors, (self.base[:self.n], self.n)
+
+    def list(self) -> list[A.Node]:
+        return self.base[:self.n]
+
+    def extended(self, keep: int, tail: list[A.Node]) -> _Factors:
+        """The first ``keep`` of these factors, then ``tail``."""
+        base = self.base
+        if keep == len(base):  # nothing stands after them yet: the list grows
+            base.extend(tail)
+            return _Factors(base, len(base))
+        return _Factors(base[:keep] + tail, keep + len(tail))
+
+
 class Algebra:
     """Smart constructors over one program's shapes."""
 
     def __init__(self, typing: Typing):
         self.typing = typing
-        # node id -> (node, coefficient, factors): products built here are not taken apart again
-        self._factored: dict[int, tuple[A.Node, A.Node, tuple[A.Node, ...]]] = {}
+        # node id -> (node, coefficient, factors, chain): products built here are not taken apart again
+        self._factored: dict[int, tuple[A.Node, A.Node, _Factors, A.Node]] = {}
         self.identities: set[str] = set()  # the vec identities the products used, to name in the trace
         self.shape = typing.shape  # the shape of a node (called often: bound once, not through a method)
 
@@ -432,12 +458,73 @@ class Algebra:
         if sa.cols == 1 and sa.rows == 1 and sb.cols == 1:  # 1×1 by 1×1: both are their own coefficients
             coef = self.mul(a, b)
             return self.jzero(1, 1) if self.is_zero(coef) else coef
+        hit = self._factored.get(id(a))
+        if hit is not None and hit[0] is a:  # a product built here: grown at its right end
+            out = self._extend(hit, b, Shape(sa.rows, sb.cols))
+            if out is not None:
+                return out
         coef_a, fa = self._factors(a)
         coef_b, fb = self._factors(b)
         coef, factors, kept = self._join(self.mul(coef_a, coef_b), fa, fb)
         coef, factors, collapsed = self._scalars_out(coef, factors, kept)
         prefix = None if collapsed else self._prefix(a, fa, kept)
         return self._compose(coef, factors, Shape(sa.rows, sb.cols), prefix and (prefix, kept))
+
+    def _extend(self, hit: tuple, b: A.Node, shape: Shape) -> A.Node | None:
+        """jmul(a, b) for a product a built here, as _join, _scalars_out and _compose
+        make it, over a's shared factors: only the pairs at the junction are touched,
+        so the step costs b's length, not a's.  None where a row meets a vec-Jacobian
+        (_join then rewrites the whole chain) or the product is short: the general way."""
+        a, coef_a, fa, chain_a = hit
+        coef_b, fb = self._factors(b)
+        coef = self.mul(coef_a, coef_b)
+        base, n = fa.base, fa.n  # the product's factors are base[:n] + tail
+        tail: list[A.Node] = []
+        i = 0
+        while i < len(fb):  # _join, with the stack held as base[:n] + tail
+            if not n and not tail:
+                tail.append(fb[i])
+                i += 1
+                continue
+            if n + len(tail) > 1 and isinstance(fb[i], (A.Kron, A.Commutation)) and \
+                    self.shape(base[0] if n else tail[0]).rows == 1:
+                return None
+            step = self._pair(tail[-1] if tail else base[n - 1], fb[i])
+            if step is None:
+                tail.extend(fb[i:])
+                break
+            c, replacement = step
+            coef = self.mul(coef, c)
+            if tail:
+                tail.pop()
+            else:
+                n -= 1
+            i += 1
+            fb = [*replacement, *fb[i:]]
+            i = 0
+        kept = n  # (the stack only shrinks until the end: its least length is n)
+        total = n + len(tail)
+        if total < 2 or self.is_zero(coef) or self.shape(base[0] if n else tail[0]).rows == 1 and any(
+                self.shape(f).cols == 1 for f in (tail if n else tail[1:])):
+            return None  # short, zero, or a run that is a scalar: the general way
+        if kept == 0:
+            chain = tail[0]
+            rest = tail[1:]
+        else:
+            chain = base[0] if kept == 1 else chain_a
+            for _ in range(fa.n - kept if kept > 1 else 0):
+                chain = chain.left
+            rest = tail
+        rows = self.shape(base[0] if n else tail[0]).rows
+        for f in rest:
+            chain = A.MatMul(chain, f)
+            self.typing.remember(chain, Shape(rows, self.shape(f).cols))  # known: no need to re-check
+        node = self._scale(coef, chain)
+        factors = fa.extended(n, tail)
+        self._factored[id(node)] = (node, coef, factors, chain)
+        if node is not chain:
+            self._factored[id(chain)] = (chain, A.ONE, factors, chain)
+        return node
 
     def jadd(self, a: A.Node, b: A.Node) -> A.Node:
         """The sum of two Jacobians of one shape (the total derivative's sum)."""
@@ -562,7 +649,7 @@ class Algebra:
             chain = A.MatMul(chain, f)
             self.typing.remember(chain, Shape(rows, self.shape(f).cols))
         if len(factors) > 1:
-            self._factored[id(chain)] = (chain, A.ONE, tuple(factors), chain)
+            self._factored[id(chain)] = (chain, A.ONE, _Factors(list(factors), len(factors)), chain)
         return chain
 
     def _cached(self, node: A.Node) -> bool:
@@ -625,7 +712,7 @@ class Algebra:
     def _factors(self, node: A.Node) -> tuple[A.Node, list[A.Node]]:
         hit = self._factored.get(id(node))
         if hit is not None and hit[0] is node:
-            return hit[1], list(hit[2])
+            return hit[1], hit[2].list()
         return self._reduce(*self._decompose(node))
 
     def _join(self, coef: A.Node, fa: list[A.Node], fb: list[A.Node]) -> tuple[A.Node, list[A.Node], int]:
@@ -692,7 +779,7 @@ class Algebra:
             chain = A.MatMul(chain, f)
             self.typing.remember(chain, Shape(rows, self.shape(f).cols))  # known: no need to re-check
         node = self._scale(coef, chain)
-        factors = tuple(factors)
+        factors = _Factors(list(factors), len(factors))
         self._factored[id(node)] = (node, coef, factors, chain)
         if node is not chain:
             self._factored[id(chain)] = (chain, A.ONE, factors, chain)
