@@ -51,6 +51,9 @@ def _small(value: Fraction) -> bool:
     return A.terminating(value) and abs(value.numerator) < _FOLD_LIMIT and d < _FOLD_LIMIT
 
 
+_LONG = 8  # factors: a shorter product is joined as any other (copying it costs less than the bookkeeping)
+
+
 class _Factors:
     """A product's factors: the first ``n`` of a list that the products built on it
     extend in place.  The chain rule's products grow at their right end, one step
@@ -459,7 +462,7 @@ class Algebra:
             coef = self.mul(a, b)
             return self.jzero(1, 1) if self.is_zero(coef) else coef
         hit = self._factored.get(id(a))
-        if hit is not None and hit[0] is a:  # a product built here: grown at its right end
+        if hit is not None and hit[0] is a and hit[2].n >= _LONG:  # a long product built here: grown at its end
             out = self._extend(hit, b, Shape(sa.rows, sb.cols))
             if out is not None:
                 return out
