@@ -9,7 +9,6 @@ Nothing here prints: the result is a :class:`Trace`.
 """
 from __future__ import annotations
 
-from itertools import count
 from operator import is_, itemgetter
 
 from . import ast as A
@@ -33,19 +32,21 @@ _ADJOINT_PREFIXES = ("δ", "ε", "η", "d_", "ζ", "κ", "ρ", "ξ", "ψ", "χ")
 
 def _free_prefix(prefixes: tuple[str, ...], taken: set[str], firsts: set[str], indexed: bool) -> str:
     """The first prefix whose names (u₁, u₂, …; z_1 is z₁, read back as z1) no name of the
-    function could be read as: with ``indexed``, none is the letter or the letter and an
-    index (u, u1, u_1); else none begins with the letter at all."""
+    function could be read as: none is the letter or the letter and an index (u, u1, u_1),
+    and unless ``indexed``, none begins with the prefix at all (δ, δh₂: an adjoint's name
+    may go on with a definition's)."""
     for p in prefixes:
         stem = p.rstrip("_")
         if stem[0] not in firsts:
             return p
-        for name in taken:
-            if name == stem or name.startswith(stem) and (not indexed or _an_index(name[len(stem):])):
+        for name in taken:  # (d_2 reads back as d2: an index after the letter is one too)
+            if name == stem or name.startswith(stem) and _an_index(name[len(stem):]) or \
+                    not indexed and name.startswith(p):
                 break
         else:
             return p
     raise NotSupported(f"the function's names take every letter mcalc names its steps with "
-                       f"({', '.join(p.rstrip('_') for p in prefixes)}, each with an index); rename one of them")
+                       f"({', '.join(p.rstrip('_') for p in prefixes)}); rename one of them")
 
 
 def _an_index(rest: str) -> bool:
@@ -233,15 +234,19 @@ def _scalar_partial(alg, node: A.Node, target: A.Node) -> A.Node:
     return total
 
 
+_OUTPUT_NAMES = ("y", "f", "F", "out", "g", "h", "L", "J", "E", "G", "H", "Q", "R", "S", "V", "Y", "Z")
+
+
 def output_name(program: A.Program, variables) -> str:
-    """The function's name: its own (y = …), else the first of y, f, F, out, y0, y1, … that no
-    variable has."""
+    """The function's name: its own (y = …), else the first of y, f, F, out, g, h, …
+    that no variable has (a letter with no index: y1 may be the element y₁ of a vector y)."""
     if program.output:
         return program.output
-    for name in ("y", "f", "F", "out"):
+    for name in _OUTPUT_NAMES:
         if name not in variables:
             return name
-    return next(name for name in (f"y{i}" for i in count()) if name not in variables)
+    raise NotSupported(f"the function's variables take every name mcalc gives a function "
+                       f"({', '.join(_OUTPUT_NAMES)}); name it: write its last line as NAME = …")
 
 
 def derive(program: A.Program, typing: Typing, wrt: list[str], pair_products: bool = True) -> tuple[Trace, Algebra]:

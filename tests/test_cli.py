@@ -417,14 +417,16 @@ def test_the_note_names_the_function_as_the_answer_does(capsys):
 
 
 def test_a_function_whose_variables_take_every_usual_name_is_named_apart(capsys):
-    """y, f, F and out all variables: the function is y₀ (then y₁, …), in the answer and the
-    note alike (it was an internal error, exit 70)."""
+    """y, f, F and out all variables: the function is g (then h, …), in the answer and the
+    note alike (it was an internal error, exit 70); a letter without an index, since y1
+    would be the element y₁ of a vector y."""
     assert run(["diff", "y*f*F*out", "--wrt", "y,x", "--format", "text"]) == 0
     captured = capsys.readouterr()
-    assert "y₀ = yfF out" in captured.out and "∂y₀/∂y = out Ff" in captured.out
-    assert "∂y0/∂x = 0: y0 does not contain x" in captured.err  # (a note writes names as typed)
-    assert run(["diff", "y + f + F + out + y0", "--wrt", "y", "--format", "text"]) == 0
-    assert "∂y₁/∂y = 1" in capsys.readouterr().out
+    assert "g = yfF out" in captured.out and "∂g/∂y = out Ff" in captured.out
+    assert "∂g/∂x = 0: g does not contain x" in captured.err
+    assert run(["diff", "sum(y*x) + f*F*out*y0*y1*g", "--wrt", "y0", "-v", "x,y", "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    assert "h = sum(y ⊗ x) + fF out y₀ y₁ g" in out and "∂h/∂y₀ = g y₁ fF out" in out
 
 
 def test_values_show_no_negative_zero(capsys):

@@ -353,12 +353,16 @@ def assert_reads_back(d) -> None:
     assert check(d, plain(d), "unicode") > 0 and check(d, latex_steps(d), "latex") > 0
 
 
-def test_the_named_adjoints_take_a_letter_no_name_of_the_function_begins_with():
-    """δ, ε, η and d all names of the function: the named adjoints are ζ (an internal error)."""
+@pytest.mark.parametrize("last,adjoint", [
+    ("d", "ζa₂ = "),  # δ, ε, η and d all names of the function (an internal error)
+    ("d2", "ζa₂ = "),  # d_2 would read back as d2
+    ("dt", "d_a₂ = "),  # a name that only begins with d leaves d_ free
+])
+def test_the_named_adjoints_take_a_letter_no_name_of_the_function_could_be_read_as(last, adjoint):
     from mcalc.render import plain
 
-    d = mcalc.diff("a1 = x*x*δ*ε*η*d; a2 = a1*a1 + a1; a3 = a2*a2 + a2; a3*a3 + a3", wrt="x")
-    assert "ζa₂ = " in plain(d)
+    d = mcalc.diff(f"a1 = x*x*δ*ε*η*{last}; a2 = a1*a1 + a1; a3 = a2*a2 + a2; a3*a3 + a3", wrt="x")
+    assert adjoint in plain(d)
     assert_reads_back(d)
 
 
@@ -415,3 +419,13 @@ def test_a_parenthesis_after_a_named_exponent_multiplies_the_power(text, reading
     parenthesis is a product, and the exponent is the name alone."""
     d, r = mcalc.diff(text, wrt="x"), mcalc.diff(reading, wrt="x")
     assert d.function_expr() == r.function_expr()
+
+
+def test_the_functions_name_is_no_element_of_a_vector():
+    """y, f, F and out taken and y a vector: the function is named g, not y1, which would
+    read as y's first element y₁ (the trace's equalities then failed)."""
+    from mcalc.render import plain
+
+    d = mcalc.diff("sum(y*x) + f*F*out*y0*y1", wrt="y0", vectors=["x", "y"])
+    assert plain(d).startswith("g = ")
+    assert_reads_back(d)
