@@ -80,6 +80,12 @@ _SMALL = 200  # characters: a function this short derives without pausing the co
 _NOT_PAUSED = contextlib.nullcontext()
 
 
+def _paused_for(source: str):
+    """The collector paused for the work on a long function; a short one makes few objects,
+    and pausing costs more than it saves."""
+    return _PAUSED_GC if len(source) >= _SMALL else _NOT_PAUSED
+
+
 class _once:
     """A property worked out when first asked for, then kept in the instance: functools'
     cached_property without the lock it holds before Python 3.12, one lock shared by all
@@ -203,8 +209,7 @@ class Derivation:
             return _printer("latex")(self.typing).doprint_piecewise(self.expr) + self._where("latex")
 
     def _paused(self):
-        """The collector paused while printing the answer of a long function (see _SMALL)."""
-        return _PAUSED_GC if len(self.input) >= _SMALL else _NOT_PAUSED
+        return _paused_for(self.input)
 
     def _where(self, style: str) -> str:
         if not self.shared:
@@ -673,9 +678,7 @@ def diff(expr: str, wrt=None, *, vectors=(), matrices=(), scalars=(), layout: st
     """
     wrt, vectors, matrices, scalars = _arguments(expr, wrt, vectors, matrices, scalars, layout)
 
-    if len(expr) < _SMALL:  # a small function makes few objects: pausing the collector costs more than it saves
-        return _derivation(expr, parse(expr), wrt, vectors, matrices, scalars, layout, strict_names)
-    with _PAUSED_GC:
+    with _paused_for(expr):
         return _derivation(expr, parse(expr), wrt, vectors, matrices, scalars, layout, strict_names)
 
 

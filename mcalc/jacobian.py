@@ -480,32 +480,10 @@ class Algebra:
         (_join then rewrites the whole chain) or the product is short: the general way."""
         a, coef_a, fa, chain_a = hit
         coef_b, fb = self._factors(b)
-        coef = self.mul(coef_a, coef_b)
-        base, n = fa.base, fa.n  # the product's factors are base[:n] + tail
-        tail: list[A.Node] = []
-        i = 0
-        while i < len(fb):  # _join, with the stack held as base[:n] + tail
-            if not n and not tail:
-                tail.append(fb[i])
-                i += 1
-                continue
-            if n + len(tail) > 1 and isinstance(fb[i], (A.Kron, A.Commutation)) and \
-                    self.shape(base[0] if n else tail[0]).rows == 1:
-                return None
-            step = self._pair(tail[-1] if tail else base[n - 1], fb[i])
-            if step is None:
-                tail.extend(fb[i:])
-                break
-            c, replacement = step
-            coef = self.mul(coef, c)
-            if tail:
-                tail.pop()
-            else:
-                n -= 1
-            i += 1
-            fb = [*replacement, *fb[i:]]
-            i = 0
-        kept = n  # (the stack only shrinks until the end: its least length is n)
+        joined = self._junction(self.mul(coef_a, coef_b), fa.base, fa.n, fb, rows=False)
+        if joined is None:
+            return None
+        coef, base, n, tail, kept = joined
         total = n + len(tail)
         if total < 2 or self.is_zero(coef) or self.shape(base[0] if n else tail[0]).rows == 1 and any(
                 self.shape(f).cols == 1 for f in (tail if n else tail[1:])):
@@ -722,28 +700,42 @@ class Algebra:
         """Reduce the product of two reduced chains: only pairs across the junction can
         reduce, so the cost does not grow with the chains' lengths.  Also returns how
         many of fa's factors stand unchanged at the front."""
-        stack = list(fa)
-        kept = len(fa)
+        coef, base, n, tail, kept = self._junction(coef, fa, len(fa), fb)
+        return coef, base[:n] + tail, kept
+
+    def _junction(self, coef: A.Node, base: list[A.Node], n: int, fb: list[A.Node], rows: bool = True):
+        """_join over the chain base[:n] (base is not changed): the coefficient, the chain's
+        factors as base[:n] + tail, and how many of its first n stand unchanged.  Without
+        ``rows``, None where a row meets a vec-Jacobian (the whole chain is rewritten)."""
+        tail: list[A.Node] = []
+        kept = n
         i = 0
         while i < len(fb):
-            if not stack:
-                stack.append(fb[i])
+            if not n and not tail:
+                tail.append(fb[i])
                 i += 1
                 continue
-            if len(stack) > 1 and isinstance(fb[i], (A.Kron, A.Commutation)) and self.shape(stack[0]).rows == 1:
-                stack, kept = [self._row(stack)], 0  # a gradient meets a vec-Jacobian: as one row, vec(G)ᵀ
-            step = self._pair(stack[-1], fb[i])
+            if n + len(tail) > 1 and isinstance(fb[i], (A.Kron, A.Commutation)) and \
+                    self.shape(base[0] if n else tail[0]).rows == 1:
+                if not rows:
+                    return None
+                # a gradient meets a vec-Jacobian: as one row, vec(G)ᵀ
+                base, n, tail, kept = [self._row(base[:n] + tail)], 1, [], 0
+            step = self._pair(tail[-1] if tail else base[n - 1], fb[i])
             if step is None:
-                stack.extend(fb[i:])
+                tail.extend(fb[i:])
                 break
             c, replacement = step
             coef = self.mul(coef, c)
-            stack.pop()
-            kept = min(kept, len(stack))
+            if tail:
+                tail.pop()
+            else:
+                n -= 1
+            kept = min(kept, n + len(tail))
             i += 1
             fb = [*replacement, *fb[i:]]
             i = 0
-        return coef, stack, kept
+        return coef, base, n, tail, kept
 
     def _prefix(self, node: A.Node, factors: list[A.Node], kept: int) -> A.Node | None:
         """The chain node of node's first ``kept`` factors, without node's coefficient:
